@@ -1,0 +1,68 @@
+/*
+ * deployment: one model deployment of the registry, as loaded from config.
+ *
+ * A deployment is a model served by one provider at one endpoint. It is
+ * immutable after config load and lives as long as the config. The API key
+ * is resolved from the environment variable named in the config
+ * (api_key_env) at load time; it is never logged, never copied into an error
+ * message and never written to Kafka. Only provider adapters read it.
+ */
+#ifndef GW_MODEL_DEPLOYMENT_H
+#define GW_MODEL_DEPLOYMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    GW_PROVIDER_MOCK,
+    GW_PROVIDER_OPENAI, /* and every OpenAI-compatible server */
+    GW_PROVIDER_ANTHROPIC,
+    GW_PROVIDER_OLLAMA,
+    GW_PROVIDER__COUNT
+} gw_provider_kind;
+
+const char *gw_provider_kind_name(gw_provider_kind k); /* "mock", "openai", ... */
+int gw_provider_kind_parse(const char *s);            /* -1 if unknown */
+
+enum { GW_MAX_CAPABILITIES = 16, GW_MAX_EXTRA_HEADERS = 8 };
+
+typedef struct {
+    const char *id;       /* deployment id, unique in the registry ("gpt4o-east") */
+    gw_provider_kind provider;
+    const char *model;    /* model name sent upstream ("gpt-4o") */
+    const char *base_url; /* "http://127.0.0.1:18080" ; unused by mock */
+    const char *api_key_env; /* name of the environment variable; may be NULL */
+    const char *api_key;     /* resolved secret or NULL; never log */
+    const char *auth_header; /* "Authorization" (Bearer) or "x-api-key"; default by provider */
+    const char *extra_headers[GW_MAX_EXTRA_HEADERS]; /* "Name: value" */
+    size_t extra_header_count;
+    const char *anthropic_version; /* default "2023-06-01" */
+
+    const char *capabilities[GW_MAX_CAPABILITIES];
+    size_t capability_count;
+    int32_t context_window_tokens;
+    double price_in_usd_per_mtok;
+    double price_out_usd_per_mtok;
+    double quality; /* 0..1 */
+    double latency_prior_ms;
+    double ttft_prior_ms;
+    int32_t weight; /* load-balancing weight among ties, >= 1 */
+    int32_t max_concurrency;
+
+    int32_t connect_timeout_ms;
+    int32_t first_token_timeout_ms;
+    int32_t idle_timeout_ms;
+    int32_t total_timeout_ms;
+
+    /* Built-in mock provider behaviour (provider = mock). */
+    int32_t mock_latency_ms;     /* total time for a non-streamed answer */
+    int32_t mock_ttft_ms;        /* time to first chunk when streaming */
+    int32_t mock_chunk_delay_ms; /* delay between chunks when streaming */
+    double mock_failure_rate;    /* 0..1, deterministic per request id */
+} gw_deployment;
+
+/* True when the deployment lists capability cap. */
+bool gw_deployment_has_capability(const gw_deployment *d, const char *cap);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * model: the C form of modelgw's wire data (schemas/*.avsc).
+ *
+ * These structs are plain data. Their strings and arrays live in an arena
+ * owned by whoever decoded or built them (usually the request's gw_arena), so
+ * there is no per-field free: the arena's cleanup frees all. A NULL char*
+ * means an absent optional field; empty strings are "" (never NULL) for
+ * required fields.
+ *
+ * Field names follow the schemas exactly; see docs/schemas.md.
+ */
+#ifndef GW_MODEL_MODEL_H
+#define GW_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+
+typedef enum {
+    GW_ROLE_SYSTEM,
+    GW_ROLE_USER,
+    GW_ROLE_ASSISTANT,
+    GW_ROLE_TOOL,
+    GW_ROLE__COUNT
+} gw_role;
+
+typedef enum {
+    GW_ROUTE_FASTEST,
+    GW_ROUTE_CHEAPEST,
+    GW_ROUTE_BEST_QUALITY,
+    GW_ROUTE_BALANCED,
+    GW_ROUTE_CAPABILITY_MATCH,
+    GW_ROUTE__COUNT
+} gw_strategy;
+
+/* Avro symbol names: "USER", "CHEAPEST", ... NULL when out of range. */
+const char *gw_role_name(gw_role r);
+const char *gw_strategy_name(gw_strategy s);
+/* Parse symbol names (case-insensitive); return -1 when unknown. */
+int gw_role_parse(const char *s);
+int gw_strategy_parse(const char *s);
+
+/* One entry of an Avro map<string>. */
+typedef struct {
+    const char *key;
+    const char *value;
+} gw_kv;
+
+typedef struct {
+    gw_kv *items;
+    size_t count;
+} gw_map;
+
+/* Value of key in m, or NULL. */
+const char *gw_map_get(const gw_map *m, const char *key);
+
+typedef struct {
+    gw_role role;
+    const char *content;
+    const char *name; /* optional */
+} gw_message;
+
+typedef struct {
+    /* --- fields of the seed's InferenceRequest (schema v1) --- */
+    const char *request_id;
+    const char *agent_did;
+    gw_message *messages;
+    size_t message_count;
+    const char *system_prompt; /* optional */
+    double temperature;
+    int32_t max_tokens;
+    const char **capabilities;
+    size_t capability_count;
+    bool enable_cache;
+    gw_map metadata;
+    /* --- added in schema v2; defaults apply when an older writer lacks them --- */
+    gw_strategy routing_strategy; /* default BALANCED */
+    bool stream;                  /* default false */
+    const char *model;            /* optional preferred model */
+    bool has_deadline;
+    int64_t deadline_ms; /* unix epoch ms, valid when has_deadline */
+    const char *reply_topic; /* optional */
+    const char *batch_id;    /* optional */
+    const char *custom_id;   /* optional */
+    const char *tenant_id;   /* optional; defaults to agent_did for namespacing */
+} gw_request;
+
+typedef struct {
+    int32_t prompt_tokens;
+    int32_t completion_tokens;
+    int32_t total_tokens;
+} gw_token_usage;
+
+/* GatewayError on the wire. */
+typedef struct {
+    const char *code; /* "E4102" */
+    const char *message;
+    bool retryable;
+    gw_map details;
+} gw_error_rec;
+
+typedef struct {
+    const char *request_id;
+    const char *content;
+    const char *model_id;
+    const char *provider;
+    gw_token_usage token_usage;
+    double latency_ms;
+    bool cached;
+    const char *finish_reason; /* optional: "stop", "length", ... */
+    gw_error_rec *error;       /* optional */
+    gw_map metadata;           /* custom_id, batch_id, cache_similarity, ... */
+    const char *custom_id;     /* optional, echoed from the request */
+    const char *batch_id;      /* optional, echoed from the request */
+} gw_response;
+
+typedef struct {
+    const char *request_id;
+    int32_t seq; /* 0, 1, 2, ... per request */
+    const char *content;
+    bool is_final;
+    bool has_usage;
+    gw_token_usage token_usage; /* valid when has_usage (final chunk) */
+    const char *finish_reason;  /* optional, final chunk */
+    gw_error_rec *error;        /* optional */
+} gw_chunk;
+
+/* What a billing or analytics consumer needs for one request outcome. */
+typedef struct {
+    const char *event_id; /* unique per event; request_id + attempt of publication */
+    const char *request_id;
+    const char *agent_did;
+    const char *tenant_id;
+    const char *batch_id;  /* optional */
+    const char *custom_id; /* optional */
+    const char *model_id;  /* optional: none when no model was reached */
+    const char *provider;  /* optional */
+    const char *priority;  /* "high" | "normal" | "low" */
+    int32_t prompt_tokens;
+    int32_t completion_tokens;
+    int32_t total_tokens;
+    double cost_usd;       /* billed: 0 for cache hits */
+    double saved_cost_usd; /* what a cache hit would have cost */
+    double latency_ms;
+    bool has_ttft;
+    double ttft_ms;
+    bool cached;
+    const char *cache_tier; /* optional: "exact" | "semantic" */
+    bool has_similarity;
+    double cache_similarity;
+    int32_t attempts;
+    int32_t failovers;
+    const char *outcome;    /* "success" | "cached" | "error" | "rate_limited" | "expired" | "invalid" */
+    const char *error_code; /* optional */
+    int64_t timestamp_ms;
+} gw_usage_event;
+
+#endif

@@ -1,0 +1,21 @@
+# Turns every schemas/*.avsc into a C string in one generated file:
+#   const gw_schema_source gw_schema_sources[]; const size_t gw_schema_source_count;
+# The codec parses them at start-up; nothing reads schema files at run time.
+file(GLOB files ${SCHEMA_DIR}/*.avsc)
+list(SORT files)
+set(body "/* Generated from schemas/*.avsc by tools/cmake/embed_schemas.cmake. */\n")
+string(APPEND body "#include <stddef.h>\n#include \"codec/schemas.h\"\n\n")
+string(APPEND body "const gw_schema_source gw_schema_sources[] = {\n")
+set(count 0)
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} text)
+  string(REPLACE "\\" "\\\\" text "${text}")
+  string(REPLACE "\"" "\\\"" text "${text}")
+  string(REPLACE "\n" "\\n\"\n    \"" text "${text}")
+  string(APPEND body "  {\"${name}\",\n    \"${text}\"},\n")
+  math(EXPR count "${count}+1")
+endforeach()
+string(APPEND body "};\nconst size_t gw_schema_source_count = ${count};\n")
+file(WRITE ${OUT}.tmp "${body}")
+configure_file(${OUT}.tmp ${OUT} COPYONLY)
