@@ -1,6 +1,6 @@
 /*
  * schemas: the Avro schema texts compiled into the binary from
- * schemas/*.avsc (see tools/cmake/embed_schemas.cmake).
+ * schemas/NAME.avsc (see tools/cmake/embed_schemas.cmake).
  */
 #ifndef GW_CODEC_SCHEMAS_H
 #define GW_CODEC_SCHEMAS_H

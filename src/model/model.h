@@ -1,5 +1,5 @@
 /*
- * model: the C form of modelgw's wire data (schemas/*.avsc).
+ * model: the C form of modelgw's wire data (schemas/NAME.avsc).
  *
  * These structs are plain data. Their strings and arrays live in an arena
  * owned by whoever decoded or built them (usually the request's gw_arena), so

@@ -1,9 +1,9 @@
-# Turns every schemas/*.avsc into a C string in one generated file:
+# Turns every schemas/NAME.avsc into a C string in one generated file:
 #   const gw_schema_source gw_schema_sources[]; const size_t gw_schema_source_count;
 # The codec parses them at start-up; nothing reads schema files at run time.
 file(GLOB files ${SCHEMA_DIR}/*.avsc)
 list(SORT files)
-set(body "/* Generated from schemas/*.avsc by tools/cmake/embed_schemas.cmake. */\n")
+set(body "/* Generated from the schemas folder by tools/cmake/embed_schemas.cmake. */\n")
 string(APPEND body "#include <stddef.h>\n#include \"codec/schemas.h\"\n\n")
 string(APPEND body "const gw_schema_source gw_schema_sources[] = {\n")
 set(count 0)
