@@ -38,7 +38,8 @@ typedef enum {
     X(CONTENT_TOO_LARGE, "E4006", CALLER, false, "request content exceeds the size limit")         \
     X(DEADLINE_EXCEEDED, "E4007", CALLER, false, "request deadline passed before it was served")   \
     X(UNKNOWN_MODEL, "E4008", CALLER, false, "requested model is not in the registry")             \
-    X(CONTEXT_TOO_LONG, "E4009", CALLER, false, "prompt and max_tokens exceed every context window")\
+    X(CONTEXT_TOO_LONG, "E4009", CALLER, false,                                                    \
+      "prompt and max_tokens exceed every context window")                                         \
     X(NO_CAPABLE_MODEL, "E4010", CALLER, false, "no model has the required capabilities")          \
     X(BAD_METADATA, "E4011", CALLER, false, "invalid metadata value")                              \
     /* availability of models */                                                                   \
@@ -48,7 +49,8 @@ typedef enum {
     /* provider: the model server failed */                                                        \
     X(PROVIDER_ERROR, "E4200", PROVIDER, true, "provider error")                                   \
     X(PROVIDER_CONNECT_TIMEOUT, "E4201", PROVIDER, true, "provider connect timeout")               \
-    X(PROVIDER_FIRST_TOKEN_TIMEOUT, "E4202", PROVIDER, true, "provider time to first token exceeded")\
+    X(PROVIDER_FIRST_TOKEN_TIMEOUT, "E4202", PROVIDER, true,                                       \
+      "provider time to first token exceeded")                                                     \
     X(PROVIDER_IDLE_TIMEOUT, "E4203", PROVIDER, true, "provider idle between chunks too long")     \
     X(PROVIDER_TOTAL_TIMEOUT, "E4204", PROVIDER, true, "provider total time exceeded")             \
     X(PROVIDER_RATE_LIMITED, "E4205", PROVIDER, true, "provider rate limited the request (429)")   \

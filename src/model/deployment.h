@@ -23,15 +23,15 @@ typedef enum {
 } gw_provider_kind;
 
 const char *gw_provider_kind_name(gw_provider_kind k); /* "mock", "openai", ... */
-int gw_provider_kind_parse(const char *s);            /* -1 if unknown */
+int gw_provider_kind_parse(const char *s);             /* -1 if unknown */
 
 enum { GW_MAX_CAPABILITIES = 16, GW_MAX_EXTRA_HEADERS = 8 };
 
 typedef struct {
-    const char *id;       /* deployment id, unique in the registry ("gpt4o-east") */
+    const char *id; /* deployment id, unique in the registry ("gpt4o-east") */
     gw_provider_kind provider;
-    const char *model;    /* model name sent upstream ("gpt-4o") */
-    const char *base_url; /* "http://127.0.0.1:18080" ; unused by mock */
+    const char *model;       /* model name sent upstream ("gpt-4o") */
+    const char *base_url;    /* "http://127.0.0.1:18080" ; unused by mock */
     const char *api_key_env; /* name of the environment variable; may be NULL */
     const char *api_key;     /* resolved secret or NULL; never log */
     const char *auth_header; /* "Authorization" (Bearer) or "x-api-key"; default by provider */

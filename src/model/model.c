@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const char *const role_names[GW_ROLE__COUNT] = {"SYSTEM", "USER", "ASSISTANT", "TOOL"};
-static const char *const strategy_names[GW_ROUTE__COUNT] = {
-    "FASTEST", "CHEAPEST", "BEST_QUALITY", "BALANCED", "CAPABILITY_MATCH"};
+static const char *const strategy_names[GW_ROUTE__COUNT] = {"FASTEST", "CHEAPEST", "BEST_QUALITY",
+                                                            "BALANCED", "CAPABILITY_MATCH"};
 
 const char *gw_role_name(gw_role r)
 {

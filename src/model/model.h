@@ -80,7 +80,7 @@ typedef struct {
     bool stream;                  /* default false */
     const char *model;            /* optional preferred model */
     bool has_deadline;
-    int64_t deadline_ms; /* unix epoch ms, valid when has_deadline */
+    int64_t deadline_ms;     /* unix epoch ms, valid when has_deadline */
     const char *reply_topic; /* optional */
     const char *batch_id;    /* optional */
     const char *custom_id;   /* optional */
@@ -152,7 +152,8 @@ typedef struct {
     double cache_similarity;
     int32_t attempts;
     int32_t failovers;
-    const char *outcome;    /* "success" | "cached" | "error" | "rate_limited" | "expired" | "invalid" */
+    const char
+        *outcome; /* "success" | "cached" | "error" | "rate_limited" | "expired" | "invalid" */
     const char *error_code; /* optional */
     int64_t timestamp_ms;
 } gw_usage_event;

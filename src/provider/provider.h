@@ -30,11 +30,13 @@ typedef struct {
     gw_err err;             /* GW_OK on a complete answer */
     int http_status;        /* 0 when not HTTP or no response */
     int64_t retry_after_ms; /* -1 when the provider gave none */
-    const char *error_detail; /* provider error body: truncated, credentials redacted; may be NULL */
-    const char *content;      /* the whole answer text ("" on error) */
+    const char
+        *error_detail;   /* provider error body: truncated, credentials redacted; may be NULL */
+    const char *content; /* the whole answer text ("" on error) */
     size_t content_len;
     gw_token_usage usage;
-    const char *finish_reason; /* normalised: "stop" | "length" | "content_filter" | "tool_calls" | "error" */
+    const char *finish_reason; /* normalised: "stop" | "length" | "content_filter" | "tool_calls" |
+                                  "error" */
     double ttft_ms;            /* time to first token (or to the answer when not streamed) */
     double latency_ms;         /* total time of the call */
     bool streamed_any;         /* at least one delta was reported */
