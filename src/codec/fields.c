@@ -1,0 +1,190 @@
+/* fields: the tables of codec_private.h, one row per Avro field in schema order. */
+#include "codec/codec_private.h"
+
+#include <string.h>
+
+#define F(type, fname, kind_)                                                                      \
+    {                                                                                              \
+#fname, kind_, offsetof(type, fname), 0, 0                                                 \
+    }
+#define FD(type, fname, kind_, d)                                                                  \
+    {                                                                                              \
+#fname, kind_, offsetof(type, fname), 0, d                                                 \
+    }
+#define FA(type, fname, kind_, aux)                                                                \
+    {                                                                                              \
+#fname, kind_, offsetof(type, fname), offsetof(type, aux), 0                               \
+    }
+#define DESC(name, type, rows)                                                                     \
+    {                                                                                              \
+        name, rows, sizeof(rows) / sizeof(rows[0]), sizeof(type)                                   \
+    }
+
+static const gw_field message_fields[] = {
+    F(gw_message, role, GW_F_ROLE),
+    F(gw_message, content, GW_F_STR),
+    F(gw_message, name, GW_F_OPT_STR),
+};
+const gw_record_desc gw_desc_message = DESC("Message", gw_message, message_fields);
+
+static const gw_field usage_fields[] = {
+    F(gw_token_usage, prompt_tokens, GW_F_INT),
+    F(gw_token_usage, completion_tokens, GW_F_INT),
+    F(gw_token_usage, total_tokens, GW_F_INT),
+};
+const gw_record_desc gw_desc_token_usage = DESC("TokenUsage", gw_token_usage, usage_fields);
+
+static const gw_field error_fields[] = {
+    F(gw_error_rec, code, GW_F_STR),
+    F(gw_error_rec, message, GW_F_STR),
+    F(gw_error_rec, retryable, GW_F_BOOL),
+    F(gw_error_rec, details, GW_F_STR_MAP),
+};
+const gw_record_desc gw_desc_gateway_error = DESC("GatewayError", gw_error_rec, error_fields);
+
+#define REQUEST_V1_FIELDS                                                                          \
+    F(gw_request, request_id, GW_F_STR), F(gw_request, agent_did, GW_F_STR),                       \
+        FA(gw_request, messages, GW_F_MSG_ARRAY, message_count),                                   \
+        F(gw_request, system_prompt, GW_F_OPT_STR), FD(gw_request, temperature, GW_F_DOUBLE, 0.7), \
+        FD(gw_request, max_tokens, GW_F_INT, 1024),                                                \
+        FA(gw_request, capabilities, GW_F_STR_ARRAY, capability_count),                            \
+        FD(gw_request, enable_cache, GW_F_BOOL, 1), F(gw_request, metadata, GW_F_STR_MAP)
+
+static const gw_field request_v1_fields[] = {REQUEST_V1_FIELDS};
+static const gw_field request_v2_fields[] = {
+    REQUEST_V1_FIELDS,
+    FD(gw_request, routing_strategy, GW_F_STRATEGY, GW_ROUTE_BALANCED),
+    F(gw_request, stream, GW_F_BOOL),
+    F(gw_request, model, GW_F_OPT_STR),
+    FA(gw_request, deadline_ms, GW_F_OPT_LONG, has_deadline),
+    F(gw_request, reply_topic, GW_F_OPT_STR),
+    F(gw_request, batch_id, GW_F_OPT_STR),
+    F(gw_request, custom_id, GW_F_OPT_STR),
+    F(gw_request, tenant_id, GW_F_OPT_STR),
+};
+static const gw_record_desc request_v1 = DESC("InferenceRequest", gw_request, request_v1_fields);
+static const gw_record_desc request_v2 = DESC("InferenceRequest", gw_request, request_v2_fields);
+
+static const gw_field response_fields[] = {
+    F(gw_response, request_id, GW_F_STR),    F(gw_response, content, GW_F_STR),
+    F(gw_response, model_id, GW_F_STR),      F(gw_response, provider, GW_F_STR),
+    F(gw_response, token_usage, GW_F_USAGE), F(gw_response, latency_ms, GW_F_DOUBLE),
+    F(gw_response, cached, GW_F_BOOL),       F(gw_response, finish_reason, GW_F_OPT_STR),
+    F(gw_response, error, GW_F_OPT_ERROR),   F(gw_response, metadata, GW_F_STR_MAP),
+    F(gw_response, custom_id, GW_F_OPT_STR), F(gw_response, batch_id, GW_F_OPT_STR),
+};
+static const gw_record_desc response_v1 = DESC("InferenceResponse", gw_response, response_fields);
+
+static const gw_field chunk_fields[] = {
+    F(gw_chunk, request_id, GW_F_STR),
+    F(gw_chunk, seq, GW_F_INT),
+    F(gw_chunk, content, GW_F_STR),
+    F(gw_chunk, is_final, GW_F_BOOL),
+    FA(gw_chunk, token_usage, GW_F_OPT_USAGE, has_usage),
+    F(gw_chunk, finish_reason, GW_F_OPT_STR),
+    F(gw_chunk, error, GW_F_OPT_ERROR),
+};
+static const gw_record_desc chunk_v1 = DESC("StreamChunk", gw_chunk, chunk_fields);
+
+static const gw_field usage_event_fields[] = {
+    F(gw_usage_event, event_id, GW_F_STR),
+    F(gw_usage_event, request_id, GW_F_STR),
+    F(gw_usage_event, agent_did, GW_F_STR),
+    F(gw_usage_event, tenant_id, GW_F_STR),
+    F(gw_usage_event, batch_id, GW_F_OPT_STR),
+    F(gw_usage_event, custom_id, GW_F_OPT_STR),
+    F(gw_usage_event, model_id, GW_F_OPT_STR),
+    F(gw_usage_event, provider, GW_F_OPT_STR),
+    F(gw_usage_event, priority, GW_F_STR),
+    F(gw_usage_event, prompt_tokens, GW_F_INT),
+    F(gw_usage_event, completion_tokens, GW_F_INT),
+    F(gw_usage_event, total_tokens, GW_F_INT),
+    F(gw_usage_event, cost_usd, GW_F_DOUBLE),
+    F(gw_usage_event, saved_cost_usd, GW_F_DOUBLE),
+    F(gw_usage_event, latency_ms, GW_F_DOUBLE),
+    FA(gw_usage_event, ttft_ms, GW_F_OPT_DOUBLE, has_ttft),
+    F(gw_usage_event, cached, GW_F_BOOL),
+    F(gw_usage_event, cache_tier, GW_F_OPT_STR),
+    FA(gw_usage_event, cache_similarity, GW_F_OPT_DOUBLE, has_similarity),
+    F(gw_usage_event, attempts, GW_F_INT),
+    F(gw_usage_event, failovers, GW_F_INT),
+    F(gw_usage_event, outcome, GW_F_STR),
+    F(gw_usage_event, error_code, GW_F_OPT_STR),
+    F(gw_usage_event, timestamp_ms, GW_F_LONG),
+};
+static const gw_record_desc usage_v1 = DESC("UsageEvent", gw_usage_event, usage_event_fields);
+
+/* Ordered by kind, then version; the last row of a kind is its current version. */
+const gw_schema_version gw_schema_versions[] = {
+    {GW_REC_REQUEST, 1, "InferenceRequest.v1", &request_v1},
+    {GW_REC_REQUEST, 2, "InferenceRequest", &request_v2},
+    {GW_REC_RESPONSE, 1, "InferenceResponse", &response_v1},
+    {GW_REC_CHUNK, 1, "StreamChunk", &chunk_v1},
+    {GW_REC_USAGE, 1, "UsageEvent", &usage_v1},
+};
+const size_t gw_schema_version_count = sizeof(gw_schema_versions) / sizeof(gw_schema_versions[0]);
+
+int gw_schema_version_index(gw_record_kind kind, int version)
+{
+    for (size_t i = 0; i < gw_schema_version_count; i++) {
+        if (gw_schema_versions[i].kind == kind && gw_schema_versions[i].version == version)
+            return (int)i;
+    }
+    return -1;
+}
+
+int gw_codec_current_version(gw_record_kind kind)
+{
+    int v = 0;
+    for (size_t i = 0; i < gw_schema_version_count; i++) {
+        if (gw_schema_versions[i].kind == kind && gw_schema_versions[i].version > v)
+            v = gw_schema_versions[i].version;
+    }
+    return v;
+}
+
+const gw_record_desc *gw_current_desc(gw_record_kind kind)
+{
+    int i = gw_schema_version_index(kind, gw_codec_current_version(kind));
+    return i < 0 ? NULL : gw_schema_versions[i].desc;
+}
+
+const char *gw_codec_schema_name(gw_record_kind kind, int version)
+{
+    int i = gw_schema_version_index(kind, version);
+    return i < 0 ? NULL : gw_schema_versions[i].source;
+}
+
+void gw_desc_init_defaults(const gw_record_desc *d, void *rec)
+{
+    memset(rec, 0, d->struct_size);
+    unsigned char *base = rec;
+    for (size_t i = 0; i < d->field_count; i++) {
+        const gw_field *f = &d->fields[i];
+        if (f->dflt == 0)
+            continue;
+        switch (f->kind) {
+        case GW_F_INT:
+            *(int32_t *)(base + f->off) = (int32_t)f->dflt;
+            break;
+        case GW_F_DOUBLE:
+            *(double *)(base + f->off) = f->dflt;
+            break;
+        case GW_F_BOOL:
+            *(bool *)(base + f->off) = true;
+            break;
+        case GW_F_STRATEGY:
+            *(gw_strategy *)(base + f->off) = (gw_strategy)f->dflt;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void gw_codec_init_defaults(gw_record_kind kind, void *rec)
+{
+    const gw_record_desc *d = gw_current_desc(kind);
+    if (d != NULL)
+        gw_desc_init_defaults(d, rec);
+}

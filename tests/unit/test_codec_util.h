@@ -1,0 +1,211 @@
+/*
+ * test_codec_util: shared helpers of the codec unit tests: sample records
+ * with every optional field set or unset, a byte builder for hand-made
+ * (hostile) Avro, and JSON comparison of records.
+ */
+#ifndef TEST_CODEC_UTIL_H
+#define TEST_CODEC_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "codec/codec.h"
+#include "codec/json.h"
+
+typedef struct {
+    uint8_t b[4096];
+    size_t n;
+} bytes;
+
+static inline void put_raw(bytes *x, const void *p, size_t n)
+{
+    memcpy(x->b + x->n, p, n);
+    x->n += n;
+}
+
+static inline void put_byte(bytes *x, uint8_t c)
+{
+    x->b[x->n++] = c;
+}
+
+static inline void put_long(bytes *x, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (z >= 0x80) {
+        put_byte(x, (uint8_t)(z | 0x80));
+        z >>= 7;
+    }
+    put_byte(x, (uint8_t)z);
+}
+
+static inline void put_str(bytes *x, const char *s)
+{
+    put_long(x, (int64_t)strlen(s));
+    put_raw(x, s, strlen(s));
+}
+
+static inline void put_double(bytes *x, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    for (int i = 0; i < 8; i++)
+        put_byte(x, (uint8_t)(v >> (8 * i)));
+}
+
+static gw_message sample_messages[3] = {
+    {GW_ROLE_SYSTEM, "You are terse.", NULL},
+    {GW_ROLE_USER, "What is the capital of France? Answer in one word, please.", "alice"},
+    {GW_ROLE_ASSISTANT, "Paris \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", NULL},
+};
+static const char *sample_caps[2] = {"chat", "tools"};
+static gw_kv sample_kv[2] = {{"team", "search"}, {"trace", "abc"}};
+
+/* full: every optional field set. */
+static inline void sample_request(gw_request *r, bool full)
+{
+    gw_codec_init_defaults(GW_REC_REQUEST, r);
+    r->request_id = "6f1c3a52-0d7e-4b7a-9a57-3e1f0c0d2a11";
+    r->agent_did = "did:example:agent-42";
+    r->messages = sample_messages;
+    r->message_count = 3;
+    r->temperature = 0.25;
+    r->max_tokens = 512;
+    if (!full)
+        return;
+    r->system_prompt = "Be helpful.";
+    r->capabilities = sample_caps;
+    r->capability_count = 2;
+    r->enable_cache = false;
+    r->metadata.items = sample_kv;
+    r->metadata.count = 2;
+    r->routing_strategy = GW_ROUTE_CHEAPEST;
+    r->stream = true;
+    r->model = "gpt-4o-mini";
+    r->has_deadline = true;
+    r->deadline_ms = 1790000000123;
+    r->reply_topic = "replies.x";
+    r->batch_id = "batch-1";
+    r->custom_id = "row-7";
+    r->tenant_id = "tenant-a";
+}
+
+static gw_error_rec sample_error = {"E4102", "all models unavailable", true, {sample_kv, 2}};
+
+static inline void sample_response(gw_response *r, bool full)
+{
+    gw_codec_init_defaults(GW_REC_RESPONSE, r);
+    r->request_id = "req-1";
+    r->content = full ? "" : "Paris";
+    r->model_id = "m1";
+    r->provider = "mock";
+    r->token_usage = (gw_token_usage){12, 3, 15};
+    r->latency_ms = 12.5;
+    if (!full)
+        return;
+    r->cached = true;
+    r->finish_reason = "stop";
+    r->error = &sample_error;
+    r->metadata.items = sample_kv;
+    r->metadata.count = 1;
+    r->custom_id = "row-7";
+    r->batch_id = "batch-1";
+}
+
+static inline void sample_chunk(gw_chunk *c, bool full)
+{
+    gw_codec_init_defaults(GW_REC_CHUNK, c);
+    c->request_id = "req-1";
+    c->seq = full ? 7 : 0;
+    c->content = "Par";
+    if (!full)
+        return;
+    c->is_final = true;
+    c->has_usage = true;
+    c->token_usage = (gw_token_usage){1, 2, 3};
+    c->finish_reason = "length";
+    c->error = &sample_error;
+}
+
+static inline void sample_usage(gw_usage_event *u, bool full)
+{
+    gw_codec_init_defaults(GW_REC_USAGE, u);
+    u->event_id = "ev-1";
+    u->request_id = "req-1";
+    u->agent_did = "did:a";
+    u->tenant_id = "t";
+    u->priority = "normal";
+    u->prompt_tokens = 10;
+    u->completion_tokens = 20;
+    u->total_tokens = 30;
+    u->cost_usd = 0.000123;
+    u->latency_ms = 250.0;
+    u->attempts = 1;
+    u->outcome = "success";
+    u->timestamp_ms = 1790000000000;
+    if (!full)
+        return;
+    u->batch_id = "b";
+    u->custom_id = "c";
+    u->model_id = "m1";
+    u->provider = "openai";
+    u->saved_cost_usd = 0.5;
+    u->has_ttft = true;
+    u->ttft_ms = 80.0;
+    u->cached = true;
+    u->cache_tier = "semantic";
+    u->has_similarity = true;
+    u->cache_similarity = 0.97;
+    u->failovers = 2;
+    u->error_code = "E4200";
+}
+
+/* A record of kind with every optional field set (full) or none. */
+static inline void *sample_record(gw_record_kind kind, bool full, void *storage)
+{
+    switch (kind) {
+    case GW_REC_REQUEST:
+        sample_request(storage, full);
+        break;
+    case GW_REC_RESPONSE:
+        sample_response(storage, full);
+        break;
+    case GW_REC_CHUNK:
+        sample_chunk(storage, full);
+        break;
+    default:
+        sample_usage(storage, full);
+        break;
+    }
+    return storage;
+}
+
+typedef union {
+    gw_request req;
+    gw_response resp;
+    gw_chunk chunk;
+    gw_usage_event usage;
+} any_record;
+
+static inline void assert_records_equal(gw_record_kind kind, const void *a, const void *b)
+{
+    json_t *ja = gw_record_to_json(kind, a);
+    json_t *jb = gw_record_to_json(kind, b);
+    assert_non_null(ja);
+    assert_non_null(jb);
+    if (!json_equal(ja, jb)) {
+        char *sa = json_dumps(ja, JSON_SORT_KEYS);
+        char *sb = json_dumps(jb, JSON_SORT_KEYS);
+        print_error("want %s\n got %s\n", sa, sb);
+        free(sa);
+        free(sb);
+        fail();
+    }
+    json_decref(ja);
+    json_decref(jb);
+}
+
+#endif
