@@ -49,6 +49,8 @@ typedef struct {
     double ttft_prior_ms;
     int32_t weight; /* load-balancing weight among ties, >= 1 */
     int32_t max_concurrency;
+    int64_t rpm_limit; /* requests per minute to this deployment, fleet-wide; 0 = unlimited */
+    int64_t tpm_limit; /* tokens per minute to this deployment, fleet-wide; 0 = unlimited */
 
     int32_t connect_timeout_ms;
     int32_t first_token_timeout_ms;

@@ -1,0 +1,89 @@
+/*
+ * config_private: the row tables that drive the config loader.
+ *
+ * A table describes one struct (gw_config, or one list element such as
+ * gw_deployment). A row names a setting by its path relative to that struct
+ * ("kafka.topics.high", "timeouts.connect_ms"), its type, the offset of its
+ * field, bounds, a default in the text form accepted by --set, and one line
+ * of doc. The engine (config.c) never knows a setting by name; only the
+ * validators in config_rows.c do, for rules that span several settings.
+ *
+ * Invariants of a table: paths are unique; a path is never a prefix group of
+ * another row's path and a leaf at once; element tables have at most 64 rows
+ * (one bit each in the "set explicitly" mask) and their first row is the
+ * string key that names an element (deployment id, agent).
+ */
+#ifndef GW_CONFIG_PRIVATE_H
+#define GW_CONFIG_PRIVATE_H
+
+#include <libconfig.h>
+
+#include "config/config.h"
+
+typedef enum {
+    GW_CT_BOOL,    /* bool */
+    GW_CT_INT,     /* int32_t */
+    GW_CT_INT64,   /* int64_t */
+    GW_CT_DOUBLE,  /* double */
+    GW_CT_STRING,  /* const char *; "" becomes NULL when min is 0 */
+    GW_CT_ENUM,    /* an int-sized enum; names[] index = value */
+    GW_CT_ENV,     /* const char * env var name; off2: resolved secret (const char *) */
+    GW_CT_STRLIST, /* const char *[max]; off2: size_t count */
+    GW_CT_LIST,    /* list of groups: off: T * array; off2: size_t count; sub: element table */
+} gw_cfg_type;
+
+typedef struct gw_cfg_table gw_cfg_table;
+typedef struct gw_cfg_ctx gw_cfg_ctx;
+
+typedef struct {
+    const char *path;
+    gw_cfg_type type;
+    size_t off;
+    size_t off2;
+    double min, max;          /* numbers: value bounds; strings: length; lists: item count */
+    const char *const *names; /* ENUM: NULL-terminated */
+    const gw_cfg_table *sub;  /* LIST */
+    /* Text form as for --set; lists comma-separated. NULL: required in the
+     * file. "@path": copy the current value of that top-level setting. */
+    const char *def;
+    const char *doc;
+} gw_cfg_row;
+
+struct gw_cfg_table {
+    const char *what; /* "deployment", "agent": used in messages */
+    const gw_cfg_row *rows;
+    size_t row_count;
+    size_t elem_size;
+    /* Rules across one element's fields; elem_path like "deployments[2]". */
+    gw_err (*validate_elem)(gw_cfg_ctx *ctx, void *elem, const char *elem_path);
+};
+
+/* Parse state shared by the engine and the validators. */
+struct gw_cfg_ctx {
+    gw_config *cfg;
+    const char *origin; /* the file path, or "--set" */
+    const config_t *cf; /* the parsed file while loading; NULL otherwise */
+    char *errbuf;
+    size_t errlen;
+};
+
+extern const gw_cfg_table gw_cfg_top;
+
+/* Cross-section rules, run after load and after every --set. */
+gw_err gw_cfg_validate_top(gw_cfg_ctx *ctx);
+
+/*
+ * Report an error at path: "origin:line: path: message". s may be NULL: the
+ * line is then looked up from path in the parsed file (the nearest existing
+ * parent when the setting itself is absent). Always returns GW_E_CONFIG.
+ */
+gw_err gw_cfg_fail(gw_cfg_ctx *ctx, const config_setting_t *s, const char *path, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
+/* Copy s into the config's string pool; NULL when out of memory. */
+const char *gw_cfg_strdup(gw_config *cfg, const char *s);
+
+#define GW_CFG_FIELD_CHECK(T, f, type) (0 * sizeof(&((T *)0)->f == (type *)0))
+#define GW_CFG_OFF(T, f, type)         (offsetof(T, f) + GW_CFG_FIELD_CHECK(T, f, type))
+
+#endif
