@@ -1,0 +1,513 @@
+/*
+ * mllm_dialect: request parsing with jansson, answers written with printf
+ * (faster than building jansson trees on the mock's hot path). Every string
+ * that came from the request is JSON-escaped on the way out.
+ */
+#include "mockllm/mllm_dialect.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const vocab[32] = {
+    "alpha",  "bravo",  "charlie", "delta", "echo",    "foxtrot",  "golf",    "hotel",
+    "india",  "juliet", "kilo",    "lima",  "mike",    "november", "oscar",   "papa",
+    "quebec", "romeo",  "sierra",  "tango", "uniform", "victor",   "whiskey", "xray",
+    "yankee", "zulu",   "one",     "two",   "three",   "four",     "five",    "six"};
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* Text of a message content: a string, or an array of {type:text,text}. */
+static void content_text(json_t *content, uint64_t *seed, int *bytes, char *keep, size_t keep_len)
+{
+    if (json_is_string(content)) {
+        const char *s = json_string_value(content);
+        size_t n = json_string_length(content);
+        *seed = fnv(*seed, s, n);
+        *bytes += (int)(n > 1000000 ? 1000000 : n);
+        if (keep)
+            snprintf(keep, keep_len, "%s", s);
+        return;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        content_text(json_object_get(part, "text"), seed, bytes, keep, keep_len);
+    }
+}
+
+static void parse_messages(json_t *root, gw_mllm_call *c)
+{
+    uint64_t seed = 1469598103934665603ULL;
+    int tokens = 0;
+    json_t *sys = json_object_get(root, "system");
+    if (sys != NULL) {
+        int b = 0;
+        content_text(sys, &seed, &b, NULL, 0);
+        tokens += (b + 3) / 4 + 4;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(root, "messages"), i, m)
+    {
+        int b = 0;
+        const char *role = json_string_value(json_object_get(m, "role"));
+        bool user = role != NULL && strcmp(role, "user") == 0;
+        content_text(json_object_get(m, "content"), &seed, &b, user ? c->prompt : NULL,
+                     sizeof c->prompt);
+        tokens += (b + 3) / 4 + 4;
+    }
+    c->seed = seed;
+    c->prompt_tokens = tokens;
+}
+
+static int opt_int(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+}
+
+static gw_err parse_embed_inputs(json_t *root, gw_mllm_call *c, char *errmsg, size_t errlen)
+{
+    json_t *in = json_object_get(root, "input");
+    if (json_is_string(in)) {
+        c->input_seeds[0] =
+            fnv(1469598103934665603ULL, json_string_value(in), json_string_length(in));
+        c->input_count = 1;
+        c->prompt_tokens = (int)(json_string_length(in) + 3) / 4;
+        snprintf(c->prompt, sizeof c->prompt, "%s", json_string_value(in));
+        return GW_OK;
+    }
+    if (!json_is_array(in) || json_array_size(in) == 0 ||
+        json_array_size(in) > GW_MLLM_MAX_INPUTS) {
+        snprintf(errmsg, errlen, "'input' must be a string or 1..%d strings", GW_MLLM_MAX_INPUTS);
+        return GW_E_INVALID_REQUEST;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(in, i, s)
+    {
+        if (!json_is_string(s)) {
+            snprintf(errmsg, errlen, "'input' items must be strings");
+            return GW_E_INVALID_REQUEST;
+        }
+        c->input_seeds[i] =
+            fnv(1469598103934665603ULL, json_string_value(s), json_string_length(s));
+        c->prompt_tokens += (int)(json_string_length(s) + 3) / 4;
+    }
+    c->input_count = json_array_size(in);
+    return GW_OK;
+}
+
+static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
+                         size_t errlen)
+{
+    const char *model = json_string_value(json_object_get(root, "model"));
+    if (model == NULL) {
+        snprintf(errmsg, errlen, "'model' is required");
+        return GW_E_INVALID_REQUEST;
+    }
+    snprintf(c->model, sizeof c->model, "%s", model);
+    if (api == GW_MLLM_OPENAI_EMBED || api == GW_MLLM_OLLAMA_EMBED) {
+        c->dims = opt_int(root, "dimensions");
+        const char *fmt = json_string_value(json_object_get(root, "encoding_format"));
+        c->embed_base64 = fmt != NULL && strcmp(fmt, "base64") == 0;
+        return parse_embed_inputs(root, c, errmsg, errlen);
+    }
+    if (!json_is_array(json_object_get(root, "messages"))) {
+        snprintf(errmsg, errlen, "'messages' must be an array");
+        return GW_E_INVALID_REQUEST;
+    }
+    json_t *stream = json_object_get(root, "stream");
+    c->stream = api == GW_MLLM_OLLAMA ? !json_is_false(stream) : json_is_true(stream);
+    c->include_usage =
+        json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
+    c->max_tokens = opt_int(root, "max_tokens");
+    if (c->max_tokens < 0)
+        c->max_tokens = opt_int(root, "max_completion_tokens");
+    if (api == GW_MLLM_OLLAMA)
+        c->max_tokens = opt_int(json_object_get(root, "options"), "num_predict");
+    if (api == GW_MLLM_ANTHROPIC && c->max_tokens < 1) {
+        snprintf(errmsg, errlen, "max_tokens: Field required");
+        return GW_E_INVALID_REQUEST;
+    }
+    parse_messages(root, c);
+    return GW_OK;
+}
+
+gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm_call *c,
+                          char *errmsg, size_t errlen)
+{
+    memset(c, 0, offsetof(gw_mllm_call, input_seeds));
+    c->api = api;
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    if (root == NULL || !json_is_object(root)) {
+        snprintf(errmsg, errlen, "body is not a JSON object");
+        json_decref(root);
+        return GW_E_INVALID_REQUEST;
+    }
+    gw_err err = parse_root(api, root, c, errmsg, errlen);
+    json_decref(root);
+    snprintf(c->id, sizeof c->id, "%016llx", (unsigned long long)mix(c->seed));
+    return err;
+}
+
+void gw_mllm_call_plan(gw_mllm_call *c, int tokens, int embed_dims)
+{
+    c->ntok = tokens < 1 ? 1 : tokens;
+    if (c->max_tokens > 0 && c->max_tokens < c->ntok) {
+        c->ntok = c->max_tokens;
+        c->length_cut = true;
+    }
+    if (c->dims < 1 || c->dims > 4096)
+        c->dims = embed_dims;
+}
+
+const char *gw_mllm_token(const gw_mllm_call *c, int i, bool *leading_space)
+{
+    *leading_space = i > 0;
+    return vocab[mix(c->seed + (uint64_t)i) % 32];
+}
+
+const char *gw_mllm_content_type(const gw_mllm_call *c)
+{
+    if (!c->stream)
+        return "application/json";
+    return c->api == GW_MLLM_OLLAMA ? "application/x-ndjson" : "text/event-stream";
+}
+
+static void put_text(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    for (int i = 0; i < c->ntok; i++) {
+        bool sp;
+        const char *w = gw_mllm_token(c, i, &sp);
+        if (sp)
+            gw_mllm_buf_put(b, " ", 1);
+        gw_mllm_buf_puts(b, w);
+    }
+}
+
+static void put_model(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_json_str(b, c->model, strlen(c->model));
+}
+
+static const char *finish(const gw_mllm_call *c)
+{
+    if (c->api == GW_MLLM_ANTHROPIC)
+        return c->length_cut ? "max_tokens" : "end_turn";
+    return c->length_cut ? "length" : "stop";
+}
+
+static bool embed_body(const gw_mllm_call *c, gw_mllm_buf *b);
+
+bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    switch (c->api) {
+    case GW_MLLM_OPENAI:
+        gw_mllm_buf_printf(b,
+                           "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
+                           "\"created\":1700000000,\"model\":\"",
+                           c->id);
+        put_model(c, b);
+        gw_mllm_buf_puts(b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                            "\"content\":\"");
+        put_text(c, b);
+        return gw_mllm_buf_printf(
+            b,
+            "\"},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%d,"
+            "\"completion_tokens\":%d,\"total_tokens\":%d}}",
+            finish(c), c->prompt_tokens, c->ntok, c->prompt_tokens + c->ntok);
+    case GW_MLLM_ANTHROPIC:
+        gw_mllm_buf_printf(b,
+                           "{\"id\":\"msg_%s\",\"type\":\"message\",\"role\":\"assistant\","
+                           "\"model\":\"",
+                           c->id);
+        put_model(c, b);
+        gw_mllm_buf_puts(b, "\",\"content\":[{\"type\":\"text\",\"text\":\"");
+        put_text(c, b);
+        return gw_mllm_buf_printf(b,
+                                  "\"}],\"stop_reason\":\"%s\",\"stop_sequence\":null,"
+                                  "\"usage\":{\"input_tokens\":%d,\"output_tokens\":%d}}",
+                                  finish(c), c->prompt_tokens, c->ntok);
+    case GW_MLLM_OLLAMA:
+        gw_mllm_buf_puts(b, "{\"model\":\"");
+        put_model(c, b);
+        gw_mllm_buf_puts(b, "\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":"
+                            "\"assistant\",\"content\":\"");
+        put_text(c, b);
+        return gw_mllm_buf_printf(
+            b,
+            "\"},\"done_reason\":\"%s\",\"done\":true,\"total_duration\":1000,"
+            "\"load_duration\":10,\"prompt_eval_count\":%d,\"prompt_eval_duration\":100,"
+            "\"eval_count\":%d,\"eval_duration\":500}",
+            finish(c), c->prompt_tokens, c->ntok);
+    default:
+        return embed_body(c, b);
+    }
+}
+
+static void sse_event(gw_mllm_buf *b, const char *name)
+{
+    if (name != NULL)
+        gw_mllm_buf_printf(b, "event: %s\n", name);
+    gw_mllm_buf_puts(b, "data: ");
+}
+
+static void openai_chunk_head(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    sse_event(b, NULL);
+    gw_mllm_buf_printf(b,
+                       "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\","
+                       "\"created\":1700000000,\"model\":\"",
+                       c->id);
+    put_model(c, b);
+    gw_mllm_buf_puts(b, "\",\"choices\":[");
+}
+
+bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    if (c->api == GW_MLLM_OPENAI) {
+        openai_chunk_head(c, b);
+        return gw_mllm_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+                                   "\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+    if (c->api == GW_MLLM_ANTHROPIC) {
+        sse_event(b, "message_start");
+        gw_mllm_buf_printf(b,
+                           "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_%s\","
+                           "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"",
+                           c->id);
+        put_model(c, b);
+        gw_mllm_buf_printf(b,
+                           "\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                           "\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n",
+                           c->prompt_tokens);
+        sse_event(b, "content_block_start");
+        gw_mllm_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                            "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        sse_event(b, "ping");
+        return gw_mllm_buf_puts(b, "{\"type\": \"ping\"}\n\n");
+    }
+    return true;
+}
+
+bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b)
+{
+    bool sp;
+    const char *w = gw_mllm_token(c, i, &sp);
+    if (c->api == GW_MLLM_OPENAI) {
+        openai_chunk_head(c, b);
+        return gw_mllm_buf_printf(b,
+                                  "{\"index\":0,\"delta\":{\"content\":\"%s%s\"},"
+                                  "\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+                                  sp ? " " : "", w);
+    }
+    if (c->api == GW_MLLM_ANTHROPIC) {
+        sse_event(b, "content_block_delta");
+        return gw_mllm_buf_printf(b,
+                                  "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                                  "{\"type\":\"text_delta\",\"text\":\"%s%s\"}}\n\n",
+                                  sp ? " " : "", w);
+    }
+    gw_mllm_buf_puts(b, "{\"model\":\"");
+    put_model(c, b);
+    return gw_mllm_buf_printf(b,
+                              "\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":"
+                              "{\"role\":\"assistant\",\"content\":\"%s%s\"},\"done\":false}\n",
+                              sp ? " " : "", w);
+}
+
+static bool openai_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
+{
+    openai_chunk_head(c, b);
+    gw_mllm_buf_printf(b,
+                       "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":"
+                       "\"%s\"}]}\n\n",
+                       finish(c));
+    if (c->include_usage) {
+        openai_chunk_head(c, b);
+        gw_mllm_buf_printf(b,
+                           "],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,"
+                           "\"total_tokens\":%d}}\n\n",
+                           c->prompt_tokens, c->ntok, c->prompt_tokens + c->ntok);
+    }
+    return terminator ? gw_mllm_buf_puts(b, "data: [DONE]\n\n") : !b->overflow;
+}
+
+bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
+{
+    if (c->api == GW_MLLM_OPENAI)
+        return openai_tail(c, terminator, b);
+    if (c->api == GW_MLLM_ANTHROPIC) {
+        sse_event(b, "content_block_stop");
+        gw_mllm_buf_puts(b, "{\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        sse_event(b, "message_delta");
+        gw_mllm_buf_printf(b,
+                           "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
+                           "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%d}}\n\n",
+                           finish(c), c->ntok);
+        if (!terminator)
+            return !b->overflow;
+        sse_event(b, "message_stop");
+        return gw_mllm_buf_puts(b, "{\"type\":\"message_stop\"}\n\n");
+    }
+    if (!terminator)
+        return !b->overflow;
+    gw_mllm_buf_puts(b, "{\"model\":\"");
+    put_model(c, b);
+    return gw_mllm_buf_printf(
+        b,
+        "\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\","
+        "\"content\":\"\"},\"done_reason\":\"%s\",\"done\":true,\"total_duration\":1000,"
+        "\"load_duration\":10,\"prompt_eval_count\":%d,\"prompt_eval_duration\":100,"
+        "\"eval_count\":%d,\"eval_duration\":500}\n",
+        finish(c), c->prompt_tokens, c->ntok);
+}
+
+bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    if (c->api == GW_MLLM_ANTHROPIC) {
+        sse_event(b, "error");
+        return gw_mllm_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                                   "\"message\":\"Overloaded\"}}\n\n");
+    }
+    if (c->api == GW_MLLM_OPENAI) {
+        sse_event(b, NULL);
+        return gw_mllm_buf_puts(b, "{\"error\":{\"message\":\"The server had an error while "
+                                   "processing your request.\",\"type\":\"server_error\"}}\n\n");
+    }
+    return gw_mllm_buf_puts(b,
+                            "{\"error\":\"an error was encountered while running the model\"}\n");
+}
+
+static const char *err_type(gw_mllm_api api, int status)
+{
+    bool anth = api == GW_MLLM_ANTHROPIC;
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 429:
+        return anth ? "rate_limit_error" : "rate_limit_exceeded";
+    case 529:
+        return "overloaded_error";
+    default:
+        return status >= 500 ? (anth ? "api_error" : "server_error") : "invalid_request_error";
+    }
+}
+
+bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b)
+{
+    const char *type = err_type(api, status);
+    if (api == GW_MLLM_ANTHROPIC)
+        gw_mllm_buf_printf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"",
+                           type);
+    else if (api == GW_MLLM_OLLAMA || api == GW_MLLM_OLLAMA_EMBED)
+        gw_mllm_buf_puts(b, "{\"error\":\"");
+    else
+        gw_mllm_buf_puts(b, "{\"error\":{\"message\":\"");
+    gw_mllm_buf_json_str(b, msg, strlen(msg));
+    if (api == GW_MLLM_ANTHROPIC)
+        return gw_mllm_buf_puts(b, "\"}}");
+    if (api == GW_MLLM_OLLAMA || api == GW_MLLM_OLLAMA_EMBED)
+        return gw_mllm_buf_puts(b, "\"}");
+    return gw_mllm_buf_printf(
+        b, "\",\"type\":\"%s\",\"param\":null,\"code\":%s}}", type,
+        status == 400 && strstr(msg, "context") ? "\"context_length_exceeded\"" : "null");
+}
+
+/* Deterministic unit vector component j of input k. */
+static float embed_value(const gw_mllm_call *c, size_t k, int j)
+{
+    uint64_t x = mix(c->input_seeds[k] + (uint64_t)j * 0x9E37ULL);
+    return (float)((double)(x >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
+}
+
+static void put_base64(gw_mllm_buf *b, const unsigned char *p, size_t n)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char o[4] = {t[(v >> 18) & 63], t[(v >> 12) & 63], i + 1 < n ? t[(v >> 6) & 63] : '=',
+                     i + 2 < n ? t[v & 63] : '='};
+        gw_mllm_buf_put(b, o, 4);
+    }
+}
+
+static void put_vector(const gw_mllm_call *c, size_t k, gw_mllm_buf *b)
+{
+    float v[4096];
+    double norm = 0;
+    for (int j = 0; j < c->dims; j++) {
+        v[j] = embed_value(c, k, j);
+        norm += (double)v[j] * v[j];
+    }
+    double inv = norm > 0 ? 1.0 / __builtin_sqrt(norm) : 0;
+    for (int j = 0; j < c->dims; j++)
+        v[j] = (float)(v[j] * inv);
+    if (c->embed_base64) {
+        gw_mllm_buf_puts(b, "\"");
+        put_base64(b, (const unsigned char *)v, sizeof(float) * (size_t)c->dims);
+        gw_mllm_buf_puts(b, "\"");
+        return;
+    }
+    gw_mllm_buf_puts(b, "[");
+    for (int j = 0; j < c->dims; j++)
+        gw_mllm_buf_printf(b, j ? ",%.6f" : "%.6f", (double)v[j]);
+    gw_mllm_buf_puts(b, "]");
+}
+
+static bool embed_body(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    bool oai = c->api == GW_MLLM_OPENAI_EMBED;
+    if (oai)
+        gw_mllm_buf_puts(b, "{\"object\":\"list\",\"data\":[");
+    else {
+        gw_mllm_buf_puts(b, "{\"model\":\"");
+        put_model(c, b);
+        gw_mllm_buf_puts(b, "\",\"embeddings\":[");
+    }
+    for (size_t k = 0; k < c->input_count; k++) {
+        if (k)
+            gw_mllm_buf_puts(b, ",");
+        if (oai)
+            gw_mllm_buf_printf(b, "{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", k);
+        put_vector(c, k, b);
+        if (oai)
+            gw_mllm_buf_puts(b, "}");
+    }
+    if (!oai)
+        return gw_mllm_buf_printf(b,
+                                  "],\"total_duration\":1000,\"load_duration\":10,"
+                                  "\"prompt_eval_count\":%d}",
+                                  c->prompt_tokens);
+    gw_mllm_buf_puts(b, "],\"model\":\"");
+    put_model(c, b);
+    return gw_mllm_buf_printf(b, "\",\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}",
+                              c->prompt_tokens, c->prompt_tokens);
+}

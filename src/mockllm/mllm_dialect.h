@@ -1,0 +1,66 @@
+/*
+ * mllm_dialect: what modelgw-mockllm answers, in each provider's dialect.
+ *
+ * A request body is parsed once into a gw_mllm_call (model, stream flags,
+ * token budget, a seed hashed from every message). The answer is a sequence
+ * of words picked from a fixed vocabulary by that seed, so the same prompt
+ * always gets the same text, streamed or not. Writers append one complete
+ * body, or one stream event (SSE "data: ...\n\n" or one NDJSON line) to a
+ * gw_mllm_buf; the server adds the HTTP framing.
+ */
+#ifndef GW_MOCKLLM_DIALECT_H
+#define GW_MOCKLLM_DIALECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "mockllm/mllm_http.h"
+
+typedef enum {
+    GW_MLLM_OPENAI,
+    GW_MLLM_ANTHROPIC,
+    GW_MLLM_OLLAMA,
+    GW_MLLM_OPENAI_EMBED,
+    GW_MLLM_OLLAMA_EMBED,
+} gw_mllm_api;
+
+enum { GW_MLLM_PROMPT_KEEP = 4096, GW_MLLM_MAX_INPUTS = 256 };
+
+typedef struct {
+    gw_mllm_api api;
+    bool stream, include_usage, embed_base64;
+    char model[256];
+    char prompt[GW_MLLM_PROMPT_KEEP]; /* last user text, cut, for rules */
+    uint64_t seed;
+    int prompt_tokens;
+    int max_tokens; /* -1: none given */
+    int ntok;       /* words in the answer */
+    bool length_cut;
+    int dims;
+    size_t input_count;
+    uint64_t input_seeds[GW_MLLM_MAX_INPUTS];
+    char id[40];
+} gw_mllm_call;
+
+/* Parse a request body. errmsg gets a client-facing reason on GW_E_INVALID_REQUEST. */
+gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm_call *c,
+                          char *errmsg, size_t errlen);
+/* Fix the answer length from the configured token count and the request's limit. */
+void gw_mllm_call_plan(gw_mllm_call *c, int tokens, int embed_dims);
+
+/* Token i of the answer ("word" or " word"). */
+const char *gw_mllm_token(const gw_mllm_call *c, int i, bool *leading_space);
+
+const char *gw_mllm_content_type(const gw_mllm_call *c);
+bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b);
+bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b);
+bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b);
+bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b);
+/* A mid-stream error event (Anthropic "error", OpenAI/Ollama an error object). */
+bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b);
+
+/* Error body for status in the dialect of api. */
+bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b);
+
+#endif
