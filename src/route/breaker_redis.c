@@ -1,0 +1,388 @@
+/*
+ * breaker_redis: the fleet-wide breaker backend on Redis; see breaker.h.
+ *
+ * Two Lua scripts, registered with the connection's script registry:
+ * ALLOW_LUA answers allowed / denied{retry_in_ms} / probe (SET NX PX lease)
+ * and performs the lazy OPEN -> HALF_OPEN move; RECORD_LUA adds an outcome to
+ * the time-bucketed window and applies the transition. Both read the clock
+ * with Redis TIME, so workers' clocks never matter. They mirror
+ * brk_cell_allow / brk_cell_record in breaker.c exactly.
+ *
+ * Local view per deployment (rcell): the latest answer from Redis. While it
+ * is younger than local_cache_ms, CLOSED is answered locally as ALLOWED; an
+ * OPEN cool-down or a 429 cool-down is a definite end time, so it is
+ * answered locally as DENIED until it ends. HALF_OPEN always asks Redis (the
+ * probe lease lives there). Every outcome is also applied to a local
+ * gw_brk_cell, which answers when Redis is unavailable.
+ *
+ * Lifetime: each outstanding script call counts in base.pending; free marks
+ * the breaker closing and the last reply releases the memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/breaker_private.h"
+#include "route/registry.h"
+#include "state/redis.h"
+
+static const char ALLOW_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local h = redis.call('HMGET', KEYS[1], 'st', 'ou', 'cd')\n"
+    "local st = tonumber(h[1]) or 0\n"
+    "local ou = tonumber(h[2]) or 0\n"
+    "local cd = tonumber(h[3]) or 0\n"
+    "if cd > now then return {1, cd - now, st, 1} end\n"
+    "if st == 0 then return {0, 0, 0, 0} end\n"
+    "if st == 1 then\n"
+    "  if now < ou then return {1, ou - now, 1, 0} end\n"
+    "  redis.call('HSET', KEYS[1], 'st', 2, 'hs', 0)\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "end\n"
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, 0, 2, 0} end\n"
+    "local pt = redis.call('PTTL', KEYS[2])\n"
+    "if pt < 1 then pt = 1 end\n"
+    "return {1, pt, 2, 0}\n";
+
+/* ARGV: 1 kind, 2 probe, 3 token, 4 retry_after_ms, 5 jitter_u, 6 bucket_ms,
+ * 7 window_ms, 8 min_calls, 9 failure_rate, 10 consecutive_failures,
+ * 11 open_base_ms, 12 open_max_ms, 13 jitter, 14 half_open_successes,
+ * 15 ttl_ms, 16 rate_limit_default_ms, 17 rate_limit_max_ms */
+static const char RECORD_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local kind = tonumber(ARGV[1])\n"
+    "local bms, wms = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local nb = math.floor(wms / bms)\n"
+    "local h = redis.call('HMGET', KEYS[1], 'st', 'oc', 'cf', 'hs', 'ou', 'cd', 'we')\n"
+    "local st, oc, cf = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0\n"
+    "local hs, ou, cd = tonumber(h[4]) or 0, tonumber(h[5]) or 0, tonumber(h[6]) or 0\n"
+    "local we = tonumber(h[7]) or 0\n"
+    "local probe = ARGV[2] == '1' and st == 2\n"
+    "if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[3] then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
+    "local function window()\n"
+    "  local f = {}\n"
+    "  for i = 0, nb - 1 do f[#f+1] = 's'..i; f[#f+1] = 'c'..i; f[#f+1] = 'f'..i end\n"
+    "  local v = redis.call('HMGET', KEYS[1], unpack(f))\n"
+    "  local calls, fails = 0, 0\n"
+    "  for i = 0, nb - 1 do\n"
+    "    local s = tonumber(v[3*i+1]) or -1\n"
+    "    if s > now - wms and s >= we then\n"
+    "      calls = calls + (tonumber(v[3*i+2]) or 0)\n"
+    "      fails = fails + (tonumber(v[3*i+3]) or 0)\n"
+    "    end\n"
+    "  end\n"
+    "  return calls, fails\n"
+    "end\n"
+    "local function trip()\n"
+    "  oc = oc + 1\n"
+    "  local d, mx = tonumber(ARGV[11]), tonumber(ARGV[12])\n"
+    "  local i = 1\n"
+    "  while i < oc and d < mx do d = d * 2; i = i + 1 end\n"
+    "  if d > mx then d = mx end\n"
+    "  d = math.floor(d * (1 - tonumber(ARGV[13]) * tonumber(ARGV[5])))\n"
+    "  if d < 1 then d = 1 end\n"
+    "  st = 1; ou = now + d; cf = 0; hs = 0; we = now + 1\n"
+    "end\n"
+    "local function bucket_add(failed)\n"
+    "  local b = math.floor(now / bms)\n"
+    "  local i = b % nb\n"
+    "  if tonumber(redis.call('HGET', KEYS[1], 's'..i)) ~= b * bms then\n"
+    "    redis.call('HSET', KEYS[1], 's'..i, b * bms, 'c'..i, 0, 'f'..i, 0)\n"
+    "  end\n"
+    "  redis.call('HINCRBY', KEYS[1], 'c'..i, 1)\n"
+    "  if failed then redis.call('HINCRBY', KEYS[1], 'f'..i, 1) end\n"
+    "end\n"
+    "if kind == 3 then\n"
+    "  local d = tonumber(ARGV[4])\n"
+    "  if d <= 0 then d = tonumber(ARGV[16]) end\n"
+    "  if d > tonumber(ARGV[17]) then d = tonumber(ARGV[17]) end\n"
+    "  if now + d > cd then cd = now + d end\n"
+    "elseif kind == 0 or kind == 1 then\n"
+    "  local failed = kind == 1\n"
+    "  if st == 0 then\n"
+    "    bucket_add(failed)\n"
+    "    if not failed then cf = 0 else\n"
+    "      cf = cf + 1\n"
+    "      local calls, fails = window()\n"
+    "      local lim = tonumber(ARGV[10])\n"
+    "      if (calls >= tonumber(ARGV[8]) and fails >= tonumber(ARGV[9]) * calls)\n"
+    "         or (lim > 0 and cf >= lim) then trip() end\n"
+    "    end\n"
+    "  elseif probe and failed then trip()\n"
+    "  elseif probe then\n"
+    "    hs = hs + 1\n"
+    "    if hs >= tonumber(ARGV[14]) then st = 0; oc = 0; cf = 0; hs = 0; we = now + 1 end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'st', st, 'oc', oc, 'cf', cf, 'hs', hs, 'ou', ou, 'cd', cd,\n"
+    "           'we', we)\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[15])\n"
+    "local calls, fails = window()\n"
+    "local orem, crem = 0, 0\n"
+    "if st == 1 and ou > now then orem = ou - now end\n"
+    "if cd > now then crem = cd - now end\n"
+    "return {st, orem, crem, oc, calls, fails, cf}\n";
+
+enum { KEY_MAX = 64 + GW_DEPLOYMENT_ID_MAX + 16 };
+
+typedef struct {
+    char key[KEY_MAX];   /* <prefix>brk:{<id>} */
+    char probe[KEY_MAX]; /* <prefix>brk:{<id>}:probe */
+    gw_breaker_stat view;
+    int64_t view_at;     /* local ms of the last answer; -1 never */
+    int64_t denied_till; /* definite denial (OPEN or 429 cool-down) end, local ms */
+    bool rate_limited;
+    gw_brk_cell local; /* fallback: this worker's own view */
+} rcell;
+
+typedef struct {
+    gw_breaker base;
+    gw_redis *r;
+    gw_redis_script *allow_s, *record_s;
+    gw_rng rng;
+    bool closing;
+    rcell *cells;
+} redis_breaker;
+
+typedef struct {
+    redis_breaker *rb;
+    size_t idx;
+    gw_breaker_allow_cb cb;
+    void *ud;
+    char token[GW_BREAKER_TOKEN_MAX + 1];
+} allow_req;
+
+typedef struct {
+    redis_breaker *rb;
+    size_t idx;
+} record_req;
+
+static int64_t now_ms(void)
+{
+    return gw_clock_monotonic_ms(NULL);
+}
+
+static void release(redis_breaker *rb)
+{
+    rb->base.pending--;
+    if (rb->closing && rb->base.pending == 0) {
+        free(rb->cells);
+        free(rb);
+    }
+}
+
+static gw_breaker_state state_of(long long v)
+{
+    return v == 1 ? GW_BREAKER_OPEN : v == 2 ? GW_BREAKER_HALF_OPEN : GW_BREAKER_CLOSED;
+}
+
+static long long elem(const redisReply *rep, size_t i)
+{
+    return gw_redis_reply_int(gw_redis_reply_elem(rep, i), 0);
+}
+
+static void on_allow(void *arg, gw_err err, const redisReply *rep)
+{
+    allow_req *q = arg;
+    redis_breaker *rb = q->rb;
+    rcell *c = &rb->cells[q->idx];
+    int64_t now = now_ms();
+    gw_breaker_decision d;
+    if (err != GW_OK || rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 4) {
+        brk_cell_allow(&rb->base.o, &c->local, now, q->token, &d);
+        d.err = err == GW_OK ? GW_E_INTERNAL : err;
+    } else {
+        d = (gw_breaker_decision){.verdict = (gw_breaker_verdict)elem(rep, 0),
+                                  .retry_in_ms = elem(rep, 1),
+                                  .state = state_of(elem(rep, 2)),
+                                  .rate_limited = elem(rep, 3) != 0};
+        c->view.state = d.state;
+        c->view_at = now;
+        bool definite = d.verdict == GW_VERDICT_DENIED && d.state != GW_BREAKER_HALF_OPEN;
+        definite = definite || d.rate_limited;
+        c->denied_till = definite ? now + d.retry_in_ms : 0;
+        c->rate_limited = d.rate_limited;
+    }
+    if (!rb->closing)
+        q->cb(q->ud, &d);
+    else
+        q->cb(q->ud,
+              &(gw_breaker_decision){.verdict = GW_VERDICT_DENIED, .err = GW_E_SHUTTING_DOWN});
+    free(q);
+    release(rb);
+}
+
+static bool answer_locally(redis_breaker *rb, rcell *c, gw_breaker_decision *out)
+{
+    int64_t now = now_ms();
+    if (c->denied_till > now) {
+        *out = (gw_breaker_decision){.verdict = GW_VERDICT_DENIED,
+                                     .retry_in_ms = c->denied_till - now,
+                                     .state = c->view.state,
+                                     .rate_limited = c->rate_limited};
+        return true;
+    }
+    bool fresh = c->view_at >= 0 && now - c->view_at < rb->base.o.local_cache_ms;
+    if (fresh && c->view.state == GW_BREAKER_CLOSED) {
+        *out = (gw_breaker_decision){.verdict = GW_VERDICT_ALLOWED, .state = GW_BREAKER_CLOSED};
+        return true;
+    }
+    return false;
+}
+
+static bool r_allow(gw_breaker *b, size_t idx, const char *token, gw_breaker_decision *out,
+                    gw_breaker_allow_cb cb, void *ud)
+{
+    redis_breaker *rb = (redis_breaker *)b;
+    rcell *c = &rb->cells[idx];
+    if (answer_locally(rb, c, out))
+        return true;
+    allow_req *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        brk_cell_allow(&b->o, &c->local, now_ms(), token, out);
+        out->err = GW_E_NOMEM;
+        return true;
+    }
+    *q = (allow_req){.rb = rb, .idx = idx, .cb = cb, .ud = ud};
+    snprintf(q->token, sizeof q->token, "%s", token != NULL ? token : "");
+    char lease[24], ttl[24];
+    snprintf(lease, sizeof lease, "%d", b->o.probe_lease_ms);
+    snprintf(ttl, sizeof ttl, "%d", b->o.state_ttl_ms);
+    const char *argv[] = {c->key, c->probe, q->token, lease, ttl};
+    b->pending++;
+    gw_redis_eval(rb->r, rb->allow_s, 2, 5, argv, NULL, on_allow, q);
+    return false;
+}
+
+static void on_record(void *arg, gw_err err, const redisReply *rep)
+{
+    record_req *q = arg;
+    redis_breaker *rb = q->rb;
+    if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 7 &&
+        !rb->closing) {
+        rcell *c = &rb->cells[q->idx];
+        int64_t now = now_ms();
+        gw_breaker_stat *v = &c->view;
+        v->state = state_of(elem(rep, 0));
+        v->open_remaining_ms = elem(rep, 1);
+        v->cooldown_remaining_ms = elem(rep, 2);
+        v->open_count = (int32_t)elem(rep, 3);
+        v->window_calls = (int32_t)elem(rep, 4);
+        v->window_failures = (int32_t)elem(rep, 5);
+        v->consecutive_failures = (int32_t)elem(rep, 6);
+        v->error_rate = v->window_calls > 0 ? (double)v->window_failures / v->window_calls : 0;
+        c->view_at = now;
+        int64_t rem = v->open_remaining_ms > v->cooldown_remaining_ms ? v->open_remaining_ms
+                                                                      : v->cooldown_remaining_ms;
+        c->denied_till = rem > 0 ? now + rem : 0;
+        c->rate_limited = v->cooldown_remaining_ms > 0;
+    }
+    free(q);
+    release(rb);
+}
+
+static void r_record(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o)
+{
+    redis_breaker *rb = (redis_breaker *)b;
+    rcell *c = &rb->cells[idx];
+    double u = gw_rng_unit(&rb->rng);
+    brk_cell_record(&b->o, &c->local, now_ms(), token, o, u);
+    record_req *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return;
+    *q = (record_req){.rb = rb, .idx = idx};
+    const gw_breaker_opts *p = &b->o;
+    char a[15][32];
+    snprintf(a[0], 32, "%d", (int)o->kind);
+    snprintf(a[1], 32, "%d", o->probe ? 1 : 0);
+    snprintf(a[2], 32, "%lld", (long long)o->retry_after_ms);
+    snprintf(a[3], 32, "%.6f", u);
+    snprintf(a[4], 32, "%d", p->bucket_ms);
+    snprintf(a[5], 32, "%d", p->window_ms);
+    snprintf(a[6], 32, "%d", p->min_calls);
+    snprintf(a[7], 32, "%.6f", p->failure_rate);
+    snprintf(a[8], 32, "%d", p->consecutive_failures);
+    snprintf(a[9], 32, "%d", p->open_base_ms);
+    snprintf(a[10], 32, "%d", p->open_max_ms);
+    snprintf(a[11], 32, "%.6f", p->jitter);
+    snprintf(a[12], 32, "%d", p->half_open_successes);
+    snprintf(a[13], 32, "%d", p->state_ttl_ms);
+    snprintf(a[14], 32, "%d", p->rate_limit_default_ms);
+    char mx[32];
+    snprintf(mx, sizeof mx, "%d", p->rate_limit_max_ms);
+    const char *argv[] = {c->key, c->probe, a[0],  a[1],  token != NULL ? token : "",
+                          a[2],   a[3],     a[4],  a[5],  a[6],
+                          a[7],   a[8],     a[9],  a[10], a[11],
+                          a[12],  a[13],    a[14], mx};
+    b->pending++;
+    gw_redis_eval(rb->r, rb->record_s, 2, 19, argv, NULL, on_record, q);
+}
+
+static void r_snapshot(gw_breaker *b, size_t idx, gw_breaker_stat *out)
+{
+    rcell *c = &((redis_breaker *)b)->cells[idx];
+    int64_t now = now_ms();
+    *out = c->view;
+    if (c->view_at < 0) {
+        brk_cell_stat(&b->o, &c->local, now, out);
+        out->age_ms = -1;
+        return;
+    }
+    int64_t age = now - c->view_at;
+    out->age_ms = age;
+    out->open_remaining_ms = out->open_remaining_ms > age ? out->open_remaining_ms - age : 0;
+    out->cooldown_remaining_ms =
+        out->cooldown_remaining_ms > age ? out->cooldown_remaining_ms - age : 0;
+    if (c->denied_till > now && out->state == GW_BREAKER_OPEN && out->open_remaining_ms == 0)
+        out->open_remaining_ms = c->denied_till - now;
+}
+
+static void r_free(gw_breaker *b)
+{
+    redis_breaker *rb = (redis_breaker *)b;
+    rb->closing = true;
+    if (b->pending == 0) {
+        free(rb->cells);
+        free(rb);
+    }
+}
+
+static const gw_breaker_ops redis_ops = {r_allow, r_record, r_snapshot, r_free};
+
+gw_err gw_breaker_redis_new(const gw_breaker_opts *o, const gw_registry *reg, gw_redis *r,
+                            const char *key_prefix, uint64_t seed, gw_breaker **out)
+{
+    size_t n = gw_registry_count(reg);
+    const char *pfx = key_prefix != NULL ? key_prefix : "";
+    if (gw_breaker_opts_check(o, NULL, 0) != GW_OK || n == 0 || strlen(pfx) > 64)
+        return GW_E_CONFIG;
+    redis_breaker *rb = calloc(1, sizeof *rb);
+    rcell *cells = calloc(n, sizeof *cells);
+    if (rb == NULL || cells == NULL)
+        goto nomem;
+    rb->allow_s = gw_redis_script_add(r, ALLOW_LUA);
+    rb->record_s = gw_redis_script_add(r, RECORD_LUA);
+    if (rb->allow_s == NULL || rb->record_s == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = gw_registry_get(reg, i)->id;
+        snprintf(cells[i].key, KEY_MAX, "%sbrk:{%s}", pfx, id);
+        snprintf(cells[i].probe, KEY_MAX, "%sbrk:{%s}:probe", pfx, id);
+        cells[i].view_at = -1;
+        brk_cell_init(&cells[i].local);
+    }
+    rb->base = (gw_breaker){.ops = &redis_ops, .o = *o, .count = n};
+    rb->r = r;
+    gw_rng_seed(&rb->rng, seed);
+    rb->cells = cells;
+    *out = &rb->base;
+    return GW_OK;
+nomem:
+    free(cells);
+    free(rb);
+    return GW_E_NOMEM;
+}
