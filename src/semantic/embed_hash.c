@@ -8,7 +8,7 @@
  *   - bigrams of consecutive content words (weight 1): they carry word order,
  *     which separates "from NY to FL" from "from FL to NY";
  *   - character trigrams of each content word with boundary marks (weight
- *     0.35 each), so a typo changes a few trigrams instead of a whole word.
+ *     0.9 each), so a typo changes a few trigrams instead of a whole word.
  * Term frequencies are counted per feature and weighted 1 + ln(tf).
  */
 #include "semantic/embed.h"

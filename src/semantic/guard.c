@@ -79,7 +79,7 @@ static void add_token(parsed *p, const char *start, size_t n, bool sentence_star
     bool all_caps = alpha >= 2 && upper == alpha;
     bool short_word = n < 2;
     t->number = has_digit(t->text);
-    t->entity = !t->number &&
+    t->entity = !t->number && !short_word &&
                 (inner_upper || all_caps || (isupper((unsigned char)start[0]) && !sentence_start));
     p->n++;
 }
