@@ -1,0 +1,82 @@
+/* kq: librdkafka queue on a libuv loop through an io-event pipe; see kq.h. */
+#include "kafka/kq.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static void on_idle(uv_idle_t *h)
+{
+    gw_kq *q = h->data;
+    bool more = q->serve(q->ud);
+    if (q->open && !more) {
+        uv_idle_stop(&q->idle);
+        q->idle_active = false;
+    }
+}
+
+static void arm(gw_kq *q, bool more)
+{
+    if (!q->open)
+        return;
+    if (more && !q->idle_active) {
+        uv_idle_start(&q->idle, on_idle);
+        q->idle_active = true;
+    }
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    gw_kq *q = h->data;
+    char drain[256];
+    while (read(q->fds[0], drain, sizeof drain) > 0)
+        ;
+    arm(q, q->serve(q->ud));
+}
+
+gw_err gw_kq_init(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve, void *ud)
+{
+    q->rkq = rkq;
+    q->serve = serve;
+    q->ud = ud;
+    q->idle_active = false;
+    if (pipe2(q->fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return GW_E_IO;
+    if (uv_poll_init(loop, &q->poll, q->fds[0]) != 0)
+        goto fail_pipe;
+    uv_idle_init(loop, &q->idle);
+    q->poll.data = q;
+    q->idle.data = q;
+    uv_poll_start(&q->poll, UV_READABLE, on_readable);
+    q->open = true;
+    rd_kafka_queue_io_event_enable(rkq, q->fds[1], "1", 1);
+    /* Ops queued before the io event was enabled wrote nothing: serve once. */
+    arm(q, true);
+    return GW_OK;
+fail_pipe:
+    close(q->fds[0]);
+    close(q->fds[1]);
+    return GW_E_IO;
+}
+
+void gw_kq_kick(gw_kq *q)
+{
+    arm(q, true);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void gw_kq_close(gw_kq *q)
+{
+    if (!q->open)
+        return;
+    q->open = false;
+    rd_kafka_queue_io_event_enable(q->rkq, -1, NULL, 0);
+    uv_close((uv_handle_t *)&q->poll, on_closed);
+    uv_close((uv_handle_t *)&q->idle, on_closed);
+    close(q->fds[0]);
+    close(q->fds[1]);
+}

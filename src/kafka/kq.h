@@ -1,0 +1,45 @@
+/*
+ * kq: joins a librdkafka queue to a libuv loop.
+ *
+ * librdkafka writes one byte to the write end of a non-blocking pipe when an
+ * op lands on the (empty) queue (rd_kafka_queue_io_event_enable); uv_poll
+ * watches the read end. On readable, kq reads the pipe dry and calls serve(),
+ * which drains the queue without blocking (timeout 0) up to its own budget
+ * and returns true when it stopped early with work left. kq then keeps a
+ * uv_idle running so the rest is served on the next loop iteration even if
+ * librdkafka writes nothing more. Nothing here ever blocks.
+ *
+ * Lifecycle: gw_kq_init() after the queue exists; gw_kq_close() before the
+ * queue is destroyed (it disables the io event and closes the handles; the
+ * gw_kq memory must stay valid until its uv handles are closed, i.e. until
+ * the loop ran once more).
+ */
+#ifndef GW_KAFKA_KQ_H
+#define GW_KAFKA_KQ_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "common/err.h"
+
+/* Drain some of the queue; return true when work is left. */
+typedef bool (*gw_kq_serve_fn)(void *ud);
+
+typedef struct {
+    rd_kafka_queue_t *rkq; /* not owned */
+    int fds[2];            /* pipe: [0] read (uv_poll), [1] write (librdkafka) */
+    uv_poll_t poll;
+    uv_idle_t idle;
+    bool idle_active;
+    bool open;
+    gw_kq_serve_fn serve;
+    void *ud;
+} gw_kq;
+
+gw_err gw_kq_init(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve, void *ud);
+/* Serve now (from the loop, never from inside serve). */
+void gw_kq_kick(gw_kq *q);
+void gw_kq_close(gw_kq *q);
+
+#endif

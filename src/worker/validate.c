@@ -1,0 +1,88 @@
+/* validate: request checks against worker limits; see validate.h. */
+#include "worker/validate.h"
+
+#include <math.h>
+#include <string.h>
+
+bool gw_validate_topic_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 249 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static gw_err check_content(const gw_request *req, const gw_validate_limits *lim,
+                            const char **field)
+{
+    uint64_t bytes = req->system_prompt ? strlen(req->system_prompt) : 0;
+    for (size_t i = 0; i < req->message_count; i++) {
+        if ((unsigned)req->messages[i].role >= GW_ROLE__COUNT) {
+            *field = "messages.role";
+            return GW_E_INVALID_REQUEST;
+        }
+        bytes += req->messages[i].content ? strlen(req->messages[i].content) : 0;
+        if (bytes > lim->max_content_bytes) {
+            *field = "messages.content";
+            return GW_E_CONTENT_TOO_LARGE;
+        }
+    }
+    if (bytes > lim->max_content_bytes) {
+        *field = "system_prompt";
+        return GW_E_CONTENT_TOO_LARGE;
+    }
+    return GW_OK;
+}
+
+static bool reply_topic_ok(const char *t, const gw_validate_limits *lim)
+{
+    if (!gw_validate_topic_name(t))
+        return false;
+    const char *p = lim->reply_topic_prefix;
+    return p == NULL || *p == '\0' || strncmp(t, p, strlen(p)) == 0;
+}
+
+gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim, int64_t now_ms,
+                           const char **field)
+{
+    *field = NULL;
+    if (req->request_id == NULL || req->request_id[0] == '\0') {
+        *field = "request_id";
+        return GW_E_INVALID_REQUEST;
+    }
+    if (req->message_count == 0) {
+        *field = "messages";
+        return GW_E_NO_MESSAGES;
+    }
+    if (isnan(req->temperature) || req->temperature < 0.0 || req->temperature > 2.0) {
+        *field = "temperature";
+        return GW_E_BAD_TEMPERATURE;
+    }
+    if (req->max_tokens < 1 || req->max_tokens > lim->max_tokens_limit) {
+        *field = "max_tokens";
+        return GW_E_BAD_MAX_TOKENS;
+    }
+    gw_err err = check_content(req, lim, field);
+    if (err != GW_OK)
+        return err;
+    if (req->reply_topic != NULL && !reply_topic_ok(req->reply_topic, lim)) {
+        *field = "reply_topic";
+        return GW_E_INVALID_REQUEST;
+    }
+    if ((unsigned)req->routing_strategy >= GW_ROUTE__COUNT) {
+        *field = "routing_strategy";
+        return GW_E_INVALID_REQUEST;
+    }
+    if (req->has_deadline && req->deadline_ms < now_ms) {
+        *field = "deadline_ms";
+        return GW_E_DEADLINE_EXCEEDED;
+    }
+    return GW_OK;
+}

@@ -1,0 +1,33 @@
+/*
+ * validate: checks a decoded request against the worker's limits before any
+ * work is done for it. Pure (the clock is a parameter). The first failing
+ * rule wins and names the field, so the error response can say what to fix.
+ *
+ * Rules, in order: non-empty request_id; at least one message; every role a
+ * known symbol; temperature a number in 0..2; 1 <= max_tokens <= limit;
+ * total content bytes (messages + system prompt) <= limit; reply_topic, when
+ * set, a legal Kafka topic name (1..249 of [a-zA-Z0-9._-]) that starts with
+ * the configured prefix; then the deadline (DEADLINE_EXCEEDED when passed).
+ */
+#ifndef GW_WORKER_VALIDATE_H
+#define GW_WORKER_VALIDATE_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "model/model.h"
+
+typedef struct {
+    int32_t max_tokens_limit;
+    uint64_t max_content_bytes;
+    const char *reply_topic_prefix; /* NULL or "" = any legal topic name */
+} gw_validate_limits;
+
+/* GW_OK or the named error; *field names the offending field (static). */
+gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim, int64_t now_ms,
+                           const char **field);
+
+/* True for a legal Kafka topic name. */
+bool gw_validate_topic_name(const char *s);
+
+#endif

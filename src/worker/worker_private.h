@@ -1,0 +1,92 @@
+/*
+ * worker_private: state shared by worker.c (Kafka intake, offsets, capacity,
+ * shutdown) and job.c (the per-request state machine and its outputs).
+ * Not for other modules.
+ */
+#ifndef GW_WORKER_PRIVATE_H
+#define GW_WORKER_PRIVATE_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "codec/codec.h"
+#include "common/buf.h"
+#include "config/config.h"
+#include "kafka/kq.h"
+#include "kafka/offsets.h"
+#include "provider/provider.h"
+#include "worker/job.h"
+#include "worker/policy.h"
+#include "worker/validate.h"
+
+/*
+ * One assigned (or once assigned) partition of a tier topic. Never freed
+ * before the worker: jobs keep a pointer; `generation` changes on every
+ * (re)assignment, so a job of an older assignment never touches the tracker
+ * of the new one.
+ */
+typedef struct gw_part {
+    gw_tier tier;
+    int32_t partition;
+    bool assigned;
+    bool paused;         /* what we last told librdkafka */
+    bool runahead_full;  /* paused because run-ahead reached the cap */
+    uint32_t generation; /* bumped on assign and on revoke */
+    gw_offsets offs;
+    bool offs_ready;
+    int64_t stored; /* last offset handed to rd_kafka_offsets_store; -1 none */
+} gw_part;
+
+typedef struct {
+    gw_part **items; /* indexed by partition id */
+    int32_t count;
+} gw_part_table;
+
+typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } gw_run_state;
+
+typedef struct {
+    uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
+} gw_worker_counters;
+
+struct gw_worker {
+    uv_loop_t *loop;
+    const gw_config *cfg;
+    char *bootstrap;
+    gw_codec *codec;
+    gw_providers *providers;
+    gw_framing out_framing;
+
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_queue_t *cq; /* consumer queue (main queue forwarded to it) */
+    rd_kafka_queue_t *pq; /* producer main queue: delivery reports */
+    gw_kq ckq, pkq;
+    rd_kafka_topic_t *out_topics[4]; /* responses, chunks, usage, dlq */
+
+    const char *tier_topics[GW_TIER__COUNT];
+    gw_part_table parts[GW_TIER__COUNT];
+    gw_capacity_cfg cap_cfg;
+    bool tier_open[GW_TIER__COUNT];
+    uint32_t in_flight[GW_TIER__COUNT];
+    gw_validate_limits vlimits;
+    gw_coalesce_cfg coalesce;
+
+    gw_job *jobs; /* doubly linked list of live jobs */
+    uint32_t job_count;
+    gw_buf scratch; /* encoder output, reused */
+
+    gw_run_state run;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer, tick_timer;
+    int signals;
+    int exit_code;
+    bool fatal;
+    gw_worker_counters n;
+};
+
+enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
+
+/* worker.c, for job.c */
+void gw_worker_job_finished(gw_worker *w, gw_job *job);
+int64_t gw_worker_now_ms(void);
+
+#endif
