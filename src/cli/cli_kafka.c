@@ -78,9 +78,29 @@ static bool conf_set(rd_kafka_conf_t *c, const char *k, const char *v, char *err
     return rd_kafka_conf_set(c, k, v, err, errlen) == RD_KAFKA_CONF_OK;
 }
 
-rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind, char *err,
-                                size_t errlen)
+typedef struct {
+    gw_cli_delivery_fn fn;
+    void *opaque;
+} delivery_ctx;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+    delivery_ctx *d = opaque;
+    if (d && d->fn)
+        d->fn(d->opaque, m->_private, m->err);
+}
+
+rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind,
+                                gw_cli_delivery_fn dr, void *opaque, char *err, size_t errlen)
+{
+    /* Owned by the producer; gw_cli_producer_free() frees it. */
+    delivery_ctx *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->fn = dr;
+    d->opaque = opaque;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     bool bulk = kind == GW_CLI_PRODUCER_BULK;
     bool ok = conf_set(c, "bootstrap.servers", bootstrap, err, errlen) &&
@@ -94,12 +114,29 @@ rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind
               conf_set(c, "log_level", "3", err, errlen);
     if (!ok) {
         rd_kafka_conf_destroy(c);
+        free(d);
         return NULL;
     }
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_conf_set_opaque(c, d);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, errlen);
-    if (!rk)
+    if (!rk) {
         rd_kafka_conf_destroy(c);
+        free(d);
+    }
     return rk;
+}
+
+int gw_cli_producer_free(rd_kafka_t *rk, int flush_timeout_ms)
+{
+    if (!rk)
+        return 0;
+    rd_kafka_flush(rk, flush_timeout_ms);
+    int left = rd_kafka_outq_len(rk);
+    delivery_ctx *d = rd_kafka_opaque(rk);
+    rd_kafka_destroy(rk);
+    free(d);
+    return left;
 }
 
 rd_kafka_t *gw_cli_consumer_new(const char *bootstrap, char *err, size_t errlen)
@@ -267,7 +304,7 @@ bool gw_cli_header(const rd_kafka_message_t *msg, const char *name, char *out, s
 
 rd_kafka_resp_err_t gw_cli_produce(rd_kafka_t *rk, const char *topic, const char *key,
                                    const void *value, size_t len, const char *content_type,
-                                   int timeout_ms)
+                                   void *msg_opaque, int timeout_ms)
 {
     int64_t until = gw_cli_now_ms() + timeout_ms;
     for (;;) {
@@ -276,7 +313,7 @@ rd_kafka_resp_err_t gw_cli_produce(rd_kafka_t *rk, const char *topic, const char
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADER("request_id", key, (ssize_t)strlen(key)),
             RD_KAFKA_V_HEADER("content-type", content_type, (ssize_t)strlen(content_type)),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || gw_cli_now_ms() >= until)
             return e;
         rd_kafka_poll(rk, 10);

@@ -48,9 +48,16 @@ typedef enum {
     GW_CLI_PRODUCER_BULK,        /* large batches, linger 20 ms */
 } gw_cli_producer_kind;
 
-/* New producer (idempotent, acks=all). NULL with a message in err. */
-rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind, char *err,
-                                size_t errlen);
+/* Delivery report: err is RD_KAFKA_RESP_ERR_NO_ERROR once the broker has it;
+ * msg_opaque is what gw_cli_produce was given. */
+typedef void (*gw_cli_delivery_fn)(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err);
+
+/* New producer (idempotent, acks=all). dr may be NULL. NULL with a message in err. */
+rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind,
+                                gw_cli_delivery_fn dr, void *opaque, char *err, size_t errlen);
+/* Flushes (up to flush_timeout_ms), destroys, frees; returns how many
+ * messages were still undelivered. */
+int gw_cli_producer_free(rd_kafka_t *rk, int flush_timeout_ms);
 /* New consumer for explicit assignment (unique group id, no commits). */
 rd_kafka_t *gw_cli_consumer_new(const char *bootstrap, char *err, size_t errlen);
 
@@ -72,7 +79,7 @@ bool gw_cli_header(const rd_kafka_message_t *msg, const char *name, char *out, s
  * error (queue full is retried after polling, up to timeout_ms). */
 rd_kafka_resp_err_t gw_cli_produce(rd_kafka_t *rk, const char *topic, const char *key,
                                    const void *value, size_t len, const char *content_type,
-                                   int timeout_ms);
+                                   void *msg_opaque, int timeout_ms);
 
 int64_t gw_cli_now_ms(void);
 int64_t gw_cli_mono_us(void);
