@@ -1,0 +1,460 @@
+/*
+ * state_redis: the Redis state backend, shared by the whole fleet.
+ *
+ * One decision = one round trip: each operation is one EVALSHA of a script
+ * below (atomic in Redis) or one plain command (GET, MGET). Scripts read
+ * Redis TIME, never the worker's clock, for the limiter; budget periods are
+ * named from the worker's clock (a few ms of skew at midnight UTC only moves
+ * a charge to the neighbouring day). Every key a script writes gets a TTL in
+ * the same script. Keys are passed in KEYS (cluster-friendly).
+ *
+ * Operation records (rop) carry only the caller's callback and what is
+ * needed to read the reply, never a pointer to the backend, so a reply that
+ * arrives after gw_state_free() is still safe.
+ */
+#include "state/state_private.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/redis.h"
+
+/* KEYS: n limiter keys. ARGV: rate_per_min, burst, cost per key.
+ * Returns {0,0,0} allowed, {1, retry_ms, i} denied by key i (1-based),
+ * {2, 0, i} key i can never fit. Denial writes nothing. */
+static const char LUA_LIMIT_CHECK[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+    "local nt, worst, widx = {}, -1, 0\n"
+    "for i = 1, #KEYS do\n"
+    "  local rate, burst, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), "
+    "tonumber(ARGV[3*i])\n"
+    "  if cost > burst then return {2, 0, i} end\n"
+    "  local T = 60000 / rate\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0\n"
+    "  if tat < now then tat = now end\n"
+    "  nt[i] = tat + cost * T\n"
+    "  local over = nt[i] - now - burst * T\n"
+    "  if over > 0 and over > worst then worst, widx = over, i end\n"
+    "end\n"
+    "if widx > 0 then return {1, math.ceil(worst), widx} end\n"
+    "for i = 1, #KEYS do\n"
+    "  if tonumber(ARGV[3*i]) > 0 then\n"
+    "    redis.call('SET', KEYS[i], string.format('%.3f', nt[i]), 'PX',\n"
+    "               math.max(1, math.ceil(nt[i] - now)))\n"
+    "  end\n"
+    "end\n"
+    "return {0, 0, 0}\n";
+
+/* KEYS: marker, n limiter keys. ARGV: marker_ttl_ms, then rate_per_min and a
+ * signed delta per key. Returns 1 when applied, 0 when already applied. */
+static const char LUA_LIMIT_RECONCILE[] =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+    "for i = 2, #KEYS do\n"
+    "  local rate, delta = tonumber(ARGV[2*i-2]), tonumber(ARGV[2*i-1])\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0\n"
+    "  if tat < now then tat = now end\n"
+    "  local nt = tat + delta * 60000 / rate\n"
+    "  if nt <= now then redis.call('DEL', KEYS[i])\n"
+    "  else redis.call('SET', KEYS[i], string.format('%.3f', nt), 'PX', math.ceil(nt - now)) end\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: marker, day key, month key. ARGV: micro-USD, marker_ttl_ms, day ttl s,
+ * month ttl s. Returns 1 when applied, 0 when already applied. */
+static const char LUA_BUDGET_CHARGE[] =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end\n"
+    "redis.call('INCRBY', KEYS[2], ARGV[1])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "redis.call('INCRBY', KEYS[3], ARGV[1])\n"
+    "redis.call('EXPIRE', KEYS[3], ARGV[4])\n"
+    "return 1\n";
+
+/* KEYS: value, lock. ARGV: owner, lock_ms, refresh ("1" skips the value).
+ * Returns {1, bytes} hit, {2} locked by the caller, {3, pttl} locked by another. */
+static const char LUA_VALUE_OR_LOCK[] =
+    "if ARGV[3] ~= '1' then\n"
+    "  local v = redis.call('GET', KEYS[1])\n"
+    "  if v then return {1, v} end\n"
+    "end\n"
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end\n"
+    "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+    "  redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+    "  return {2}\n"
+    "end\n"
+    "return {3, redis.call('PTTL', KEYS[2])}\n";
+
+/* KEYS: value, lock. ARGV: bytes, ttl_s, owner ("" = none), nx ("1" = keep the
+ * first value). Returns 1 when stored, 0 when a value was kept (nx). */
+static const char LUA_STORE_AND_UNLOCK[] =
+    "local applied = 1\n"
+    "if ARGV[4] == '1' then\n"
+    "  if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then applied = 0 end\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+    "end\n"
+    "if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
+    "return applied\n";
+
+/* KEYS: lock. ARGV: owner. Returns 1 when released. */
+static const char LUA_UNLOCK[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                 "  return redis.call('DEL', KEYS[1])\n"
+                                 "end\n"
+                                 "return 0\n";
+
+enum { KEY_MAX = GW_STATE_MAX_PREFIX_BYTES + GW_STATE_MAX_NAME_BYTES + 32, NUM_MAX = 32 };
+
+typedef struct {
+    gw_state base;
+    gw_redis *r;
+    gw_redis_script *s_limit, *s_reconcile, *s_charge, *s_value_or_lock, *s_store, *s_unlock;
+} redis_state;
+
+typedef struct {
+    void *cb;
+    void *ud;
+    int64_t estimate_micro; /* budget check */
+    gw_budget_limits lim;
+} rop;
+
+static rop *rop_new(void *cb, void *ud)
+{
+    rop *o = calloc(1, sizeof(*o));
+    if (!o)
+        abort(); /* the exactly-once contract cannot be kept without memory */
+    o->cb = cb;
+    o->ud = ud;
+    return o;
+}
+
+static void mkkey(char *out, const gw_state *st, const char *tag, const char *name)
+{
+    snprintf(out, KEY_MAX, "%s%s:%s", st->prefix, tag, name);
+}
+
+static void fmt_num(char *out, double v)
+{
+    snprintf(out, NUM_MAX, "%.17g", v);
+}
+
+/* ---- limits ------------------------------------------------------------------ */
+
+static void on_limit(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_limit_result r = {.err = err};
+    if (err == GW_OK) {
+        long long status = gw_redis_reply_int(gw_redis_reply_elem(rep, 0), -1);
+        r.retry_after_ms = gw_redis_reply_int(gw_redis_reply_elem(rep, 1), 0);
+        r.limit_index = (int)gw_redis_reply_int(gw_redis_reply_elem(rep, 2), 1) - 1;
+        if (status == 0)
+            r.verdict = GW_LIMIT_ALLOWED;
+        else if (status == 1)
+            r.verdict = GW_LIMIT_DENIED;
+        else if (status == 2)
+            r.verdict = GW_LIMIT_NEVER_FITS;
+        else
+            r.err = GW_E_INTERNAL;
+    }
+    ((gw_limit_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void rs_limit_check(gw_state *st, const gw_limit_key *keys, size_t n, gw_limit_cb cb,
+                           void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    char kbuf[GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
+    char nbuf[GW_STATE_MAX_LIMIT_KEYS * 3][NUM_MAX];
+    const char *argv[GW_STATE_MAX_LIMIT_KEYS * 4];
+    for (size_t i = 0; i < n; i++) {
+        mkkey(kbuf[i], st, "rl", keys[i].scope);
+        argv[i] = kbuf[i];
+        fmt_num(nbuf[3 * i], keys[i].rate_per_min);
+        fmt_num(nbuf[3 * i + 1], keys[i].burst);
+        fmt_num(nbuf[3 * i + 2], keys[i].cost);
+        for (int j = 0; j < 3; j++)
+            argv[n + 3 * i + j] = nbuf[3 * i + j];
+    }
+    gw_redis_eval(rs->r, rs->s_limit, (int)n, (int)(4 * n), argv, NULL, on_limit,
+                  rop_new((void *)cb, ud));
+}
+
+static void on_ack_int(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_state_ack r = {.err = err};
+    if (err == GW_OK)
+        r.applied = gw_redis_reply_int(rep, 0) == 1;
+    ((gw_ack_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void rs_limit_reconcile(gw_state *st, const char *request_id, const gw_limit_key *keys,
+                               size_t n, gw_ack_cb cb, void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    char kbuf[GW_STATE_MAX_LIMIT_KEYS + 1][KEY_MAX];
+    char nbuf[GW_STATE_MAX_LIMIT_KEYS * 2 + 1][NUM_MAX];
+    const char *argv[GW_STATE_MAX_LIMIT_KEYS * 3 + 2];
+    mkkey(kbuf[0], st, "rr", request_id);
+    argv[0] = kbuf[0];
+    for (size_t i = 0; i < n; i++) {
+        mkkey(kbuf[i + 1], st, "rl", keys[i].scope);
+        argv[i + 1] = kbuf[i + 1];
+    }
+    snprintf(nbuf[0], NUM_MAX, "%u", st->marker_ttl_ms);
+    argv[n + 1] = nbuf[0];
+    for (size_t i = 0; i < n; i++) {
+        fmt_num(nbuf[1 + 2 * i], keys[i].rate_per_min);
+        fmt_num(nbuf[2 + 2 * i], keys[i].cost);
+        argv[n + 2 + 2 * i] = nbuf[1 + 2 * i];
+        argv[n + 3 + 2 * i] = nbuf[2 + 2 * i];
+    }
+    gw_redis_eval(rs->r, rs->s_reconcile, (int)n + 1, (int)(3 * n + 2), argv, NULL, on_ack_int,
+                  rop_new((void *)cb, ud));
+}
+
+/* ---- budgets ----------------------------------------------------------------------- */
+
+static void budget_keys(const gw_state *st, const char *agent, char *dkey, char *mkey)
+{
+    char day[9], month[7];
+    gw_state_periods(gw_state_clock_realtime_ms(NULL), day, month);
+    snprintf(dkey, KEY_MAX, "%sb:%s:d:%s", st->prefix, agent, day);
+    snprintf(mkey, KEY_MAX, "%sb:%s:m:%s", st->prefix, agent, month);
+}
+
+static void on_budget(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_budget_result r = {.err = err};
+    if (err == GW_OK) {
+        int64_t d = gw_redis_reply_int(gw_redis_reply_elem(rep, 0), 0);
+        int64_t m = gw_redis_reply_int(gw_redis_reply_elem(rep, 1), 0);
+        r.spent_day_usd = (double)d / 1e6;
+        r.spent_month_usd = (double)m / 1e6;
+        if (o->lim.daily_usd > 0 &&
+            d + o->estimate_micro > gw_state_usd_to_micro(o->lim.daily_usd)) {
+            r.err = GW_E_BUDGET_EXCEEDED;
+            r.period = "day";
+        } else if (o->lim.monthly_usd > 0 &&
+                   m + o->estimate_micro > gw_state_usd_to_micro(o->lim.monthly_usd)) {
+            r.err = GW_E_BUDGET_EXCEEDED;
+            r.period = "month";
+        }
+    }
+    ((gw_budget_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void rs_budget_check(gw_state *st, const char *agent, double estimate_usd,
+                            const gw_budget_limits *lim, gw_budget_cb cb, void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    char dkey[KEY_MAX], mkey[KEY_MAX];
+    budget_keys(st, agent, dkey, mkey);
+    const char *argv[3] = {"MGET", dkey, mkey};
+    rop *o = rop_new((void *)cb, ud);
+    o->estimate_micro = gw_state_usd_to_micro(estimate_usd);
+    o->lim = *lim;
+    gw_redis_command(rs->r, 3, argv, NULL, on_budget, o);
+}
+
+static void rs_budget_charge(gw_state *st, const char *request_id, const char *agent,
+                             double actual_usd, gw_ack_cb cb, void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    char marker[KEY_MAX], dkey[KEY_MAX], mkey[KEY_MAX];
+    char amount[NUM_MAX], mttl[NUM_MAX], dttl_s[NUM_MAX], mttl_s[NUM_MAX];
+    mkkey(marker, st, "bc", request_id);
+    budget_keys(st, agent, dkey, mkey);
+    snprintf(amount, NUM_MAX, "%lld", (long long)gw_state_usd_to_micro(actual_usd));
+    snprintf(mttl, NUM_MAX, "%u", st->marker_ttl_ms);
+    snprintf(dttl_s, NUM_MAX, "%d", GW_STATE_BUDGET_DAY_TTL_S);
+    snprintf(mttl_s, NUM_MAX, "%d", GW_STATE_BUDGET_MONTH_TTL_S);
+    const char *argv[7] = {marker, dkey, mkey, amount, mttl, dttl_s, mttl_s};
+    gw_redis_eval(rs->r, rs->s_charge, 3, 7, argv, NULL, on_ack_int, rop_new((void *)cb, ud));
+}
+
+/* ---- cache and idempotency ----------------------------------------------------------- */
+
+static void on_get(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_cache_result r = {.err = err, .kind = GW_CACHE_MISS};
+    if (err == GW_OK && rep->type == REDIS_REPLY_STRING) {
+        r.kind = GW_CACHE_HIT;
+        r.data = (const uint8_t *)rep->str;
+        r.len = rep->len;
+    }
+    ((gw_cache_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void on_value_or_lock(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_cache_result r = {.err = err, .kind = GW_CACHE_MISS};
+    if (err == GW_OK) {
+        long long status = gw_redis_reply_int(gw_redis_reply_elem(rep, 0), -1);
+        const redisReply *v = gw_redis_reply_elem(rep, 1);
+        if (status == 1 && v && v->type == REDIS_REPLY_STRING) {
+            r.kind = GW_CACHE_HIT;
+            r.data = (const uint8_t *)v->str;
+            r.len = v->len;
+        } else if (status == 2) {
+            r.kind = GW_CACHE_LOCKED_BY_ME;
+        } else if (status == 3) {
+            r.kind = GW_CACHE_LOCKED_BY_OTHER;
+            r.lock_ttl_ms = gw_redis_reply_int(v, 0);
+        } else {
+            r.err = GW_E_INTERNAL;
+        }
+    }
+    ((gw_cache_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void value_or_lock(redis_state *rs, const char *vtag, const char *ltag, const char *name,
+                          const char *owner, int32_t lock_ms, bool refresh, gw_cache_cb cb,
+                          void *ud)
+{
+    char vkey[KEY_MAX], lkey[KEY_MAX], ms[NUM_MAX];
+    mkkey(vkey, &rs->base, vtag, name);
+    mkkey(lkey, &rs->base, ltag, name);
+    snprintf(ms, NUM_MAX, "%d", lock_ms);
+    const char *argv[5] = {vkey, lkey, owner, ms, refresh ? "1" : "0"};
+    gw_redis_eval(rs->r, rs->s_value_or_lock, 2, 5, argv, NULL, on_value_or_lock,
+                  rop_new((void *)cb, ud));
+}
+
+static void store_and_unlock(redis_state *rs, const char *vtag, const char *ltag, const char *name,
+                             const uint8_t *data, size_t len, int32_t ttl_s, const char *owner,
+                             bool nx, gw_ack_cb cb, void *ud)
+{
+    char vkey[KEY_MAX], lkey[KEY_MAX], ttl[NUM_MAX];
+    mkkey(vkey, &rs->base, vtag, name);
+    mkkey(lkey, &rs->base, ltag, name);
+    snprintf(ttl, NUM_MAX, "%d", ttl_s);
+    const char *argv[6] = {vkey, lkey, (const char *)data, ttl, owner ? owner : "", nx ? "1" : "0"};
+    size_t lens[6] = {strlen(vkey), strlen(lkey), len, strlen(ttl), strlen(argv[4]), 1};
+    gw_redis_eval(rs->r, rs->s_store, 2, 6, argv, lens, on_ack_int, rop_new((void *)cb, ud));
+}
+
+static void unlock_if_owner(redis_state *rs, const char *ltag, const char *name, const char *owner,
+                            gw_ack_cb cb, void *ud)
+{
+    char lkey[KEY_MAX];
+    mkkey(lkey, &rs->base, ltag, name);
+    const char *argv[2] = {lkey, owner};
+    gw_redis_eval(rs->r, rs->s_unlock, 1, 2, argv, NULL, on_ack_int, rop_new((void *)cb, ud));
+}
+
+static void rs_cache_get(gw_state *st, const char *key, gw_cache_cb cb, void *ud)
+{
+    char vkey[KEY_MAX];
+    mkkey(vkey, st, "c", key);
+    const char *argv[2] = {"GET", vkey};
+    gw_redis_command(((redis_state *)st)->r, 2, argv, NULL, on_get, rop_new((void *)cb, ud));
+}
+
+static void rs_cache_put(gw_state *st, const char *key, const uint8_t *data, size_t len,
+                         int32_t ttl_s, const char *owner, gw_ack_cb cb, void *ud)
+{
+    static const uint8_t empty[1] = {0};
+    store_and_unlock((redis_state *)st, "c", "cl", key, data ? data : empty, len, ttl_s, owner,
+                     false, cb, ud);
+}
+
+static void rs_cache_get_or_lock(gw_state *st, const char *key, const char *owner, int32_t lock_ms,
+                                 bool refresh, gw_cache_cb cb, void *ud)
+{
+    value_or_lock((redis_state *)st, "c", "cl", key, owner, lock_ms, refresh, cb, ud);
+}
+
+static void rs_cache_unlock(gw_state *st, const char *key, const char *owner, gw_ack_cb cb,
+                            void *ud)
+{
+    unlock_if_owner((redis_state *)st, "cl", key, owner, cb, ud);
+}
+
+static void rs_idem_claim(gw_state *st, const char *request_id, const char *owner, int32_t lease_ms,
+                          gw_cache_cb cb, void *ud)
+{
+    value_or_lock((redis_state *)st, "id", "il", request_id, owner, lease_ms, false, cb, ud);
+}
+
+static void rs_idem_complete(gw_state *st, const char *request_id, const char *owner,
+                             const uint8_t *data, size_t len, int32_t ttl_s, gw_ack_cb cb, void *ud)
+{
+    static const uint8_t empty[1] = {0};
+    store_and_unlock((redis_state *)st, "id", "il", request_id, data ? data : empty, len, ttl_s,
+                     owner, true, cb, ud);
+}
+
+static void rs_idem_release(gw_state *st, const char *request_id, const char *owner, gw_ack_cb cb,
+                            void *ud)
+{
+    unlock_if_owner((redis_state *)st, "il", request_id, owner, cb, ud);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+static void rs_release(gw_state *st)
+{
+    free(st);
+}
+
+static void rs_destroy(gw_state *st)
+{
+    gw_state_base_close(st, rs_release);
+}
+
+static const gw_state_ops redis_ops = {
+    .limit_check = rs_limit_check,
+    .limit_reconcile = rs_limit_reconcile,
+    .budget_check = rs_budget_check,
+    .budget_charge = rs_budget_charge,
+    .cache_get = rs_cache_get,
+    .cache_put = rs_cache_put,
+    .cache_get_or_lock = rs_cache_get_or_lock,
+    .cache_unlock = rs_cache_unlock,
+    .idem_claim = rs_idem_claim,
+    .idem_complete = rs_idem_complete,
+    .idem_release = rs_idem_release,
+    .destroy = rs_destroy,
+};
+
+gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, gw_state **out)
+{
+    *out = NULL;
+    redis_state *rs = calloc(1, sizeof(*rs));
+    if (!rs)
+        return GW_E_NOMEM;
+    rs->r = r;
+    rs->s_limit = gw_redis_script_add(r, LUA_LIMIT_CHECK);
+    rs->s_reconcile = gw_redis_script_add(r, LUA_LIMIT_RECONCILE);
+    rs->s_charge = gw_redis_script_add(r, LUA_BUDGET_CHARGE);
+    rs->s_value_or_lock = gw_redis_script_add(r, LUA_VALUE_OR_LOCK);
+    rs->s_store = gw_redis_script_add(r, LUA_STORE_AND_UNLOCK);
+    rs->s_unlock = gw_redis_script_add(r, LUA_UNLOCK);
+    if (!rs->s_limit || !rs->s_reconcile || !rs->s_charge || !rs->s_value_or_lock || !rs->s_store ||
+        !rs->s_unlock) {
+        free(rs); /* added scripts stay with r and are freed with it */
+        return GW_E_NOMEM;
+    }
+    gw_err err = gw_state_base_init(&rs->base, &redis_ops, loop, o);
+    if (err != GW_OK) {
+        free(rs);
+        return err;
+    }
+    *out = &rs->base;
+    return GW_OK;
+}
