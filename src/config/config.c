@@ -344,9 +344,8 @@ static gw_err store_string_row(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *fie
         const char *secret = NULL, *value = NULL;
         if (copy != NULL && !valid_env_name(copy))
             return gw_cfg_fail(ctx, at, path,
-                               "\"%.64s\" is not an environment variable name (the file names "
-                               "the variable; the secret itself never goes in the file)",
-                               s);
+                               "must name an environment variable (letters, digits, _); the secret "
+                               "itself never goes in the file");
         if (copy != NULL && (value = getenv(copy)) != NULL &&
             (secret = gw_cfg_strdup(ctx->cfg, value)) == NULL)
             return GW_E_NOMEM;
@@ -1105,7 +1104,7 @@ static void ref_default(FILE *out, const gw_cfg_row *row)
     if (row->def == NULL)
         fputs(row->type == GW_CT_LIST && row->min < 1 ? "none" : "**required**", out);
     else if (row->def[0] == '@')
-        fprintf(out, "`%s`", row->def + 1);
+        fprintf(out, "from `%s`", row->def + 1);
     else if (row->def[0] == '\0')
         fputs("none", out);
     else if (row->type == GW_CT_STRING || row->type == GW_CT_ENUM || row->type == GW_CT_ENV)

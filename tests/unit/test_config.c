@@ -1,0 +1,499 @@
+/*
+ * Tests of src/config: loading the shipped files, every error class with its
+ * exact message (file, line, setting path), --set overrides, secrets, and the
+ * agreement of the row tables with config/modelgw.conf and
+ * docs/configuration.md.
+ *
+ * Run from the source tree (ctest does). `test_config --print-reference`
+ * prints the reference table that docs/configuration.md embeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libconfig.h>
+
+#include "config/config.h"
+
+#define DATA            "tests/data/config/"
+#define SECRET_KEY      "sk-test-SECRET-0123456789"
+#define SECRET_PASSWORD "redis-SECRET-pw-42"
+
+static gw_config *load_ok(const char *path)
+{
+    char err[512] = "";
+    gw_config *cfg = NULL;
+    gw_err e = gw_config_load(path, &cfg, err, sizeof(err));
+    if (e != GW_OK)
+        fail_msg("%s: %s", path, err);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Caller frees. */
+static char *dump_of(const gw_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    gw_config_dump(cfg, f);
+    fclose(f);
+    return buf;
+}
+
+static char *reference_text(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    gw_config_write_reference(f);
+    fclose(f);
+    return buf;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    char *buf = calloc(1, 1 << 20);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static void test_reference_file_loads(void **state)
+{
+    gw_config *cfg = load_ok("config/modelgw.conf");
+    assert_int_equal(cfg->deployment_count, 4);
+    assert_string_equal(cfg->kafka.topics.high, "llm.requests.high");
+    assert_int_equal(cfg->worker.max_in_flight, 1024);
+    assert_int_equal(cfg->kafka.output_framing, GW_CFG_FRAMING_SINGLE_OBJECT);
+
+    const gw_deployment *gpt = gw_config_deployment(cfg, "gpt-4o");
+    assert_non_null(gpt);
+    assert_int_equal(gpt->provider, GW_PROVIDER_OPENAI);
+    assert_int_equal(gpt->capability_count, 3);
+    assert_true(gw_deployment_has_capability(gpt, "vision"));
+    assert_int_equal(gpt->connect_timeout_ms, 3000);
+    assert_int_equal(gpt->rpm_limit, 5000);
+    assert_int_equal(gpt->extra_header_count, 1);
+    assert_string_equal(gpt->api_key_env, "OPENAI_API_KEY");
+
+    const gw_deployment *claude = gw_config_deployment(cfg, "claude-sonnet");
+    assert_non_null(claude);
+    assert_string_equal(claude->auth_header, "x-api-key"); /* default by provider */
+    assert_int_equal(claude->total_timeout_ms, 300000);    /* from timeouts.total_ms */
+    assert_null(gw_config_deployment(cfg, "nope"));
+
+    int64_t rpm, tpm;
+    gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
+    assert_int_equal(rpm, 600);
+    assert_int_equal(tpm, 2000000);
+    gw_config_agent_limits(cfg, "did:example:other", &rpm, &tpm);
+    assert_int_equal(rpm, 0);
+    double day, month;
+    gw_config_agent_budget(cfg, "did:example:batch-agent", &day, &month);
+    assert_true(day == 50.0 && month == 1000.0);
+    gw_config_free(cfg);
+}
+
+static void test_dev_file_loads(void **state)
+{
+    gw_config *cfg = load_ok("config/dev.conf");
+    assert_true(cfg->worker.dev);
+    assert_int_equal(cfg->state.backend, GW_CFG_STATE_MEMORY);
+    assert_int_equal(cfg->admin.port, 0);
+    assert_string_equal(cfg->admin.listen, "127.0.0.1");
+    assert_true(cfg->deployment_count >= 1);
+    for (size_t i = 0; i < cfg->deployment_count; i++)
+        assert_int_equal(cfg->deployments[i].provider, GW_PROVIDER_MOCK);
+    const gw_deployment *fast = gw_config_deployment(cfg, "mock-fast");
+    const gw_deployment *smart = gw_config_deployment(cfg, "mock-smart");
+    assert_non_null(fast);
+    assert_non_null(smart);
+    assert_int_equal(fast->mock_latency_ms, cfg->mock.latency_ms); /* inherited */
+    assert_int_equal(smart->mock_latency_ms, 120);                 /* its own */
+    assert_int_equal(smart->mock_chunk_delay_ms, cfg->mock.chunk_delay_ms);
+    gw_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    gw_config *def = NULL;
+    assert_int_equal(gw_config_default(&def), GW_OK);
+    assert_int_equal(def->deployment_count, 0);
+    assert_string_equal(def->kafka.bootstrap, "127.0.0.1:9092");
+    assert_null(def->kafka.group_instance_id);
+    assert_int_equal(def->kafka.max_partition_runahead, 1000);
+    assert_int_equal(def->worker.max_in_flight, 1024);
+    assert_true(def->worker.low_share == 0.1);
+    assert_int_equal(def->worker.max_tokens_limit, 32768);
+    assert_false(def->worker.dev);
+    assert_int_equal(def->state.backend, GW_CFG_STATE_REDIS);
+    assert_int_equal(def->limits.on_limit, GW_CFG_ON_LIMIT_REJECT);
+    assert_int_equal(def->failure_policy.limits, GW_CFG_FAIL_OPEN);
+    assert_int_equal(def->log.level, GW_LOG_INFO);
+    assert_int_equal(def->cache.store_finish_reason_count, 2);
+    assert_string_equal(def->cache.store_finish_reasons[1], "length");
+    assert_string_equal(def->cache.semantic.embedder, "hash");
+    assert_null(def->redis.password_env);
+    assert_null(def->redis.password);
+
+    gw_config *min = load_ok(DATA "minimal.conf");
+    assert_int_equal(min->worker.max_in_flight, def->worker.max_in_flight);
+    assert_string_equal(min->redis.key_prefix, def->redis.key_prefix);
+    const gw_deployment *d = &min->deployments[0];
+    assert_string_equal(d->id, "m");
+    assert_null(d->base_url);
+    assert_null(d->api_key_env);
+    assert_null(d->api_key);
+    assert_int_equal(d->capability_count, 1);
+    assert_string_equal(d->capabilities[0], "text");
+    assert_int_equal(d->weight, 1);
+    assert_int_equal(d->connect_timeout_ms, def->timeouts.connect_ms);
+    assert_int_equal(d->total_timeout_ms, def->timeouts.total_ms);
+    assert_string_equal(d->anthropic_version, "2023-06-01");
+    gw_config_free(min);
+    gw_config_free(def);
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+typedef struct {
+    const char *file;
+    gw_err err;
+    const char *message;
+} error_case;
+
+static const error_case error_cases[] = {
+    {"unknown_top.conf", GW_E_CONFIG, DATA "unknown_top.conf:3: frobnicate: unknown setting"},
+    {"unknown_section_key.conf", GW_E_CONFIG,
+     DATA "unknown_section_key.conf:3: kafka.max_in_flght: unknown setting"},
+    {"unknown_nested.conf", GW_E_CONFIG,
+     DATA "unknown_nested.conf:5: cache.semantic.treshold: unknown setting"},
+    {"unknown_in_list.conf", GW_E_CONFIG,
+     DATA "unknown_in_list.conf:7: deployments[1].contxt_window: unknown setting"},
+    {"unknown_in_list_group.conf", GW_E_CONFIG,
+     DATA "unknown_in_list_group.conf:6: deployments[0].timeouts.totl_ms: unknown setting"},
+    {"wrong_type.conf", GW_E_CONFIG,
+     DATA "wrong_type.conf:2: worker.max_in_flight: expected an integer, got a string"},
+    {"wrong_type_bool.conf", GW_E_CONFIG,
+     DATA "wrong_type_bool.conf:2: cache.enabled: expected a boolean, got an integer"},
+    {"wrong_type_float_for_int.conf", GW_E_CONFIG,
+     DATA "wrong_type_float_for_int.conf:2: redis.port: expected an integer, got a float"},
+    {"below_min.conf", GW_E_CONFIG,
+     DATA "below_min.conf:4: worker.max_in_flight: 0 is below the minimum 1"},
+    {"above_max.conf", GW_E_CONFIG,
+     DATA "above_max.conf:2: redis.port: 70000 is above the maximum 65535"},
+    {"double_out_of_range.conf", GW_E_CONFIG,
+     DATA "double_out_of_range.conf:6: deployments[0].quality: 1.5 is above the maximum 1"},
+    {"bad_enum.conf", GW_E_CONFIG,
+     DATA "bad_enum.conf:2: kafka.framing: \"avro\" is not one of: auto, bare, single_object, "
+          "confluent"},
+    {"bad_provider.conf", GW_E_CONFIG,
+     DATA "bad_provider.conf:2: deployments[0].provider: \"azure\" is not one of: mock, openai, "
+          "anthropic, ollama"},
+    {"duplicate_id.conf", GW_E_CONFIG,
+     DATA "duplicate_id.conf:5: deployments[2].id: duplicate deployment \"gpt\" (also "
+          "deployments[0])"},
+    {"missing_required.conf", GW_E_CONFIG,
+     DATA "missing_required.conf:2: deployments[0].model: required setting is missing"},
+    {"missing_deployments.conf", GW_E_CONFIG,
+     DATA "missing_deployments.conf: deployments: required setting is missing"},
+    {"base_url_required.conf", GW_E_CONFIG,
+     DATA "base_url_required.conf:2: deployments[0].base_url: required for provider \"openai\""},
+    {"cross_setting.conf", GW_E_CONFIG,
+     DATA "cross_setting.conf:3: breaker.open_base_ms: 90000 is above breaker.open_max_ms 60000"},
+    {"syntax_error.conf", GW_E_CONFIG, DATA "syntax_error.conf:3: syntax error"},
+    {"bad_list_item.conf", GW_E_CONFIG,
+     DATA "bad_list_item.conf:2: deployments[0].capabilities: item 1: expected a string, got an "
+          "integer"},
+    {"does_not_exist.conf", GW_E_IO,
+     DATA "does_not_exist.conf: cannot read: No such file or directory"},
+};
+
+static void test_error_messages(void **state)
+{
+    for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+        char path[256], err[512] = "";
+        gw_config *cfg = (gw_config *)&cfg; /* must be reset to NULL */
+        snprintf(path, sizeof(path), DATA "%s", error_cases[i].file);
+        gw_err e = gw_config_load(path, &cfg, err, sizeof(err));
+        if (e != error_cases[i].err || strcmp(err, error_cases[i].message) != 0)
+            fail_msg("%s:\n got      %s [%s]\n expected %s [%s]", error_cases[i].file, err,
+                     gw_err_name(e), error_cases[i].message, gw_err_name(error_cases[i].err));
+        assert_null(cfg);
+    }
+}
+
+static void test_small_error_buffer(void **state)
+{
+    char err[8];
+    gw_config *cfg = NULL;
+    assert_int_equal(gw_config_load(DATA "unknown_top.conf", &cfg, err, sizeof(err)), GW_E_CONFIG);
+    assert_int_equal(strlen(err), sizeof(err) - 1);
+    assert_int_equal(gw_config_load(DATA "unknown_top.conf", &cfg, NULL, 0), GW_E_CONFIG);
+}
+
+/* ---- --set ------------------------------------------------------------ */
+
+static void expect_set_error(gw_config *cfg, const char *assignment, const char *message)
+{
+    char err[512] = "";
+    gw_err e = gw_config_set(cfg, assignment, err, sizeof(err));
+    if (e != GW_E_CONFIG || strcmp(err, message) != 0)
+        fail_msg("--set %s:\n got      %s\n expected %s", assignment, err, message);
+}
+
+static void set_ok(gw_config *cfg, const char *assignment)
+{
+    char err[512] = "";
+    if (gw_config_set(cfg, assignment, err, sizeof(err)) != GW_OK)
+        fail_msg("--set %s: %s", assignment, err);
+}
+
+static void test_set_scalars(void **state)
+{
+    gw_config *cfg = load_ok("config/dev.conf");
+    set_ok(cfg, "kafka.bootstrap=10.0.0.5:9092");
+    assert_string_equal(cfg->kafka.bootstrap, "10.0.0.5:9092");
+    set_ok(cfg, " worker.max_in_flight = 10000 ");
+    assert_int_equal(cfg->worker.max_in_flight, 10000);
+    set_ok(cfg, "worker.low_share=0.25");
+    assert_true(cfg->worker.low_share == 0.25);
+    set_ok(cfg, "worker.dev=false");
+    assert_false(cfg->worker.dev);
+    set_ok(cfg, "cache.shared=true");
+    assert_true(cfg->cache.shared);
+    set_ok(cfg, "state.backend=redis");
+    assert_int_equal(cfg->state.backend, GW_CFG_STATE_REDIS);
+    set_ok(cfg, "log.level=debug");
+    assert_int_equal(cfg->log.level, GW_LOG_DEBUG);
+    set_ok(cfg, "kafka.group_instance_id=\"worker-7\"");
+    assert_string_equal(cfg->kafka.group_instance_id, "worker-7");
+    set_ok(cfg, "kafka.group_instance_id=");
+    assert_null(cfg->kafka.group_instance_id);
+    set_ok(cfg, "limits.default_tpm=3000000000");
+    assert_int_equal(cfg->limits.default_tpm, 3000000000LL);
+    set_ok(cfg, "cache.store_finish_reasons=stop");
+    assert_int_equal(cfg->cache.store_finish_reason_count, 1);
+    set_ok(cfg, "kafka.properties=fetch.wait.max.ms=10,socket.nagle.disable=true");
+    assert_int_equal(cfg->kafka.property_count, 2);
+    assert_string_equal(cfg->kafka.properties[1], "socket.nagle.disable=true");
+    gw_config_free(cfg);
+}
+
+static void test_set_elements_and_inheritance(void **state)
+{
+    gw_config *cfg = load_ok("config/dev.conf");
+    const gw_deployment *fast = gw_config_deployment(cfg, "mock-fast");
+    const gw_deployment *smart = gw_config_deployment(cfg, "mock-smart");
+    set_ok(cfg, "deployments[0].weight=5");
+    assert_int_equal(fast->weight, 5);
+    set_ok(cfg, "deployments[mock-smart].quality=0.99");
+    assert_true(smart->quality == 0.99);
+    set_ok(cfg, "deployments[mock-fast].capabilities=text,code");
+    assert_true(gw_deployment_has_capability(fast, "code"));
+    /* A default reaches every deployment that did not set its own. */
+    set_ok(cfg, "mock.latency_ms=2000");
+    assert_int_equal(fast->mock_latency_ms, 2000);
+    assert_int_equal(smart->mock_latency_ms, 120);
+    set_ok(cfg, "timeouts.total_ms=70000");
+    assert_int_equal(fast->total_timeout_ms, 70000);
+    /* Once set explicitly, a deployment keeps its own value. */
+    set_ok(cfg, "deployments[mock-fast].mock.ttft_ms=3");
+    set_ok(cfg, "mock.ttft_ms=99");
+    assert_int_equal(fast->mock_ttft_ms, 3);
+    assert_int_equal(smart->mock_ttft_ms, 40);
+    gw_config_free(cfg);
+
+    cfg = load_ok("config/modelgw.conf");
+    set_ok(cfg, "limits.default_rpm=77");
+    int64_t rpm, tpm;
+    gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
+    assert_int_equal(rpm, 600); /* its own */
+    set_ok(cfg, "limits.agents[did:example:batch-agent].rpm=5");
+    gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
+    assert_int_equal(rpm, 5);
+    gw_config_agent_limits(cfg, "did:example:nobody", &rpm, &tpm);
+    assert_int_equal(rpm, 77);
+    gw_config_free(cfg);
+}
+
+static void test_set_errors(void **state)
+{
+    gw_config *cfg = load_ok("config/dev.conf");
+    expect_set_error(cfg, "kafka.max_in_flght=3", "--set: kafka.max_in_flght: unknown setting");
+    expect_set_error(cfg, "nothing", "--set: \"nothing\": expected setting=value");
+    expect_set_error(cfg, "worker.max_in_flight=0",
+                     "--set: worker.max_in_flight: 0 is below the minimum 1");
+    expect_set_error(cfg, "worker.max_in_flight=lots",
+                     "--set: worker.max_in_flight: \"lots\" is not an integer");
+    expect_set_error(cfg, "worker.low_share=2",
+                     "--set: worker.low_share: 2 is above the maximum 1");
+    expect_set_error(cfg, "worker.low_share=abc",
+                     "--set: worker.low_share: \"abc\" is not a number");
+    expect_set_error(cfg, "worker.dev=maybe",
+                     "--set: worker.dev: \"maybe\" is not a boolean (true or false)");
+    expect_set_error(cfg, "state.backend=etcd",
+                     "--set: state.backend: \"etcd\" is not one of: redis, memory");
+    expect_set_error(cfg, "kafka.bootstrap=", "--set: kafka.bootstrap: must not be empty");
+    expect_set_error(cfg, "deployments[7].weight=1",
+                     "--set: deployments[7].weight: no element 7 (the list has 2)");
+    expect_set_error(cfg, "deployments[gpt].weight=1",
+                     "--set: deployments[gpt].weight: no deployment \"gpt\"");
+    expect_set_error(cfg, "deployments[0].wieght=1",
+                     "--set: deployments[0].wieght: unknown setting");
+    expect_set_error(cfg, "deployments[1].id=mock-fast",
+                     "--set: deployments[1].id: duplicate deployment \"mock-fast\" (also "
+                     "deployments[0])");
+    expect_set_error(cfg, "deployments=x",
+                     "--set: deployments: is a list of groups; set one element's setting, as "
+                     "deployments[<index or key>].<setting>");
+    /* A rule across settings fails and leaves the config as it was. */
+    int32_t before = cfg->breaker.open_base_ms;
+    expect_set_error(cfg, "breaker.open_base_ms=600000",
+                     "--set: breaker.open_base_ms: 600000 is above breaker.open_max_ms 60000");
+    assert_int_equal(cfg->breaker.open_base_ms, before);
+    expect_set_error(cfg, "deployments[mock-fast].provider=openai",
+                     "--set: deployments[0].base_url: required for provider \"openai\"");
+    assert_int_equal(cfg->deployments[0].provider, GW_PROVIDER_MOCK);
+    gw_config_free(cfg);
+}
+
+/* ---- secrets ---------------------------------------------------------- */
+
+static void assert_no_secret(const char *text)
+{
+    assert_null(strstr(text, SECRET_KEY));
+    assert_null(strstr(text, SECRET_PASSWORD));
+    assert_null(strstr(text, "sk-live-0123456789abcdef"));
+}
+
+static void test_secrets(void **state)
+{
+    setenv("MODELGW_TEST_API_KEY", SECRET_KEY, 1);
+    setenv("MODELGW_TEST_REDIS_PASSWORD", SECRET_PASSWORD, 1);
+    unsetenv("MODELGW_TEST_UNSET_KEY");
+    gw_config *cfg = load_ok(DATA "secrets.conf");
+    const gw_deployment *gpt = gw_config_deployment(cfg, "gpt");
+    assert_string_equal(gpt->api_key, SECRET_KEY);
+    assert_string_equal(gpt->api_key_env, "MODELGW_TEST_API_KEY");
+    assert_null(gw_config_deployment(cfg, "unset")->api_key);
+    assert_string_equal(cfg->redis.password, SECRET_PASSWORD);
+
+    char *dump = dump_of(cfg);
+    assert_no_secret(dump);
+    assert_non_null(strstr(dump, "MODELGW_TEST_API_KEY"));
+    assert_non_null(strstr(dump, "# the variable is set"));
+    assert_non_null(strstr(dump, "# the variable is not set"));
+    free(dump);
+    char *ref = reference_text();
+    assert_no_secret(ref);
+    free(ref);
+
+    char err[512];
+    expect_set_error(cfg, "deployments[gpt].weight=0",
+                     "--set: deployments[gpt].weight: 0 is below the minimum 1");
+    gw_config_set(cfg, "deployments[gpt].api_key_env=" SECRET_KEY, err, sizeof(err));
+    assert_no_secret(err);
+    /* Re-pointing the variable re-resolves the secret. */
+    setenv("MODELGW_TEST_OTHER_KEY", "other", 1);
+    set_ok(cfg, "deployments[gpt].api_key_env=MODELGW_TEST_OTHER_KEY");
+    assert_string_equal(gpt->api_key, "other");
+    gw_config_free(cfg);
+
+    gw_config *bad = NULL;
+    assert_int_equal(gw_config_load(DATA "secrets_bad.conf", &bad, err, sizeof(err)), GW_E_CONFIG);
+    assert_string_equal(err, DATA "secrets_bad.conf:8: deployments[0].weight: 0 is below the "
+                                  "minimum 1");
+    assert_no_secret(err);
+    /* A secret pasted into the file is refused without repeating it. */
+    assert_int_equal(gw_config_load(DATA "secret_in_file.conf", &bad, err, sizeof(err)),
+                     GW_E_CONFIG);
+    assert_string_equal(err, DATA "secret_in_file.conf:7: deployments[0].api_key_env: must name "
+                                  "an environment variable (letters, digits, _); the secret "
+                                  "itself never goes in the file");
+    assert_no_secret(err);
+}
+
+/* ---- the reference stays in sync -------------------------------------- */
+
+/* Is path ("a.b" or "list[].x.y") set in the parsed reference file? */
+static bool file_sets(const config_t *cf, const char *path)
+{
+    const char *br = strstr(path, "[].");
+    if (br == NULL)
+        return config_lookup(cf, path) != NULL;
+    char list[128];
+    snprintf(list, sizeof(list), "%.*s", (int)(br - path), path);
+    const config_setting_t *l = config_lookup(cf, list);
+    for (int i = 0; l != NULL && i < config_setting_length(l); i++)
+        if (config_setting_lookup(config_setting_get_elem(l, (unsigned)i), br + 3) != NULL)
+            return true;
+    return false;
+}
+
+static void test_reference_in_sync(void **state)
+{
+    char *ref = reference_text();
+    char *doc = read_text("docs/configuration.md");
+    const char *begin = strstr(doc, "<!-- BEGIN GENERATED REFERENCE -->\n");
+    const char *end = strstr(doc, "<!-- END GENERATED REFERENCE -->");
+    assert_non_null(begin);
+    assert_non_null(end);
+    begin += strlen("<!-- BEGIN GENERATED REFERENCE -->\n");
+    if ((size_t)(end - begin) != strlen(ref) || memcmp(begin, ref, strlen(ref)) != 0)
+        fail_msg("docs/configuration.md is out of date; regenerate the table with "
+                 "`test_config --print-reference`");
+
+    config_t cf;
+    config_init(&cf);
+    assert_int_equal(config_read_file(&cf, "config/modelgw.conf"), CONFIG_TRUE);
+    size_t rows = 0;
+    for (const char *line = strstr(ref, "\n| `"); line != NULL; line = strstr(line, "\n| `")) {
+        char path[128];
+        line += 4;
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(line, "`"), line);
+        if (!file_sets(&cf, path))
+            fail_msg("config/modelgw.conf does not show the setting %s", path);
+        rows++;
+    }
+    assert_true(rows > 100);
+    config_destroy(&cf);
+    free(doc);
+    free(ref);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--print-reference") == 0) {
+        gw_config_write_reference(stdout);
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_file_loads),
+        cmocka_unit_test(test_dev_file_loads),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_small_error_buffer),
+        cmocka_unit_test(test_set_scalars),
+        cmocka_unit_test(test_set_elements_and_inheritance),
+        cmocka_unit_test(test_set_errors),
+        cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_reference_in_sync),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
