@@ -50,6 +50,8 @@ gw_err gw_devcluster_new(const gw_config *cfg, gw_devcluster **out)
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_conf_set(c, "client.id", "modelgw-dev-cluster", err, sizeof err);
+    /* This handle only owns the mock cluster; it never connects anywhere. */
+    rd_kafka_conf_set(c, "log_level", "3", err, sizeof err);
     d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (d->rk == NULL) {
         rd_kafka_conf_destroy(c);

@@ -431,7 +431,8 @@ static gw_err make_consumer(gw_worker *w)
     const gw_kafka_config *k = &w->cfg->kafka;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     bool ok = conf_set(c, "group.id", k->group_id) &&
-              conf_set(c, "group.instance.id", k->group_instance_id) &&
+              (k->group_instance_id == NULL || k->group_instance_id[0] == '\0' ||
+               conf_set(c, "group.instance.id", k->group_instance_id)) &&
               conf_set(c, "enable.auto.offset.store", "false") &&
               conf_set(c, "enable.auto.commit", "true") &&
               conf_int(c, "auto.commit.interval.ms", k->commit_interval_ms) &&
