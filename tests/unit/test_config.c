@@ -35,27 +35,33 @@ static gw_config *load_ok(const char *path)
     return cfg;
 }
 
-/* Caller frees. */
-static char *dump_of(const gw_config *cfg)
+/* Everything written to f so far, as a string the caller frees. */
+static char *slurp(FILE *f)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    gw_config_dump(cfg, f);
+    long len = ftell(f);
+    assert_true(len >= 0);
+    char *buf = calloc(1, (size_t)len + 1);
+    assert_non_null(buf);
+    rewind(f);
+    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
     fclose(f);
     return buf;
 }
 
+static char *dump_of(const gw_config *cfg)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    gw_config_dump(cfg, f);
+    return slurp(f);
+}
+
 static char *reference_text(void)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    FILE *f = tmpfile();
     assert_non_null(f);
     gw_config_write_reference(f);
-    fclose(f);
-    return buf;
+    return slurp(f);
 }
 
 static char *read_text(const char *path)
