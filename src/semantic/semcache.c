@@ -1,0 +1,167 @@
+/* semcache: see semcache.h. */
+#include "semantic/semcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state/hash.h"
+
+struct gw_semcache {
+    gw_semstore *store;
+    gw_semcache_opts o;
+    gw_lsh lsh;
+    char tag[32];
+};
+
+gw_err gw_semcache_new(gw_semstore *store, const gw_semcache_opts *o, gw_semcache **out)
+{
+    gw_semcache *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return GW_E_NOMEM;
+    c->store = store;
+    c->o = *o;
+    if (gw_lsh_init(&c->lsh, GW_EMBED_HASH_DIM, o->bands, o->rows, o->seed) != 0) {
+        free(c);
+        return GW_E_CONFIG;
+    }
+    gw_embedder_tag(GW_EMBED_HASH_ID, GW_EMBED_HASH_VERSION, GW_EMBED_HASH_DIM, c->tag,
+                    sizeof c->tag);
+    *out = c;
+    return GW_OK;
+}
+
+void gw_semcache_free(gw_semcache *c)
+{
+    if (c == NULL)
+        return;
+    gw_lsh_cleanup(&c->lsh);
+    free(c);
+}
+
+static void put_field(gw_sha256 *h, const char *s)
+{
+    /* Length-prefixed so ("ab","c") and ("a","bc") differ. */
+    size_t n = s ? strlen(s) : 0;
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (uint8_t)(n >> (8 * i));
+    gw_sha256_update(h, len, sizeof len);
+    if (n)
+        gw_sha256_update(h, s, n);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Everything but the last user turn's text must match exactly. */
+static void namespace_hash(const gw_semcache *c, const gw_request *req, const char *tenant,
+                           size_t last, char out[65])
+{
+    gw_sha256 h;
+    gw_sha256_init(&h);
+    char num[64];
+    put_field(&h, tenant);
+    put_field(&h, c->tag);
+    put_field(&h, req->model);
+    put_field(&h, gw_strategy_name(req->routing_strategy));
+    put_field(&h, req->system_prompt);
+    snprintf(num, sizeof num, "%.6f|%d", req->temperature, req->max_tokens);
+    put_field(&h, num);
+    const char *caps[32];
+    size_t ncaps = req->capability_count < 32 ? req->capability_count : 32;
+    for (size_t i = 0; i < ncaps; i++)
+        caps[i] = req->capabilities[i];
+    qsort(caps, ncaps, sizeof caps[0], cmp_str);
+    for (size_t i = 0; i < ncaps; i++)
+        put_field(&h, caps[i]);
+    put_field(&h, "|conversation|");
+    for (size_t i = 0; i < last; i++) {
+        put_field(&h, gw_role_name(req->messages[i].role));
+        put_field(&h, req->messages[i].content);
+    }
+    uint8_t d[32];
+    gw_sha256_final(&h, d);
+    gw_hex(d, 16, out);
+}
+
+static double request_threshold(const gw_semcache *c, const gw_request *req)
+{
+    const char *v = gw_map_get(&req->metadata, "cache_similarity_threshold");
+    double t = c->o.threshold;
+    if (v != NULL) {
+        char *end = NULL;
+        double x = strtod(v, &end);
+        if (end != v && *end == '\0' && x <= 1.0)
+            t = x;
+    }
+    return t < c->o.threshold_floor ? c->o.threshold_floor : t;
+}
+
+bool gw_semcache_prepare(gw_semcache *c, const gw_request *req, const char *tenant, gw_sem_query *q)
+{
+    if (!c->o.enabled || req->message_count == 0 || req->message_count > (size_t)c->o.max_messages)
+        return false;
+    size_t last = req->message_count - 1;
+    const gw_message *m = &req->messages[last];
+    if (m->role != GW_ROLE_USER || m->content == NULL)
+        return false;
+    size_t len = strlen(m->content);
+    if (len == 0 || len > c->o.max_prompt_bytes)
+        return false;
+    char hash[65];
+    namespace_hash(c, req, tenant, last, hash);
+    snprintf(q->ns, sizeof q->ns, "%s:%s", c->tag, hash);
+    q->text = m->content;
+    q->threshold = request_threshold(c, req);
+    gw_embed_hash(m->content, len, q->vec);
+    gw_lsh_keys(&c->lsh, q->vec, q->band_keys);
+    q->bands = c->o.bands;
+    return true;
+}
+
+static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, size_t n)
+{
+    gw_sem_query *q = ud;
+    double best = -1;
+    const char *best_key = NULL;
+    for (size_t i = 0; err == GW_OK && i < n; i++) {
+        if (cand[i].dim != GW_EMBED_HASH_DIM)
+            continue;
+        double s = gw_sem_cosine_q(q->vec, cand[i].vec, cand[i].dim);
+        if (s >= q->threshold && s > best && gw_semantic_guards_agree(q->text, cand[i].text)) {
+            best = s;
+            best_key = cand[i].exact_key;
+        }
+    }
+    if (best_key != NULL) {
+        snprintf(q->hit_key, sizeof q->hit_key, "%s", best_key);
+        q->cb(q->ud, GW_OK, q->hit_key, best);
+    } else {
+        q->cb(q->ud, err, NULL, 0);
+    }
+}
+
+void gw_semcache_lookup(gw_semcache *c, gw_sem_query *q,
+                        void (*cb)(void *ud, gw_err err, const char *exact_key, double similarity),
+                        void *ud)
+{
+    q->cb = cb;
+    q->ud = ud;
+    gw_semstore_search(c->store, q->ns, q->band_keys, q->bands, on_candidates, q);
+}
+
+void gw_semcache_store(gw_semcache *c, gw_sem_query *q, const char *exact_key, int32_t ttl_s,
+                       gw_sem_put_cb cb, void *ud)
+{
+    gw_sha256 h;
+    uint8_t d[32];
+    gw_sha256_init(&h);
+    gw_sha256_update(&h, exact_key, strlen(exact_key));
+    gw_sha256_final(&h, d);
+    gw_hex(d, 16, q->id);
+    gw_semstore_put(c->store, q->ns, q->id, q->vec, GW_EMBED_HASH_DIM, q->text, exact_key,
+                    q->band_keys, q->bands, ttl_s, cb, ud);
+}
