@@ -9,12 +9,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "cli/cli_batch.h"
 #include "cli/cli_latency.h"
+#include "cli/cli_procstat.h"
 #include "cli/cli_progress.h"
 #include "cli/cli_resume.h"
 #include "cli/cli_strset.h"
@@ -274,6 +276,27 @@ static void test_progress_format(void **state)
     assert_string_equal(buf, "[####] 0/0  100.0%  0/s  done  errors 0");
 }
 
+static void test_procstat(void **state)
+{
+    uint64_t t = 0, k = 0;
+    const char *stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 "
+                       "1234 567 0 0 20 0 3 0 100 1000000 200";
+    assert_int_equal(gw_cli_proc_parse_stat(stat, &t), GW_OK);
+    assert_int_equal(t, 1234 + 567);
+    assert_int_equal(gw_cli_proc_parse_stat("12 (x) S 1 2", &t), GW_E_INVALID_REQUEST);
+    assert_int_equal(gw_cli_proc_parse_stat("no paren", &t), GW_E_INVALID_REQUEST);
+    const char *status =
+        "Name:\tmodelgw\nVmPeak:\t  300 kB\nVmHWM:\t   20480 kB\nVmRSS:\t 1024 kB\n";
+    assert_int_equal(gw_cli_proc_parse_status(status, "VmHWM", &k), GW_OK);
+    assert_int_equal(k, 20480);
+    assert_int_equal(gw_cli_proc_parse_status(status, "VmRSS", &k), GW_OK);
+    assert_int_equal(k, 1024);
+    assert_int_equal(gw_cli_proc_parse_status(status, "VmSwap", &k), GW_E_INVALID_REQUEST);
+    gw_cli_proc self;
+    assert_int_equal(gw_cli_proc_sample(getpid(), &self), GW_OK);
+    assert_true(self.hwm_kib > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_resume_scan_output),
         cmocka_unit_test(test_resume_state),
         cmocka_unit_test(test_progress_format),
+        cmocka_unit_test(test_procstat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,396 @@
+/*
+ * modelgw-bench: load generator for a modelgw fleet.
+ *
+ *   modelgw-bench [--rate N|max] [--count N] [--concurrency N] [--stream]
+ *                 [--prompt-bytes N] [--priority T] [--worker-pid PID] [--json] ...
+ *
+ * Publishes InferenceRequests (each with a unique prompt, cache disabled by
+ * default so every request reaches the provider), consumes llm.responses
+ * assigned at its end before the first publish, matches answers by request
+ * id and reports throughput, end-to-end latency percentiles (publish call to
+ * response received, both on this host's monotonic clock), errors, and with
+ * --worker-pid the worker's CPU time per request (utime+stime from
+ * /proc/PID/stat, before the first publish and after the last answer) and
+ * its peak RSS (VmHWM, the process's lifetime peak).
+ * The bench itself stays cheap: one encode per request into a reused buffer,
+ * librdkafka batching (linger 5 ms), one consumer poll batch per loop turn.
+ * Exit: 0 all answered, 1 some answered with errors, 2 usage, 3 timeout,
+ * 4 Kafka failure.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_ctx.h"
+#include "cli/cli_latency.h"
+#include "cli/cli_procstat.h"
+#include "cli/cli_strset.h"
+#include "common/uuid.h"
+
+static volatile int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct {
+    const char *bootstrap, *prefix, *priority, *t_req, *t_resp;
+    double rate; /* requests/s; 0 = as fast as possible */
+    long count, concurrency, prompt_bytes, max_tokens, worker_pid;
+    int timeout_s;
+    bool stream, json, cache;
+} bench_args;
+
+typedef struct {
+    bench_args a;
+    gw_cli_ctx ctx;
+    const char *topic;
+    char run_id[9];
+    int64_t *sent_us; /* per request index */
+    gw_cli_strset outstanding;
+    gw_cli_lat lat;
+    long sent, answered, errors, cached;
+    gw_cli_proc p0, p1;
+    bool have_proc;
+} bench;
+
+static const char HELP[] =
+    "Usage: modelgw-bench [flags]\n"
+    "  --rate N|max           requests per second, or as fast as possible (default max)\n"
+    "  --count N              requests to send (default 10000)\n"
+    "  --concurrency N        most requests outstanding at once (default 1000)\n"
+    "  --stream               ask for streamed answers\n"
+    "  --prompt-bytes N       prompt size (default 64)\n"
+    "  --max-tokens N         max_tokens of each request (default 16)\n"
+    "  --cache                leave enable_cache on (prompts are unique either way)\n"
+    "  --priority high|normal|low   tier (default normal)\n"
+    "  --worker-pid PID       report this process's CPU µs/request and peak RSS\n"
+    "  --timeout S            give up after S s without an answer (default 30)\n"
+    "  --json                 one JSON object instead of text\n"
+    "  --bootstrap, --topic-prefix, --topic-requests T, --topic-responses T\n"
+    "                         as for modelgw-cli (--topic-requests overrides the tier)\n";
+
+static int parse_args(bench_args *a, int argc, char **argv)
+{
+    enum {
+        O_RATE = 1000,
+        O_COUNT,
+        O_CONC,
+        O_STREAM,
+        O_PROMPT,
+        O_MAXTOK,
+        O_CACHE,
+        O_PRIO,
+        O_PID,
+        O_TIMEOUT,
+        O_JSON,
+        O_BOOT,
+        O_PREFIX,
+        O_TREQ,
+        O_TRESP
+    };
+    static const struct option opts[] = {{"rate", required_argument, 0, O_RATE},
+                                         {"count", required_argument, 0, O_COUNT},
+                                         {"concurrency", required_argument, 0, O_CONC},
+                                         {"stream", no_argument, 0, O_STREAM},
+                                         {"prompt-bytes", required_argument, 0, O_PROMPT},
+                                         {"max-tokens", required_argument, 0, O_MAXTOK},
+                                         {"cache", no_argument, 0, O_CACHE},
+                                         {"priority", required_argument, 0, O_PRIO},
+                                         {"worker-pid", required_argument, 0, O_PID},
+                                         {"timeout", required_argument, 0, O_TIMEOUT},
+                                         {"json", no_argument, 0, O_JSON},
+                                         {"bootstrap", required_argument, 0, O_BOOT},
+                                         {"topic-prefix", required_argument, 0, O_PREFIX},
+                                         {"topic-requests", required_argument, 0, O_TREQ},
+                                         {"topic-responses", required_argument, 0, O_TRESP},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case O_RATE:
+            a->rate = strcmp(optarg, "max") == 0 ? 0 : atof(optarg);
+            if (strcmp(optarg, "max") != 0 && a->rate <= 0)
+                return 2;
+            break;
+        case O_COUNT:
+            a->count = atol(optarg);
+            break;
+        case O_CONC:
+            a->concurrency = atol(optarg);
+            break;
+        case O_STREAM:
+            a->stream = true;
+            break;
+        case O_PROMPT:
+            a->prompt_bytes = atol(optarg);
+            break;
+        case O_MAXTOK:
+            a->max_tokens = atol(optarg);
+            break;
+        case O_CACHE:
+            a->cache = true;
+            break;
+        case O_PRIO:
+            a->priority = optarg;
+            break;
+        case O_PID:
+            a->worker_pid = atol(optarg);
+            break;
+        case O_TIMEOUT:
+            a->timeout_s = atoi(optarg);
+            break;
+        case O_JSON:
+            a->json = true;
+            break;
+        case O_BOOT:
+            a->bootstrap = optarg;
+            break;
+        case O_PREFIX:
+            a->prefix = optarg;
+            break;
+        case O_TREQ:
+            a->t_req = optarg;
+            break;
+        case O_TRESP:
+            a->t_resp = optarg;
+            break;
+        case 'h':
+            printf("%s", HELP);
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    bool ok = a->count >= 1 && a->count <= 10000000 && a->concurrency >= 1 &&
+              a->concurrency <= 1000000 && a->prompt_bytes >= 1 && a->prompt_bytes <= (1 << 20) &&
+              a->max_tokens >= 1 && a->timeout_s >= 1 && optind == argc;
+    return ok ? -1 : 2;
+}
+
+/* Encode and publish request i. */
+static int send_one(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, gw_buf *buf)
+{
+    char id[48];
+    snprintf(id, sizeof id, "bench-%s-%ld", b->run_id, b->sent);
+    int n = snprintf(prompt, (size_t)b->a.prompt_bytes + 1, "%ld ", b->sent);
+    if (n < b->a.prompt_bytes)
+        prompt[n] = 'x'; /* snprintf's NUL replaced: the rest stays filler */
+    req->request_id = id;
+    gw_buf_reset(buf);
+    if (gw_codec_encode_request(b->ctx.codec, req, GW_FRAMING_SINGLE_OBJECT, buf) != GW_OK)
+        return GW_CLI_EXIT_USAGE;
+    if (gw_cli_strset_add(&b->outstanding, id, (void *)(intptr_t)(b->sent + 1)) != GW_OK)
+        return GW_CLI_EXIT_KAFKA;
+    b->sent_us[b->sent] = gw_cli_mono_us();
+    if (gw_cli_produce(prod, b->topic, id, buf->data, buf->len,
+                       "application/vnd.modelgw.request+avro", NULL,
+                       30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return GW_CLI_EXIT_KAFKA;
+    b->sent++;
+    return GW_CLI_EXIT_OK;
+}
+
+static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
+{
+    char id[64];
+    if (!gw_cli_header(m, "request_id", id, sizeof id)) {
+        if (m->key_len >= sizeof id)
+            return;
+        memcpy(id, m->key, m->key_len);
+        id[m->key_len] = '\0';
+    }
+    void *v = NULL;
+    if (!gw_cli_strset_remove(&b->outstanding, id, &v))
+        return; /* not ours, or a duplicate */
+    int64_t now = gw_cli_mono_us();
+    gw_cli_lat_add(&b->lat, (uint64_t)(now - b->sent_us[(intptr_t)v - 1]));
+    b->answered++;
+    gw_response r;
+    gw_arena_reset(a);
+    if (gw_codec_decode_response(b->ctx.codec, m->payload, m->len, a, &r) != GW_OK || r.error)
+        b->errors++;
+    else if (r.cached)
+        b->cached++;
+}
+
+static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, char *prompt,
+               int64_t *elapsed_us)
+{
+    gw_buf buf;
+    gw_buf_init(&buf, 0);
+    gw_arena a;
+    gw_arena_init(&a, 16u << 20);
+    int rc = GW_CLI_EXIT_OK;
+    int64_t t0 = gw_cli_mono_us(), last_answer = t0;
+    while (rc == GW_CLI_EXIT_OK && b->answered < b->a.count && !g_stop) {
+        int64_t now = gw_cli_mono_us();
+        while (b->sent < b->a.count && b->sent - b->answered < b->a.concurrency &&
+               (b->a.rate <= 0 || (double)b->sent < (double)(now - t0) * b->a.rate / 1e6) &&
+               rc == GW_CLI_EXIT_OK)
+            rc = send_one(b, prod, req, prompt, &buf);
+        rd_kafka_poll(prod, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, b->a.rate > 0 ? 1 : 5);
+        for (int i = 0; m && i < 100000; i++) {
+            if (!m->err) {
+                on_answer(b, m, &a);
+                last_answer = gw_cli_mono_us();
+            }
+            rd_kafka_message_destroy(m);
+            m = rd_kafka_consumer_poll(cons, 0);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (gw_cli_mono_us() - last_answer > (int64_t)b->a.timeout_s * 1000000)
+            rc = GW_CLI_EXIT_TIMEOUT;
+    }
+    *elapsed_us = gw_cli_mono_us() - t0;
+    gw_buf_cleanup(&buf);
+    gw_arena_cleanup(&a);
+    return rc != GW_CLI_EXIT_OK ? rc : g_stop ? GW_CLI_EXIT_TIMEOUT : GW_CLI_EXIT_OK;
+}
+
+static void report(bench *b, int64_t elapsed_us, int rc)
+{
+    double secs = (double)elapsed_us / 1e6;
+    double tput = secs > 0 ? (double)b->answered / secs : 0;
+    double p50 = gw_cli_lat_percentile(&b->lat, 50) / 1000.0;
+    double p90 = gw_cli_lat_percentile(&b->lat, 90) / 1000.0;
+    double p99 = gw_cli_lat_percentile(&b->lat, 99) / 1000.0;
+    double pmax = gw_cli_lat_percentile(&b->lat, 100) / 1000.0;
+    double cpu_per_req = b->have_proc && b->answered
+                             ? (double)(b->p1.cpu_us - b->p0.cpu_us) / (double)b->answered
+                             : -1;
+    if (b->a.json) {
+        printf("{\"sent\":%ld,\"answered\":%ld,\"errors\":%ld,\"cached\":%ld,\"elapsed_s\":%.3f,"
+               "\"throughput_rps\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+               "\"max\":%.3f,\"mean\":%.3f},\"rate\":%.1f,\"concurrency\":%ld,\"stream\":%s",
+               b->sent, b->answered, b->errors, b->cached, secs, tput, p50, p90, p99, pmax,
+               gw_cli_lat_mean(&b->lat) / 1000.0, b->a.rate, b->a.concurrency,
+               b->a.stream ? "true" : "false");
+        if (b->have_proc)
+            printf(",\"worker\":{\"pid\":%ld,\"cpu_us_per_request\":%.1f,\"cpu_s\":%.3f,"
+                   "\"peak_rss_kib\":%llu,\"rss_kib\":%llu}",
+                   b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
+                   (unsigned long long)b->p1.hwm_kib, (unsigned long long)b->p1.rss_kib);
+        printf(",\"exit\":%d}\n", rc);
+        return;
+    }
+    printf("requests     sent %ld, answered %ld, errors %ld, cached %ld%s\n", b->sent, b->answered,
+           b->errors, b->cached, rc == GW_CLI_EXIT_TIMEOUT ? " (TIMED OUT)" : "");
+    printf("elapsed      %.3f s\n", secs);
+    printf("throughput   %.1f requests/s\n", tput);
+    printf("latency ms   p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", p50, p90, p99, pmax);
+    if (b->have_proc)
+        printf("worker %ld   cpu %.1f us/request (%.3f s), peak RSS %.1f MiB, RSS now %.1f MiB\n",
+               b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
+               (double)b->p1.hwm_kib / 1024.0, (double)b->p1.rss_kib / 1024.0);
+}
+
+static void build_request(bench *b, gw_request *req, gw_message *msg, char *prompt)
+{
+    memset(prompt, 'x', (size_t)b->a.prompt_bytes);
+    prompt[b->a.prompt_bytes] = '\0';
+    gw_codec_init_defaults(GW_REC_REQUEST, req);
+    msg->role = GW_ROLE_USER;
+    msg->content = prompt;
+    msg->name = NULL;
+    req->agent_did = "did:agent:bench";
+    req->messages = msg;
+    req->message_count = 1;
+    req->max_tokens = (int32_t)b->a.max_tokens;
+    req->stream = b->a.stream;
+    req->enable_cache = b->a.cache;
+}
+
+static int setup_and_run(bench *b)
+{
+    char err[512];
+    const char *topics[2] = {b->topic, b->ctx.topics.responses};
+    rd_kafka_t *prod = NULL, *cons = gw_cli_consumer_new(b->ctx.bootstrap, err, sizeof err);
+    int rc = GW_CLI_EXIT_KAFKA;
+    if (!cons || gw_cli_ensure_topics(cons, topics, 2, 3, 10000, err, sizeof err) != GW_OK ||
+        gw_cli_assign(cons, topics + 1, 1, false, 10000, err, sizeof err) != GW_OK ||
+        !(prod = gw_cli_producer_new(b->ctx.bootstrap, GW_CLI_PRODUCER_INTERACTIVE, NULL, NULL, err,
+                                     sizeof err))) {
+        fprintf(stderr, "modelgw-bench: Kafka at %s (%s): %s\n", b->ctx.bootstrap,
+                b->ctx.bootstrap_source, err);
+        goto cleanup;
+    }
+    char *prompt = malloc((size_t)b->a.prompt_bytes + 1);
+    gw_request req;
+    gw_message msg;
+    if (!prompt)
+        goto cleanup;
+    build_request(b, &req, &msg, prompt);
+    if (b->a.worker_pid > 0 && gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p0) != GW_OK)
+        fprintf(stderr, "modelgw-bench: cannot read /proc/%ld; no worker numbers\n",
+                b->a.worker_pid);
+    else if (b->a.worker_pid > 0)
+        b->have_proc = true;
+    int64_t elapsed = 0;
+    rc = run(b, prod, cons, &req, prompt, &elapsed);
+    if (b->have_proc && gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p1) != GW_OK)
+        b->have_proc = false;
+    free(prompt);
+    if (rc == GW_CLI_EXIT_OK && b->errors)
+        rc = GW_CLI_EXIT_ANSWER_ERROR;
+    report(b, elapsed, rc);
+cleanup:
+    if (prod)
+        gw_cli_producer_free(prod, 5000);
+    if (cons) {
+        rd_kafka_consumer_close(cons);
+        rd_kafka_destroy(cons);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static bench b;
+    b.a = (bench_args){.priority = "normal",
+                       .count = 10000,
+                       .concurrency = 1000,
+                       .prompt_bytes = 64,
+                       .max_tokens = 16,
+                       .timeout_s = 30};
+    int prc = parse_args(&b.a, argc, argv);
+    if (prc >= 0) {
+        if (prc)
+            fprintf(stderr, "modelgw-bench: invalid flags (see --help)\n");
+        return prc;
+    }
+    if (gw_cli_topics_from_prefix(&b.ctx.topics, b.a.prefix) != GW_OK ||
+        !(b.topic = gw_cli_topics_tier(&b.ctx.topics, b.a.priority))) {
+        fprintf(stderr, "modelgw-bench: bad --topic-prefix or --priority\n");
+        return GW_CLI_EXIT_USAGE;
+    }
+    if (b.a.t_req)
+        b.topic = b.a.t_req;
+    if (b.a.t_resp)
+        snprintf(b.ctx.topics.responses, GW_CLI_TOPIC_MAX, "%s", b.a.t_resp);
+    gw_cli_bootstrap(b.a.bootstrap, b.ctx.bootstrap, sizeof b.ctx.bootstrap,
+                     &b.ctx.bootstrap_source);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    char u[37];
+    gw_uuid4(u);
+    memcpy(b.run_id, u, 8);
+    b.run_id[8] = '\0';
+    b.ctx.codec = gw_codec_new(NULL);
+    b.sent_us = calloc((size_t)b.a.count, sizeof *b.sent_us);
+    gw_cli_strset_init(&b.outstanding, (size_t)b.a.concurrency + 1);
+    gw_cli_lat_init(&b.lat, (size_t)b.a.count);
+    int rc = b.ctx.codec && b.sent_us ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
+    gw_cli_lat_cleanup(&b.lat);
+    gw_cli_strset_cleanup(&b.outstanding);
+    free(b.sent_us);
+    gw_codec_free(b.ctx.codec);
+    return rc;
+}
