@@ -185,6 +185,17 @@ deployments = (
             c.close()
         return records
 
+    def collect_all(self, out, quiet_s=3.0, timeout=60, kind=None):
+        """Everything in topic `out` (read until nothing new came for quiet_s)."""
+        state = {"n": -1, "since": time.monotonic()}
+
+        def quiet(records):
+            if len(records) != state["n"]:
+                state["n"], state["since"] = len(records), time.monotonic()
+            return time.monotonic() - state["since"] >= quiet_s
+
+        return self.collect(out, quiet, timeout=timeout, kind=kind)
+
     def committed(self, group=None):
         """{(tier, partition): committed offset} for the worker group."""
         from confluent_kafka import Consumer, TopicPartition
@@ -198,7 +209,8 @@ deployments = (
                 tps += [TopicPartition(self.topics[t], p) for p in md.partitions]
             res = c.committed(tps, timeout=15)
             names = {self.topics[t]: t for t in TIERS}
-            return {(names[tp.topic], tp.partition): tp.offset for tp in res}
+            # A partition without a commit (OFFSET_INVALID, negative) counts as 0.
+            return {(names[tp.topic], tp.partition): max(tp.offset, 0) for tp in res}
         finally:
             c.close()
 

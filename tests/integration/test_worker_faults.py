@@ -1,0 +1,91 @@
+"""The worker under pressure and failure, against the real Kafka: priorities
+under saturation, kill -9 of one of two workers, SIGTERM under load."""
+
+import collections
+import signal
+
+import pytest
+
+from gwlib import TIERS, GwEnv, ids_of, make_request, start_worker
+
+
+@pytest.fixture
+def env(kafka_bootstrap, create_topic, unique_name, tmp_path):
+    return GwEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
+
+
+def test_high_tier_is_served_first_when_saturated(env, start_process, binary):
+    conf = env.config(worker={"max_in_flight": 4, "low_share": 0.25},
+                      mock={"latency_ms": 100})
+    worker = start_worker(start_process, binary, conf)
+    low = [make_request(text=f"low {i}") for i in range(60)]
+    high = [make_request(text=f"high {i}") for i in range(20)]
+    env.produce("low", low)
+    # The worker is saturated with low work before any high request exists.
+    env.collect("usage", lambda rs: len(rs) >= 4)
+    env.produce("high", high)
+    usage = env.collect("usage", lambda rs: len(set(ids_of(rs))) >= 80)
+    assert worker.running(), worker.describe()
+    done = {}
+    for u in usage:
+        done.setdefault(u["request_id"], (u["timestamp_ms"], u["priority"]))
+    order = sorted(done.values())
+    last_high = max(i for i, (_, p) in enumerate(order) if p == "high")
+    last_low = max(i for i, (_, p) in enumerate(order) if p == "low")
+    assert last_high < last_low, "every high request finished before the low backlog"
+    # Low was not starved while high ran: its reserved share kept it moving.
+    first_high = min(i for i, (_, p) in enumerate(order) if p == "high")
+    lows_during_high = sum(1 for _, p in order[first_high:last_high] if p == "low")
+    assert lows_during_high >= 1, "low keeps its reserved share"
+    assert worker.stop() == 0, worker.describe()
+
+
+def test_kill_one_of_two_workers_loses_nothing(env, start_process, binary):
+    reqs = {t: [make_request(text=f"{t} {i}") for i in range(100)] for t in TIERS}
+    for t in TIERS:
+        env.produce(t, reqs[t])
+    want = {r["request_id"] for t in TIERS for r in reqs[t]}
+    mock = {"latency_ms": 30}
+    worker_opts = {"max_in_flight": 16}
+    a = start_worker(start_process, binary, env.config("wa", worker=worker_opts, mock=mock), "wa")
+    b = start_worker(start_process, binary, env.config("wb", worker=worker_opts, mock=mock), "wb")
+    env.collect("responses", lambda rs: len(rs) >= 40)
+    a.signal(signal.SIGKILL)
+    a.wait(10)
+    responses = env.collect("responses", lambda rs: set(ids_of(rs)) >= want, timeout=120)
+    counts = collections.Counter(ids_of(responses))
+    assert set(counts) == want, "no request lost"
+    dupes = sum(n - 1 for n in counts.values())
+    print(f"duplicates after kill -9: {dupes}")
+    assert b.running(), b.describe()
+    assert b.stop() == 0, b.describe()
+
+
+def test_sigterm_drains_commits_and_restart_reprocesses_nothing(env, start_process, binary):
+    reqs = {t: [make_request(text=f"{t} {i}", stream=(i % 5 == 0)) for i in range(150)]
+            for t in TIERS}
+    for t in TIERS:
+        env.produce(t, reqs[t])
+    want = {r["request_id"] for t in TIERS for r in reqs[t]}
+    conf = env.config(worker={"max_in_flight": 64}, mock={"latency_ms": 40, "ttft_ms": 10,
+                                                         "chunk_delay_ms": 5})
+    first = start_worker(start_process, binary, conf, "first")
+    env.collect("responses", lambda rs: len(rs) >= 100)
+    first.signal(signal.SIGTERM)
+    assert first.wait(60) == 0, first.describe()
+    answered = env.collect_all("responses")
+    ids_first = ids_of(answered)
+    assert len(ids_first) == len(set(ids_first)), "no duplicates from one worker"
+    committed = env.committed()
+    assert sum(committed.values()) == len(ids_first), (committed, len(ids_first))
+    assert 0 < len(ids_first) < len(want)
+
+    second = start_worker(start_process, binary, conf, "second")
+    responses = env.collect("responses", lambda rs: set(ids_of(rs)) >= want, timeout=120)
+    assert second.stop() == 0, second.describe()
+    responses = env.collect_all("responses")
+    counts = collections.Counter(ids_of(responses))
+    assert set(counts) == want
+    assert max(counts.values()) == 1, "nothing acknowledged was processed twice"
+    final = env.committed()
+    assert sum(final.values()) == len(want)
