@@ -1,0 +1,180 @@
+/*
+ * Latency statistics shared through Redis (one worker records, another
+ * reads the same EWMA as the in-memory formula gives), and the health view
+ * (status words and JSON). Redis from MODELGW_REDIS (default
+ * 127.0.0.1:16379); the Redis test fails clearly when it is unreachable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "route/health.h"
+#include "state/redis.h"
+
+static gw_deployment deps[2] = {
+    {.id = "d1",
+     .model = "m1",
+     .latency_prior_ms = 1,
+     .ttft_prior_ms = 1,
+     .quality = 0.5,
+     .context_window_tokens = 1000,
+     .weight = 1,
+     .provider = GW_PROVIDER_MOCK},
+    {.id = "d2",
+     .model = "m2",
+     .latency_prior_ms = 1,
+     .ttft_prior_ms = 1,
+     .quality = 0.5,
+     .context_window_tokens = 1000,
+     .weight = 1,
+     .provider = GW_PROVIDER_OPENAI},
+};
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void test_redis_latency_shared(void **st)
+{
+    (void)st;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    char host[128];
+    const char *env = getenv("MODELGW_REDIS");
+    snprintf(host, sizeof host, "%s", env != NULL && env[0] ? env : "127.0.0.1:16379");
+    char *colon = strrchr(host, ':');
+    int port = colon != NULL ? atoi(colon + 1) : 6379;
+    if (colon != NULL)
+        *colon = '\0';
+    gw_redis *ra = NULL, *rb = NULL;
+    gw_redis_opts ro = {.host = host, .port = port};
+    gw_redis_opts_defaults(&ro);
+    assert_int_equal(gw_redis_new(&loop, &ro, &ra), GW_OK);
+    assert_int_equal(gw_redis_new(&loop, &ro, &rb), GW_OK);
+    for (int i = 0; i < 300 && !(gw_redis_is_connected(ra) && gw_redis_is_connected(rb)); i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (!gw_redis_is_connected(ra) || !gw_redis_is_connected(rb))
+        fail_msg("Redis at %s:%d is unreachable (tools/services start, or set MODELGW_REDIS)", host,
+                 port);
+    gw_registry *reg = NULL;
+    assert_int_equal(gw_registry_new(deps, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &reg), GW_OK);
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "test:lat:%d:%u:", (int)getpid(), (unsigned)rand());
+    gw_latstats *a = NULL, *b = NULL, *mem = NULL;
+    assert_int_equal(gw_latstats_redis_new(reg, ra, prefix, 0.25, 0, 60, &a), GW_OK);
+    assert_int_equal(gw_latstats_redis_new(reg, rb, prefix, 0.25, 0, 60, &b), GW_OK);
+    assert_int_equal(gw_latstats_mem_new(2, 0.25, &mem), GW_OK);
+    const double samples[][2] = {{40, 200}, {-1, 400}, {80, 120}, {20, 100}};
+    for (size_t i = 0; i < 4; i++) {
+        gw_latstats_record(a, 1, samples[i][0], samples[i][1]);
+        gw_latstats_record(mem, 1, samples[i][0], samples[i][1]);
+    }
+    for (int i = 0; i < 500 && gw_latstats_pending(a) > 0; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    gw_latency want, got;
+    gw_latstats_get(mem, 1, &want);
+    gw_latstats_get(a, 1, &got); /* the writer's copy follows its own replies */
+    assert_int_equal(got.samples, 4);
+    gw_latstats_get(b, 1, &got); /* starts a refresh (refresh_ms = 0) */
+    for (int i = 0; i < 500 && gw_latstats_pending(b) > 0; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    gw_latstats_get(b, 1, &got);
+    assert_int_equal(got.samples, want.samples);
+    assert_true(fabs(got.total_ms - want.total_ms) < 0.01);
+    assert_true(fabs(got.ttft_ms - want.ttft_ms) < 0.01);
+    gw_latstats_get(b, 0, &got);
+    assert_int_equal(got.samples, 0);
+    for (int i = 0; i < 500 && gw_latstats_pending(b) > 0; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    gw_latstats_free(a);
+    gw_latstats_free(b);
+    gw_latstats_free(mem);
+    gw_registry_free(reg);
+    gw_redis_free(ra);
+    gw_redis_free(rb);
+    uv_close((uv_handle_t *)&tick, closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
+static int64_t now_v = 1000000;
+
+static int64_t clock_fn(void *ud)
+{
+    (void)ud;
+    return now_v;
+}
+
+static int inflight_fn(void *ud, size_t idx)
+{
+    (void)ud;
+    return (int)idx + 2;
+}
+
+static void test_health_view(void **st)
+{
+    (void)st;
+    gw_registry *reg = NULL;
+    assert_int_equal(gw_registry_new(deps, 2, 1u << GW_PROVIDER_MOCK, NULL, 0, &reg), GW_OK);
+    gw_breaker_opts o;
+    gw_breaker_opts_default(&o);
+    gw_breaker *b = NULL;
+    assert_int_equal(gw_breaker_mem_new(&o, 2, clock_fn, NULL, 1, &b), GW_OK);
+    gw_latstats *s = NULL;
+    assert_int_equal(gw_latstats_mem_new(2, 0.5, &s), GW_OK);
+    gw_latstats_record(s, 0, 10, 50);
+    gw_route_health h[2];
+    assert_int_equal(gw_route_health_read(reg, b, s, inflight_fn, NULL, h, 2), 2);
+    assert_string_equal(h[0].status, "up");
+    assert_string_equal(h[1].status, "not_configured");
+    assert_int_equal(h[0].inflight, 2);
+    gw_breaker_outcome fail = {.kind = GW_OUTCOME_FAILURE, .retry_after_ms = -1};
+    for (int i = 0; i < 5; i++)
+        gw_breaker_record(b, 0, "t", &fail);
+    assert_int_equal(gw_breaker_peek(b, 0), GW_BREAKER_OPEN);
+    gw_route_health_read(reg, b, s, NULL, NULL, h, 2);
+    assert_string_equal(h[0].status, "down");
+    now_v += 60000; /* cool-down over: half-open on the next allow */
+    assert_int_equal(gw_breaker_peek(b, 0), GW_BREAKER_HALF_OPEN);
+    gw_route_health_read(reg, b, s, NULL, NULL, h, 2);
+    assert_string_equal(h[0].status, "degraded");
+    json_t *j = gw_route_health_json(reg, b, s, NULL, NULL);
+    assert_non_null(j);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(txt, "\"id\":\"d1\""));
+    assert_non_null(strstr(txt, "\"state\":\"half_open\""));
+    assert_non_null(strstr(txt, "\"status\":\"not_configured\""));
+    assert_int_equal(json_integer_value(json_object_get(j, "available")), 1);
+    free(txt);
+    json_decref(j);
+    gw_breaker_free(b);
+    gw_latstats_free(s);
+    gw_registry_free(reg);
+}
+
+int main(void)
+{
+    srand((unsigned)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_view),
+        cmocka_unit_test(test_redis_latency_shared),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
