@@ -2,6 +2,7 @@
  * so a field added to a schema appears in JSON without further code. */
 #include "codec/json.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "codec/codec_private.h"
@@ -220,6 +221,12 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* JSON has no NaN or infinity: they print as null. */
+static json_t *real_or_null(double d)
+{
+    return isfinite(d) ? json_real(d) : json_null();
+}
+
 static json_t *map_to(const gw_map *m)
 {
     json_t *o = json_object();
@@ -261,9 +268,9 @@ static json_t *field_to(const gw_field *f, const unsigned char *base)
     case GW_F_OPT_LONG:
         return has ? json_integer(*(const int64_t *)p) : json_null();
     case GW_F_DOUBLE:
-        return json_real(*(const double *)p);
+        return real_or_null(*(const double *)p);
     case GW_F_OPT_DOUBLE:
-        return has ? json_real(*(const double *)p) : json_null();
+        return has ? real_or_null(*(const double *)p) : json_null();
     case GW_F_BOOL:
         return json_boolean(*(const bool *)p);
     case GW_F_ROLE:

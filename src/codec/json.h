@@ -6,11 +6,11 @@
  * The JSON form is the plain one a person writes, not Avro's JSON encoding:
  * optional fields are the value or null (or absent), enums are their symbol
  * names (case-insensitive on input), maps are objects, deadline_ms and
- * timestamp_ms are integers. On input, absent fields take the schema defaults
- * (gw_codec_init_defaults); an absent required string stays NULL (so a caller
- * can tell a missing request_id and generate one with gw_uuid4); an unknown
- * key or a value of the wrong type is GW_E_INVALID_REQUEST, naming the field.
- * Strings are copied into the arena; the json_t may be freed afterwards.
+ * timestamp_ms are integers, and a NaN or infinite double prints as null. On input, absent fields
+ * take the schema defaults (gw_codec_init_defaults); an absent required string stays NULL (so a
+ * caller can tell a missing request_id and generate one with gw_uuid4); an unknown key or a value
+ * of the wrong type is GW_E_INVALID_REQUEST, naming the field. Strings are copied into the arena;
+ * the json_t may be freed afterwards.
  */
 #ifndef GW_CODEC_JSON_H
 #define GW_CODEC_JSON_H
