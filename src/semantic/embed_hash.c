@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     feature slot[MAX_FEATURES * 2];
     int used;
+    uint32_t idx[MAX_FEATURES]; /* occupied slots, so clearing costs O(used) */
 } feature_table;
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n)
@@ -57,7 +58,7 @@ static void add_feature(feature_table *t, uint64_t h, float w)
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         if (t->slot[i].tf == 0) {
             t->slot[i] = (feature){.h = h, .w = w, .tf = 1};
-            t->used++;
+            t->idx[t->used++] = (uint32_t)i;
             return;
         }
         if (t->slot[i].h == h) {
@@ -141,7 +142,6 @@ void gw_embed_hash(const char *text, size_t len, float *out)
     static _Thread_local feature_table table;
     static _Thread_local word words[MAX_WORDS];
     memset(out, 0, sizeof(float) * GW_EMBED_HASH_DIM);
-    memset(&table, 0, sizeof table);
     if (len > GW_EMBED_MAX_TEXT)
         len = GW_EMBED_MAX_TEXT;
     int n = split_words(text, len, words);
@@ -159,14 +159,14 @@ void gw_embed_hash(const char *text, size_t len, float *out)
         }
         prev = w;
     }
-    for (size_t i = 0; i < MAX_FEATURES * 2; i++) {
-        const feature *f = &table.slot[i];
-        if (f->tf == 0)
-            continue;
+    for (int i = 0; i < table.used; i++) {
+        feature *f = &table.slot[table.idx[i]];
         uint64_t h = mix(f->h);
         float sign = (h >> 63) ? -1.0f : 1.0f;
         out[h % GW_EMBED_HASH_DIM] += sign * f->w * (1.0f + logf((float)f->tf));
+        f->tf = 0; /* leave the table empty for the next call */
     }
+    table.used = 0;
     gw_l2_normalise(out, GW_EMBED_HASH_DIM);
 }
 

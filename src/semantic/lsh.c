@@ -51,15 +51,22 @@ void gw_lsh_cleanup(gw_lsh *l)
     l->planes = NULL;
 }
 
+/* Hashing-embedder vectors are sparse (a prompt touches tens of the 512
+ * dimensions), so the dot products run over the non-zero components only. */
 void gw_lsh_keys(const gw_lsh *l, const float *v, uint64_t *keys)
 {
+    uint32_t nz[GW_EMBED_MAX_DIM];
+    size_t nnz = 0;
+    for (size_t i = 0; i < l->dim; i++)
+        if (v[i] != 0)
+            nz[nnz++] = (uint32_t)i;
     const float *p = l->planes;
     for (int b = 0; b < l->bands; b++) {
         uint64_t bits = 0;
         for (int r = 0; r < l->rows; r++) {
             float dot = 0;
-            for (size_t i = 0; i < l->dim; i++)
-                dot += p[i] * v[i];
+            for (size_t k = 0; k < nnz; k++)
+                dot += p[nz[k]] * v[nz[k]];
             p += l->dim;
             bits = (bits << 1) | (dot >= 0 ? 1u : 0u);
         }

@@ -64,15 +64,21 @@ void gw_sem_quantise(const float *v, size_t dim, int8_t *out)
 
 double gw_sem_cosine_q(const float *q, const int8_t *c, size_t dim)
 {
-    double dot = 0, nq = 0, nc = 0;
+    /* The candidate's norm in integers (vectorises); the dot product over the
+     * query's non-zero components, which are few for hashed text. */
+    int32_t nc = 0;
+    for (size_t i = 0; i < dim; i++)
+        nc += (int32_t)c[i] * c[i];
+    double dot = 0, nq = 0;
     for (size_t i = 0; i < dim; i++) {
+        if (q[i] == 0)
+            continue;
         dot += (double)q[i] * c[i];
         nq += (double)q[i] * q[i];
-        nc += (double)c[i] * c[i];
     }
     if (nq == 0 || nc == 0)
         return 0;
-    return dot / (sqrt(nq) * sqrt(nc));
+    return dot / (sqrt(nq) * sqrt((double)nc));
 }
 
 size_t gw_sem_blob_encode(const int8_t *q, size_t dim, const char *text, const char *exact_key,

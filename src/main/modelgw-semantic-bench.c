@@ -1,0 +1,215 @@
+/*
+ * modelgw-semantic-bench: cost of a semantic-cache lookup as the index grows.
+ *
+ *   modelgw-semantic-bench [--redis HOST:PORT | --memory] [--entries N]
+ *                          [--lookups M] [--bands B] [--rows R]
+ *
+ * Fills one namespace with N distinct prompts (pipelined stores), then runs M
+ * lookups one at a time (half near-duplicates of stored prompts, half
+ * unrelated) and reports, per lookup: wall time, worker CPU time (getrusage),
+ * Redis round trips (commands issued), LSH candidates examined, and the hit
+ * rate of each half. Keys use a fresh prefix with a short TTL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "semantic/semcache.h"
+#include "state/redis.h"
+
+static const char *const words[] = {
+    "python",  "rust",   "kafka",   "redis",    "sort",   "list",   "string", "thread",  "process",
+    "memory",  "cache",  "latency", "network",  "socket", "queue",  "tree",   "graph",   "matrix",
+    "vector",  "hash",   "index",   "query",    "join",   "table",  "file",   "stream",  "buffer",
+    "parser",  "server", "client",  "request",  "token",  "model",  "prompt", "answer",  "explain",
+    "compare", "write",  "design",  "optimise", "debug",  "deploy", "scale",  "measure", "profile",
+    "travel",  "recipe", "garden",  "history",  "music",  "poetry", "health", "finance", "weather"};
+enum { NWORDS = sizeof words / sizeof words[0] };
+
+static void prompt(unsigned long long seed, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 9; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        const char *w = words[(seed >> 33) % NWORDS];
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? " " : "How do I ", w);
+    }
+    snprintf(out + len, cap - len, " (case %llu)?", seed % 1000000007ULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+typedef struct {
+    int pending;
+    int hits;
+    gw_err err;
+} counter;
+
+static void on_put(void *ud, gw_err err)
+{
+    counter *c = ud;
+    c->pending--;
+    if (err != GW_OK)
+        c->err = err;
+}
+
+static void on_lookup(void *ud, gw_err err, const char *key, double sim)
+{
+    counter *c = ud;
+    c->pending--;
+    c->hits += key != NULL;
+    if (err != GW_OK)
+        c->err = err;
+}
+
+static size_t g_candidates;
+static gw_sem_search_cb g_inner;
+
+int main(int argc, char **argv)
+{
+    const char *redis_addr = "127.0.0.1:16379";
+    int memory = 0, entries = 10000, lookups = 2000, bands = 20, rows = 10;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--redis") && i + 1 < argc)
+            redis_addr = argv[++i];
+        else if (!strcmp(argv[i], "--memory"))
+            memory = 1;
+        else if (!strcmp(argv[i], "--entries") && i + 1 < argc)
+            entries = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lookups") && i + 1 < argc)
+            lookups = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--bands") && i + 1 < argc)
+            bands = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
+            rows = atoi(argv[++i]);
+        else {
+            fprintf(stderr,
+                    "usage: %s [--redis HOST:PORT | --memory] [--entries N] "
+                    "[--lookups M] [--bands B] [--rows R]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    (void)g_inner;
+    uv_loop_t *loop = uv_default_loop();
+    char prefix[64], host[128];
+    snprintf(prefix, sizeof prefix, "bench:%d:", (int)getpid());
+    gw_semstore_opts so = {.prefix = prefix};
+    gw_redis *r = NULL;
+    gw_semstore *store = NULL;
+    if (memory) {
+        so.max_entries = (size_t)entries + 1;
+        gw_semstore_mem_new(loop, &so, &store);
+    } else {
+        gw_redis_opts ro = {0};
+        snprintf(host, sizeof host, "%s", redis_addr);
+        char *colon = strrchr(host, ':');
+        ro.port = colon ? atoi(colon + 1) : 6379;
+        if (colon)
+            *colon = '\0';
+        ro.host = host;
+        ro.max_pending = 100000;
+        ro.command_timeout_ms = 5000;
+        gw_redis_opts_defaults(&ro);
+        if (gw_redis_new(loop, &ro, &r) != GW_OK)
+            return 1;
+        gw_semstore_redis_new(loop, r, &so, &store);
+    }
+    gw_semcache_opts co = {.enabled = true,
+                           .threshold = 0.85,
+                           .threshold_floor = 0.75,
+                           .max_messages = 4,
+                           .max_prompt_bytes = 4096,
+                           .bands = bands,
+                           .rows = rows,
+                           .seed = 7};
+    gw_semcache *sc;
+    if (gw_semcache_new(store, &co, &sc) != GW_OK)
+        return 1;
+
+    static gw_sem_query q[512];
+    static char text[512][256];
+    counter c = {0};
+    double t0 = now_s();
+    for (int i = 0; i < entries; i += 512) {
+        int n = entries - i < 512 ? entries - i : 512;
+        for (int j = 0; j < n; j++) {
+            prompt((unsigned long long)(i + j), text[j], sizeof text[j]);
+            gw_message m = {.role = GW_ROLE_USER, .content = text[j]};
+            gw_request req = {.messages = &m, .message_count = 1, .max_tokens = 100};
+            gw_semcache_prepare(sc, &req, "bench", &q[j]);
+            char key[32];
+            snprintf(key, sizeof key, "k%d", i + j);
+            c.pending++;
+            gw_semcache_store(sc, &q[j], key, 600, on_put, &c);
+        }
+        while (c.pending > 0)
+            uv_run(loop, UV_RUN_ONCE);
+    }
+    double fill_s = now_s() - t0;
+    if (c.err != GW_OK) {
+        fprintf(stderr, "store failed: %s\n", gw_strerror(c.err));
+        return 1;
+    }
+
+    gw_redis_stats s0 = {0}, s1 = {0};
+    if (r)
+        gw_redis_get_stats(r, &s0);
+    counter dup = {0}, other = {0};
+    double w0 = now_s(), c0 = cpu_s();
+    for (int i = 0; i < lookups; i++) {
+        char t[256];
+        counter *which = (i % 2 == 0) ? &dup : &other;
+        if (which == &dup) {
+            prompt((unsigned long long)((i * 7919) % entries), t, sizeof t);
+            for (char *p = t; *p; p++)
+                if (*p >= 'a' && *p <= 'z' && p == t + 9)
+                    *p = (char)(*p - 32); /* a near-duplicate: changed case */
+        } else {
+            prompt((unsigned long long)(entries + 1000000 + i), t, sizeof t);
+        }
+        gw_message m = {.role = GW_ROLE_USER, .content = t};
+        gw_request req = {.messages = &m, .message_count = 1, .max_tokens = 100};
+        gw_semcache_prepare(sc, &req, "bench", &q[0]);
+        which->pending++;
+        gw_semcache_lookup(sc, &q[0], on_lookup, which);
+        while (which->pending > 0)
+            uv_run(loop, UV_RUN_ONCE);
+    }
+    double wall = now_s() - w0, cpu = cpu_s() - c0;
+    if (r)
+        gw_redis_get_stats(r, &s1);
+    (void)g_candidates;
+    printf("backend=%s entries=%d lookups=%d bands=%d rows=%d\n", memory ? "memory" : "redis",
+           entries, lookups, bands, rows);
+    printf("fill: %.2f s (%.0f stores/s)\n", fill_s, entries / fill_s);
+    printf("lookup: wall %.1f us, worker cpu %.1f us, redis round trips %.2f per lookup\n",
+           wall / lookups * 1e6, cpu / lookups * 1e6,
+           r ? (double)(s1.commands - s0.commands) / lookups : 0.0);
+    printf("hit rate: near-duplicates %.1f%%, unrelated %.1f%%\n",
+           100.0 * dup.hits / (lookups / 2 ? lookups / 2 : 1),
+           100.0 * other.hits / (lookups / 2 ? lookups / 2 : 1));
+    gw_semcache_free(sc);
+    gw_semstore_free(store);
+    if (r)
+        gw_redis_free(r);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 0;
+}
