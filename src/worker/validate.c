@@ -23,6 +23,10 @@ static gw_err check_content(const gw_request *req, const gw_validate_limits *lim
                             const char **field)
 {
     uint64_t bytes = req->system_prompt ? strlen(req->system_prompt) : 0;
+    if (bytes > lim->max_content_bytes) {
+        *field = "system_prompt";
+        return GW_E_CONTENT_TOO_LARGE;
+    }
     for (size_t i = 0; i < req->message_count; i++) {
         if ((unsigned)req->messages[i].role >= GW_ROLE__COUNT) {
             *field = "messages.role";
@@ -33,10 +37,6 @@ static gw_err check_content(const gw_request *req, const gw_validate_limits *lim
             *field = "messages.content";
             return GW_E_CONTENT_TOO_LARGE;
         }
-    }
-    if (bytes > lim->max_content_bytes) {
-        *field = "system_prompt";
-        return GW_E_CONTENT_TOO_LARGE;
     }
     return GW_OK;
 }

@@ -1,0 +1,179 @@
+/* Tests for worker/validate: the request validation table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "worker/validate.h"
+
+static gw_message msgs[2] = {{GW_ROLE_SYSTEM, "be brief", NULL}, {GW_ROLE_USER, "hello", NULL}};
+
+static gw_request base(void)
+{
+    gw_request r;
+    memset(&r, 0, sizeof r);
+    r.request_id = "req-1";
+    r.agent_did = "did:example:a";
+    r.messages = msgs;
+    r.message_count = 2;
+    r.temperature = 0.7;
+    r.max_tokens = 100;
+    r.routing_strategy = GW_ROUTE_BALANCED;
+    return r;
+}
+
+static const gw_validate_limits LIM = {
+    .max_tokens_limit = 4096, .max_content_bytes = 20, .reply_topic_prefix = "replies."};
+
+typedef struct {
+    const char *name;
+    void (*mutate)(gw_request *r);
+    gw_err want;
+    const char *field;
+} vcase;
+
+static void m_none(gw_request *r)
+{
+}
+static void m_no_id(gw_request *r)
+{
+    r->request_id = "";
+}
+static void m_no_msgs(gw_request *r)
+{
+    r->message_count = 0;
+}
+static void m_temp_hi(gw_request *r)
+{
+    r->temperature = 2.01;
+}
+static void m_temp_lo(gw_request *r)
+{
+    r->temperature = -0.1;
+}
+static void m_temp_nan(gw_request *r)
+{
+    r->temperature = NAN;
+}
+static void m_temp_edge(gw_request *r)
+{
+    r->temperature = 2.0;
+}
+static void m_tok0(gw_request *r)
+{
+    r->max_tokens = 0;
+}
+static void m_tok_big(gw_request *r)
+{
+    r->max_tokens = 4097;
+}
+static void m_tok_edge(gw_request *r)
+{
+    r->max_tokens = 4096;
+}
+static void m_sys_big(gw_request *r)
+{
+    r->system_prompt = "0123456789abcdef01234";
+}
+static void m_msg_big(gw_request *r)
+{
+    r->system_prompt = "0123456789ab"; /* 12 + 8 + 5 > 20 */
+}
+static void m_bad_role(gw_request *r)
+{
+    msgs[1].role = (gw_role)9;
+}
+static void m_bad_strategy(gw_request *r)
+{
+    r->routing_strategy = (gw_strategy)77;
+}
+static void m_reply_ok(gw_request *r)
+{
+    r->reply_topic = "replies.agent-7";
+}
+static void m_reply_prefix(gw_request *r)
+{
+    r->reply_topic = "llm.requests.high";
+}
+static void m_reply_bad(gw_request *r)
+{
+    r->reply_topic = "replies.a b";
+}
+static void m_expired(gw_request *r)
+{
+    r->has_deadline = true;
+    r->deadline_ms = 999;
+}
+static void m_deadline_ok(gw_request *r)
+{
+    r->has_deadline = true;
+    r->deadline_ms = 1000;
+}
+
+static const vcase cases[] = {
+    {"valid", m_none, GW_OK, NULL},
+    {"empty id", m_no_id, GW_E_INVALID_REQUEST, "request_id"},
+    {"no messages", m_no_msgs, GW_E_NO_MESSAGES, "messages"},
+    {"temperature > 2", m_temp_hi, GW_E_BAD_TEMPERATURE, "temperature"},
+    {"temperature < 0", m_temp_lo, GW_E_BAD_TEMPERATURE, "temperature"},
+    {"temperature NaN", m_temp_nan, GW_E_BAD_TEMPERATURE, "temperature"},
+    {"temperature 2", m_temp_edge, GW_OK, NULL},
+    {"max_tokens 0", m_tok0, GW_E_BAD_MAX_TOKENS, "max_tokens"},
+    {"max_tokens above limit", m_tok_big, GW_E_BAD_MAX_TOKENS, "max_tokens"},
+    {"max_tokens at limit", m_tok_edge, GW_OK, NULL},
+    {"content too large", m_sys_big, GW_E_CONTENT_TOO_LARGE, "system_prompt"},
+    {"messages too large", m_msg_big, GW_E_CONTENT_TOO_LARGE, "messages.content"},
+    {"bad strategy", m_bad_strategy, GW_E_INVALID_REQUEST, "routing_strategy"},
+    {"reply topic ok", m_reply_ok, GW_OK, NULL},
+    {"reply topic outside prefix", m_reply_prefix, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"reply topic illegal", m_reply_bad, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"expired", m_expired, GW_E_DEADLINE_EXCEEDED, "deadline_ms"},
+    {"deadline now", m_deadline_ok, GW_OK, NULL},
+    {"bad role", m_bad_role, GW_E_INVALID_REQUEST, "messages.role"},
+};
+
+static void test_table(void **state)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        msgs[1].role = GW_ROLE_USER;
+        gw_request r = base();
+        cases[i].mutate(&r);
+        const char *field = "unset";
+        gw_err err = gw_validate_request(&r, &LIM, 1000, &field);
+        if (err != cases[i].want)
+            fail_msg("%s: got %s, want %s", cases[i].name, gw_err_name(err),
+                     gw_err_name(cases[i].want));
+        if (cases[i].field == NULL)
+            assert_null(field);
+        else
+            assert_string_equal(field, cases[i].field);
+    }
+    msgs[1].role = GW_ROLE_USER;
+}
+
+static void test_topic_names(void **state)
+{
+    assert_true(gw_validate_topic_name("llm.responses"));
+    assert_true(gw_validate_topic_name("a_b-C.9"));
+    assert_false(gw_validate_topic_name(""));
+    assert_false(gw_validate_topic_name("."));
+    assert_false(gw_validate_topic_name(".."));
+    assert_false(gw_validate_topic_name("a/b"));
+    char long_name[300];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_false(gw_validate_topic_name(long_name));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_topic_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
