@@ -60,6 +60,8 @@ typedef enum {
     X(PROVIDER_TRANSPORT, "E4209", PROVIDER, true, "provider connection failed")                   \
     X(PROVIDER_BAD_RESPONSE, "E4210", PROVIDER, true, "provider response could not be parsed")     \
     X(PROVIDER_CONTEXT_LENGTH, "E4211", CALLER, false, "provider says the context is too long")    \
+    X(PROVIDER_SATURATED, "E4212", PROVIDER, true,                                                 \
+      "deployment concurrency cap reached and its wait queue is full")                             \
     /* policy: limits and budgets */                                                               \
     X(RATE_LIMITED, "E4300", POLICY, true, "rate limit exceeded")                                  \
     X(RATE_LIMIT_NEVER_FITS, "E4301", POLICY, false, "request cost exceeds a rate limit capacity") \

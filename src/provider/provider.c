@@ -1,40 +1,64 @@
 /*
  * provider: dispatch of gw_provider_call_* to the adapter of a deployment's
- * provider kind, and the per-deployment in-flight accounting used for the
- * concurrency cap and load balancing. See provider.h.
+ * provider kind, the shared HTTP client, and the per-deployment concurrency
+ * cap with its bounded wait queue. See provider.h.
  *
- * Invariant: a gw_provider_call exists from a successful start until its
- * on_done has returned or it was cancelled; inflight counts exactly those.
+ * Concurrency cap: when d->max_concurrency > 0 and that many calls of d are
+ * running, a new call waits in d's FIFO queue (at most GW_PROVIDER_QUEUE_MAX
+ * waiting; beyond that the start fails with GW_E_PROVIDER_SATURATED, which is
+ * retryable so failover can try another deployment). A queued call starts when
+ * a running call of d ends; its timeouts start then. If the deferred start
+ * fails, its on_done reports the error (never from inside the caller's start).
+ *
+ * Invariants: a gw_provider_call exists from a successful start until its
+ * on_done has returned or it was cancelled; slot->n counts exactly those
+ * (running + queued), slot->running the running ones.
  */
 #include "provider/provider.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider/http_client.h"
+#include "provider/provider_anthropic.h"
+#include "provider/provider_http.h"
 #include "provider/provider_mock.h"
+#include "provider/provider_ollama.h"
+#include "provider/provider_openai.h"
 
 enum { INFLIGHT_SLOTS = 256 };
 
-typedef struct {
-    const gw_deployment *d;
-    int n;
-} inflight_slot;
-
-struct gw_providers {
-    uv_loop_t *loop;
-    inflight_slot inflight[INFLIGHT_SLOTS];
-    size_t slot_count;
-};
+typedef struct inflight_slot inflight_slot;
 
 struct gw_provider_call {
     gw_providers *ps;
     inflight_slot *slot;
     gw_provider_cbs user;
     void *user_ud;
+    const gw_deployment *d;
+    const gw_request *req;
     gw_provider_kind kind;
+    bool queued;
+    gw_provider_call *qnext;
     union {
         gw_mock_call *mock;
+        gw_phttp_call *http;
     } impl;
+};
+
+struct inflight_slot {
+    const gw_deployment *d;
+    int n;       /* running + queued */
+    int running; /* started on the adapter */
+    int queued;
+    gw_provider_call *qhead, *qtail;
+};
+
+struct gw_providers {
+    uv_loop_t *loop;
+    gw_http *http; /* created on the first HTTP call */
+    inflight_slot inflight[INFLIGHT_SLOTS];
+    size_t slot_count;
 };
 
 gw_err gw_providers_new(uv_loop_t *loop, gw_providers **out)
@@ -49,6 +73,8 @@ gw_err gw_providers_new(uv_loop_t *loop, gw_providers **out)
 
 void gw_providers_free(gw_providers *ps)
 {
+    if (ps->http != NULL)
+        gw_http_free(ps->http);
     free(ps);
 }
 
@@ -60,8 +86,8 @@ static inflight_slot *slot_for(gw_providers *ps, const gw_deployment *d)
     if (ps->slot_count == INFLIGHT_SLOTS)
         return NULL;
     inflight_slot *s = &ps->inflight[ps->slot_count++];
+    memset(s, 0, sizeof *s);
     s->d = d;
-    s->n = 0;
     return s;
 }
 
@@ -76,17 +102,89 @@ int gw_providers_inflight(const gw_providers *ps, const gw_deployment *d)
 static void call_delta(void *ud, const char *text, size_t len)
 {
     gw_provider_call *c = ud;
-    c->user.on_delta(c->user_ud, text, len);
+    if (c->user.on_delta != NULL)
+        c->user.on_delta(c->user_ud, text, len);
 }
+
+static void start_queued(inflight_slot *slot);
 
 static void call_done(void *ud, const gw_provider_result *res)
 {
     gw_provider_call *c = ud;
-    c->slot->n--;
+    inflight_slot *slot = c->slot;
+    slot->n--;
+    slot->running--;
     gw_provider_cbs user = c->user;
     void *user_ud = c->user_ud;
     free(c);
     user.on_done(user_ud, res);
+    start_queued(slot);
+}
+
+static gw_err http_dialect(gw_provider_kind k, const gw_phttp_dialect **out)
+{
+    switch (k) {
+    case GW_PROVIDER_OPENAI:
+        *out = &gw_openai_dialect;
+        return GW_OK;
+    case GW_PROVIDER_ANTHROPIC:
+        *out = &gw_anthropic_dialect;
+        return GW_OK;
+    case GW_PROVIDER_OLLAMA:
+        *out = &gw_ollama_dialect;
+        return GW_OK;
+    default:
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    }
+}
+
+/* Start c on its adapter. */
+static gw_err launch(gw_provider_call *c)
+{
+    gw_providers *ps = c->ps;
+    gw_provider_cbs mine = {.on_delta = call_delta, .on_done = call_done};
+    if (c->kind == GW_PROVIDER_MOCK)
+        return gw_mock_call_start(ps->loop, c->d, c->req, &mine, c, &c->impl.mock);
+    const gw_phttp_dialect *dia;
+    gw_err err = http_dialect(c->kind, &dia);
+    if (err != GW_OK)
+        return err;
+    if (ps->http == NULL && (err = gw_http_new(ps->loop, NULL, &ps->http)) != GW_OK)
+        return err;
+    return gw_phttp_start(ps->http, dia, c->d, c->req, &mine, c, &c->impl.http);
+}
+
+static void fail_queued(gw_provider_call *c, gw_err err)
+{
+    gw_provider_result res = {0};
+    res.err = err;
+    res.retry_after_ms = -1;
+    res.content = "";
+    res.finish_reason = "error";
+    gw_provider_cbs user = c->user;
+    void *user_ud = c->user_ud;
+    free(c);
+    user.on_done(user_ud, &res);
+}
+
+static void start_queued(inflight_slot *slot)
+{
+    int cap = slot->d->max_concurrency;
+    while (slot->qhead != NULL && (cap <= 0 || slot->running < cap)) {
+        gw_provider_call *c = slot->qhead;
+        slot->qhead = c->qnext;
+        if (slot->qhead == NULL)
+            slot->qtail = NULL;
+        slot->queued--;
+        c->queued = false;
+        gw_err err = launch(c);
+        if (err == GW_OK) {
+            slot->running++;
+            continue;
+        }
+        slot->n--;
+        fail_queued(c, err);
+    }
 }
 
 gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw_request *req,
@@ -95,6 +193,9 @@ gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw
     inflight_slot *slot = slot_for(ps, d);
     if (slot == NULL)
         return GW_E_LIMIT;
+    bool must_wait = d->max_concurrency > 0 && slot->running >= d->max_concurrency;
+    if (must_wait && slot->queued >= GW_PROVIDER_QUEUE_MAX)
+        return GW_E_PROVIDER_SATURATED;
     gw_provider_call *c = calloc(1, sizeof *c);
     if (c == NULL)
         return GW_E_NOMEM;
@@ -102,37 +203,61 @@ gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw
     c->slot = slot;
     c->user = *cbs;
     c->user_ud = ud;
+    c->d = d;
+    c->req = req;
     c->kind = d->provider;
-    gw_provider_cbs mine = {.on_delta = call_delta, .on_done = call_done};
-    gw_err err;
-    switch (d->provider) {
-    case GW_PROVIDER_MOCK:
-        err = gw_mock_call_start(ps->loop, d, req, &mine, c, &c->impl.mock);
-        break;
-    default:
-        err = GW_E_PROVIDER_NOT_CONFIGURED;
-        break;
-    }
-    if (err != GW_OK) {
-        free(c);
-        return err;
+    if (must_wait) {
+        c->queued = true;
+        if (slot->qtail)
+            slot->qtail->qnext = c;
+        else
+            slot->qhead = c;
+        slot->qtail = c;
+        slot->queued++;
+    } else {
+        gw_err err = launch(c);
+        if (err != GW_OK) {
+            free(c);
+            return err;
+        }
+        slot->running++;
     }
     slot->n++;
     *out = c;
     return GW_OK;
 }
 
+static void unqueue(inflight_slot *slot, gw_provider_call *c)
+{
+    gw_provider_call **pp = &slot->qhead;
+    gw_provider_call *prev = NULL;
+    while (*pp != NULL && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = c->qnext;
+    if (slot->qtail == c)
+        slot->qtail = prev;
+    slot->queued--;
+}
+
 void gw_provider_call_cancel(gw_provider_call *c)
 {
-    switch (c->kind) {
-    case GW_PROVIDER_MOCK:
-        gw_mock_call_cancel(c->impl.mock);
-        break;
-    default:
-        break;
+    inflight_slot *slot = c->slot;
+    if (c->queued) {
+        unqueue(slot, c);
+    } else {
+        if (c->kind == GW_PROVIDER_MOCK)
+            gw_mock_call_cancel(c->impl.mock);
+        else
+            gw_phttp_cancel(c->impl.http);
+        slot->running--;
     }
-    c->slot->n--;
+    slot->n--;
     free(c);
+    start_queued(slot);
 }
 
 int32_t gw_estimate_tokens(const char *text)

@@ -49,12 +49,19 @@ typedef struct {
     void (*on_done)(void *ud, const gw_provider_result *res);
 } gw_provider_cbs;
 
-/* Everything adapters share: the loop, the HTTP client. */
+/* Calls waiting for a deployment's concurrency cap, per deployment. */
+enum { GW_PROVIDER_QUEUE_MAX = 4096 };
+
+/* Everything adapters share: the loop, the HTTP client (created on first use). */
 gw_err gw_providers_new(uv_loop_t *loop, gw_providers **out);
-/* Call after every call finished or was cancelled. */
+/* Call after every call finished or was cancelled. HTTP handles close
+ * asynchronously: run the loop afterwards so their memory is released. */
 void gw_providers_free(gw_providers *ps);
 
-/* Start a call. On error nothing was started and no callback will run. */
+/* Start a call. On error nothing was started and no callback will run.
+ * cbs->on_delta may be NULL. When d->max_concurrency calls of d are running,
+ * the call waits in a bounded FIFO (GW_PROVIDER_QUEUE_MAX; when full:
+ * GW_E_PROVIDER_SATURATED). */
 gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw_request *req,
                               const gw_provider_cbs *cbs, void *ud, gw_provider_call **out);
 void gw_provider_call_cancel(gw_provider_call *c);

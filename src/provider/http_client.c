@@ -1,0 +1,549 @@
+/*
+ * http_client: libcurl multi-socket on libuv; see http_client.h.
+ *
+ * Invariants: every gw_http_req in h->reqs has its easy handle added to the
+ * multi handle; a req leaves the list before its on_done runs and is freed
+ * only by its timer's close callback. A sock_ctx exists for each socket curl
+ * asked us to watch and is freed by its poll handle's close callback.
+ */
+#include "provider/http_client.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct gw_http {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    int open_handles; /* timer + polls; h is freed when it reaches 0 after close */
+    bool closing;
+    gw_http_req *reqs;
+    size_t active;
+};
+
+typedef struct {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    gw_http *h;
+} sock_ctx;
+
+struct gw_http_req {
+    gw_http *h;
+    gw_http_req *prev, *next;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    gw_http_cbs cbs;
+    void *ud;
+    uv_timer_t timer;
+    bool stream, token_seen, got_byte;
+    long status;
+    uint64_t start_ms, last_byte_ms;
+    int32_t ttft_ms, idle_ms, total_ms;
+    gw_err abort_err;
+    char *buf;
+    size_t len, cap, max;
+    bool cut;
+    int64_t retry_after_ms;
+    double first_byte_ms;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static void http_maybe_free(gw_http *h)
+{
+    if (h->closing && h->open_handles == 0)
+        free(h);
+}
+
+/* ---- multi-socket glue ---- */
+
+static void check_done(gw_http *h);
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    sock_ctx *s = p->data;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(s->h->multi, s->fd, flags, &running);
+    check_done(s->h);
+}
+
+static void on_poll_closed(uv_handle_t *hd)
+{
+    sock_ctx *s = hd->data;
+    gw_http *h = s->h;
+    free(s);
+    h->open_handles--;
+    http_maybe_free(h);
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    gw_http *h = userp;
+    sock_ctx *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+            curl_multi_assign(h->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL)
+            return -1;
+        if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->fd = fd;
+        s->h = h;
+        s->poll.data = s;
+        h->open_handles++;
+        curl_multi_assign(h->multi, fd, s);
+    }
+    int ev = 0;
+    if (what & CURL_POLL_IN)
+        ev |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        ev |= UV_WRITABLE;
+    uv_poll_start(&s->poll, ev, on_poll);
+    return 0;
+}
+
+static void on_multi_timer(uv_timer_t *t)
+{
+    gw_http *h = t->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static int on_timer_change(CURLM *m, long timeout_ms, void *userp)
+{
+    gw_http *h = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
+{
+    static bool global_done; /* curl_global_init is process-wide by nature */
+    if (!global_done && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return GW_E_INTERNAL;
+    global_done = true;
+    gw_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return GW_E_NOMEM;
+    h->loop = loop;
+    h->multi = curl_multi_init();
+    if (h->multi == NULL) {
+        free(h);
+        return GW_E_NOMEM;
+    }
+    long host_conns = cfg && cfg->max_host_connections > 0 ? cfg->max_host_connections : 256;
+    long max_conns = cfg && cfg->max_connects > 0 ? cfg->max_connects : 512;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, host_conns);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, max_conns);
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    h->open_handles = 1;
+    *out = h;
+    return GW_OK;
+}
+
+static void on_http_timer_closed(uv_handle_t *hd)
+{
+    gw_http *h = hd->data;
+    h->open_handles--;
+    http_maybe_free(h);
+}
+
+static void req_release(gw_http_req *r);
+
+void gw_http_free(gw_http *h)
+{
+    while (h->reqs != NULL)
+        gw_http_cancel(h->reqs);
+    h->closing = true;
+    curl_multi_cleanup(h->multi); /* may call on_socket(REMOVE) */
+    h->multi = NULL;
+    uv_timer_stop(&h->timer);
+    uv_close((uv_handle_t *)&h->timer, on_http_timer_closed);
+}
+
+uv_loop_t *gw_http_loop(const gw_http *h)
+{
+    return h->loop;
+}
+
+size_t gw_http_active(const gw_http *h)
+{
+    return h->active;
+}
+
+/* ---- Retry-After ---- */
+
+int64_t gw_http_parse_retry_after(const char *v, size_t n, int64_t now_unix_s)
+{
+    char tmp[128];
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+        n--;
+    while (n > 0 && *v == ' ') {
+        v++;
+        n--;
+    }
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+    bool digits = true;
+    for (size_t i = 0; i < n; i++)
+        digits = digits && tmp[i] >= '0' && tmp[i] <= '9';
+    if (digits)
+        return n > 9 ? -1 : (int64_t)atol(tmp) * 1000;
+    time_t t = curl_getdate(tmp, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    int64_t d = ((int64_t)t - now_unix_s) * 1000;
+    return d < 0 ? 0 : d;
+}
+
+int64_t gw_http_parse_retry_after_ms(const char *v, size_t n)
+{
+    int64_t ms = 0;
+    size_t i = 0;
+    while (i < n && v[i] == ' ')
+        i++;
+    size_t start = i;
+    while (i < n && v[i] >= '0' && v[i] <= '9' && i - start < 12)
+        ms = ms * 10 + (v[i++] - '0');
+    if (i == start)
+        return -1;
+    if (i < n && v[i] == '.') /* fractions are dropped */
+        for (i++; i < n && v[i] >= '0' && v[i] <= '9'; i++)
+            ;
+    while (i < n && (v[i] == ' ' || v[i] == '\r' || v[i] == '\n'))
+        i++;
+    return i == n ? ms : -1;
+}
+
+/* ---- per-request timeouts ---- */
+
+static void on_req_timer(uv_timer_t *t);
+
+static void req_arm(gw_http_req *r)
+{
+    uint64_t next = UINT64_MAX;
+    if (r->total_ms > 0)
+        next = r->start_ms + (uint64_t)r->total_ms;
+    if (r->ttft_ms > 0 && !r->token_seen && r->start_ms + (uint64_t)r->ttft_ms < next)
+        next = r->start_ms + (uint64_t)r->ttft_ms;
+    if (r->idle_ms > 0 && r->got_byte && r->last_byte_ms + (uint64_t)r->idle_ms < next)
+        next = r->last_byte_ms + (uint64_t)r->idle_ms;
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&r->timer);
+        return;
+    }
+    uint64_t now = uv_now(r->h->loop);
+    uv_timer_start(&r->timer, on_req_timer, next > now ? next - now : 0, 0);
+}
+
+static void complete(gw_http_req *r, CURLcode rc);
+
+static void on_req_timer(uv_timer_t *t)
+{
+    gw_http_req *r = t->data;
+    uint64_t now = uv_now(r->h->loop);
+    gw_err err = GW_OK;
+    if (r->total_ms > 0 && now >= r->start_ms + (uint64_t)r->total_ms)
+        err = GW_E_PROVIDER_TOTAL_TIMEOUT;
+    else if (r->ttft_ms > 0 && !r->token_seen && now >= r->start_ms + (uint64_t)r->ttft_ms)
+        err = GW_E_PROVIDER_FIRST_TOKEN_TIMEOUT;
+    else if (r->idle_ms > 0 && r->got_byte && now >= r->last_byte_ms + (uint64_t)r->idle_ms)
+        err = GW_E_PROVIDER_IDLE_TIMEOUT;
+    if (err == GW_OK) {
+        req_arm(r);
+        return;
+    }
+    r->abort_err = err;
+    complete(r, CURLE_ABORTED_BY_CALLBACK);
+}
+
+void gw_http_req_token_seen(gw_http_req *r)
+{
+    if (r->token_seen)
+        return;
+    r->token_seen = true;
+    req_arm(r);
+}
+
+static void note_byte(gw_http_req *r)
+{
+    r->last_byte_ms = uv_now(r->h->loop);
+    if (r->got_byte)
+        return;
+    r->got_byte = true;
+    r->first_byte_ms = (double)(r->last_byte_ms - r->start_ms);
+    if (!r->stream)
+        r->token_seen = true;
+    req_arm(r);
+}
+
+/* ---- curl callbacks ---- */
+
+static bool header_is(const char *p, size_t n, const char *name, size_t *vstart)
+{
+    size_t l = strlen(name);
+    if (n <= l || strncasecmp(p, name, l) != 0 || p[l] != ':')
+        return false;
+    *vstart = l + 1;
+    return true;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    gw_http_req *r = ud;
+    size_t n = size * nmemb;
+    note_byte(r);
+    size_t v;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        r->retry_after_ms = -1; /* a new response (after 1xx) */
+    } else if (header_is(p, n, "retry-after-ms", &v)) {
+        int64_t ms = gw_http_parse_retry_after_ms(p + v, n - v);
+        if (ms >= 0)
+            r->retry_after_ms = ms;
+    } else if (header_is(p, n, "retry-after", &v) && r->retry_after_ms < 0) {
+        r->retry_after_ms = gw_http_parse_retry_after(p + v, n - v, (int64_t)time(NULL));
+    }
+    return n;
+}
+
+static bool buffer_put(gw_http_req *r, const char *p, size_t n)
+{
+    if (r->len + n > r->max) {
+        n = r->max - r->len;
+        r->cut = true;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t c = r->cap ? r->cap : 4096;
+        while (c < r->len + n + 1)
+            c *= 2;
+        char *b = realloc(r->buf, c);
+        if (b == NULL)
+            return false;
+        r->buf = b;
+        r->cap = c;
+    }
+    memcpy(r->buf + r->len, p, n);
+    r->len += n;
+    r->buf[r->len] = '\0';
+    return true;
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    gw_http_req *r = ud;
+    size_t n = size * nmemb;
+    note_byte(r);
+    if (r->status == 0)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    bool ok_status = r->status >= 200 && r->status < 300;
+    if (r->stream && ok_status) {
+        gw_err err = r->cbs.on_data(r->ud, p, n);
+        if (err != GW_OK) {
+            r->abort_err = err;
+            return 0;
+        }
+        return n;
+    }
+    if (!buffer_put(r, p, n)) {
+        r->abort_err = GW_E_NOMEM;
+        return 0;
+    }
+    if (r->cut && ok_status) {
+        r->abort_err = GW_E_LIMIT;
+        return 0;
+    }
+    return n;
+}
+
+/* ---- lifecycle ---- */
+
+static void on_req_timer_closed(uv_handle_t *hd)
+{
+    gw_http_req *r = hd->data;
+    gw_http *h = r->h;
+    free(r->buf);
+    free(r);
+    h->open_handles--;
+    http_maybe_free(h);
+}
+
+/* Detach from curl and the list; the memory goes when the timer is closed. */
+static void req_release(gw_http_req *r)
+{
+    gw_http *h = r->h;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    h->active--;
+    curl_multi_remove_handle(h->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->hdrs);
+    r->easy = NULL;
+    r->hdrs = NULL;
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
+}
+
+static gw_err map_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return GW_OK;
+    case CURLE_OPERATION_TIMEDOUT: /* only the connect timeout is given to curl */
+        return GW_E_PROVIDER_CONNECT_TIMEOUT;
+    case CURLE_OUT_OF_MEMORY:
+        return GW_E_NOMEM;
+    default:
+        return GW_E_PROVIDER_TRANSPORT;
+    }
+}
+
+static void complete(gw_http_req *r, CURLcode rc)
+{
+    gw_http_result res = {0};
+    res.err = r->abort_err != GW_OK ? r->abort_err : map_curl(rc);
+    if (r->status == 0)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    res.status = (int)r->status;
+    res.retry_after_ms = r->retry_after_ms;
+    res.body = r->buf ? r->buf : "";
+    res.body_len = r->len;
+    res.body_cut = r->cut;
+    res.first_byte_ms = r->got_byte ? r->first_byte_ms : -1;
+    res.total_ms = (double)(uv_now(r->h->loop) - r->start_ms);
+    if (res.err == GW_E_PROVIDER_TRANSPORT || res.err == GW_E_PROVIDER_CONNECT_TIMEOUT)
+        res.transport_detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+    gw_http_cbs cbs = r->cbs;
+    void *ud = r->ud;
+    req_release(r); /* r->buf stays valid until the close callback */
+    cbs.on_done(ud, &res);
+}
+
+static void check_done(gw_http *h)
+{
+    CURLMsg *m;
+    int left;
+    while (h->multi != NULL && (m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        gw_http_req *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        complete(r, m->data.result);
+    }
+}
+
+static gw_err setup_easy(gw_http_req *r, const gw_http_opts *o)
+{
+    CURL *e = r->easy;
+    for (size_t i = 0; i < o->header_count; i++) {
+        struct curl_slist *l = curl_slist_append(r->hdrs, o->headers[i]);
+        if (l == NULL)
+            return GW_E_NOMEM;
+        r->hdrs = l;
+    }
+    struct curl_slist *l = curl_slist_append(r->hdrs, "Expect:"); /* no 100-continue wait */
+    if (l == NULL)
+        return GW_E_NOMEM;
+    r->hdrs = l;
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    if (o->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body);
+    }
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (o->connect_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    return GW_OK;
+}
+
+gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,
+                     gw_http_req **out)
+{
+    if (h->closing)
+        return GW_E_SHUTTING_DOWN;
+    gw_http_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return GW_E_NOMEM;
+    r->h = h;
+    r->cbs = *cbs;
+    r->ud = ud;
+    r->stream = o->stream;
+    r->ttft_ms = o->first_token_timeout_ms;
+    r->idle_ms = o->idle_timeout_ms;
+    r->total_ms = o->total_timeout_ms;
+    r->max = o->max_body_bytes ? o->max_body_bytes : GW_HTTP_DEFAULT_MAX_BODY;
+    r->retry_after_ms = -1;
+    r->easy = curl_easy_init();
+    gw_err err = r->easy ? setup_easy(r, o) : GW_E_NOMEM;
+    if (err == GW_OK && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+        err = GW_E_INTERNAL;
+    if (err != GW_OK) {
+        curl_slist_free_all(r->hdrs);
+        if (r->easy)
+            curl_easy_cleanup(r->easy);
+        free(r);
+        return err;
+    }
+    uv_timer_init(h->loop, &r->timer);
+    r->timer.data = r;
+    h->open_handles++;
+    r->start_ms = uv_now(h->loop);
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->prev = r;
+    h->reqs = r;
+    h->active++;
+    req_arm(r);
+    *out = r;
+    return GW_OK;
+}
+
+void gw_http_cancel(gw_http_req *r)
+{
+    req_release(r);
+}

@@ -1,0 +1,100 @@
+/*
+ * http_client: HTTP requests on the worker's libuv loop through libcurl's
+ * multi-socket API (CURLMOPT_SOCKETFUNCTION + CURLMOPT_TIMERFUNCTION driven
+ * by uv_poll and uv_timer, as in curl's docs/examples/multi-uv.c). Never
+ * curl_easy_perform: nothing here blocks the loop.
+ *
+ * One gw_http per loop owns one multi handle, so every request shares one
+ * connection cache: keep-alive reuse, HTTP/2 multiplexing where the server
+ * offers it (CURLPIPE_MULTIPLEX), at most max_host_connections per host
+ * (further transfers wait inside curl for a free connection).
+ *
+ * Timeouts per request: connect (curl's CURLOPT_CONNECTTIMEOUT_MS), first
+ * token (from start until gw_http_req_token_seen(), or until the first
+ * response byte when the caller never calls it because the answer is not
+ * streamed), idle (no byte received for that long) and total. The last three
+ * run on one uv timer per request, re-armed lazily (a received byte only
+ * stamps a time). Each yields its own gw_err.
+ *
+ * Bodies: a 2xx body of a streaming request is handed to on_data as it
+ * arrives and never buffered here; any other body is buffered up to
+ * max_body_bytes (a longer success body is GW_E_LIMIT; a longer error body is
+ * cut, since only its start is reported). Retry-After (seconds or HTTP date)
+ * and retry-after-ms headers are parsed into retry_after_ms.
+ *
+ * Callbacks never run inside gw_http_start (curl is driven from the loop),
+ * and on_done runs exactly once unless the request was cancelled. The result
+ * and its body live only during on_done.
+ */
+#ifndef GW_PROVIDER_HTTP_CLIENT_H
+#define GW_PROVIDER_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/err.h"
+
+typedef struct gw_http gw_http;
+typedef struct gw_http_req gw_http_req;
+
+typedef struct {
+    long max_host_connections; /* per host; default 256 */
+    long max_connects;         /* connection cache size; default 512 */
+} gw_http_config;
+
+enum { GW_HTTP_MAX_HEADERS = 24, GW_HTTP_DEFAULT_MAX_BODY = 8 * 1024 * 1024 };
+
+typedef struct {
+    const char *url;
+    const char *headers[GW_HTTP_MAX_HEADERS]; /* "Name: value"; copied by curl */
+    size_t header_count;
+    const char *body; /* POST body, copied; NULL for GET */
+    size_t body_len;
+    bool stream; /* hand a 2xx body to on_data as it arrives */
+    int32_t connect_timeout_ms, first_token_timeout_ms, idle_timeout_ms,
+        total_timeout_ms;  /* 0: none */
+    size_t max_body_bytes; /* 0: GW_HTTP_DEFAULT_MAX_BODY */
+} gw_http_opts;
+
+typedef struct {
+    gw_err err;             /* GW_OK when a full response arrived (any status) */
+    int status;             /* HTTP status, 0 when none was received */
+    int64_t retry_after_ms; /* -1 when the response had none */
+    const char *body;       /* buffered body (not for a streamed 2xx); NUL-terminated */
+    size_t body_len;
+    bool body_cut; /* an error body longer than the limit was cut */
+    double first_byte_ms, total_ms;
+    const char *transport_detail; /* curl's message for a transport error, else NULL */
+} gw_http_result;
+
+typedef struct {
+    /* Streamed 2xx bytes. Return non-GW_OK to abort: on_done then gets that err. */
+    gw_err (*on_data)(void *ud, const char *p, size_t n);
+    void (*on_done)(void *ud, const gw_http_result *res);
+} gw_http_cbs;
+
+gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out);
+/* Cancels what is left; memory is released by the loop's close callbacks. */
+void gw_http_free(gw_http *h);
+
+gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,
+                     gw_http_req **out);
+/* Stop a request; its on_done is never called. Not from inside its own callbacks. */
+void gw_http_cancel(gw_http_req *r);
+/* The caller saw the first token: the first-token timeout stops applying. */
+void gw_http_req_token_seen(gw_http_req *r);
+
+/* Parse a Retry-After value (delta-seconds or HTTP date) into ms from now; -1 if invalid. */
+int64_t gw_http_parse_retry_after(const char *v, size_t n, int64_t now_unix_s);
+/* Parse retry-after-ms (a non-negative number, fractions allowed); -1 if invalid. */
+int64_t gw_http_parse_retry_after_ms(const char *v, size_t n);
+
+/* The loop h runs on. */
+uv_loop_t *gw_http_loop(const gw_http *h);
+
+/* Requests in flight on h (for tests and metrics). */
+size_t gw_http_active(const gw_http *h);
+
+#endif

@@ -1,0 +1,519 @@
+/*
+ * provider_http: one HTTP provider call; see provider_http.h.
+ *
+ * Invariants: exactly one of (on_done called, cancelled) ends a call; the
+ * call is freed only after http_client let go of it (its on_done ran or it was
+ * cancelled outside a curl callback). A cancel during our own on_data (the
+ * user cancelling from on_delta) only marks the call; the next byte aborts
+ * the transfer and the completion frees the call silently.
+ */
+#include "provider/provider_http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/redact.h"
+
+struct gw_phttp_call {
+    const gw_phttp_dialect *dia;
+    const gw_deployment *d;
+    const gw_request *req;
+    gw_provider_cbs cbs;
+    void *ud;
+    gw_http_req *http;
+    char *hdrs[GW_HTTP_MAX_HEADERS];
+    size_t hdr_count;
+    gw_sse sse;
+    gw_ndjson nd;
+    char *content;
+    size_t content_len, content_cap;
+    gw_token_usage usage;
+    bool has_prompt_usage, has_completion_usage;
+    char finish[32];
+    bool terminated, streamed_any, in_data, cancelled;
+    double ttft_ms;
+    uint64_t start_ms;
+    uv_loop_t *loop;
+    char detail[GW_PHTTP_DETAIL_MAX + 1];
+    bool has_detail;
+};
+
+/* ---- helpers for dialects ---- */
+
+gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
+{
+    if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
+        return GW_E_LIMIT;
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *h = malloc(n);
+    if (h == NULL)
+        return GW_E_NOMEM;
+    snprintf(h, n, "%s: %s", name, value);
+    c->hdrs[c->hdr_count++] = h;
+    return GW_OK;
+}
+
+gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d, const char *default_name)
+{
+    if (d->api_key == NULL || d->api_key[0] == '\0')
+        return GW_OK;
+    const char *name = d->auth_header ? d->auth_header : default_name;
+    if (strcasecmp(name, "Authorization") != 0)
+        return gw_phttp_header(c, name, d->api_key);
+    size_t n = strlen(d->api_key) + 8;
+    char *v = malloc(n);
+    if (v == NULL)
+        return GW_E_NOMEM;
+    snprintf(v, n, "Bearer %s", d->api_key);
+    gw_err err = gw_phttp_header(c, "Authorization", v);
+    memset(v, 0, n); /* do not leave the key in freed memory */
+    free(v);
+    return err;
+}
+
+gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len)
+{
+    if (len == 0)
+        return GW_OK;
+    if (c->content_len + len > GW_PHTTP_MAX_CONTENT)
+        return GW_E_LIMIT;
+    if (c->content_len + len + 1 > c->content_cap) {
+        size_t n = c->content_cap ? c->content_cap : 1024;
+        while (n < c->content_len + len + 1)
+            n *= 2;
+        char *b = realloc(c->content, n);
+        if (b == NULL)
+            return GW_E_NOMEM;
+        c->content = b;
+        c->content_cap = n;
+    }
+    memcpy(c->content + c->content_len, text, len);
+    c->content_len += len;
+    c->content[c->content_len] = '\0';
+    if (c->in_data) { /* a streamed delta */
+        if (!c->streamed_any) {
+            c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
+            gw_http_req_token_seen(c->http);
+        }
+        c->streamed_any = true;
+        if (c->cbs.on_delta != NULL && !c->cancelled)
+            c->cbs.on_delta(c->ud, text, len);
+    }
+    return GW_OK;
+}
+
+void gw_phttp_finish(gw_phttp_call *c, const char *reason)
+{
+    if (reason != NULL)
+        snprintf(c->finish, sizeof c->finish, "%s", gw_phttp_normalise_finish(reason));
+}
+
+void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion)
+{
+    if (json_is_integer(prompt)) {
+        c->usage.prompt_tokens = (int32_t)json_integer_value(prompt);
+        c->has_prompt_usage = true;
+    }
+    if (json_is_integer(completion)) {
+        c->usage.completion_tokens = (int32_t)json_integer_value(completion);
+        c->has_completion_usage = true;
+    }
+}
+
+void gw_phttp_terminated(gw_phttp_call *c)
+{
+    c->terminated = true;
+}
+
+static void set_detail(gw_phttp_call *c, const char *text, size_t len)
+{
+    gw_redact(text, len, c->d->api_key, c->detail, sizeof c->detail);
+    c->has_detail = true;
+}
+
+gw_err gw_phttp_inband_error(gw_phttp_call *c, json_t *err)
+{
+    char *s = json_dumps(err, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s != NULL) {
+        set_detail(c, s, strlen(s));
+        free(s);
+    }
+    return GW_E_STREAM_ERROR;
+}
+
+const char *gw_phttp_normalise_finish(const char *raw)
+{
+    static const struct {
+        const char *raw, *norm;
+    } map[] = {
+        {"stop", "stop"},
+        {"end_turn", "stop"},
+        {"stop_sequence", "stop"},
+        {"length", "length"},
+        {"max_tokens", "length"},
+        {"model_length", "length"},
+        {"content_filter", "content_filter"},
+        {"refusal", "content_filter"},
+        {"safety", "content_filter"},
+        {"tool_calls", "tool_calls"},
+        {"function_call", "tool_calls"},
+        {"tool_use", "tool_calls"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(raw, map[i].raw) == 0)
+            return map[i].norm;
+    return "stop";
+}
+
+static bool contains_ci(const char *s, size_t n, const char *needle)
+{
+    size_t l = strlen(needle);
+    for (size_t i = 0; i + l <= n; i++)
+        if (strncasecmp(s + i, needle, l) == 0)
+            return true;
+    return false;
+}
+
+gw_err gw_phttp_map_status(int status, const char *body, size_t len)
+{
+    if (status >= 200 && status < 300)
+        return GW_OK;
+    switch (status) {
+    case 400:
+    case 413:
+    case 422:
+        if (contains_ci(body, len, "context_length") || contains_ci(body, len, "context length") ||
+            contains_ci(body, len, "context window") || contains_ci(body, len, "too long"))
+            return GW_E_PROVIDER_CONTEXT_LENGTH;
+        return GW_E_PROVIDER_BAD_REQUEST;
+    case 401:
+    case 403:
+        return GW_E_PROVIDER_AUTH;
+    case 408:
+        return GW_E_PROVIDER_TOTAL_TIMEOUT;
+    case 429:
+        return GW_E_PROVIDER_RATE_LIMITED;
+    default:
+        return status >= 500 ? GW_E_PROVIDER_UNAVAILABLE : GW_E_PROVIDER_ERROR;
+    }
+}
+
+json_t *gw_phttp_messages(const gw_request *req, bool include_system)
+{
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    if (include_system && req->system_prompt != NULL)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s?}", "role", "system", "content", req->system_prompt));
+    for (size_t i = 0; i < req->message_count; i++) {
+        const gw_message *m = &req->messages[i];
+        if (!include_system && m->role == GW_ROLE_SYSTEM)
+            continue;
+        static const char *const roles[] = {"system", "user", "assistant", "tool"};
+        const char *role = (unsigned)m->role < GW_ROLE__COUNT ? roles[m->role] : "user";
+        json_t *o = json_pack("{s:s,s:s?}", "role", role, "content", m->content ? m->content : "");
+        if (o != NULL && m->name != NULL)
+            json_object_set_new(o, "name", json_string(m->name));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* ---- stream input ---- */
+
+static gw_err handle_json(gw_phttp_call *c, const char *event, const char *text, size_t len)
+{
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (root == NULL) {
+        set_detail(c, text, len);
+        return GW_E_STREAM_ERROR;
+    }
+    gw_err err = c->dia->on_event(c, event, root);
+    json_decref(root);
+    return err;
+}
+
+static gw_err drain_sse(gw_phttp_call *c)
+{
+    for (;;) {
+        gw_sse_event ev;
+        bool got;
+        gw_err err = gw_sse_next(&c->sse, &ev, &got);
+        if (err != GW_OK || !got)
+            return err;
+        if (c->terminated)
+            continue; /* whatever follows the terminator is ignored */
+        if (strcmp(ev.data, "[DONE]") == 0) {
+            c->terminated = true;
+            continue;
+        }
+        err = handle_json(c, ev.event, ev.data, ev.data_len);
+        if (err != GW_OK)
+            return err;
+    }
+}
+
+static gw_err drain_ndjson(gw_phttp_call *c)
+{
+    for (;;) {
+        const char *line;
+        size_t len;
+        bool got;
+        gw_err err = gw_ndjson_next(&c->nd, &line, &len, &got);
+        if (err != GW_OK || !got)
+            return err;
+        if (c->terminated)
+            continue;
+        err = handle_json(c, NULL, line, len);
+        if (err != GW_OK)
+            return err;
+    }
+}
+
+static gw_err on_data(void *ud, const char *p, size_t n)
+{
+    gw_phttp_call *c = ud;
+    if (c->cancelled)
+        return GW_E_SHUTTING_DOWN;
+    c->in_data = true;
+    gw_err err;
+    if (c->dia->ndjson) {
+        err = gw_ndjson_feed(&c->nd, p, n);
+        if (err == GW_OK)
+            err = drain_ndjson(c);
+    } else {
+        err = gw_sse_feed(&c->sse, p, n);
+        if (err == GW_OK)
+            err = drain_sse(c);
+    }
+    c->in_data = false;
+    if (c->cancelled)
+        return GW_E_SHUTTING_DOWN;
+    if (err == GW_E_LIMIT && !c->has_detail) {
+        static const char msg[] = "stream event or answer over the size limit";
+        set_detail(c, msg, sizeof msg - 1);
+    }
+    return err == GW_OK ? GW_OK : GW_E_STREAM_ERROR;
+}
+
+/* ---- completion ---- */
+
+static void call_free(gw_phttp_call *c)
+{
+    for (size_t i = 0; i < c->hdr_count; i++) {
+        memset(c->hdrs[i], 0, strlen(c->hdrs[i])); /* headers may hold the key */
+        free(c->hdrs[i]);
+    }
+    gw_sse_cleanup(&c->sse);
+    gw_ndjson_cleanup(&c->nd);
+    free(c->content);
+    free(c);
+}
+
+static gw_err parse_full_body(gw_phttp_call *c, const gw_http_result *hr)
+{
+    json_error_t je;
+    json_t *root = json_loadb(hr->body, hr->body_len, 0, &je);
+    if (root == NULL) {
+        set_detail(c, hr->body, hr->body_len);
+        return GW_E_PROVIDER_BAD_RESPONSE;
+    }
+    gw_err err = c->dia->parse_full(c, root);
+    json_decref(root);
+    if (err == GW_E_LIMIT)
+        err = GW_E_PROVIDER_BAD_RESPONSE;
+    return err;
+}
+
+/* The outcome of a transfer that delivered a whole response. */
+static gw_err judge_response(gw_phttp_call *c, const gw_http_result *hr)
+{
+    gw_err err = gw_phttp_map_status(hr->status, hr->body, hr->body_len);
+    if (err != GW_OK) {
+        set_detail(c, hr->body, hr->body_len);
+        return err;
+    }
+    if (!c->req->stream)
+        return parse_full_body(c, hr);
+    bool pending = c->dia->ndjson ? gw_ndjson_pending(&c->nd) : gw_sse_pending(&c->sse);
+    if (!c->terminated || pending) {
+        if (!c->has_detail) {
+            static const char msg[] = "stream ended without its terminator";
+            set_detail(c, msg, sizeof msg - 1);
+        }
+        return GW_E_STREAM_ERROR;
+    }
+    return GW_OK;
+}
+
+static gw_err judge(gw_phttp_call *c, const gw_http_result *hr)
+{
+    if (hr->err == GW_OK)
+        return judge_response(c, hr);
+    if (hr->transport_detail != NULL)
+        set_detail(c, hr->transport_detail, strlen(hr->transport_detail));
+    bool ok_status = hr->status >= 200 && hr->status < 300;
+    switch (hr->err) {
+    case GW_E_PROVIDER_TRANSPORT:
+        /* a 2xx that broke mid-way: a truncated stream or body */
+        if (ok_status)
+            return c->req->stream ? GW_E_STREAM_ERROR : GW_E_PROVIDER_TRANSPORT;
+        return GW_E_PROVIDER_TRANSPORT;
+    case GW_E_LIMIT:
+        return c->req->stream ? GW_E_STREAM_ERROR : GW_E_PROVIDER_BAD_RESPONSE;
+    default:
+        return hr->err;
+    }
+}
+
+static void on_http_done(void *ud, const gw_http_result *hr)
+{
+    gw_phttp_call *c = ud;
+    if (c->cancelled) {
+        call_free(c);
+        return;
+    }
+    gw_provider_result res = {0};
+    res.err = judge(c, hr);
+    res.http_status = hr->status;
+    res.retry_after_ms = hr->retry_after_ms;
+    res.error_detail = c->has_detail ? c->detail : NULL;
+    res.streamed_any = c->streamed_any;
+    res.latency_ms = hr->total_ms;
+    res.ttft_ms = c->req->stream && c->streamed_any ? c->ttft_ms : hr->first_byte_ms;
+    if (res.err == GW_OK) {
+        res.content = c->content ? c->content : "";
+        res.content_len = c->content_len;
+        res.finish_reason = c->finish[0] ? c->finish : "stop";
+        res.usage = c->usage;
+        if (!c->has_prompt_usage)
+            res.usage.prompt_tokens = gw_estimate_prompt_tokens(c->req);
+        if (!c->has_completion_usage)
+            res.usage.completion_tokens = gw_estimate_tokens(res.content);
+        res.usage.total_tokens = res.usage.prompt_tokens + res.usage.completion_tokens;
+    } else {
+        res.content = "";
+        res.finish_reason = "error";
+    }
+    gw_provider_cbs cbs = c->cbs;
+    void *cud = c->ud;
+    cbs.on_done(cud, &res);
+    call_free(c);
+}
+
+/* ---- start / cancel ---- */
+
+static gw_err make_url(const gw_deployment *d, const char *path, char *out, size_t len)
+{
+    if (d->base_url == NULL || d->base_url[0] == '\0')
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    size_t bl = strlen(d->base_url);
+    while (bl > 0 && d->base_url[bl - 1] == '/')
+        bl--;
+    /* a base URL that already ends in /v1 (OpenAI convention) is not doubled */
+    if (bl >= 3 && memcmp(d->base_url + bl - 3, "/v1", 3) == 0 && strncmp(path, "/v1/", 4) == 0)
+        path += 3;
+    int n = snprintf(out, len, "%.*s%s", (int)bl, d->base_url, path);
+    return n < 0 || (size_t)n >= len ? GW_E_CONFIG : GW_OK;
+}
+
+static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const gw_request *req)
+{
+    gw_err err = gw_phttp_header(c, "Content-Type", "application/json");
+    if (err == GW_OK && req->stream)
+        err = gw_phttp_header(c, "Accept",
+                              c->dia->ndjson ? "application/x-ndjson" : "text/event-stream");
+    if (err == GW_OK && req->request_id != NULL && req->request_id[0] != '\0')
+        err = gw_phttp_header(c, "x-request-id", req->request_id);
+    if (err == GW_OK)
+        err = c->dia->add_headers(c, d);
+    for (size_t i = 0; err == GW_OK && i < d->extra_header_count; i++) {
+        if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
+            return GW_E_LIMIT;
+        c->hdrs[c->hdr_count] = strdup(d->extra_headers[i]);
+        if (c->hdrs[c->hdr_count] == NULL)
+            return GW_E_NOMEM;
+        c->hdr_count++;
+    }
+    return err;
+}
+
+static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t url_len, char **body)
+{
+    const gw_deployment *d = c->d;
+    gw_err err = make_url(d, c->dia->path, url, url_len);
+    if (err != GW_OK)
+        return err;
+    err = add_common_headers(c, d, c->req);
+    if (err != GW_OK)
+        return err;
+    json_t *root = c->dia->build_body(d, c->req);
+    *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (*body == NULL)
+        return GW_E_NOMEM;
+    memset(o, 0, sizeof *o);
+    o->url = url;
+    for (size_t i = 0; i < c->hdr_count; i++)
+        o->headers[i] = c->hdrs[i];
+    o->header_count = c->hdr_count;
+    o->body = *body;
+    o->body_len = strlen(*body);
+    o->stream = c->req->stream;
+    o->connect_timeout_ms = d->connect_timeout_ms;
+    o->first_token_timeout_ms = d->first_token_timeout_ms;
+    o->idle_timeout_ms = d->idle_timeout_ms;
+    o->total_timeout_ms = d->total_timeout_ms;
+    o->max_body_bytes = GW_PHTTP_MAX_CONTENT + 64 * 1024;
+    return GW_OK;
+}
+
+gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployment *d,
+                      const gw_request *req, const gw_provider_cbs *cbs, void *ud,
+                      gw_phttp_call **out)
+{
+    if (h == NULL)
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    gw_phttp_call *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return GW_E_NOMEM;
+    c->dia = dia;
+    c->d = d;
+    c->req = req;
+    c->cbs = *cbs;
+    c->ud = ud;
+    gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
+    gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
+    char url[2048];
+    char *body = NULL;
+    gw_http_opts o;
+    gw_err err = build_opts(c, &o, url, sizeof url, &body);
+    if (err == GW_OK) {
+        gw_http_cbs hcbs = {.on_data = on_data, .on_done = on_http_done};
+        err = gw_http_start(h, &o, &hcbs, c, &c->http);
+    }
+    free(body);
+    if (err != GW_OK) {
+        call_free(c);
+        return err;
+    }
+    c->loop = gw_http_loop(h);
+    c->start_ms = uv_now(c->loop);
+    *out = c;
+    return GW_OK;
+}
+
+void gw_phttp_cancel(gw_phttp_call *c)
+{
+    if (c->in_data) {
+        c->cancelled = true; /* inside a curl callback: abort on return */
+        return;
+    }
+    gw_http_cancel(c->http);
+    call_free(c);
+}

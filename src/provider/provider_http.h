@@ -1,0 +1,80 @@
+/*
+ * provider_http: what the three HTTP dialects (OpenAI, Anthropic, Ollama)
+ * share: one call's life on http_client, the streaming parser (SSE or
+ * NDJSON), the answer text and usage being assembled, the mapping of HTTP
+ * statuses and transport failures to gw_err, error-body redaction, and the
+ * one final gw_provider_result. Each dialect file only says how to write the
+ * request and how to read its JSON (a gw_phttp_dialect table).
+ *
+ * Rules enforced here for every dialect:
+ * - a stream that ends without the dialect's terminator, or breaks mid-way,
+ *   is GW_E_STREAM_ERROR, never a success;
+ * - the answer text is bounded (GW_PHTTP_MAX_CONTENT), stream events by the
+ *   parser limits (GW_PHTTP_MAX_EVENT);
+ * - error bodies reach error_detail cut to GW_PHTTP_DETAIL_MAX bytes with
+ *   credentials (and the deployment's own key) scrubbed;
+ * - usage missing from the provider is estimated (gw_estimate_tokens).
+ *
+ * Internal to src/provider/: callers use provider.h.
+ */
+#ifndef GW_PROVIDER_HTTP_H
+#define GW_PROVIDER_HTTP_H
+
+#include <jansson.h>
+
+#include "provider/http_client.h"
+#include "provider/ndjson.h"
+#include "provider/provider.h"
+#include "provider/sse.h"
+
+enum {
+    GW_PHTTP_MAX_CONTENT = 4 * 1024 * 1024,
+    GW_PHTTP_MAX_EVENT = 1024 * 1024,
+    GW_PHTTP_DETAIL_MAX = 512,
+};
+
+typedef struct gw_phttp_call gw_phttp_call;
+
+typedef struct {
+    const char *name;
+    const char *path; /* appended to base_url ("/v1/chat/completions") */
+    bool ndjson;      /* stream framing: NDJSON instead of SSE */
+    /* The JSON body; NULL on allocation failure. */
+    json_t *(*build_body)(const gw_deployment *d, const gw_request *req);
+    /* Auth and dialect headers, "Name: value", into hdr (n so far); returns GW_OK or NOMEM. */
+    gw_err (*add_headers)(gw_phttp_call *c, const gw_deployment *d);
+    /* A complete non-streamed answer. */
+    gw_err (*parse_full)(gw_phttp_call *c, json_t *root);
+    /* One stream event (SSE event name + parsed data, or one NDJSON object). */
+    gw_err (*on_event)(gw_phttp_call *c, const char *event, json_t *data);
+} gw_phttp_dialect;
+
+gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployment *d,
+                      const gw_request *req, const gw_provider_cbs *cbs, void *ud,
+                      gw_phttp_call **out);
+void gw_phttp_cancel(gw_phttp_call *c);
+
+/* ---- for dialect files ---- */
+
+/* Add one "Name: value" header (copied). */
+gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value);
+/* Add the deployment's key as "Authorization: Bearer" or under d->auth_header / default_name. */
+gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d, const char *default_name);
+/* Streamed or whole answer text. */
+gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len);
+/* Normalised finish reason (copied). */
+void gw_phttp_finish(gw_phttp_call *c, const char *reason);
+void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion);
+/* The dialect's end-of-stream marker was seen. */
+void gw_phttp_terminated(gw_phttp_call *c);
+/* An error reported inside a 200 stream/body: keep its text (redacted) as the detail. */
+gw_err gw_phttp_inband_error(gw_phttp_call *c, json_t *err);
+
+/* Finish reasons of every dialect to "stop" | "length" | "content_filter" | "tool_calls". */
+const char *gw_phttp_normalise_finish(const char *raw);
+/* HTTP status (+ body for 400) to gw_err. */
+gw_err gw_phttp_map_status(int status, const char *body, size_t len);
+/* Messages of req in OpenAI shape, with the system prompt first when include_system. */
+json_t *gw_phttp_messages(const gw_request *req, bool include_system);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * provider_ollama: the Ollama chat dialect (POST /api/chat). Streams are
+ * NDJSON, one object per line; the last has "done": true with done_reason,
+ * prompt_eval_count and eval_count (the token counts). Ollama streams by
+ * default, so "stream" is always sent explicitly. Optional Bearer auth for
+ * Ollama behind a proxy.
+ */
+#include "provider/provider_ollama.h"
+
+#include <string.h>
+
+static json_t *build_body(const gw_deployment *d, const gw_request *req)
+{
+    json_t *root = json_object();
+    if (root == NULL)
+        return NULL;
+    json_object_set_new(root, "model", json_string(d->model ? d->model : ""));
+    json_object_set_new(root, "messages", gw_phttp_messages(req, true));
+    json_object_set_new(root, "stream", json_boolean(req->stream));
+    json_t *opts = json_object();
+    json_object_set_new(opts, "temperature", json_real(req->temperature));
+    if (req->max_tokens > 0)
+        json_object_set_new(opts, "num_predict", json_integer(req->max_tokens));
+    json_object_set_new(root, "options", opts);
+    return root;
+}
+
+static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
+{
+    return gw_phttp_auth(c, d, "Authorization");
+}
+
+static gw_err read_object(gw_phttp_call *c, json_t *o)
+{
+    json_t *err = json_object_get(o, "error");
+    if (err != NULL && !json_is_null(err))
+        return gw_phttp_inband_error(c, err);
+    json_t *content = json_object_get(json_object_get(o, "message"), "content");
+    if (json_is_string(content)) {
+        gw_err e = gw_phttp_text(c, json_string_value(content), json_string_length(content));
+        if (e != GW_OK)
+            return e;
+    }
+    if (json_is_true(json_object_get(o, "done"))) {
+        gw_phttp_finish(c, json_string_value(json_object_get(o, "done_reason")));
+        gw_phttp_usage(c, json_object_get(o, "prompt_eval_count"),
+                       json_object_get(o, "eval_count"));
+        gw_phttp_terminated(c);
+    }
+    return GW_OK;
+}
+
+static gw_err parse_full(gw_phttp_call *c, json_t *root)
+{
+    if (!json_is_object(json_object_get(root, "message")))
+        return json_object_get(root, "error") ? GW_E_PROVIDER_ERROR : GW_E_PROVIDER_BAD_RESPONSE;
+    gw_err err = read_object(c, root);
+    return err == GW_E_STREAM_ERROR ? GW_E_PROVIDER_ERROR : err;
+}
+
+static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
+{
+    return read_object(c, data);
+}
+
+const gw_phttp_dialect gw_ollama_dialect = {
+    .name = "ollama",
+    .path = "/api/chat",
+    .ndjson = true,
+    .build_body = build_body,
+    .add_headers = add_headers,
+    .parse_full = parse_full,
+    .on_event = on_event,
+};
