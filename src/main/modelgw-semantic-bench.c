@@ -20,25 +20,27 @@
 #include "semantic/semcache.h"
 #include "state/redis.h"
 
-static const char *const words[] = {
-    "python",  "rust",   "kafka",   "redis",    "sort",   "list",   "string", "thread",  "process",
-    "memory",  "cache",  "latency", "network",  "socket", "queue",  "tree",   "graph",   "matrix",
-    "vector",  "hash",   "index",   "query",    "join",   "table",  "file",   "stream",  "buffer",
-    "parser",  "server", "client",  "request",  "token",  "model",  "prompt", "answer",  "explain",
-    "compare", "write",  "design",  "optimise", "debug",  "deploy", "scale",  "measure", "profile",
-    "travel",  "recipe", "garden",  "history",  "music",  "poetry", "health", "finance", "weather"};
-enum { NWORDS = sizeof words / sizeof words[0] };
+/* A vocabulary of 4096 pronounceable pseudo-words: prompts as diverse as
+ * real ones, so unrelated prompts collide in LSH buckets only by chance. */
+static void word(unsigned id, char *out)
+{
+    static const char *const on[] = {"b", "d", "f", "g", "k", "l", "m",  "n",
+                                     "p", "r", "s", "t", "v", "z", "ch", "st"};
+    static const char *const nu[] = {"a", "e", "i", "o", "u", "ai", "ou", "ea"};
+    sprintf(out, "%s%s%s%s", on[id & 15], nu[(id >> 4) & 7], on[(id >> 7) & 15],
+            nu[(id >> 11) & 7]);
+}
 
 static void prompt(unsigned long long seed, char *out, size_t cap)
 {
-    size_t len = 0;
-    out[0] = '\0';
+    size_t len = (size_t)snprintf(out, cap, "How do I");
     for (int i = 0; i < 9; i++) {
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        const char *w = words[(seed >> 33) % NWORDS];
-        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? " " : "How do I ", w);
+        char w[16];
+        word((unsigned)(seed >> 33) & 16383, w);
+        len += (size_t)snprintf(out + len, cap - len, " %s", w);
     }
-    snprintf(out + len, cap - len, " (case %llu)?", seed % 1000000007ULL);
+    snprintf(out + len, cap - len, "?");
 }
 
 static double now_s(void)
@@ -179,9 +181,12 @@ int main(int argc, char **argv)
         counter *which = (i % 2 == 0) ? &dup : &other;
         if (which == &dup) {
             prompt((unsigned long long)((i * 7919) % entries), t, sizeof t);
-            for (char *p = t; *p; p++)
-                if (*p >= 'a' && *p <= 'z' && p == t + 9)
-                    *p = (char)(*p - 32); /* a near-duplicate: changed case */
+            for (char *p = t + 9; *p && *p != ' '; p++)
+                if (*p >= 'a' && *p <= 'z')
+                    *p = (char)(*p - 32); /* a near-duplicate: one word upper-cased */
+            size_t tl = strlen(t);
+            if (tl > 1)
+                t[tl - 1] = '.'; /* and other punctuation */
         } else {
             prompt((unsigned long long)(entries + 1000000 + i), t, sizeof t);
         }

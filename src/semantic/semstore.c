@@ -16,7 +16,7 @@ void gw_semstore_init_base(gw_semstore *s, const gw_semstore_vt *vt, const gw_se
     if (s->opts.max_per_bucket == 0)
         s->opts.max_per_bucket = 512;
     if (s->opts.max_candidates == 0)
-        s->opts.max_candidates = 64;
+        s->opts.max_candidates = 32;
     if (s->opts.max_candidates > GW_SEM_MAX_CANDIDATES)
         s->opts.max_candidates = GW_SEM_MAX_CANDIDATES;
     if (s->opts.max_entries == 0)

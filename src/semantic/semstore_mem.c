@@ -121,27 +121,46 @@ static int load_entry(mem_store *m, const char *ns, const char *id, size_t n)
     return 0;
 }
 
-static int seen_before(const gw_sem_candidate *c, size_t n, const char *id)
+typedef struct {
+    const char *id;
+    int count;
+} ranked;
+
+static int by_count(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(c[i].id, id) == 0)
-            return 1;
-    return 0;
+    return ((const ranked *)b)->count - ((const ranked *)a)->count;
 }
 
+/* Same ranking as the Redis script: ids by the number of bands shared, each
+ * bucket contributing at most max_candidates ids. */
 static void run_search(mem_store *m, op *o)
 {
-    size_t n = 0, maxc = m->base.opts.max_candidates;
-    for (int b = 0; b < o->bands && n < maxc; b++) {
+    enum { SET_SLOTS = 4096 }; /* > GW_LSH_MAX_BANDS * GW_SEM_MAX_CANDIDATES */
+    size_t maxc = m->base.opts.max_candidates, nr = 0, n = 0;
+    static _Thread_local ranked r[GW_LSH_MAX_BANDS * GW_SEM_MAX_CANDIDATES];
+    static _Thread_local int32_t set[SET_SLOTS]; /* index + 1 into r, 0 = empty */
+    memset(set, 0, sizeof set);
+    for (int b = 0; b < o->bands; b++) {
         char k[GW_SEM_MAX_KEY + 32];
         bucket_key(k, sizeof k, o->ns, o->band_keys[b]);
         node *bucket = *slot(m, k);
-        for (size_t i = 0; bucket != NULL && i < bucket->nids && n < maxc; i++) {
+        for (size_t i = 0; bucket != NULL && i < bucket->nids && i < maxc; i++) {
             const char *id = bucket->ids[i];
-            if (!seen_before(m->cand, n, id) && load_entry(m, o->ns, id, n) == 0)
-                n++;
+            size_t h = fnv(id) & (SET_SLOTS - 1);
+            while (set[h] != 0 && strcmp(r[set[h] - 1].id, id) != 0)
+                h = (h + 1) & (SET_SLOTS - 1);
+            if (set[h] != 0) {
+                r[set[h] - 1].count++;
+            } else {
+                r[nr] = (ranked){id, 1};
+                set[h] = (int32_t)++nr;
+            }
         }
     }
+    qsort(r, nr, sizeof r[0], by_count);
+    for (size_t i = 0; i < nr && n < maxc; i++)
+        if (load_entry(m, o->ns, r[i].id, n) == 0)
+            n++;
     o->search_cb(o->ud, GW_OK, m->cand, n);
 }
 

@@ -14,19 +14,26 @@
 #include "semantic/semstore_private.h"
 #include "state/redis.h"
 
+/* Candidates are ranked by how many bands they share with the query: a true
+ * near-duplicate collides in most bands, an unrelated entry in one. Each
+ * bucket contributes at most maxc sampled ids, so the script's work is
+ * bounded by bands x maxc whatever the index size. */
 static const char search_lua[] =
     "local pfx, ns, maxc = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
-    "local seen, ids, out = {}, {}, {}\n"
+    "local count, where, ids, out = {}, {}, {}, {}\n"
     "for i = 4, #ARGV do\n"
     "  local bk = pfx .. 'sb:' .. ns .. ':' .. ARGV[i]\n"
     "  for _, id in ipairs(redis.call('SRANDMEMBER', bk, maxc)) do\n"
-    "    if not seen[id] and #ids < maxc then seen[id] = bk; ids[#ids + 1] = id end\n"
+    "    if count[id] then count[id] = count[id] + 1\n"
+    "    else count[id] = 1; where[id] = bk; ids[#ids + 1] = id end\n"
     "  end\n"
     "end\n"
-    "for _, id in ipairs(ids) do\n"
+    "table.sort(ids, function(a, b) return count[a] > count[b] end)\n"
+    "for i = 1, math.min(#ids, maxc) do\n"
+    "  local id = ids[i]\n"
     "  local blob = redis.call('GET', pfx .. 'sv:' .. ns .. ':' .. id)\n"
     "  if blob then out[#out + 1] = id; out[#out + 1] = blob\n"
-    "  else redis.call('SREM', seen[id], id) end\n"
+    "  else redis.call('SREM', where[id], id) end\n"
     "end\n"
     "return out\n";
 
