@@ -1,0 +1,182 @@
+"""modelgw-mockllm speaks the real dialects: the official `openai` and
+`anthropic` SDKs and the `ollama` client read its answers, streamed and not,
+with the same text both ways. Also its fault injection, /stats and embeddings.
+
+Needs only the build (MODELGW_BUILD_DIR); no Kafka or Redis.
+"""
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+
+import anthropic
+import ollama
+import openai
+import pytest
+
+PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def mock_url(request):
+    import os
+    import pathlib
+
+    build = pathlib.Path(os.environ.get("MODELGW_BUILD_DIR", "build"))
+    exe = build / "modelgw-mockllm"
+    if not exe.exists():
+        pytest.fail(f"{exe} not built (set MODELGW_BUILD_DIR)")
+    proc = subprocess.Popen(
+        [str(exe), "--port", "0", "--tokens", "12"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), line
+    url = "http://" + line.split()[-1]
+    yield url
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def post(url):
+    req = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_openai_sdk_plain_and_stream(mock_url):
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=0)
+    full = client.chat.completions.create(model="gpt-test", messages=PROMPT)
+    text = full.choices[0].message.content
+    assert text and len(text.split()) == 12
+    assert full.choices[0].finish_reason == "stop"
+    assert full.usage.completion_tokens == 12
+    assert full.usage.total_tokens == full.usage.prompt_tokens + 12
+
+    parts, usage = [], None
+    stream = client.chat.completions.create(
+        model="gpt-test",
+        messages=PROMPT,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.delta.content:
+                parts.append(choice.delta.content)
+    assert "".join(parts) == text
+    assert usage is not None and usage.completion_tokens == 12
+
+    short = client.chat.completions.create(model="gpt-test", messages=PROMPT, max_tokens=3)
+    assert short.choices[0].finish_reason == "length"
+    assert short.choices[0].message.content == " ".join(text.split()[:3])
+
+
+def test_anthropic_sdk_plain_and_stream(mock_url):
+    client = anthropic.Anthropic(base_url=mock_url, api_key="ant-test", max_retries=0)
+    msg = client.messages.create(
+        model="claude-test", max_tokens=100, system="Be brief", messages=PROMPT
+    )
+    text = "".join(b.text for b in msg.content)
+    assert len(text.split()) == 12
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.output_tokens == 12
+
+    with client.messages.stream(
+        model="claude-test", max_tokens=100, system="Be brief", messages=PROMPT
+    ) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert streamed == text
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens == 12
+
+    short = client.messages.create(model="claude-test", max_tokens=4, messages=PROMPT)
+    assert short.stop_reason == "max_tokens"
+
+
+def test_ollama_client_plain_and_stream(mock_url):
+    client = ollama.Client(host=mock_url)
+    resp = client.chat(model="llama-test", messages=PROMPT, stream=False)
+    text = resp["message"]["content"]
+    assert len(text.split()) == 12
+    assert resp["done"] is True
+    assert resp["eval_count"] == 12 and resp["prompt_eval_count"] > 0
+
+    parts, last = [], None
+    for part in client.chat(model="llama-test", messages=PROMPT, stream=True):
+        parts.append(part["message"]["content"])
+        last = part
+    assert "".join(parts) == text
+    assert last["done"] is True and last["eval_count"] == 12
+
+
+def test_embeddings(mock_url):
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=0)
+    a = client.embeddings.create(model="emb", input=["hello", "world"])
+    assert len(a.data) == 2 and len(a.data[0].embedding) == 64
+    b = client.embeddings.create(model="emb", input="hello", encoding_format="float")
+    assert b.data[0].embedding == pytest.approx(a.data[0].embedding, abs=1e-5)
+    norm = sum(x * x for x in a.data[0].embedding)
+    assert norm == pytest.approx(1.0, abs=1e-3)
+    e = ollama.Client(host=mock_url).embed(model="emb", input=["hello"])
+    assert len(e["embeddings"][0]) == 64
+
+
+def test_sdk_errors_from_faults(mock_url):
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as ei:
+        client.chat.completions.create(
+            model="gpt-test", messages=PROMPT, extra_headers={"x-mock-fault": "429:7"}
+        )
+    assert ei.value.response.headers["retry-after"] == "7"
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="fault-status:503", messages=PROMPT)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "x [mock-fault:context]"}],
+        )
+    aclient = anthropic.Anthropic(base_url=mock_url, api_key="ant-test", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as ai:
+        aclient.messages.create(
+            model="fault-echo-auth", max_tokens=10, messages=PROMPT
+        )
+    assert "ant-test" in str(ai.value)  # the mock echoes it; the gateway must redact it
+    with pytest.raises(anthropic.APIError):
+        with aclient.messages.stream(
+            model="fault-sse-error", max_tokens=10, messages=PROMPT
+        ) as s:
+            "".join(s.text_stream)
+
+
+def test_fail_n_times_then_succeed_with_sdk_retries(mock_url):
+    post(mock_url + "/stats/reset")
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=2)
+    rid = "sdk-retry-1"
+    resp = client.chat.completions.create(
+        model="gpt-test",
+        messages=PROMPT,
+        extra_headers={"x-mock-fault": "fail:2:503,", "x-request-id": rid},
+    )
+    assert resp.choices[0].message.content
+    stats = get_json(mock_url + "/stats")
+    assert stats["request_ids"][rid] == 3
+    assert stats["paths"]["/v1/chat/completions"] == 3
+    assert stats["models"]["gpt-test"] == 3
+
+
+def test_health_and_unknown_route(mock_url):
+    assert get_json(mock_url + "/health") == {"status": "ok"}
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(mock_url + "/nope", timeout=5)
+    assert ei.value.code == 404
