@@ -57,6 +57,13 @@ void gw_breaker_opts_from_config(const gw_config *cfg, gw_breaker_opts *o)
     o->local_cache_ms = b->local_cache_ms;
     if (cfg->retry.max_retry_after_ms > 0)
         o->rate_limit_max_ms = cfg->retry.max_retry_after_ms;
+    /* Keys must outlive the longest state they remember. */
+    int64_t ttl = o->state_ttl_ms;
+    if ((int64_t)o->window_ms * 2 > ttl)
+        ttl = (int64_t)o->window_ms * 2;
+    if ((int64_t)o->open_max_ms * 4 > ttl)
+        ttl = (int64_t)o->open_max_ms * 4;
+    o->state_ttl_ms = ttl > INT32_MAX ? INT32_MAX : (int32_t)ttl;
 }
 
 gw_err gw_breaker_opts_check(const gw_breaker_opts *o, char *errbuf, size_t errlen)
@@ -72,8 +79,8 @@ gw_err gw_breaker_opts_check(const gw_breaker_opts *o, char *errbuf, size_t errl
         bad = "breaker.consecutive_failures must be >= 0";
     else if (o->open_base_ms < 1 || o->open_max_ms < o->open_base_ms)
         bad = "breaker.open_base_ms must be >= 1 and <= breaker.open_max_ms";
-    else if (!(o->jitter >= 0 && o->jitter < 1))
-        bad = "breaker.jitter must be within [0, 1)";
+    else if (!(o->jitter >= 0 && o->jitter <= 1))
+        bad = "breaker.jitter must be within [0, 1]";
     else if (o->half_open_successes < 1 || o->probe_lease_ms < 1)
         bad = "breaker.half_open_successes and the probe lease must be >= 1";
     else if (o->rate_limit_default_ms < 1 || o->rate_limit_max_ms < 1 || o->local_cache_ms < 0 ||
