@@ -55,6 +55,7 @@ void gw_breaker_opts_from_config(const gw_config *cfg, gw_breaker_opts *o)
     o->jitter = b->jitter;
     o->half_open_successes = b->half_open_successes;
     o->local_cache_ms = b->local_cache_ms;
+    o->fail_closed = cfg->failure_policy.breaker == GW_CFG_FAIL_CLOSED;
     if (cfg->retry.max_retry_after_ms > 0)
         o->rate_limit_max_ms = cfg->retry.max_retry_after_ms;
     /* Keys must outlive the longest state they remember. */

@@ -27,8 +27,9 @@
  * *out); otherwise it returns false and cb runs exactly once, later, never
  * inside the call. When Redis fails the Redis backend answers from a local
  * in-memory breaker that sees every outcome this worker records (fail-open to
- * this process's own view), with err = GW_E_STATE_UNAVAILABLE in the
- * decision so callers can count it.
+ * this process's own view), or denies when fail_closed is set
+ * (failure_policy.breaker = closed); either way with err =
+ * GW_E_STATE_UNAVAILABLE in the decision so callers can count it.
  */
 #ifndef GW_ROUTE_BREAKER_H
 #define GW_ROUTE_BREAKER_H
@@ -62,6 +63,7 @@ typedef struct {
     int32_t rate_limit_max_ms;     /* cap on a provider's Retry-After */
     int32_t local_cache_ms;        /* Redis backend: how long a worker trusts its cached view */
     int32_t state_ttl_ms;          /* Redis backend: TTL of every breaker key */
+    bool fail_closed; /* Redis unavailable: deny (true) or use the local view (false) */
 } gw_breaker_opts;
 
 void gw_breaker_opts_default(gw_breaker_opts *o);

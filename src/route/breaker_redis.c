@@ -194,6 +194,8 @@ static void on_allow(void *arg, gw_err err, const redisReply *rep)
     gw_breaker_decision d;
     if (err != GW_OK || rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 4) {
         brk_cell_allow(&rb->base.o, &c->local, now, q->token, &d);
+        if (rb->base.o.fail_closed && d.verdict != GW_VERDICT_DENIED)
+            d = (gw_breaker_decision){.verdict = GW_VERDICT_DENIED, .retry_in_ms = 1000};
         d.err = err == GW_OK ? GW_E_INTERNAL : err;
     } else {
         d = (gw_breaker_decision){.verdict = (gw_breaker_verdict)elem(rep, 0),

@@ -1,0 +1,153 @@
+/*
+ * routing: the facade over registry, router, failover, breaker and latency
+ * statistics; see routing.h.
+ */
+#include "route/routing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "route/health.h"
+
+struct gw_routing {
+    const gw_config *cfg;
+    gw_registry *reg;
+    gw_router_opts ropts;
+    gw_failover_opts fopts;
+    gw_breaker *brk;
+    gw_latstats *lat;
+    gw_providers *providers;
+    gw_rng rng;
+};
+
+static gw_breaker_state view_state(void *ud, size_t idx)
+{
+    return gw_breaker_peek(((gw_routing *)ud)->brk, idx);
+}
+
+static void view_latency(void *ud, size_t idx, gw_latency *out)
+{
+    gw_latstats_get(((gw_routing *)ud)->lat, idx, out);
+}
+
+static int view_inflight(void *ud, size_t idx)
+{
+    gw_routing *rt = ud;
+    if (rt->providers == NULL)
+        return 0;
+    return gw_providers_inflight(rt->providers, gw_registry_get(rt->reg, idx));
+}
+
+static gw_err make_backends(gw_routing *rt, gw_redis *redis, uint64_t seed, char *errbuf,
+                            size_t errlen)
+{
+    const gw_config *cfg = rt->cfg;
+    gw_breaker_opts bo;
+    gw_breaker_opts_from_config(cfg, &bo);
+    gw_err e = gw_breaker_opts_check(&bo, errbuf, errlen);
+    if (e != GW_OK)
+        return e;
+    size_t n = gw_registry_count(rt->reg);
+    if (redis == NULL) {
+        e = gw_breaker_mem_new(&bo, n, NULL, NULL, seed, &rt->brk);
+        if (e == GW_OK)
+            e = gw_latstats_mem_new(n, cfg->routing.ewma_alpha, &rt->lat);
+    } else {
+        const char *pfx = cfg->redis.key_prefix;
+        e = gw_breaker_redis_new(&bo, rt->reg, redis, pfx, seed, &rt->brk);
+        if (e == GW_OK)
+            e = gw_latstats_redis_new(rt->reg, redis, pfx, cfg->routing.ewma_alpha,
+                                      cfg->routing.stats_refresh_ms, cfg->routing.stats_ttl_s,
+                                      &rt->lat);
+    }
+    if (e == GW_E_CONFIG && errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "routing: invalid ewma_alpha, stats or key prefix settings");
+    return e;
+}
+
+gw_err gw_routing_new(const gw_config *cfg, gw_redis *redis, gw_providers *providers,
+                      gw_provider_mask mask, uint64_t seed, char *errbuf, size_t errlen,
+                      gw_routing **out)
+{
+    gw_routing *rt = calloc(1, sizeof *rt);
+    if (rt == NULL)
+        return GW_E_NOMEM;
+    rt->cfg = cfg;
+    rt->providers = providers;
+    gw_rng_seed(&rt->rng, seed);
+    gw_router_opts_from_config(cfg, &rt->ropts);
+    gw_failover_opts_from_config(cfg, &rt->fopts);
+    gw_err e =
+        gw_registry_new(cfg->deployments, cfg->deployment_count, mask, errbuf, errlen, &rt->reg);
+    if (e == GW_OK)
+        e = make_backends(rt, redis, seed ^ 0x5bd1e995u, errbuf, errlen);
+    if (e != GW_OK) {
+        gw_routing_free(rt);
+        return e;
+    }
+    *out = rt;
+    return GW_OK;
+}
+
+void gw_routing_free(gw_routing *rt)
+{
+    if (rt == NULL)
+        return;
+    gw_latstats_free(rt->lat);
+    gw_breaker_free(rt->brk);
+    gw_registry_free(rt->reg);
+    free(rt);
+}
+
+const gw_registry *gw_routing_registry(const gw_routing *rt)
+{
+    return rt->reg;
+}
+
+gw_breaker *gw_routing_breaker(gw_routing *rt)
+{
+    return rt->brk;
+}
+
+gw_latstats *gw_routing_latency(gw_routing *rt)
+{
+    return rt->lat;
+}
+
+gw_err gw_routing_route(gw_routing *rt, const gw_request *req, gw_route_plan *plan)
+{
+    gw_route_view v = {view_state, view_latency, view_inflight, rt};
+    return gw_route(rt->reg, &rt->ropts, req, &v, &rt->rng, plan);
+}
+
+void gw_routing_failover_init(gw_routing *rt, gw_failover *fo, const gw_route_plan *plan)
+{
+    gw_failover_init(fo, &rt->fopts, rt->reg, plan, &rt->rng);
+}
+
+bool gw_routing_allow(gw_routing *rt, size_t idx, const char *token, gw_breaker_decision *out,
+                      gw_breaker_allow_cb cb, void *ud)
+{
+    return gw_breaker_allow(rt->brk, idx, token, out, cb, ud);
+}
+
+void gw_routing_report(gw_routing *rt, size_t idx, const char *token, bool was_probe,
+                       const gw_provider_result *res)
+{
+    gw_breaker_outcome o = {.kind = gw_breaker_classify(res->err, res->http_status),
+                            .probe = was_probe,
+                            .retry_after_ms = res->retry_after_ms};
+    gw_breaker_record(rt->brk, idx, token, &o);
+    if (res->err == GW_OK)
+        gw_latstats_record(rt->lat, idx, res->ttft_ms > 0 ? res->ttft_ms : -1, res->latency_ms);
+}
+
+static int health_inflight(void *ud, size_t idx)
+{
+    return view_inflight(ud, idx);
+}
+
+json_t *gw_routing_health_json(gw_routing *rt)
+{
+    return gw_route_health_json(rt->reg, rt->brk, rt->lat, health_inflight, rt);
+}
