@@ -253,26 +253,22 @@ gw_err gw_avro_canonical_form(const char *schema_json, gw_buf *out)
     return e;
 }
 
-static uint64_t fp_table[256];
-static bool fp_table_ready;
-
 #define CRC64_AVRO_EMPTY 0xc15d213aa4d7a795ULL
 
+/* The table is rebuilt per call: fingerprints are taken at start-up only, and
+ * this keeps the module free of shared state. */
 uint64_t gw_avro_fingerprint64(const void *p, size_t n)
 {
-    /* The table is a pure function of a constant; a race writes the same values. */
-    if (!__atomic_load_n(&fp_table_ready, __ATOMIC_ACQUIRE)) {
-        for (int i = 0; i < 256; i++) {
-            uint64_t fp = (uint64_t)i;
-            for (int j = 0; j < 8; j++)
-                fp = (fp >> 1) ^ (CRC64_AVRO_EMPTY & (0 - (fp & 1)));
-            fp_table[i] = fp;
-        }
-        __atomic_store_n(&fp_table_ready, true, __ATOMIC_RELEASE);
+    uint64_t table[256];
+    for (int i = 0; i < 256; i++) {
+        uint64_t fp = (uint64_t)i;
+        for (int j = 0; j < 8; j++)
+            fp = (fp >> 1) ^ (CRC64_AVRO_EMPTY & (0 - (fp & 1)));
+        table[i] = fp;
     }
     uint64_t fp = CRC64_AVRO_EMPTY;
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++)
-        fp = (fp >> 8) ^ fp_table[(fp ^ b[i]) & 0xff];
+        fp = (fp >> 8) ^ table[(fp ^ b[i]) & 0xff];
     return fp;
 }
