@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <time.h>
 
+enum { EASY_POOL = 256 };
+
 struct gw_http {
     uv_loop_t *loop;
     CURLM *multi;
@@ -22,6 +24,8 @@ struct gw_http {
     bool closing;
     gw_http_req *reqs;
     size_t active;
+    CURL *spare[EASY_POOL]; /* reset easy handles kept for reuse */
+    size_t spare_count;
 };
 
 typedef struct {
@@ -178,11 +182,31 @@ static void on_http_timer_closed(uv_handle_t *hd)
 
 static void req_release(gw_http_req *r);
 
+/* Easy handles are recycled: creating one costs more than resetting it. */
+static CURL *easy_get(gw_http *h)
+{
+    if (h->spare_count > 0)
+        return h->spare[--h->spare_count];
+    return curl_easy_init();
+}
+
+static void easy_put(gw_http *h, CURL *e)
+{
+    if (h->spare_count == EASY_POOL || h->closing) {
+        curl_easy_cleanup(e);
+        return;
+    }
+    curl_easy_reset(e);
+    h->spare[h->spare_count++] = e;
+}
+
 void gw_http_free(gw_http *h)
 {
     while (h->reqs != NULL)
         gw_http_cancel(h->reqs);
     h->closing = true;
+    while (h->spare_count > 0)
+        curl_easy_cleanup(h->spare[--h->spare_count]);
     curl_multi_cleanup(h->multi); /* may call on_socket(REMOVE) */
     h->multi = NULL;
     uv_timer_stop(&h->timer);
@@ -409,7 +433,7 @@ static void req_release(gw_http_req *r)
         r->next->prev = r->prev;
     h->active--;
     curl_multi_remove_handle(h->multi, r->easy);
-    curl_easy_cleanup(r->easy);
+    easy_put(h, r->easy);
     curl_slist_free_all(r->hdrs);
     r->easy = NULL;
     r->hdrs = NULL;
@@ -518,14 +542,14 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     r->total_ms = o->total_timeout_ms;
     r->max = o->max_body_bytes ? o->max_body_bytes : GW_HTTP_DEFAULT_MAX_BODY;
     r->retry_after_ms = -1;
-    r->easy = curl_easy_init();
+    r->easy = easy_get(h);
     gw_err err = r->easy ? setup_easy(r, o) : GW_E_NOMEM;
     if (err == GW_OK && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         err = GW_E_INTERNAL;
     if (err != GW_OK) {
         curl_slist_free_all(r->hdrs);
         if (r->easy)
-            curl_easy_cleanup(r->easy);
+            easy_put(h, r->easy);
         free(r);
         return err;
     }

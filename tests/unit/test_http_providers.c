@@ -454,6 +454,68 @@ static void test_concurrency_cap_queue(void **state)
     assert_false(m.mismatch);
 }
 
+/* ---- cancellation ---- */
+
+typedef struct {
+    gw_provider_call *call;
+    int deltas, dones;
+} cancel_state;
+
+static void cancel_on_delta(void *ud, const char *text, size_t len)
+{
+    cancel_state *cs = ud;
+    if (cs->deltas++ == 0)
+        gw_provider_call_cancel(cs->call);
+}
+
+static void cancel_done(void *ud, const gw_provider_result *r)
+{
+    ((cancel_state *)ud)->dones++;
+}
+
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void test_cancel(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_providers *ps;
+    gw_providers_new(&loop, &ps);
+    gw_deployment d = make_dep(GW_PROVIDER_OPENAI, "drip:20");
+    d.max_concurrency = 2;
+    gw_request req = make_req(true);
+    gw_provider_cbs cbs = {.on_delta = cancel_on_delta, .on_done = cancel_done};
+    cancel_state in_delta = {0}, at_once = {0}, queued = {0}, left = {0};
+    /* cancelled from inside its own on_delta */
+    assert_int_equal(gw_provider_call_start(ps, &d, &req, &cbs, &in_delta, &in_delta.call), GW_OK);
+    /* cancelled before the loop ever ran */
+    assert_int_equal(gw_provider_call_start(ps, &d, &req, &cbs, &at_once, &at_once.call), GW_OK);
+    /* waits for the cap, cancelled while queued */
+    assert_int_equal(gw_provider_call_start(ps, &d, &req, &cbs, &queued, &queued.call), GW_OK);
+    assert_int_equal(gw_providers_inflight(ps, &d), 3);
+    gw_provider_call_cancel(at_once.call);
+    gw_provider_call_cancel(queued.call);
+    /* left running when the providers are freed */
+    gw_provider_cbs plain = {.on_delta = NULL, .on_done = cancel_done};
+    assert_int_equal(gw_provider_call_start(ps, &d, &req, &plain, &left, &left.call), GW_OK);
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, stop_loop, 150, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(in_delta.deltas, 1);
+    assert_int_equal(in_delta.dones + at_once.dones + queued.dones, 0);
+    assert_int_equal(at_once.deltas + queued.deltas, 0);
+    assert_int_equal(gw_providers_inflight(ps, &d), 1);
+    gw_provider_call_cancel(left.call);
+    gw_providers_free(ps);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- pure helpers ---- */
 
 static void test_status_mapping(void **state)
@@ -518,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_not_configured),
         cmocka_unit_test(test_many_concurrent_streams),
         cmocka_unit_test(test_concurrency_cap_queue),
+        cmocka_unit_test(test_cancel),
     };
     int rc = cmocka_run_group_tests_name("pure", pure, NULL, NULL);
     return rc + cmocka_run_group_tests_name("against modelgw-mockllm", live, start_mock, stop_mock);
