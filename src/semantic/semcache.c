@@ -7,28 +7,50 @@
 
 #include "state/hash.h"
 
+/* embedder NULL: the built-in hashing embedder, called directly. */
 struct gw_semcache {
     gw_semstore *store;
+    gw_embedder *embedder;
     gw_semcache_opts o;
     gw_lsh lsh;
-    char tag[32];
+    size_t dim;
+    char tag[128];
 };
 
-gw_err gw_semcache_new(gw_semstore *store, const gw_semcache_opts *o, gw_semcache **out)
+static gw_err semcache_init(gw_semstore *store, gw_embedder *e, const gw_semcache_opts *o,
+                            gw_semcache **out)
 {
     gw_semcache *c = calloc(1, sizeof *c);
     if (c == NULL)
         return GW_E_NOMEM;
     c->store = store;
+    c->embedder = e;
     c->o = *o;
-    if (gw_lsh_init(&c->lsh, GW_EMBED_HASH_DIM, o->bands, o->rows, o->seed) != 0) {
+    c->dim = e ? gw_embedder_dim(e) : GW_EMBED_HASH_DIM;
+    if (gw_lsh_init(&c->lsh, c->dim, o->bands, o->rows, o->seed) != 0) {
         free(c);
         return GW_E_CONFIG;
     }
-    gw_embedder_tag(GW_EMBED_HASH_ID, GW_EMBED_HASH_VERSION, GW_EMBED_HASH_DIM, c->tag,
-                    sizeof c->tag);
+    if (e != NULL)
+        snprintf(c->tag, sizeof c->tag, "%s", gw_embedder_name(e));
+    else
+        gw_embedder_tag(GW_EMBED_HASH_ID, GW_EMBED_HASH_VERSION, GW_EMBED_HASH_DIM, c->tag,
+                        sizeof c->tag);
     *out = c;
     return GW_OK;
+}
+
+gw_err gw_semcache_new(gw_semstore *store, const gw_semcache_opts *o, gw_semcache **out)
+{
+    return semcache_init(store, NULL, o, out);
+}
+
+gw_err gw_semcache_new_with(gw_semstore *store, gw_embedder *e, const gw_semcache_opts *o,
+                            gw_semcache **out)
+{
+    if (e == NULL)
+        return GW_E_CONFIG;
+    return semcache_init(store, e, o, out);
 }
 
 void gw_semcache_free(gw_semcache *c)
@@ -37,6 +59,11 @@ void gw_semcache_free(gw_semcache *c)
         return;
     gw_lsh_cleanup(&c->lsh);
     free(c);
+}
+
+const char *gw_semcache_embedder_tag(const gw_semcache *c)
+{
+    return c->tag;
 }
 
 static void put_field(gw_sha256 *h, const char *s)
@@ -100,8 +127,24 @@ static double request_threshold(const gw_semcache *c, const gw_request *req)
     return t < c->o.threshold_floor ? c->o.threshold_floor : t;
 }
 
+/* Embeds now when the embedder is synchronous; leaves q->embedded false otherwise. */
+static void embed_now(gw_semcache *c, gw_sem_query *q)
+{
+    bool done = true;
+    if (c->embedder == NULL)
+        gw_embed_hash(q->text, q->text_len, q->vec);
+    else
+        done = gw_embedder_embed_now(c->embedder, q->text, q->text_len, q->vec);
+    if (done) {
+        gw_lsh_keys(&c->lsh, q->vec, q->band_keys);
+        q->embedded = true;
+    }
+}
+
 bool gw_semcache_prepare(gw_semcache *c, const gw_request *req, const char *tenant, gw_sem_query *q)
 {
+    q->vec = NULL;
+    q->embedded = false;
     if (!c->o.enabled || req->message_count == 0 || req->message_count > (size_t)c->o.max_messages)
         return false;
     size_t last = req->message_count - 1;
@@ -115,11 +158,36 @@ bool gw_semcache_prepare(gw_semcache *c, const gw_request *req, const char *tena
     namespace_hash(c, req, tenant, last, hash);
     snprintf(q->ns, sizeof q->ns, "%s:%s", c->tag, hash);
     q->text = m->content;
+    q->text_len = len;
     q->threshold = request_threshold(c, req);
-    gw_embed_hash(m->content, len, q->vec);
-    gw_lsh_keys(&c->lsh, q->vec, q->band_keys);
     q->bands = c->o.bands;
+    q->c = c;
+    q->dim = c->dim;
+    q->vec = c->dim <= GW_EMBED_HASH_DIM ? q->vec_inline : malloc(c->dim * sizeof(float));
+    if (q->vec == NULL)
+        return false;
+    embed_now(c, q);
     return true;
+}
+
+void gw_semcache_query_cleanup(gw_sem_query *q)
+{
+    if (q->vec != NULL && q->vec != q->vec_inline)
+        free(q->vec);
+    q->vec = NULL;
+}
+
+/* Copies an asynchronously computed vector into q (and its band keys). */
+static gw_err take_vector(gw_sem_query *q, gw_err err, const float *vec, size_t dim)
+{
+    if (err != GW_OK)
+        return err;
+    if (dim != q->dim || vec == NULL)
+        return GW_E_CONFIG;
+    memcpy(q->vec, vec, dim * sizeof(float));
+    gw_lsh_keys(&q->c->lsh, q->vec, q->band_keys);
+    q->embedded = true;
+    return GW_OK;
 }
 
 static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, size_t n)
@@ -128,7 +196,7 @@ static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, si
     double best = -1;
     const char *best_key = NULL;
     for (size_t i = 0; err == GW_OK && i < n; i++) {
-        if (cand[i].dim != GW_EMBED_HASH_DIM)
+        if (cand[i].dim != q->dim)
             continue;
         double s = gw_sem_cosine_q(q->vec, cand[i].vec, cand[i].dim);
         if (s >= q->threshold && s > best && gw_semantic_guards_agree(q->text, cand[i].text)) {
@@ -144,13 +212,43 @@ static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, si
     }
 }
 
-void gw_semcache_lookup(gw_semcache *c, gw_sem_query *q,
-                        void (*cb)(void *ud, gw_err err, const char *exact_key, double similarity),
-                        void *ud)
+static void lookup_embedded(void *ud, gw_err err, const float *vec, size_t dim)
+{
+    gw_sem_query *q = ud;
+    err = take_vector(q, err, vec, dim);
+    if (err != GW_OK) {
+        q->cb(q->ud, err, NULL, 0);
+        return;
+    }
+    gw_semstore_search(q->c->store, q->ns, q->band_keys, q->bands, on_candidates, q);
+}
+
+void gw_semcache_lookup(gw_semcache *c, gw_sem_query *q, gw_sem_lookup_cb cb, void *ud)
 {
     q->cb = cb;
     q->ud = ud;
+    if (!q->embedded) {
+        gw_embedder_embed(c->embedder, q->text, q->text_len, lookup_embedded, q);
+        return;
+    }
     gw_semstore_search(c->store, q->ns, q->band_keys, q->bands, on_candidates, q);
+}
+
+static void put_now(gw_sem_query *q)
+{
+    gw_semstore_put(q->c->store, q->ns, q->id, q->vec, q->dim, q->text, q->store_key, q->band_keys,
+                    q->bands, q->ttl_s, q->put_cb, q->ud);
+}
+
+static void store_embedded(void *ud, gw_err err, const float *vec, size_t dim)
+{
+    gw_sem_query *q = ud;
+    err = take_vector(q, err, vec, dim);
+    if (err != GW_OK) {
+        q->put_cb(q->ud, err);
+        return;
+    }
+    put_now(q);
 }
 
 void gw_semcache_store(gw_semcache *c, gw_sem_query *q, const char *exact_key, int32_t ttl_s,
@@ -162,6 +260,13 @@ void gw_semcache_store(gw_semcache *c, gw_sem_query *q, const char *exact_key, i
     gw_sha256_update(&h, exact_key, strlen(exact_key));
     gw_sha256_final(&h, d);
     gw_hex(d, 16, q->id);
-    gw_semstore_put(c->store, q->ns, q->id, q->vec, GW_EMBED_HASH_DIM, q->text, exact_key,
-                    q->band_keys, q->bands, ttl_s, cb, ud);
+    snprintf(q->store_key, sizeof q->store_key, "%s", exact_key);
+    q->ttl_s = ttl_s;
+    q->put_cb = cb;
+    q->ud = ud;
+    if (!q->embedded) {
+        gw_embedder_embed(c->embedder, q->text, q->text_len, store_embedded, q);
+        return;
+    }
+    put_now(q);
 }
