@@ -10,8 +10,9 @@
  * Second use, by tests/integration/test_deploy_static.py: given arguments
  *   test_deploy_config [--file PATH] --set key=value [--set key=value]...
  * it loads the file (default config/docker.conf), applies every override
- * exactly as the worker's --set does, prints the effective admin and Kafka
- * settings as "key=value" lines and exits 0, or prints the loader's error
+ * exactly as the worker's --set does, prints the effective admin, Kafka and
+ * Redis settings and every deployment's base_url as "key=value" lines and
+ * exits 0, or prints the loader's error
  * and exits 2. The static deployment test feeds it the --set arguments of the
  * compose worker command.
  */
@@ -181,6 +182,9 @@ static int check_mode(int argc, char **argv)
                "redis.port=%d\n",
                cfg->admin.listen, (int)cfg->admin.port, cfg->kafka.bootstrap, cfg->redis.host,
                (int)cfg->redis.port);
+    for (size_t d = 0; rc == 0 && d < cfg->deployment_count; d++)
+        printf("deployments[%s].base_url=%s\n", cfg->deployments[d].id,
+               cfg->deployments[d].base_url ? cfg->deployments[d].base_url : "");
     gw_config_free(cfg);
     return rc;
 }
