@@ -131,6 +131,7 @@ static int group_setup(void **st, bool redis)
         char host[128];
         int port;
         redis_addr(host, sizeof host, &port);
+        *st = h; /* group_teardown cleans up even when this fails */
         if (connect_all(h, host, port) != GW_OK) {
             fprintf(stderr,
                     "test_breaker: Redis at %s:%d is unreachable (start it with tools/services "
@@ -161,8 +162,11 @@ static void on_closed(uv_handle_t *hd)
 static int group_teardown(void **st)
 {
     harness *h = *st;
+    if (h == NULL)
+        return 0;
     for (int w = 0; h->redis && w < WORKERS; w++)
-        gw_redis_free(h->conn[w]);
+        if (h->conn[w] != NULL)
+            gw_redis_free(h->conn[w]);
     uv_close((uv_handle_t *)&h->tick, on_closed);
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_loop_close(&h->loop);
