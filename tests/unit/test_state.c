@@ -1,0 +1,703 @@
+/*
+ * test_state: one behaviour suite run against both state backends.
+ *
+ * The in-memory backend runs with a stepped clock; the Redis backend runs
+ * against the real redis-server of tools/services (MODELGW_REDIS, default
+ * 127.0.0.1:16379) with a unique key prefix per run, and Redis TIME: where
+ * the memory variant checks exact millisecond values, the Redis variant
+ * checks the bounds that must hold whatever the timing. If Redis is not
+ * reachable, the Redis group fails with a message saying so.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state/redis.h"
+#include "state/state.h"
+
+typedef struct {
+    uv_loop_t loop;
+    gw_redis *redis;
+    gw_state *st;
+    bool is_redis;
+    char prefix[64];
+    int64_t fake_now_ms;
+} fixture;
+
+static fixture F;
+static bool in_call; /* set around every call: callbacks must never see it */
+
+#define CALL(expr)                                                                                 \
+    do {                                                                                           \
+        in_call = true;                                                                            \
+        expr;                                                                                      \
+        in_call = false;                                                                           \
+    } while (0)
+
+typedef struct {
+    int done;
+    gw_limit_result limit;
+    gw_state_ack ack;
+    gw_budget_result budget;
+    gw_cache_result cache;
+    uint8_t data[256];
+} result;
+
+static void on_limit(void *ud, const gw_limit_result *r)
+{
+    result *x = ud;
+    assert_false(in_call);
+    x->limit = *r;
+    x->done++;
+}
+
+static void on_ack(void *ud, const gw_state_ack *r)
+{
+    result *x = ud;
+    assert_false(in_call);
+    x->ack = *r;
+    x->done++;
+}
+
+static void on_budget(void *ud, const gw_budget_result *r)
+{
+    result *x = ud;
+    assert_false(in_call);
+    x->budget = *r;
+    x->done++;
+}
+
+static void on_cache(void *ud, const gw_cache_result *r)
+{
+    result *x = ud;
+    assert_false(in_call);
+    x->cache = *r;
+    if (r->kind == GW_CACHE_HIT && r->len <= sizeof(x->data)) {
+        memcpy(x->data, r->data, r->len);
+        x->cache.data = x->data;
+    }
+    x->done++;
+}
+
+static int64_t fake_clock(void *ud)
+{
+    return ((fixture *)ud)->fake_now_ms;
+}
+
+static void tick(uv_timer_t *t)
+{
+}
+
+/* Run the loop until *done reaches target. A ticking timer bounds each
+ * UV_RUN_ONCE: after running due timers, ONCE would otherwise block in poll
+ * even though the callback we wait for has just run. */
+static void wait_for(int *done, int target)
+{
+    uv_timer_t guard;
+    uv_timer_init(&F.loop, &guard);
+    uv_timer_start(&guard, tick, 10, 10);
+    uint64_t start = uv_now(&F.loop);
+    while (*done < target) {
+        uv_run(&F.loop, UV_RUN_ONCE);
+        if (uv_now(&F.loop) - start > 15000)
+            fail_msg("timed out waiting for %d callbacks (have %d)", target, *done);
+    }
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
+}
+
+static void timer_fired(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+static void sleep_loop_ms(uint64_t ms)
+{
+    uv_timer_t t;
+    int fired = 0;
+    uv_timer_init(&F.loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, timer_fired, ms, 0);
+    wait_for(&fired, 1);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
+}
+
+/* Step the memory clock, or let real time pass for Redis. */
+static void advance_ms(int64_t ms)
+{
+    if (F.is_redis)
+        sleep_loop_ms((uint64_t)ms);
+    else
+        F.fake_now_ms += ms;
+}
+
+static void make_name(char *out, size_t n, const char *what)
+{
+    static int seq;
+    snprintf(out, n, "%s-%d", what, ++seq);
+}
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+static void parse_redis_env(char *host, size_t hn, int *port)
+{
+    const char *env = getenv("MODELGW_REDIS");
+    snprintf(host, hn, "%s", env && *env ? env : "127.0.0.1:16379");
+    char *colon = strrchr(host, ':');
+    *port = 16379;
+    if (colon) {
+        *colon = '\0';
+        *port = atoi(colon + 1);
+    }
+}
+
+static int setup_common(bool redis)
+{
+    memset(&F, 0, sizeof(F));
+    uv_loop_init(&F.loop);
+    F.is_redis = redis;
+    F.fake_now_ms = 1767225600000; /* 2026-01-01T00:00:00Z */
+    snprintf(F.prefix, sizeof(F.prefix), "test:state:%d:%lld:", (int)getpid(),
+             (long long)gw_state_clock_realtime_ms(NULL));
+    gw_state_opts o = {.key_prefix = F.prefix, .max_entry_bytes = 1024};
+    if (!redis) {
+        o.clock = fake_clock;
+        o.clock_ud = &F;
+        return gw_state_mem_new(&F.loop, &o, &F.st) == GW_OK ? 0 : -1;
+    }
+    char host[128];
+    int port;
+    parse_redis_env(host, sizeof(host), &port);
+    gw_redis_opts ro = {.host = host, .port = port, .command_timeout_ms = 2000};
+    if (gw_redis_new(&F.loop, &ro, &F.redis) != GW_OK)
+        return -1;
+    if (gw_state_redis_new(&F.loop, F.redis, &o, &F.st) != GW_OK)
+        return -1;
+    uint64_t start = uv_now(&F.loop);
+    while (!gw_redis_is_connected(F.redis) && uv_now(&F.loop) - start < 5000) {
+        uv_run(&F.loop, UV_RUN_ONCE);
+        uv_update_time(&F.loop);
+    }
+    if (!gw_redis_is_connected(F.redis)) {
+        fprintf(stderr,
+                "Redis at %s:%d is not reachable: start it with `tools/services start` "
+                "or set MODELGW_REDIS\n",
+                host, port);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_mem(void **s)
+{
+    return setup_common(false);
+}
+
+static int setup_redis(void **s)
+{
+    return setup_common(true);
+}
+
+static int teardown(void **s)
+{
+    gw_state_free(F.st);
+    gw_redis_free(F.redis);
+    uv_run(&F.loop, UV_RUN_DEFAULT);
+    return uv_loop_close(&F.loop) == 0 ? 0 : -1;
+}
+
+/* ---- helpers for the tests ---------------------------------------------------- */
+
+static gw_limit_result check(const gw_limit_key *keys, size_t n)
+{
+    result x = {0};
+    CALL(gw_state_limit_check(F.st, keys, n, on_limit, &x));
+    assert_int_equal(x.done, 0);
+    wait_for(&x.done, 1);
+    assert_int_equal(x.limit.err, GW_OK);
+    return x.limit;
+}
+
+static gw_cache_result get_or_lock(const char *key, const char *owner, int32_t lock_ms)
+{
+    result x = {0};
+    CALL(gw_state_cache_get_or_lock(F.st, key, owner, lock_ms, false, on_cache, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.cache.err, GW_OK);
+    return x.cache;
+}
+
+static gw_state_ack ack_of_put(const char *key, const char *bytes, size_t len, const char *owner)
+{
+    result x = {0};
+    CALL(gw_state_cache_put(F.st, key, (const uint8_t *)bytes, len, 60, owner, on_ack, &x));
+    wait_for(&x.done, 1);
+    return x.ack;
+}
+
+/* Raw GET of a full key name through the Redis connection (Redis only). */
+typedef struct {
+    int done;
+    char val[128];
+} raw;
+
+static void on_raw(void *arg, gw_err err, const redisReply *rep)
+{
+    raw *r = arg;
+    r->val[0] = '\0';
+    if (err == GW_OK && rep->type == REDIS_REPLY_STRING)
+        snprintf(r->val, sizeof(r->val), "%s", rep->str);
+    r->done++;
+}
+
+static void raw_get(const char *key, char *out, size_t n)
+{
+    raw r = {0};
+    const char *argv[2] = {"GET", key};
+    gw_redis_command(F.redis, 2, argv, NULL, on_raw, &r);
+    wait_for(&r.done, 1);
+    snprintf(out, n, "%s", r.val);
+}
+
+/* ---- the behaviour suite ------------------------------------------------------ */
+
+static void test_limit_burst_and_retry_after(void **s)
+{
+    char scope[64];
+    make_name(scope, sizeof(scope), "agent_rpm:burst");
+    gw_limit_key k = {.scope = scope, .rate_per_min = 600, .burst = 5, .cost = 1}; /* 100 ms */
+    uint64_t t0 = uv_hrtime();
+    int allowed = 0;
+    gw_limit_result denied = {0};
+    for (int i = 0; i < 20; i++) {
+        gw_limit_result r = check(&k, 1);
+        if (r.verdict == GW_LIMIT_ALLOWED)
+            allowed++;
+        else
+            denied = r;
+    }
+    uint64_t elapsed_ms = (uv_hrtime() - t0) / 1000000;
+    /* GCRA bound: at most burst + rate x elapsed. */
+    assert_true(allowed >= 5);
+    assert_true((uint64_t)allowed <= 5 + elapsed_ms / 100 + 1);
+    assert_int_equal(denied.verdict, GW_LIMIT_DENIED);
+    assert_int_equal(denied.limit_index, 0);
+    assert_true(denied.retry_after_ms > 0);
+    assert_true(denied.retry_after_ms <= 100);
+    if (!F.is_redis) {
+        /* Frozen clock: exactly burst admitted, the next unit due in exactly 100 ms. */
+        assert_int_equal(allowed, 5);
+        assert_int_equal(denied.retry_after_ms, 100);
+        advance_ms(99);
+        gw_limit_result r = check(&k, 1);
+        assert_int_equal(r.verdict, GW_LIMIT_DENIED);
+        assert_int_equal(r.retry_after_ms, 1);
+        advance_ms(1);
+    } else {
+        gw_limit_result r = check(&k, 1);
+        if (r.verdict == GW_LIMIT_DENIED)
+            advance_ms(r.retry_after_ms);
+        else
+            return; /* time moved on by itself: the bound above still held */
+    }
+    /* After waiting exactly retry_after_ms the request fits. */
+    assert_int_equal(check(&k, 1).verdict, GW_LIMIT_ALLOWED);
+}
+
+static void test_limit_long_run_bound(void **s)
+{
+    if (F.is_redis)
+        skip(); /* needs a stepped clock; the Redis variant is the fleet test */
+    char scope[64];
+    make_name(scope, sizeof(scope), "agent_rpm:run");
+    gw_limit_key k = {.scope = scope, .rate_per_min = 60, .burst = 10, .cost = 1};
+    /* Load at 3x the rate for 2 minutes: one attempt every 333 ms. */
+    int allowed = 0;
+    for (int i = 0; i < 360; i++) {
+        gw_limit_result r = check(&k, 1);
+        if (r.verdict == GW_LIMIT_ALLOWED) {
+            allowed++;
+        } else {
+            int64_t ra = r.retry_after_ms;
+            assert_true(ra > 0 && ra <= 1000);
+        }
+        advance_ms(333);
+    }
+    assert_true(allowed <= 60 * 2 + 10);
+    assert_true(allowed >= 60 * 2);
+}
+
+static void test_limit_all_or_nothing(void **s)
+{
+    char agent[64], deploy[64];
+    make_name(agent, sizeof(agent), "agent_rpm:aon");
+    make_name(deploy, sizeof(deploy), "deploy_rpm:aon");
+    /* Slow refill (1 per minute) so real time cannot blur the counts. */
+    gw_limit_key keys[2] = {
+        {.scope = agent, .rate_per_min = 1, .burst = 2, .cost = 1},
+        {.scope = deploy, .rate_per_min = 1, .burst = 100, .cost = 1},
+    };
+    assert_int_equal(check(keys, 2).verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(check(keys, 2).verdict, GW_LIMIT_ALLOWED);
+    char before[128] = "", after[128] = "", full[256];
+    snprintf(full, sizeof(full), "%srl:%s", F.prefix, deploy);
+    if (F.is_redis)
+        raw_get(full, before, sizeof(before));
+    gw_limit_result r = check(keys, 2);
+    assert_int_equal(r.verdict, GW_LIMIT_DENIED);
+    assert_int_equal(r.limit_index, 0);
+    if (F.is_redis) {
+        raw_get(full, after, sizeof(after));
+        assert_true(before[0] != '\0');
+        assert_string_equal(before, after);
+    }
+    /* The deployment bucket holds 2 of 100: 98 more fit, 99 would not. */
+    gw_limit_key d = keys[1];
+    d.cost = 99;
+    assert_int_equal(check(&d, 1).verdict, GW_LIMIT_DENIED);
+    d.cost = 98;
+    assert_int_equal(check(&d, 1).verdict, GW_LIMIT_ALLOWED);
+}
+
+static void test_limit_never_fits(void **s)
+{
+    char a[64], b[64];
+    make_name(a, sizeof(a), "agent_tpm:nf");
+    make_name(b, sizeof(b), "deploy_tpm:nf");
+    gw_limit_key keys[2] = {
+        {.scope = a, .rate_per_min = 1000, .burst = 1000, .cost = 500},
+        {.scope = b, .rate_per_min = 100, .burst = 100, .cost = 500},
+    };
+    gw_limit_result r = check(keys, 2);
+    assert_int_equal(r.verdict, GW_LIMIT_NEVER_FITS);
+    assert_int_equal(r.limit_index, 1);
+    /* Nothing was taken from the first key either. */
+    keys[0].cost = 1000;
+    assert_int_equal(check(keys, 1).verdict, GW_LIMIT_ALLOWED);
+}
+
+static void test_limit_reconcile_once(void **s)
+{
+    char scope[64], rid[64];
+    make_name(scope, sizeof(scope), "agent_tpm:rec");
+    make_name(rid, sizeof(rid), "req");
+    gw_limit_key k = {.scope = scope, .rate_per_min = 1, .burst = 1000, .cost = 800};
+    assert_int_equal(check(&k, 1).verdict, GW_LIMIT_ALLOWED);
+    k.cost = 300;
+    assert_int_equal(check(&k, 1).verdict, GW_LIMIT_DENIED);
+    /* Reserved 800, used 300: refund 500, twice (a redelivered completion). */
+    gw_limit_key delta = k;
+    delta.cost = -500;
+    for (int i = 0; i < 2; i++) {
+        result x = {0};
+        CALL(gw_state_limit_reconcile(F.st, rid, &delta, 1, on_ack, &x));
+        wait_for(&x.done, 1);
+        assert_int_equal(x.ack.err, GW_OK);
+        assert_int_equal(x.ack.applied, i == 0);
+    }
+    /* 300 used: 600 more fit, then 200 more do not (a double refund would). */
+    k.cost = 600;
+    assert_int_equal(check(&k, 1).verdict, GW_LIMIT_ALLOWED);
+    k.cost = 200;
+    assert_int_equal(check(&k, 1).verdict, GW_LIMIT_DENIED);
+    /* A charge above the reservation is applied, never denied. */
+    char rid2[64];
+    make_name(rid2, sizeof(rid2), "req");
+    delta.cost = 5000;
+    result x = {0};
+    CALL(gw_state_limit_reconcile(F.st, rid2, &delta, 1, on_ack, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.ack.err, GW_OK);
+    assert_true(x.ack.applied);
+    k.cost = 1;
+    gw_limit_result r = check(&k, 1);
+    assert_int_equal(r.verdict, GW_LIMIT_DENIED);
+    assert_true(r.retry_after_ms > 60000); /* the overdraft is paid back over time */
+}
+
+static gw_budget_result budget_check(const char *agent, double est, double day, double month)
+{
+    result x = {0};
+    gw_budget_limits lim = {.daily_usd = day, .monthly_usd = month};
+    CALL(gw_state_budget_check(F.st, agent, est, &lim, on_budget, &x));
+    wait_for(&x.done, 1);
+    return x.budget;
+}
+
+static void test_budgets(void **s)
+{
+    char agent[64], rid[64];
+    make_name(agent, sizeof(agent), "did:example:budget");
+    make_name(rid, sizeof(rid), "req");
+    assert_int_equal(budget_check(agent, 0.5, 1.0, 10.0).err, GW_OK);
+    for (int i = 0; i < 2; i++) {
+        result x = {0};
+        CALL(gw_state_budget_charge(F.st, rid, agent, 0.6, on_ack, &x));
+        wait_for(&x.done, 1);
+        assert_int_equal(x.ack.err, GW_OK);
+        assert_int_equal(x.ack.applied, i == 0);
+    }
+    gw_budget_result r = budget_check(agent, 0.5, 1.0, 10.0);
+    assert_int_equal(r.err, GW_E_BUDGET_EXCEEDED);
+    assert_false(gw_err_retryable(r.err));
+    assert_string_equal(r.period, "day");
+    assert_true(r.spent_day_usd > 0.5999 && r.spent_day_usd < 0.6001);
+    assert_int_equal(budget_check(agent, 0.3, 1.0, 10.0).err, GW_OK);
+    r = budget_check(agent, 0.2, 0, 0.7);
+    assert_int_equal(r.err, GW_E_BUDGET_EXCEEDED);
+    assert_string_equal(r.period, "month");
+    assert_int_equal(budget_check(agent, 1000, 0, 0).err, GW_OK); /* unlimited */
+}
+
+static void test_cache_put_get_miss(void **s)
+{
+    char key[64];
+    make_name(key, sizeof(key), "cachekey");
+    result x = {0};
+    CALL(gw_state_cache_get(F.st, key, on_cache, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.cache.err, GW_OK);
+    assert_int_equal(x.cache.kind, GW_CACHE_MISS);
+    static const char bytes[] = "resp\0with\0nul";
+    assert_int_equal(ack_of_put(key, bytes, sizeof(bytes), NULL).err, GW_OK);
+    memset(&x, 0, sizeof(x));
+    CALL(gw_state_cache_get(F.st, key, on_cache, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.cache.kind, GW_CACHE_HIT);
+    assert_int_equal(x.cache.len, sizeof(bytes));
+    assert_memory_equal(x.cache.data, bytes, sizeof(bytes));
+    /* Above max_entry_bytes (1024 here): a named error, nothing stored. */
+    static char big[2048];
+    assert_int_equal(ack_of_put(key, big, sizeof(big), NULL).err, GW_E_LIMIT);
+}
+
+static void test_cache_single_flight(void **s)
+{
+    enum { N = 100 };
+    char key[64], owners[N][32];
+    make_name(key, sizeof(key), "sf");
+    result x[N];
+    memset(x, 0, sizeof(x));
+    for (int i = 0; i < N; i++) {
+        snprintf(owners[i], sizeof(owners[i]), "worker-%d", i);
+        CALL(gw_state_cache_get_or_lock(F.st, key, owners[i], 5000, false, on_cache, &x[i]));
+    }
+    for (int i = 0; i < N; i++)
+        wait_for(&x[i].done, 1);
+    int mine = 0, owner = -1;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(x[i].cache.err, GW_OK);
+        if (x[i].cache.kind == GW_CACHE_LOCKED_BY_ME) {
+            mine++;
+            owner = i;
+        } else {
+            assert_int_equal(x[i].cache.kind, GW_CACHE_LOCKED_BY_OTHER);
+            assert_true(x[i].cache.lock_ttl_ms > 0);
+        }
+    }
+    assert_int_equal(mine, 1);
+    /* Two waiters; the owner stores; both are answered from it. */
+    result w[2] = {{0}};
+    CALL(gw_state_cache_wait(F.st, key, "waiter-a", 5000, 10000, on_cache, &w[0]));
+    CALL(gw_state_cache_wait(F.st, key, "waiter-b", 5000, 10000, on_cache, &w[1]));
+    sleep_loop_ms(20);
+    assert_int_equal(ack_of_put(key, "answer", 6, owners[owner]).err, GW_OK);
+    wait_for(&w[0].done, 1);
+    wait_for(&w[1].done, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(w[i].cache.kind, GW_CACHE_HIT);
+        assert_memory_equal(w[i].cache.data, "answer", 6);
+    }
+}
+
+static void test_cache_owner_fails(void **s)
+{
+    char key[64];
+    make_name(key, sizeof(key), "sf-fail");
+    assert_int_equal(get_or_lock(key, "a", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(get_or_lock(key, "a", 5000).kind, GW_CACHE_LOCKED_BY_ME); /* re-entry */
+    assert_int_equal(get_or_lock(key, "b", 5000).kind, GW_CACHE_LOCKED_BY_OTHER);
+    /* Released by the failing owner: a waiter takes over. */
+    result w = {0};
+    CALL(gw_state_cache_wait(F.st, key, "b", 5000, 10000, on_cache, &w));
+    result u = {0};
+    CALL(gw_state_cache_unlock(F.st, key, "a", on_ack, &u));
+    wait_for(&u.done, 1);
+    assert_true(u.ack.applied);
+    wait_for(&w.done, 1);
+    assert_int_equal(w.cache.kind, GW_CACHE_LOCKED_BY_ME);
+    /* A lock that expires (owner died) is taken over too. */
+    char key2[64];
+    make_name(key2, sizeof(key2), "sf-expire");
+    assert_int_equal(get_or_lock(key2, "a", 50).kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(get_or_lock(key2, "b", 50).kind, GW_CACHE_LOCKED_BY_OTHER);
+    advance_ms(60);
+    assert_int_equal(get_or_lock(key2, "b", 50).kind, GW_CACHE_LOCKED_BY_ME);
+    /* A waiter that runs out of time says so. */
+    char key3[64];
+    make_name(key3, sizeof(key3), "sf-wait");
+    assert_int_equal(get_or_lock(key3, "a", 60000).kind, GW_CACHE_LOCKED_BY_ME);
+    memset(&w, 0, sizeof(w));
+    CALL(gw_state_cache_wait(F.st, key3, "b", 60000, 30, on_cache, &w));
+    wait_for(&w.done, 1);
+    assert_int_equal(w.cache.kind, GW_CACHE_LOCKED_BY_OTHER);
+}
+
+static gw_cache_result claim(const char *rid, const char *owner, int32_t lease_ms)
+{
+    result x = {0};
+    CALL(gw_state_idem_claim(F.st, rid, owner, lease_ms, on_cache, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.cache.err, GW_OK);
+    return x.cache;
+}
+
+static void test_idempotency(void **s)
+{
+    char rid[64];
+    make_name(rid, sizeof(rid), "idem");
+    assert_int_equal(claim(rid, "w1", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+    gw_cache_result r = claim(rid, "w2", 5000);
+    assert_int_equal(r.kind, GW_CACHE_LOCKED_BY_OTHER);
+    assert_true(r.lock_ttl_ms > 0 && r.lock_ttl_ms <= 5000);
+    result x = {0};
+    CALL(gw_state_idem_complete(F.st, rid, "w1", (const uint8_t *)"done!", 5, 60, on_ack, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.ack.err, GW_OK);
+    assert_true(x.ack.applied);
+    result y = {0};
+    CALL(gw_state_idem_claim(F.st, rid, "w2", 5000, on_cache, &y));
+    wait_for(&y.done, 1);
+    assert_int_equal(y.cache.kind, GW_CACHE_HIT);
+    assert_memory_equal(y.cache.data, "done!", 5);
+    /* The first completion wins. */
+    memset(&x, 0, sizeof(x));
+    CALL(gw_state_idem_complete(F.st, rid, "w2", (const uint8_t *)"other", 5, 60, on_ack, &x));
+    wait_for(&x.done, 1);
+    assert_false(x.ack.applied);
+    /* A lease that expires (worker killed) is taken over. */
+    char rid2[64];
+    make_name(rid2, sizeof(rid2), "idem");
+    assert_int_equal(claim(rid2, "w1", 50).kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(claim(rid2, "w2", 50).kind, GW_CACHE_LOCKED_BY_OTHER);
+    advance_ms(60);
+    assert_int_equal(claim(rid2, "w2", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+    /* Released: someone else may claim at once. */
+    memset(&x, 0, sizeof(x));
+    CALL(gw_state_idem_release(F.st, rid2, "w2", on_ack, &x));
+    wait_for(&x.done, 1);
+    assert_true(x.ack.applied);
+    assert_int_equal(claim(rid2, "w3", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+}
+
+static void test_bad_input(void **s)
+{
+    char scope[400];
+    memset(scope, 'x', sizeof(scope) - 1);
+    scope[sizeof(scope) - 1] = '\0';
+    gw_limit_key k = {.scope = scope, .rate_per_min = 1, .burst = 1, .cost = 1};
+    result x = {0};
+    CALL(gw_state_limit_check(F.st, &k, 1, on_limit, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.limit.err, GW_E_LIMIT);
+    gw_limit_key many[GW_STATE_MAX_LIMIT_KEYS + 1];
+    for (size_t i = 0; i < GW_STATE_MAX_LIMIT_KEYS + 1; i++)
+        many[i] = (gw_limit_key){.scope = "a", .rate_per_min = 1, .burst = 1, .cost = 1};
+    memset(&x, 0, sizeof(x));
+    CALL(gw_state_limit_check(F.st, many, GW_STATE_MAX_LIMIT_KEYS + 1, on_limit, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.limit.err, GW_E_LIMIT);
+    k.scope = "ok";
+    k.rate_per_min = 0;
+    memset(&x, 0, sizeof(x));
+    CALL(gw_state_limit_check(F.st, &k, 1, on_limit, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.limit.err, GW_E_INTERNAL);
+}
+
+/* Redis: SCAN our prefix and check every key's PTTL. */
+typedef struct {
+    int done;
+    char cursor[32];
+    long keys, without_ttl;
+    char names[1000][160];
+    int count;
+} scan_state;
+
+static void on_scan(void *arg, gw_err err, const redisReply *rep)
+{
+    scan_state *sc = arg;
+    assert_int_equal(err, GW_OK);
+    snprintf(sc->cursor, sizeof(sc->cursor), "%s", gw_redis_reply_elem(rep, 0)->str);
+    const redisReply *arr = gw_redis_reply_elem(rep, 1);
+    for (size_t i = 0; i < arr->elements && sc->count < 1000; i++)
+        snprintf(sc->names[sc->count++], sizeof(sc->names[0]), "%s", arr->element[i]->str);
+    sc->done++;
+}
+
+static void on_pttl(void *arg, gw_err err, const redisReply *rep)
+{
+    scan_state *sc = arg;
+    assert_int_equal(err, GW_OK);
+    if (rep->integer == -1)
+        sc->without_ttl++;
+    if (rep->integer != -2)
+        sc->keys++;
+    sc->done++;
+}
+
+static void test_every_key_has_ttl(void **s)
+{
+    if (!F.is_redis) {
+        long without = -1;
+        long n = gw_state_mem_key_count(F.st, &without);
+        assert_true(n > 0);
+        assert_int_equal(without, 0);
+        return;
+    }
+    static scan_state sc;
+    memset(&sc, 0, sizeof(sc));
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "%s*", F.prefix);
+    strcpy(sc.cursor, "0");
+    do {
+        const char *argv[6] = {"SCAN", sc.cursor, "MATCH", pattern, "COUNT", "1000"};
+        int target = sc.done + 1;
+        gw_redis_command(F.redis, 6, argv, NULL, on_scan, &sc);
+        wait_for(&sc.done, target);
+    } while (strcmp(sc.cursor, "0") != 0);
+    assert_true(sc.count > 0);
+    int target = sc.done + sc.count;
+    for (int i = 0; i < sc.count; i++) {
+        const char *argv[2] = {"PTTL", sc.names[i]};
+        gw_redis_command(F.redis, 2, argv, NULL, on_pttl, &sc);
+    }
+    wait_for(&sc.done, target);
+    assert_int_equal(sc.without_ttl, 0);
+}
+
+#define SUITE                                                                                      \
+    cmocka_unit_test(test_limit_burst_and_retry_after),                                            \
+        cmocka_unit_test(test_limit_long_run_bound), cmocka_unit_test(test_limit_all_or_nothing),  \
+        cmocka_unit_test(test_limit_never_fits), cmocka_unit_test(test_limit_reconcile_once),      \
+        cmocka_unit_test(test_budgets), cmocka_unit_test(test_cache_put_get_miss),                 \
+        cmocka_unit_test(test_cache_single_flight), cmocka_unit_test(test_cache_owner_fails),      \
+        cmocka_unit_test(test_idempotency), cmocka_unit_test(test_bad_input),                      \
+        cmocka_unit_test(test_every_key_has_ttl)
+
+int main(void)
+{
+    const struct CMUnitTest mem_tests[] = {SUITE};
+    const struct CMUnitTest redis_tests[] = {SUITE};
+    int failed = cmocka_run_group_tests_name("state_memory", mem_tests, setup_mem, teardown);
+    failed += cmocka_run_group_tests_name("state_redis", redis_tests, setup_redis, teardown);
+    return failed;
+}
