@@ -478,9 +478,11 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
     if (!r->host)
         goto fail_r;
     r->o.host = r->host;
-    r->o.password_env = NULL; /* not kept: the caller's string may go away */
-    const char *pw =
-        (opts->password_env && *opts->password_env) ? getenv(opts->password_env) : NULL;
+    r->o.password_env = NULL; /* not kept: the caller's strings may go away */
+    r->o.password = NULL;
+    const char *pw = opts->password;
+    if (!pw && opts->password_env && *opts->password_env)
+        pw = getenv(opts->password_env);
     if (pw && *pw && !(r->password = strdup(pw)))
         goto fail_host;
     r->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;

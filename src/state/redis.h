@@ -55,10 +55,11 @@ typedef struct gw_redis gw_redis;
 typedef struct gw_redis_script gw_redis_script;
 
 typedef struct {
-    const char *host;            /* copied; default "127.0.0.1" when NULL */
-    int port;                    /* default 6379 when 0 */
-    const char *password_env;    /* name of the env var holding the password; NULL/"" = no AUTH */
-    int db;                      /* SELECT db when > 0 */
+    const char *host;         /* copied; default "127.0.0.1" when NULL */
+    int port;                 /* default 6379 when 0 */
+    const char *password_env; /* name of the env var holding the password; NULL/"" = no AUTH */
+    const char *password;     /* the secret itself (config resolves it); wins over password_env */
+    int db;                   /* SELECT db when > 0 */
     uint32_t connect_timeout_ms; /* TCP connect + handshake; default 1000 */
     uint32_t command_timeout_ms; /* per command, from issue to reply; default 250 */
     uint32_t reconnect_min_ms;   /* first backoff; default 100 */
