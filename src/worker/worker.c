@@ -86,13 +86,18 @@ static void set_paused(gw_worker *w, gw_part *p, bool pause)
     rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(w->consumer, l)
                                     : rd_kafka_resume_partitions(w->consumer, l);
     rd_kafka_topic_partition_list_destroy(l);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         p->paused = pause;
+        if (pause)
+            w->n.pauses++;
+        else
+            w->n.resumes++;
+    }
 }
 
 static bool part_should_pause(const gw_worker *w, const gw_part *p)
 {
-    return w->run != GW_RUN_RUNNING || !w->tier_open[p->tier] || p->runahead_full;
+    return w->run != GW_RUN_RUNNING || p->runahead_full;
 }
 
 static void sync_tier(gw_worker *w, gw_tier t)
@@ -103,24 +108,10 @@ static void sync_tier(gw_worker *w, gw_tier t)
             set_paused(w, tb->items[i], part_should_pause(w, tb->items[i]));
 }
 
-/* Does the low tier have work in flight or a known backlog (cached watermarks,
- * no broker round trip)? */
+/* Does the low tier have work in flight or messages waiting locally? */
 static bool low_competing(gw_worker *w)
 {
-    if (w->in_flight[GW_TIER_LOW] > 0)
-        return true;
-    gw_part_table *tb = &w->parts[GW_TIER_LOW];
-    for (int32_t i = 0; i < tb->count; i++) {
-        gw_part *p = tb->items[i];
-        if (p == NULL || !p->assigned || !p->offs_ready || p->offs.next < 0)
-            continue;
-        int64_t lo = -1, hi = -1;
-        if (rd_kafka_get_watermark_offsets(w->consumer, w->tier_topics[GW_TIER_LOW], p->partition,
-                                           &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            hi > p->offs.next)
-            return true;
-    }
-    return false;
+    return w->in_flight[GW_TIER_LOW] > 0 || rd_kafka_queue_length(w->tq[GW_TIER_LOW]) > 0;
 }
 
 static void apply_capacity(gw_worker *w)
@@ -131,12 +122,7 @@ static void apply_capacity(gw_worker *w)
     st.low_competing = low_competing(w);
     bool open[GW_TIER__COUNT];
     gw_capacity_decide(&w->cap_cfg, &st, open);
-    for (int t = 0; t < GW_TIER__COUNT; t++) {
-        if (open[t] == w->tier_open[t])
-            continue;
-        w->tier_open[t] = open[t];
-        sync_tier(w, (gw_tier)t);
-    }
+    memcpy(w->tier_open, open, sizeof open);
 }
 
 /* Store the tracker's committable offset when it moved. */
@@ -190,7 +176,7 @@ void gw_worker_job_finished(gw_worker *w, gw_job *job)
     w->n.done++;
     gw_job_free(job);
     if (w->run == GW_RUN_RUNNING)
-        apply_capacity(w);
+        gw_kq_kick(&w->tkq[GW_TIER_HIGH]); /* capacity freed: take waiting work */
     else if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
 }
@@ -275,9 +261,12 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
     gw_job_drive(job);
 }
 
+/* The consumer queue: rebalances, errors, and the few messages fetched before
+ * their partition was forwarded to its tier queue. */
 static bool serve_consumer(void *ud)
 {
     gw_worker *w = ud;
+    w->n.consumer_wakeups++;
     for (int i = 0; i < INTAKE_BUDGET; i++) {
         if (w->consumer == NULL || w->run == GW_RUN_DONE)
             return false;
@@ -286,17 +275,41 @@ static bool serve_consumer(void *ud)
             return false;
         intake(w, m);
         rd_kafka_message_destroy(m);
-        if (w->run == GW_RUN_RUNNING && (i & 15) == 15)
-            apply_capacity(w);
     }
-    if (w->run == GW_RUN_RUNNING)
+    return true;
+}
+
+/*
+ * Intake by priority: take the next message from the highest tier that the
+ * capacity policy leaves open and that has one waiting. A closed tier's
+ * messages simply wait in its local queue (bounded by the prefetch limits);
+ * nothing is paused for capacity, so nothing prefetched is thrown away.
+ * Returns true when the budget ran out with work left.
+ */
+static bool serve_tiers(void *ud)
+{
+    gw_worker *w = ud;
+    w->n.consumer_wakeups++;
+    for (int i = 0; i < INTAKE_BUDGET; i++) {
+        if (w->run != GW_RUN_RUNNING)
+            return false;
         apply_capacity(w);
+        rd_kafka_message_t *m = NULL;
+        for (int t = 0; t < GW_TIER__COUNT && m == NULL; t++)
+            if (w->tier_open[t])
+                m = rd_kafka_consume_queue(w->tq[t], 0);
+        if (m == NULL)
+            return false;
+        intake(w, m);
+        rd_kafka_message_destroy(m);
+    }
     return true;
 }
 
 static bool serve_producer(void *ud)
 {
     gw_worker *w = ud;
+    w->n.producer_wakeups++;
     if (w->producer != NULL)
         rd_kafka_poll(w->producer, 0);
     if (w->run == GW_RUN_DRAINING)
@@ -330,6 +343,17 @@ static void on_assign(gw_worker *w, rd_kafka_topic_partition_list_t *parts)
         p->stored = -1;
     }
     rd_kafka_assign(w->consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = tier_of_topic(w, parts->elems[i].topic);
+        rd_kafka_queue_t *pq =
+            t < 0 ? NULL
+                  : rd_kafka_queue_get_partition(w->consumer, parts->elems[i].topic,
+                                                 parts->elems[i].partition);
+        if (pq == NULL)
+            continue;
+        rd_kafka_queue_forward(pq, w->tq[t]);
+        rd_kafka_queue_destroy(pq);
+    }
     for (int t = 0; t < GW_TIER__COUNT; t++)
         sync_tier(w, (gw_tier)t);
     char n[16];
@@ -426,6 +450,31 @@ static bool conf_common(gw_worker *w, rd_kafka_conf_t *c)
     return ok;
 }
 
+/*
+ * Prefetch in librdkafka 2.0.2: a partition is not fetched while the consumer
+ * queue holds queued.min.messages or queued.max.messages.kbytes, and that
+ * decision is only re-made when the broker thread wakes up, at most 1 s later
+ * (no fetch.queue.backoff.ms before 2.1). A threshold that one fetch response
+ * can cross therefore caps intake at about one threshold per second. So the
+ * byte limit is the real bound: every fetch response is capped at half of it
+ * (fetch.max.bytes, max.partition.fetch.bytes), and the message-count
+ * threshold is kept out of the way (at least 100000). The queue stays under
+ * the byte threshold as long as the worker drains it, and it always does:
+ * messages of closed tiers are paused away, never left queued.
+ */
+static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k)
+{
+    int64_t kbytes = k->prefetch_max_kbytes < 64 ? 64 : k->prefetch_max_kbytes;
+    int64_t fetch_bytes = kbytes * 1024 / 2;
+    int64_t min_msgs = k->prefetch_max_messages < 100000 ? 100000 : k->prefetch_max_messages;
+    return conf_int(c, "queued.min.messages", min_msgs) &&
+           conf_int(c, "queued.max.messages.kbytes", kbytes) &&
+           conf_int(c, "message.max.bytes", fetch_bytes) &&
+           conf_int(c, "fetch.max.bytes", fetch_bytes) &&
+           conf_int(c, "max.partition.fetch.bytes", fetch_bytes) &&
+           conf_int(c, "receive.message.max.bytes", fetch_bytes + 65536);
+}
+
 static gw_err make_consumer(gw_worker *w)
 {
     const gw_kafka_config *k = &w->cfg->kafka;
@@ -439,9 +488,7 @@ static gw_err make_consumer(gw_worker *w)
               conf_set(c, "auto.offset.reset", "earliest") &&
               conf_set(c, "partition.assignment.strategy", "roundrobin") &&
               conf_int(c, "session.timeout.ms", k->session_timeout_ms) &&
-              conf_int(c, "max.poll.interval.ms", k->max_poll_interval_ms) &&
-              conf_int(c, "queued.min.messages", k->prefetch_max_messages) &&
-              conf_int(c, "queued.max.messages.kbytes", k->prefetch_max_kbytes) &&
+              conf_int(c, "max.poll.interval.ms", k->max_poll_interval_ms) && conf_prefetch(c, k) &&
               conf_set(c, "enable.partition.eof", "false") && conf_common(w, c);
     if (!ok) {
         rd_kafka_conf_destroy(c);
@@ -457,6 +504,8 @@ static gw_err make_consumer(gw_worker *w)
     }
     rd_kafka_poll_set_consumer(w->consumer);
     w->cq = rd_kafka_queue_get_consumer(w->consumer);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        w->tq[t] = rd_kafka_queue_new(w->consumer);
     return GW_OK;
 }
 
@@ -572,7 +621,7 @@ static void on_tick(uv_timer_t *t)
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     else if (w->run == GW_RUN_RUNNING)
-        apply_capacity(w); /* low backlog from refreshed watermarks */
+        gw_kq_kick(&w->ckq); /* poll the consumer regularly (max.poll.interval.ms) */
 }
 
 gw_err gw_worker_start(gw_worker *w)
@@ -591,6 +640,9 @@ gw_err gw_worker_start(gw_worker *w)
     if (gw_kq_init(&w->ckq, w->loop, w->cq, serve_consumer, w) != GW_OK ||
         gw_kq_init(&w->pkq, w->loop, w->pq, serve_producer, w) != GW_OK)
         return GW_E_IO;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (gw_kq_init(&w->tkq[t], w->loop, w->tq[t], serve_tiers, w) != GW_OK)
+            return GW_E_IO;
     uv_signal_init(w->loop, &w->sigterm);
     uv_signal_init(w->loop, &w->sigint);
     w->sigterm.data = w->sigint.data = w;
@@ -625,6 +677,8 @@ static void finish_shutdown(gw_worker *w, bool drained)
         drained = false;
     }
     gw_kq_close(&w->ckq);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        gw_kq_close(&w->tkq[t]);
     rd_kafka_consumer_close(w->consumer); /* leaves the group */
     gw_kq_close(&w->pkq);
     uv_timer_stop(&w->drain_timer);
@@ -634,11 +688,16 @@ static void finish_shutdown(gw_worker *w, bool drained)
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     w->exit_code = drained && !w->fatal ? GW_EXIT_OK : GW_EXIT_FAILURE;
-    char n[24], f[24];
+    char n[24], f[24], pz[24], rs[24], cw[24], pw[24];
     snprintf(n, sizeof n, "%" PRIu64, w->n.done);
     snprintf(f, sizeof f, "%u", w->job_count);
+    snprintf(pz, sizeof pz, "%" PRIu64, w->n.pauses);
+    snprintf(rs, sizeof rs, "%" PRIu64, w->n.resumes);
+    snprintf(cw, sizeof cw, "%" PRIu64, w->n.consumer_wakeups);
+    snprintf(pw, sizeof pw, "%" PRIu64, w->n.producer_wakeups);
     GW_INFO("worker_stopped", "drained", drained ? "true" : "false", "requests_done", n,
-            "unfinished", f);
+            "unfinished", f, "pauses", pz, "resumes", rs, "consumer_wakeups", cw,
+            "producer_wakeups", pw);
 }
 
 static void maybe_finish_drain(gw_worker *w)
@@ -685,6 +744,9 @@ void gw_worker_free(gw_worker *w)
     }
     if (w->cq)
         rd_kafka_queue_destroy(w->cq);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (w->tq[t])
+            rd_kafka_queue_destroy(w->tq[t]);
     if (w->pq)
         rd_kafka_queue_destroy(w->pq);
     if (w->consumer)

@@ -45,6 +45,7 @@ typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } g
 
 typedef struct {
     uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
+    uint64_t pauses, resumes, consumer_wakeups, producer_wakeups;
 } gw_worker_counters;
 
 struct gw_worker {
@@ -57,9 +58,10 @@ struct gw_worker {
 
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
-    rd_kafka_queue_t *cq; /* consumer queue (main queue forwarded to it) */
-    rd_kafka_queue_t *pq; /* producer main queue: delivery reports */
-    gw_kq ckq, pkq;
+    rd_kafka_queue_t *cq;                 /* consumer queue (main queue forwarded to it) */
+    rd_kafka_queue_t *pq;                 /* producer main queue: delivery reports */
+    rd_kafka_queue_t *tq[GW_TIER__COUNT]; /* per tier: its partitions' fetch queues forward here */
+    gw_kq ckq, pkq, tkq[GW_TIER__COUNT];
     rd_kafka_topic_t *out_topics[4]; /* responses, chunks, usage, dlq */
 
     const char *tier_topics[GW_TIER__COUNT];

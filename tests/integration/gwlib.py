@@ -109,6 +109,8 @@ class GwEnv:
                 return json.dumps(v)
             if isinstance(v, float):
                 return repr(v)
+            if isinstance(v, (list, tuple)):
+                return "[" + ", ".join(fmt(x) for x in v) + "]"
             return str(v)
 
         def block(d):
