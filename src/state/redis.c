@@ -68,6 +68,7 @@ struct gw_redis {
     req *live_head, *live_tail;
     req *deferred_head, *deferred_tail;
     uint32_t outstanding;
+    uint64_t last_reply_ms; /* loop time of the last reply on the READY connection */
     gw_redis_script *scripts;
     uv_timer_t deadline_timer; /* oldest live command */
     uv_timer_t conn_timer;     /* connect timeout, then reconnect backoff */
@@ -200,11 +201,18 @@ static void deadline_cb(uv_timer_t *t)
 {
     gw_redis *r = t->data;
     uint64_t now = uv_now(r->loop);
+    bool timed_out = false;
     while (r->live_head && r->live_head->deadline_ms <= now) {
         r->st.timeouts++;
+        timed_out = true;
         answer(r->live_head, GW_E_STATE_UNAVAILABLE, NULL);
     }
     arm_deadline(r);
+    /* A server that stopped answering (paused, partitioned) keeps the TCP
+     * connection open: after two timeouts' worth of silence, reconnect. */
+    if (timed_out && r->state == RS_READY &&
+        now - r->last_reply_ms >= 2 * (uint64_t)r->o.command_timeout_ms)
+        drop_connection(r, "no reply");
 }
 
 /* ---- reply handling ---------------------------------------------------- */
@@ -227,6 +235,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     gw_redis *r = q->r;
     const redisReply *rep = reply;
     q->hiredis_refs--;
+    if (rep && ac == r->ac)
+        r->last_reply_ms = uv_now(r->loop);
     if (!q->cb) {
         if (rep)
             r->st.late_replies++;
@@ -340,6 +350,7 @@ static void drop_connection(gw_redis *r, const char *why)
 static void handshake_done(gw_redis *r)
 {
     r->state = RS_READY;
+    r->last_reply_ms = uv_now(r->loop);
     r->attempt = 0;
     r->st.connects++;
     uv_timer_stop(&r->conn_timer);

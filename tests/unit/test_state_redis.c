@@ -384,6 +384,32 @@ static void test_closed_limits_report_unavailable(void **s)
     close_all(st, r);
 }
 
+static void test_paused_server_reconnects(void **s)
+{
+    gw_redis *r = connect_private(100, 0);
+    const char *ping_cmd[1] = {"PING"};
+    kill(server_pid, SIGSTOP);
+    /* The TCP connection stays up; silence makes the client reconnect. */
+    int answered = 0;
+    while (gw_redis_is_connected(r)) {
+        cmd_result c = {0};
+        command(r, &c, 1, ping_cmd);
+        wait_for(&c.done, 1);
+        assert_int_equal(c.err, GW_E_STATE_UNAVAILABLE);
+        assert_true(++answered < 100);
+    }
+    kill(server_pid, SIGCONT);
+    wait_connected(r, true);
+    cmd_result c = {0};
+    command(r, &c, 1, ping_cmd);
+    wait_for(&c.done, 1);
+    assert_int_equal(c.err, GW_OK);
+    gw_redis_stats stats;
+    gw_redis_get_stats(r, &stats);
+    assert_true(stats.disconnects >= 1);
+    close_all(NULL, r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_queue_full_fails_fast),
         cmocka_unit_test(test_stop_restart_with_policies),
         cmocka_unit_test(test_closed_limits_report_unavailable),
+        cmocka_unit_test(test_paused_server_reconnects),
     };
     return cmocka_run_group_tests_name("state_redis_failures", tests, group_setup, group_teardown);
 }
