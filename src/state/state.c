@@ -34,6 +34,22 @@ struct gw_state_later {
     uint8_t data[]; /* copy of a cache hit's bytes */
 };
 
+typedef struct gw_state_waiter waiter;
+struct gw_state_waiter {
+    uv_timer_t timer;
+    waiter *prev, *next; /* on st->waiters until answered */
+    gw_state *st;
+    char key[GW_STATE_MAX_NAME_BYTES + 1];
+    char owner[GW_STATE_MAX_NAME_BYTES + 1];
+    int32_t lock_ms;
+    uint64_t deadline_ms; /* loop time */
+    uint32_t backoff_ms;
+    gw_cache_cb cb;
+    void *ud;
+};
+
+static void waiter_finish(waiter *w, const gw_cache_result *res);
+
 int64_t gw_state_clock_realtime_ms(void *ud)
 {
     struct timespec ts;
@@ -197,6 +213,21 @@ void gw_state_base_close(gw_state *st, void (*release)(gw_state *st))
 {
     st->closing = true;
     uv_timer_stop(&st->later_timer);
+    /* Waiters between polls are answered now; one that is mid-poll is
+     * answered with its poll's result, which always comes (below, or from
+     * the backend's shutdown). */
+    waiter *w = st->waiters;
+    st->waiters = NULL;
+    while (w) {
+        waiter *next = w->next;
+        w->prev = w->next = NULL;
+        w->st = NULL; /* orphan: never touches st again */
+        if (uv_is_active((uv_handle_t *)&w->timer)) {
+            gw_cache_result r = {.err = GW_E_SHUTTING_DOWN, .kind = GW_CACHE_MISS};
+            waiter_finish(w, &r);
+        }
+        w = next;
+    }
     while (st->later_head)
         drain_later(st, true);
     close_ctx *c = malloc(sizeof(*c));
@@ -391,18 +422,6 @@ void gw_state_idem_release(gw_state *st, const char *request_id, const char *own
 
 /* ---- single-flight waiter ------------------------------------------------------- */
 
-typedef struct {
-    uv_timer_t timer;
-    gw_state *st;
-    char key[GW_STATE_MAX_NAME_BYTES + 1];
-    char owner[GW_STATE_MAX_NAME_BYTES + 1];
-    int32_t lock_ms;
-    uint64_t deadline_ms; /* loop time */
-    uint32_t backoff_ms;
-    gw_cache_cb cb;
-    void *ud;
-} waiter;
-
 static void waiter_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -410,12 +429,25 @@ static void waiter_closed(uv_handle_t *h)
 
 static void waiter_poll(uv_timer_t *t);
 
+static void waiter_finish(waiter *w, const gw_cache_result *res)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (w->st)
+        w->st->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    uv_timer_stop(&w->timer);
+    w->cb(w->ud, res);
+    uv_close((uv_handle_t *)&w->timer, waiter_closed);
+}
+
 static void waiter_result(void *ud, const gw_cache_result *res)
 {
     waiter *w = ud;
-    uint64_t now = uv_now(w->st->loop);
-    if (res->err == GW_OK && res->kind == GW_CACHE_LOCKED_BY_OTHER && now < w->deadline_ms &&
-        !w->st->closing) {
+    uint64_t now = uv_now(w->timer.loop);
+    if (w->st && res->err == GW_OK && res->kind == GW_CACHE_LOCKED_BY_OTHER &&
+        now < w->deadline_ms && !w->st->closing) {
         uint64_t wait = w->backoff_ms;
         if (wait > w->deadline_ms - now)
             wait = w->deadline_ms - now;
@@ -423,8 +455,7 @@ static void waiter_result(void *ud, const gw_cache_result *res)
         uv_timer_start(&w->timer, waiter_poll, wait, 0);
         return;
     }
-    w->cb(w->ud, res);
-    uv_close((uv_handle_t *)&w->timer, waiter_closed);
+    waiter_finish(w, res);
 }
 
 static void waiter_poll(uv_timer_t *t)
@@ -453,5 +484,9 @@ void gw_state_cache_wait(gw_state *st, const char *key, const char *owner, int32
     w->ud = ud;
     uv_timer_init(st->loop, &w->timer);
     w->timer.data = w;
+    w->next = st->waiters;
+    if (w->next)
+        w->next->prev = w;
+    st->waiters = w;
     uv_timer_start(&w->timer, waiter_poll, 0, 0);
 }

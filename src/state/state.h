@@ -19,8 +19,9 @@
  *   - pointers in a result (cached bytes) are valid only during the callback;
  *   - argument strings are copied before the call returns;
  *   - gw_state_free() answers what is still pending with GW_E_SHUTTING_DOWN
- *     (inside the call) or, for the Redis backend, when the connection is
- *     freed; free the state only once the loop is being shut down.
+ *     (inside the call; single-flight waiters included) or, for operations
+ *     already sent to Redis, when their reply arrives or gw_redis_free()
+ *     runs; no callback touches the freed state.
  *
  * Limiter: GCRA, one key per limit holding its theoretical arrival time
  * (TAT). A limit with rate R per minute and burst B is a bucket of B units

@@ -45,6 +45,7 @@ struct gw_state {
     /* one-shot answers delivered on the next loop turn (state.c) */
     struct gw_state_later *later_head, *later_tail;
     uv_timer_t later_timer;
+    struct gw_state_waiter *waiters; /* gw_state_cache_wait in progress */
     bool closing;
 };
 

@@ -551,6 +551,36 @@ static void test_cache_owner_fails(void **s)
     assert_int_equal(w.cache.kind, GW_CACHE_LOCKED_BY_OTHER);
 }
 
+static void test_free_with_waiter_pending(void **s)
+{
+    gw_state *st2 = NULL;
+    gw_state_opts o = {.key_prefix = F.prefix};
+    if (F.is_redis) {
+        assert_int_equal(gw_state_redis_new(&F.loop, F.redis, &o, &st2), GW_OK);
+    } else {
+        o.clock = fake_clock;
+        o.clock_ud = &F;
+        assert_int_equal(gw_state_mem_new(&F.loop, &o, &st2), GW_OK);
+    }
+    char key[64];
+    make_name(key, sizeof(key), "sf-free");
+    result x = {0};
+    CALL(gw_state_cache_get_or_lock(st2, key, "a", 60000, false, on_cache, &x));
+    wait_for(&x.done, 1);
+    assert_int_equal(x.cache.kind, GW_CACHE_LOCKED_BY_ME);
+    result w = {0};
+    CALL(gw_state_cache_wait(st2, key, "b", 60000, 60000, on_cache, &w));
+    sleep_loop_ms(30);
+    gw_state_free(st2);
+    wait_for(&w.done, 1);
+    sleep_loop_ms(30);
+    assert_int_equal(w.done, 1);
+    assert_true(w.cache.err == GW_E_SHUTTING_DOWN ||
+                (w.cache.err == GW_OK && w.cache.kind == GW_CACHE_LOCKED_BY_OTHER));
+    CALL(gw_state_cache_unlock(F.st, key, "a", on_ack, &x));
+    wait_for(&x.done, 2);
+}
+
 static gw_cache_result claim(const char *rid, const char *owner, int32_t lease_ms)
 {
     result x = {0};
@@ -690,8 +720,8 @@ static void test_every_key_has_ttl(void **s)
         cmocka_unit_test(test_limit_never_fits), cmocka_unit_test(test_limit_reconcile_once),      \
         cmocka_unit_test(test_budgets), cmocka_unit_test(test_cache_put_get_miss),                 \
         cmocka_unit_test(test_cache_single_flight), cmocka_unit_test(test_cache_owner_fails),      \
-        cmocka_unit_test(test_idempotency), cmocka_unit_test(test_bad_input),                      \
-        cmocka_unit_test(test_every_key_has_ttl)
+        cmocka_unit_test(test_idempotency), cmocka_unit_test(test_free_with_waiter_pending),       \
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_every_key_has_ttl)
 
 int main(void)
 {
