@@ -33,6 +33,11 @@ typedef struct op {
     int bands;
 } op;
 
+typedef struct {
+    const char *id;
+    int count;
+} ranked;
+
 enum { NBUCKETS = 1 << 16 };
 
 typedef struct {
@@ -43,6 +48,10 @@ typedef struct {
     size_t entries;
     op *head, *tail;
     uint64_t rng;
+    ranked *rank; /* GW_LSH_MAX_BANDS * max_per_bucket entries */
+    size_t rank_cap;
+    int32_t *set;     /* open-addressing index into rank (+1), 0 = empty */
+    size_t set_slots; /* power of two > 2 * rank_cap */
     gw_sem_candidate cand[GW_SEM_MAX_CANDIDATES];
     char text[GW_SEM_MAX_CANDIDATES][GW_SEM_MAX_TEXT + 1];
     char key[GW_SEM_MAX_CANDIDATES][GW_SEM_MAX_KEY];
@@ -121,45 +130,50 @@ static int load_entry(mem_store *m, const char *ns, const char *id, size_t n)
     return 0;
 }
 
-typedef struct {
-    const char *id;
-    int count;
-} ranked;
-
 static int by_count(const void *a, const void *b)
 {
     return ((const ranked *)b)->count - ((const ranked *)a)->count;
 }
 
-/* Same ranking as the Redis script: ids by the number of bands shared, each
- * bucket contributing at most max_candidates ids. */
+/* Same ranking as the Redis script: ids by the number of bands shared. Each
+ * bucket contributes a window of up to 4 * max_candidates members from a
+ * random start (Redis samples with SRANDMEMBER), which bounds the work per
+ * lookup whatever the index size. */
 static void run_search(mem_store *m, op *o)
 {
-    enum { SET_SLOTS = 4096 }; /* > GW_LSH_MAX_BANDS * GW_SEM_MAX_CANDIDATES */
-    size_t maxc = m->base.opts.max_candidates, nr = 0, n = 0;
-    static _Thread_local ranked r[GW_LSH_MAX_BANDS * GW_SEM_MAX_CANDIDATES];
-    static _Thread_local int32_t set[SET_SLOTS]; /* index + 1 into r, 0 = empty */
-    memset(set, 0, sizeof set);
+    size_t maxc = m->base.opts.max_candidates, nr = 0, n = 0, mask = m->set_slots - 1;
     for (int b = 0; b < o->bands; b++) {
         char k[GW_SEM_MAX_KEY + 32];
         bucket_key(k, sizeof k, o->ns, o->band_keys[b]);
         node *bucket = *slot(m, k);
-        for (size_t i = 0; bucket != NULL && i < bucket->nids && i < maxc; i++) {
-            const char *id = bucket->ids[i];
-            size_t h = fnv(id) & (SET_SLOTS - 1);
-            while (set[h] != 0 && strcmp(r[set[h] - 1].id, id) != 0)
-                h = (h + 1) & (SET_SLOTS - 1);
-            if (set[h] != 0) {
-                r[set[h] - 1].count++;
+        size_t window = bucket ? bucket->nids : 0, start = 0;
+        if (window > 4 * maxc) {
+            m->rng = m->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            start = (size_t)(m->rng >> 33) % window;
+            window = 4 * maxc;
+        }
+        for (size_t w = 0; w < window && nr < m->rank_cap; w++) {
+            const char *id = bucket->ids[(start + w) % bucket->nids];
+            size_t h = fnv(id) & mask;
+            while (m->set[h] != 0 && strcmp(m->rank[m->set[h] - 1].id, id) != 0)
+                h = (h + 1) & mask;
+            if (m->set[h] != 0) {
+                m->rank[m->set[h] - 1].count++;
             } else {
-                r[nr] = (ranked){id, 1};
-                set[h] = (int32_t)++nr;
+                m->rank[nr] = (ranked){id, 1};
+                m->set[h] = (int32_t)++nr;
             }
         }
     }
-    qsort(r, nr, sizeof r[0], by_count);
+    for (size_t i = 0; i < nr; i++) { /* empty the index again: O(nr), not O(slots) */
+        size_t h = fnv(m->rank[i].id) & mask;
+        while (m->set[h] != 0 && m->set[h] != (int32_t)(i + 1))
+            h = (h + 1) & mask;
+        m->set[h] = 0;
+    }
+    qsort(m->rank, nr, sizeof m->rank[0], by_count);
     for (size_t i = 0; i < nr && n < maxc; i++)
-        if (load_entry(m, o->ns, r[i].id, n) == 0)
+        if (load_entry(m, o->ns, m->rank[i].id, n) == 0)
             n++;
     o->search_cb(o->ud, GW_OK, m->cand, n);
 }
@@ -308,6 +322,8 @@ static void m_destroy(gw_semstore *base)
             m->table[i] = n->next;
             node_free(n);
         }
+    free(m->rank);
+    free(m->set);
     uv_close((uv_handle_t *)&m->idle, on_closed);
 }
 
@@ -321,6 +337,18 @@ gw_err gw_semstore_mem_new(uv_loop_t *loop, const gw_semstore_opts *o, gw_semsto
     gw_semstore_init_base(&m->base, &mem_vt, o);
     m->loop = loop;
     m->rng = 0x2545F4914F6CDD1DULL;
+    m->rank_cap = (size_t)GW_LSH_MAX_BANDS * m->base.opts.max_per_bucket;
+    m->set_slots = 1;
+    while (m->set_slots < 2 * m->rank_cap)
+        m->set_slots <<= 1;
+    m->rank = malloc(m->rank_cap * sizeof *m->rank);
+    m->set = calloc(m->set_slots, sizeof *m->set);
+    if (m->rank == NULL || m->set == NULL) {
+        free(m->rank);
+        free(m->set);
+        free(m);
+        return GW_E_NOMEM;
+    }
     uv_idle_init(loop, &m->idle);
     m->idle.data = m;
     *out = &m->base;
