@@ -174,6 +174,17 @@ static gw_err field_from(jctx *c, const json_t *v, const gw_field *f, unsigned c
     }
 }
 
+/* An enum without a schema default (MessageRole) has no value to assume: zero
+ * would silently turn a message without a role into a SYSTEM message. */
+static gw_err required_enums(jctx *c, const gw_record_desc *d, const json_t *obj)
+{
+    for (size_t i = 0; i < d->field_count; i++) {
+        if (d->fields[i].kind == GW_F_ROLE && json_object_get(obj, d->fields[i].name) == NULL)
+            return bad(c, d->fields[i].name);
+    }
+    return GW_OK;
+}
+
 static gw_err from_object(jctx *c, const gw_record_desc *d, const json_t *obj, void *rec)
 {
     if (!json_is_object(obj))
@@ -194,7 +205,7 @@ static gw_err from_object(jctx *c, const gw_record_desc *d, const json_t *obj, v
         if (e != GW_OK)
             return e;
     }
-    return GW_OK;
+    return required_enums(c, d, obj);
 }
 
 gw_err gw_record_from_json(gw_record_kind kind, const json_t *obj, gw_arena *arena, void *out,

@@ -8,8 +8,9 @@
  * names (case-insensitive on input), maps are objects, deadline_ms and
  * timestamp_ms are integers, and a NaN or infinite double prints as null. On input, absent fields
  * take the schema defaults (gw_codec_init_defaults); an absent required string stays NULL (so a
- * caller can tell a missing request_id and generate one with gw_uuid4); an unknown key or a value
- * of the wrong type is GW_E_INVALID_REQUEST, naming the field. Strings are copied into the arena;
+ * caller can tell a missing request_id and generate one with gw_uuid4); an absent Message role
+ * (an enum with no default), an unknown key or a value of the wrong type is GW_E_INVALID_REQUEST,
+ * naming the field. Strings are copied into the arena;
  * the json_t may be freed afterwards.
  */
 #ifndef GW_CODEC_JSON_H

@@ -19,6 +19,7 @@
 
 #include "cli/cli_ctx.h"
 #include "cli/cli_json.h"
+#include "codec/json.h"
 #include "common/uuid.h"
 
 #define MAX_PROMPT_BYTES (1024 * 1024)
@@ -352,7 +353,7 @@ static int ask_print(const ask_args *a, ask_state *st)
 {
     const gw_response *r = &st->resp;
     if (a->json) {
-        json_t *j = gw_cli_json_response(r);
+        json_t *j = gw_response_to_json(r);
         char *s = json_dumps(j, JSON_COMPACT);
         if (a->req.stream && st->next_seq > 0)
             fputc('\n', stdout);
@@ -769,12 +770,12 @@ static json_t *tail_decode(gw_cli_ctx *ctx, tail_kind k, const rd_kafka_message_
         j = dlq_json(m);
     } else if (k == K_RESPONSES) {
         if ((e = gw_codec_decode_response(ctx->codec, m->payload, m->len, &a, &rec.r)) == GW_OK)
-            j = gw_cli_json_response(&rec.r);
+            j = gw_response_to_json(&rec.r);
     } else if (k == K_CHUNKS) {
         if ((e = gw_codec_decode_chunk(ctx->codec, m->payload, m->len, &a, &rec.c)) == GW_OK)
-            j = gw_cli_json_chunk(&rec.c);
+            j = gw_chunk_to_json(&rec.c);
     } else if ((e = gw_codec_decode_usage(ctx->codec, m->payload, m->len, &a, &rec.u)) == GW_OK) {
-        j = gw_cli_json_usage(&rec.u);
+        j = gw_usage_to_json(&rec.u);
     }
     if (e != GW_OK)
         j = json_pack("{s:s, s:s, s:i, s:I}", "undecodable", gw_err_code(e), "topic",

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli/cli_batch.h"
+#include "cli/cli_json.h"
 #include "cli/cli_latency.h"
 #include "cli/cli_procstat.h"
 #include "cli/cli_progress.h"
@@ -148,6 +149,63 @@ static void test_batch_parse_errors(void **state)
     huge[GW_CLI_BATCH_MAX_LINE_BYTES + 1] = '\0';
     assert_int_equal(parse(huge, &a, &r, err), GW_E_LIMIT);
     free(huge);
+    gw_arena_cleanup(&a);
+}
+
+static gw_err produce_parse(const char *line, gw_arena *a, gw_request *r, char *prio, char *err)
+{
+    return gw_cli_json_request(line, strlen(line), a, r, prio, 16, err, 256);
+}
+
+static void test_produce_line(void **state)
+{
+    gw_arena a;
+    gw_arena_init(&a, 1 << 20);
+    gw_request r;
+    char err[256], prio[16] = "";
+    assert_int_equal(
+        produce_parse("{\"request_id\":\"p-1\",\"prompt\":\"one\",\"priority\":\"low\","
+                      "\"max_tokens\":7}",
+                      &a, &r, prio, err),
+        GW_OK);
+    assert_string_equal(r.request_id, "p-1");
+    assert_int_equal(r.message_count, 1);
+    assert_int_equal(r.messages[0].role, GW_ROLE_USER);
+    assert_string_equal(r.messages[0].content, "one");
+    assert_int_equal(r.max_tokens, 7);
+    assert_true(r.enable_cache); /* schema default */
+    assert_string_equal(prio, "low");
+    prio[0] = '\0';
+    assert_int_equal(produce_parse("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                                   "{\"role\":\"USER\",\"content\":\"two\"}],"
+                                   "\"routing_strategy\":\"cheapest\",\"metadata\":{\"k\":\"v\"}}",
+                                   &a, &r, prio, err),
+                     GW_OK);
+    assert_null(r.request_id); /* the caller generates one */
+    assert_int_equal(r.message_count, 2);
+    assert_int_equal(r.messages[0].role, GW_ROLE_SYSTEM);
+    assert_int_equal(r.routing_strategy, GW_ROUTE_CHEAPEST);
+    assert_string_equal(gw_map_get(&r.metadata, "k"), "v");
+    assert_string_equal(prio, "");
+    struct {
+        const char *line, *reason;
+    } bad[] = {
+        {"not json", "not a JSON object"},
+        {"{\"request_id\":\"x\"}", "messages is missing"},
+        {"{\"prompt\":5}", "prompt must be a string"},
+        {"{\"prompt\":\"a\",\"messages\":[]}", "not both"},
+        {"{\"prompt\":\"a\",\"priority\":\"urgent\"}", "priority must be"},
+        {"{\"prompt\":\"a\",\"max_token\":5}", "max_token:"},
+        {"{\"prompt\":\"a\",\"temperature\":\"hot\"}", "temperature:"},
+        {"{\"messages\":[{\"content\":\"x\"}]}", "role:"},
+        {"{\"messages\":[{\"role\":\"user\"}]}", "messages[0].content is missing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        gw_arena_reset(&a);
+        assert_int_equal(produce_parse(bad[i].line, &a, &r, prio, err), GW_E_INVALID_REQUEST);
+        if (!strstr(err, bad[i].reason))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].line, err, bad[i].reason);
+    }
     gw_arena_cleanup(&a);
 }
 
@@ -305,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_strset),
         cmocka_unit_test(test_batch_parse_ok),
         cmocka_unit_test(test_batch_parse_errors),
+        cmocka_unit_test(test_produce_line),
         cmocka_unit_test(test_request_ids_deterministic),
         cmocka_unit_test(test_batch_output_line),
         cmocka_unit_test(test_resume_scan_output),

@@ -304,6 +304,13 @@ static void test_json(void **state)
                      GW_E_INVALID_REQUEST);
     assert_string_equal(bad, "role");
     json_decref(j);
+    /* MessageRole has no default: an absent role is not silently SYSTEM */
+    j = json_loads("{\"messages\":[{\"content\":\"x\"}]}", 0, &jerr);
+    bad = NULL;
+    assert_int_equal(gw_record_from_json(GW_REC_REQUEST, j, &arena, &r, &bad),
+                     GW_E_INVALID_REQUEST);
+    assert_string_equal(bad, "role");
+    json_decref(j);
 
     /* JSON has no NaN: a decoded NaN prints as null (found by fuzz_decode) */
     sample_request(&r, false);
