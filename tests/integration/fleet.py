@@ -359,6 +359,15 @@ class Fleet(GwEnv):
             self.producer.poll(0)
         self.producer.flush(30)
 
+    def produce_spread(self, tier, reqs, headers=None):
+        """Request i goes to partition i % partitions; one flush at the end."""
+        for i, r in enumerate(reqs):
+            self.producer.produce(self.topics[tier], key=r["request_id"].encode(),
+                                  value=encode("request", r), headers=headers,
+                                  partition=i % self.partitions)
+            self.producer.poll(0)
+        self.producer.flush(30)
+
     def check_alive(self, procs=None):
         for p in procs or self.workers:
             assert p.running(), f"worker {p.client_id} died\n{p.describe()}"
