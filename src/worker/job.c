@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/uuid.h"
+#include "worker/stage.h"
 #include "worker/worker_private.h"
 
 static const char *const stage_names[GW_STAGE__COUNT] = {
@@ -161,16 +162,45 @@ static void publish_dlq(gw_job *job, const rd_kafka_message_t *m, gw_err err)
 
 /* ---- stages ------------------------------------------------------------------- */
 
-typedef enum { STEP_NEXT, STEP_SUSPEND } step;
-
-static void fail(gw_job *job, gw_err err, const char *outcome)
+void gw_job_fail(gw_job *job, gw_err err, const char *outcome)
 {
     job->err = err;
     job->outcome = outcome;
     job->stage = GW_STAGE_PUBLISHING;
 }
 
-static step stage_decoded(gw_job *job)
+void gw_job_add_detail(gw_job *job, const char *key, const char *value)
+{
+    gw_kv *kv = gw_arena_alloc(&job->arena, (job->err_details.count + 1) * sizeof *kv);
+    if (kv == NULL || key == NULL || value == NULL)
+        return;
+    if (job->err_details.count > 0)
+        memcpy(kv, job->err_details.items, job->err_details.count * sizeof *kv);
+    kv[job->err_details.count] = (gw_kv){key, value};
+    job->err_details = (gw_map){kv, job->err_details.count + 1};
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    gw_job *job = t->data;
+    void (*fn)(gw_job *) = job->on_wait;
+    job->on_wait = NULL;
+    if (fn != NULL && !job->aborted)
+        fn(job);
+}
+
+void gw_job_wait(gw_job *job, int64_t delay_ms, void (*fn)(gw_job *job))
+{
+    if (!job->wait_init) {
+        uv_timer_init(job->w->loop, &job->wait_timer);
+        job->wait_timer.data = job;
+        job->wait_init = true;
+    }
+    job->on_wait = fn;
+    uv_timer_start(&job->wait_timer, on_wait_timer, delay_ms < 0 ? 0 : (uint64_t)delay_ms, 0);
+}
+
+static gw_step stage_decoded(gw_job *job)
 {
     gw_worker *w = job->w;
     const char *field = NULL;
@@ -179,64 +209,17 @@ static step stage_decoded(gw_job *job)
     if (err == GW_E_DEADLINE_EXCEEDED) {
         w->n.expired++;
         job->err_field = field;
-        fail(job, err, "expired");
-        return STEP_NEXT;
+        gw_job_fail(job, err, "expired");
+        return GW_STEP_NEXT;
     }
     if (err != GW_OK) {
         w->n.invalid++;
         job->err_field = field;
-        fail(job, err, "invalid");
-        return STEP_NEXT;
+        gw_job_fail(job, err, "invalid");
+        return GW_STEP_NEXT;
     }
     job->stage = GW_STAGE_VALIDATED;
-    return STEP_NEXT;
-}
-
-/* Idempotency claim in Redis: issue 6 (a duplicate republishes the kept response). */
-static step stage_validated(gw_job *job)
-{
-    job->stage = GW_STAGE_DEDUPED;
-    return STEP_NEXT;
-}
-
-/* Rate limits (RPM/TPM) and budgets: issue 6. */
-static step stage_deduped(gw_job *job)
-{
-    job->stage = GW_STAGE_ADMITTED;
-    return STEP_NEXT;
-}
-
-/* Response cache lookup (exact: issue 6, semantic: issue 8). */
-static step stage_admitted(gw_job *job)
-{
-    job->stage = GW_STAGE_CACHE_CHECKED;
-    return STEP_NEXT;
-}
-
-/* Routing for now: the preferred model by deployment id or model name, else
- * the first deployment. The registry-wide ranking with failover is issue 5. */
-static step stage_cache_checked(gw_job *job)
-{
-    const gw_config *cfg = job->w->cfg;
-    const char *want = job->req.model;
-    job->dep = NULL;
-    for (size_t i = 0; want != NULL && i < cfg->deployment_count; i++) {
-        const gw_deployment *d = &cfg->deployments[i];
-        if (strcmp(d->id, want) == 0 || (d->model != NULL && strcmp(d->model, want) == 0)) {
-            job->dep = d;
-            break;
-        }
-    }
-    if (want == NULL && cfg->deployment_count > 0)
-        job->dep = &cfg->deployments[0];
-    if (job->dep == NULL) {
-        job->err_field = "model";
-        job->w->n.errors++;
-        fail(job, want ? GW_E_UNKNOWN_MODEL : GW_E_PROVIDER_NOT_CONFIGURED, "error");
-        return STEP_NEXT;
-    }
-    job->stage = GW_STAGE_ROUTED;
-    return STEP_NEXT;
+    return GW_STEP_NEXT;
 }
 
 static void flush_chunk(gw_job *job);
@@ -248,7 +231,16 @@ static void on_coalesce_timer(uv_timer_t *t)
     flush_chunk(job);
 }
 
-static void on_delta(void *ud, const char *text, size_t len)
+void gw_job_drop_pending(gw_job *job)
+{
+    if (job->timer_armed) {
+        uv_timer_stop(&job->coalesce_timer);
+        job->timer_armed = false;
+    }
+    gw_buf_reset(&job->pending);
+}
+
+void gw_job_on_delta(void *ud, const char *text, size_t len)
 {
     gw_job *job = ud;
     if (!job->streaming)
@@ -278,50 +270,6 @@ static void on_delta(void *ud, const char *text, size_t len)
     }
 }
 
-static void copy_result(gw_job *job, const gw_provider_result *res)
-{
-    job->content = gw_arena_strndup(&job->arena, res->content ? res->content : "",
-                                    res->content ? res->content_len : 0);
-    job->finish_reason = gw_arena_strdup(&job->arena, res->finish_reason);
-    job->usage = res->usage;
-    job->ttft_ms = res->ttft_ms;
-    job->has_ttft = true;
-    if (res->error_detail != NULL)
-        job->err_detail = gw_arena_strdup(&job->arena, res->error_detail);
-}
-
-static void on_done(void *ud, const gw_provider_result *res)
-{
-    gw_job *job = ud;
-    job->call = NULL;
-    copy_result(job, res);
-    if (res->err != GW_OK) {
-        job->w->n.errors++;
-        fail(job, res->err, "error");
-    } else {
-        /* Cache store (issue 6) and limit reconcile (issue 6) plug in here. */
-        job->err = GW_OK;
-        job->outcome = "success";
-        job->w->n.succeeded++;
-        job->stage = GW_STAGE_PUBLISHING;
-    }
-    gw_job_drive(job);
-}
-
-static step stage_routed(gw_job *job)
-{
-    gw_provider_cbs cbs = {.on_delta = on_delta, .on_done = on_done};
-    job->stage = GW_STAGE_CALLING;
-    gw_err err =
-        gw_provider_call_start(job->w->providers, job->dep, &job->req, &cbs, job, &job->call);
-    if (err != GW_OK) {
-        job->w->n.errors++;
-        fail(job, err, "error");
-        return STEP_NEXT;
-    }
-    return STEP_SUSPEND;
-}
-
 /* ---- outputs ------------------------------------------------------------------ */
 
 static gw_error_rec *error_rec(gw_job *job)
@@ -329,7 +277,8 @@ static gw_error_rec *error_rec(gw_job *job)
     if (job->err == GW_OK)
         return NULL;
     gw_error_rec *e = gw_arena_calloc(&job->arena, 1, sizeof *e);
-    gw_kv *kv = gw_arena_calloc(&job->arena, 2, sizeof *kv);
+    size_t cap = 2 + job->err_details.count;
+    gw_kv *kv = gw_arena_calloc(&job->arena, cap, sizeof *kv);
     if (e == NULL || kv == NULL)
         return NULL;
     e->code = gw_err_code(job->err);
@@ -339,8 +288,17 @@ static gw_error_rec *error_rec(gw_job *job)
     kv[n++] = (gw_kv){"error_name", gw_err_name(job->err)};
     if (job->err_field != NULL)
         kv[n++] = (gw_kv){"field", job->err_field};
+    for (size_t i = 0; i < job->err_details.count; i++)
+        kv[n++] = job->err_details.items[i];
     e->details = (gw_map){kv, n};
     return e;
+}
+
+static void publish_chunk_text(gw_job *job, const char *text)
+{
+    gw_chunk ch = {.request_id = job->req.request_id, .seq = job->chunk_seq, .content = text};
+    if (publish_record(job, GW_REC_CHUNK, &ch, topic_of(job->w, GW_OUT_CHUNKS), ch.seq) == GW_OK)
+        job->chunk_seq++;
 }
 
 /* Publish the pending stream text as one chunk (not final). */
@@ -351,11 +309,10 @@ static void flush_chunk(gw_job *job)
     char *text = gw_arena_strndup(&job->arena, (const char *)job->pending.data, job->pending.len);
     if (text == NULL)
         return; /* stays pending; the final chunk carries it */
-    gw_chunk ch = {.request_id = job->req.request_id, .seq = job->chunk_seq, .content = text};
-    if (publish_record(job, GW_REC_CHUNK, &ch, topic_of(job->w, GW_OUT_CHUNKS), ch.seq) == GW_OK) {
-        job->chunk_seq++;
+    int32_t seq = job->chunk_seq;
+    publish_chunk_text(job, text);
+    if (job->chunk_seq != seq)
         gw_buf_reset(&job->pending);
-    }
 }
 
 static double elapsed_ms(const gw_job *job)
@@ -371,7 +328,7 @@ static void publish_final_chunk(gw_job *job, gw_error_rec *e)
                    .seq = job->chunk_seq,
                    .content = text ? text : "",
                    .is_final = true,
-                   .has_usage = job->err == GW_OK,
+                   .has_usage = e == NULL,
                    .token_usage = job->usage,
                    .finish_reason = job->finish_reason,
                    .error = e};
@@ -381,18 +338,83 @@ static void publish_final_chunk(gw_job *job, gw_error_rec *e)
     }
 }
 
+/*
+ * Replay a stored answer as a stream: chunks of at most
+ * worker.chunk_coalesce_bytes (cut on UTF-8 boundaries), the rest left
+ * pending for the final chunk, as a live stream would be coalesced.
+ */
+static void replay_chunks(gw_job *job, const char *text)
+{
+    size_t step = job->w->coalesce.coalesce_bytes > 0 ? job->w->coalesce.coalesce_bytes : 64;
+    size_t len = strlen(text), off = 0;
+    while (len - off > step) {
+        size_t cut = off + step;
+        while (cut > off + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+            cut--;
+        char *piece = gw_arena_strndup(&job->arena, text + off, cut - off);
+        if (piece == NULL)
+            break;
+        publish_chunk_text(job, piece);
+        off = cut;
+    }
+    gw_buf_reset(&job->pending);
+    gw_buf_append(&job->pending, text + off, len - off);
+}
+
+bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len)
+{
+    gw_response *r = gw_arena_calloc(&job->arena, 1, sizeof *r);
+    if (r == NULL ||
+        gw_codec_decode_response(job->w->store_codec, data, len, &job->arena, r) != GW_OK)
+        return false;
+    job->stored = r;
+    job->content = r->content;
+    job->finish_reason = r->finish_reason;
+    job->err = r->error != NULL ? gw_err_from_code(r->error->code) : GW_OK;
+    if (r->error != NULL && job->err == GW_OK)
+        job->err = GW_E_INTERNAL;
+    job->dep = gw_config_deployment(job->w->cfg, r->model_id);
+    if (job->dep != NULL)
+        job->saved_cost_usd =
+            r->token_usage.prompt_tokens * job->dep->price_in_usd_per_mtok / 1e6 +
+            r->token_usage.completion_tokens * job->dep->price_out_usd_per_mtok / 1e6;
+    memset(&job->usage, 0, sizeof job->usage); /* nothing billed */
+    if (job->streaming && job->chunk_seq == 0)
+        replay_chunks(job, r->content ? r->content : "");
+    return true;
+}
+
+/* The response record; *stored_out (may be NULL) gets the version to keep
+ * (cache and idempotency): not marked cached, request-specific fields kept. */
+static void make_response(gw_job *job, gw_error_rec *e, gw_response *r)
+{
+    if (job->duplicate && job->stored != NULL) {
+        *r = *job->stored;
+        r->request_id = job->req.request_id;
+        return;
+    }
+    *r = (gw_response){.request_id = job->req.request_id,
+                       .content = job->err == GW_OK && job->content ? job->content : "",
+                       .model_id = job->stored ? job->stored->model_id
+                                   : job->dep  ? job->dep->id
+                                               : "",
+                       .provider = job->stored ? job->stored->provider
+                                   : job->dep  ? gw_provider_kind_name(job->dep->provider)
+                                               : "",
+                       .token_usage = job->usage,
+                       .latency_ms = elapsed_ms(job),
+                       .cached = job->cached,
+                       .finish_reason = job->finish_reason,
+                       .error = e,
+                       .metadata = job->resp_metadata,
+                       .custom_id = job->req.custom_id,
+                       .batch_id = job->req.batch_id};
+}
+
 static void publish_response(gw_job *job, gw_error_rec *e)
 {
-    gw_response r = {.request_id = job->req.request_id,
-                     .content = job->err == GW_OK && job->content ? job->content : "",
-                     .model_id = job->dep ? job->dep->id : "",
-                     .provider = job->dep ? gw_provider_kind_name(job->dep->provider) : "",
-                     .token_usage = job->usage,
-                     .latency_ms = elapsed_ms(job),
-                     .finish_reason = job->finish_reason,
-                     .error = e,
-                     .custom_id = job->req.custom_id,
-                     .batch_id = job->req.batch_id};
+    gw_response r;
+    make_response(job, e, &r);
     const char *topic = job->req.reply_topic && job->err != GW_E_INVALID_REQUEST
                             ? job->req.reply_topic
                             : topic_of(job->w, GW_OUT_RESPONSES);
@@ -410,7 +432,14 @@ static void publish_response(gw_job *job, gw_error_rec *e)
         GW_ERROR("response_unpublishable", "request_id", job->req.request_id, "error",
                  gw_err_name(err));
         job->publish_failed = true;
+        return;
     }
+    /* The version kept for redeliveries and the cache. */
+    gw_buf_reset(&job->w->store_buf);
+    r.cached = false;
+    if (gw_codec_encode(job->w->store_codec, GW_REC_RESPONSE, &r, 0, GW_FRAMING_SINGLE_OBJECT,
+                        &job->w->store_buf) != GW_OK)
+        gw_buf_reset(&job->w->store_buf);
 }
 
 static void publish_usage(gw_job *job)
@@ -422,9 +451,10 @@ static void publish_usage(gw_job *job)
     gw_uuid4(event_id);
     const gw_deployment *d = job->dep;
     double cost = 0;
-    if (d != NULL && job->err == GW_OK)
+    if (d != NULL && job->err == GW_OK && !job->cached && !job->duplicate)
         cost = job->usage.prompt_tokens * d->price_in_usd_per_mtok / 1e6 +
                job->usage.completion_tokens * d->price_out_usd_per_mtok / 1e6;
+    bool billed = !job->cached && !job->duplicate;
     gw_usage_event u = {
         .event_id = event_id,
         .request_id = job->req.request_id,
@@ -435,18 +465,26 @@ static void publish_usage(gw_job *job)
         .model_id = d ? d->id : NULL,
         .provider = d ? gw_provider_kind_name(d->provider) : NULL,
         .priority = gw_tier_name(job->tier),
-        .prompt_tokens = job->usage.prompt_tokens,
-        .completion_tokens = job->usage.completion_tokens,
-        .total_tokens = job->usage.total_tokens,
+        .prompt_tokens = billed ? job->usage.prompt_tokens : 0,
+        .completion_tokens = billed ? job->usage.completion_tokens : 0,
+        .total_tokens = billed ? job->usage.total_tokens : 0,
         .cost_usd = cost,
+        .saved_cost_usd = job->cached ? job->saved_cost_usd : 0,
         .latency_ms = elapsed_ms(job),
-        .has_ttft = job->has_ttft,
+        .has_ttft = job->has_ttft && billed,
         .ttft_ms = job->ttft_ms,
-        .attempts = job->dep != NULL && job->has_ttft ? 1 : 0,
+        .cached = job->cached,
+        .cache_tier = job->cache_tier,
+        .has_similarity = job->has_similarity,
+        .cache_similarity = job->similarity,
+        .attempts = job->fo_ready ? gw_failover_attempts(&job->fo) : 0,
+        .failovers = job->fo_ready ? gw_failover_failovers(&job->fo) : 0,
         .outcome = job->outcome ? job->outcome : "error",
         .error_code = job->err == GW_OK ? NULL : gw_err_code(job->err),
         .timestamp_ms = gw_worker_now_ms(),
     };
+    if (job->fo_ready && job->fo.calls == 0)
+        u.attempts = 0;
     if (u.tenant_id == NULL)
         u.tenant_id = "";
     gw_err err = publish_record(job, GW_REC_USAGE, &u, topic_of(w, GW_OUT_USAGE), -1);
@@ -457,17 +495,23 @@ static void publish_usage(gw_job *job)
     }
 }
 
-static step stage_publishing(gw_job *job)
+static gw_step stage_publishing(gw_job *job)
 {
     if (job->timer_armed) {
         uv_timer_stop(&job->coalesce_timer);
         job->timer_armed = false;
     }
-    gw_error_rec *e = error_rec(job);
+    gw_error_rec *e = job->duplicate && job->stored ? job->stored->error : error_rec(job);
     if (job->streaming)
         publish_final_chunk(job, e);
     publish_response(job, e);
     publish_usage(job);
+    /* Shared-state writes that follow an answer: the kept response for
+     * redeliveries, the cache tiers, token reconcile and budget charge. */
+    const gw_buf *b = &job->w->store_buf;
+    if (!job->duplicate)
+        gw_stage_cache_finish(job, b->data, b->len);
+    gw_stage_state_finish(job, b->data, b->len);
     if (job->err == GW_OK) {
         GW_DEBUG("request_done", "request_id", job->req.request_id, "model",
                  job->dep ? job->dep->id : "", "outcome", job->outcome);
@@ -476,7 +520,7 @@ static step stage_publishing(gw_job *job)
                 "error", gw_err_name(job->err), "field", job->err_field);
     }
     job->stage = GW_STAGE_AWAITING_ACKS;
-    return STEP_NEXT;
+    return GW_STEP_NEXT;
 }
 
 /* ---- driving ------------------------------------------------------------------ */
@@ -484,25 +528,25 @@ static step stage_publishing(gw_job *job)
 void gw_job_drive(gw_job *job)
 {
     for (;;) {
-        step s;
+        gw_step s;
         switch (job->stage) {
         case GW_STAGE_DECODED:
             s = stage_decoded(job);
             break;
         case GW_STAGE_VALIDATED:
-            s = stage_validated(job);
+            s = gw_stage_idempotency(job);
             break;
         case GW_STAGE_DEDUPED:
-            s = stage_deduped(job);
+            s = gw_stage_limits(job);
             break;
         case GW_STAGE_ADMITTED:
-            s = stage_admitted(job);
+            s = gw_stage_cache(job);
             break;
         case GW_STAGE_CACHE_CHECKED:
-            s = stage_cache_checked(job);
+            s = gw_stage_route(job);
             break;
         case GW_STAGE_ROUTED:
-            s = stage_routed(job);
+            s = gw_stage_attempt(job);
             break;
         case GW_STAGE_PUBLISHING:
             s = stage_publishing(job);
@@ -516,7 +560,7 @@ void gw_job_drive(gw_job *job)
         default: /* RECEIVED, CALLING, DONE: a callback moves these on */
             return;
         }
-        if (s == STEP_SUSPEND)
+        if (s == GW_STEP_SUSPEND)
             return;
     }
 }
@@ -533,6 +577,7 @@ gw_job *gw_job_start(gw_worker *w, const rd_kafka_message_t *m, struct gw_part *
     job->tier = tier;
     job->t_start_ns = (int64_t)uv_hrtime();
     job->chunk_seq = 0;
+    snprintf(job->owner, sizeof job->owner, "%s/%" PRIu64, w->worker_id, ++w->job_seq);
     gw_arena_init(&job->arena, gw_codec_get_limits(w->codec)->max_alloc_bytes * 2);
     gw_buf_init(&job->pending, GW_STREAM_PENDING_CAP);
     job->stage = GW_STAGE_RECEIVED;
@@ -584,14 +629,27 @@ void gw_job_abort(gw_job *job)
         gw_provider_call_cancel(job->call);
         job->call = NULL;
     }
+    if (job->wait_init)
+        uv_timer_stop(&job->wait_timer);
+    if (job->timer_armed) {
+        uv_timer_stop(&job->coalesce_timer);
+        job->timer_armed = false;
+    }
+    job->aborted = true;
     job->publish_failed = true;
+}
+
+static void release_memory(gw_job *job)
+{
+    gw_arena_cleanup(&job->arena);
+    free(job);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     gw_job *job = h->data;
-    gw_arena_cleanup(&job->arena);
-    free(job);
+    if (--job->handles_open == 0)
+        release_memory(job);
 }
 
 void gw_job_free(gw_job *job)
@@ -599,11 +657,17 @@ void gw_job_free(gw_job *job)
     if (job->pass_headers != NULL)
         rd_kafka_headers_destroy(job->pass_headers);
     gw_buf_cleanup(&job->pending);
+    if (job->semq != NULL)
+        gw_semcache_query_cleanup(job->semq);
+    job->handles_open = (job->timer_init ? 1 : 0) + (job->wait_init ? 1 : 0);
     if (job->timer_init) {
         uv_timer_stop(&job->coalesce_timer);
         uv_close((uv_handle_t *)&job->coalesce_timer, on_timer_closed);
-        return;
     }
-    gw_arena_cleanup(&job->arena);
-    free(job);
+    if (job->wait_init) {
+        uv_timer_stop(&job->wait_timer);
+        uv_close((uv_handle_t *)&job->wait_timer, on_timer_closed);
+    }
+    if (job->handles_open == 0)
+        release_memory(job);
 }

@@ -25,6 +25,11 @@
 #include "common/err.h"
 #include "model/model.h"
 #include "provider/provider.h"
+#include "route/failover.h"
+#include "route/router.h"
+#include "semantic/semcache.h"
+#include "state/cache_policy.h"
+#include "state/state.h"
 #include "worker/policy.h"
 
 /* X(name, doc) */
@@ -32,11 +37,12 @@
     X(RECEIVED, "taken from the consumer, not yet decoded")                                        \
     X(DECODED, "Avro decoded into the arena")                                                      \
     X(VALIDATED, "limits, enums and deadline checked")                                             \
-    X(DEDUPED, "idempotency claim (issue 6)")                                                      \
-    X(ADMITTED, "rate limits and budget (issue 6)")                                                \
-    X(CACHE_CHECKED, "response cache looked up (issue 6, 8)")                                      \
-    X(ROUTED, "deployment chosen")                                                                 \
-    X(CALLING, "provider call in flight")                                                          \
+    X(DEDUPED, "idempotency claimed (or the stored answer is being replayed)")                     \
+    X(ADMITTED, "agent rate limits and budget passed")                                             \
+    X(CACHE_CHECKED, "response cache missed (exact, then semantic)")                               \
+    X(ROUTED,                                                                                      \
+      "candidates ranked; the next attempt is being admitted (breaker, deployment limits)")        \
+    X(CALLING, "provider call in flight, or waiting for an admission answer or a backoff timer")   \
     X(PUBLISHING, "response, final chunk and usage being produced")                                \
     X(AWAITING_ACKS, "waiting for the broker to acknowledge every output")                         \
     X(DONE, "all outputs acknowledged; offset may be committed")
@@ -90,6 +96,56 @@ typedef struct gw_job {
     uint32_t acks_pending;
     uint32_t republishes;
     bool publish_failed;
+    bool aborted; /* shutdown: late callbacks return at once */
+
+    /* identity: unique per job in the fleet (worker id + sequence number);
+     * the owner of the idempotency lease and of the cache lock */
+    char owner[96];
+    uv_timer_t wait_timer; /* backoff, limit delay, idempotency polling */
+    bool wait_init;
+    void (*on_wait)(struct gw_job *job);
+    int handles_open; /* timers still to close before the job is freed */
+
+    /* idempotency (stage_state.c) */
+    bool idem_claimed;    /* this job holds the lease: complete it at the end */
+    int32_t idem_wait_ms; /* waited so far for another worker's lease */
+
+    /* limits and budget (stage_state.c) */
+    int32_t reserved_tokens;  /* agent TPM reservation; 0 = none */
+    uint16_t dep_reserved[8]; /* registry indexes whose deployment TPM we reserved */
+    int32_t dep_reserved_tokens[8];
+    size_t dep_reserved_count;
+    int64_t delayed_ms; /* on_limit = delay: held so far */
+    bool limit_answered, budget_answered;
+    gw_limit_result limit_res;
+    gw_budget_result budget_res;
+    const char *limit_name; /* the limit that denied */
+    int64_t retry_after_ms; /* RATE_LIMITED answer */
+
+    /* cache (stage_cache.c) */
+    gw_cache_decision cdec;
+    char cache_key[GW_CACHE_KEY_HEX];
+    bool cache_locked; /* this job holds the single-flight lock */
+    bool cache_waited; /* waited once for another owner's answer */
+    bool cached;       /* answered from the cache (or a duplicate replay) */
+    const char *cache_tier;
+    bool has_similarity;
+    double similarity;
+    double saved_cost_usd;
+    gw_sem_query *semq; /* in the arena; cleaned up in gw_job_free */
+    gw_map resp_metadata;
+    gw_response *stored; /* decoded stored answer (cache hit or duplicate) */
+    bool duplicate;      /* idempotency HIT: republish *stored as it was */
+
+    /* routing (stage_route.c) */
+    gw_route_plan plan;
+    gw_failover fo;
+    bool fo_ready;
+    size_t att_idx;
+    bool att_probe;
+    char att_token[128];
+    uint64_t att_t0_ns;
+    gw_map err_details; /* extra GatewayError details (attempt log, retry_after_ms) */
 } gw_job;
 
 /* Takes the message's bytes (decoding, or copying to the DLQ) before return;

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "worker/worker_private.h"
+#include "worker/worker_shared.h"
 
 enum { INTAKE_BUDGET = 512, MAX_PARTITIONS = 4096 };
 
@@ -592,6 +593,8 @@ gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstra
     gw_buf_init(&w->scratch, lim.max_message_bytes * 2);
     if ((err = gw_providers_new(loop, &w->providers)) != GW_OK)
         goto fail;
+    if ((err = gw_worker_open_shared(w)) != GW_OK)
+        goto fail;
     if ((err = make_consumer(w)) != GW_OK || (err = make_producer(w)) != GW_OK)
         goto fail;
     *out = w;
@@ -663,6 +666,11 @@ static void pause_all(gw_worker *w)
         sync_tier(w, (gw_tier)t);
 }
 
+static void on_drain_timer_closed(uv_handle_t *h)
+{
+    gw_worker_release_shared(h->data);
+}
+
 static void finish_shutdown(gw_worker *w, bool drained)
 {
     if (w->run == GW_RUN_DONE)
@@ -683,7 +691,9 @@ static void finish_shutdown(gw_worker *w, bool drained)
     gw_kq_close(&w->pkq);
     uv_timer_stop(&w->drain_timer);
     uv_timer_stop(&w->tick_timer);
-    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    /* State, routing and the semantic cache go on a clean stack (this may run
+     * inside one of their callbacks); their free answers what is pending. */
+    uv_close((uv_handle_t *)&w->drain_timer, on_drain_timer_closed);
     uv_close((uv_handle_t *)&w->tick_timer, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
@@ -702,8 +712,15 @@ static void finish_shutdown(gw_worker *w, bool drained)
 
 static void maybe_finish_drain(gw_worker *w)
 {
-    if (w->run == GW_RUN_DRAINING && w->job_count == 0 && rd_kafka_outq_len(w->producer) == 0)
+    if (w->run == GW_RUN_DRAINING && w->job_count == 0 && w->bg_pending == 0 &&
+        rd_kafka_outq_len(w->producer) == 0)
         finish_shutdown(w, true);
+}
+
+void gw_worker_bg_settled(gw_worker *w)
+{
+    if (w->run == GW_RUN_DRAINING)
+        maybe_finish_drain(w);
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -736,6 +753,7 @@ void gw_worker_free(gw_worker *w)
 {
     if (w == NULL)
         return;
+    gw_worker_release_shared(w);
     while (w->jobs != NULL) {
         gw_job *j = w->jobs;
         w->jobs = j->next;

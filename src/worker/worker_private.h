@@ -14,6 +14,11 @@
 #include "kafka/kq.h"
 #include "kafka/offsets.h"
 #include "provider/provider.h"
+#include "route/routing.h"
+#include "semantic/semcache.h"
+#include "semantic/semstore.h"
+#include "state/redis.h"
+#include "state/state.h"
 #include "worker/job.h"
 #include "worker/policy.h"
 #include "worker/validate.h"
@@ -46,6 +51,8 @@ typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } g
 typedef struct {
     uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
     uint64_t pauses, resumes, consumer_wakeups, producer_wakeups;
+    uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
+    uint64_t retries, failovers, bg_errors;
 } gw_worker_counters;
 
 struct gw_worker {
@@ -72,6 +79,22 @@ struct gw_worker {
     gw_validate_limits vlimits;
     gw_coalesce_cfg coalesce;
 
+    /* fleet coordination; NULL when the feature is off. redis is NULL with
+     * the memory backends (dev mode, state.backend = memory). Freed by
+     * gw_worker_release_shared() once no job can start another operation. */
+    char worker_id[64]; /* "<host>-<pid>-<random>": logged at start, prefix of every job owner */
+    uint64_t job_seq;
+    gw_redis *redis;
+    gw_state *state;
+    gw_routing *routing;
+    gw_semstore *semstore;
+    gw_semcache *semcache;
+    gw_embedder *embedder; /* an HTTP embedder (cache.semantic.embedder = deployment id) */
+    struct gw_http *embed_http;
+    gw_codec *store_codec; /* stored answers: single-object framing (carries the schema) */
+    gw_buf store_buf;
+    uint32_t bg_pending; /* fire-and-forget state writes not yet acknowledged */
+
     gw_job *jobs; /* doubly linked list of live jobs */
     uint32_t job_count;
     gw_buf scratch; /* encoder output, reused */
@@ -90,5 +113,8 @@ enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
 /* worker.c, for job.c */
 void gw_worker_job_finished(gw_worker *w, gw_job *job);
 int64_t gw_worker_now_ms(void);
+/* Acknowledgement callbacks of fire-and-forget state writes (ud = worker). */
+void gw_worker_bg_ack(void *ud, const gw_state_ack *a);
+void gw_worker_bg_sem(void *ud, gw_err err);
 
 #endif

@@ -1,0 +1,337 @@
+/*
+ * stage_state: the fleet-wide admission of one request (docs/state.md).
+ *
+ *   VALIDATED  idempotency: gw_state_idem_claim(request_id, job owner, lease).
+ *              Claimed: go on. HIT (answered before, by any worker): replay
+ *              the kept response, outcome "duplicate", no provider call.
+ *              LOCKED_BY_OTHER (a live worker holds the lease): poll the claim
+ *              with backoff, never longer than the remaining lease, until the
+ *              answer appears (replayed) or the lease ends (taken over). The
+ *              copy is never dropped and the provider is never called while
+ *              another worker holds the lease.
+ *   DEDUPED    agent limits and budget: ONE gw_state_limit_check with the
+ *              agent's RPM (cost 1) and TPM (prompt estimate + max_tokens;
+ *              all-or-nothing) and gw_state_budget_check with the estimated
+ *              cost on the first routing candidate, issued together (one
+ *              pipelined round trip). Deployment RPM/TPM are reserved per
+ *              attempt in stage_route.c, where the deployment is known.
+ *              Denied: limits.on_limit = reject answers RATE_LIMITED (E4300)
+ *              with retry_after_ms and the limit's name; delay holds the job
+ *              on its timer (within the deadline and limits.max_delay_ms)
+ *              and checks again. NEVER_FITS: E4301; over budget: E4302.
+ *   after      gw_stage_state_finish: reconcile every reserved TPM key once
+ *              (actual - reserved; a cache hit or a failure refunds it all),
+ *              charge the budget with the real cost, complete the
+ *              idempotency claim with the kept response (release it after a
+ *              retryable error, so a resend is served anew).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "route/registry.h"
+#include "route/routing.h"
+#include "worker/stage.h"
+#include "worker/worker_private.h"
+
+enum { IDEM_POLL_MIN_MS = 20, IDEM_POLL_MAX_MS = 500 };
+
+/* ---- idempotency ------------------------------------------------------------- */
+
+static void claim_again(gw_job *job)
+{
+    job->stage = GW_STAGE_VALIDATED;
+    gw_job_drive(job);
+}
+
+static void wait_for_other(gw_job *job, int64_t lease_left_ms)
+{
+    int64_t lease_ms = job->w->cfg->idempotency.lease_ms;
+    if (job->idem_wait_ms > 2 * lease_ms) {
+        /* A lease that keeps being renewed for twice its length is not a
+         * live worker's answer on its way: answer so the request is not
+         * held forever (retryable, the client may resend). */
+        job->w->n.errors++;
+        gw_job_fail(job, GW_E_STATE_UNAVAILABLE, "error");
+        gw_job_drive(job);
+        return;
+    }
+    int64_t delay = IDEM_POLL_MIN_MS << (job->idem_wait_ms > 0 ? 2 : 0);
+    delay = job->idem_wait_ms / 2 > delay ? job->idem_wait_ms / 2 : delay;
+    delay = delay > IDEM_POLL_MAX_MS ? IDEM_POLL_MAX_MS : delay;
+    if (lease_left_ms > 0 && lease_left_ms + 1 < delay)
+        delay = lease_left_ms + 1;
+    job->idem_wait_ms += (int32_t)delay;
+    gw_job_wait(job, delay, claim_again);
+}
+
+static void on_claim(void *ud, const gw_cache_result *r)
+{
+    gw_job *job = ud;
+    if (job->aborted)
+        return;
+    if (r->err != GW_OK) { /* failure_policy.idempotency = closed */
+        job->w->n.errors++;
+        gw_job_fail(job, r->err, "error");
+    } else if (r->kind == GW_CACHE_HIT) {
+        if (gw_job_answer_stored(job, r->data, r->len)) {
+            job->duplicate = true;
+            job->outcome = "duplicate";
+            job->w->n.duplicates++;
+            job->stage = GW_STAGE_PUBLISHING;
+        } else {
+            GW_WARN("idempotency_unreadable", "request_id", job->req.request_id);
+            job->stage = GW_STAGE_DEDUPED;
+        }
+    } else if (r->kind == GW_CACHE_LOCKED_BY_OTHER) {
+        wait_for_other(job, r->lock_ttl_ms);
+        return;
+    } else {
+        job->idem_claimed = r->kind == GW_CACHE_LOCKED_BY_ME && !r->fallback;
+        job->stage = GW_STAGE_DEDUPED;
+    }
+    gw_job_drive(job);
+}
+
+gw_step gw_stage_idempotency(gw_job *job)
+{
+    gw_worker *w = job->w;
+    if (w->state == NULL || !w->cfg->idempotency.enabled) {
+        job->stage = GW_STAGE_DEDUPED;
+        return GW_STEP_NEXT;
+    }
+    gw_state_idem_claim(w->state, job->req.request_id, job->owner, w->cfg->idempotency.lease_ms,
+                        on_claim, job);
+    return GW_STEP_SUSPEND;
+}
+
+/* ---- limits and budget ---------------------------------------------------------- */
+
+static int32_t max_tokens_of(const gw_job *job)
+{
+    return job->req.max_tokens > 0 ? job->req.max_tokens : job->w->cfg->worker.default_max_tokens;
+}
+
+/* The agent's limit keys; returns how many (0..2). names[] name each key. */
+static size_t agent_keys(gw_job *job, gw_limit_key keys[2], const char *names[2])
+{
+    int64_t rpm = 0, tpm = 0;
+    const char *agent = job->req.agent_did ? job->req.agent_did : "";
+    gw_config_agent_limits(job->w->cfg, agent, &rpm, &tpm);
+    size_t n = 0, len = strlen(agent) + 16;
+    if (rpm > 0) {
+        char *scope = gw_arena_alloc(&job->arena, len);
+        if (scope != NULL) {
+            snprintf(scope, len, "agent_rpm:%s", agent);
+            names[n] = "agent_rpm";
+            keys[n++] = (gw_limit_key){scope, (double)rpm, (double)rpm, 1};
+        }
+    }
+    if (tpm > 0) {
+        char *scope = gw_arena_alloc(&job->arena, len);
+        if (scope != NULL) {
+            snprintf(scope, len, "agent_tpm:%s", agent);
+            names[n] = "agent_tpm";
+            double need = gw_estimate_prompt_tokens(&job->req) + max_tokens_of(job);
+            keys[n++] = (gw_limit_key){scope, (double)tpm, (double)tpm, need};
+        }
+    }
+    return n;
+}
+
+static void limits_retry(gw_job *job)
+{
+    job->limit_answered = job->budget_answered = false;
+    job->stage = GW_STAGE_DEDUPED;
+    gw_job_drive(job);
+}
+
+static bool may_delay(const gw_job *job, int64_t retry_ms)
+{
+    const gw_config *cfg = job->w->cfg;
+    if (cfg->limits.on_limit != GW_CFG_ON_LIMIT_DELAY)
+        return false;
+    if (job->delayed_ms + retry_ms > cfg->limits.max_delay_ms)
+        return false;
+    return !job->req.has_deadline || gw_worker_now_ms() + retry_ms < job->req.deadline_ms;
+}
+
+static void rate_limited(gw_job *job, const gw_limit_result *r, const char *name)
+{
+    char *ms = gw_arena_alloc(&job->arena, 24);
+    if (ms != NULL)
+        snprintf(ms, 24, "%" PRId64, r->retry_after_ms);
+    gw_job_add_detail(job, "retry_after_ms", ms);
+    gw_job_add_detail(job, "limit", name);
+    job->w->n.rate_limited++;
+    gw_job_fail(job, GW_E_RATE_LIMITED, "rate_limited");
+}
+
+/* Both answers are in: decide. */
+static void limits_decided(gw_job *job)
+{
+    const gw_limit_result *l = &job->limit_res;
+    const gw_budget_result *b = &job->budget_res;
+    const char *names[2] = {NULL, NULL};
+    gw_limit_key keys[2];
+    size_t n = agent_keys(job, keys, names);
+    const char *name =
+        l->limit_index >= 0 && (size_t)l->limit_index < n ? names[l->limit_index] : "agent";
+    if (l->err != GW_OK) {
+        job->w->n.errors++;
+        gw_job_fail(job, l->err, "error");
+    } else if (l->verdict == GW_LIMIT_NEVER_FITS) {
+        gw_job_add_detail(job, "limit", name);
+        gw_job_fail(job, GW_E_RATE_LIMIT_NEVER_FITS, "rate_limited");
+    } else if (l->verdict == GW_LIMIT_DENIED) {
+        if (may_delay(job, l->retry_after_ms)) {
+            job->delayed_ms += l->retry_after_ms;
+            gw_job_wait(job, l->retry_after_ms, limits_retry);
+            return;
+        }
+        rate_limited(job, l, name);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(names[i], "agent_tpm") == 0)
+                job->reserved_tokens = (int32_t)keys[i].cost;
+        if (b->err == GW_E_BUDGET_EXCEEDED) {
+            gw_job_add_detail(job, "period", b->period);
+            gw_job_fail(job, GW_E_BUDGET_EXCEEDED, "budget_exceeded");
+        } else if (b->err != GW_OK) {
+            job->w->n.errors++;
+            gw_job_fail(job, b->err, "error");
+        } else {
+            job->stage = GW_STAGE_ADMITTED;
+        }
+    }
+    gw_job_drive(job);
+}
+
+static void on_limit(void *ud, const gw_limit_result *r)
+{
+    gw_job *job = ud;
+    job->limit_res = *r;
+    job->limit_answered = true;
+    if (!job->aborted && job->budget_answered)
+        limits_decided(job);
+}
+
+static void on_budget(void *ud, const gw_budget_result *r)
+{
+    gw_job *job = ud;
+    job->budget_res = *r;
+    job->budget_res.period = r->period ? gw_arena_strdup(&job->arena, r->period) : NULL;
+    job->budget_answered = true;
+    if (!job->aborted && job->limit_answered)
+        limits_decided(job);
+}
+
+/* The estimated cost of the request on its first routing candidate. */
+static double estimate_cost(gw_job *job)
+{
+    gw_route_plan plan;
+    if (gw_routing_route(job->w->routing, &job->req, &plan) != GW_OK || plan.count == 0)
+        return 0;
+    const gw_deployment *d = gw_registry_get(gw_routing_registry(job->w->routing), plan.idx[0]);
+    return gw_route_estimate_cost_usd(d, plan.prompt_tokens_est, max_tokens_of(job));
+}
+
+gw_step gw_stage_limits(gw_job *job)
+{
+    gw_worker *w = job->w;
+    if (w->state == NULL) {
+        job->stage = GW_STAGE_ADMITTED;
+        return GW_STEP_NEXT;
+    }
+    const char *names[2];
+    gw_limit_key keys[2];
+    size_t n = agent_keys(job, keys, names);
+    gw_budget_limits lim = {0};
+    const char *agent = job->req.agent_did ? job->req.agent_did : "";
+    gw_config_agent_budget(w->cfg, agent, &lim.daily_usd, &lim.monthly_usd);
+    bool budget = lim.daily_usd > 0 || lim.monthly_usd > 0;
+    if (n == 0 && !budget) {
+        job->stage = GW_STAGE_ADMITTED;
+        return GW_STEP_NEXT;
+    }
+    job->limit_answered = n == 0;
+    job->limit_res = (gw_limit_result){.verdict = GW_LIMIT_ALLOWED, .limit_index = -1};
+    job->budget_answered = !budget;
+    job->budget_res = (gw_budget_result){0};
+    /* Issued back to back: both leave in one write to Redis. */
+    if (n > 0)
+        gw_state_limit_check(w->state, keys, n, on_limit, job);
+    if (budget)
+        gw_state_budget_check(w->state, agent, estimate_cost(job), &lim, on_budget, job);
+    return GW_STEP_SUSPEND;
+}
+
+/* ---- after the answer ------------------------------------------------------------ */
+
+static size_t reconcile_keys(gw_job *job, gw_limit_key *keys, size_t cap)
+{
+    gw_worker *w = job->w;
+    bool billed = job->err == GW_OK && !job->cached && !job->duplicate;
+    double actual = billed ? job->usage.total_tokens : 0;
+    size_t n = 0;
+    if (job->reserved_tokens > 0) {
+        const char *names[2];
+        gw_limit_key ak[2];
+        size_t an = agent_keys(job, ak, names);
+        for (size_t i = 0; i < an; i++)
+            if (strcmp(names[i], "agent_tpm") == 0) {
+                keys[n] = ak[i];
+                keys[n++].cost = actual - job->reserved_tokens;
+            }
+    }
+    const gw_registry *reg = gw_routing_registry(w->routing);
+    for (size_t i = 0; i < job->dep_reserved_count && n < cap; i++) {
+        const gw_deployment *d = gw_registry_get(reg, job->dep_reserved[i]);
+        size_t len = strlen(d->id) + 16;
+        char *scope = gw_arena_alloc(&job->arena, len);
+        if (scope == NULL)
+            continue;
+        snprintf(scope, len, "deploy_tpm:%s", d->id);
+        /* only the last attempt's deployment served the answer */
+        bool served = billed && i + 1 == job->dep_reserved_count && d == job->dep;
+        keys[n++] = (gw_limit_key){scope, (double)d->tpm_limit, (double)d->tpm_limit,
+                                   (served ? actual : 0) - job->dep_reserved_tokens[i]};
+    }
+    return n;
+}
+
+void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len)
+{
+    gw_worker *w = job->w;
+    if (w->state == NULL)
+        return;
+    gw_limit_key keys[GW_STATE_MAX_LIMIT_KEYS];
+    size_t n = reconcile_keys(job, keys, GW_STATE_MAX_LIMIT_KEYS);
+    if (n > 0) {
+        w->bg_pending++;
+        gw_state_limit_reconcile(w->state, job->req.request_id, keys, n, gw_worker_bg_ack, w);
+    }
+    double daily = 0, monthly = 0;
+    const char *agent = job->req.agent_did ? job->req.agent_did : "";
+    gw_config_agent_budget(w->cfg, agent, &daily, &monthly);
+    if ((daily > 0 || monthly > 0) && job->err == GW_OK && !job->cached && !job->duplicate &&
+        job->dep != NULL) {
+        double cost = gw_route_estimate_cost_usd(job->dep, job->usage.prompt_tokens,
+                                                 job->usage.completion_tokens);
+        w->bg_pending++;
+        gw_state_budget_charge(w->state, job->req.request_id, agent, cost, gw_worker_bg_ack, w);
+    }
+    if (!job->idem_claimed)
+        return;
+    job->idem_claimed = false;
+    w->bg_pending++;
+    /* Keep answers a resend must get again (success, caller and policy
+     * errors); after a retryable error (rate limited, providers down) a
+     * resend with the same request id is served anew. */
+    if (len > 0 && (job->err == GW_OK || !gw_err_retryable(job->err)))
+        gw_state_idem_complete(w->state, job->req.request_id, job->owner, resp, len,
+                               w->cfg->idempotency.result_ttl_s, gw_worker_bg_ack, w);
+    else
+        gw_state_idem_release(w->state, job->req.request_id, job->owner, gw_worker_bg_ack, w);
+}

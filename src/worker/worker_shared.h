@@ -1,0 +1,20 @@
+/*
+ * worker_shared: the worker's fleet coordination objects (state, routing,
+ * semantic cache) and their shared Redis connection; see worker_shared.c.
+ * Internal to src/worker.
+ */
+#ifndef GW_WORKER_WORKER_SHARED_H
+#define GW_WORKER_WORKER_SHARED_H
+
+#include "common/err.h"
+
+typedef struct gw_worker gw_worker;
+
+/* After the codec and providers exist. Logs what failed. */
+gw_err gw_worker_open_shared(gw_worker *w);
+/* Aborts live jobs, then frees everything open_shared built; idempotent. */
+void gw_worker_release_shared(gw_worker *w);
+/* worker.c: a background state write was acknowledged (drain bookkeeping). */
+void gw_worker_bg_settled(gw_worker *w);
+
+#endif
