@@ -134,8 +134,11 @@ static gw_err publish_record(gw_job *job, gw_record_kind kind, const void *rec, 
     if (err != GW_OK)
         return err;
     const char *key = job->req.request_id;
-    return produce(job, topic, key, strlen(key), w->scratch.data, w->scratch.len,
-                   out_headers(job, kind, chunk_seq));
+    err = produce(job, topic, key, strlen(key), w->scratch.data, w->scratch.len,
+                  out_headers(job, kind, chunk_seq));
+    if (err == GW_OK && kind == GW_REC_CHUNK)
+        gw_observe_chunk(w->obs);
+    return err;
 }
 
 static void publish_dlq(gw_job *job, const rd_kafka_message_t *m, gw_err err)
@@ -155,6 +158,7 @@ static void publish_dlq(gw_job *job, const rd_kafka_message_t *m, gw_err err)
     rd_kafka_header_add(h, "source_partition", -1, part, -1);
     rd_kafka_header_add(h, "source_offset", -1, off, -1);
     job->w->n.dlq++;
+    gw_observe_dlq(job->w->obs, err);
     GW_WARN("dlq", "error", gw_err_name(err), "topic", rd_kafka_topic_name(m->rkt), "partition",
             part, "offset", off);
     produce(job, topic_of(job->w, GW_OUT_DLQ), m->key, m->key_len, m->payload, m->len, h);
@@ -488,6 +492,7 @@ static void publish_usage(gw_job *job)
     if (u.tenant_id == NULL)
         u.tenant_id = "";
     gw_err err = publish_record(job, GW_REC_USAGE, &u, topic_of(w, GW_OUT_USAGE), -1);
+    gw_observe_outcome(job, &u);
     if (err != GW_OK) {
         GW_ERROR("usage_unpublishable", "request_id", job->req.request_id, "error",
                  gw_err_name(err));
@@ -512,13 +517,6 @@ static gw_step stage_publishing(gw_job *job)
     if (!job->duplicate)
         gw_stage_cache_finish(job, b->data, b->len);
     gw_stage_state_finish(job, b->data, b->len);
-    if (job->err == GW_OK) {
-        GW_DEBUG("request_done", "request_id", job->req.request_id, "model",
-                 job->dep ? job->dep->id : "", "outcome", job->outcome);
-    } else {
-        GW_INFO("request_failed", "request_id", job->req.request_id, "outcome", job->outcome,
-                "error", gw_err_name(job->err), "field", job->err_field);
-    }
     job->stage = GW_STAGE_AWAITING_ACKS;
     return GW_STEP_NEXT;
 }

@@ -218,8 +218,10 @@ void gw_stage_cache_finish(gw_job *job, const uint8_t *resp, size_t len)
     w->bg_pending++;
     gw_state_cache_put(w->state, job->cache_key, resp, len, job->cdec.ttl_s,
                        job->cache_locked ? job->owner : NULL, gw_worker_bg_ack, w);
+    gw_observe_cache_store(w->obs, "exact");
     job->cache_locked = false;
     if (w->semcache != NULL && job->semq != NULL) {
+        gw_observe_cache_store(w->obs, "semantic");
         job->acks_pending++;
         gw_semcache_store(w->semcache, job->semq, job->cache_key, job->cdec.ttl_s, on_sem_stored,
                           job);

@@ -496,6 +496,7 @@ static gw_err make_consumer(gw_worker *w)
         return GW_E_CONFIG;
     }
     rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+    gw_observe_kafka_conf(c);
     char err[512];
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
     if (w->consumer == NULL) {
@@ -593,6 +594,8 @@ gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstra
     gw_buf_init(&w->scratch, lim.max_message_bytes * 2);
     if ((err = gw_providers_new(loop, &w->providers)) != GW_OK)
         goto fail;
+    if ((err = gw_observe_new(w, &w->obs)) != GW_OK)
+        goto fail;
     if ((err = gw_worker_open_shared(w)) != GW_OK)
         goto fail;
     if ((err = make_consumer(w)) != GW_OK || (err = make_producer(w)) != GW_OK)
@@ -655,6 +658,8 @@ gw_err gw_worker_start(gw_worker *w)
     uv_timer_init(w->loop, &w->tick_timer);
     w->drain_timer.data = w->tick_timer.data = w;
     uv_timer_start(&w->tick_timer, on_tick, 100, 100);
+    if (gw_observe_start(w->obs) != GW_OK)
+        return GW_E_IO;
     GW_INFO("worker_started", "bootstrap", w->bootstrap, "group", k->group_id, "high",
             k->topics.high, "normal", k->topics.normal, "low", k->topics.low);
     return GW_OK;
@@ -691,6 +696,7 @@ static void finish_shutdown(gw_worker *w, bool drained)
     gw_kq_close(&w->pkq);
     uv_timer_stop(&w->drain_timer);
     uv_timer_stop(&w->tick_timer);
+    gw_observe_stop(w->obs);
     /* State, routing and the semantic cache go on a clean stack (this may run
      * inside one of their callbacks); their free answers what is pending. */
     uv_close((uv_handle_t *)&w->drain_timer, on_drain_timer_closed);
@@ -784,6 +790,7 @@ void gw_worker_free(gw_worker *w)
     }
     if (w->providers)
         gw_providers_free(w->providers);
+    gw_observe_free(w->obs);
     gw_codec_free(w->codec);
     gw_buf_cleanup(&w->scratch);
     free(w->bootstrap);

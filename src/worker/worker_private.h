@@ -20,6 +20,7 @@
 #include "state/redis.h"
 #include "state/state.h"
 #include "worker/job.h"
+#include "worker/observe.h"
 #include "worker/policy.h"
 #include "worker/validate.h"
 
@@ -95,7 +96,8 @@ struct gw_worker {
     gw_buf store_buf;
     uint32_t bg_pending; /* fire-and-forget state writes not yet acknowledged */
 
-    gw_job *jobs; /* doubly linked list of live jobs */
+    gw_observe *obs; /* metrics, admin endpoint, usage accounting (worker/observe.h) */
+    gw_job *jobs;    /* doubly linked list of live jobs */
     uint32_t job_count;
     gw_buf scratch; /* encoder output, reused */
 

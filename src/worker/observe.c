@@ -1,0 +1,481 @@
+/*
+ * observe: usage accounting, metrics, /health, /ready, consumer lag and the
+ * per-request log line; see observe.h and docs/observability.md.
+ *
+ * Gauges (in-flight, paused partitions, breaker states, Redis fallbacks) are
+ * collected from their owners at scrape time, so nothing on the request path
+ * keeps them up to date. Consumer lag comes from librdkafka's statistics
+ * JSON: never from rd_kafka_query_watermark_offsets(), which blocks.
+ */
+#include "worker/observe.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "common/log.h"
+#include "common/redact.h"
+#include "route/health.h"
+#include "worker/worker_private.h"
+
+enum {
+    OBS_MAX_SERIES = 4096,
+    OBS_STATS_INTERVAL_MS = 2000,
+    OBS_STATS_MAX_BYTES = 4 << 20, /* ignore absurdly large statistics */
+    OBS_DETAIL_LOG_BYTES = 512,
+};
+
+struct gw_observe {
+    gw_worker *w;
+    gw_metrics *m;
+    gw_admin *admin;
+};
+
+/* ---- gauges collected at scrape -------------------------------------------- */
+
+static void collect_partitions(gw_observe *o)
+{
+    gw_worker *w = o->w;
+    for (int t = 0; t < GW_TIER__COUNT; t++) {
+        int paused = 0;
+        for (int32_t i = 0; i < w->parts[t].count; i++) {
+            const gw_part *p = w->parts[t].items[i];
+            paused += p != NULL && p->assigned && p->paused;
+        }
+        gw_metric_set(o->m, GW_M_PAUSED_PARTITIONS, paused, gw_tier_name((gw_tier)t));
+    }
+}
+
+static void collect_breakers(gw_observe *o)
+{
+    gw_routing *rt = o->w->routing;
+    if (rt == NULL)
+        return;
+    gw_route_health hs[GW_REGISTRY_MAX];
+    size_t n = gw_route_health_read(gw_routing_registry(rt), gw_routing_breaker(rt), NULL, NULL,
+                                    NULL, hs, GW_REGISTRY_MAX);
+    for (size_t i = 0; i < n && i < GW_REGISTRY_MAX; i++) {
+        double v = hs[i].breaker.state == GW_BREAKER_OPEN        ? 2
+                   : hs[i].breaker.state == GW_BREAKER_HALF_OPEN ? 1
+                                                                 : 0;
+        gw_metric_set(o->m, GW_M_BREAKER_STATE, v, hs[i].id);
+    }
+}
+
+/* The failure policy's counters are cumulative: exported as counters. */
+static void collect_fallbacks(gw_observe *o)
+{
+    if (o->w->state == NULL)
+        return;
+    gw_state_stats st;
+    gw_state_get_stats(o->w->state, &st);
+    gw_metric_set(o->m, GW_M_REDIS_FALLBACKS, (double)st.fallback_limits, "limits");
+    gw_metric_set(o->m, GW_M_REDIS_FALLBACKS, (double)st.fallback_cache, "cache");
+    gw_metric_set(o->m, GW_M_REDIS_FALLBACKS, (double)st.fallback_idem, "idempotency");
+    gw_metric_set(o->m, GW_M_REDIS_FALLBACKS, (double)st.failed_closed, "failed_closed");
+}
+
+static void collect(gw_metrics *m, void *ud)
+{
+    gw_observe *o = ud;
+    gw_metric_set(m, GW_M_IN_FLIGHT, o->w->job_count);
+    collect_partitions(o);
+    collect_breakers(o);
+    collect_fallbacks(o);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+gw_err gw_observe_new(gw_worker *w, gw_observe **out)
+{
+    gw_observe *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return GW_E_NOMEM;
+    o->w = w;
+    o->m = gw_metrics_new(OBS_MAX_SERIES);
+    if (o->m == NULL) {
+        free(o);
+        return GW_E_NOMEM;
+    }
+    gw_metrics_set_collector(o->m, collect, o);
+    *out = o;
+    return GW_OK;
+}
+
+static bool health_cb(void *ud, char **json);
+static bool ready_cb(void *ud);
+
+gw_err gw_observe_start(gw_observe *o)
+{
+    const gw_admin_config *a = &o->w->cfg->admin;
+    gw_admin_handlers h = {.health = health_cb, .ready = ready_cb, .ud = o};
+    gw_err err = gw_admin_start(o->w->loop, a->listen, (uint16_t)a->port, o->m, &h, &o->admin);
+    if (err != GW_OK) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", (int)a->port);
+        GW_ERROR("admin_start_failed", "listen", a->listen, "port", port, "error",
+                 gw_err_name(err));
+        return err;
+    }
+    if (o->admin != NULL) {
+        char port[16];
+        snprintf(port, sizeof port, "%u", (unsigned)gw_admin_port(o->admin));
+        GW_INFO("admin_listening", "listen", a->listen, "port", port);
+    }
+    return GW_OK;
+}
+
+void gw_observe_stop(gw_observe *o)
+{
+    if (o == NULL || o->admin == NULL)
+        return;
+    gw_admin_stop(o->admin);
+    o->admin = NULL;
+}
+
+void gw_observe_free(gw_observe *o)
+{
+    if (o == NULL)
+        return;
+    gw_observe_stop(o);
+    gw_metrics_free(o->m);
+    free(o);
+}
+
+gw_metrics *gw_observe_metrics(gw_observe *o)
+{
+    return o->m;
+}
+
+uint16_t gw_observe_admin_port(const gw_observe *o)
+{
+    return o != NULL ? gw_admin_port(o->admin) : 0;
+}
+
+/* ---- consumer lag from librdkafka statistics ---------------------------------- */
+
+static void lag_of_topic(gw_observe *o, gw_tier t, json_t *parts)
+{
+    const char *key;
+    json_t *pj;
+    json_object_foreach(parts, key, pj)
+    {
+        char *end = NULL;
+        long id = strtol(key, &end, 10);
+        json_t *lag = json_object_get(pj, "consumer_lag");
+        if (end == key || *end != '\0' || id < 0 || id >= o->w->parts[t].count ||
+            !json_is_integer(lag) || json_integer_value(lag) < 0)
+            continue;
+        const gw_part *p = o->w->parts[t].items[id];
+        if (p == NULL || !p->assigned)
+            continue;
+        gw_metric_set(o->m, GW_M_CONSUMER_LAG, (double)json_integer_value(lag),
+                      o->w->tier_topics[t], key);
+    }
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    gw_worker *w = opaque;
+    if (w == NULL || w->obs == NULL || len > OBS_STATS_MAX_BYTES)
+        return 0;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = json_object_get(root, "topics");
+    if (json_is_object(topics)) {
+        gw_metric_clear(w->obs->m, GW_M_CONSUMER_LAG);
+        for (int t = 0; t < GW_TIER__COUNT; t++) {
+            json_t *parts =
+                json_object_get(json_object_get(topics, w->tier_topics[t]), "partitions");
+            if (json_is_object(parts))
+                lag_of_topic(w->obs, (gw_tier)t, parts);
+        }
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
+void gw_observe_kafka_conf(rd_kafka_conf_t *c)
+{
+    char v[16], err[128];
+    snprintf(v, sizeof v, "%d", OBS_STATS_INTERVAL_MS);
+    rd_kafka_conf_set(c, "statistics.interval.ms", v, err, sizeof err);
+    rd_kafka_conf_set_stats_cb(c, on_stats);
+}
+
+/* ---- reports outside the outcome ------------------------------------------------ */
+
+void gw_observe_dlq(gw_observe *o, gw_err err)
+{
+    gw_metric_add(o->m, GW_M_DLQ, 1, gw_err_name(err));
+}
+
+void gw_observe_chunk(gw_observe *o)
+{
+    gw_metric_add(o->m, GW_M_CHUNKS, 1);
+}
+
+void gw_observe_cache_store(gw_observe *o, const char *tier)
+{
+    gw_metric_add(o->m, GW_M_CACHE, 1, tier, "store");
+}
+
+/* ---- usage events ------------------------------------------------------------- */
+
+double gw_observe_cost_usd(const gw_deployment *d, const gw_token_usage *usage)
+{
+    if (d == NULL || usage == NULL)
+        return 0;
+    double in = usage->prompt_tokens > 0 ? usage->prompt_tokens : 0;
+    double out = usage->completion_tokens > 0 ? usage->completion_tokens : 0;
+    return in * d->price_in_usd_per_mtok / 1e6 + out * d->price_out_usd_per_mtok / 1e6;
+}
+
+static const char *registry_id(gw_worker *w, size_t idx)
+{
+    const gw_deployment *d =
+        w->routing ? gw_registry_get(gw_routing_registry(w->routing), idx) : NULL;
+    return d != NULL ? d->id : "unknown";
+}
+
+/* Provider calls, retries and failovers from the failover log of the job. */
+static void attempt_metrics(gw_observe *o, const gw_job *job)
+{
+    if (!job->fo_ready)
+        return;
+    const gw_failover *fo = &job->fo;
+    for (size_t i = 0; i < fo->log_count && i < GW_FAILOVER_MAX_ATTEMPTS; i++) {
+        const char *id = registry_id(o->w, fo->log[i].idx);
+        gw_metric_add(o->m, GW_M_PROVIDER_CALLS, 1, id, gw_err_code(fo->log[i].err));
+        if (i == 0)
+            continue;
+        if (fo->log[i].idx == fo->log[i - 1].idx)
+            gw_metric_add(o->m, GW_M_RETRIES, 1, id);
+        else
+            gw_metric_add(o->m, GW_M_FAILOVERS, 1, registry_id(o->w, fo->log[i - 1].idx));
+    }
+}
+
+/* Hits by the answering tier; a miss for each tier a cacheable request went
+ * through without an answer. */
+static void cache_metrics(gw_observe *o, const gw_job *job, const gw_usage_event *u)
+{
+    if (job->duplicate)
+        return;
+    if (u->cached && u->cache_tier != NULL) {
+        gw_metric_add(o->m, GW_M_CACHE, 1, u->cache_tier, "hit");
+        if (strcmp(u->cache_tier, "semantic") == 0)
+            gw_metric_add(o->m, GW_M_CACHE, 1, "exact", "miss");
+        return;
+    }
+    if (!job->cdec.lookup || job->cdec.refresh)
+        return;
+    gw_metric_add(o->m, GW_M_CACHE, 1, "exact", "miss");
+    if (job->semq != NULL)
+        gw_metric_add(o->m, GW_M_CACHE, 1, "semantic", "miss");
+}
+
+static void outcome_metrics(gw_observe *o, const gw_job *job, const gw_usage_event *u)
+{
+    const char *model = u->model_id ? u->model_id : "none";
+    gw_metric_add(o->m, GW_M_REQUESTS, 1, u->outcome, gw_tier_name(job->tier));
+    attempt_metrics(o, job);
+    cache_metrics(o, job, u);
+    if (strcmp(u->outcome, "rate_limited") == 0)
+        gw_metric_add(o->m, GW_M_RATE_LIMITED, 1, job->limit_name ? job->limit_name : "unknown");
+    gw_metric_observe(o->m, GW_M_REQUEST_DURATION, u->latency_ms / 1e3, model);
+    if (u->has_ttft)
+        gw_metric_observe(o->m, GW_M_TTFT, u->ttft_ms / 1e3, model);
+    if (u->cached || u->model_id == NULL)
+        return; /* no provider tokens were spent */
+    if (u->prompt_tokens > 0)
+        gw_metric_add(o->m, GW_M_TOKENS, u->prompt_tokens, model, "prompt");
+    if (u->completion_tokens > 0)
+        gw_metric_add(o->m, GW_M_TOKENS, u->completion_tokens, model, "completion");
+    if (u->cost_usd > 0)
+        gw_metric_add(o->m, GW_M_COST, u->cost_usd, model);
+}
+
+/* "obs-a:E4207:401,obs-b:OK:200": the attempts of the failover log. */
+static void attempts_text(gw_worker *w, const gw_job *job, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; job->fo_ready && i < job->fo.log_count && i < GW_FAILOVER_MAX_ATTEMPTS;
+         i++) {
+        const gw_attempt *a = &job->fo.log[i];
+        int n = snprintf(buf + len, cap - len, "%s%s:%s:%d", i ? "," : "", registry_id(w, a->idx),
+                         gw_err_code(a->err), a->http_status);
+        if (n < 0 || (size_t)n >= cap - len) {
+            buf[len] = '\0';
+            return;
+        }
+        len += (size_t)n;
+    }
+}
+
+/* The per-request line: debug for answers, info for caller and policy
+ * outcomes, warn for failures. Content only with log.debug_content. */
+static void outcome_log(gw_job *job, const gw_usage_event *u)
+{
+    gw_log_level level = GW_LOG_DEBUG;
+    if (strcmp(u->outcome, "error") == 0)
+        level = GW_LOG_WARN;
+    else if (strcmp(u->outcome, "invalid") == 0 || strcmp(u->outcome, "expired") == 0 ||
+             strcmp(u->outcome, "rate_limited") == 0)
+        level = GW_LOG_INFO;
+    if (level < gw_log_get_level())
+        return;
+    char lat[32], tok[64], cost[32], att[16];
+    snprintf(lat, sizeof lat, "%.3f", u->latency_ms);
+    snprintf(tok, sizeof tok, "%" PRId32 "/%" PRId32, u->prompt_tokens, u->completion_tokens);
+    snprintf(cost, sizeof cost, "%.9f", u->cost_usd);
+    snprintf(att, sizeof att, "%" PRId32, u->attempts);
+    char detail[OBS_DETAIL_LOG_BYTES] = "", tries[256];
+    attempts_text(job->w, job, tries, sizeof tries);
+    if (job->err_detail != NULL)
+        gw_redact(job->err_detail, strlen(job->err_detail), job->dep ? job->dep->api_key : NULL,
+                  detail, sizeof detail);
+    const char *prompt = NULL;
+    if (gw_log_debug_content() && job->req.message_count > 0)
+        prompt = job->req.messages[job->req.message_count - 1].content;
+    gw_log(level, "request_done", "request_id", u->request_id, "agent", u->agent_did, "tenant",
+           u->tenant_id, "model", u->model_id, "outcome", u->outcome, "tier", u->priority,
+           "error_code", u->error_code, "error", job->err == GW_OK ? NULL : gw_err_name(job->err),
+           "field", job->err_field, "detail", detail[0] ? detail : NULL, "latency_ms", lat,
+           "tokens", tok, "cost_usd", cost, "attempts", att, "attempt_log", tries[0] ? tries : NULL,
+           "prompt", prompt, "completion", gw_log_debug_content() ? job->content : NULL,
+           (const char *)0);
+}
+
+void gw_observe_outcome(gw_job *job, const gw_usage_event *u)
+{
+    outcome_metrics(job->w->obs, job, u);
+    outcome_log(job, u);
+}
+
+/* ---- /health and /ready -------------------------------------------------------- */
+
+static void iso8601_now(char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static uint32_t assigned_count(const gw_worker *w, gw_tier t)
+{
+    uint32_t n = 0;
+    for (int32_t i = 0; i < w->parts[t].count; i++)
+        n += w->parts[t].items[i] != NULL && w->parts[t].items[i]->assigned;
+    return n;
+}
+
+static json_t *kafka_json(gw_worker *w)
+{
+    json_t *k = json_object();
+    json_t *assigned = json_object();
+    uint32_t total = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++) {
+        uint32_t n = assigned_count(w, (gw_tier)t);
+        total += n;
+        json_object_set_new(assigned, gw_tier_name((gw_tier)t), json_integer(n));
+    }
+    static const char *const run_names[] = {"starting", "running", "draining", "stopped"};
+    json_object_set_new(k, "assigned_partitions", assigned);
+    json_object_set_new(k, "assigned_total", json_integer(total));
+    json_object_set_new(k, "run_state", json_string(run_names[w->run]));
+    return k;
+}
+
+static uint64_t locally_queued(gw_worker *w)
+{
+    uint64_t n = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (w->tq[t] != NULL)
+            n += rd_kafka_queue_length(w->tq[t]);
+    return n;
+}
+
+/* Per deployment: routing's view (breaker, error rate, latency, in-flight);
+ * *unavailable counts deployments that cannot take a call now. */
+static json_t *providers_json(gw_observe *o, int *unavailable, int *count)
+{
+    gw_routing *rt = o->w->routing;
+    json_t *p = json_object();
+    *unavailable = 0;
+    *count = 0;
+    if (rt == NULL || p == NULL)
+        return p;
+    gw_route_health hs[GW_REGISTRY_MAX];
+    size_t n = gw_route_health_read(gw_routing_registry(rt), gw_routing_breaker(rt),
+                                    gw_routing_latency(rt), NULL, NULL, hs, GW_REGISTRY_MAX);
+    for (size_t i = 0; i < n && i < GW_REGISTRY_MAX; i++) {
+        const gw_route_health *h = &hs[i];
+        bool up = strcmp(h->status, "up") == 0 || strcmp(h->status, "degraded") == 0;
+        *unavailable += !up;
+        json_object_set_new(
+            p, h->id,
+            json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:f, s:f, s:I}", "status", h->status,
+                      "provider", h->provider, "model", h->model ? h->model : "", "breaker_state",
+                      gw_breaker_state_name(h->breaker.state), "error_rate", h->breaker.error_rate,
+                      "window_calls", h->breaker.window_calls, "open_count", h->breaker.open_count,
+                      "latency_ms", h->latency.total_ms, "ttft_ms", h->latency.ttft_ms,
+                      "open_remaining_ms", (json_int_t)h->breaker.open_remaining_ms));
+    }
+    *count = (int)n;
+    return p;
+}
+
+static bool redis_connected(const gw_worker *w)
+{
+    return w->redis == NULL || gw_redis_is_connected(w->redis);
+}
+
+/* unhealthy (503): not running, Redis required and down, or no deployment can
+ * take a call; degraded (200): some deployments cannot. */
+static bool health_cb(void *ud, char **out)
+{
+    gw_observe *o = ud;
+    gw_worker *w = o->w;
+    int unavailable = 0, count = 0;
+    json_t *providers = providers_json(o, &unavailable, &count);
+    bool redis_ok = redis_connected(w);
+    bool all_down = count > 0 && unavailable == count;
+    bool running = w->run == GW_RUN_RUNNING;
+    const char *status = !running || !redis_ok || all_down ? "unhealthy"
+                         : unavailable > 0                 ? "degraded"
+                                                           : "healthy";
+    char ts[32];
+    iso8601_now(ts, sizeof ts);
+    uint64_t queued = locally_queued(w);
+    json_t *root = json_pack(
+        "{s:s, s:s, s:s, s:{s:i}, s:{s:f, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, s:{s:s, s:b}}",
+        "gateway", status, "status", status, "timestamp", ts, "registry", "total_models",
+        (int)w->cfg->deployment_count, "cache", "entries",
+        gw_metric_get(o->m, GW_M_CACHE, "exact", "store"), "entries_source",
+        "exact-tier answers stored by this worker since it started", "queue", "pending_requests",
+        (json_int_t)(w->job_count + queued), "in_flight", (json_int_t)w->job_count,
+        "locally_queued", (json_int_t)queued, "providers", providers ? providers : json_object(),
+        "kafka", kafka_json(w), "redis", "backend", w->redis != NULL ? "redis" : "memory",
+        "connected", redis_ok);
+    *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    return strcmp(status, "unhealthy") != 0;
+}
+
+static bool ready_cb(void *ud)
+{
+    gw_observe *o = ud;
+    gw_worker *w = o->w;
+    if (w->run != GW_RUN_RUNNING || !redis_connected(w))
+        return false;
+    uint32_t assigned = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        assigned += assigned_count(w, (gw_tier)t);
+    return assigned > 0;
+}
