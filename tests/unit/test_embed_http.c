@@ -14,57 +14,29 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "provider/http_client.h"
 #include "semantic/embed_http.h"
 #include "semantic/embedder.h"
 #include "semantic/semcache.h"
+#include "test_support.h"
 
-static pid_t mock_pid;
-static char base_url[64];
+static gw_test_mock mock;
 
 static int start_mock(void **state)
 {
     (void)state;
-    const char *dir = getenv("MODELGW_BUILD_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/modelgw-mockllm", dir ? dir : "build");
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    mock_pid = fork();
-    if (mock_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(path, path, "--port", "0", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[128] = "";
-    int port = 0;
-    if (fgets(line, sizeof line, f) == NULL ||
-        sscanf(line, "listening on 127.0.0.1:%d", &port) != 1) {
-        fprintf(stderr, "could not start %s (set MODELGW_BUILD_DIR)\n", path);
-        return -1;
-    }
-    fclose(f);
-    snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", port);
-    return 0;
+    return gw_test_mock_start(&mock, NULL);
 }
 
 static int stop_mock(void **state)
 {
     (void)state;
-    kill(mock_pid, SIGTERM);
-    int st;
-    waitpid(mock_pid, &st, 0);
+    gw_test_mock_stop(&mock);
     return 0;
 }
 
@@ -112,7 +84,7 @@ static void fixture_init(fixture *f, gw_provider_kind kind, const char *model,
     f->dep = (gw_deployment){.id = "emb",
                              .provider = kind,
                              .model = model,
-                             .base_url = base_url,
+                             .base_url = mock.base_url,
                              .api_key = "sk-embed-secret-123",
                              .total_timeout_ms = 5000};
     assert_int_equal(gw_embedder_http_new(f->http, &f->dep, o, &f->e), GW_OK);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,44 +20,21 @@
 #include "provider/http_client.h"
 #include "provider/provider.h"
 #include "provider/provider_http.h"
+#include "test_support.h"
 
-static pid_t mock_pid;
-static int mock_port;
-static char base_url[64];
+static gw_test_mock mock;
 
 static int start_mock(void **state)
 {
-    const char *dir = getenv("MODELGW_BUILD_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/modelgw-mockllm", dir ? dir : "build");
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    mock_pid = fork();
-    if (mock_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(path, path, "--port", "0", "--tokens", "16", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[128] = "";
-    if (fgets(line, sizeof line, f) == NULL ||
-        sscanf(line, "listening on 127.0.0.1:%d", &mock_port) != 1) {
-        fprintf(stderr, "could not start %s (set MODELGW_BUILD_DIR)\n", path);
-        return -1;
-    }
-    fclose(f);
-    snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", mock_port);
-    return 0;
+    (void)state;
+    static const char *const args[] = {"--tokens", "16", NULL};
+    return gw_test_mock_start(&mock, args);
 }
 
 static int stop_mock(void **state)
 {
-    kill(mock_pid, SIGTERM);
-    int st;
-    waitpid(mock_pid, &st, 0);
+    (void)state;
+    gw_test_mock_stop(&mock);
     return 0;
 }
 
@@ -122,7 +98,7 @@ static gw_deployment make_dep(gw_provider_kind k, const char *fault)
     d.id = "dep";
     d.provider = k;
     d.model = "test-model";
-    d.base_url = base_url;
+    d.base_url = mock.base_url;
     d.api_key = "sk-test-secret-key-123456";
     d.total_timeout_ms = 10000;
     if (fault != NULL) {
