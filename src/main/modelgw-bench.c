@@ -14,6 +14,20 @@
  * its peak RSS (VmHWM, the process's lifetime peak).
  * The bench itself stays cheap: one encode per request into a reused buffer,
  * librdkafka batching (linger 5 ms), one consumer poll batch per loop turn.
+ * --prepublish publishes every request first (concurrency and rate are
+ * ignored), flushes, says so on stderr (and by creating --ready-file), then
+ * only consumes: start the worker after that. Throughput is then measured
+ * from the first answer to the last ((answered - 1) / span), so the worker's
+ * start and group join are excluded; the worker's CPU is sampled at the
+ * first and the last answer (its pid from --worker-pid or, read at the first
+ * answer, --worker-pid-file). Latencies in that mode are queueing times
+ * since publication and say little.
+ * --window-ms W reports the most answers that arrived within any W ms: with
+ * a mock provider whose latency is L >= W, each of those requests was taken
+ * in before the window opened and answered inside it, so the count is an
+ * estimate (from below, up to the consumer's lag) of the worker's peak
+ * number of requests in flight. --timeline F writes every answer's arrival
+ * time (µs after the first answer), one per line, to see stalls.
  * Exit: 0 all answered, 1 some answered with errors, 2 usage, 3 timeout,
  * 4 Kafka failure.
  */
@@ -38,11 +52,11 @@ static void on_signal(int sig)
 }
 
 typedef struct {
-    const char *bootstrap, *prefix, *priority, *t_req, *t_resp;
+    const char *bootstrap, *prefix, *priority, *t_req, *t_resp, *pid_file, *ready_file, *timeline;
     double rate; /* requests/s; 0 = as fast as possible */
-    long count, concurrency, prompt_bytes, max_tokens, worker_pid;
+    long count, concurrency, prompt_bytes, max_tokens, worker_pid, window_ms;
     int timeout_s;
-    bool stream, json, cache;
+    bool stream, json, cache, prepublish;
 } bench_args;
 
 typedef struct {
@@ -50,7 +64,9 @@ typedef struct {
     gw_cli_ctx ctx;
     const char *topic;
     char run_id[9];
-    int64_t *sent_us; /* per request index */
+    int64_t *sent_us;   /* per request index */
+    int64_t *answer_us; /* arrival times, in order (with --window-ms) */
+    int64_t first_answer_us, last_answer_us;
     gw_cli_strset outstanding;
     gw_cli_lat lat;
     long sent, answered, errors, cached;
@@ -71,6 +87,13 @@ static const char HELP[] =
     "  --worker-pid PID       report this process's CPU µs/request and peak RSS\n"
     "  --timeout S            give up after S s without an answer (default 30)\n"
     "  --json                 one JSON object instead of text\n"
+    "  --prepublish           publish all requests first, then time from the first\n"
+    "                         answer to the last (start the worker after publishing)\n"
+    "  --ready-file F         with --prepublish: create F once everything is published\n"
+    "  --worker-pid-file F    read the worker's pid from F at the first answer\n"
+    "  --window-ms W          report the most answers within any W ms (peak in flight\n"
+    "                         estimate when the mock latency is >= W)\n"
+    "  --timeline F           write each answer's arrival (µs after the first) to F\n"
     "  --bootstrap, --topic-prefix, --topic-requests T, --topic-responses T\n"
     "                         as for modelgw-cli (--topic-requests overrides the tier)\n";
 
@@ -91,7 +114,12 @@ static int parse_args(bench_args *a, int argc, char **argv)
         O_BOOT,
         O_PREFIX,
         O_TREQ,
-        O_TRESP
+        O_TRESP,
+        O_PREPUB,
+        O_READY,
+        O_PIDFILE,
+        O_WINDOW,
+        O_TIMELINE
     };
     static const struct option opts[] = {{"rate", required_argument, 0, O_RATE},
                                          {"count", required_argument, 0, O_COUNT},
@@ -108,6 +136,11 @@ static int parse_args(bench_args *a, int argc, char **argv)
                                          {"topic-prefix", required_argument, 0, O_PREFIX},
                                          {"topic-requests", required_argument, 0, O_TREQ},
                                          {"topic-responses", required_argument, 0, O_TRESP},
+                                         {"prepublish", no_argument, 0, O_PREPUB},
+                                         {"ready-file", required_argument, 0, O_READY},
+                                         {"worker-pid-file", required_argument, 0, O_PIDFILE},
+                                         {"window-ms", required_argument, 0, O_WINDOW},
+                                         {"timeline", required_argument, 0, O_TIMELINE},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int opt;
@@ -160,6 +193,21 @@ static int parse_args(bench_args *a, int argc, char **argv)
         case O_TRESP:
             a->t_resp = optarg;
             break;
+        case O_PREPUB:
+            a->prepublish = true;
+            break;
+        case O_READY:
+            a->ready_file = optarg;
+            break;
+        case O_PIDFILE:
+            a->pid_file = optarg;
+            break;
+        case O_WINDOW:
+            a->window_ms = atol(optarg);
+            break;
+        case O_TIMELINE:
+            a->timeline = optarg;
+            break;
         case 'h':
             printf("%s", HELP);
             return 0;
@@ -169,7 +217,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
     }
     bool ok = a->count >= 1 && a->count <= 10000000 && a->concurrency >= 1 &&
               a->concurrency <= 1000000 && a->prompt_bytes >= 1 && a->prompt_bytes <= (1 << 20) &&
-              a->max_tokens >= 1 && a->timeout_s >= 1 && optind == argc;
+              a->max_tokens >= 1 && a->timeout_s >= 1 && a->window_ms >= 0 &&
+              a->window_ms <= 3600000 && optind == argc;
     return ok ? -1 : 2;
 }
 
@@ -196,6 +245,34 @@ static int send_one(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, g
     return GW_CLI_EXIT_OK;
 }
 
+/* The worker's pid from --worker-pid-file (first line, decimal); 0 if absent. */
+static long read_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1 || pid <= 0 || pid > 4194304)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
+/* First sample of the worker's CPU: before the first publish, or with
+ * --prepublish at the first answer. */
+static void sample_worker_start(bench *b)
+{
+    if (b->a.worker_pid <= 0 && b->a.pid_file)
+        b->a.worker_pid = read_pid_file(b->a.pid_file);
+    if (b->a.worker_pid <= 0)
+        return;
+    if (gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p0) != GW_OK)
+        fprintf(stderr, "modelgw-bench: cannot read /proc/%ld; no worker numbers\n",
+                b->a.worker_pid);
+    else
+        b->have_proc = true;
+}
+
 static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
 {
     char id[64];
@@ -210,6 +287,14 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
         return; /* not ours, or a duplicate */
     int64_t now = gw_cli_mono_us();
     gw_cli_lat_add(&b->lat, (uint64_t)(now - b->sent_us[(intptr_t)v - 1]));
+    if (b->answered == 0) {
+        b->first_answer_us = now;
+        if (b->a.prepublish)
+            sample_worker_start(b);
+    }
+    b->last_answer_us = now;
+    if (b->answer_us)
+        b->answer_us[b->answered] = now;
     b->answered++;
     gw_response r;
     gw_arena_reset(a);
@@ -217,6 +302,31 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
         b->errors++;
     else if (r.cached)
         b->cached++;
+}
+
+/* --prepublish: every request published and acknowledged before any answer
+ * is awaited. */
+static int prepublish(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, gw_buf *buf)
+{
+    int rc = GW_CLI_EXIT_OK;
+    while (b->sent < b->a.count && rc == GW_CLI_EXIT_OK && !g_stop) {
+        rc = send_one(b, prod, req, prompt, buf);
+        if ((b->sent & 1023) == 0)
+            rd_kafka_poll(prod, 0);
+    }
+    if (rc == GW_CLI_EXIT_OK && rd_kafka_flush(prod, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rc = GW_CLI_EXIT_KAFKA;
+    if (rc != GW_CLI_EXIT_OK)
+        return rc;
+    fprintf(stderr, "modelgw-bench: %ld requests published; start the worker\n", b->sent);
+    if (b->a.ready_file) {
+        FILE *f = fopen(b->a.ready_file, "w");
+        if (!f)
+            return GW_CLI_EXIT_USAGE;
+        fprintf(f, "%ld\n", b->sent);
+        fclose(f);
+    }
+    return rc;
 }
 
 static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, char *prompt,
@@ -227,6 +337,8 @@ static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, ch
     gw_arena a;
     gw_arena_init(&a, 16u << 20);
     int rc = GW_CLI_EXIT_OK;
+    if (b->a.prepublish)
+        rc = prepublish(b, prod, req, prompt, &buf);
     int64_t t0 = gw_cli_mono_us(), last_answer = t0;
     while (rc == GW_CLI_EXIT_OK && b->answered < b->a.count && !g_stop) {
         int64_t now = gw_cli_mono_us();
@@ -249,16 +361,47 @@ static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, ch
         if (gw_cli_mono_us() - last_answer > (int64_t)b->a.timeout_s * 1000000)
             rc = GW_CLI_EXIT_TIMEOUT;
     }
-    *elapsed_us = gw_cli_mono_us() - t0;
+    *elapsed_us = b->a.prepublish ? b->last_answer_us - b->first_answer_us : gw_cli_mono_us() - t0;
     gw_buf_cleanup(&buf);
     gw_arena_cleanup(&a);
     return rc != GW_CLI_EXIT_OK ? rc : g_stop ? GW_CLI_EXIT_TIMEOUT : GW_CLI_EXIT_OK;
 }
 
+/* Most answers within any window of w µs (answer_us is ascending). */
+static long max_in_window(const int64_t *t, long n, int64_t w)
+{
+    long best = 0;
+    for (long lo = 0, hi = 0; hi < n; hi++) {
+        while (t[hi] - t[lo] >= w)
+            lo++;
+        if (hi - lo + 1 > best)
+            best = hi - lo + 1;
+    }
+    return best;
+}
+
+/* --timeline: one line per answer, µs after the first answer. */
+static void write_timeline(const bench *b)
+{
+    FILE *f = fopen(b->a.timeline, "w");
+    if (!f) {
+        fprintf(stderr, "modelgw-bench: cannot write %s\n", b->a.timeline);
+        return;
+    }
+    for (long i = 0; i < b->answered; i++)
+        fprintf(f, "%lld\n", (long long)(b->answer_us[i] - b->first_answer_us));
+    fclose(f);
+}
+
 static void report(bench *b, int64_t elapsed_us, int rc)
 {
+    if (b->a.timeline && b->answer_us)
+        write_timeline(b);
     double secs = (double)elapsed_us / 1e6;
-    double tput = secs > 0 ? (double)b->answered / secs : 0;
+    long counted = b->a.prepublish && b->answered > 0 ? b->answered - 1 : b->answered;
+    double tput = secs > 0 ? (double)counted / secs : 0;
+    long window =
+        b->a.window_ms > 0 ? max_in_window(b->answer_us, b->answered, b->a.window_ms * 1000) : -1;
     double p50 = gw_cli_lat_percentile(&b->lat, 50) / 1000.0;
     double p90 = gw_cli_lat_percentile(&b->lat, 90) / 1000.0;
     double p99 = gw_cli_lat_percentile(&b->lat, 99) / 1000.0;
@@ -278,18 +421,24 @@ static void report(bench *b, int64_t elapsed_us, int rc)
                    "\"peak_rss_kib\":%llu,\"rss_kib\":%llu}",
                    b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
                    (unsigned long long)b->p1.hwm_kib, (unsigned long long)b->p1.rss_kib);
+        printf(",\"prepublish\":%s", b->a.prepublish ? "true" : "false");
+        if (window >= 0)
+            printf(",\"window_ms\":%ld,\"max_answers_in_window\":%ld", b->a.window_ms, window);
         printf(",\"exit\":%d}\n", rc);
         return;
     }
     printf("requests     sent %ld, answered %ld, errors %ld, cached %ld%s\n", b->sent, b->answered,
            b->errors, b->cached, rc == GW_CLI_EXIT_TIMEOUT ? " (TIMED OUT)" : "");
-    printf("elapsed      %.3f s\n", secs);
+    printf("elapsed      %.3f s%s\n", secs,
+           b->a.prepublish ? " (first answer to last; throughput over answered - 1)" : "");
     printf("throughput   %.1f requests/s\n", tput);
     printf("latency ms   p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", p50, p90, p99, pmax);
     if (b->have_proc)
         printf("worker %ld   cpu %.1f us/request (%.3f s), peak RSS %.1f MiB, RSS now %.1f MiB\n",
                b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
                (double)b->p1.hwm_kib / 1024.0, (double)b->p1.rss_kib / 1024.0);
+    if (window >= 0)
+        printf("window       at most %ld answers within %ld ms\n", window, b->a.window_ms);
 }
 
 static void build_request(bench *b, gw_request *req, gw_message *msg, char *prompt)
@@ -328,11 +477,8 @@ static int setup_and_run(bench *b)
     if (!prompt)
         goto cleanup;
     build_request(b, &req, &msg, prompt);
-    if (b->a.worker_pid > 0 && gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p0) != GW_OK)
-        fprintf(stderr, "modelgw-bench: cannot read /proc/%ld; no worker numbers\n",
-                b->a.worker_pid);
-    else if (b->a.worker_pid > 0)
-        b->have_proc = true;
+    if (!b->a.prepublish)
+        sample_worker_start(b);
     int64_t elapsed = 0;
     rc = run(b, prod, cons, &req, prompt, &elapsed);
     if (b->have_proc && gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p1) != GW_OK)
@@ -385,12 +531,16 @@ int main(int argc, char **argv)
     b.run_id[8] = '\0';
     b.ctx.codec = gw_codec_new(NULL);
     b.sent_us = calloc((size_t)b.a.count, sizeof *b.sent_us);
-    gw_cli_strset_init(&b.outstanding, (size_t)b.a.concurrency + 1);
+    if (b.a.window_ms > 0 || b.a.timeline)
+        b.answer_us = calloc((size_t)b.a.count, sizeof *b.answer_us);
+    gw_cli_strset_init(&b.outstanding, (size_t)(b.a.prepublish ? b.a.count : b.a.concurrency) + 1);
     gw_cli_lat_init(&b.lat, (size_t)b.a.count);
-    int rc = b.ctx.codec && b.sent_us ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
+    bool mem_ok = b.sent_us && ((b.a.window_ms == 0 && !b.a.timeline) || b.answer_us);
+    int rc = b.ctx.codec && mem_ok ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
     gw_cli_lat_cleanup(&b.lat);
     gw_cli_strset_cleanup(&b.outstanding);
     free(b.sent_us);
+    free(b.answer_us);
     gw_codec_free(b.ctx.codec);
     return rc;
 }
