@@ -278,14 +278,31 @@ static void cache_metrics(gw_observe *o, const gw_job *job, const gw_usage_event
         gw_metric_add(o->m, GW_M_CACHE, 1, "semantic", "miss");
 }
 
+/* The limit that denied a rate_limited or budget_exceeded request: agent_rpm,
+ * agent_tpm, deploy_rpm, deploy_tpm, budget_day, budget_month; NULL otherwise. */
+static const char *denied_by(const gw_job *job, const gw_usage_event *u)
+{
+    bool budget = strcmp(u->outcome, "budget_exceeded") == 0;
+    if (!budget && strcmp(u->outcome, "rate_limited") != 0)
+        return NULL;
+    if (job->limit_name != NULL)
+        return job->limit_name;
+    const char *limit = gw_map_get(&job->err_details, "limit");
+    const char *period = gw_map_get(&job->err_details, "period");
+    if (budget)
+        return period && strcmp(period, "month") == 0 ? "budget_month" : "budget_day";
+    return limit ? limit : "unknown";
+}
+
 static void outcome_metrics(gw_observe *o, const gw_job *job, const gw_usage_event *u)
 {
     const char *model = u->model_id ? u->model_id : "none";
     gw_metric_add(o->m, GW_M_REQUESTS, 1, u->outcome, gw_tier_name(job->tier));
     attempt_metrics(o, job);
     cache_metrics(o, job, u);
-    if (strcmp(u->outcome, "rate_limited") == 0)
-        gw_metric_add(o->m, GW_M_RATE_LIMITED, 1, job->limit_name ? job->limit_name : "unknown");
+    const char *limit = denied_by(job, u);
+    if (limit != NULL)
+        gw_metric_add(o->m, GW_M_RATE_LIMITED, 1, limit);
     gw_metric_observe(o->m, GW_M_REQUEST_DURATION, u->latency_ms / 1e3, model);
     if (u->has_ttft)
         gw_metric_observe(o->m, GW_M_TTFT, u->ttft_ms / 1e3, model);
@@ -325,7 +342,7 @@ static void outcome_log(gw_job *job, const gw_usage_event *u)
     if (strcmp(u->outcome, "error") == 0)
         level = GW_LOG_WARN;
     else if (strcmp(u->outcome, "invalid") == 0 || strcmp(u->outcome, "expired") == 0 ||
-             strcmp(u->outcome, "rate_limited") == 0)
+             strcmp(u->outcome, "rate_limited") == 0 || strcmp(u->outcome, "budget_exceeded") == 0)
         level = GW_LOG_INFO;
     if (level < gw_log_get_level())
         return;
