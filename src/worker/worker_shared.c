@@ -78,8 +78,14 @@ static gw_err open_semantic(gw_worker *w)
                           .bands = sc->bands,
                           .rows = sc->rows,
                           .seed = SEMANTIC_LSH_SEED};
-    if (sc->embedder == NULL || strcmp(sc->embedder, "hash") == 0)
+    if (sc->embedder == NULL || strcmp(sc->embedder, "hash") == 0) {
+        if (sc->dim != GW_EMBED_HASH_DIM) {
+            GW_ERROR("semantic_dim_mismatch", "setting", "cache.semantic.dim", "required",
+                     "512 for the hash embedder");
+            return GW_E_CONFIG;
+        }
         return gw_semcache_new(w->semstore, &o, &w->semcache);
+    }
     const gw_deployment *d = gw_config_deployment(w->cfg, sc->embedder);
     if (d == NULL || (d->provider != GW_PROVIDER_OPENAI && d->provider != GW_PROVIDER_OLLAMA)) {
         GW_ERROR("semantic_embedder_unknown", "embedder", sc->embedder);
