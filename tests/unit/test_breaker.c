@@ -27,6 +27,7 @@
 #include "route/breaker.h"
 #include "route/registry.h"
 #include "state/redis.h"
+#include "test_support.h"
 
 enum { WORKERS = 3 };
 
@@ -78,27 +79,20 @@ static void opts(gw_breaker_opts *o)
     o->state_ttl_ms = 60000;
 }
 
-static void redis_addr(char *host, size_t n, int *port)
+static bool flag_set(const void *flag)
 {
-    const char *env = getenv("MODELGW_REDIS");
-    snprintf(host, n, "%s", env != NULL && env[0] ? env : "127.0.0.1:16379");
-    char *colon = strrchr(host, ':');
-    *port = 6379;
-    if (colon != NULL) {
-        *colon = '\0';
-        *port = atoi(colon + 1);
-    }
+    return *(const bool *)flag;
 }
 
 /* Run the loop until *flag or ~5 s passed. */
 static void run_until(harness *h, const bool *flag)
 {
-    for (int i = 0; i < 500 && !*flag; i++)
-        uv_run(&h->loop, UV_RUN_ONCE);
+    gw_test_run_until(&h->loop, flag_set, flag, 5000);
 }
 
-static bool all_connected(harness *h)
+static bool all_connected(const void *arg)
 {
+    const harness *h = arg;
     for (int w = 0; w < WORKERS; w++)
         if (!gw_redis_is_connected(h->conn[w]))
             return false;
@@ -114,9 +108,7 @@ static gw_err connect_all(harness *h, const char *host, int port)
         if (e != GW_OK)
             return e;
     }
-    for (int i = 0; i < 300 && !all_connected(h); i++)
-        uv_run(&h->loop, UV_RUN_ONCE);
-    return all_connected(h) ? GW_OK : GW_E_STATE_UNAVAILABLE;
+    return gw_test_run_until(&h->loop, all_connected, h, 3000) ? GW_OK : GW_E_STATE_UNAVAILABLE;
 }
 
 static int group_setup(void **st, bool redis)
@@ -130,13 +122,10 @@ static int group_setup(void **st, bool redis)
     if (redis) {
         char host[128];
         int port;
-        redis_addr(host, sizeof host, &port);
+        gw_test_redis_addr(host, sizeof host, &port);
         *st = h; /* group_teardown cleans up even when this fails */
         if (connect_all(h, host, port) != GW_OK) {
-            fprintf(stderr,
-                    "test_breaker: Redis at %s:%d is unreachable (start it with tools/services "
-                    "start, or set MODELGW_REDIS)\n",
-                    host, port);
+            gw_test_redis_unreachable("test_breaker", host, port);
             return -1;
         }
     }
@@ -266,9 +255,7 @@ static void wait_ms(harness *h, int64_t ms)
         h->fake_now += ms;
         return;
     }
-    uint64_t end = uv_now(&h->loop) + (uint64_t)ms;
-    while (uv_now(&h->loop) < end)
-        uv_run(&h->loop, UV_RUN_ONCE);
+    gw_test_run_for(&h->loop, (uint64_t)ms);
 }
 
 static gw_breaker_stat stat_of(harness *h)

@@ -18,6 +18,7 @@
 
 #include "route/health.h"
 #include "state/redis.h"
+#include "test_support.h"
 
 static gw_deployment deps[2] = {
     {.id = "d1",
@@ -57,20 +58,14 @@ static void test_redis_latency_shared(void **st)
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, tick_cb, 10, 10);
     char host[128];
-    const char *env = getenv("MODELGW_REDIS");
-    snprintf(host, sizeof host, "%s", env != NULL && env[0] ? env : "127.0.0.1:16379");
-    char *colon = strrchr(host, ':');
-    int port = colon != NULL ? atoi(colon + 1) : 6379;
-    if (colon != NULL)
-        *colon = '\0';
+    int port;
+    gw_test_redis_addr(host, sizeof host, &port);
     gw_redis *ra = NULL, *rb = NULL;
     gw_redis_opts ro = {.host = host, .port = port};
     gw_redis_opts_defaults(&ro);
     assert_int_equal(gw_redis_new(&loop, &ro, &ra), GW_OK);
     assert_int_equal(gw_redis_new(&loop, &ro, &rb), GW_OK);
-    for (int i = 0; i < 300 && !(gw_redis_is_connected(ra) && gw_redis_is_connected(rb)); i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    if (!gw_redis_is_connected(ra) || !gw_redis_is_connected(rb))
+    if (!gw_test_wait_redis(&loop, ra, true, 3000) || !gw_test_wait_redis(&loop, rb, true, 3000))
         fail_msg("Redis at %s:%d is unreachable (tools/services start, or set MODELGW_REDIS)", host,
                  port);
     gw_registry *reg = NULL;

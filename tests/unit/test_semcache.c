@@ -14,6 +14,7 @@
 
 #include "semantic/semcache.h"
 #include "state/redis.h"
+#include "test_support.h"
 
 typedef struct {
     uv_loop_t loop;
@@ -35,16 +36,6 @@ static const gw_semcache_opts opts = {
     .seed = 7,
 };
 
-static void redis_addr(char *host, size_t hl, int *port)
-{
-    const char *env = getenv("MODELGW_REDIS");
-    snprintf(host, hl, "%s", env ? env : "127.0.0.1:16379");
-    char *colon = strrchr(host, ':');
-    *port = colon ? atoi(colon + 1) : 16379;
-    if (colon)
-        *colon = '\0';
-}
-
 static int setup(void **state, int use_redis)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -56,7 +47,7 @@ static int setup(void **state, int use_redis)
         if (use_redis) {
             gw_redis_opts ro = {0};
             char host[128];
-            redis_addr(host, sizeof host, &ro.port);
+            gw_test_redis_addr(host, sizeof host, &ro.port);
             ro.host = host;
             gw_redis_opts_defaults(&ro);
             assert_int_equal(gw_redis_new(&f->loop, &ro, &f->redis[i]), GW_OK);
@@ -127,9 +118,7 @@ static void on_put(void *ud, gw_err err)
 
 static void run_until(fixture *f, result *r)
 {
-    for (int i = 0; i < 100000 && !r->done; i++)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    assert_true(r->done);
+    assert_true(gw_test_wait_count(&f->loop, &r->done, 1, 15000));
 }
 
 static gw_request make_req(gw_message *msgs, const char *text, const char *system)

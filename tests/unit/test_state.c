@@ -21,6 +21,7 @@
 
 #include "state/redis.h"
 #include "state/state.h"
+#include "test_support.h"
 
 typedef struct {
     uv_loop_t loop;
@@ -91,50 +92,17 @@ static int64_t fake_clock(void *ud)
     return ((fixture *)ud)->fake_now_ms;
 }
 
-static void tick(uv_timer_t *t)
-{
-}
-
-/* Run the loop until *done reaches target. A ticking timer bounds each
- * UV_RUN_ONCE: after running due timers, ONCE would otherwise block in poll
- * even though the callback we wait for has just run. */
 static void wait_for(int *done, int target)
 {
-    uv_timer_t guard;
-    uv_timer_init(&F.loop, &guard);
-    uv_timer_start(&guard, tick, 10, 10);
-    uint64_t start = uv_now(&F.loop);
-    while (*done < target) {
-        uv_run(&F.loop, UV_RUN_ONCE);
-        if (uv_now(&F.loop) - start > 15000)
-            fail_msg("timed out waiting for %d callbacks (have %d)", target, *done);
-    }
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&F.loop, UV_RUN_NOWAIT);
-}
-
-static void timer_fired(uv_timer_t *t)
-{
-    (*(int *)t->data)++;
-}
-
-static void sleep_loop_ms(uint64_t ms)
-{
-    uv_timer_t t;
-    int fired = 0;
-    uv_timer_init(&F.loop, &t);
-    t.data = &fired;
-    uv_timer_start(&t, timer_fired, ms, 0);
-    wait_for(&fired, 1);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&F.loop, UV_RUN_NOWAIT);
+    if (!gw_test_wait_count(&F.loop, done, target, 15000))
+        fail_msg("timed out waiting for %d callbacks (have %d)", target, *done);
 }
 
 /* Step the memory clock, or let real time pass for Redis. */
 static void advance_ms(int64_t ms)
 {
     if (F.is_redis)
-        sleep_loop_ms((uint64_t)ms);
+        gw_test_run_for(&F.loop, (uint64_t)ms);
     else
         F.fake_now_ms += ms;
 }
@@ -146,18 +114,6 @@ static void make_name(char *out, size_t n, const char *what)
 }
 
 /* ---- fixtures -------------------------------------------------------------- */
-
-static void parse_redis_env(char *host, size_t hn, int *port)
-{
-    const char *env = getenv("MODELGW_REDIS");
-    snprintf(host, hn, "%s", env && *env ? env : "127.0.0.1:16379");
-    char *colon = strrchr(host, ':');
-    *port = 16379;
-    if (colon) {
-        *colon = '\0';
-        *port = atoi(colon + 1);
-    }
-}
 
 static int setup_common(bool redis)
 {
@@ -175,22 +131,14 @@ static int setup_common(bool redis)
     }
     char host[128];
     int port;
-    parse_redis_env(host, sizeof(host), &port);
+    gw_test_redis_addr(host, sizeof(host), &port);
     gw_redis_opts ro = {.host = host, .port = port, .command_timeout_ms = 2000};
     if (gw_redis_new(&F.loop, &ro, &F.redis) != GW_OK)
         return -1;
     if (gw_state_redis_new(&F.loop, F.redis, &o, &F.st) != GW_OK)
         return -1;
-    uint64_t start = uv_now(&F.loop);
-    while (!gw_redis_is_connected(F.redis) && uv_now(&F.loop) - start < 5000) {
-        uv_run(&F.loop, UV_RUN_ONCE);
-        uv_update_time(&F.loop);
-    }
-    if (!gw_redis_is_connected(F.redis)) {
-        fprintf(stderr,
-                "Redis at %s:%d is not reachable: start it with `tools/services start` "
-                "or set MODELGW_REDIS\n",
-                host, port);
+    if (!gw_test_wait_redis(&F.loop, F.redis, true, 5000)) {
+        gw_test_redis_unreachable("test_state", host, port);
         return -1;
     }
     return 0;
@@ -508,7 +456,7 @@ static void test_cache_single_flight(void **s)
     result w[2] = {{0}};
     CALL(gw_state_cache_wait(F.st, key, "waiter-a", 5000, 10000, on_cache, &w[0]));
     CALL(gw_state_cache_wait(F.st, key, "waiter-b", 5000, 10000, on_cache, &w[1]));
-    sleep_loop_ms(20);
+    gw_test_run_for(&F.loop, 20);
     assert_int_equal(ack_of_put(key, "answer", 6, owners[owner]).err, GW_OK);
     wait_for(&w[0].done, 1);
     wait_for(&w[1].done, 1);
@@ -570,10 +518,10 @@ static void test_free_with_waiter_pending(void **s)
     assert_int_equal(x.cache.kind, GW_CACHE_LOCKED_BY_ME);
     result w = {0};
     CALL(gw_state_cache_wait(st2, key, "b", 60000, 60000, on_cache, &w));
-    sleep_loop_ms(30);
+    gw_test_run_for(&F.loop, 30);
     gw_state_free(st2);
     wait_for(&w.done, 1);
-    sleep_loop_ms(30);
+    gw_test_run_for(&F.loop, 30);
     assert_int_equal(w.done, 1);
     assert_true(w.cache.err == GW_E_SHUTTING_DOWN ||
                 (w.cache.err == GW_OK && w.cache.kind == GW_CACHE_LOCKED_BY_OTHER));

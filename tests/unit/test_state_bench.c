@@ -24,6 +24,7 @@
 
 #include "state/redis.h"
 #include "state/state.h"
+#include "test_support.h"
 
 static uv_loop_t loop;
 static gw_redis *redis;
@@ -107,23 +108,22 @@ static void issue(bench *b)
     }
 }
 
-static void tick(uv_timer_t *t)
+typedef struct {
+    const long *done;
+    long target;
+} count_long;
+
+static bool reached(const void *arg)
 {
+    const count_long *c = arg;
+    return *c->done >= c->target;
 }
 
 static void run_until(long *done, long target)
 {
-    uv_timer_t guard;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, tick, 10, 10);
-    uint64_t start = uv_now(&loop);
-    while (*done < target) {
-        uv_run(&loop, UV_RUN_ONCE);
-        if (uv_now(&loop) - start > 110000)
-            fail_msg("benchmark did not finish (%ld of %ld)", *done, target);
-    }
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    count_long c = {.done = done, .target = target};
+    if (!gw_test_run_until(&loop, reached, &c, 110000))
+        fail_msg("benchmark did not finish (%ld of %ld)", *done, target);
 }
 
 typedef struct {
@@ -202,15 +202,9 @@ static int setup(void **s)
     if (n && atol(n) > 0)
         n_ops = atol(n);
     uv_loop_init(&loop);
-    const char *env = getenv("MODELGW_REDIS");
     char host[128];
-    snprintf(host, sizeof(host), "%s", env && *env ? env : "127.0.0.1:16379");
-    char *colon = strrchr(host, ':');
-    int port = 16379;
-    if (colon) {
-        *colon = '\0';
-        port = atoi(colon + 1);
-    }
+    int port;
+    gw_test_redis_addr(host, sizeof(host), &port);
     gw_redis_opts ro = {.host = host, .port = port, .command_timeout_ms = 10000};
     if (gw_redis_new(&loop, &ro, &redis) != GW_OK)
         return -1;
@@ -218,19 +212,8 @@ static int setup(void **s)
     gw_state_opts so = {.key_prefix = prefix};
     if (gw_state_redis_new(&loop, redis, &so, &st) != GW_OK)
         return -1;
-    uv_timer_t guard;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, tick, 10, 10);
-    uint64_t start = uv_now(&loop);
-    while (!gw_redis_is_connected(redis) && uv_now(&loop) - start < 5000)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    if (!gw_redis_is_connected(redis)) {
-        fprintf(stderr,
-                "Redis at %s:%d is not reachable: start it with `tools/services start` "
-                "or set MODELGW_REDIS\n",
-                host, port);
+    if (!gw_test_wait_redis(&loop, redis, true, 5000)) {
+        gw_test_redis_unreachable("test_state_bench", host, port);
         return -1;
     }
     return 0;

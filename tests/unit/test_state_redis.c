@@ -25,6 +25,7 @@
 
 #include "state/redis.h"
 #include "state/state.h"
+#include "test_support.h"
 
 static uv_loop_t loop;
 static pid_t server_pid;
@@ -38,52 +39,16 @@ static bool in_call;
         in_call = false;                                                                           \
     } while (0)
 
-static void tick(uv_timer_t *t)
-{
-}
-
 static void wait_for(int *done, int target)
 {
-    uv_timer_t guard;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, tick, 10, 10);
-    uint64_t start = uv_now(&loop);
-    while (*done < target) {
-        uv_run(&loop, UV_RUN_ONCE);
-        if (uv_now(&loop) - start > 15000)
-            fail_msg("timed out waiting for %d callbacks (have %d)", target, *done);
-    }
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-static void sleep_loop_ms(uint64_t ms)
-{
-    int dummy = 0;
-    uv_timer_t guard;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, tick, 5, 5);
-    uint64_t start = uv_now(&loop);
-    while (uv_now(&loop) - start < ms)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    (void)dummy;
+    if (!gw_test_wait_count(&loop, done, target, 15000))
+        fail_msg("timed out waiting for %d callbacks (have %d)", target, *done);
 }
 
 static void wait_connected(gw_redis *r, bool want)
 {
-    uint64_t start = uv_now(&loop);
-    uv_timer_t guard;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, tick, 10, 10);
-    while (gw_redis_is_connected(r) != want) {
-        uv_run(&loop, UV_RUN_ONCE);
-        if (uv_now(&loop) - start > 15000)
-            fail_msg("redis connection never became %s", want ? "ready" : "down");
-    }
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    if (!gw_test_wait_redis(&loop, r, want, 15000))
+        fail_msg("redis connection never became %s", want ? "ready" : "down");
 }
 
 /* ---- the private server ---------------------------------------------------- */
@@ -248,7 +213,7 @@ static void test_timeout_and_late_reply(void **s)
     command(r, &slow, 3, sleep_cmd);
     wait_for(&slow.done, 1);
     assert_int_equal(slow.err, GW_E_STATE_UNAVAILABLE);
-    sleep_loop_ms(400); /* the real reply arrives now and must be dropped */
+    gw_test_run_for(&loop, 400); /* the real reply arrives now and must be dropped */
     command(r, &ping, 1, ping_cmd);
     wait_for(&ping.done, 1);
     assert_int_equal(ping.err, GW_OK);
