@@ -471,10 +471,10 @@ static bool health_cb(void *ud, char **out)
     iso8601_now(ts, sizeof ts);
     uint64_t queued = locally_queued(w);
     json_t *root = json_pack(
-        "{s:s, s:s, s:s, s:{s:i}, s:{s:f, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, s:{s:s, s:b}}",
+        "{s:s, s:s, s:s, s:{s:i}, s:{s:I, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, s:{s:s, s:b}}",
         "gateway", status, "status", status, "timestamp", ts, "registry", "total_models",
         (int)w->cfg->deployment_count, "cache", "entries",
-        gw_metric_get(o->m, GW_M_CACHE, "exact", "store"), "entries_source",
+        (json_int_t)gw_metric_get(o->m, GW_M_CACHE, "exact", "store"), "entries_source",
         "exact-tier answers stored by this worker since it started", "queue", "pending_requests",
         (json_int_t)(w->job_count + queued), "in_flight", (json_int_t)w->job_count,
         "locally_queued", (json_int_t)queued, "providers", providers ? providers : json_object(),
