@@ -124,8 +124,12 @@ static int run(gw_config *cfg)
         code = gw_worker_exit_code(w);
     }
     gw_worker_free(w);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_loop_close(&loop);
+    /* Close callbacks of what the worker freed (HTTP clients, Redis, state
+     * timers) run on the loop; bounded, in case a handle stays active. */
+    for (int i = 0; i < 1000 && uv_loop_alive(&loop); i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "modelgw: handles left open at exit\n");
     gw_devcluster_free(dev);
     return code;
 }
