@@ -66,7 +66,7 @@ typedef struct {
 } wreq;
 
 static void conn_close(conn *c);
-static void conn_reset(conn *c);
+static void conn_shutdown(conn *c, bool reset);
 static void process_input(conn *c);
 
 /* ---- output ---- */
@@ -387,7 +387,7 @@ static bool error_faults(conn *c, const gw_mllm_req *r, gw_mllm_api api, int64_t
     gw_mllm_fault *f = &c->fault;
     char extra[256];
     if (f->reset) {
-        conn_reset(c);
+        conn_shutdown(c, true);
         return true;
     }
     if (f->hang) {
@@ -547,7 +547,9 @@ static void on_handle_closed(uv_handle_t *h)
     free(c);
 }
 
-static void conn_close(conn *c)
+/* Unlinks c and closes its handles; reset sends an RST instead of a FIN
+ * (the reset fault), falling back to a plain close. */
+static void conn_shutdown(conn *c, bool reset)
 {
     if (c->state == CONN_CLOSING)
         return;
@@ -561,25 +563,13 @@ static void conn_close(conn *c)
         c->next->prev = c->prev;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void conn_reset(conn *c)
+static void conn_close(conn *c)
 {
-    if (c->state == CONN_CLOSING)
-        return;
-    gw_mllm_server *s = c->srv;
-    c->state = CONN_CLOSING;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    if (uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    conn_shutdown(c, false);
 }
 
 static void process_input(conn *c)
