@@ -47,6 +47,15 @@ typedef enum {
     GW_REC__COUNT
 } gw_record_kind;
 
+/* Room for one record of any kind, for callers that pick the kind at run time
+ * (the void * of gw_codec_decode / gw_codec_encode / gw_record_to_json). */
+typedef union {
+    gw_request req;
+    gw_response resp;
+    gw_chunk chunk;
+    gw_usage_event usage;
+} gw_any_record;
+
 typedef enum {
     GW_FRAMING_AUTO,
     GW_FRAMING_BARE,

@@ -127,12 +127,7 @@ static long unhex(const char *s, size_t n, uint8_t *out)
 
 static int decode_one(gw_codec *c, const options *o, const uint8_t *p, size_t n)
 {
-    union {
-        gw_request req;
-        gw_response resp;
-        gw_chunk chunk;
-        gw_usage_event usage;
-    } rec;
+    gw_any_record rec;
     gw_arena arena;
     gw_arena_init(&arena, 64u << 20);
     gw_codec_frame f;
@@ -184,12 +179,7 @@ static int cmd_decode(gw_codec *c, const options *o)
 
 static int encode_one(gw_codec *c, const options *o, const char *text, gw_buf *out)
 {
-    union {
-        gw_request req;
-        gw_response resp;
-        gw_chunk chunk;
-        gw_usage_event usage;
-    } rec;
+    gw_any_record rec;
     json_error_t jerr;
     const char *bad = NULL;
     char id[37];

@@ -34,18 +34,11 @@ static gw_codec *get_codec(void)
     return codec;
 }
 
-typedef union {
-    gw_request req;
-    gw_response resp;
-    gw_chunk chunk;
-    gw_usage_event usage;
-} any_record;
-
-static void check_roundtrip(gw_codec *c, gw_record_kind kind, const any_record *rec)
+static void check_roundtrip(gw_codec *c, gw_record_kind kind, const gw_any_record *rec)
 {
     gw_buf buf;
     gw_arena arena;
-    any_record again;
+    gw_any_record again;
     gw_buf_init(&buf, 0);
     gw_arena_init(&arena, 1 << 20);
     if (gw_codec_encode(c, kind, rec, 0, GW_FRAMING_SINGLE_OBJECT, &buf) != GW_OK)
@@ -69,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_codec *c = get_codec();
     for (int k = 0; k < GW_REC__COUNT; k++) {
         gw_arena arena;
-        any_record out;
+        gw_any_record out;
         gw_arena_init(&arena, 512 << 10);
         gw_err e = gw_codec_decode(c, (gw_record_kind)k, data, size, &arena, &out);
         if (e == GW_OK)

@@ -9,29 +9,9 @@
 #include "codec/canon.h"
 #include "common/uuid.h"
 
-static int setup(void **state)
-{
-    gw_codec *c = gw_codec_new(NULL);
-    if (c == NULL)
-        return -1;
-    gw_codec_set_confluent_id(c, 7, GW_REC_REQUEST, 2);
-    gw_codec_set_confluent_id(c, 8, GW_REC_REQUEST, 1);
-    gw_codec_set_confluent_id(c, 9, GW_REC_RESPONSE, 1);
-    gw_codec_set_confluent_id(c, 10, GW_REC_CHUNK, 1);
-    gw_codec_set_confluent_id(c, 11, GW_REC_USAGE, 1);
-    *state = c;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    gw_codec_free(*state);
-    return 0;
-}
-
 static void roundtrip_one(gw_codec *c, gw_record_kind kind, bool full, gw_framing framing)
 {
-    any_record in, out;
+    gw_any_record in, out;
     gw_buf buf;
     gw_arena arena;
     gw_buf_init(&buf, 0);
@@ -322,7 +302,7 @@ static void test_json(void **state)
 
     /* every record: struct -> JSON -> struct is the identity */
     for (int k = 0; k < GW_REC__COUNT; k++) {
-        any_record in, back;
+        gw_any_record in, back;
         sample_record((gw_record_kind)k, true, &in);
         json_t *o = gw_record_to_json((gw_record_kind)k, &in);
         assert_int_equal(gw_record_from_json((gw_record_kind)k, o, &arena, &back, NULL), GW_OK);
@@ -360,5 +340,5 @@ int main(void)
         cmocka_unit_test(test_block_encodings), cmocka_unit_test(test_json),
         cmocka_unit_test(test_buf_and_uuid),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, codec_setup, codec_teardown);
 }

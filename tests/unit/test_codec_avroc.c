@@ -92,7 +92,7 @@ static void test_avroc_reads_our_encoding(void **state)
     gw_codec *c = *state;
     for (int k = 0; k < GW_REC__COUNT; k++) {
         for (int full = 0; full < 2; full++) {
-            any_record in;
+            gw_any_record in;
             gw_buf buf;
             gw_buf_init(&buf, 0);
             sample_record((gw_record_kind)k, full, &in);

@@ -7,23 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int setup(void **state)
-{
-    gw_codec *c = gw_codec_new(NULL);
-    if (c == NULL)
-        return -1;
-    gw_codec_set_confluent_id(c, 7, GW_REC_REQUEST, 2);
-    gw_codec_set_confluent_id(c, 8, GW_REC_REQUEST, 1);
-    *state = c;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    gw_codec_free(*state);
-    return 0;
-}
-
 static gw_record_kind kind_named(const char *s)
 {
     if (strcmp(s, "request") == 0)
@@ -66,7 +49,7 @@ static void run_manifest(gw_codec *c, const char *dir)
         size_t n = read_file(path, data, sizeof data);
         gw_arena arena;
         gw_arena_init(&arena, 1 << 20);
-        any_record out;
+        gw_any_record out;
         gw_err e = gw_codec_decode(c, kind_named(kind), data, n, &arena, &out);
         gw_arena_cleanup(&arena);
         if (strcmp(gw_err_name(e), want) != 0)
@@ -96,7 +79,7 @@ static void test_truncated_everywhere(void **state)
         for (size_t fi = 0; fi < 3; fi++) {
             if (framings[fi] == GW_FRAMING_CONFLUENT && k != GW_REC_REQUEST)
                 continue;
-            any_record in, out;
+            gw_any_record in, out;
             gw_buf buf;
             gw_buf_init(&buf, 0);
             sample_record((gw_record_kind)k, true, &in);
@@ -228,5 +211,5 @@ int main(void)
         cmocka_unit_test(test_truncated_everywhere), cmocka_unit_test(test_decode_limits),
         cmocka_unit_test(test_encode_limits),        cmocka_unit_test(test_huge_prefixes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, codec_setup, codec_teardown);
 }

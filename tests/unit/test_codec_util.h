@@ -1,7 +1,8 @@
 /*
  * test_codec_util: shared helpers of the codec unit tests: sample records
  * with every optional field set or unset, a byte builder for hand-made
- * (hostile) Avro, and JSON comparison of records.
+ * (hostile) Avro, JSON comparison of records, and the codec every test
+ * group starts from.
  */
 #ifndef TEST_CODEC_UTIL_H
 #define TEST_CODEC_UTIL_H
@@ -15,6 +16,29 @@
 
 #include "codec/codec.h"
 #include "codec/json.h"
+
+/* cmocka group setup: a codec with the default limits and the Confluent
+ * schema ids the corpora use (7: request v2, 8: request v1, 9: response,
+ * 10: chunk, 11: usage). */
+static inline int codec_setup(void **state)
+{
+    gw_codec *c = gw_codec_new(NULL);
+    if (c == NULL)
+        return -1;
+    gw_codec_set_confluent_id(c, 7, GW_REC_REQUEST, 2);
+    gw_codec_set_confluent_id(c, 8, GW_REC_REQUEST, 1);
+    gw_codec_set_confluent_id(c, 9, GW_REC_RESPONSE, 1);
+    gw_codec_set_confluent_id(c, 10, GW_REC_CHUNK, 1);
+    gw_codec_set_confluent_id(c, 11, GW_REC_USAGE, 1);
+    *state = c;
+    return 0;
+}
+
+static inline int codec_teardown(void **state)
+{
+    gw_codec_free(*state);
+    return 0;
+}
 
 typedef struct {
     uint8_t b[4096];
@@ -182,13 +206,6 @@ static inline void *sample_record(gw_record_kind kind, bool full, void *storage)
     }
     return storage;
 }
-
-typedef union {
-    gw_request req;
-    gw_response resp;
-    gw_chunk chunk;
-    gw_usage_event usage;
-} any_record;
 
 static inline void assert_records_equal(gw_record_kind kind, const void *a, const void *b)
 {
