@@ -440,7 +440,6 @@ static void publish_response(gw_job *job, gw_error_rec *e)
     }
     /* The version kept for redeliveries and the cache. */
     gw_buf_reset(&job->w->store_buf);
-    r.cached = false;
     if (gw_codec_encode(job->w->store_codec, GW_REC_RESPONSE, &r, 0, GW_FRAMING_SINGLE_OBJECT,
                         &job->w->store_buf) != GW_OK)
         gw_buf_reset(&job->w->store_buf);
