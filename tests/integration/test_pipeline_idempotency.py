@@ -1,0 +1,56 @@
+"""Idempotency through a real worker on Redis: a request id answered once is
+republished, never served twice; a copy that arrives while another holds the
+lease waits for that answer instead of calling the provider.
+
+(The fleet cases, kill -9 mid-flight and Redis restarts, are in the fleet
+tests.) The cache is off so that only the idempotency claim can prevent a
+second provider call; modelgw-mockllm counts calls per request id.
+"""
+
+import pytest
+
+from gwlib import make_request, start_worker
+from pipelib import PipeEnv, openai_dep, start_mock, wait_ready
+
+
+@pytest.fixture
+def idem_env(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, binary,
+             redis_addr, redis_prefix):
+    env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path, partitions=1)
+    mock = start_mock(start_process, binary, tmp_path, args=["--latency-ms", "1500"])
+    conf = env.pipeline_config("w1", redis_addr, redis_prefix, [openai_dep("a", mock.url)],
+                               sections={"cache": {"enabled": False},
+                                         "idempotency": {"lease_ms": 20000}})
+    w = start_worker(start_process, binary, conf, name="w1")
+    wait_ready(w)
+    return env, mock, w
+
+
+def all_for(env, out, rid, n):
+    got = env.collect(out, lambda rs: sum(r["request_id"] == rid for r in rs) >= n)
+    return [r for r in got if r["request_id"] == rid]
+
+
+def test_concurrent_copies_wait_for_the_lease_holder_and_redelivery_republishes(idem_env):
+    env, mock, w = idem_env
+    r = make_request(text="answer me once")
+    env.produce("normal", [r, r])  # two copies at once: one calls, one waits for the lease
+    rid = r["request_id"]
+    responses = all_for(env, "responses", rid, 2)
+    usage = all_for(env, "usage", rid, 2)
+    assert [x["error"] for x in responses] == [None, None]
+    assert responses[0]["content"] == responses[1]["content"]
+    assert sorted(u["outcome"] for u in usage) == ["duplicate", "success"]
+    dup = next(u for u in usage if u["outcome"] == "duplicate")
+    assert dup["cost_usd"] == 0 and dup["total_tokens"] == 0
+    assert mock.calls(rid) == 1
+
+    # Later redelivery of the same id (streamed this time): republished as chunks.
+    env.produce("high", [dict(r, stream=True)])
+    responses = all_for(env, "responses", rid, 3)
+    assert responses[-1]["content"] == responses[0]["content"]
+    chunks = all_for(env, "chunks", rid, 1)
+    assert chunks[-1]["is_final"] and "".join(c["content"] for c in chunks) == \
+        responses[0]["content"]
+    assert mock.calls(rid) == 1
+    assert w.running(), w.describe()
