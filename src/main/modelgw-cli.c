@@ -757,27 +757,18 @@ static json_t *dlq_json(const rd_kafka_message_t *m)
 
 static json_t *tail_decode(gw_cli_ctx *ctx, tail_kind k, const rd_kafka_message_t *m)
 {
+    static const gw_record_kind kinds[] = {
+        [K_RESPONSES] = GW_REC_RESPONSE, [K_CHUNKS] = GW_REC_CHUNK, [K_USAGE] = GW_REC_USAGE};
+    if (k == K_DLQ)
+        return dlq_json(m);
     gw_arena a;
     gw_arena_init(&a, 16 << 20);
+    gw_any_record rec;
     json_t *j = NULL;
-    gw_err e = GW_OK;
-    union {
-        gw_response r;
-        gw_chunk c;
-        gw_usage_event u;
-    } rec;
-    if (k == K_DLQ) {
-        j = dlq_json(m);
-    } else if (k == K_RESPONSES) {
-        if ((e = gw_codec_decode_response(ctx->codec, m->payload, m->len, &a, &rec.r)) == GW_OK)
-            j = gw_response_to_json(&rec.r);
-    } else if (k == K_CHUNKS) {
-        if ((e = gw_codec_decode_chunk(ctx->codec, m->payload, m->len, &a, &rec.c)) == GW_OK)
-            j = gw_chunk_to_json(&rec.c);
-    } else if ((e = gw_codec_decode_usage(ctx->codec, m->payload, m->len, &a, &rec.u)) == GW_OK) {
-        j = gw_usage_to_json(&rec.u);
-    }
-    if (e != GW_OK)
+    gw_err e = gw_codec_decode(ctx->codec, kinds[k], m->payload, m->len, &a, &rec);
+    if (e == GW_OK)
+        j = gw_record_to_json(kinds[k], &rec);
+    else
         j = json_pack("{s:s, s:s, s:i, s:I}", "undecodable", gw_err_code(e), "topic",
                       rd_kafka_topic_name(m->rkt), "partition", m->partition, "offset",
                       (json_int_t)m->offset);
