@@ -21,6 +21,7 @@
 
 #include "state/redis.h"
 #include "state/state.h"
+#include "test_state_util.h"
 #include "test_support.h"
 
 typedef struct {
@@ -33,59 +34,6 @@ typedef struct {
 } fixture;
 
 static fixture F;
-static bool in_call; /* set around every call: callbacks must never see it */
-
-#define CALL(expr)                                                                                 \
-    do {                                                                                           \
-        in_call = true;                                                                            \
-        expr;                                                                                      \
-        in_call = false;                                                                           \
-    } while (0)
-
-typedef struct {
-    int done;
-    gw_limit_result limit;
-    gw_state_ack ack;
-    gw_budget_result budget;
-    gw_cache_result cache;
-    uint8_t data[256];
-} result;
-
-static void on_limit(void *ud, const gw_limit_result *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->limit = *r;
-    x->done++;
-}
-
-static void on_ack(void *ud, const gw_state_ack *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->ack = *r;
-    x->done++;
-}
-
-static void on_budget(void *ud, const gw_budget_result *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->budget = *r;
-    x->done++;
-}
-
-static void on_cache(void *ud, const gw_cache_result *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->cache = *r;
-    if (r->kind == GW_CACHE_HIT && r->len <= sizeof(x->data)) {
-        memcpy(x->data, r->data, r->len);
-        x->cache.data = x->data;
-    }
-    x->done++;
-}
 
 static int64_t fake_clock(void *ud)
 {

@@ -25,20 +25,12 @@
 
 #include "state/redis.h"
 #include "state/state.h"
+#include "test_state_util.h"
 #include "test_support.h"
 
 static uv_loop_t loop;
 static pid_t server_pid;
 static int server_port;
-static bool in_call;
-
-#define CALL(expr)                                                                                 \
-    do {                                                                                           \
-        in_call = true;                                                                            \
-        expr;                                                                                      \
-        in_call = false;                                                                           \
-    } while (0)
-
 static void wait_for(int *done, int target)
 {
     if (!gw_test_wait_count(&loop, done, target, 15000))
@@ -141,29 +133,6 @@ static void on_cmd(void *arg, gw_err err, const redisReply *rep)
 static void command(gw_redis *r, cmd_result *c, int argc, const char **argv)
 {
     CALL(gw_redis_command(r, argc, argv, NULL, on_cmd, c));
-}
-
-typedef struct {
-    int done;
-    gw_limit_result limit;
-    gw_cache_result cache;
-} result;
-
-static void on_limit(void *ud, const gw_limit_result *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->limit = *r;
-    x->done++;
-}
-
-static void on_cache(void *ud, const gw_cache_result *r)
-{
-    result *x = ud;
-    assert_false(in_call);
-    x->cache = *r;
-    x->cache.data = NULL;
-    x->done++;
 }
 
 static gw_limit_result check(gw_state *st, const char *scope, double rate, double burst)
