@@ -700,6 +700,29 @@ static void list_of(const gw_config *cfg, const gw_cfg_row *row, char **arr, siz
     memcpy(n, (const char *)cfg + row->off2, sizeof(*n));
 }
 
+/* Walks the top-level list rows in table order; k is a list's index among
+ * them (the index of its explicit_masks and snapshot copies). Start from {0}. */
+typedef struct {
+    size_t i, k;
+    const gw_cfg_row *row;
+    char *arr;
+    size_t n;
+} list_cursor;
+
+static bool next_list(const gw_config *cfg, list_cursor *c)
+{
+    if (c->row != NULL)
+        c->k++;
+    for (; c->i < gw_cfg_top.row_count; c->i++) {
+        if (gw_cfg_top.rows[c->i].type != GW_CT_LIST)
+            continue;
+        c->row = &gw_cfg_top.rows[c->i++];
+        list_of(cfg, c->row, &c->arr, &c->n);
+        return true;
+    }
+    return false;
+}
+
 static const char *elem_key(const gw_cfg_table *sub, const char *elem)
 {
     const char *key;
@@ -847,24 +870,17 @@ static gw_err snapshot_take(const gw_config *cfg, gw_cfg_snapshot *s)
 {
     memset(s, 0, sizeof(*s));
     s->top = *cfg;
-    for (size_t i = 0, k = 0; i < gw_cfg_top.row_count; i++) {
-        const gw_cfg_row *row = &gw_cfg_top.rows[i];
-        char *arr;
-        size_t n;
-        if (row->type != GW_CT_LIST)
-            continue;
-        list_of(cfg, row, &arr, &n);
-        if (n > 0) {
-            s->lists[k] = malloc(n * row->sub->elem_size);
-            s->masks[k] = malloc(n * sizeof(uint64_t));
-            if (s->lists[k] == NULL || s->masks[k] == NULL) {
+    for (list_cursor c = {0}; next_list(cfg, &c);) {
+        if (c.n > 0) {
+            s->lists[c.k] = malloc(c.n * c.row->sub->elem_size);
+            s->masks[c.k] = malloc(c.n * sizeof(uint64_t));
+            if (s->lists[c.k] == NULL || s->masks[c.k] == NULL) {
                 snapshot_free(s);
                 return GW_E_NOMEM;
             }
-            memcpy(s->lists[k], arr, n * row->sub->elem_size);
-            memcpy(s->masks[k], cfg->priv->explicit_masks[k], n * sizeof(uint64_t));
+            memcpy(s->lists[c.k], c.arr, c.n * c.row->sub->elem_size);
+            memcpy(s->masks[c.k], cfg->priv->explicit_masks[c.k], c.n * sizeof(uint64_t));
         }
-        k++;
     }
     return GW_OK;
 }
@@ -872,41 +888,27 @@ static gw_err snapshot_take(const gw_config *cfg, gw_cfg_snapshot *s)
 static void snapshot_restore(gw_config *cfg, const gw_cfg_snapshot *s)
 {
     *cfg = s->top;
-    for (size_t i = 0, k = 0; i < gw_cfg_top.row_count; i++) {
-        const gw_cfg_row *row = &gw_cfg_top.rows[i];
-        char *arr;
-        size_t n;
-        if (row->type != GW_CT_LIST)
-            continue;
-        list_of(cfg, row, &arr, &n);
-        if (n > 0) {
-            memcpy(arr, s->lists[k], n * row->sub->elem_size);
-            memcpy(cfg->priv->explicit_masks[k], s->masks[k], n * sizeof(uint64_t));
+    for (list_cursor c = {0}; next_list(cfg, &c);) {
+        if (c.n > 0) {
+            memcpy(c.arr, s->lists[c.k], c.n * c.row->sub->elem_size);
+            memcpy(cfg->priv->explicit_masks[c.k], s->masks[c.k], c.n * sizeof(uint64_t));
         }
-        k++;
     }
 }
 
 /* A top-level default changed: copy it into every element that inherits it. */
 static void propagate(gw_config *cfg, const gw_cfg_row *src)
 {
-    for (size_t i = 0, k = 0; i < gw_cfg_top.row_count; i++) {
-        const gw_cfg_row *row = &gw_cfg_top.rows[i];
-        char *arr;
-        size_t n;
-        if (row->type != GW_CT_LIST)
-            continue;
-        list_of(cfg, row, &arr, &n);
-        for (size_t j = 0; j < row->sub->row_count; j++) {
-            const gw_cfg_row *r = &row->sub->rows[j];
+    for (list_cursor c = {0}; next_list(cfg, &c);) {
+        for (size_t j = 0; j < c.row->sub->row_count; j++) {
+            const gw_cfg_row *r = &c.row->sub->rows[j];
             if (r->def == NULL || r->def[0] != '@' || strcmp(r->def + 1, src->path) != 0)
                 continue;
-            for (size_t e = 0; e < n; e++)
-                if (!((cfg->priv->explicit_masks[k][e] >> j) & 1u))
-                    memcpy(arr + e * row->sub->elem_size + r->off, (char *)cfg + src->off,
+            for (size_t e = 0; e < c.n; e++)
+                if (!((cfg->priv->explicit_masks[c.k][e] >> j) & 1u))
+                    memcpy(c.arr + e * c.row->sub->elem_size + r->off, (char *)cfg + src->off,
                            field_size(r->type));
         }
-        k++;
     }
 }
 
