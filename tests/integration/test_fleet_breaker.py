@@ -141,7 +141,13 @@ def test_breaker_opens_for_all_probes_once_grows_and_recovers(
     assert len(timeline) == len(calls)
     failing = [(t, rid) for t, rid in timeline if fault_of[rid]]
     healthy = [(t, rid) for t, rid in timeline if not fault_of[rid]]
-    assert all(error_code(by_id[rid]) == "E4206" for _, rid in failing)
+    # A failed call ends the request (no retry, no other candidate): E4102 with
+    # the attempt's E4206 in the details, or the provider error itself.
+    for _, rid in failing:
+        r = by_id[rid]
+        assert error_code(r) in ("E4206", "E4102"), r["error"]
+        if error_code(r) == "E4102":
+            assert "E4206" in r["error"]["details"].get("attempts", ""), r["error"]
 
     # Group the failing calls: the calls before the trip come together; after
     # that every call is a lone probe, separated by a cool-down.

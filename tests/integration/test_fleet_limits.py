@@ -80,8 +80,11 @@ def test_rpm_accuracy_four_workers_3x_for_two_minutes(
 ):
     mock = MockLLM(start_process, binary, tmp_path)
     agent = f"did:example:rpm-{uuid.uuid4().hex[:8]}"
+    # Idempotency off: the limit check is then the first Redis call of a job,
+    # so a job's start is its decision time up to one local round trip.
     procs = start(fleet, mock, redis_addr, redis_prefix, 4,
-                  [{"agent": agent, "rpm": RPM, "tpm": 0}])
+                  [{"agent": agent, "rpm": RPM, "tpm": 0}],
+                  over={"idempotency": {"enabled": False}})
     usage = Tail(fleet, "usage")
     responses = Tail(fleet, "responses")
     run = uuid.uuid4().hex[:8]
@@ -130,8 +133,10 @@ def test_rpm_accuracy_four_workers_3x_for_two_minutes(
         errors.append(got - want)
         assert got > 0
     worst = max(abs(e) for e in errors)
-    print(f"retry_after error vs GCRA replay: max {worst:.1f} ms over {len(errors)} denials")
-    assert worst <= TOLERANCE_MS, sorted(errors, key=abs)[-10:]
+    errors.sort()
+    print(f"retry_after error vs GCRA replay: max |e| {worst:.1f} ms over {len(errors)} denials;"
+          f" min {errors[0]:.1f}, median {errors[len(errors) // 2]:.1f}, max {errors[-1]:.1f}")
+    assert worst <= TOLERANCE_MS, (errors[:5], errors[-5:])
     # All four workers decided: each holds partitions the load went to.
     assert len(procs) == 4
     for t in (usage, responses):
