@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 typedef struct {
     const char *name;
     gw_metric_type type;
@@ -89,12 +91,7 @@ void gw_metrics_set_collector(gw_metrics *m, gw_metrics_collect_fn fn, void *ud)
 
 static uint64_t hash_key(gw_metric_id id, const char *key)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)id;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return gw_fnv1a64_str(1469598103934665603ULL ^ (uint64_t)id, key);
 }
 
 /* Joins the label values of one call into buf; returns 0 or -1 when too long. */

@@ -7,16 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 static char tombstone_mark;
 #define TOMBSTONE (&tombstone_mark)
 
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = gw_fnv1a64_str(1469598103934665603ULL, s);
     return h ^ (h >> 29);
 }
 

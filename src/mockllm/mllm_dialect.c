@@ -9,18 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 static const char *const vocab[32] = {
     "alpha",  "bravo",  "charlie", "delta", "echo",    "foxtrot",  "golf",    "hotel",
     "india",  "juliet", "kilo",    "lima",  "mike",    "november", "oscar",   "papa",
     "quebec", "romeo",  "sierra",  "tango", "uniform", "victor",   "whiskey", "xray",
     "yankee", "zulu",   "one",     "two",   "three",   "four",     "five",    "six"};
-
-static uint64_t fnv(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
 
 static uint64_t mix(uint64_t x)
 {
@@ -36,7 +31,7 @@ static void content_text(json_t *content, uint64_t *seed, int *bytes, char *keep
     if (json_is_string(content)) {
         const char *s = json_string_value(content);
         size_t n = json_string_length(content);
-        *seed = fnv(*seed, s, n);
+        *seed = gw_fnv1a64(*seed, s, n);
         *bytes += (int)(n > 1000000 ? 1000000 : n);
         if (keep)
             snprintf(keep, keep_len, "%s", s);
@@ -86,7 +81,7 @@ static gw_err parse_embed_inputs(json_t *root, gw_mllm_call *c, char *errmsg, si
     json_t *in = json_object_get(root, "input");
     if (json_is_string(in)) {
         c->input_seeds[0] =
-            fnv(1469598103934665603ULL, json_string_value(in), json_string_length(in));
+            gw_fnv1a64(1469598103934665603ULL, json_string_value(in), json_string_length(in));
         c->input_count = 1;
         c->prompt_tokens = (int)(json_string_length(in) + 3) / 4;
         snprintf(c->prompt, sizeof c->prompt, "%s", json_string_value(in));
@@ -106,7 +101,7 @@ static gw_err parse_embed_inputs(json_t *root, gw_mllm_call *c, char *errmsg, si
             return GW_E_INVALID_REQUEST;
         }
         c->input_seeds[i] =
-            fnv(1469598103934665603ULL, json_string_value(s), json_string_length(s));
+            gw_fnv1a64(1469598103934665603ULL, json_string_value(s), json_string_length(s));
         c->prompt_tokens += (int)(json_string_length(s) + 3) / 4;
     }
     c->input_count = json_array_size(in);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 void gw_mllm_fault_init(gw_mllm_fault *f)
 {
     memset(f, 0, sizeof *f);
@@ -245,10 +247,7 @@ void gw_mllm_counts_cleanup(gw_mllm_counts *t)
 
 static uint64_t hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+    return gw_fnv1a64(1469598103934665603ULL, s, n);
 }
 
 static bool rehash(gw_mllm_counts *t)

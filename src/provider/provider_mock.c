@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 static const char *const mock_words[] = {
     "the",      "model",      "gateway", "answers", "quickly", "with",   "tokens", "from",
     "kafka",    "stream",     "request", "reply",   "a",       "simple", "mock",   "text",
@@ -51,31 +53,12 @@ struct gw_mock_call {
     size_t *word_end; /* end offset of each word in content */
 };
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; s && *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t prompt_hash(const gw_request *req)
 {
-    uint64_t h = fnv1a(14695981039346656037ull, req->system_prompt);
+    uint64_t h = gw_fnv1a64_str(GW_FNV64_BASIS, req->system_prompt);
     for (size_t i = 0; i < req->message_count; i++)
-        h = fnv1a(h ^ (uint64_t)req->messages[i].role, req->messages[i].content);
+        h = gw_fnv1a64_str(h ^ (uint64_t)req->messages[i].role, req->messages[i].content);
     return h;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
 }
 
 static gw_err build_content(gw_mock_call *c)
@@ -93,7 +76,7 @@ static gw_err build_content(gw_mock_call *c)
     size_t len = 0;
     uint64_t x = c->seed;
     for (uint32_t i = 0; i < n; i++) {
-        x = mix(x + i);
+        x = gw_fmix64(x + i);
         const char *w = mock_words[x % MOCK_WORD_COUNT];
         size_t wl = strlen(w);
         if (i > 0)
@@ -178,7 +161,7 @@ gw_err gw_mock_call_start(uv_loop_t *loop, const gw_deployment *d, const gw_requ
     c->cbs = *cbs;
     c->ud = ud;
     c->seed = prompt_hash(req);
-    uint64_t id_hash = mix(fnv1a(14695981039346656037ull, req->request_id));
+    uint64_t id_hash = gw_fmix64(gw_fnv1a64_str(GW_FNV64_BASIS, req->request_id));
     c->fail = d->mock_failure_rate > 0 && (double)(id_hash % 1000000) < d->mock_failure_rate * 1e6;
     gw_err err = build_content(c);
     if (err != GW_OK) {

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 enum { MAX_FEATURES = 8192, MAX_WORDS = 4096, MAX_WORD = 48 };
 
 typedef struct {
@@ -30,25 +32,6 @@ typedef struct {
     int used;
     uint32_t idx[MAX_FEATURES]; /* occupied slots, so clearing costs O(used) */
 } feature_table;
-
-static uint64_t fnv(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 static void add_feature(feature_table *t, uint64_t h, float w)
 {
@@ -134,7 +117,7 @@ static void add_trigrams(feature_table *t, const word *w)
     buf[w->len + 1] = '#';
     size_t n = w->len + 2;
     for (size_t i = 0; i + 3 <= n; i++)
-        add_feature(t, fnv(0x3c3c3c3cULL ^ 14695981039346656037ULL, buf + i, 3), 0.9f);
+        add_feature(t, gw_fnv1a64(0x3c3c3c3cULL ^ GW_FNV64_BASIS, buf + i, 3), 0.9f);
 }
 
 void gw_embed_hash(const char *text, size_t len, float *out)
@@ -148,20 +131,20 @@ void gw_embed_hash(const char *text, size_t len, float *out)
     const word *prev = NULL;
     for (int i = 0; i < n; i++) {
         const word *w = &words[i];
-        add_feature(&table, fnv(14695981039346656037ULL, w->text, w->len), w->filler ? 0.2f : 1.0f);
+        add_feature(&table, gw_fnv1a64(GW_FNV64_BASIS, w->text, w->len), w->filler ? 0.2f : 1.0f);
         if (w->filler)
             continue;
         add_trigrams(&table, w);
         if (prev != NULL) {
-            uint64_t h = fnv(0x5151515151ULL ^ 14695981039346656037ULL, prev->text, prev->len);
-            h = fnv(h ^ 0x20, w->text, w->len);
+            uint64_t h = gw_fnv1a64(0x5151515151ULL ^ GW_FNV64_BASIS, prev->text, prev->len);
+            h = gw_fnv1a64(h ^ 0x20, w->text, w->len);
             add_feature(&table, h, 1.0f);
         }
         prev = w;
     }
     for (int i = 0; i < table.used; i++) {
         feature *f = &table.slot[table.idx[i]];
-        uint64_t h = mix(f->h);
+        uint64_t h = gw_fmix64(f->h);
         float sign = (h >> 63) ? -1.0f : 1.0f;
         out[h % GW_EMBED_HASH_DIM] += sign * f->w * (1.0f + logf((float)f->tf));
         f->tf = 0; /* leave the table empty for the next call */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "semantic/semstore_private.h"
 
 typedef struct node {
@@ -59,10 +60,7 @@ typedef struct {
 
 static uint64_t fnv(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return gw_fnv1a64_str(1469598103934665603ULL, s);
 }
 
 static node **slot(mem_store *m, const char *key)

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 typedef struct entry entry;
 struct entry {
     entry *next;
@@ -49,12 +51,7 @@ static int64_t now_ms(mem_state *m)
 
 static uint64_t fnv1a(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
+    return gw_fnv1a64_str(1469598103934665603ULL, s);
 }
 
 static void entry_free(entry *e)
