@@ -21,7 +21,6 @@ with what it saw.
 """
 
 import json
-import pathlib
 import shutil
 import socket
 import subprocess
@@ -31,7 +30,7 @@ import uuid
 
 import pytest
 
-from gwlib import TIERS, GwEnv, decode, encode, make_request
+from gwlib import GwEnv, decode, encode, make_request
 
 __all__ = [
     "MockLLM", "Fleet", "Tail", "RedisServer", "free_port", "openai_deployment",
