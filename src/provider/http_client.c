@@ -1,9 +1,11 @@
 /*
  * http_client: libcurl multi-socket on libuv; see http_client.h.
  *
- * Invariants: every gw_http_req in h->reqs has its easy handle added to the
- * multi handle; a req leaves the list before its on_done runs and is freed
- * only by its timer's close callback. A sock_ctx exists for each socket curl
+ * Invariants: every gw_http_req in h->reqs is either added to the multi
+ * handle (in_multi) or waiting in the FIFO h->wait_head..wait_tail (never
+ * both); h->in_multi counts the former and stays <= h->max_active. A req
+ * leaves the list (and the FIFO) before its on_done runs and is freed only by
+ * its timer's close callback. A sock_ctx exists for each socket curl
  * asked us to watch and is freed by its poll handle's close callback.
  */
 #include "provider/http_client.h"
@@ -23,8 +25,12 @@ struct gw_http {
     int open_handles; /* timer + polls; h is freed when it reaches 0 after close */
     bool closing;
     gw_http_req *reqs;
-    size_t active;
-    CURL *spare[EASY_POOL]; /* reset easy handles kept for reuse */
+    size_t active;   /* requests started and not finished or cancelled */
+    size_t in_multi; /* of those, handed to curl */
+    size_t max_active;
+    gw_http_req *wait_head, *wait_tail; /* FIFO of requests not yet handed to curl */
+    bool feeding;                       /* feed_multi is running (no re-entry) */
+    CURL *spare[EASY_POOL];             /* reset easy handles kept for reuse */
     size_t spare_count;
 };
 
@@ -37,6 +43,8 @@ typedef struct {
 struct gw_http_req {
     gw_http *h;
     gw_http_req *prev, *next;
+    gw_http_req *wait_prev, *wait_next;
+    bool in_multi, waiting;
     CURL *easy;
     struct curl_slist *hdrs;
     gw_http_cbs cbs;
@@ -159,6 +167,7 @@ gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
     }
     long host_conns = cfg && cfg->max_host_connections > 0 ? cfg->max_host_connections : 256;
     long max_conns = cfg && cfg->max_connects > 0 ? cfg->max_connects : 512;
+    h->max_active = (size_t)(cfg && cfg->max_active > 0 ? cfg->max_active : max_conns);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
@@ -421,6 +430,69 @@ static void on_req_timer_closed(uv_handle_t *hd)
     http_maybe_free(h);
 }
 
+/* ---- the FIFO in front of curl ---- */
+
+static void wait_remove(gw_http *h, gw_http_req *r)
+{
+    if (r->wait_prev)
+        r->wait_prev->wait_next = r->wait_next;
+    else
+        h->wait_head = r->wait_next;
+    if (r->wait_next)
+        r->wait_next->wait_prev = r->wait_prev;
+    else
+        h->wait_tail = r->wait_prev;
+    r->wait_prev = r->wait_next = NULL;
+    r->waiting = false;
+}
+
+static void wait_push(gw_http *h, gw_http_req *r)
+{
+    r->wait_prev = h->wait_tail;
+    r->wait_next = NULL;
+    if (h->wait_tail)
+        h->wait_tail->wait_next = r;
+    else
+        h->wait_head = r;
+    h->wait_tail = r;
+    r->waiting = true;
+}
+
+static void complete(gw_http_req *r, CURLcode rc);
+
+/* Hand waiting requests to curl while there is room. A request curl refuses
+ * completes with GW_E_INTERNAL (its on_done runs from here, never from inside
+ * gw_http_start). */
+static void feed_multi(gw_http *h)
+{
+    if (h->feeding)
+        return;
+    h->feeding = true;
+    while (h->multi != NULL && !h->closing && h->wait_head != NULL && h->in_multi < h->max_active) {
+        gw_http_req *r = h->wait_head;
+        wait_remove(h, r);
+        CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+        if (mc == CURLM_RECURSIVE_API_CALL) { /* called from a curl callback: later */
+            r->wait_next = h->wait_head;
+            if (h->wait_head)
+                h->wait_head->wait_prev = r;
+            else
+                h->wait_tail = r;
+            h->wait_head = r;
+            r->waiting = true;
+            break;
+        }
+        if (mc != CURLM_OK) {
+            r->abort_err = GW_E_INTERNAL;
+            complete(r, CURLE_FAILED_INIT);
+            continue;
+        }
+        r->in_multi = true;
+        h->in_multi++;
+    }
+    h->feeding = false;
+}
+
 /* Detach from curl and the list; the memory goes when the timer is closed. */
 static void req_release(gw_http_req *r)
 {
@@ -432,13 +504,19 @@ static void req_release(gw_http_req *r)
     if (r->next)
         r->next->prev = r->prev;
     h->active--;
-    curl_multi_remove_handle(h->multi, r->easy);
+    if (r->waiting)
+        wait_remove(h, r);
+    if (r->in_multi) {
+        curl_multi_remove_handle(h->multi, r->easy);
+        h->in_multi--;
+    }
     easy_put(h, r->easy);
     curl_slist_free_all(r->hdrs);
     r->easy = NULL;
     r->hdrs = NULL;
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
+    feed_multi(h);
 }
 
 static gw_err map_curl(CURLcode rc)
@@ -487,6 +565,7 @@ static void check_done(gw_http *h)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         complete(r, m->data.result);
     }
+    feed_multi(h);
 }
 
 static gw_err setup_easy(gw_http_req *r, const gw_http_opts *o)
@@ -544,7 +623,8 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     r->retry_after_ms = -1;
     r->easy = easy_get(h);
     gw_err err = r->easy ? setup_easy(r, o) : GW_E_NOMEM;
-    if (err == GW_OK && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+    bool direct = err == GW_OK && h->wait_head == NULL && h->in_multi < h->max_active;
+    if (direct && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         err = GW_E_INTERNAL;
     if (err != GW_OK) {
         curl_slist_free_all(r->hdrs);
@@ -562,6 +642,12 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
         h->reqs->prev = r;
     h->reqs = r;
     h->active++;
+    if (direct) {
+        r->in_multi = true;
+        h->in_multi++;
+    } else {
+        wait_push(h, r);
+    }
     req_arm(r);
     *out = r;
     return GW_OK;

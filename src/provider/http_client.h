@@ -6,8 +6,13 @@
  *
  * One gw_http per loop owns one multi handle, so every request shares one
  * connection cache: keep-alive reuse, HTTP/2 multiplexing where the server
- * offers it (CURLPIPE_MULTIPLEX), at most max_host_connections per host
- * (further transfers wait inside curl for a free connection).
+ * offers it (CURLPIPE_MULTIPLEX), at most max_host_connections per host.
+ * At most max_active transfers are handed to curl at once; further requests
+ * wait in a FIFO here and are added as transfers end. (libcurl 7.88's
+ * curl_multi_remove_handle is linear in the number of transfers it holds:
+ * with thousands of requests parked inside curl waiting for a connection it
+ * took a quarter of the worker's CPU.) A queued request's timeouts run from
+ * gw_http_start.
  *
  * Timeouts per request: connect (curl's CURLOPT_CONNECTTIMEOUT_MS), first
  * token (from start until gw_http_req_token_seen(), or until the first
@@ -42,6 +47,7 @@ typedef struct gw_http_req gw_http_req;
 typedef struct {
     long max_host_connections; /* per host; default 256 */
     long max_connects;         /* connection cache size; default 512 */
+    long max_active;           /* transfers inside curl at once; default max_connects */
 } gw_http_config;
 
 enum { GW_HTTP_MAX_HEADERS = 24, GW_HTTP_DEFAULT_MAX_BODY = 8 * 1024 * 1024 };

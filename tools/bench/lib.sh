@@ -83,6 +83,15 @@ prepublished() {
     while [ ! -e "$ready" ] && kill -0 $bpid 2>/dev/null; do sleep 0.1; done
     start_worker "$pidf.tmp" "$conf" "${wflags[@]}"
     mv "$pidf.tmp" "$pidf"
+    local wpid
+    wpid=$(cat "$pidf")
+    while kill -0 $bpid 2>/dev/null; do
+        if ! kill -0 "$wpid" 2>/dev/null; then
+            echo "worker exited early: $(tail -2 "$OUT/worker-$P.log")" >&2
+            kill $bpid 2>/dev/null || true
+        fi
+        sleep 0.2
+    done
     wait $bpid || true
     stop_worker "$pidf"
 }

@@ -10,11 +10,12 @@ COUNT=${1:-100000}
 RATE=${2:-10000}
 # receive.message.max.bytes: see "Kafka fetch limits" in docs/benchmarks.md.
 MOCK0=(--set mock.latency_ms=0 --set mock.ttft_ms=0 --set mock.chunk_delay_ms=0
-       --set worker.max_in_flight=4096 --set kafka.properties=receive.message.max.bytes=2162688)
+       --set worker.max_in_flight=4096)
+DEFAULTS=(--set kafka.properties=receive.message.max.bytes=2162688)
 TUNED=(--set kafka.prefetch_max_kbytes=16384 --set kafka.max_partition_runahead=20000)
 echo "load before: $(loadavg)"
-for i in $(seq "$RUNS"); do
-    prepublished "$OUT/mock-pre-$i.json" "$COUNT" "$ROOT/config/dev.conf" -- "${MOCK0[@]}"
+[ -n "${SKIP_DEFAULTS:-}" ] || for i in $(seq "$RUNS"); do
+    prepublished "$OUT/mock-pre-$i.json" "$COUNT" "$ROOT/config/dev.conf" -- "${MOCK0[@]}" "${DEFAULTS[@]}"
     echo "prepublished, defaults, run $i: $(cat "$OUT/mock-pre-$i.json") load $(loadavg)"
 done
 summarize mock-prepublished-defaults "$OUT"/mock-pre-*.json
