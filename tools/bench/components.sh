@@ -25,7 +25,8 @@ for w in $WHAT; do
             for i in $(seq "$RUNS"); do
                 f="$OUT/semantic-$(echo "$args" | tr ' :' '__')-$i.txt"
                 # shellcheck disable=SC2086
-                "$BUILD/modelgw-semantic-bench" $args >"$f" 2>&1
+                timeout "${SEM_TIMEOUT:-300}" "$BUILD/modelgw-semantic-bench" $args >"$f" 2>&1 ||
+                    echo "(exit $?: timed out after ${SEM_TIMEOUT:-300} s?)" >>"$f"
                 echo "== semantic $args run $i (load $(loadavg))"; cat "$f"
             done
         done ;;

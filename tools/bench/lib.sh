@@ -75,6 +75,7 @@ prepublished() {
     new_prefix
     # creates the request and response topics
     "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 >/dev/null 2>&1 || true
+    sleep 1 # fresh partitions: let their leaders settle
     local ready="$OUT/$P.ready" pidf="$OUT/$P.pid"
     rm -f "$ready" "$pidf"
     "$BUILD/modelgw-bench" --topic-prefix "$P" --count "$count" --prepublish --ready-file "$ready" \
@@ -93,6 +94,7 @@ prepublished() {
         sleep 0.2
     done
     wait $bpid || true
+    sleep "${SETTLE:-0}" # writes that follow the answers (cache stores) finish
     stop_worker "$pidf"
 }
 
