@@ -234,16 +234,17 @@ static gw_err rd_optional(gw_avro_reader *r, const gw_field *f, unsigned char *b
 
 static gw_err rd_enum(gw_avro_reader *r, int64_t n, int *out)
 {
-    int64_t idx;
+    int64_t idx = 0;
     gw_err e = rd_index(r, n, &idx);
-    *out = (int)idx;
+    if (e == GW_OK)
+        *out = (int)idx;
     return e;
 }
 
 static gw_err rd_field(gw_avro_reader *r, const gw_field *f, unsigned char *base)
 {
     void *v = base + f->off;
-    int idx;
+    int idx = 0;
     gw_err e;
     switch (f->kind) {
     case GW_F_STR:

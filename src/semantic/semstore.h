@@ -10,8 +10,9 @@
  * Two backends, one behaviour:
  *   - Redis (plain Redis 7, no module): per namespace and band bucket a SET
  *     of entry ids, per entry a STRING with its blob, all with TTLs. A search
- *     is ONE script call: SMEMBERS of every band bucket, union, cap, GET of
- *     each candidate's blob; ids whose blob expired are SREM'd on the way
+ *     is ONE script call: SRANDMEMBER (bounded) of every band bucket, ids
+ *     ranked by the number of bands they share, cap, GET of each
+ *     candidate's blob; ids whose blob expired are SREM'd on the way
  *     (lazy cleanup). Exact cosine is computed in the worker, never in Redis.
  *     Bucket sets are capped (random eviction) so one hot bucket cannot grow
  *     without limit. Key names are built inside the scripts, which suits a
@@ -54,7 +55,7 @@ typedef void (*gw_sem_put_cb)(void *ud, gw_err err);
 typedef struct {
     const char *prefix;    /* key prefix, e.g. "mgw:" */
     size_t max_per_bucket; /* cap of one band bucket (default 512) */
-    size_t max_candidates; /* per search (default 64, <= GW_SEM_MAX_CANDIDATES) */
+    size_t max_candidates; /* per search (default 32, <= GW_SEM_MAX_CANDIDATES) */
     size_t max_entries;    /* memory backend only (default 100000) */
 } gw_semstore_opts;
 
