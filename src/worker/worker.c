@@ -468,12 +468,17 @@ static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k)
     int64_t kbytes = k->prefetch_max_kbytes < 64 ? 64 : k->prefetch_max_kbytes;
     int64_t fetch_bytes = kbytes * 1024 / 2;
     int64_t min_msgs = k->prefetch_max_messages < 100000 ? 100000 : k->prefetch_max_messages;
+    /* A broker returns at least one whole record batch per fetch even when it
+     * is larger than fetch.max.bytes (up to the topic's max.message.bytes, 1
+     * MiB by default, more where raised): a receive limit below that fails
+     * the fetch and tears the connection down, over and over. */
+    int64_t receive_bytes = (fetch_bytes > 8 * 1024 * 1024 ? fetch_bytes : 8 * 1024 * 1024) + 65536;
     return conf_int(c, "queued.min.messages", min_msgs) &&
            conf_int(c, "queued.max.messages.kbytes", kbytes) &&
            conf_int(c, "message.max.bytes", fetch_bytes) &&
            conf_int(c, "fetch.max.bytes", fetch_bytes) &&
            conf_int(c, "max.partition.fetch.bytes", fetch_bytes) &&
-           conf_int(c, "receive.message.max.bytes", fetch_bytes + 65536);
+           conf_int(c, "receive.message.max.bytes", receive_bytes);
 }
 
 static gw_err make_consumer(gw_worker *w)

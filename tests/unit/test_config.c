@@ -142,7 +142,7 @@ static void test_defaults(void **state)
     assert_int_equal(def->deployment_count, 0);
     assert_string_equal(def->kafka.bootstrap, "127.0.0.1:9092");
     assert_null(def->kafka.group_instance_id);
-    assert_int_equal(def->kafka.max_partition_runahead, 1000);
+    assert_int_equal(def->kafka.max_partition_runahead, 20000);
     assert_int_equal(def->worker.max_in_flight, 1024);
     assert_true(def->worker.low_share == 0.1);
     assert_int_equal(def->worker.max_tokens_limit, 32768);
