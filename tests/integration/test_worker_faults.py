@@ -67,7 +67,10 @@ def test_sigterm_drains_commits_and_restart_reprocesses_nothing(env, start_proce
     for t in TIERS:
         env.produce(t, reqs[t])
     want = {r["request_id"] for t in TIERS for r in reqs[t]}
-    conf = env.config(worker={"max_in_flight": 64}, mock={"latency_ms": 40, "ttft_ms": 10,
+    # Slow enough (16 in flight x 200 ms: ~80 requests/s) that the SIGTERM
+    # below lands with most of the 450 requests still unanswered, however
+    # fast intake is.
+    conf = env.config(worker={"max_in_flight": 16}, mock={"latency_ms": 200, "ttft_ms": 10,
                                                          "chunk_delay_ms": 5})
     first = start_worker(start_process, binary, conf, "first")
     env.collect("responses", lambda rs: len(rs) >= 100)
