@@ -37,6 +37,7 @@ typedef struct op {
 typedef struct {
     const char *id;
     int count;
+    uint32_t slot; /* its slot in the index, to empty it afterwards */
 } ranked;
 
 enum { NBUCKETS = 1 << 16 };
@@ -134,7 +135,7 @@ static int by_count(const void *a, const void *b)
 }
 
 /* Same ranking as the Redis script: ids by the number of bands shared. Each
- * bucket contributes a window of up to 4 * max_candidates members from a
+ * bucket contributes a window of up to max_candidates members from a
  * random start (Redis samples with SRANDMEMBER), which bounds the work per
  * lookup whatever the index size. */
 static void run_search(mem_store *m, op *o)
@@ -145,10 +146,10 @@ static void run_search(mem_store *m, op *o)
         bucket_key(k, sizeof k, o->ns, o->band_keys[b]);
         node *bucket = *slot(m, k);
         size_t window = bucket ? bucket->nids : 0, start = 0;
-        if (window > 4 * maxc) {
+        if (window > maxc) {
             m->rng = m->rng * 6364136223846793005ULL + 1442695040888963407ULL;
             start = (size_t)(m->rng >> 33) % window;
-            window = 4 * maxc;
+            window = maxc;
         }
         for (size_t w = 0; w < window && nr < m->rank_cap; w++) {
             const char *id = bucket->ids[(start + w) % bucket->nids];
@@ -158,17 +159,15 @@ static void run_search(mem_store *m, op *o)
             if (m->set[h] != 0) {
                 m->rank[m->set[h] - 1].count++;
             } else {
-                m->rank[nr] = (ranked){id, 1};
+                m->rank[nr] = (ranked){id, 1, (uint32_t)h};
                 m->set[h] = (int32_t)++nr;
             }
         }
     }
-    for (size_t i = 0; i < nr; i++) { /* empty the index again: O(nr), not O(slots) */
-        size_t h = fnv(m->rank[i].id) & mask;
-        while (m->set[h] != 0 && m->set[h] != (int32_t)(i + 1))
-            h = (h + 1) & mask;
-        m->set[h] = 0;
-    }
+    /* Empty the index again in O(nr): clearing by recorded slot, since
+     * re-probing after earlier clears would break the probe chains. */
+    for (size_t i = 0; i < nr; i++)
+        m->set[m->rank[i].slot] = 0;
     qsort(m->rank, nr, sizeof m->rank[0], by_count);
     for (size_t i = 0; i < nr && n < maxc; i++)
         if (load_entry(m, o->ns, m->rank[i].id, n) == 0)
