@@ -76,6 +76,7 @@ static gw_err parse_header(const char *s, size_t n, gw_mllm_req *r)
 const char *gw_mllm_header_get(const gw_mllm_req *r, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
+    *len = 0;
     for (size_t i = 0; i < r->header_count; i++) {
         const gw_mllm_header *h = &r->headers[i];
         if (h->name_len == nl && strncasecmp(h->name, name, nl) == 0) {

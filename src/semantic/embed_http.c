@@ -177,7 +177,7 @@ static void answer_later(gw_embed_http *h, gw_embed_cb cb, void *ud, gw_err err,
     r->cb = cb;
     r->ud = ud;
     r->err = err;
-    if (extra)
+    if (extra && vec != NULL)
         memcpy(r->vec, vec, extra);
     if (h->rtail)
         h->rtail->next = r;
