@@ -406,7 +406,7 @@ static void make_response(gw_job *job, gw_error_rec *e, gw_response *r)
                                    : job->dep  ? gw_provider_kind_name(job->dep->provider)
                                                : "",
                        .token_usage = job->usage,
-                       .latency_ms = elapsed_ms(job),
+                       .latency_ms = job->answer_fixed ? job->answer_ms : elapsed_ms(job),
                        .cached = job->cached,
                        .finish_reason = job->finish_reason,
                        .error = e,
@@ -499,19 +499,56 @@ static void publish_usage(gw_job *job)
     }
 }
 
+/* Fix the answer once, so the kept record and the published one are equal. */
+static void fix_answer(gw_job *job)
+{
+    if (job->answer_fixed)
+        return;
+    job->answer_err = job->duplicate && job->stored ? job->stored->error : error_rec(job);
+    job->answer_ms = elapsed_ms(job);
+    job->answer_fixed = true;
+}
+
+/*
+ * Before publishing an answer to keep under an idempotency claim: store the
+ * kept response (copied into the arena: store_buf is the worker's) and wait
+ * for Redis. NEXT when it cannot be encoded or copied; the claim is then
+ * settled after publishing, as before.
+ */
+static gw_step keep_answer(gw_job *job)
+{
+    gw_worker *w = job->w;
+    gw_response r;
+    make_response(job, job->answer_err, &r);
+    gw_buf_reset(&w->store_buf);
+    if (gw_codec_encode(w->store_codec, GW_REC_RESPONSE, &r, 0, GW_FRAMING_SINGLE_OBJECT,
+                        &w->store_buf) != GW_OK ||
+        w->store_buf.len == 0)
+        return GW_STEP_NEXT;
+    uint8_t *kept = gw_arena_alloc(&job->arena, w->store_buf.len);
+    if (kept == NULL)
+        return GW_STEP_NEXT;
+    memcpy(kept, w->store_buf.data, w->store_buf.len);
+    return gw_stage_state_keep(job, kept, w->store_buf.len);
+}
+
 static gw_step stage_publishing(gw_job *job)
 {
     if (job->timer_armed) {
         uv_timer_stop(&job->coalesce_timer);
         job->timer_armed = false;
     }
-    gw_error_rec *e = job->duplicate && job->stored ? job->stored->error : error_rec(job);
+    fix_answer(job);
+    if (gw_stage_state_keeps(job) && keep_answer(job) == GW_STEP_SUSPEND)
+        return GW_STEP_SUSPEND; /* KEEPING; back here once Redis answered */
+    gw_error_rec *e = job->answer_err;
     if (job->streaming)
         publish_final_chunk(job, e);
     publish_response(job, e);
     publish_usage(job);
-    /* Shared-state writes that follow an answer: the kept response for
-     * redeliveries, the cache tiers, token reconcile and budget charge. */
+    /* Shared-state writes that follow an answer: the cache tiers, token
+     * reconcile, budget charge, and the claim's release after a retryable
+     * error. */
     const gw_buf *b = &job->w->store_buf;
     if (!job->duplicate)
         gw_stage_cache_finish(job, b->data, b->len);
@@ -554,7 +591,7 @@ void gw_job_drive(gw_job *job)
             job->stage = GW_STAGE_DONE;
             gw_worker_job_finished(job->w, job); /* frees the job */
             return;
-        default: /* RECEIVED, CALLING, DONE: a callback moves these on */
+        default: /* RECEIVED, CALLING, KEEPING, DONE: a callback moves these on */
             return;
         }
         if (s == GW_STEP_SUSPEND)

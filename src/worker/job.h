@@ -43,6 +43,7 @@
     X(ROUTED,                                                                                      \
       "candidates ranked; the next attempt is being admitted (breaker, deployment limits)")        \
     X(CALLING, "provider call in flight, or waiting for an admission answer or a backoff timer")   \
+    X(KEEPING, "kept response stored for redeliveries before publishing")                          \
     X(PUBLISHING, "response, final chunk and usage being produced")                                \
     X(AWAITING_ACKS, "waiting for the broker to acknowledge every output")                         \
     X(DONE, "all outputs acknowledged; offset may be committed")
@@ -93,6 +94,11 @@ typedef struct gw_job {
     uv_timer_t coalesce_timer;
     bool timer_init, timer_armed;
 
+    /* the answer, fixed once: the kept record and the published one are equal */
+    bool answer_fixed;
+    gw_error_rec *answer_err;
+    double answer_ms;
+
     uint32_t acks_pending;
     uint32_t republishes;
     bool publish_failed;
@@ -107,7 +113,7 @@ typedef struct gw_job {
     int handles_open; /* timers still to close before the job is freed */
 
     /* idempotency (stage_state.c) */
-    bool idem_claimed;    /* this job holds the lease: complete it at the end */
+    bool idem_claimed;    /* this job holds the lease: complete it (KEEPING or at the end) */
     int32_t idem_wait_ms; /* waited so far for another worker's lease */
 
     /* limits and budget (stage_state.c) */

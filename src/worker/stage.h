@@ -8,6 +8,8 @@
  *   stage_route.c  CACHE_CHECKED -> ROUTED     ranking (gw_routing_route)
  *                  ROUTED -> CALLING -> PUBLISHING  per attempt: breaker, deployment
  *                                                   limits, provider call, failover
+ *   stage_state.c  KEEPING -> PUBLISHING  the kept response stored (idempotency
+ *                                         complete) before the answer is published
  *
  * Rules every stage follows:
  *   - a stage either moves job->stage on and returns GW_STEP_NEXT, or starts
@@ -41,9 +43,17 @@ bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len);
 /* stage_state.c */
 gw_step gw_stage_idempotency(gw_job *job);
 gw_step gw_stage_limits(gw_job *job);
-/* After the answer was published: complete the idempotency claim with the
- * stored response bytes (or release it), reconcile reserved tokens, charge
- * the budget. Fire and forget (counted in w->bg_pending). */
+/* True when the job holds the idempotency claim and its answer is one to keep
+ * (success or a non-retryable error): it goes through KEEPING first. */
+bool gw_stage_state_keeps(const gw_job *job);
+/* KEEPING: complete the claim with resp (the kept response; must live as long
+ * as the job) and move on to PUBLISHING when Redis answered, whatever the
+ * answer (a failed write is logged and counted; the answer is never held). */
+gw_step gw_stage_state_keep(gw_job *job, const uint8_t *resp, size_t len);
+/* After the answer was published: release the idempotency claim if it was not
+ * completed in KEEPING (complete it only when KEEPING could not run), reconcile
+ * reserved tokens, charge the budget. Fire and forget (counted in
+ * w->bg_pending). */
 void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len);
 
 /* stage_cache.c */

@@ -19,11 +19,16 @@
  *              with retry_after_ms and the limit's name; delay holds the job
  *              on its timer (within the deadline and limits.max_delay_ms)
  *              and checks again. NEVER_FITS: E4301; over budget: E4302.
+ *   KEEPING    an answer to keep (success, non-retryable error) under a
+ *              claim: gw_state_idem_complete with the kept response, and only
+ *              after its answer is the response published, so a response
+ *              visible on Kafka always has its kept copy (no second provider
+ *              call for a redelivery after a crash in between). A failed
+ *              write is logged and counted, and the answer published anyway.
  *   after      gw_stage_state_finish: reconcile every reserved TPM key once
  *              (actual - reserved; a cache hit or a failure refunds it all),
- *              charge the budget with the real cost, complete the
- *              idempotency claim with the kept response (release it after a
- *              retryable error, so a resend is served anew).
+ *              charge the budget with the real cost, release the idempotency
+ *              claim after a retryable error (a resend is served anew).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -267,6 +272,45 @@ gw_step gw_stage_limits(gw_job *job)
     return GW_STEP_SUSPEND;
 }
 
+/* ---- keeping the answer (KEEPING) ---------------------------------------------- */
+
+static bool keeps_answer(const gw_job *job)
+{
+    return job->err == GW_OK || !gw_err_retryable(job->err);
+}
+
+bool gw_stage_state_keeps(const gw_job *job)
+{
+    return job->idem_claimed && !job->duplicate && job->w->state != NULL && keeps_answer(job);
+}
+
+static void on_kept(void *ud, const gw_state_ack *a)
+{
+    gw_job *job = ud;
+    if (job->aborted)
+        return;
+    if (a->err != GW_OK || a->fallback) {
+        /* Not kept (failed, or skipped by the open failure policy): the
+         * answer is published anyway; a redelivery may call again. */
+        job->w->n.idem_keep_failed++;
+        GW_WARN("idempotency_keep_failed", "request_id", job->req.request_id, "error",
+                a->err != GW_OK ? gw_err_name(a->err) : gw_err_name(GW_E_STATE_UNAVAILABLE),
+                "fallback", a->fallback ? "true" : "false");
+    }
+    job->stage = GW_STAGE_PUBLISHING;
+    gw_job_drive(job);
+}
+
+gw_step gw_stage_state_keep(gw_job *job, const uint8_t *resp, size_t len)
+{
+    gw_worker *w = job->w;
+    job->idem_claimed = false; /* completed here, not after publishing */
+    job->stage = GW_STAGE_KEEPING;
+    gw_state_idem_complete(w->state, job->req.request_id, job->owner, resp, len,
+                           w->cfg->idempotency.result_ttl_s, on_kept, job);
+    return GW_STEP_SUSPEND;
+}
+
 /* ---- after the answer ------------------------------------------------------------ */
 
 static size_t reconcile_keys(gw_job *job, gw_limit_key *keys, size_t cap)
@@ -326,10 +370,11 @@ void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len)
         return;
     job->idem_claimed = false;
     w->bg_pending++;
-    /* Keep answers a resend must get again (success, caller and policy
-     * errors); after a retryable error (rate limited, providers down) a
-     * resend with the same request id is served anew. */
-    if (len > 0 && (job->err == GW_OK || !gw_err_retryable(job->err)))
+    /* Still claimed: a retryable error (rate limited, providers down), and a
+     * resend with the same request id is served anew; or an answer to keep
+     * that KEEPING could not encode or copy, kept now from the published
+     * bytes when they exist. */
+    if (len > 0 && keeps_answer(job))
         gw_state_idem_complete(w->state, job->req.request_id, job->owner, resp, len,
                                w->cfg->idempotency.result_ttl_s, gw_worker_bg_ack, w);
     else

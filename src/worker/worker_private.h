@@ -54,6 +54,7 @@ typedef struct {
     uint64_t pauses, resumes, consumer_wakeups, producer_wakeups;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
+    uint64_t idem_keep_failed; /* kept response not stored before publishing */
 } gw_worker_counters;
 
 struct gw_worker {

@@ -7,6 +7,8 @@ tests.) The cache is off so that only the idempotency claim can prevent a
 second provider call; modelgw-mockllm counts calls per request id.
 """
 
+import socket
+
 import pytest
 
 from gwlib import make_request, start_worker
@@ -53,4 +55,55 @@ def test_concurrent_copies_wait_for_the_lease_holder_and_redelivery_republishes(
     assert chunks[-1]["is_final"] and "".join(c["content"] for c in chunks) == \
         responses[0]["content"]
     assert mock.calls(rid) == 1
+    assert w.running(), w.describe()
+
+
+class RedisConn:
+    """One raw RESP connection (EXISTS right after a response is read, with no
+    process start in between)."""
+
+    def __init__(self, addr):
+        host, _, port = addr.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.rf = self.sock.makefile("rb")
+
+    def exists(self, key):
+        k = key.encode()
+        self.sock.sendall(b"*2\r\n$6\r\nEXISTS\r\n$%d\r\n%s\r\n" % (len(k), k))
+        line = self.rf.readline()
+        assert line.startswith(b":"), line
+        return int(line[1:]) == 1
+
+    def close(self):
+        self.rf.close()
+        self.sock.close()
+
+
+def test_kept_response_is_stored_before_the_response_is_visible(idem_env, redis_addr,
+                                                                redis_prefix):
+    """A worker that dies right after publishing must not leave a published
+    answer without its kept copy (a redelivery would call the provider again):
+    every response read from Kafka already has its idempotency result key."""
+    env, mock, w = idem_env
+    reqs = [make_request(text=f"kept first {i}", stream=i % 3 == 0) for i in range(30)]
+    ids = {r["request_id"] for r in reqs}
+    env.produce("normal", reqs)
+    conn = RedisConn(redis_addr)
+    seen, missing = set(), []
+
+    def check(records):
+        for rec in records:
+            rid = rec["request_id"]
+            if rid in ids and rid not in seen:
+                seen.add(rid)
+                if not conn.exists(f"{redis_prefix}id:{rid}"):
+                    missing.append(rid)
+        return seen == ids
+
+    try:
+        env.collect("responses", check)
+    finally:
+        conn.close()
+    assert missing == [], f"responses visible before their kept copy: {missing}"
+    assert all(mock.calls(rid) == 1 for rid in ids)
     assert w.running(), w.describe()
