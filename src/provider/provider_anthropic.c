@@ -8,64 +8,51 @@
  */
 #include "provider/provider_anthropic.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 enum { DEFAULT_MAX_TOKENS = 1024 };
 
-static json_t *system_text(const gw_request *req)
+/* The system prompt and any system-role messages, joined by blank lines;
+ * no field when there is none. */
+static void write_system(gw_jbuf *j, const gw_request *req)
 {
-    size_t n = req->system_prompt ? strlen(req->system_prompt) : 0;
-    for (size_t i = 0; i < req->message_count; i++)
-        if (req->messages[i].role == GW_ROLE_SYSTEM && req->messages[i].content)
-            n += strlen(req->messages[i].content) + 2;
-    if (n == 0)
-        return NULL;
-    char *s = malloc(n + 1);
-    if (s == NULL)
-        return NULL;
-    s[0] = '\0';
-    if (req->system_prompt)
-        strcat(s, req->system_prompt);
-    for (size_t i = 0; i < req->message_count; i++) {
-        if (req->messages[i].role != GW_ROLE_SYSTEM || !req->messages[i].content)
-            continue;
-        if (s[0])
-            strcat(s, "\n\n");
-        strcat(s, req->messages[i].content);
+    bool any = req->system_prompt != NULL && req->system_prompt[0] != '\0';
+    for (size_t i = 0; !any && i < req->message_count; i++)
+        any = req->messages[i].role == GW_ROLE_SYSTEM && req->messages[i].content != NULL;
+    if (!any)
+        return;
+    gw_jbuf_lit(j, ",\"system\":\"");
+    bool text = false; /* something non-empty written */
+    if (req->system_prompt != NULL) {
+        gw_jbuf_str_part(j, req->system_prompt);
+        text = req->system_prompt[0] != '\0';
     }
-    json_t *j = json_string(s);
-    free(s);
-    return j;
+    for (size_t i = 0; i < req->message_count; i++) {
+        const gw_message *m = &req->messages[i];
+        if (m->role != GW_ROLE_SYSTEM || m->content == NULL)
+            continue;
+        if (text)
+            gw_jbuf_lit(j, "\\n\\n");
+        gw_jbuf_str_part(j, m->content);
+        text = text || m->content[0] != '\0';
+    }
+    gw_jbuf_lit(j, "\"");
 }
 
-static json_t *build_body(const gw_deployment *d, const gw_request *req)
+static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
-    json_t *root = json_object();
-    if (root == NULL)
-        return NULL;
-    json_object_set_new(root, "model", json_string(d->model ? d->model : ""));
-    json_object_set_new(root, "max_tokens",
-                        json_integer(req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
-    json_t *sys = system_text(req);
-    if (sys != NULL)
-        json_object_set_new(root, "system", sys);
-    json_t *msgs = gw_phttp_messages(req, false);
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m)
-    {
-        const char *role = json_string_value(json_object_get(m, "role"));
-        if (role != NULL && strcmp(role, "tool") == 0)
-            json_object_set_new(m, "role", json_string("user"));
-        json_object_del(m, "name");
-    }
-    json_object_set_new(root, "messages", msgs);
-    json_object_set_new(root, "temperature",
-                        json_real(req->temperature > 1 ? 1 : req->temperature));
+    gw_jbuf_lit(j, "{\"model\":");
+    gw_jbuf_str(j, d->model);
+    gw_jbuf_lit(j, ",\"max_tokens\":");
+    gw_jbuf_int(j, req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS);
+    write_system(j, req);
+    gw_jbuf_lit(j, ",\"messages\":");
+    gw_phttp_write_messages(j, req, false, true);
+    gw_jbuf_lit(j, ",\"temperature\":");
+    gw_jbuf_real(j, req->temperature > 1 ? 1 : req->temperature);
     if (req->stream)
-        json_object_set_new(root, "stream", json_true());
-    return root;
+        gw_jbuf_lit(j, ",\"stream\":true");
+    gw_jbuf_lit(j, "}");
 }
 
 static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
@@ -127,12 +114,57 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
     return GW_OK; /* ping, content_block_start/stop and unknown events */
 }
 
+/* ---- stream events without a jansson tree (same answers; see jscan.h) ---- */
+
+enum { F_TYPE, F_START_IN, F_TEXT, F_STOP, F_IN, F_OUT, F__COUNT };
+
+static bool type_is(const char *type, size_t n, const char *name)
+{
+    return strlen(name) == n && memcmp(type, name, n) == 0;
+}
+
+static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc, size_t len,
+                           bool *handled)
+{
+    gw_jscan_field f[F__COUNT] = {
+        [F_TYPE] = {.path = {"type"}},
+        [F_START_IN] = {.path = {"message", "usage", "input_tokens"}},
+        [F_TEXT] = {.path = {"delta", "text"}},
+        [F_STOP] = {.path = {"delta", "stop_reason"}},
+        [F_IN] = {.path = {"usage", "input_tokens"}},
+        [F_OUT] = {.path = {"usage", "output_tokens"}},
+    };
+    if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK || f[F_TYPE].escaped)
+        return GW_OK; /* not handled: jansson decides */
+    const char *type = f[F_TYPE].raw;
+    size_t tl = f[F_TYPE].raw_len;
+    if (f[F_TYPE].kind != GW_JSON_STRING) {
+        type = event;
+        tl = strlen(event);
+    }
+    if (type_is(type, tl, "error"))
+        return GW_OK; /* the in-band error path keeps its text */
+    *handled = true;
+    if (type_is(type, tl, "message_start")) {
+        gw_phttp_usage_fields(c, &f[F_START_IN], NULL);
+    } else if (type_is(type, tl, "content_block_delta")) {
+        return gw_phttp_text_field(c, &f[F_TEXT]);
+    } else if (type_is(type, tl, "message_delta")) {
+        gw_phttp_finish_field(c, &f[F_STOP]);
+        gw_phttp_usage_fields(c, &f[F_IN], &f[F_OUT]);
+    } else if (type_is(type, tl, "message_stop")) {
+        gw_phttp_terminated(c);
+    }
+    return GW_OK;
+}
+
 const gw_phttp_dialect gw_anthropic_dialect = {
     .name = "anthropic",
     .path = "/v1/messages",
     .ndjson = false,
-    .build_body = build_body,
+    .write_body = write_body,
     .add_headers = add_headers,
     .parse_full = parse_full,
     .on_event = on_event,
+    .on_event_raw = on_event_raw,
 };

@@ -10,6 +10,7 @@
 #include "provider/provider_http.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct gw_phttp_call {
     uv_loop_t *loop;
     char detail[GW_PHTTP_DETAIL_MAX + 1];
     bool has_detail;
+    char *scratch; /* decoded jscan strings; bounded by the event size */
+    size_t scratch_cap;
 };
 
 /* ---- helpers for dialects ---- */
@@ -91,6 +94,7 @@ gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len)
         c->content_cap = n;
     }
     memcpy(c->content + c->content_len, text, len);
+    text = c->content + c->content_len; /* NUL-terminated for on_delta */
     c->content_len += len;
     c->content[c->content_len] = '\0';
     if (c->in_data) { /* a streamed delta */
@@ -119,6 +123,62 @@ void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion)
     }
     if (json_is_integer(completion)) {
         c->usage.completion_tokens = (int32_t)json_integer_value(completion);
+        c->has_completion_usage = true;
+    }
+}
+
+const char *gw_phttp_jstr(gw_phttp_call *c, const gw_jscan_field *f, size_t *len)
+{
+    if (f->kind != GW_JSON_STRING)
+        return NULL;
+    if (f->raw_len + 1 > c->scratch_cap) {
+        size_t n = c->scratch_cap ? c->scratch_cap : 256;
+        while (n < f->raw_len + 1)
+            n *= 2;
+        char *b = realloc(c->scratch, n);
+        if (b == NULL)
+            return NULL;
+        c->scratch = b;
+        c->scratch_cap = n;
+    }
+    if (f->escaped) {
+        *len = gw_jscan_unescape(f->raw, f->raw_len, c->scratch);
+    } else {
+        memcpy(c->scratch, f->raw, f->raw_len);
+        c->scratch[f->raw_len] = '\0';
+        *len = f->raw_len;
+    }
+    return c->scratch;
+}
+
+gw_err gw_phttp_text_field(gw_phttp_call *c, const gw_jscan_field *f)
+{
+    if (f->kind != GW_JSON_STRING)
+        return GW_OK;
+    if (!f->escaped) /* gw_phttp_text copies; no need to decode */
+        return gw_phttp_text(c, f->raw, f->raw_len);
+    size_t n;
+    const char *s = gw_phttp_jstr(c, f, &n);
+    return s == NULL ? GW_E_NOMEM : gw_phttp_text(c, s, n);
+}
+
+void gw_phttp_finish_field(gw_phttp_call *c, const gw_jscan_field *f)
+{
+    size_t n;
+    const char *s = gw_phttp_jstr(c, f, &n);
+    if (s != NULL && strlen(s) == n) /* jansson's string value stops at a NUL too */
+        gw_phttp_finish(c, s);
+}
+
+void gw_phttp_usage_fields(gw_phttp_call *c, const gw_jscan_field *prompt,
+                           const gw_jscan_field *completion)
+{
+    if (prompt != NULL && prompt->kind == GW_JSON_INTEGER) {
+        c->usage.prompt_tokens = (int32_t)prompt->integer;
+        c->has_prompt_usage = true;
+    }
+    if (completion != NULL && completion->kind == GW_JSON_INTEGER) {
+        c->usage.completion_tokens = (int32_t)completion->integer;
         c->has_completion_usage = true;
     }
 }
@@ -201,32 +261,203 @@ gw_err gw_phttp_map_status(int status, const char *body, size_t len)
     }
 }
 
-json_t *gw_phttp_messages(const gw_request *req, bool include_system)
+/* ---- request bodies ---- */
+
+static bool jbuf_room(gw_jbuf *j, size_t n)
 {
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    if (include_system && req->system_prompt != NULL)
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s?}", "role", "system", "content", req->system_prompt));
+    if (j->err != GW_OK)
+        return false;
+    if (j->len + n + 1 <= j->cap)
+        return true;
+    size_t c = j->cap ? j->cap : 1024;
+    while (c < j->len + n + 1)
+        c *= 2;
+    char *b = realloc(j->b, c);
+    if (b == NULL) {
+        j->err = GW_E_NOMEM;
+        return false;
+    }
+    j->b = b;
+    j->cap = c;
+    return true;
+}
+
+static void jbuf_put(gw_jbuf *j, const char *p, size_t n)
+{
+    if (!jbuf_room(j, n))
+        return;
+    memcpy(j->b + j->len, p, n);
+    j->len += n;
+    j->b[j->len] = '\0';
+}
+
+void gw_jbuf_lit(gw_jbuf *j, const char *text)
+{
+    jbuf_put(j, text, strlen(text));
+}
+
+/* Length of a valid UTF-8 sequence at p (the rules jansson checks), else 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi) /* a NUL terminator fails here too */
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+void gw_jbuf_str_part(gw_jbuf *j, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p && j->err == GW_OK) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        jbuf_put(j, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        if (*p >= 0x80) {
+            size_t n = utf8_seq(p);
+            if (n == 0) {
+                if (j->err == GW_OK)
+                    j->err = GW_E_INVALID_REQUEST;
+                return;
+            }
+            jbuf_put(j, (const char *)p, n);
+            p += n;
+            continue;
+        }
+        char esc[8];
+        switch (*p) {
+        case '"':
+            memcpy(esc, "\\\"", 3);
+            break;
+        case '\\':
+            memcpy(esc, "\\\\", 3);
+            break;
+        case '\b':
+            memcpy(esc, "\\b", 3);
+            break;
+        case '\f':
+            memcpy(esc, "\\f", 3);
+            break;
+        case '\n':
+            memcpy(esc, "\\n", 3);
+            break;
+        case '\r':
+            memcpy(esc, "\\r", 3);
+            break;
+        case '\t':
+            memcpy(esc, "\\t", 3);
+            break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", *p);
+        }
+        gw_jbuf_lit(j, esc);
+        p++;
+    }
+}
+
+void gw_jbuf_str(gw_jbuf *j, const char *s)
+{
+    jbuf_put(j, "\"", 1);
+    gw_jbuf_str_part(j, s);
+    jbuf_put(j, "\"", 1);
+}
+
+void gw_jbuf_real(gw_jbuf *j, double v)
+{
+    char t[40];
+    if (!isfinite(v)) { /* json_real refuses these */
+        gw_jbuf_lit(j, "null");
+        return;
+    }
+    snprintf(t, sizeof t - 2, "%.17g", v);
+    if (strchr(t, '.') == NULL && strchr(t, 'e') == NULL)
+        strcat(t, ".0");
+    char *e = strchr(t, 'e');
+    if (e != NULL) { /* jansson drops '+' and leading zeros of the exponent */
+        char *d = e + 1, *q = e + 1;
+        if (*q == '+')
+            q++;
+        else if (*q == '-')
+            *d++ = *q++;
+        while (*q == '0' && q[1] != '\0')
+            q++;
+        memmove(d, q, strlen(q) + 1);
+    }
+    gw_jbuf_lit(j, t);
+}
+
+void gw_jbuf_int(gw_jbuf *j, long long v)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld", v);
+    gw_jbuf_lit(j, t);
+}
+
+static void write_message(gw_jbuf *j, const char *role, const char *content, const char *name)
+{
+    gw_jbuf_lit(j, "{\"role\":");
+    gw_jbuf_str(j, role);
+    gw_jbuf_lit(j, ",\"content\":");
+    gw_jbuf_str(j, content);
+    if (name != NULL) {
+        gw_jbuf_lit(j, ",\"name\":");
+        gw_jbuf_str(j, name);
+    }
+    gw_jbuf_lit(j, "}");
+}
+
+void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_system, bool anthropic)
+{
+    static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    bool first = true;
+    gw_jbuf_lit(j, "[");
+    if (include_system && req->system_prompt != NULL) {
+        write_message(j, "system", req->system_prompt, NULL);
+        first = false;
+    }
     for (size_t i = 0; i < req->message_count; i++) {
         const gw_message *m = &req->messages[i];
         if (!include_system && m->role == GW_ROLE_SYSTEM)
             continue;
-        static const char *const roles[] = {"system", "user", "assistant", "tool"};
         const char *role = (unsigned)m->role < GW_ROLE__COUNT ? roles[m->role] : "user";
-        json_t *o = json_pack("{s:s,s:s?}", "role", role, "content", m->content ? m->content : "");
-        if (o != NULL && m->name != NULL)
-            json_object_set_new(o, "name", json_string(m->name));
-        json_array_append_new(arr, o);
+        if (anthropic && strcmp(role, "tool") == 0)
+            role = "user";
+        if (!first)
+            gw_jbuf_lit(j, ",");
+        first = false;
+        write_message(j, role, m->content ? m->content : "", anthropic ? NULL : m->name);
     }
-    return arr;
+    gw_jbuf_lit(j, "]");
 }
 
 /* ---- stream input ---- */
 
 static gw_err handle_json(gw_phttp_call *c, const char *event, const char *text, size_t len)
 {
+    if (c->dia->on_event_raw != NULL) {
+        bool handled = false;
+        gw_err err = c->dia->on_event_raw(c, event, text, len, &handled);
+        if (handled)
+            return err;
+    }
     json_error_t je;
     json_t *root = json_loadb(text, len, 0, &je);
     if (root == NULL) {
@@ -312,19 +543,26 @@ static void call_free(gw_phttp_call *c)
     gw_sse_cleanup(&c->sse);
     gw_ndjson_cleanup(&c->nd);
     free(c->content);
+    free(c->scratch);
     free(c);
 }
 
 static gw_err parse_full_body(gw_phttp_call *c, const gw_http_result *hr)
 {
-    json_error_t je;
-    json_t *root = json_loadb(hr->body, hr->body_len, 0, &je);
-    if (root == NULL) {
-        set_detail(c, hr->body, hr->body_len);
-        return GW_E_PROVIDER_BAD_RESPONSE;
+    bool handled = false;
+    gw_err err = GW_OK;
+    if (c->dia->parse_full_raw != NULL)
+        err = c->dia->parse_full_raw(c, hr->body, hr->body_len, &handled);
+    if (!handled) {
+        json_error_t je;
+        json_t *root = json_loadb(hr->body, hr->body_len, 0, &je);
+        if (root == NULL) {
+            set_detail(c, hr->body, hr->body_len);
+            return GW_E_PROVIDER_BAD_RESPONSE;
+        }
+        err = c->dia->parse_full(c, root);
+        json_decref(root);
     }
-    gw_err err = c->dia->parse_full(c, root);
-    json_decref(root);
     if (err == GW_E_LIMIT)
         err = GW_E_PROVIDER_BAD_RESPONSE;
     return err;
@@ -443,7 +681,8 @@ static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const
     return err;
 }
 
-static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t url_len, char **body)
+static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t url_len,
+                         gw_jbuf *body)
 {
     const gw_deployment *d = c->d;
     gw_err err = make_url(d, c->dia->path, url, url_len);
@@ -452,18 +691,16 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
     err = add_common_headers(c, d, c->req);
     if (err != GW_OK)
         return err;
-    json_t *root = c->dia->build_body(d, c->req);
-    *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    if (*body == NULL)
-        return GW_E_NOMEM;
+    c->dia->write_body(body, d, c->req);
+    if (body->err != GW_OK)
+        return body->err;
     memset(o, 0, sizeof *o);
     o->url = url;
     for (size_t i = 0; i < c->hdr_count; i++)
         o->headers[i] = c->hdrs[i];
     o->header_count = c->hdr_count;
-    o->body = *body;
-    o->body_len = strlen(*body);
+    o->body = body->b;
+    o->body_len = body->len;
     o->stream = c->req->stream;
     o->connect_timeout_ms = d->connect_timeout_ms;
     o->first_token_timeout_ms = d->first_token_timeout_ms;
@@ -490,14 +727,14 @@ gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployme
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
     char url[2048];
-    char *body = NULL;
+    gw_jbuf body = {0};
     gw_http_opts o;
     gw_err err = build_opts(c, &o, url, sizeof url, &body);
     if (err == GW_OK) {
         gw_http_cbs hcbs = {.on_data = on_data, .on_done = on_http_done};
         err = gw_http_start(h, &o, &hcbs, c, &c->http);
     }
-    free(body);
+    free(body.b);
     if (err != GW_OK) {
         call_free(c);
         return err;

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "provider/http_client.h"
+#include "provider/jscan.h"
 #include "provider/ndjson.h"
 #include "provider/provider.h"
 #include "provider/sse.h"
@@ -35,18 +36,42 @@ enum {
 
 typedef struct gw_phttp_call gw_phttp_call;
 
+/*
+ * A request body written straight into one growing buffer (no JSON tree).
+ * Strings are escaped as jansson's json_dumps does (", \\, control
+ * characters; UTF-8 passes through); a string that is not valid UTF-8 makes
+ * err GW_E_INVALID_REQUEST. Errors are sticky: check err once at the end.
+ */
+typedef struct {
+    char *b;
+    size_t len, cap;
+    gw_err err;
+} gw_jbuf;
+
+void gw_jbuf_lit(gw_jbuf *j, const char *text);   /* raw JSON text */
+void gw_jbuf_str(gw_jbuf *j, const char *s);      /* a quoted string; NULL writes "" */
+void gw_jbuf_str_part(gw_jbuf *j, const char *s); /* escaped, without the quotes */
+void gw_jbuf_real(gw_jbuf *j, double v);          /* as jansson prints a real */
+void gw_jbuf_int(gw_jbuf *j, long long v);
+
 typedef struct {
     const char *name;
     const char *path; /* appended to base_url ("/v1/chat/completions") */
     bool ndjson;      /* stream framing: NDJSON instead of SSE */
-    /* The JSON body; NULL on allocation failure. */
-    json_t *(*build_body)(const gw_deployment *d, const gw_request *req);
+    /* The JSON body, appended to j (errors in j->err). */
+    void (*write_body)(gw_jbuf *j, const gw_deployment *d, const gw_request *req);
     /* Auth and dialect headers, "Name: value", into hdr (n so far); returns GW_OK or NOMEM. */
     gw_err (*add_headers)(gw_phttp_call *c, const gw_deployment *d);
     /* A complete non-streamed answer. */
     gw_err (*parse_full)(gw_phttp_call *c, json_t *root);
     /* One stream event (SSE event name + parsed data, or one NDJSON object). */
     gw_err (*on_event)(gw_phttp_call *c, const char *event, json_t *data);
+    /* Optional fast paths without a jansson tree (jscan.h). They set *handled
+     * to false to leave the document to parse_full / on_event, which they
+     * must do for anything gw_jscan falls back on. */
+    gw_err (*parse_full_raw)(gw_phttp_call *c, const char *doc, size_t len, bool *handled);
+    gw_err (*on_event_raw)(gw_phttp_call *c, const char *event, const char *doc, size_t len,
+                           bool *handled);
 } gw_phttp_dialect;
 
 gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployment *d,
@@ -65,6 +90,14 @@ gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len);
 /* Normalised finish reason (copied). */
 void gw_phttp_finish(gw_phttp_call *c, const char *reason);
 void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion);
+/* A string value gw_jscan found (decoded when escaped); NULL for any other kind. */
+const char *gw_phttp_jstr(gw_phttp_call *c, const gw_jscan_field *f, size_t *len);
+/* gw_phttp_text / gw_phttp_finish / gw_phttp_usage from gw_jscan fields (non-strings,
+ * non-integers are ignored, as the jansson forms do). */
+gw_err gw_phttp_text_field(gw_phttp_call *c, const gw_jscan_field *f);
+void gw_phttp_finish_field(gw_phttp_call *c, const gw_jscan_field *f);
+void gw_phttp_usage_fields(gw_phttp_call *c, const gw_jscan_field *prompt,
+                           const gw_jscan_field *completion);
 /* The dialect's end-of-stream marker was seen. */
 void gw_phttp_terminated(gw_phttp_call *c);
 /* An error reported inside a 200 stream/body: keep its text (redacted) as the detail. */
@@ -74,7 +107,9 @@ gw_err gw_phttp_inband_error(gw_phttp_call *c, json_t *err);
 const char *gw_phttp_normalise_finish(const char *raw);
 /* HTTP status (+ body for 400) to gw_err. */
 gw_err gw_phttp_map_status(int status, const char *body, size_t len);
-/* Messages of req in OpenAI shape, with the system prompt first when include_system. */
-json_t *gw_phttp_messages(const gw_request *req, bool include_system);
+/* The messages array of req in OpenAI shape, with the system prompt first when
+ * include_system. anthropic: no system messages, no names, "tool" sent as "user". */
+void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_system,
+                             bool anthropic);
 
 #endif

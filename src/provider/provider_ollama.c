@@ -9,20 +9,20 @@
 
 #include <string.h>
 
-static json_t *build_body(const gw_deployment *d, const gw_request *req)
+static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
-    json_t *root = json_object();
-    if (root == NULL)
-        return NULL;
-    json_object_set_new(root, "model", json_string(d->model ? d->model : ""));
-    json_object_set_new(root, "messages", gw_phttp_messages(req, true));
-    json_object_set_new(root, "stream", json_boolean(req->stream));
-    json_t *opts = json_object();
-    json_object_set_new(opts, "temperature", json_real(req->temperature));
-    if (req->max_tokens > 0)
-        json_object_set_new(opts, "num_predict", json_integer(req->max_tokens));
-    json_object_set_new(root, "options", opts);
-    return root;
+    gw_jbuf_lit(j, "{\"model\":");
+    gw_jbuf_str(j, d->model);
+    gw_jbuf_lit(j, ",\"messages\":");
+    gw_phttp_write_messages(j, req, true, false);
+    gw_jbuf_lit(j, req->stream ? ",\"stream\":true" : ",\"stream\":false");
+    gw_jbuf_lit(j, ",\"options\":{\"temperature\":");
+    gw_jbuf_real(j, req->temperature);
+    if (req->max_tokens > 0) {
+        gw_jbuf_lit(j, ",\"num_predict\":");
+        gw_jbuf_int(j, req->max_tokens);
+    }
+    gw_jbuf_lit(j, "}}");
 }
 
 static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
@@ -67,7 +67,7 @@ const gw_phttp_dialect gw_ollama_dialect = {
     .name = "ollama",
     .path = "/api/chat",
     .ndjson = true,
-    .build_body = build_body,
+    .write_body = write_body,
     .add_headers = add_headers,
     .parse_full = parse_full,
     .on_event = on_event,

@@ -10,21 +10,21 @@
 
 #include <string.h>
 
-static json_t *build_body(const gw_deployment *d, const gw_request *req)
+static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
-    json_t *root = json_object();
-    if (root == NULL)
-        return NULL;
-    json_object_set_new(root, "model", json_string(d->model ? d->model : ""));
-    json_object_set_new(root, "messages", gw_phttp_messages(req, true));
-    json_object_set_new(root, "temperature", json_real(req->temperature));
-    if (req->max_tokens > 0)
-        json_object_set_new(root, "max_tokens", json_integer(req->max_tokens));
-    if (req->stream) {
-        json_object_set_new(root, "stream", json_true());
-        json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    gw_jbuf_lit(j, "{\"model\":");
+    gw_jbuf_str(j, d->model);
+    gw_jbuf_lit(j, ",\"messages\":");
+    gw_phttp_write_messages(j, req, true, false);
+    gw_jbuf_lit(j, ",\"temperature\":");
+    gw_jbuf_real(j, req->temperature);
+    if (req->max_tokens > 0) {
+        gw_jbuf_lit(j, ",\"max_tokens\":");
+        gw_jbuf_int(j, req->max_tokens);
     }
-    return root;
+    if (req->stream)
+        gw_jbuf_lit(j, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    gw_jbuf_lit(j, "}");
 }
 
 static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
@@ -79,12 +79,59 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
     return GW_OK;
 }
 
+/* ---- fast paths without a jansson tree (same answers; see jscan.h) ---- */
+
+enum { F_ERROR, F_CHOICE, F_MSG, F_TEXT, F_FINISH, F_PROMPT, F_COMPLETION, F__COUNT };
+
+static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, const char *msg_key,
+                        bool full, bool *handled)
+{
+    gw_jscan_field f[F__COUNT] = {
+        [F_ERROR] = {.path = {"error"}},
+        [F_CHOICE] = {.path = {"choices", "#0"}},
+        [F_MSG] = {.path = {"choices", "#0", msg_key}},
+        [F_TEXT] = {.path = {"choices", "#0", msg_key, "content"}},
+        [F_FINISH] = {.path = {"choices", "#0", "finish_reason"}},
+        [F_PROMPT] = {.path = {"usage", "prompt_tokens"}},
+        [F_COMPLETION] = {.path = {"usage", "completion_tokens"}},
+    };
+    if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK ||
+        (f[F_ERROR].kind != GW_JSON_ABSENT && f[F_ERROR].kind != GW_JSON_NULL))
+        return GW_OK; /* not handled: jansson decides */
+    *handled = true;
+    if (full && (f[F_MSG].kind != GW_JSON_OBJECT ||
+                 (f[F_TEXT].kind != GW_JSON_STRING && f[F_TEXT].kind != GW_JSON_NULL)))
+        return GW_E_PROVIDER_BAD_RESPONSE;
+    if (f[F_CHOICE].kind != GW_JSON_ABSENT || full) {
+        gw_err e = gw_phttp_text_field(c, &f[F_TEXT]);
+        if (e != GW_OK)
+            return e;
+        gw_phttp_finish_field(c, &f[F_FINISH]);
+    }
+    gw_phttp_usage_fields(c, &f[F_PROMPT], &f[F_COMPLETION]);
+    return GW_OK;
+}
+
+static gw_err parse_full_raw(gw_phttp_call *c, const char *doc, size_t len, bool *handled)
+{
+    return apply_raw(c, doc, len, "message", true, handled);
+}
+
+static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc, size_t len,
+                           bool *handled)
+{
+    (void)event;
+    return apply_raw(c, doc, len, "delta", false, handled);
+}
+
 const gw_phttp_dialect gw_openai_dialect = {
     .name = "openai",
     .path = "/v1/chat/completions",
     .ndjson = false,
-    .build_body = build_body,
+    .write_body = write_body,
     .add_headers = add_headers,
     .parse_full = parse_full,
     .on_event = on_event,
+    .parse_full_raw = parse_full_raw,
+    .on_event_raw = on_event_raw,
 };
