@@ -22,7 +22,12 @@ static const char *const stage_names[GW_STAGE__COUNT] = {
 #undef GW_STAGE_NAME
 };
 
-enum { GW_JOB_MAX_REPUBLISH = 5, GW_STREAM_PENDING_CAP = 4 << 20 };
+enum {
+    GW_JOB_MAX_REPUBLISH = 5,
+    GW_STREAM_PENDING_CAP = 4 << 20,
+    GW_DLQ_MAX_PAYLOAD = 512 << 10, /* well under the producer's message.max.bytes */
+    GW_DLQ_MAX_KEY = 4096,
+};
 
 const char *gw_stage_name(gw_stage s)
 {
@@ -161,7 +166,19 @@ static void publish_dlq(gw_job *job, const rd_kafka_message_t *m, gw_err err)
     gw_observe_dlq(job->w->obs, err);
     GW_WARN("dlq", "error", gw_err_name(err), "topic", rd_kafka_topic_name(m->rkt), "partition",
             part, "offset", off);
-    produce(job, topic_of(job->w, GW_OUT_DLQ), m->key, m->key_len, m->payload, m->len, h);
+    /* The DLQ record must fit the producer's message limit whatever came in
+     * (a message near the source topic's limit plus our headers would not):
+     * past GW_DLQ_MAX_PAYLOAD the payload is cut and the headers say so. */
+    size_t len = m->len, key_len = m->key_len;
+    if (len > GW_DLQ_MAX_PAYLOAD || key_len > GW_DLQ_MAX_KEY) {
+        char size[24];
+        snprintf(size, sizeof size, "%zu", m->len);
+        rd_kafka_header_add(h, "payload_truncated", -1, "true", -1);
+        rd_kafka_header_add(h, "payload_size", -1, size, -1);
+        len = len > GW_DLQ_MAX_PAYLOAD ? GW_DLQ_MAX_PAYLOAD : len;
+        key_len = key_len > GW_DLQ_MAX_KEY ? GW_DLQ_MAX_KEY : key_len;
+    }
+    produce(job, topic_of(job->w, GW_OUT_DLQ), m->key, key_len, m->payload, len, h);
 }
 
 /* ---- stages ------------------------------------------------------------------- */
@@ -218,6 +235,7 @@ static gw_step stage_decoded(gw_job *job)
     }
     if (err != GW_OK) {
         w->n.invalid++;
+        gw_validate_drop_oversized_ids(&job->req);
         job->err_field = field;
         gw_job_fail(job, err, "invalid");
         return GW_STEP_NEXT;
@@ -617,6 +635,12 @@ gw_job *gw_job_start(gw_worker *w, const rd_kafka_message_t *m, struct gw_part *
     job->stage = GW_STAGE_RECEIVED;
     copy_pass_headers(job, m);
     gw_err err = gw_codec_decode_request(w->codec, m->payload, m->len, &job->arena, &job->req);
+    /* Every output is keyed by the request id (and carries it in a header and
+     * in its value): one too long to key outputs with cannot be answered, so
+     * the message goes to the DLQ like undecodable bytes. */
+    if (err == GW_OK && job->req.request_id != NULL &&
+        strlen(job->req.request_id) > GW_MAX_ID_BYTES)
+        err = GW_E_CODEC_LIMIT;
     if (err != GW_OK) {
         memset(&job->req, 0, sizeof job->req);
         job->err = err;

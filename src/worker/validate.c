@@ -41,6 +41,38 @@ static gw_err check_content(const gw_request *req, const gw_validate_limits *lim
     return GW_OK;
 }
 
+static bool too_long(const char *s)
+{
+    return s != NULL && strnlen(s, GW_MAX_ID_BYTES + 1) > GW_MAX_ID_BYTES;
+}
+
+static gw_err check_ids(const gw_request *req, const char **field)
+{
+    const struct {
+        const char *name, *value;
+    } ids[] = {{"agent_did", req->agent_did},
+               {"tenant_id", req->tenant_id},
+               {"custom_id", req->custom_id},
+               {"batch_id", req->batch_id},
+               {"model", req->model}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (too_long(ids[i].value)) {
+            *field = ids[i].name;
+            return GW_E_INVALID_REQUEST;
+        }
+    return GW_OK;
+}
+
+void gw_validate_drop_oversized_ids(gw_request *req)
+{
+    if (too_long(req->agent_did))
+        req->agent_did = "";
+    const char **optional[] = {&req->tenant_id, &req->custom_id, &req->batch_id, &req->model};
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        if (too_long(*optional[i]))
+            *optional[i] = NULL;
+}
+
 static bool reply_topic_ok(const char *t, const gw_validate_limits *lim)
 {
     if (!gw_validate_topic_name(t))
@@ -69,7 +101,10 @@ gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim,
         *field = "max_tokens";
         return GW_E_BAD_MAX_TOKENS;
     }
-    gw_err err = check_content(req, lim, field);
+    gw_err err = check_ids(req, field);
+    if (err != GW_OK)
+        return err;
+    err = check_content(req, lim, field);
     if (err != GW_OK)
         return err;
     if (req->reply_topic != NULL && !reply_topic_ok(req->reply_topic, lim)) {

@@ -7,7 +7,10 @@
  * known symbol; temperature a number in 0..2; 1 <= max_tokens <= limit;
  * total content bytes (messages + system prompt) <= limit; reply_topic, when
  * set, a legal Kafka topic name (1..249 of [a-zA-Z0-9._-]) that starts with
- * the configured prefix; then the deadline (DEADLINE_EXCEEDED when passed).
+ * the configured prefix; identifiers (agent_did, tenant_id, custom_id,
+ * batch_id, model) at most GW_MAX_ID_BYTES; then the deadline
+ * (DEADLINE_EXCEEDED when passed). A request_id longer than GW_MAX_ID_BYTES
+ * never gets here: outputs are keyed by it, so the worker sends it to the DLQ.
  */
 #ifndef GW_WORKER_VALIDATE_H
 #define GW_WORKER_VALIDATE_H
@@ -16,6 +19,9 @@
 
 #include "common/err.h"
 #include "model/model.h"
+
+/* Identifiers are keys (Kafka, Redis) and are echoed in every output. */
+enum { GW_MAX_ID_BYTES = 256 };
 
 typedef struct {
     int32_t max_tokens_limit;
@@ -26,6 +32,10 @@ typedef struct {
 /* GW_OK or the named error; *field names the offending field (static). */
 gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim, int64_t now_ms,
                            const char **field);
+
+/* Drops identifiers longer than GW_MAX_ID_BYTES (agent_did becomes ""), so
+ * the error answer to such a request stays small enough to publish. */
+void gw_validate_drop_oversized_ids(gw_request *req);
 
 /* True for a legal Kafka topic name. */
 bool gw_validate_topic_name(const char *s);

@@ -138,3 +138,38 @@ def test_invalid_and_expired_requests_get_named_errors(env, start_process, binar
         assert u["outcome"] == want, (code, u)
         assert u["cost_usd"] == 0
     assert worker.stop() == 0, worker.describe()
+
+
+def test_oversized_identifiers_and_messages_never_stall_the_partition(env, start_process, binary):
+    """Outputs are keyed by the request id and echo the other identifiers: a
+    request whose request_id is too long to key outputs with goes to the DLQ,
+    one with an over-long custom_id gets E4001 (and a small answer), and an
+    undecodable message near the topic's size limit reaches the DLQ cut down
+    to fit. The requests behind them are still served and committed."""
+    gwlib = __import__("gwlib")
+    big_id = make_request(request_id="r" * 300)
+    big_custom = make_request(custom_id="c" * 200_000)
+    junk = b"\x02\xff\xff\xff\xff\x0f" + b"j" * 700_000
+    after = [make_request(text=f"after {i}") for i in range(3)]
+    env.produce_raw("high", gwlib.encode("request", big_id), key=b"big-id", partition=0)
+    env.produce_raw("high", gwlib.encode("request", big_custom), key=b"big-custom", partition=0)
+    env.produce_raw("high", junk, key=b"junk", partition=0)
+    for r in after:
+        env.produce_raw("high", gwlib.encode("request", r), key=r["request_id"].encode(),
+                        partition=0)
+    worker = start_worker(start_process, binary, env.config())
+    responses = env.collect("responses", lambda rs: len(rs) >= 4)
+    by_id = {r["request_id"]: r for r in responses}
+    assert by_id[big_custom["request_id"]]["error"]["code"] == "E4001"
+    assert by_id[big_custom["request_id"]]["custom_id"] is None
+    for r in after:
+        assert by_id[r["request_id"]]["error"] is None
+    dlq = env.collect("dlq", lambda rs: len(rs) >= 2)
+    by_key = {d["_key"]: d for d in dlq}
+    assert by_key[b"big-id"]["_headers"]["error_name"] == "CODEC_LIMIT"
+    cut = by_key[b"junk"]
+    assert cut["_headers"]["payload_truncated"] == "true"
+    assert cut["_headers"]["payload_size"] == str(len(junk))
+    assert cut["value"] == junk[: len(cut["value"])] and len(cut["value"]) < len(junk)
+    assert worker.stop() == 0, worker.describe()
+    assert env.committed()[("high", 0)] == 6

@@ -83,6 +83,24 @@ static void m_msg_big(gw_request *r)
 {
     r->system_prompt = "0123456789ab"; /* 12 + 8 + 5 > 20 */
 }
+static char long_id[GW_MAX_ID_BYTES + 2];
+static char max_id[GW_MAX_ID_BYTES + 1];
+static void m_long_agent(gw_request *r)
+{
+    r->agent_did = long_id;
+}
+static void m_long_custom(gw_request *r)
+{
+    r->custom_id = long_id;
+}
+static void m_long_model(gw_request *r)
+{
+    r->model = long_id;
+}
+static void m_max_ids(gw_request *r)
+{
+    r->agent_did = r->tenant_id = r->custom_id = r->batch_id = max_id;
+}
 static void m_bad_role(gw_request *r)
 {
     msgs[1].role = (gw_role)9;
@@ -134,10 +152,16 @@ static const vcase cases[] = {
     {"expired", m_expired, GW_E_DEADLINE_EXCEEDED, "deadline_ms"},
     {"deadline now", m_deadline_ok, GW_OK, NULL},
     {"bad role", m_bad_role, GW_E_INVALID_REQUEST, "messages.role"},
+    {"agent_did too long", m_long_agent, GW_E_INVALID_REQUEST, "agent_did"},
+    {"custom_id too long", m_long_custom, GW_E_INVALID_REQUEST, "custom_id"},
+    {"model too long", m_long_model, GW_E_INVALID_REQUEST, "model"},
+    {"identifiers at the limit", m_max_ids, GW_OK, NULL},
 };
 
 static void test_table(void **state)
 {
+    memset(long_id, 'a', sizeof long_id - 1);
+    memset(max_id, 'b', sizeof max_id - 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         msgs[1].role = GW_ROLE_USER;
         gw_request r = base();
@@ -153,6 +177,19 @@ static void test_table(void **state)
             assert_string_equal(field, cases[i].field);
     }
     msgs[1].role = GW_ROLE_USER;
+}
+
+static void test_drop_oversized_ids(void **state)
+{
+    memset(long_id, 'a', sizeof long_id - 1);
+    gw_request r = base();
+    r.agent_did = long_id;
+    r.custom_id = long_id;
+    r.batch_id = "ok";
+    gw_validate_drop_oversized_ids(&r);
+    assert_string_equal(r.agent_did, "");
+    assert_null(r.custom_id);
+    assert_string_equal(r.batch_id, "ok");
 }
 
 static void test_topic_names(void **state)
@@ -174,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_topic_names),
+        cmocka_unit_test(test_drop_oversized_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
