@@ -17,6 +17,8 @@
  */
 #include "state/redis.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +75,9 @@ struct gw_redis {
     uv_timer_t deadline_timer; /* oldest live command */
     uv_timer_t conn_timer;     /* connect timeout, then reconnect backoff */
     uv_timer_t defer_timer;    /* next-turn delivery of fail-fast answers */
-    int handles_open;
+    uv_getaddrinfo_t gai;      /* resolving a host name, off the loop thread */
+    bool resolving;
+    int handles_open; /* handles to close + a resolution in progress */
     gw_redis_stats st;
 };
 
@@ -436,12 +440,71 @@ static void send_handshake(gw_redis *r)
     r->handshake_pending++;
 }
 
+static void connect_failed(gw_redis *r)
+{
+    r->state = RS_DISCONNECTED;
+    r->st.connect_failures++;
+    fail_unsent(r, GW_E_STATE_UNAVAILABLE);
+    schedule_reconnect(r);
+}
+
+static void connect_to(gw_redis *r, const char *ip);
+static void release(gw_redis *r);
+
+/* hiredis 0.14 resolves names with a blocking getaddrinfo inside
+ * redisAsyncConnect: a host name is resolved here on libuv's thread pool and
+ * hiredis only ever sees a numeric address. */
+static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+    gw_redis *r = gai->data;
+    r->resolving = false;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (status == 0 && res != NULL) {
+        if (res->ai_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
+        else
+            uv_ip4_name((const struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
+    }
+    uv_freeaddrinfo(res);
+    if (--r->handles_open == 0 && r->state == RS_CLOSED) {
+        release(r);
+        return;
+    }
+    if (r->state == RS_CLOSED)
+        return;
+    if (ip[0] == '\0') {
+        GW_WARN("redis_resolve_failed", "host", r->host, "error",
+                status ? uv_strerror(status) : "no address");
+        connect_failed(r);
+        return;
+    }
+    connect_to(r, ip);
+}
+
 static void start_connect(gw_redis *r)
 {
     if (r->state == RS_CLOSED)
         return;
     r->state = RS_CONNECTING;
-    redisAsyncContext *ac = redisAsyncConnect(r->host, r->o.port);
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, r->host, buf) == 1 || inet_pton(AF_INET6, r->host, buf) == 1) {
+        connect_to(r, r->host);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    r->gai.data = r;
+    if (uv_getaddrinfo(r->loop, &r->gai, on_resolved, r->host, NULL, &hints) != 0) {
+        GW_WARN("redis_resolve_failed", "host", r->host, "error", "cannot start");
+        connect_failed(r);
+        return;
+    }
+    r->resolving = true;
+    r->handles_open++;
+}
+
+static void connect_to(gw_redis *r, const char *ip)
+{
+    redisAsyncContext *ac = redisAsyncConnect(ip, r->o.port);
     if (!ac || ac->err) {
         GW_WARN("redis_connect_failed", "host", r->host, "error",
                 ac ? ac->errstr : "out of memory");
@@ -520,6 +583,11 @@ static void on_handle_closed(uv_handle_t *h)
     gw_redis *r = h->data;
     if (--r->handles_open > 0)
         return;
+    release(r);
+}
+
+static void release(gw_redis *r)
+{
     while (r->scripts) {
         gw_redis_script *s = r->scripts;
         r->scripts = s->next;
@@ -549,6 +617,8 @@ void gw_redis_free(gw_redis *r)
         redisAsyncFree(ac); /* sent commands: on_reply(NULL) -> SHUTTING_DOWN */
     while (r->live_head)
         answer(r->live_head, GW_E_SHUTTING_DOWN, NULL);
+    if (r->resolving)
+        uv_cancel((uv_req_t *)&r->gai); /* its callback still runs, then releases */
     uv_close((uv_handle_t *)&r->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->conn_timer, on_handle_closed);
     uv_close((uv_handle_t *)&r->defer_timer, on_handle_closed);
