@@ -205,15 +205,16 @@ static void on_done(void *ud, const gw_provider_result *res)
         left = job->req.deadline_ms - gw_worker_now_ms();
         left = left < 0 ? 0 : left;
     }
+    copy_result(job, res);
     gw_attempt_outcome o = {
-        .err = res->err,
+        /* An answer that does not fit the job's memory cap is not a success. */
+        .err = res->err == GW_OK && job->content == NULL ? GW_E_LIMIT : res->err,
         .http_status = res->http_status,
         .retry_after_ms = res->retry_after_ms,
         .chunk_published = job->chunk_seq > 0,
         .duration_ms = (int64_t)((uv_hrtime() - job->att_t0_ns) / 1000000u),
         .deadline_left_ms = left,
     };
-    copy_result(job, res);
     act(job, gw_failover_on_outcome(&job->fo, &o));
 }
 
