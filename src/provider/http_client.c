@@ -16,7 +16,12 @@
 #include <strings.h>
 #include <time.h>
 
-enum { EASY_POOL = 256 };
+enum {
+    EASY_POOL = 256,  /* reset easy handles kept */
+    REQ_POOL = 1024,  /* finished gw_http_req kept for reuse */
+    HDR_INLINE = 768, /* header bytes stored inside the request */
+    BUF_KEEP = 16384, /* a recycled request keeps a body buffer up to this size */
+};
 
 struct gw_http {
     uv_loop_t *loop;
@@ -32,6 +37,9 @@ struct gw_http {
     bool feeding;                       /* feed_multi is running (no re-entry) */
     CURL *spare[EASY_POOL];             /* reset easy handles kept for reuse */
     size_t spare_count;
+    gw_http_req *free_reqs; /* singly linked through next */
+    size_t free_count;
+    uint64_t connects; /* CURLINFO_NUM_CONNECTS of finished transfers */
 };
 
 typedef struct {
@@ -46,7 +54,9 @@ struct gw_http_req {
     gw_http_req *wait_prev, *wait_next;
     bool in_multi, waiting;
     CURL *easy;
-    struct curl_slist *hdrs;
+    struct curl_slist hnodes[GW_HTTP_MAX_HEADERS + 1]; /* built in place; curl only reads it */
+    char *hstore;                                      /* header text when over HDR_INLINE */
+    char hinline[HDR_INLINE];
     gw_http_cbs cbs;
     void *ud;
     uv_timer_t timer;
@@ -65,8 +75,48 @@ struct gw_http_req {
 
 static void http_maybe_free(gw_http *h)
 {
-    if (h->closing && h->open_handles == 0)
-        free(h);
+    if (!h->closing || h->open_handles != 0)
+        return;
+    while (h->free_reqs != NULL) {
+        gw_http_req *r = h->free_reqs;
+        h->free_reqs = r->next;
+        free(r->buf);
+        free(r);
+    }
+    free(h);
+}
+
+/* A zeroed request, recycled when one is free (keeping a small body buffer). */
+static gw_http_req *req_alloc(gw_http *h)
+{
+    gw_http_req *r = h->free_reqs;
+    if (r == NULL)
+        return calloc(1, sizeof *r);
+    h->free_reqs = r->next;
+    h->free_count--;
+    char *buf = r->buf;
+    size_t cap = r->cap;
+    memset(r, 0, sizeof *r);
+    r->buf = buf;
+    r->cap = cap;
+    return r;
+}
+
+static void req_recycle(gw_http *h, gw_http_req *r)
+{
+    if (r->cap > BUF_KEEP) {
+        free(r->buf);
+        r->buf = NULL;
+        r->cap = 0;
+    }
+    if (h->closing || h->free_count == REQ_POOL) {
+        free(r->buf);
+        free(r);
+        return;
+    }
+    r->next = h->free_reqs;
+    h->free_reqs = r;
+    h->free_count++;
 }
 
 /* ---- multi-socket glue ---- */
@@ -230,6 +280,11 @@ uv_loop_t *gw_http_loop(const gw_http *h)
 size_t gw_http_active(const gw_http *h)
 {
     return h->active;
+}
+
+uint64_t gw_http_connects(const gw_http *h)
+{
+    return h->connects;
 }
 
 /* ---- Retry-After ---- */
@@ -424,8 +479,7 @@ static void on_req_timer_closed(uv_handle_t *hd)
 {
     gw_http_req *r = hd->data;
     gw_http *h = r->h;
-    free(r->buf);
-    free(r);
+    req_recycle(h, r);
     h->open_handles--;
     http_maybe_free(h);
 }
@@ -511,9 +565,9 @@ static void req_release(gw_http_req *r)
         h->in_multi--;
     }
     easy_put(h, r->easy);
-    curl_slist_free_all(r->hdrs);
+    free(r->hstore);
     r->easy = NULL;
-    r->hdrs = NULL;
+    r->hstore = NULL;
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
     feed_multi(h);
@@ -539,6 +593,10 @@ static void complete(gw_http_req *r, CURLcode rc)
     res.err = r->abort_err != GW_OK ? r->abort_err : map_curl(rc);
     if (r->status == 0)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    long connects = 0;
+    if (r->in_multi && curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+        connects > 0)
+        r->h->connects += (uint64_t)connects;
     res.status = (int)r->status;
     res.retry_after_ms = r->retry_after_ms;
     res.body = r->buf ? r->buf : "";
@@ -568,24 +626,45 @@ static void check_done(gw_http *h)
     feed_multi(h);
 }
 
+/* Copy the header lines (and "Expect:", no 100-continue wait) into r and
+ * link them as the list curl reads: one allocation at most, none when small. */
+static gw_err setup_headers(gw_http_req *r, const gw_http_opts *o)
+{
+    static const char expect[] = "Expect:";
+    if (o->header_count > GW_HTTP_MAX_HEADERS)
+        return GW_E_LIMIT;
+    size_t need = sizeof expect;
+    for (size_t i = 0; i < o->header_count; i++)
+        need += strlen(o->headers[i]) + 1;
+    char *w = r->hinline;
+    if (need > sizeof r->hinline) {
+        w = r->hstore = malloc(need);
+        if (w == NULL)
+            return GW_E_NOMEM;
+    }
+    for (size_t i = 0; i <= o->header_count; i++) {
+        const char *line = i < o->header_count ? o->headers[i] : expect;
+        size_t n = strlen(line) + 1;
+        memcpy(w, line, n);
+        r->hnodes[i].data = w;
+        r->hnodes[i].next = i < o->header_count ? &r->hnodes[i + 1] : NULL;
+        w += n;
+    }
+    return GW_OK;
+}
+
 static gw_err setup_easy(gw_http_req *r, const gw_http_opts *o)
 {
     CURL *e = r->easy;
-    for (size_t i = 0; i < o->header_count; i++) {
-        struct curl_slist *l = curl_slist_append(r->hdrs, o->headers[i]);
-        if (l == NULL)
-            return GW_E_NOMEM;
-        r->hdrs = l;
-    }
-    struct curl_slist *l = curl_slist_append(r->hdrs, "Expect:"); /* no 100-continue wait */
-    if (l == NULL)
-        return GW_E_NOMEM;
-    r->hdrs = l;
+    gw_err err = setup_headers(r, o);
+    if (err != GW_OK)
+        return err;
     curl_easy_setopt(e, CURLOPT_URL, o->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &r->hnodes[0]);
     if (o->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body);
+        curl_easy_setopt(e, o->body_borrowed ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
+                         o->body);
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -609,7 +688,7 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
 {
     if (h->closing)
         return GW_E_SHUTTING_DOWN;
-    gw_http_req *r = calloc(1, sizeof *r);
+    gw_http_req *r = req_alloc(h);
     if (r == NULL)
         return GW_E_NOMEM;
     r->h = h;
@@ -627,10 +706,11 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     if (direct && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         err = GW_E_INTERNAL;
     if (err != GW_OK) {
-        curl_slist_free_all(r->hdrs);
+        free(r->hstore);
+        r->hstore = NULL;
         if (r->easy)
             easy_put(h, r->easy);
-        free(r);
+        req_recycle(h, r);
         return err;
     }
     uv_timer_init(h->loop, &r->timer);

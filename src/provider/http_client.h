@@ -21,6 +21,11 @@
  * run on one uv timer per request, re-armed lazily (a received byte only
  * stamps a time). Each yields its own gw_err.
  *
+ * Per request there is one allocation (the gw_http_req, recycled through a
+ * free list) plus curl's own: header lines are copied into the request and
+ * handed to curl as a list built in place (no curl_slist_append), easy
+ * handles are recycled, and a borrowed body is not copied.
+ *
  * Bodies: a 2xx body of a streaming request is handed to on_data as it
  * arrives and never buffered here; any other body is buffered up to
  * max_body_bytes (a longer success body is GW_E_LIMIT; a longer error body is
@@ -56,9 +61,11 @@ typedef struct {
     const char *url;
     const char *headers[GW_HTTP_MAX_HEADERS]; /* "Name: value"; copied by curl */
     size_t header_count;
-    const char *body; /* POST body, copied; NULL for GET */
+    const char *body; /* POST body, copied unless body_borrowed; NULL for GET */
     size_t body_len;
-    bool stream; /* hand a 2xx body to on_data as it arrives */
+    bool body_borrowed; /* body stays valid until on_done runs or the request is
+                           cancelled: curl reads it in place, no copy */
+    bool stream;        /* hand a 2xx body to on_data as it arrives */
     int32_t connect_timeout_ms, first_token_timeout_ms, idle_timeout_ms,
         total_timeout_ms;  /* 0: none */
     size_t max_body_bytes; /* 0: GW_HTTP_DEFAULT_MAX_BODY */
@@ -102,5 +109,10 @@ uv_loop_t *gw_http_loop(const gw_http *h);
 
 /* Requests in flight on h (for tests and metrics). */
 size_t gw_http_active(const gw_http *h);
+
+/* New connections curl opened for finished transfers on h (CURLINFO_NUM_CONNECTS
+ * summed): with keep-alive working this stays near the number of parallel
+ * connections, not the number of requests. */
+uint64_t gw_http_connects(const gw_http *h);
 
 #endif

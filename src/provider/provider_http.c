@@ -26,7 +26,10 @@ struct gw_phttp_call {
     void *ud;
     gw_http_req *http;
     char *hdrs[GW_HTTP_MAX_HEADERS];
+    bool hdr_heap[GW_HTTP_MAX_HEADERS]; /* hdrs[i] was allocated (did not fit hstore) */
     size_t hdr_count;
+    char hstore[1024]; /* header lines, back to back; wiped when the call ends */
+    size_t hstore_len;
     gw_sse sse;
     gw_ndjson nd;
     char *content;
@@ -40,22 +43,42 @@ struct gw_phttp_call {
     uv_loop_t *loop;
     char detail[GW_PHTTP_DETAIL_MAX + 1];
     bool has_detail;
+    gw_jbuf body;  /* the request body, lent to http_client until it lets go */
     char *scratch; /* decoded jscan strings; bounded by the event size */
     size_t scratch_cap;
 };
 
 /* ---- helpers for dialects ---- */
 
+/* Room for one header line of n bytes (with its NUL), in hstore when it fits. */
+static char *header_slot(gw_phttp_call *c, size_t n)
+{
+    if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
+        return NULL;
+    char *h;
+    bool heap = c->hstore_len + n > sizeof c->hstore;
+    if (heap) {
+        h = malloc(n);
+        if (h == NULL)
+            return NULL;
+    } else {
+        h = c->hstore + c->hstore_len;
+        c->hstore_len += n;
+    }
+    c->hdr_heap[c->hdr_count] = heap;
+    c->hdrs[c->hdr_count++] = h;
+    return h;
+}
+
 gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
 {
     if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
         return GW_E_LIMIT;
     size_t n = strlen(name) + strlen(value) + 3;
-    char *h = malloc(n);
+    char *h = header_slot(c, n);
     if (h == NULL)
         return GW_E_NOMEM;
     snprintf(h, n, "%s: %s", name, value);
-    c->hdrs[c->hdr_count++] = h;
     return GW_OK;
 }
 
@@ -67,13 +90,15 @@ gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d, const char *defau
     if (strcasecmp(name, "Authorization") != 0)
         return gw_phttp_header(c, name, d->api_key);
     size_t n = strlen(d->api_key) + 8;
-    char *v = malloc(n);
+    char tmp[512];
+    char *v = n <= sizeof tmp ? tmp : malloc(n);
     if (v == NULL)
         return GW_E_NOMEM;
     snprintf(v, n, "Bearer %s", d->api_key);
     gw_err err = gw_phttp_header(c, "Authorization", v);
     memset(v, 0, n); /* do not leave the key in freed memory */
-    free(v);
+    if (v != tmp)
+        free(v);
     return err;
 }
 
@@ -537,13 +562,17 @@ static gw_err on_data(void *ud, const char *p, size_t n)
 static void call_free(gw_phttp_call *c)
 {
     for (size_t i = 0; i < c->hdr_count; i++) {
+        if (!c->hdr_heap[i])
+            continue;
         memset(c->hdrs[i], 0, strlen(c->hdrs[i])); /* headers may hold the key */
         free(c->hdrs[i]);
     }
+    memset(c->hstore, 0, c->hstore_len);
     gw_sse_cleanup(&c->sse);
     gw_ndjson_cleanup(&c->nd);
     free(c->content);
     free(c->scratch);
+    free(c->body.b);
     free(c);
 }
 
@@ -673,10 +702,11 @@ static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const
     for (size_t i = 0; err == GW_OK && i < d->extra_header_count; i++) {
         if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
             return GW_E_LIMIT;
-        c->hdrs[c->hdr_count] = strdup(d->extra_headers[i]);
-        if (c->hdrs[c->hdr_count] == NULL)
+        size_t n = strlen(d->extra_headers[i]) + 1;
+        char *h = header_slot(c, n);
+        if (h == NULL)
             return GW_E_NOMEM;
-        c->hdr_count++;
+        memcpy(h, d->extra_headers[i], n);
     }
     return err;
 }
@@ -701,6 +731,7 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
     o->header_count = c->hdr_count;
     o->body = body->b;
     o->body_len = body->len;
+    o->body_borrowed = true; /* freed with the call, after http_client let go */
     o->stream = c->req->stream;
     o->connect_timeout_ms = d->connect_timeout_ms;
     o->first_token_timeout_ms = d->first_token_timeout_ms;
@@ -727,14 +758,12 @@ gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployme
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
     char url[2048];
-    gw_jbuf body = {0};
     gw_http_opts o;
-    gw_err err = build_opts(c, &o, url, sizeof url, &body);
+    gw_err err = build_opts(c, &o, url, sizeof url, &c->body);
     if (err == GW_OK) {
         gw_http_cbs hcbs = {.on_data = on_data, .on_done = on_http_done};
         err = gw_http_start(h, &o, &hcbs, c, &c->http);
     }
-    free(body.b);
     if (err != GW_OK) {
         call_free(c);
         return err;

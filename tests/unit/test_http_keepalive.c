@@ -1,0 +1,124 @@
+/*
+ * test_http_keepalive: http_client reuses connections against a real
+ * modelgw-mockllm. Forty requests one after another open one connection
+ * (gw_http_connects), forty with four in flight at most four; every answer
+ * is complete. Headers over the in-request store and a borrowed body also
+ * arrive intact (the mock answers 200 only to a well-formed request).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "provider/http_client.h"
+#include "test_support.h"
+
+static gw_test_mock mock;
+
+static int start_mock(void **state)
+{
+    (void)state;
+    return gw_test_mock_start(&mock, NULL);
+}
+
+static int stop_mock(void **state)
+{
+    (void)state;
+    gw_test_mock_stop(&mock);
+    return 0;
+}
+
+enum { N = 40 };
+
+static int finished, ok;
+
+static gw_err on_data(void *ud, const char *p, size_t n)
+{
+    (void)ud;
+    (void)p;
+    (void)n;
+    return GW_OK;
+}
+
+static void on_done(void *ud, const gw_http_result *res)
+{
+    (void)ud;
+    finished++;
+    if (res->err == GW_OK && res->status == 200 && strstr(res->body, "chat.completion"))
+        ok++;
+}
+
+static void start(gw_http *h, const char *long_header)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", mock.base_url);
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    gw_http_opts o = {.url = url,
+                      .headers = {"Content-Type: application/json", "x-request-id: r1"},
+                      .header_count = 2,
+                      .body = body,
+                      .body_len = sizeof body - 1,
+                      .body_borrowed = true,
+                      .total_timeout_ms = 5000};
+    if (long_header != NULL)
+        o.headers[o.header_count++] = long_header;
+    gw_http_cbs cbs = {.on_data = on_data, .on_done = on_done};
+    gw_http_req *req = NULL;
+    assert_int_equal(gw_http_start(h, &o, &cbs, NULL, &req), GW_OK);
+}
+
+static void run(long max_active, bool sequential, const char *long_header, uint64_t max_connects)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_http *h = NULL;
+    gw_http_config cfg = {.max_active = max_active};
+    assert_int_equal(gw_http_new(&loop, &cfg, &h), GW_OK);
+    finished = ok = 0;
+    for (int i = 0; i < N; i++) {
+        start(h, long_header);
+        if (sequential)
+            assert_true(gw_test_wait_count(&loop, &finished, i + 1, 10000));
+    }
+    assert_true(gw_test_wait_count(&loop, &finished, N, 10000));
+    assert_int_equal(ok, N);
+    assert_true(gw_http_connects(h) >= 1);
+    assert_true(gw_http_connects(h) <= max_connects);
+    gw_http_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_sequential_requests_share_one_connection(void **state)
+{
+    (void)state;
+    run(1, true, NULL, 1);
+}
+
+static void test_four_in_flight_use_at_most_four(void **state)
+{
+    (void)state;
+    run(4, false, NULL, 4);
+}
+
+static void test_long_headers_and_borrowed_body(void **state)
+{
+    (void)state;
+    static char line[2100];
+    memcpy(line, "x-long: ", 8);
+    memset(line + 8, 'a', sizeof line - 9);
+    line[sizeof line - 1] = '\0';
+    run(2, false, line, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sequential_requests_share_one_connection),
+        cmocka_unit_test(test_four_in_flight_use_at_most_four),
+        cmocka_unit_test(test_long_headers_and_borrowed_body),
+    };
+    return cmocka_run_group_tests(tests, start_mock, stop_mock);
+}
