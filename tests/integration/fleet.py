@@ -30,7 +30,7 @@ import uuid
 
 import pytest
 
-from gwlib import GwEnv, decode, encode, make_request
+from gwlib import GwEnv, decode, encode, libconfig_text, make_request  # noqa: F401
 
 __all__ = [
     "MockLLM", "Fleet", "Tail", "RedisServer", "free_port", "openai_deployment",
@@ -44,40 +44,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# --- libconfig text ------------------------------------------------------------
-
-
-def _fmt(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
-
-
-def _group(d, indent):
-    pad = "  " * indent
-    out = []
-    for key, v in d.items():
-        if isinstance(v, dict):
-            out.append(f"{pad}{key}: {{\n{_group(v, indent + 1)}\n{pad}}};")
-        elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
-            items = ",\n".join(f"{pad}  {{\n{_group(x, indent + 2)}\n{pad}  }}" for x in v)
-            out.append(f"{pad}{key} = (\n{items}\n{pad});")
-        else:
-            out.append(f"{pad}{key} = {_fmt(v)};")
-    return "\n".join(out)
-
-
-def libconfig_text(settings):
-    """Nested dicts -> libconfig text: dict = group, list of dicts = list, else scalar/array."""
-    return _group(settings, 0) + "\n"
 
 
 def _merge(base, over):

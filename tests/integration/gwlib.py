@@ -76,6 +76,43 @@ def make_request(request_id=None, text="hello", **fields):
     return req
 
 
+def libconfig_value(v):
+    """One libconfig value: scalar, [array], (list of groups) or inline { group }."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        if v and isinstance(v[0], dict):
+            return "(" + ", ".join(libconfig_value(x) for x in v) + ")"
+        return "[" + ", ".join(libconfig_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + " ".join(f"{k} = {libconfig_value(x)};" for k, x in v.items()) + " }"
+    return str(v)
+
+
+def libconfig_text(settings):
+    """Nested dicts -> libconfig text, one setting per line: a dict is a group,
+    a list of dicts a list of groups, anything else a scalar or an array."""
+
+    def group(d, indent):
+        pad = "  " * indent
+        out = []
+        for key, v in d.items():
+            if isinstance(v, dict):
+                out.append(f"{pad}{key}: {{\n{group(v, indent + 1)}\n{pad}}};")
+            elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+                items = ",\n".join(f"{pad}  {{\n{group(x, indent + 2)}\n{pad}  }}" for x in v)
+                out.append(f"{pad}{key} = (\n{items}\n{pad});")
+            else:
+                out.append(f"{pad}{key} = {libconfig_value(v)};")
+        return "\n".join(out)
+
+    return group(settings, 0) + "\n"
+
+
 class GwEnv:
     """Unique topics and group for one test, and the worker config that uses them."""
 
@@ -102,19 +139,8 @@ class GwEnv:
         m = {"latency_ms": 0, "ttft_ms": 0, "chunk_delay_ms": 0, "failure_rate": 0.0}
         m.update(mock or {})
 
-        def fmt(v):
-            if isinstance(v, bool):
-                return "true" if v else "false"
-            if isinstance(v, str):
-                return json.dumps(v)
-            if isinstance(v, float):
-                return repr(v)
-            if isinstance(v, (list, tuple)):
-                return "[" + ", ".join(fmt(x) for x in v) + "]"
-            return str(v)
-
         def block(d):
-            return "\n".join(f"  {key} = {fmt(v)};" for key, v in d.items())
+            return "\n".join(f"  {key} = {libconfig_value(v)};" for key, v in d.items())
 
         topics = "\n".join(f"    {t} = {json.dumps(self.topics[t])};" for t in self.topics)
         text = f"""

@@ -20,22 +20,7 @@ import time
 import urllib.request
 
 from gwlib import GwEnv, decode, make_request  # noqa: F401  (re-exported for tests)
-
-
-def fmt(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        if v and isinstance(v[0], dict):
-            return "(" + ", ".join(fmt(x) for x in v) + ")"
-        return "[" + ", ".join(fmt(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + " ".join(f"{k} = {fmt(x)};" for k, x in v.items()) + " }"
-    return str(v)
+from gwlib import libconfig_value as fmt
 
 
 def openai_dep(dep_id, base_url, **over):
