@@ -456,11 +456,17 @@ static void publish_response(gw_job *job, gw_error_rec *e)
         job->publish_failed = true;
         return;
     }
-    /* The version kept for redeliveries and the cache. */
-    gw_buf_reset(&job->w->store_buf);
-    if (gw_codec_encode(job->w->store_codec, GW_REC_RESPONSE, &r, 0, GW_FRAMING_SINGLE_OBJECT,
-                        &job->w->store_buf) != GW_OK)
-        gw_buf_reset(&job->w->store_buf);
+    /* The version kept for redeliveries and the cache: single-object
+     * framing. With that output framing (the default) it is the bytes just
+     * published, so they are copied rather than encoded a second time. */
+    gw_worker *w = job->w;
+    gw_buf_reset(&w->store_buf);
+    gw_err kept = w->out_framing == GW_FRAMING_SINGLE_OBJECT
+                      ? gw_buf_append(&w->store_buf, w->scratch.data, w->scratch.len)
+                      : gw_codec_encode(w->store_codec, GW_REC_RESPONSE, &r, 0,
+                                        GW_FRAMING_SINGLE_OBJECT, &w->store_buf);
+    if (kept != GW_OK)
+        gw_buf_reset(&w->store_buf);
 }
 
 static void publish_usage(gw_job *job)
