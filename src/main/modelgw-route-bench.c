@@ -23,7 +23,7 @@
 
 #include "route/failover.h"
 #include "route/router.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 enum { MAX_DEPS = 32, MAX_CONC = 1024 };
 

@@ -26,7 +26,7 @@
 
 #include "route/breaker.h"
 #include "route/registry.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 typedef struct {
     uv_loop_t *loop;

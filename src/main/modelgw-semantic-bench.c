@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "semantic/semcache.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 /* A vocabulary of 4096 pronounceable pseudo-words: prompts as diverse as
  * real ones, so unrelated prompts collide in LSH buckets only by chance. */

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "semantic/embedder.h"
 
 enum { MAX_PAIRS = 20000, MAX_LSH = 8, WAVE = 256 };

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "provider/provider_anthropic.h"
 #include "provider/provider_http.h"
 #include "provider/provider_mock.h"

@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "provider/jscan.h"
 #include "provider/ndjson.h"
 #include "provider/provider.h"

@@ -24,7 +24,7 @@
 
 #include "route/breaker_private.h"
 #include "route/registry.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 static const char ALLOW_LUA[] =
     "local t = redis.call('TIME')\n"

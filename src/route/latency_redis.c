@@ -11,7 +11,7 @@
 
 #include "route/latency_private.h"
 #include "route/registry.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 static const char RECORD_LUA[] =
     "local h = redis.call('HMGET', KEYS[1], 't', 'T', 'n')\n"

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "provider/provider_http.h"
-#include "state/hash.h"
+#include "common/sha.h"
 
 enum {
     MAX_BATCH_CAP = 256,

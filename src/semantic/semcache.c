@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/hash.h"
+#include "common/sha.h"
 
 /* embedder NULL: the built-in hashing embedder, called directly. */
 struct gw_semcache {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "semantic/semstore_private.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 
 /* Candidates are ranked by how many bands they share with the query: a true
  * near-duplicate collides in most bands, an unrelated entry in one. Each

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "state/hash.h"
+#include "common/sha.h"
 
 /* "true"/"1"/"yes" -> 1, "false"/"0"/"no" -> 0, else -1. */
 static int parse_bool(const char *s)

@@ -9,7 +9,7 @@
 #define GW_STATE_STATE_CONFIG_H
 
 #include "config/config.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "state/state.h"
 
 /* redis.* settings as connection options (defaults for unset values). */

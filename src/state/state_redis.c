@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 
 /* KEYS: n limiter keys. ARGV: rate_per_min, burst, cost per key.
  * Returns {0,0,0} allowed, {1, retry_ms, i} denied by key i (1-based),

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "semantic/embed_http.h"
 #include "state/state_config.h"
 #include "worker/worker_private.h"

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "semantic/embed_http.h"
 #include "semantic/embedder.h"
 #include "semantic/semcache.h"

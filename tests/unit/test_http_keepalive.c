@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "test_support.h"
 
 static gw_test_mock mock;

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 #include "provider/provider.h"
 #include "provider/provider_http.h"
 #include "test_support.h"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "test_support.h"
 
 static int replies;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "route/health.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "test_support.h"
 
 static gw_deployment deps[2] = {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "semantic/semcache.h"
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "test_support.h"
 
 typedef struct {

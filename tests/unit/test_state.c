@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "state/state.h"
 #include "test_state_util.h"
 #include "test_support.h"

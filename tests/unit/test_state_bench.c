@@ -22,7 +22,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "state/state.h"
 #include "test_support.h"
 

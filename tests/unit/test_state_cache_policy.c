@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "state/cache_policy.h"
-#include "state/hash.h"
+#include "common/sha.h"
 
 static void test_hash_known_answers(void **s)
 {

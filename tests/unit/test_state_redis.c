@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 #include "state/state.h"
 #include "test_state_util.h"
 #include "test_support.h"

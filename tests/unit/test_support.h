@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "state/redis.h"
+#include "loop/redis.h"
 
 #define GW_TEST_REDIS_DEFAULT "127.0.0.1:16379"
 

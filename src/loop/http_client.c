@@ -8,7 +8,7 @@
  * its timer's close callback. A sock_ctx exists for each socket curl
  * asked us to watch and is freed by its poll handle's close callback.
  */
-#include "provider/http_client.h"
+#include "loop/http_client.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>

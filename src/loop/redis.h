@@ -39,8 +39,8 @@
  * READY (commands go straight to the socket, pipelined) -> on any error back
  * to DISCONNECTED. Pass the context around; there is no global.
  */
-#ifndef GW_STATE_REDIS_H
-#define GW_STATE_REDIS_H
+#ifndef GW_LOOP_REDIS_H
+#define GW_LOOP_REDIS_H
 
 #include <stdbool.h>
 #include <stddef.h>

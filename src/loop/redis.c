@@ -15,7 +15,7 @@
  * dropped, r->ac is cleared first, so callbacks of a dead context see
  * ac != r->ac and do nothing.
  */
-#include "state/redis.h"
+#include "loop/redis.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -30,7 +30,7 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "common/log.h"
-#include "state/hash.h"
+#include "common/sha.h"
 
 typedef enum { RS_DISCONNECTED, RS_CONNECTING, RS_READY, RS_CLOSED } rstate;
 

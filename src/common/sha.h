@@ -1,11 +1,11 @@
 /*
- * hash: SHA-1 (Redis script ids) and SHA-256 (response cache keys), plain C.
+ * sha: SHA-1 (Redis script ids) and SHA-256 (response cache keys), plain C.
  *
  * Incremental: init, update any number of times, final. No allocation, no
  * I/O. Implemented here so the core library does not need libcrypto.
  */
-#ifndef GW_STATE_HASH_H
-#define GW_STATE_HASH_H
+#ifndef GW_COMMON_SHA_H
+#define GW_COMMON_SHA_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* kq: librdkafka queue on a libuv loop through an io-event pipe; see kq.h. */
-#include "kafka/kq.h"
+#include "loop/kq.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -36,8 +36,8 @@
  * and on_done runs exactly once unless the request was cancelled. The result
  * and its body live only during on_done.
  */
-#ifndef GW_PROVIDER_HTTP_CLIENT_H
-#define GW_PROVIDER_HTTP_CLIENT_H
+#ifndef GW_LOOP_HTTP_CLIENT_H
+#define GW_LOOP_HTTP_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,9 @@
 /*
- * hash: SHA-1 and SHA-256 (FIPS 180-4), straight from the specification.
+ * sha: SHA-1 and SHA-256 (FIPS 180-4), straight from the specification.
  * Both share the Merkle-Damgard padding (0x80, zeros, 64-bit big-endian
  * length in bits); only the compression function differs.
  */
-#include "state/hash.h"
+#include "common/sha.h"
 
 #include <string.h>
 

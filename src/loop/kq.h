@@ -14,8 +14,8 @@
  * gw_kq memory must stay valid until its uv handles are closed, i.e. until
  * the loop ran once more).
  */
-#ifndef GW_KAFKA_KQ_H
-#define GW_KAFKA_KQ_H
+#ifndef GW_LOOP_KQ_H
+#define GW_LOOP_KQ_H
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
