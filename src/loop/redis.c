@@ -631,6 +631,8 @@ bool gw_redis_is_connected(const gw_redis *r)
 
 gw_redis_script *gw_redis_script_add(gw_redis *r, const char *lua)
 {
+    if (!lua)
+        return NULL; /* e.g. gw_lua_script() of a name that does not exist */
     gw_redis_script *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;

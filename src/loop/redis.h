@@ -102,9 +102,11 @@ void gw_redis_free(gw_redis *r);
 /* True when the handshake is done and commands go to the socket. */
 bool gw_redis_is_connected(const gw_redis *r);
 
-/* Register a Lua script. The registry owns a copy of lua; the returned
- * handle lives as long as r. Scripts may be added at any time (connected or
- * not); a connected client loads it at once, pipelined before any EVALSHA. */
+/* Register a Lua script (the scripts themselves are src/<module>/lua/NAME.lua,
+ * embedded at build time: common/lua_scripts.h). The registry owns a copy of
+ * lua; the returned handle lives as long as r. Scripts may be added at any
+ * time (connected or not); a connected client loads it at once, pipelined
+ * before any EVALSHA. NULL when lua is NULL or memory ran out. */
 gw_redis_script *gw_redis_script_add(gw_redis *r, const char *lua);
 /* Hex SHA-1 of the script (40 chars + NUL). */
 const char *gw_redis_script_sha(const gw_redis_script *s);

@@ -2,9 +2,10 @@
  * breaker_redis: the fleet-wide breaker backend on Redis; see breaker.h.
  *
  * Two Lua scripts, registered with the connection's script registry:
- * ALLOW_LUA answers allowed / denied{retry_in_ms} / probe (SET NX PX lease)
- * and performs the lazy OPEN -> HALF_OPEN move; RECORD_LUA adds an outcome to
- * the time-bucketed window and applies the transition. Both read the clock
+ * src/route/lua/breaker_allow.lua answers allowed / denied{retry_in_ms} /
+ * probe (SET NX PX lease) and performs the lazy OPEN -> HALF_OPEN move;
+ * src/route/lua/breaker_record.lua adds an outcome to the time-bucketed
+ * window and applies the transition. Both read the clock
  * with Redis TIME, so workers' clocks never matter. They mirror
  * brk_cell_allow / brk_cell_record in breaker.c exactly.
  *
@@ -24,108 +25,8 @@
 
 #include "route/breaker_private.h"
 #include "route/registry.h"
+#include "common/lua_scripts.h"
 #include "loop/redis.h"
-
-static const char ALLOW_LUA[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local h = redis.call('HMGET', KEYS[1], 'st', 'ou', 'cd')\n"
-    "local st = tonumber(h[1]) or 0\n"
-    "local ou = tonumber(h[2]) or 0\n"
-    "local cd = tonumber(h[3]) or 0\n"
-    "if cd > now then return {1, cd - now, st, 1} end\n"
-    "if st == 0 then return {0, 0, 0, 0} end\n"
-    "if st == 1 then\n"
-    "  if now < ou then return {1, ou - now, 1, 0} end\n"
-    "  redis.call('HSET', KEYS[1], 'st', 2, 'hs', 0)\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-    "end\n"
-    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, 0, 2, 0} end\n"
-    "local pt = redis.call('PTTL', KEYS[2])\n"
-    "if pt < 1 then pt = 1 end\n"
-    "return {1, pt, 2, 0}\n";
-
-/* ARGV: 1 kind, 2 probe, 3 token, 4 retry_after_ms, 5 jitter_u, 6 bucket_ms,
- * 7 window_ms, 8 min_calls, 9 failure_rate, 10 consecutive_failures,
- * 11 open_base_ms, 12 open_max_ms, 13 jitter, 14 half_open_successes,
- * 15 ttl_ms, 16 rate_limit_default_ms, 17 rate_limit_max_ms */
-static const char RECORD_LUA[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local kind = tonumber(ARGV[1])\n"
-    "local bms, wms = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-    "local nb = math.floor(wms / bms)\n"
-    "local h = redis.call('HMGET', KEYS[1], 'st', 'oc', 'cf', 'hs', 'ou', 'cd', 'we')\n"
-    "local st, oc, cf = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0\n"
-    "local hs, ou, cd = tonumber(h[4]) or 0, tonumber(h[5]) or 0, tonumber(h[6]) or 0\n"
-    "local we = tonumber(h[7]) or 0\n"
-    "local probe = ARGV[2] == '1' and st == 2\n"
-    "if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[3] then\n"
-    "  redis.call('DEL', KEYS[2])\n"
-    "end\n"
-    "local function window()\n"
-    "  local f = {}\n"
-    "  for i = 0, nb - 1 do f[#f+1] = 's'..i; f[#f+1] = 'c'..i; f[#f+1] = 'f'..i end\n"
-    "  local v = redis.call('HMGET', KEYS[1], unpack(f))\n"
-    "  local calls, fails = 0, 0\n"
-    "  for i = 0, nb - 1 do\n"
-    "    local s = tonumber(v[3*i+1]) or -1\n"
-    "    if s > now - wms and s >= we then\n"
-    "      calls = calls + (tonumber(v[3*i+2]) or 0)\n"
-    "      fails = fails + (tonumber(v[3*i+3]) or 0)\n"
-    "    end\n"
-    "  end\n"
-    "  return calls, fails\n"
-    "end\n"
-    "local function trip()\n"
-    "  oc = oc + 1\n"
-    "  local d, mx = tonumber(ARGV[11]), tonumber(ARGV[12])\n"
-    "  local i = 1\n"
-    "  while i < oc and d < mx do d = d * 2; i = i + 1 end\n"
-    "  if d > mx then d = mx end\n"
-    "  d = math.floor(d * (1 - tonumber(ARGV[13]) * tonumber(ARGV[5])))\n"
-    "  if d < 1 then d = 1 end\n"
-    "  st = 1; ou = now + d; cf = 0; hs = 0; we = now + 1\n"
-    "end\n"
-    "local function bucket_add(failed)\n"
-    "  local b = math.floor(now / bms)\n"
-    "  local i = b % nb\n"
-    "  if tonumber(redis.call('HGET', KEYS[1], 's'..i)) ~= b * bms then\n"
-    "    redis.call('HSET', KEYS[1], 's'..i, b * bms, 'c'..i, 0, 'f'..i, 0)\n"
-    "  end\n"
-    "  redis.call('HINCRBY', KEYS[1], 'c'..i, 1)\n"
-    "  if failed then redis.call('HINCRBY', KEYS[1], 'f'..i, 1) end\n"
-    "end\n"
-    "if kind == 3 then\n"
-    "  local d = tonumber(ARGV[4])\n"
-    "  if d <= 0 then d = tonumber(ARGV[16]) end\n"
-    "  if d > tonumber(ARGV[17]) then d = tonumber(ARGV[17]) end\n"
-    "  if now + d > cd then cd = now + d end\n"
-    "elseif kind == 0 or kind == 1 then\n"
-    "  local failed = kind == 1\n"
-    "  if st == 0 then\n"
-    "    bucket_add(failed)\n"
-    "    if not failed then cf = 0 else\n"
-    "      cf = cf + 1\n"
-    "      local calls, fails = window()\n"
-    "      local lim = tonumber(ARGV[10])\n"
-    "      if (calls >= tonumber(ARGV[8]) and fails >= tonumber(ARGV[9]) * calls)\n"
-    "         or (lim > 0 and cf >= lim) then trip() end\n"
-    "    end\n"
-    "  elseif probe and failed then trip()\n"
-    "  elseif probe then\n"
-    "    hs = hs + 1\n"
-    "    if hs >= tonumber(ARGV[14]) then st = 0; oc = 0; cf = 0; hs = 0; we = now + 1 end\n"
-    "  end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'st', st, 'oc', oc, 'cf', cf, 'hs', hs, 'ou', ou, 'cd', cd,\n"
-    "           'we', we)\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[15])\n"
-    "local calls, fails = window()\n"
-    "local orem, crem = 0, 0\n"
-    "if st == 1 and ou > now then orem = ou - now end\n"
-    "if cd > now then crem = cd - now end\n"
-    "return {st, orem, crem, oc, calls, fails, cf}\n";
 
 enum { KEY_MAX = 64 + GW_DEPLOYMENT_ID_MAX + 16 };
 
@@ -366,8 +267,8 @@ gw_err gw_breaker_redis_new(const gw_breaker_opts *o, const gw_registry *reg, gw
     rcell *cells = calloc(n, sizeof *cells);
     if (rb == NULL || cells == NULL)
         goto nomem;
-    rb->allow_s = gw_redis_script_add(r, ALLOW_LUA);
-    rb->record_s = gw_redis_script_add(r, RECORD_LUA);
+    rb->allow_s = gw_redis_script_add(r, gw_lua_script("route/breaker_allow"));
+    rb->record_s = gw_redis_script_add(r, gw_lua_script("route/breaker_record"));
     if (rb->allow_s == NULL || rb->record_s == NULL)
         goto nomem;
     for (size_t i = 0; i < n; i++) {

@@ -1,9 +1,10 @@
 /*
  * latency_redis: the Redis backend of the latency statistics; see latency.h.
  *
- * RECORD_LUA applies lat_ewma_apply's formula atomically to one deployment's
- * hash and returns the new values; READ_LUA returns every deployment's values
- * in one reply. Values are kept as decimal strings with 3 decimals.
+ * src/route/lua/latency_record.lua applies lat_ewma_apply's formula
+ * atomically to one deployment's hash and returns the new values;
+ * src/route/lua/latency_read.lua returns every deployment's values in one
+ * reply. Values are kept as decimal strings with 3 decimals.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,33 +12,8 @@
 
 #include "route/latency_private.h"
 #include "route/registry.h"
+#include "common/lua_scripts.h"
 #include "loop/redis.h"
-
-static const char RECORD_LUA[] =
-    "local h = redis.call('HMGET', KEYS[1], 't', 'T', 'n')\n"
-    "local n = tonumber(h[3]) or 0\n"
-    "local a, x, y = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local t, T\n"
-    "if n == 0 then\n"
-    "  T = y\n"
-    "  if x >= 0 then t = x else t = y end\n"
-    "else\n"
-    "  T = tonumber(h[2]) + a * (y - tonumber(h[2]))\n"
-    "  t = tonumber(h[1])\n"
-    "  if x >= 0 then t = t + a * (x - t) end\n"
-    "end\n"
-    "n = n + 1\n"
-    "local ts, Ts = string.format('%.3f', t), string.format('%.3f', T)\n"
-    "redis.call('HSET', KEYS[1], 't', ts, 'T', Ts, 'n', n)\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
-    "return {ts, Ts, n}\n";
-
-static const char READ_LUA[] = "local out = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  local h = redis.call('HMGET', k, 't', 'T', 'n')\n"
-                               "  out[i] = {h[1] or '0', h[2] or '0', h[3] or '0'}\n"
-                               "end\n"
-                               "return out\n";
 
 enum { KEY_MAX = 64 + GW_DEPLOYMENT_ID_MAX + 16 };
 
@@ -173,8 +149,8 @@ gw_err gw_latstats_redis_new(const gw_registry *reg, gw_redis *r, const char *ke
     gw_latency *l = calloc(n, sizeof *l);
     if (rs == NULL || keys == NULL || l == NULL)
         goto nomem;
-    rs->record_s = gw_redis_script_add(r, RECORD_LUA);
-    rs->read_s = gw_redis_script_add(r, READ_LUA);
+    rs->record_s = gw_redis_script_add(r, gw_lua_script("route/latency_record"));
+    rs->read_s = gw_redis_script_add(r, gw_lua_script("route/latency_read"));
     if (rs->record_s == NULL || rs->read_s == NULL)
         goto nomem;
     for (size_t i = 0; i < n; i++)

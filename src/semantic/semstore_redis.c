@@ -4,7 +4,9 @@
  * Keys (all with TTLs):
  *   <prefix>sb:<ns>:<band key hex>   SET of entry ids      EX >= the newest entry's TTL
  *   <prefix>sv:<ns>:<id>             STRING entry blob     EX ttl
- * One EVALSHA per search and one per store.
+ * One EVALSHA per search (src/semantic/lua/semstore_search.lua: candidates
+ * ranked by shared bands, bounded work) and one per store
+ * (src/semantic/lua/semstore_put.lua).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,42 +14,8 @@
 #include <string.h>
 
 #include "semantic/semstore_private.h"
+#include "common/lua_scripts.h"
 #include "loop/redis.h"
-
-/* Candidates are ranked by how many bands they share with the query: a true
- * near-duplicate collides in most bands, an unrelated entry in one. Each
- * bucket contributes at most maxc sampled ids, so the script's work is
- * bounded by bands x maxc whatever the index size. */
-static const char search_lua[] =
-    "local pfx, ns, maxc = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
-    "local count, where, ids, out = {}, {}, {}, {}\n"
-    "for i = 4, #ARGV do\n"
-    "  local bk = pfx .. 'sb:' .. ns .. ':' .. ARGV[i]\n"
-    "  for _, id in ipairs(redis.call('SRANDMEMBER', bk, maxc)) do\n"
-    "    if count[id] then count[id] = count[id] + 1\n"
-    "    else count[id] = 1; where[id] = bk; ids[#ids + 1] = id end\n"
-    "  end\n"
-    "end\n"
-    "table.sort(ids, function(a, b) return count[a] > count[b] end)\n"
-    "for i = 1, math.min(#ids, maxc) do\n"
-    "  local id = ids[i]\n"
-    "  local blob = redis.call('GET', pfx .. 'sv:' .. ns .. ':' .. id)\n"
-    "  if blob then out[#out + 1] = id; out[#out + 1] = blob\n"
-    "  else redis.call('SREM', where[id], id) end\n"
-    "end\n"
-    "return out\n";
-
-static const char put_lua[] =
-    "local pfx, ns, id, ttl, blob, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], "
-    "tonumber(ARGV[6])\n"
-    "redis.call('SET', pfx .. 'sv:' .. ns .. ':' .. id, blob, 'EX', ttl)\n"
-    "for i = 7, #ARGV do\n"
-    "  local bk = pfx .. 'sb:' .. ns .. ':' .. ARGV[i]\n"
-    "  redis.call('SADD', bk, id)\n"
-    "  if redis.call('SCARD', bk) > cap then redis.call('SPOP', bk) end\n"
-    "  if redis.call('TTL', bk) < ttl then redis.call('EXPIRE', bk, ttl) end\n"
-    "end\n"
-    "return 1\n";
 
 typedef struct {
     gw_semstore base;
@@ -172,8 +140,8 @@ gw_err gw_semstore_redis_new(uv_loop_t *loop, gw_redis *r, const gw_semstore_opt
         return GW_E_NOMEM;
     gw_semstore_init_base(&s->base, &redis_vt, o);
     s->r = r;
-    s->search = gw_redis_script_add(r, search_lua);
-    s->put = gw_redis_script_add(r, put_lua);
+    s->search = gw_redis_script_add(r, gw_lua_script("semantic/semstore_search"));
+    s->put = gw_redis_script_add(r, gw_lua_script("semantic/semstore_put"));
     if (s->search == NULL || s->put == NULL) {
         free(s);
         return GW_E_NOMEM;

@@ -2,7 +2,12 @@
  * state_redis: the Redis state backend, shared by the whole fleet.
  *
  * One decision = one round trip: each operation is one EVALSHA of a script
- * below (atomic in Redis) or one plain command (GET, MGET). Scripts read
+ * (atomic in Redis) or one plain command (GET, MGET). The scripts are in
+ * src/state/lua/NAME.lua (embedded at build time, see common/lua_scripts.h):
+ * limit_check, limit_reconcile, budget_charge, value_or_lock (cache
+ * get_or_lock, idempotency claim), store_and_unlock (cache put, idempotency
+ * complete) and unlock_if_owner (cache unlock, idempotency release); each
+ * file documents its KEYS, ARGV and reply. Scripts read
  * Redis TIME, never the worker's clock, for the limiter; budget periods are
  * named from the worker's clock (a few ms of skew at midnight UTC only moves
  * a charge to the neighbouring day). Every key a script writes gets a TTL in
@@ -19,94 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lua_scripts.h"
 #include "loop/redis.h"
-
-/* KEYS: n limiter keys. ARGV: rate_per_min, burst, cost per key.
- * Returns {0,0,0} allowed, {1, retry_ms, i} denied by key i (1-based),
- * {2, 0, i} key i can never fit. Denial writes nothing. */
-static const char LUA_LIMIT_CHECK[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
-    "local nt, worst, widx = {}, -1, 0\n"
-    "for i = 1, #KEYS do\n"
-    "  local rate, burst, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), "
-    "tonumber(ARGV[3*i])\n"
-    "  if cost > burst then return {2, 0, i} end\n"
-    "  local T = 60000 / rate\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0\n"
-    "  if tat < now then tat = now end\n"
-    "  nt[i] = tat + cost * T\n"
-    "  local over = nt[i] - now - burst * T\n"
-    "  if over > 0 and over > worst then worst, widx = over, i end\n"
-    "end\n"
-    "if widx > 0 then return {1, math.ceil(worst), widx} end\n"
-    "for i = 1, #KEYS do\n"
-    "  if tonumber(ARGV[3*i]) > 0 then\n"
-    "    redis.call('SET', KEYS[i], string.format('%.3f', nt[i]), 'PX',\n"
-    "               math.max(1, math.ceil(nt[i] - now)))\n"
-    "  end\n"
-    "end\n"
-    "return {0, 0, 0}\n";
-
-/* KEYS: marker, n limiter keys. ARGV: marker_ttl_ms, then rate_per_min and a
- * signed delta per key. Returns 1 when applied, 0 when already applied. */
-static const char LUA_LIMIT_RECONCILE[] =
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
-    "for i = 2, #KEYS do\n"
-    "  local rate, delta = tonumber(ARGV[2*i-2]), tonumber(ARGV[2*i-1])\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0\n"
-    "  if tat < now then tat = now end\n"
-    "  local nt = tat + delta * 60000 / rate\n"
-    "  if nt <= now then redis.call('DEL', KEYS[i])\n"
-    "  else redis.call('SET', KEYS[i], string.format('%.3f', nt), 'PX', math.ceil(nt - now)) end\n"
-    "end\n"
-    "return 1\n";
-
-/* KEYS: marker, day key, month key. ARGV: micro-USD, marker_ttl_ms, day ttl s,
- * month ttl s. Returns 1 when applied, 0 when already applied. */
-static const char LUA_BUDGET_CHARGE[] =
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end\n"
-    "redis.call('INCRBY', KEYS[2], ARGV[1])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-    "redis.call('INCRBY', KEYS[3], ARGV[1])\n"
-    "redis.call('EXPIRE', KEYS[3], ARGV[4])\n"
-    "return 1\n";
-
-/* KEYS: value, lock. ARGV: owner, lock_ms, refresh ("1" skips the value).
- * Returns {1, bytes} hit, {2} locked by the caller, {3, pttl} locked by another. */
-static const char LUA_VALUE_OR_LOCK[] =
-    "if ARGV[3] ~= '1' then\n"
-    "  local v = redis.call('GET', KEYS[1])\n"
-    "  if v then return {1, v} end\n"
-    "end\n"
-    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end\n"
-    "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
-    "  redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
-    "  return {2}\n"
-    "end\n"
-    "return {3, redis.call('PTTL', KEYS[2])}\n";
-
-/* KEYS: value, lock. ARGV: bytes, ttl_s, owner ("" = none), nx ("1" = keep the
- * first value). Returns 1 when stored, 0 when a value was kept (nx). */
-static const char LUA_STORE_AND_UNLOCK[] =
-    "local applied = 1\n"
-    "if ARGV[4] == '1' then\n"
-    "  if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then applied = 0 end\n"
-    "else\n"
-    "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-    "end\n"
-    "if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then\n"
-    "  redis.call('DEL', KEYS[2])\n"
-    "end\n"
-    "return applied\n";
-
-/* KEYS: lock. ARGV: owner. Returns 1 when released. */
-static const char LUA_UNLOCK[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-                                 "  return redis.call('DEL', KEYS[1])\n"
-                                 "end\n"
-                                 "return 0\n";
 
 enum { KEY_MAX = GW_STATE_MAX_PREFIX_BYTES + GW_STATE_MAX_NAME_BYTES + 32, NUM_MAX = 32 };
 
@@ -439,12 +358,12 @@ gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, 
     if (!rs)
         return GW_E_NOMEM;
     rs->r = r;
-    rs->s_limit = gw_redis_script_add(r, LUA_LIMIT_CHECK);
-    rs->s_reconcile = gw_redis_script_add(r, LUA_LIMIT_RECONCILE);
-    rs->s_charge = gw_redis_script_add(r, LUA_BUDGET_CHARGE);
-    rs->s_value_or_lock = gw_redis_script_add(r, LUA_VALUE_OR_LOCK);
-    rs->s_store = gw_redis_script_add(r, LUA_STORE_AND_UNLOCK);
-    rs->s_unlock = gw_redis_script_add(r, LUA_UNLOCK);
+    rs->s_limit = gw_redis_script_add(r, gw_lua_script("state/limit_check"));
+    rs->s_reconcile = gw_redis_script_add(r, gw_lua_script("state/limit_reconcile"));
+    rs->s_charge = gw_redis_script_add(r, gw_lua_script("state/budget_charge"));
+    rs->s_value_or_lock = gw_redis_script_add(r, gw_lua_script("state/value_or_lock"));
+    rs->s_store = gw_redis_script_add(r, gw_lua_script("state/store_and_unlock"));
+    rs->s_unlock = gw_redis_script_add(r, gw_lua_script("state/unlock_if_owner"));
     if (!rs->s_limit || !rs->s_reconcile || !rs->s_charge || !rs->s_value_or_lock || !rs->s_store ||
         !rs->s_unlock) {
         free(rs); /* added scripts stay with r and are freed with it */
