@@ -5,11 +5,11 @@
  * Lines end with LF; a CR before the LF is dropped; blank lines are skipped.
  * The parser does not parse JSON: each line is handed to the caller as is.
  *
+ * Lines are split by linebuf.c (shared with the SSE parser).
+ *
  * Limits: a line longer than max_line_bytes is GW_E_LIMIT (sticky). Unparsed
  * input is bounded by max_line_bytes + GW_NDJSON_FEED_MAX_BYTES: take lines
  * between feeds.
- *
- * Invariant: pos <= len <= cap.
  */
 #ifndef GW_PROVIDER_NDJSON_H
 #define GW_PROVIDER_NDJSON_H
@@ -18,14 +18,12 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "provider/linebuf.h"
 
-enum { GW_NDJSON_FEED_MAX_BYTES = 1 << 20 };
+enum { GW_NDJSON_FEED_MAX_BYTES = GW_LINEBUF_FEED_MAX_BYTES };
 
 typedef struct {
-    char *in;
-    size_t in_len, in_pos, in_cap;
-    size_t max_line;
-    gw_err err; /* sticky */
+    gw_linebuf lines;
 } gw_ndjson;
 
 void gw_ndjson_init(gw_ndjson *p, size_t max_line_bytes);

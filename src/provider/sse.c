@@ -1,7 +1,7 @@
 /*
  * sse: Server-Sent Events parser; see sse.h for the rules and limits.
- * The input buffer is compacted on each feed, so memory stays proportional
- * to what is pending, never to the length of the stream.
+ * Lines come from gw_linebuf (CR, LF or CRLF; BOM skipped), which bounds
+ * the pending input.
  */
 #include "provider/sse.h"
 
@@ -13,13 +13,13 @@ void gw_sse_init(gw_sse *p, size_t max_event_bytes)
     memset(p, 0, sizeof *p);
     p->max_event = max_event_bytes;
     p->retry_ms = -1;
+    gw_linebuf_init(&p->lines, max_event_bytes, true, true);
 }
 
 void gw_sse_cleanup(gw_sse *p)
 {
-    free(p->in);
+    gw_linebuf_cleanup(&p->lines);
     free(p->data);
-    p->in = NULL;
     p->data = NULL;
 }
 
@@ -42,20 +42,7 @@ gw_err gw_sse_feed(gw_sse *p, const char *buf, size_t len)
 {
     if (p->err != GW_OK)
         return p->err;
-    if (p->in_pos > 0) {
-        memmove(p->in, p->in + p->in_pos, p->in_len - p->in_pos);
-        p->in_len -= p->in_pos;
-        p->in_pos = 0;
-    }
-    if (p->in_len + len > p->max_event + GW_SSE_FEED_MAX_BYTES)
-        return p->err = GW_E_LIMIT;
-    gw_err err = grow(&p->in, &p->in_cap, p->in_len + len);
-    if (err != GW_OK)
-        return p->err = err;
-    if (len > 0)
-        memcpy(p->in + p->in_len, buf, len);
-    p->in_len += len;
-    return GW_OK;
+    return p->err = gw_linebuf_feed(&p->lines, buf, len);
 }
 
 static gw_err append_data(gw_sse *p, const char *v, size_t vlen)
@@ -134,60 +121,20 @@ static void dispatch(gw_sse *p, gw_sse_event *ev)
     p->data_len = 0; /* the bytes stay valid until the next append */
 }
 
-/* Find the end of the line at in_pos; false when it is not complete yet. */
-static bool find_line(gw_sse *p, size_t *line_len, size_t *eol_len)
-{
-    const char *s = p->in + p->in_pos;
-    size_t avail = p->in_len - p->in_pos;
-    for (size_t i = 0; i < avail; i++) {
-        if (s[i] == '\n') {
-            *line_len = i;
-            *eol_len = 1;
-            return true;
-        }
-        if (s[i] == '\r') {
-            *line_len = i;
-            *eol_len = (i + 1 < avail && s[i + 1] == '\n') ? 2 : 1;
-            p->skip_lf = (i + 1 == avail); /* a LF may follow in the next feed */
-            return true;
-        }
-    }
-    return false;
-}
-
-static void skip_prefix(gw_sse *p)
-{
-    if (p->skip_lf && p->in_pos < p->in_len) {
-        if (p->in[p->in_pos] == '\n')
-            p->in_pos++;
-        p->skip_lf = false;
-    }
-    if (!p->bom_done && p->in_len - p->in_pos >= 3) {
-        if (memcmp(p->in + p->in_pos, "\xEF\xBB\xBF", 3) == 0)
-            p->in_pos += 3;
-        p->bom_done = true;
-    }
-}
-
 gw_err gw_sse_next(gw_sse *p, gw_sse_event *ev, bool *got)
 {
     *got = false;
     if (p->err != GW_OK)
         return p->err;
     for (;;) {
-        skip_prefix(p);
-        if (!p->bom_done && p->in_len - p->in_pos < 3 &&
-            memcmp(p->in + p->in_pos, "\xEF\xBB\xBF", p->in_len - p->in_pos) == 0)
-            return GW_OK; /* could still be a BOM */
-        p->bom_done = true;
-        size_t n, eol;
-        if (!find_line(p, &n, &eol)) {
-            if (p->in_len - p->in_pos > p->max_event)
-                return p->err = GW_E_LIMIT;
+        char *line;
+        size_t n;
+        bool have;
+        gw_err err = gw_linebuf_next(&p->lines, &line, &n, &have);
+        if (err != GW_OK)
+            return p->err = err;
+        if (!have)
             return GW_OK;
-        }
-        const char *line = p->in + p->in_pos;
-        p->in_pos += n + eol;
         if (n == 0) {
             if (p->has_data) {
                 dispatch(p, ev);
@@ -199,7 +146,7 @@ gw_err gw_sse_next(gw_sse *p, gw_sse_event *ev, bool *got)
         }
         if (line[0] == ':')
             continue;
-        gw_err err = field_line(p, line, n);
+        err = field_line(p, line, n);
         if (err != GW_OK)
             return p->err = err;
     }
@@ -207,7 +154,9 @@ gw_err gw_sse_next(gw_sse *p, gw_sse_event *ev, bool *got)
 
 bool gw_sse_pending(const gw_sse *p)
 {
-    return p->in_len > p->in_pos || p->has_data || p->event[0] != '\0';
+    size_t rest;
+    (void)gw_linebuf_rest(&p->lines, &rest);
+    return rest > 0 || p->has_data || p->event[0] != '\0';
 }
 
 int64_t gw_sse_retry_ms(const gw_sse *p)

@@ -13,12 +13,14 @@
  * are ignored; a blank line dispatches the event, unless no data line was
  * seen. A UTF-8 BOM at the start of the stream is skipped.
  *
- * Limits: the data of one event, one pending line, the event name and the id
- * are bounded by the caller's max_event_bytes (GW_E_LIMIT when crossed; the
+ * Lines are split by linebuf.c (shared with the NDJSON splitter).
+ *
+ * Limits: the data of one event, one line, the event name and the id are
+ * bounded by the caller's max_event_bytes (GW_E_LIMIT when crossed; the
  * parser is then in an error state and stays there). Unparsed input is bounded
  * by max_event_bytes + GW_SSE_FEED_MAX_BYTES: take events between feeds.
  *
- * Invariant: pos <= len <= cap of the input buffer; data_len <= max_event.
+ * Invariant: data_len <= max_event.
  */
 #ifndef GW_PROVIDER_SSE_H
 #define GW_PROVIDER_SSE_H
@@ -28,8 +30,9 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "provider/linebuf.h"
 
-enum { GW_SSE_FEED_MAX_BYTES = 1 << 20, GW_SSE_NAME_MAX = 256 };
+enum { GW_SSE_FEED_MAX_BYTES = GW_LINEBUF_FEED_MAX_BYTES, GW_SSE_NAME_MAX = 256 };
 
 typedef struct {
     const char *event; /* "message" when the stream named none */
@@ -39,13 +42,10 @@ typedef struct {
 } gw_sse_event;
 
 typedef struct {
-    char *in; /* unparsed input */
-    size_t in_len, in_pos, in_cap;
-    char *data; /* data lines of the event being built */
+    gw_linebuf lines; /* unparsed input */
+    char *data;       /* data lines of the event being built */
     size_t data_len, data_cap;
     bool has_data;
-    bool skip_lf;  /* last line ended with CR at the end of a feed */
-    bool bom_done; /* first bytes checked for a BOM */
     char event[GW_SSE_NAME_MAX];
     char id[GW_SSE_NAME_MAX];
     char out_event[GW_SSE_NAME_MAX];
