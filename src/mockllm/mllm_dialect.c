@@ -17,6 +17,25 @@ static const char *const vocab[32] = {
     "quebec", "romeo",  "sierra",  "tango", "uniform", "victor",   "whiskey", "xray",
     "yankee", "zulu",   "one",     "two",   "three",   "four",     "five",    "six"};
 
+bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out)
+{
+    static const struct {
+        const char *name;
+        gw_mllm_api api;
+    } chat[] = {
+        {"openai", GW_MLLM_OPENAI},
+        {"anthropic", GW_MLLM_ANTHROPIC},
+        {"ollama", GW_MLLM_OLLAMA},
+    };
+    for (size_t i = 0; dialect != NULL && i < sizeof chat / sizeof chat[0]; i++) {
+        if (strcmp(chat[i].name, dialect) == 0) {
+            *out = chat[i].api;
+            return true;
+        }
+    }
+    return false;
+}
+
 static uint64_t mix(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ULL;

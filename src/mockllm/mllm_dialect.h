@@ -25,6 +25,12 @@ typedef enum {
     GW_MLLM_OLLAMA_EMBED,
 } gw_mllm_api;
 
+/* The chat API that answers in the shape of a provider dialect family (the
+ * gw_phttp_dialect name of a provider table row: "openai", "anthropic",
+ * "ollama"); false when the mock does not speak it. The server serves every
+ * row's path with it. */
+bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out);
+
 enum { GW_MLLM_PROMPT_KEEP = 4096, GW_MLLM_MAX_INPUTS = 256 };
 
 typedef struct {

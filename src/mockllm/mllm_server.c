@@ -15,6 +15,8 @@
 
 #include "mockllm/mllm_dialect.h"
 #include "mockllm/mllm_http.h"
+#include "provider/provider_http.h"
+#include "provider/provider_table.h"
 
 enum {
     READ_MAX = GW_MLLM_MAX_HEAD_BYTES + GW_MLLM_MAX_BODY_BYTES,
@@ -500,13 +502,33 @@ static void reset_stats(gw_mllm_server *s)
 static const struct {
     const char *path;
     gw_mllm_api api;
-} api_routes[] = {
-    {"/v1/chat/completions", GW_MLLM_OPENAI},
-    {"/v1/messages", GW_MLLM_ANTHROPIC},
-    {"/api/chat", GW_MLLM_OLLAMA},
+} embed_routes[] = {
     {"/v1/embeddings", GW_MLLM_OPENAI_EMBED},
     {"/api/embed", GW_MLLM_OLLAMA_EMBED},
 };
+
+/* The API a POST serves: each provider table row's path, answered in its
+ * dialect's shape (when the mock speaks it), then the embedding routes. */
+static bool find_api(const gw_mllm_req *r, gw_mllm_api *api, const char **path)
+{
+    for (int k = 0; k < GW_PROVIDER__COUNT; k++) {
+        const gw_provider_kind_info *row = gw_provider_info((gw_provider_kind)k);
+        if (row->dialect == NULL || row->path == NULL || !is_route(r, "POST", row->path))
+            continue;
+        if (gw_mllm_chat_api(row->dialect->name, api)) {
+            *path = row->path;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < sizeof embed_routes / sizeof embed_routes[0]; i++) {
+        if (is_route(r, "POST", embed_routes[i].path)) {
+            *api = embed_routes[i].api;
+            *path = embed_routes[i].path;
+            return true;
+        }
+    }
+    return false;
+}
 
 static void handle_request(conn *c, const gw_mllm_req *r)
 {
@@ -524,11 +546,11 @@ static void handle_request(conn *c, const gw_mllm_req *r)
         size_t idn;
         const char *rid = gw_mllm_header_get(r, "x-request-id", &idn);
         int64_t rid_count = rid ? gw_mllm_counts_incr(&s->request_ids, rid, idn) : 0;
-        for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
-            if (is_route(r, "POST", api_routes[i].path)) {
-                serve_api(c, r, api_routes[i].api, api_routes[i].path, rid_count);
-                return;
-            }
+        gw_mllm_api api;
+        const char *path;
+        if (find_api(r, &api, &path)) {
+            serve_api(c, r, api, path, rid_count);
+            return;
         }
         respond_error(c, GW_MLLM_OPENAI, 404, "no such route", NULL);
     }

@@ -14,14 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The provider kinds, in the row order of provider/provider_table.def (their
+ * one declaration): GW_PROVIDER_MOCK, GW_PROVIDER_OPENAI, ... */
 typedef enum {
-    GW_PROVIDER_MOCK,
-    GW_PROVIDER_OPENAI, /* and every OpenAI-compatible server */
-    GW_PROVIDER_ANTHROPIC,
-    GW_PROVIDER_OLLAMA,
+#define GW_PROVIDER_ROW(id, ...) GW_PROVIDER_##id,
+#include "provider/provider_table.def"
+#undef GW_PROVIDER_ROW
     GW_PROVIDER__COUNT
 } gw_provider_kind;
 
+/* The kinds' config names ("mock", "openai", ...), NULL-terminated. */
+extern const char *const gw_provider_kind_names[GW_PROVIDER__COUNT + 1];
 const char *gw_provider_kind_name(gw_provider_kind k); /* "mock", "openai", ... */
 int gw_provider_kind_parse(const char *s);             /* -1 if unknown */
 

@@ -1,7 +1,8 @@
 /*
  * provider: dispatch of gw_provider_call_* to the adapter of a deployment's
- * provider kind, the shared HTTP client, and the per-deployment concurrency
- * cap with its bounded wait queue. See provider.h.
+ * provider kind (its provider table row: builtin → provider_mock.c, else
+ * provider_http.c with the row's dialect), the shared HTTP client, and the per-deployment
+ * concurrency cap with its bounded wait queue. See provider.h.
  *
  * Concurrency cap: when d->max_concurrency > 0 and that many calls of d are
  * running, a new call waits in d's FIFO queue (at most GW_PROVIDER_QUEUE_MAX
@@ -20,11 +21,9 @@
 #include <string.h>
 
 #include "loop/http_client.h"
-#include "provider/provider_anthropic.h"
 #include "provider/provider_http.h"
 #include "provider/provider_mock.h"
-#include "provider/provider_ollama.h"
-#include "provider/provider_openai.h"
+#include "provider/provider_table.h"
 
 enum { INFLIGHT_SLOTS = 256 };
 
@@ -37,7 +36,7 @@ struct gw_provider_call {
     void *user_ud;
     const gw_deployment *d;
     const gw_request *req;
-    gw_provider_kind kind;
+    const gw_provider_kind_info *kind; /* the deployment's provider table row */
     bool queued;
     gw_provider_call *qnext;
     union {
@@ -121,37 +120,21 @@ static void call_done(void *ud, const gw_provider_result *res)
     start_queued(slot);
 }
 
-static gw_err http_dialect(gw_provider_kind k, const gw_phttp_dialect **out)
-{
-    switch (k) {
-    case GW_PROVIDER_OPENAI:
-        *out = &gw_openai_dialect;
-        return GW_OK;
-    case GW_PROVIDER_ANTHROPIC:
-        *out = &gw_anthropic_dialect;
-        return GW_OK;
-    case GW_PROVIDER_OLLAMA:
-        *out = &gw_ollama_dialect;
-        return GW_OK;
-    default:
-        return GW_E_PROVIDER_NOT_CONFIGURED;
-    }
-}
-
 /* Start c on its adapter. */
 static gw_err launch(gw_provider_call *c)
 {
     gw_providers *ps = c->ps;
     gw_provider_cbs mine = {.on_delta = call_delta, .on_done = call_done};
-    if (c->kind == GW_PROVIDER_MOCK)
+    if (c->kind == NULL)
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    if (c->kind->builtin)
         return gw_mock_call_start(ps->loop, c->d, c->req, &mine, c, &c->impl.mock);
-    const gw_phttp_dialect *dia;
-    gw_err err = http_dialect(c->kind, &dia);
-    if (err != GW_OK)
-        return err;
+    if (c->kind->dialect == NULL)
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    gw_err err;
     if (ps->http == NULL && (err = gw_http_new(ps->loop, NULL, &ps->http)) != GW_OK)
         return err;
-    return gw_phttp_start(ps->http, dia, c->d, c->req, &mine, c, &c->impl.http);
+    return gw_phttp_start(ps->http, c->kind, c->d, c->req, &mine, c, &c->impl.http);
 }
 
 static void fail_queued(gw_provider_call *c, gw_err err)
@@ -205,7 +188,7 @@ gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw
     c->user_ud = ud;
     c->d = d;
     c->req = req;
-    c->kind = d->provider;
+    c->kind = gw_provider_info(d->provider);
     if (must_wait) {
         c->queued = true;
         if (slot->qtail)
@@ -249,7 +232,7 @@ void gw_provider_call_cancel(gw_provider_call *c)
     if (c->queued) {
         unqueue(slot, c);
     } else {
-        if (c->kind == GW_PROVIDER_MOCK)
+        if (c->kind->builtin)
             gw_mock_call_cancel(c->impl.mock);
         else
             gw_phttp_cancel(c->impl.http);

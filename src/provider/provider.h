@@ -8,7 +8,8 @@
  * call early; on_done is then never invoked. Adapters never block the loop.
  *
  * One file per dialect: provider_mock.c (built in, no I/O), provider_openai.c,
- * provider_anthropic.c, provider_ollama.c (HTTP over http_client.c).
+ * provider_anthropic.c, provider_ollama.c (HTTP over http_client.c); each
+ * provider kind is one row of provider_table.def naming its adapter.
  *
  * Ownership: the request and deployment must outlive the call. Strings in a
  * gw_provider_result live only during on_done; copy what you keep.

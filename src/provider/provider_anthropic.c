@@ -2,7 +2,8 @@
  * provider_anthropic: the Anthropic Messages dialect (POST /v1/messages).
  * The system prompt (and any system-role message) goes to the top-level
  * "system" field; max_tokens is required (DEFAULT_MAX_TOKENS when the request
- * has none); headers x-api-key and anthropic-version. Stream events:
+ * has none); the anthropic-version header (the deployment's, else the row's
+ * options); the key goes in x-api-key (the row's auth). Stream events:
  * message_start (input tokens), content_block_delta (text), message_delta
  * (stop_reason, output tokens), message_stop (the terminator), ping, error.
  */
@@ -55,11 +56,15 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
     gw_jbuf_lit(j, "}");
 }
 
+const gw_anthropic_options gw_anthropic_default_options = {.version = "2023-06-01"};
+
 static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
 {
-    gw_err err = gw_phttp_header(c, "anthropic-version",
-                                 d->anthropic_version ? d->anthropic_version : "2023-06-01");
-    return err != GW_OK ? err : gw_phttp_auth(c, d, "x-api-key");
+    const gw_anthropic_options *o = gw_phttp_kind(c)->options;
+    const char *version = d->anthropic_version ? d->anthropic_version
+                          : o != NULL          ? o->version
+                                               : gw_anthropic_default_options.version;
+    return gw_phttp_header(c, "anthropic-version", version);
 }
 
 static gw_err parse_full(gw_phttp_call *c, json_t *root)
@@ -160,8 +165,6 @@ static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc,
 
 const gw_phttp_dialect gw_anthropic_dialect = {
     .name = "anthropic",
-    .path = "/v1/messages",
-    .ndjson = false,
     .write_body = write_body,
     .add_headers = add_headers,
     .parse_full = parse_full,

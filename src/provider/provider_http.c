@@ -19,6 +19,7 @@
 #include "common/redact.h"
 
 struct gw_phttp_call {
+    const gw_provider_kind_info *kind;
     const gw_phttp_dialect *dia;
     const gw_deployment *d;
     const gw_request *req;
@@ -82,19 +83,29 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
     return GW_OK;
 }
 
-gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d, const char *default_name)
+const gw_provider_kind_info *gw_phttp_kind(const gw_phttp_call *c)
+{
+    return c->kind;
+}
+
+gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d)
 {
     if (d->api_key == NULL || d->api_key[0] == '\0')
         return GW_OK;
-    const char *name = d->auth_header ? d->auth_header : default_name;
+    const char *name = d->auth_header ? d->auth_header : c->kind->auth.header;
+    if (name == NULL)
+        name = "Authorization";
+    const char *scheme = c->kind->auth.scheme ? c->kind->auth.scheme : "Bearer";
     if (strcasecmp(name, "Authorization") != 0)
         return gw_phttp_header(c, name, d->api_key);
-    size_t n = strlen(d->api_key) + 8;
+    size_t sl = strlen(scheme), kl = strlen(d->api_key), n = sl + kl + 2;
     char tmp[512];
     char *v = n <= sizeof tmp ? tmp : malloc(n);
     if (v == NULL)
         return GW_E_NOMEM;
-    snprintf(v, n, "Bearer %s", d->api_key);
+    memcpy(v, scheme, sl); /* "<scheme> <key>" */
+    v[sl] = ' ';
+    memcpy(v + sl + 1, d->api_key, kl + 1);
     gw_err err = gw_phttp_header(c, "Authorization", v);
     memset(v, 0, n); /* do not leave the key in freed memory */
     if (v != tmp)
@@ -538,7 +549,7 @@ static gw_err on_data(void *ud, const char *p, size_t n)
         return GW_E_SHUTTING_DOWN;
     c->in_data = true;
     gw_err err;
-    if (c->dia->ndjson) {
+    if (c->kind->stream_framing == GW_RESP_NDJSON) {
         err = gw_ndjson_feed(&c->nd, p, n);
         if (err == GW_OK)
             err = drain_ndjson(c);
@@ -607,7 +618,8 @@ static gw_err judge_response(gw_phttp_call *c, const gw_http_result *hr)
     }
     if (!c->req->stream)
         return parse_full_body(c, hr);
-    bool pending = c->dia->ndjson ? gw_ndjson_pending(&c->nd) : gw_sse_pending(&c->sse);
+    bool pending = c->kind->stream_framing == GW_RESP_NDJSON ? gw_ndjson_pending(&c->nd)
+                                                             : gw_sse_pending(&c->sse);
     if (!c->terminated || pending) {
         if (!c->has_detail) {
             static const char msg[] = "stream ended without its terminator";
@@ -675,30 +687,19 @@ static void on_http_done(void *ud, const gw_http_result *hr)
 
 /* ---- start / cancel ---- */
 
-static gw_err make_url(const gw_deployment *d, const char *path, char *out, size_t len)
-{
-    if (d->base_url == NULL || d->base_url[0] == '\0')
-        return GW_E_PROVIDER_NOT_CONFIGURED;
-    size_t bl = strlen(d->base_url);
-    while (bl > 0 && d->base_url[bl - 1] == '/')
-        bl--;
-    /* a base URL that already ends in /v1 (OpenAI convention) is not doubled */
-    if (bl >= 3 && memcmp(d->base_url + bl - 3, "/v1", 3) == 0 && strncmp(path, "/v1/", 4) == 0)
-        path += 3;
-    int n = snprintf(out, len, "%.*s%s", (int)bl, d->base_url, path);
-    return n < 0 || (size_t)n >= len ? GW_E_CONFIG : GW_OK;
-}
-
 static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const gw_request *req)
 {
     gw_err err = gw_phttp_header(c, "Content-Type", "application/json");
     if (err == GW_OK && req->stream)
         err = gw_phttp_header(c, "Accept",
-                              c->dia->ndjson ? "application/x-ndjson" : "text/event-stream");
+                              c->kind->stream_framing == GW_RESP_NDJSON ? "application/x-ndjson"
+                                                                        : "text/event-stream");
     if (err == GW_OK && req->request_id != NULL && req->request_id[0] != '\0')
         err = gw_phttp_header(c, "x-request-id", req->request_id);
-    if (err == GW_OK)
+    if (err == GW_OK && c->dia->add_headers != NULL)
         err = c->dia->add_headers(c, d);
+    if (err == GW_OK)
+        err = gw_phttp_auth(c, d);
     for (size_t i = 0; err == GW_OK && i < d->extra_header_count; i++) {
         if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
             return GW_E_LIMIT;
@@ -715,7 +716,9 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
                          gw_jbuf *body)
 {
     const gw_deployment *d = c->d;
-    gw_err err = make_url(d, c->dia->path, url, url_len);
+    const gw_provider_kind_info *k = c->kind;
+    gw_provider_url_fn make_url = k->url != NULL ? k->url : gw_provider_url_base_path;
+    gw_err err = make_url(k, d, c->req->stream, url, url_len);
     if (err != GW_OK)
         return err;
     err = add_common_headers(c, d, c->req);
@@ -724,6 +727,8 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
     c->dia->write_body(body, d, c->req);
     if (body->err != GW_OK)
         return body->err;
+    if (k->sign != NULL && (err = k->sign(k, c, d, "POST", url, body->b, body->len)) != GW_OK)
+        return err;
     memset(o, 0, sizeof *o);
     o->url = url;
     for (size_t i = 0; i < c->hdr_count; i++)
@@ -741,16 +746,25 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
     return GW_OK;
 }
 
-gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployment *d,
+/* The row's framing of the answer req asks for is one this file parses. */
+static bool framing_ok(const gw_provider_kind_info *k, const gw_request *req)
+{
+    if (req->stream)
+        return k->stream_framing == GW_RESP_SSE || k->stream_framing == GW_RESP_NDJSON;
+    return k->full_framing == GW_RESP_JSON;
+}
+
+gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deployment *d,
                       const gw_request *req, const gw_provider_cbs *cbs, void *ud,
                       gw_phttp_call **out)
 {
-    if (h == NULL)
+    if (h == NULL || k == NULL || k->dialect == NULL || !framing_ok(k, req))
         return GW_E_PROVIDER_NOT_CONFIGURED;
     gw_phttp_call *c = calloc(1, sizeof *c);
     if (c == NULL)
         return GW_E_NOMEM;
-    c->dia = dia;
+    c->kind = k;
+    c->dia = k->dialect;
     c->d = d;
     c->req = req;
     c->cbs = *cbs;

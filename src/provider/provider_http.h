@@ -26,6 +26,7 @@
 #include "provider/jscan.h"
 #include "provider/ndjson.h"
 #include "provider/provider.h"
+#include "provider/provider_table.h"
 #include "provider/sse.h"
 
 enum {
@@ -54,13 +55,15 @@ void gw_jbuf_str_part(gw_jbuf *j, const char *s); /* escaped, without the quotes
 void gw_jbuf_real(gw_jbuf *j, double v);          /* as jansson prints a real */
 void gw_jbuf_int(gw_jbuf *j, long long v);
 
-typedef struct {
-    const char *name;
-    const char *path; /* appended to base_url ("/v1/chat/completions") */
-    bool ndjson;      /* stream framing: NDJSON instead of SSE */
+/* What a dialect adapter (provider_<x>.c) implements; the rest of a
+ * provider kind (path, framing, auth, signer) is its row in the provider
+ * table (provider_table.def). */
+struct gw_phttp_dialect {
+    const char *name; /* the dialect family ("openai"): the mock server answers in its shape */
     /* The JSON body, appended to j (errors in j->err). */
     void (*write_body)(gw_jbuf *j, const gw_deployment *d, const gw_request *req);
-    /* Auth and dialect headers, "Name: value", into hdr (n so far); returns GW_OK or NOMEM. */
+    /* Optional: dialect headers beyond the key ("Name: value", gw_phttp_header);
+     * returns GW_OK or NOMEM. The key itself is added from the row's auth. */
     gw_err (*add_headers)(gw_phttp_call *c, const gw_deployment *d);
     /* A complete non-streamed answer. */
     gw_err (*parse_full)(gw_phttp_call *c, json_t *root);
@@ -72,9 +75,10 @@ typedef struct {
     gw_err (*parse_full_raw)(gw_phttp_call *c, const char *doc, size_t len, bool *handled);
     gw_err (*on_event_raw)(gw_phttp_call *c, const char *event, const char *doc, size_t len,
                            bool *handled);
-} gw_phttp_dialect;
+};
 
-gw_err gw_phttp_start(gw_http *h, const gw_phttp_dialect *dia, const gw_deployment *d,
+/* Start a call of kind k (its row: k->dialect must be set). */
+gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deployment *d,
                       const gw_request *req, const gw_provider_cbs *cbs, void *ud,
                       gw_phttp_call **out);
 void gw_phttp_cancel(gw_phttp_call *c);
@@ -83,8 +87,11 @@ void gw_phttp_cancel(gw_phttp_call *c);
 
 /* Add one "Name: value" header (copied). */
 gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value);
-/* Add the deployment's key as "Authorization: Bearer" or under d->auth_header / default_name. */
-gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d, const char *default_name);
+/* Add the deployment's key under d->auth_header, else the row's auth.header;
+ * in an Authorization header as "<auth.scheme> KEY" (Bearer). */
+gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d);
+/* The call's provider table row (for its options). */
+const gw_provider_kind_info *gw_phttp_kind(const gw_phttp_call *c);
 /* Streamed or whole answer text. */
 gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len);
 /* Normalised finish reason (copied). */

@@ -25,11 +25,6 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
     gw_jbuf_lit(j, "}}");
 }
 
-static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
-{
-    return gw_phttp_auth(c, d, "Authorization");
-}
-
 static gw_err read_object(gw_phttp_call *c, json_t *o)
 {
     json_t *err = json_object_get(o, "error");
@@ -65,10 +60,7 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
 
 const gw_phttp_dialect gw_ollama_dialect = {
     .name = "ollama",
-    .path = "/api/chat",
-    .ndjson = true,
     .write_body = write_body,
-    .add_headers = add_headers,
     .parse_full = parse_full,
     .on_event = on_event,
 };

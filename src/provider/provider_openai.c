@@ -27,11 +27,6 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
     gw_jbuf_lit(j, "}");
 }
 
-static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
-{
-    return gw_phttp_auth(c, d, "Authorization");
-}
-
 static void read_usage(gw_phttp_call *c, json_t *usage)
 {
     if (json_is_object(usage))
@@ -126,10 +121,7 @@ static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc,
 
 const gw_phttp_dialect gw_openai_dialect = {
     .name = "openai",
-    .path = "/v1/chat/completions",
-    .ndjson = false,
     .write_body = write_body,
-    .add_headers = add_headers,
     .parse_full = parse_full,
     .on_event = on_event,
     .parse_full_raw = parse_full_raw,

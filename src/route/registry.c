@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider/provider_table.h"
+
 struct gw_registry {
     const gw_deployment *deps;
     size_t count;
@@ -51,7 +53,7 @@ static gw_err check_one(const gw_deployment *d, char *errbuf, size_t errlen)
     const char *id = d->id != NULL ? d->id : "(null)";
     if (!id_ok(d->id))
         return fail(errbuf, errlen, "deployment id '%.64s': 1..64 of [A-Za-z0-9._:-]", id);
-    if ((unsigned)d->provider >= GW_PROVIDER__COUNT)
+    if (gw_provider_info(d->provider) == NULL)
         return fail(errbuf, errlen, "deployment %s: unknown provider kind", id);
     if (d->model == NULL || d->model[0] == '\0')
         return fail(errbuf, errlen, "deployment %s: model must be set", id);

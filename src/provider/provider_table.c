@@ -1,0 +1,43 @@
+/* provider_table: the rows of provider_table.def; see provider_table.h. */
+#include "provider/provider_table.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "provider/provider_anthropic.h"
+#include "provider/provider_ollama.h"
+#include "provider/provider_openai.h"
+
+static const gw_provider_kind_info rows[GW_PROVIDER__COUNT] = {
+#define GW_PROVIDER_ROW(id, nm, ...)                                                               \
+    [GW_PROVIDER_##id] = {.kind = GW_PROVIDER_##id, .name = nm, __VA_ARGS__},
+#include "provider/provider_table.def"
+#undef GW_PROVIDER_ROW
+};
+
+const gw_provider_kind_info *gw_provider_info(gw_provider_kind k)
+{
+    return (unsigned)k < GW_PROVIDER__COUNT ? &rows[k] : NULL;
+}
+
+const gw_provider_kind_info *gw_provider_info_find(const char *name)
+{
+    int k = gw_provider_kind_parse(name);
+    return k < 0 ? NULL : &rows[k];
+}
+
+gw_err gw_provider_url_base_path(const gw_provider_kind_info *k, const gw_deployment *d,
+                                 bool stream, char *out, size_t len)
+{
+    (void)stream;
+    if (d->base_url == NULL || d->base_url[0] == '\0')
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    const char *path = k->path != NULL ? k->path : "";
+    size_t bl = strlen(d->base_url);
+    while (bl > 0 && d->base_url[bl - 1] == '/')
+        bl--;
+    if (bl >= 3 && memcmp(d->base_url + bl - 3, "/v1", 3) == 0 && strncmp(path, "/v1/", 4) == 0)
+        path += 3;
+    int n = snprintf(out, len, "%.*s%s", (int)bl, d->base_url, path);
+    return n < 0 || (size_t)n >= len ? GW_E_CONFIG : GW_OK;
+}
