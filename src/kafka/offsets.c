@@ -1,6 +1,7 @@
 /* offsets: ring-bitmap tracker of pending offsets; see offsets.h. */
 #include "kafka/offsets.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 static uint32_t round_pow2(uint32_t n)
@@ -45,6 +46,16 @@ static void bit_set(gw_offsets *o, int64_t off, bool on)
         o->bits[i / 64] &= ~m;
 }
 
+/* The invariants of offsets.h that are cheap to check (debug builds). */
+static void check(const gw_offsets *o)
+{
+    assert(o->base <= o->next);
+    assert(o->next - o->base <= (int64_t)o->window);
+    assert(o->pending <= o->window);
+    assert(o->pending == 0 ? o->base == o->next : bit_get(o, o->base));
+    (void)o;
+}
+
 gw_offsets_track_result gw_offsets_track(gw_offsets *o, int64_t offset)
 {
     if (o->next >= 0 && offset < o->next)
@@ -58,6 +69,7 @@ gw_offsets_track_result gw_offsets_track(gw_offsets *o, int64_t offset)
     bit_set(o, offset, true);
     o->next = offset + 1;
     o->pending++;
+    check(o);
     return GW_OFFSETS_TRACKED;
 }
 
@@ -90,6 +102,7 @@ bool gw_offsets_done(gw_offsets *o, int64_t offset)
     o->pending--;
     if (offset == o->base)
         advance_base(o);
+    check(o);
     return true;
 }
 

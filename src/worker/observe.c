@@ -24,7 +24,6 @@
 
 enum {
     OBS_MAX_SERIES = 4096,
-    OBS_STATS_INTERVAL_MS = 2000,
     OBS_STATS_MAX_BYTES = 4 << 20, /* ignore absurdly large statistics */
     OBS_DETAIL_LOG_BYTES = 512,
 };
@@ -42,8 +41,9 @@ static void collect_partitions(gw_observe *o)
     gw_worker *w = o->w;
     for (int t = 0; t < GW_TIER__COUNT; t++) {
         int paused = 0;
-        for (int32_t i = 0; i < w->parts[t].count; i++) {
-            const gw_part *p = w->parts[t].items[i];
+        const gw_part_table *tb = gw_consumer_parts(w->consumer, (gw_tier)t);
+        for (int32_t i = 0; i < tb->count; i++) {
+            const gw_part *p = tb->items[i];
             paused += p != NULL && p->assigned && p->paused;
         }
         gw_metric_set(o->m, GW_M_PAUSED_PARTITIONS, paused, gw_tier_name((gw_tier)t));
@@ -167,10 +167,11 @@ static void lag_of_topic(gw_observe *o, gw_tier t, json_t *parts)
         char *end = NULL;
         long id = strtol(key, &end, 10);
         json_t *lag = json_object_get(pj, "consumer_lag");
-        if (end == key || *end != '\0' || id < 0 || id >= o->w->parts[t].count ||
-            !json_is_integer(lag) || json_integer_value(lag) < 0)
+        const gw_part_table *tb = gw_consumer_parts(o->w->consumer, t);
+        if (end == key || *end != '\0' || id < 0 || id >= tb->count || !json_is_integer(lag) ||
+            json_integer_value(lag) < 0)
             continue;
-        const gw_part *p = o->w->parts[t].items[id];
+        const gw_part *p = tb->items[id];
         if (p == NULL || !p->assigned)
             continue;
         gw_metric_set(o->m, GW_M_CONSUMER_LAG, (double)json_integer_value(lag),
@@ -178,32 +179,23 @@ static void lag_of_topic(gw_observe *o, gw_tier t, json_t *parts)
     }
 }
 
-static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+void gw_observe_kafka_stats(gw_observe *o, const char *json, size_t len)
 {
-    gw_worker *w = opaque;
-    if (w == NULL || w->obs == NULL || len > OBS_STATS_MAX_BYTES)
-        return 0;
+    if (o == NULL || len > OBS_STATS_MAX_BYTES)
+        return;
+    gw_worker *w = o->w;
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *topics = json_object_get(root, "topics");
     if (json_is_object(topics)) {
-        gw_metric_clear(w->obs->m, GW_M_CONSUMER_LAG);
+        gw_metric_clear(o->m, GW_M_CONSUMER_LAG);
         for (int t = 0; t < GW_TIER__COUNT; t++) {
             json_t *parts =
                 json_object_get(json_object_get(topics, w->tier_topics[t]), "partitions");
             if (json_is_object(parts))
-                lag_of_topic(w->obs, (gw_tier)t, parts);
+                lag_of_topic(o, (gw_tier)t, parts);
         }
     }
     json_decref(root);
-    return 0; /* librdkafka frees json */
-}
-
-void gw_observe_kafka_conf(rd_kafka_conf_t *c)
-{
-    char v[16], err[128];
-    snprintf(v, sizeof v, "%d", OBS_STATS_INTERVAL_MS);
-    rd_kafka_conf_set(c, "statistics.interval.ms", v, err, sizeof err);
-    rd_kafka_conf_set_stats_cb(c, on_stats);
 }
 
 /* ---- reports outside the outcome ------------------------------------------------ */
@@ -387,8 +379,9 @@ static void iso8601_now(char *buf, size_t cap)
 static uint32_t assigned_count(const gw_worker *w, gw_tier t)
 {
     uint32_t n = 0;
-    for (int32_t i = 0; i < w->parts[t].count; i++)
-        n += w->parts[t].items[i] != NULL && w->parts[t].items[i]->assigned;
+    const gw_part_table *tb = gw_consumer_parts(w->consumer, t);
+    for (int32_t i = 0; i < tb->count; i++)
+        n += tb->items[i] != NULL && tb->items[i]->assigned;
     return n;
 }
 
@@ -412,9 +405,11 @@ static json_t *kafka_json(gw_worker *w)
 static uint64_t locally_queued(gw_worker *w)
 {
     uint64_t n = 0;
-    for (int t = 0; t < GW_TIER__COUNT; t++)
-        if (w->tq[t] != NULL)
-            n += rd_kafka_queue_length(w->tq[t]);
+    for (int t = 0; t < GW_TIER__COUNT; t++) {
+        rd_kafka_queue_t *q = gw_consumer_tier_queue(w->consumer, (gw_tier)t);
+        if (q != NULL)
+            n += rd_kafka_queue_length(q);
+    }
     return n;
 }
 

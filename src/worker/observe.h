@@ -24,6 +24,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "admin/metrics.h"
@@ -47,10 +48,12 @@ gw_metrics *gw_observe_metrics(gw_observe *o);
 /* The admin port actually bound (0 when none). */
 uint16_t gw_observe_admin_port(const gw_observe *o);
 
-/* Before rd_kafka_new of the consumer: statistics every few seconds, parsed
- * on the loop (the stats callback runs from the consumer poll) into
- * modelgw_consumer_lag_messages. The conf's opaque must be the worker. */
-void gw_observe_kafka_conf(rd_kafka_conf_t *c);
+/* The consumer's statistics.interval.ms (kafka/consumer.h hooks). */
+enum { GW_OBSERVE_STATS_INTERVAL_MS = 2000 };
+/* One statistics JSON of the consumer, parsed on the loop (the consumer's
+ * stats hook runs from its poll) into modelgw_consumer_lag_messages. NULL o
+ * is ignored. */
+void gw_observe_kafka_stats(gw_observe *o, const char *json, size_t len);
 
 /* ---- reports from outside the outcome ------------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
- * worker_private: state shared by worker.c (Kafka intake, offsets, capacity,
- * shutdown) and job.c (the per-request state machine and its outputs).
- * Not for other modules.
+ * worker_private: the gw_worker struct and what worker.c defines for the rest
+ * of src/worker (job.c, the pipeline stages, observe.c, worker_shared.c).
+ * worker.c keeps intake, capacity, the live job list and shutdown; the Kafka
+ * clients are kafka/consumer.h and kafka/producer.h. Not for other modules.
  */
 #ifndef GW_WORKER_PRIVATE_H
 #define GW_WORKER_PRIVATE_H
@@ -12,7 +13,8 @@
 #include "common/buf.h"
 #include "config/config.h"
 #include "loop/kq.h"
-#include "kafka/offsets.h"
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
 #include "provider/provider.h"
 #include "route/routing.h"
 #include "semantic/semcache.h"
@@ -23,29 +25,7 @@
 #include "worker/observe.h"
 #include "worker/policy.h"
 #include "worker/validate.h"
-
-/*
- * One assigned (or once assigned) partition of a tier topic. Never freed
- * before the worker: jobs keep a pointer; `generation` changes on every
- * (re)assignment, so a job of an older assignment never touches the tracker
- * of the new one.
- */
-typedef struct gw_part {
-    gw_tier tier;
-    int32_t partition;
-    bool assigned;
-    bool paused;         /* what we last told librdkafka */
-    bool runahead_full;  /* paused because run-ahead reached the cap */
-    uint32_t generation; /* bumped on assign and on revoke */
-    gw_offsets offs;
-    bool offs_ready;
-    int64_t stored; /* last offset handed to rd_kafka_offsets_store; -1 none */
-} gw_part;
-
-typedef struct {
-    gw_part **items; /* indexed by partition id */
-    int32_t count;
-} gw_part_table;
+#include "worker/worker_shared.h"
 
 typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } gw_run_state;
 
@@ -65,16 +45,16 @@ struct gw_worker {
     gw_providers *providers;
     gw_framing out_framing;
 
-    rd_kafka_t *consumer;
-    rd_kafka_t *producer;
-    rd_kafka_queue_t *cq;                 /* consumer queue (main queue forwarded to it) */
-    rd_kafka_queue_t *pq;                 /* producer main queue: delivery reports */
-    rd_kafka_queue_t *tq[GW_TIER__COUNT]; /* per tier: its partitions' fetch queues forward here */
-    gw_kq ckq, pkq, tkq[GW_TIER__COUNT];
-    rd_kafka_topic_t *out_topics[4]; /* responses, chunks, usage, dlq */
+    /* The consumer owns the tier queues and the partition table
+     * (gw_consumer_tier_queue, gw_consumer_parts); both clients exist from
+     * gw_worker_new until gw_worker_free. */
+    gw_consumer *consumer;
+    gw_producer *prod;
+    rd_kafka_t *producer; /* gw_producer_handle(prod), for callers that produce directly */
+    gw_kq ckq, pkq, tkq[GW_TIER__COUNT]; /* consumer queue, producer queue, tier queues */
+    rd_kafka_topic_t *out_topics[4];     /* responses, chunks, usage, dlq (unused) */
 
     const char *tier_topics[GW_TIER__COUNT];
-    gw_part_table parts[GW_TIER__COUNT];
     gw_capacity_cfg cap_cfg;
     bool tier_open[GW_TIER__COUNT];
     uint32_t in_flight[GW_TIER__COUNT];
@@ -113,11 +93,11 @@ struct gw_worker {
 
 enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
 
-/* worker.c, for job.c */
+/* A job reached DONE: mark its offset done (when its partition's generation
+ * is still the job's), unlink and free it, take waiting work. */
 void gw_worker_job_finished(gw_worker *w, gw_job *job);
 int64_t gw_worker_now_ms(void);
-/* Acknowledgement callbacks of fire-and-forget state writes (ud = worker). */
-void gw_worker_bg_ack(void *ud, const gw_state_ack *a);
-void gw_worker_bg_sem(void *ud, gw_err err);
+/* A background state write was acknowledged (drain bookkeeping). */
+void gw_worker_bg_settled(gw_worker *w);
 
 #endif

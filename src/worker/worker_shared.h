@@ -7,6 +7,7 @@
 #define GW_WORKER_WORKER_SHARED_H
 
 #include "common/err.h"
+#include "state/state.h"
 
 typedef struct gw_worker gw_worker;
 
@@ -14,7 +15,9 @@ typedef struct gw_worker gw_worker;
 gw_err gw_worker_open_shared(gw_worker *w);
 /* Aborts live jobs, then frees everything open_shared built; idempotent. */
 void gw_worker_release_shared(gw_worker *w);
-/* worker.c: a background state write was acknowledged (drain bookkeeping). */
-void gw_worker_bg_settled(gw_worker *w);
+/* Acknowledgement callbacks of fire-and-forget state writes (ud = worker):
+ * count the write settled, log a failure. */
+void gw_worker_bg_ack(void *ud, const gw_state_ack *a);
+void gw_worker_bg_sem(void *ud, gw_err err);
 
 #endif

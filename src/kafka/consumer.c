@@ -1,0 +1,386 @@
+/*
+ * consumer: the worker's librdkafka consumer, its per-tier partition table
+ * and offset store; see consumer.h (invariants there) and docs/worker.md.
+ */
+#include "kafka/consumer.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "kafka/kconf.h"
+
+enum { MAX_PARTITIONS = 4096 };
+
+struct gw_consumer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *cq;                 /* consumer queue (main queue forwarded to it) */
+    rd_kafka_queue_t *tq[GW_TIER__COUNT]; /* per tier: its partitions' fetch queues forward here */
+    const gw_kafka_config *k;
+    const char *tier_topics[GW_TIER__COUNT];
+    gw_part_table parts[GW_TIER__COUNT];
+    gw_consumer_hooks hooks;
+};
+
+/* ---- the partition table ------------------------------------------------------- */
+
+static gw_part *part_get(gw_consumer *c, gw_tier t, int32_t partition, bool create)
+{
+    gw_part_table *tb = &c->parts[t];
+    if (partition < 0 || partition >= MAX_PARTITIONS)
+        return NULL;
+    if (partition >= tb->count) {
+        if (!create)
+            return NULL;
+        gw_part **items = realloc(tb->items, (size_t)(partition + 1) * sizeof *items);
+        if (items == NULL)
+            return NULL;
+        memset(items + tb->count, 0, (size_t)(partition + 1 - tb->count) * sizeof *items);
+        tb->items = items;
+        tb->count = partition + 1;
+    }
+    if (tb->items[partition] == NULL && create) {
+        gw_part *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            return NULL;
+        p->tier = t;
+        p->partition = partition;
+        p->stored = -1;
+        tb->items[partition] = p;
+    }
+    return tb->items[partition];
+}
+
+int gw_consumer_tier_of(const gw_consumer *c, const char *topic)
+{
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (strcmp(c->tier_topics[t], topic) == 0)
+            return t;
+    return -1;
+}
+
+const gw_part_table *gw_consumer_parts(const gw_consumer *c, gw_tier t)
+{
+    static const gw_part_table empty = {NULL, 0};
+    return c != NULL ? &c->parts[t] : &empty;
+}
+
+gw_part *gw_consumer_part(gw_consumer *c, gw_tier t, int32_t partition)
+{
+    return part_get(c, t, partition, false);
+}
+
+const char *gw_consumer_topic(const gw_consumer *c, gw_tier t)
+{
+    return c->tier_topics[t];
+}
+
+/* ---- pause, store, seek -------------------------------------------------------- */
+
+bool gw_consumer_set_paused(gw_consumer *c, gw_part *p, bool pause)
+{
+    assert(p->assigned || !p->paused);
+    if (p->paused == pause || !p->assigned)
+        return false;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->tier_topics[p->tier], p->partition);
+    rd_kafka_resp_err_t err =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    p->paused = pause;
+    return true;
+}
+
+void gw_consumer_store(gw_consumer *c, gw_part *p)
+{
+    if (!p->assigned || !p->offs_ready)
+        return;
+    int64_t off = gw_offsets_committable(&p->offs);
+    if (off < 0 || off == p->stored)
+        return;
+    /* The tracker's committable offset only grows within a generation, and
+     * p->stored is reset with every new one. */
+    assert(off > p->stored);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->tier_topics[p->tier], p->partition)->offset = off;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        p->stored = off;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void gw_consumer_store_all(gw_consumer *c)
+{
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        for (int32_t i = 0; i < c->parts[t].count; i++)
+            if (c->parts[t].items[i] != NULL)
+                gw_consumer_store(c, c->parts[t].items[i]);
+}
+
+void gw_consumer_seek(gw_consumer *c, gw_part *p, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->tier_topics[p->tier], p->partition)->offset = offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 0);
+    if (e != NULL) {
+        GW_ERROR("seek_failed", "topic", c->tier_topics[p->tier], "error",
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c)
+{
+    gw_consumer_store_all(c);
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR : err;
+}
+
+/* ---- rebalance ----------------------------------------------------------------- */
+
+static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    uint32_t window = (uint32_t)c->k->max_partition_runahead * 2;
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, true);
+        if (p == NULL)
+            continue;
+        if (p->offs_ready)
+            gw_offsets_cleanup(&p->offs);
+        p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
+        p->generation++;
+        p->assigned = true;
+        p->paused = false;
+        p->runahead_full = false;
+        p->stored = -1;
+    }
+    rd_kafka_assign(c->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        rd_kafka_queue_t *pq = t < 0 ? NULL
+                                     : rd_kafka_queue_get_partition(c->rk, parts->elems[i].topic,
+                                                                    parts->elems[i].partition);
+        if (pq == NULL)
+            continue;
+        rd_kafka_queue_forward(pq, c->tq[t]);
+        rd_kafka_queue_destroy(pq);
+    }
+    if (c->hooks.assigned != NULL)
+        c->hooks.assigned(c->hooks.ud);
+    char n[16];
+    snprintf(n, sizeof n, "%d", parts->cnt);
+    GW_INFO("partitions_assigned", "count", n);
+}
+
+static void on_revoke(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    bool lost = rd_kafka_assignment_lost(c->rk);
+    if (!lost) {
+        /* Synchronous, but only here and at exit: the group must hold what is
+         * done before another member takes these partitions. */
+        rd_kafka_resp_err_t err = gw_consumer_commit_sync(c);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            GW_WARN("revoke_commit_failed", "error", rd_kafka_err2str(err));
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, false);
+        if (p == NULL)
+            continue;
+        p->assigned = false;
+        p->paused = false;
+        p->generation++;
+    }
+    rd_kafka_assign(c->rk, NULL);
+    char n[16];
+    snprintf(n, sizeof n, "%d", parts->cnt);
+    GW_INFO("partitions_revoked", "count", n, "lost", lost ? "true" : "false");
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    gw_consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        on_assign(c, parts);
+    else
+        on_revoke(c, parts);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    gw_consumer *c = opaque;
+    if (gw_kconf_error(rk, err, reason) && c->hooks.fatal != NULL)
+        c->hooks.fatal(c->hooks.ud);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    gw_consumer *c = opaque;
+    if (c->hooks.stats != NULL)
+        c->hooks.stats(c->hooks.ud, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+/* ---- set-up -------------------------------------------------------------------- */
+
+/*
+ * Prefetch in librdkafka 2.0.2: a partition is not fetched while the consumer
+ * queue holds queued.min.messages or queued.max.messages.kbytes, and that
+ * decision is only re-made when the broker thread wakes up, at most 1 s later
+ * (no fetch.queue.backoff.ms before 2.1). A threshold that one fetch response
+ * can cross therefore caps intake at about one threshold per second. So the
+ * byte limit is the real bound: every fetch response is capped at half of it
+ * (fetch.max.bytes, max.partition.fetch.bytes), and the message-count
+ * threshold is kept out of the way (at least 100000). The queue stays under
+ * the byte threshold as long as the worker drains it, and it always does:
+ * messages of closed tiers are paused away, never left queued.
+ */
+static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k)
+{
+    int64_t kbytes = k->prefetch_max_kbytes < 64 ? 64 : k->prefetch_max_kbytes;
+    int64_t fetch_bytes = kbytes * 1024 / 2;
+    int64_t min_msgs = k->prefetch_max_messages < 100000 ? 100000 : k->prefetch_max_messages;
+    /* A broker returns at least one whole record batch per fetch even when it
+     * is larger than fetch.max.bytes (up to the topic's max.message.bytes, 1
+     * MiB by default, more where raised): a receive limit below that fails
+     * the fetch and tears the connection down, over and over. */
+    int64_t receive_bytes = (fetch_bytes > 8 * 1024 * 1024 ? fetch_bytes : 8 * 1024 * 1024) + 65536;
+    return gw_kconf_int(c, "queued.min.messages", min_msgs) &&
+           gw_kconf_int(c, "queued.max.messages.kbytes", kbytes) &&
+           gw_kconf_int(c, "message.max.bytes", fetch_bytes) &&
+           gw_kconf_int(c, "fetch.max.bytes", fetch_bytes) &&
+           gw_kconf_int(c, "max.partition.fetch.bytes", fetch_bytes) &&
+           gw_kconf_int(c, "receive.message.max.bytes", receive_bytes);
+}
+
+static rd_kafka_t *make_consumer(gw_consumer *kc, const char *bootstrap)
+{
+    const gw_kafka_config *k = kc->k;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    bool ok = gw_kconf_set(c, "group.id", k->group_id) &&
+              (k->group_instance_id == NULL || k->group_instance_id[0] == '\0' ||
+               gw_kconf_set(c, "group.instance.id", k->group_instance_id)) &&
+              gw_kconf_set(c, "enable.auto.offset.store", "false") &&
+              gw_kconf_set(c, "enable.auto.commit", "true") &&
+              gw_kconf_int(c, "auto.commit.interval.ms", k->commit_interval_ms) &&
+              gw_kconf_set(c, "auto.offset.reset", "earliest") &&
+              gw_kconf_set(c, "partition.assignment.strategy", "roundrobin") &&
+              gw_kconf_int(c, "session.timeout.ms", k->session_timeout_ms) &&
+              gw_kconf_int(c, "max.poll.interval.ms", k->max_poll_interval_ms) &&
+              conf_prefetch(c, k) && gw_kconf_set(c, "enable.partition.eof", "false") &&
+              gw_kconf_common(c, k, bootstrap);
+    if (!ok) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_conf_set_error_cb(c, on_error);
+    rd_kafka_conf_set_opaque(c, kc);
+    rd_kafka_conf_set_rebalance_cb(c, on_rebalance);
+    if (kc->hooks.stats != NULL) {
+        char v[16], err[128];
+        snprintf(v, sizeof v, "%d", kc->hooks.stats_interval_ms);
+        rd_kafka_conf_set(c, "statistics.interval.ms", v, err, sizeof err);
+        rd_kafka_conf_set_stats_cb(c, on_stats);
+    }
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    if (rk == NULL) {
+        GW_ERROR("consumer_create_failed", "error", err);
+        rd_kafka_conf_destroy(c);
+    }
+    return rk;
+}
+
+gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
+                       const char *const tier_topics[GW_TIER__COUNT],
+                       const gw_consumer_hooks *hooks, gw_consumer **out)
+{
+    gw_consumer *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return GW_E_NOMEM;
+    c->k = k;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        c->tier_topics[t] = tier_topics[t];
+    if (hooks != NULL)
+        c->hooks = *hooks;
+    c->rk = make_consumer(c, bootstrap);
+    if (c->rk == NULL) {
+        free(c);
+        return GW_E_CONFIG;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    c->cq = rd_kafka_queue_get_consumer(c->rk);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        c->tq[t] = rd_kafka_queue_new(c->rk);
+    *out = c;
+    return GW_OK;
+}
+
+gw_err gw_consumer_subscribe(gw_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(3);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        rd_kafka_topic_partition_list_add(topics, c->tier_topics[t], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        GW_ERROR("subscribe_failed", "error", rd_kafka_err2str(err));
+        return GW_E_IO;
+    }
+    return GW_OK;
+}
+
+rd_kafka_queue_t *gw_consumer_queue(gw_consumer *c)
+{
+    return c->cq;
+}
+
+rd_kafka_queue_t *gw_consumer_tier_queue(gw_consumer *c, gw_tier t)
+{
+    return c != NULL ? c->tq[t] : NULL;
+}
+
+rd_kafka_message_t *gw_consumer_poll(gw_consumer *c)
+{
+    return rd_kafka_consumer_poll(c->rk, 0);
+}
+
+rd_kafka_resp_err_t gw_consumer_fatal_error(gw_consumer *c, char *reason, size_t size)
+{
+    return rd_kafka_fatal_error(c->rk, reason, size);
+}
+
+void gw_consumer_close(gw_consumer *c)
+{
+    rd_kafka_consumer_close(c->rk);
+}
+
+void gw_consumer_free(gw_consumer *c)
+{
+    if (c == NULL)
+        return;
+    if (c->cq)
+        rd_kafka_queue_destroy(c->cq);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (c->tq[t])
+            rd_kafka_queue_destroy(c->tq[t]);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    for (int t = 0; t < GW_TIER__COUNT; t++) {
+        for (int32_t i = 0; i < c->parts[t].count; i++) {
+            gw_part *p = c->parts[t].items[i];
+            if (p != NULL && p->offs_ready)
+                gw_offsets_cleanup(&p->offs);
+            free(p);
+        }
+        free(c->parts[t].items);
+    }
+    free(c);
+}

@@ -1,0 +1,135 @@
+/*
+ * consumer: the worker's Kafka consumer. It owns the librdkafka consumer
+ * handle and its configuration (eager roundrobin group, manual offset store,
+ * auto-commit, the prefetch limits), one local queue per priority tier that
+ * every assigned partition's fetch queue is forwarded to, and the per-tier
+ * partition table with each partition's offset tracker (kafka/offsets.h).
+ *
+ * It does the librdkafka side of intake: assignment and revocation (fresh
+ * trackers, generation bumps, queue forwarding, the synchronous commit on
+ * revoke), pausing and resuming one partition, storing a partition's
+ * committable offset, seeking back, the final commit and close. What to take
+ * and when to pause is the worker's (worker/worker.c); it is told through
+ * gw_consumer_hooks.
+ *
+ * Usage: gw_consumer_new(), then gw_consumer_subscribe(); join
+ * gw_consumer_queue() and every gw_consumer_tier_queue() to the loop
+ * (loop/kq.h) and poll the first with gw_consumer_poll() (rebalance
+ * callbacks run from there), consume the others with
+ * rd_kafka_consume_queue(). At shutdown gw_consumer_commit_sync(), close the
+ * kq adapters, gw_consumer_close(); gw_consumer_free() after the loop ended.
+ * Loop thread only: nothing here is thread-safe. Every hook runs from
+ * gw_consumer_poll() (or from gw_consumer_close(), for the last revoke).
+ *
+ * Invariants:
+ *  - A partition's committable offset is stored (rd_kafka_offsets_store) only
+ *    from its tracker (gw_consumer_store), so the group never commits past
+ *    unfinished work; the auto-committer sends what is stored. Within one
+ *    generation the stored offset never moves backwards.
+ *  - p->paused mirrors what librdkafka was told for an assigned partition;
+ *    an unassigned partition is never marked paused.
+ */
+#ifndef GW_KAFKA_CONSUMER_H
+#define GW_KAFKA_CONSUMER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "config/config.h"
+#include "kafka/offsets.h"
+#include "worker/policy.h"
+
+/*
+ * One assigned (or once assigned) partition of a tier topic. Never freed
+ * before the consumer: jobs keep a pointer; `generation` changes on every
+ * (re)assignment, so a job of an older assignment never touches the tracker
+ * of the new one. The consumer sets every field but runahead_full (the
+ * worker's); the worker tracks and completes offsets in `offs`.
+ */
+typedef struct gw_part {
+    gw_tier tier;
+    int32_t partition;
+    bool assigned;
+    bool paused;         /* what we last told librdkafka */
+    bool runahead_full;  /* paused because run-ahead reached the cap */
+    uint32_t generation; /* bumped on assign and on revoke */
+    gw_offsets offs;
+    bool offs_ready;
+    int64_t stored; /* last offset handed to rd_kafka_offsets_store; -1 none */
+} gw_part;
+
+typedef struct {
+    gw_part **items; /* indexed by partition id; NULL where never assigned */
+    int32_t count;
+} gw_part_table;
+
+typedef struct gw_consumer gw_consumer;
+
+typedef struct {
+    void *ud; /* passed to every hook */
+    /* After an assignment was applied (trackers fresh, queues forwarded),
+     * before it is logged: set each assigned partition's pause state. */
+    void (*assigned)(void *ud);
+    /* librdkafka's error callback reported a fatal error (already logged). */
+    void (*fatal)(void *ud);
+    /* A statistics JSON (from gw_consumer_poll); NULL: no statistics.
+     * librdkafka frees json after the call. */
+    void (*stats)(void *ud, const char *json, size_t len);
+    int stats_interval_ms; /* statistics.interval.ms when stats is set */
+} gw_consumer_hooks;
+
+/*
+ * k and tier_topics (one topic per tier) must outlive the consumer;
+ * bootstrap is used during the call only. The tracker window is twice
+ * k->max_partition_runahead. Logs and returns GW_E_CONFIG when librdkafka
+ * rejects the configuration.
+ */
+gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
+                       const char *const tier_topics[GW_TIER__COUNT],
+                       const gw_consumer_hooks *hooks, gw_consumer **out);
+/* Subscribe to the tier topics (logs subscribe_failed; GW_E_IO). */
+gw_err gw_consumer_subscribe(gw_consumer *c);
+
+/* The consumer queue (the main queue is forwarded to it): rebalances,
+ * errors, statistics and the messages fetched before their partition was
+ * forwarded. Owned by the consumer. */
+rd_kafka_queue_t *gw_consumer_queue(gw_consumer *c);
+/* Tier t's local queue (NULL when c is NULL). Owned by the consumer. */
+rd_kafka_queue_t *gw_consumer_tier_queue(gw_consumer *c, gw_tier t);
+/* Next event or message of the consumer queue, without waiting; NULL when
+ * empty. Runs the rebalance, error and statistics callbacks. */
+rd_kafka_message_t *gw_consumer_poll(gw_consumer *c);
+/* rd_kafka_fatal_error() of the handle. */
+rd_kafka_resp_err_t gw_consumer_fatal_error(gw_consumer *c, char *reason, size_t size);
+
+/* The tier whose topic this is, or -1. */
+int gw_consumer_tier_of(const gw_consumer *c, const char *topic);
+/* Tier t's partition table (an empty one when c is NULL). */
+const gw_part_table *gw_consumer_parts(const gw_consumer *c, gw_tier t);
+/* A partition that is or was assigned; NULL when never assigned. */
+gw_part *gw_consumer_part(gw_consumer *c, gw_tier t, int32_t partition);
+const char *gw_consumer_topic(const gw_consumer *c, gw_tier t);
+
+/* Pause or resume an assigned partition. True when librdkafka was told (the
+ * state changed); false when unassigned, already so, or librdkafka failed. */
+bool gw_consumer_set_paused(gw_consumer *c, gw_part *p, bool pause);
+/* Store the tracker's committable offset when it moved. */
+void gw_consumer_store(gw_consumer *c, gw_part *p);
+/* gw_consumer_store for every partition. */
+void gw_consumer_store_all(gw_consumer *c);
+/* Seek p back to offset (asynchronous) so a message that could not be taken
+ * is fetched again later; logs seek_failed. */
+void gw_consumer_seek(gw_consumer *c, gw_part *p, int64_t offset);
+/* Store every partition's committable offset and commit synchronously (it
+ * blocks: only on revoke and at exit). RD_KAFKA_RESP_ERR__NO_OFFSET (nothing
+ * to commit) is reported as no error. */
+rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c);
+/* rd_kafka_consumer_close(): leaves the group (the revoke runs from here). */
+void gw_consumer_close(gw_consumer *c);
+/* Destroys the queues and the handle, then the partition table. NULL is ok. */
+void gw_consumer_free(gw_consumer *c);
+
+#endif

@@ -1,0 +1,60 @@
+/* kconf: librdkafka configuration helpers; see kconf.h. */
+#include "kafka/kconf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+bool gw_kconf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char err[256];
+    if (v == NULL)
+        return true;
+    if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        GW_ERROR("kafka_config", "property", k, "error", err);
+        return false;
+    }
+    return true;
+}
+
+bool gw_kconf_int(rd_kafka_conf_t *c, const char *k, int64_t v)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%" PRId64, v);
+    return gw_kconf_set(c, k, s);
+}
+
+static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    gw_log_level l = level <= 3   ? GW_LOG_ERROR
+                     : level <= 4 ? GW_LOG_WARN
+                     : level <= 6 ? GW_LOG_INFO
+                                  : GW_LOG_DEBUG;
+    gw_log(l, "rdkafka", "client", rd_kafka_name(rk), "facility", fac, "message", buf,
+           (const char *)0);
+}
+
+bool gw_kconf_common(rd_kafka_conf_t *c, const gw_kafka_config *k, const char *bootstrap)
+{
+    bool ok = gw_kconf_set(c, "bootstrap.servers", bootstrap) &&
+              gw_kconf_set(c, "client.id", k->client_id);
+    for (size_t i = 0; ok && i < k->property_count; i++) {
+        char kv[512];
+        snprintf(kv, sizeof kv, "%s", k->properties[i]);
+        char *eq = strchr(kv, '=');
+        if (eq == NULL)
+            return false;
+        *eq = '\0';
+        ok = gw_kconf_set(c, kv, eq + 1);
+    }
+    rd_kafka_conf_set_log_cb(c, on_rdkafka_log);
+    return ok;
+}
+
+bool gw_kconf_error(rd_kafka_t *rk, int err, const char *reason)
+{
+    GW_WARN("kafka_error", "client", rd_kafka_name(rk), "error", reason);
+    return err == RD_KAFKA_RESP_ERR__FATAL;
+}

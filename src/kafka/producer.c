@@ -1,0 +1,158 @@
+/* producer: the worker's librdkafka producer; see producer.h. */
+#include "kafka/producer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "kafka/kconf.h"
+
+struct gw_producer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *pq; /* main queue: delivery reports */
+    gw_producer_hooks hooks;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    gw_producer *p = opaque;
+    if (p->hooks.delivered != NULL)
+        p->hooks.delivered(p->hooks.ud, m, m->_private);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    gw_producer *p = opaque;
+    if (gw_kconf_error(rk, err, reason) && p->hooks.fatal != NULL)
+        p->hooks.fatal(p->hooks.ud);
+}
+
+gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
+                       const gw_producer_hooks *hooks, gw_producer **out)
+{
+    gw_producer *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return GW_E_NOMEM;
+    if (hooks != NULL)
+        p->hooks = *hooks;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    bool ok = gw_kconf_set(c, "enable.idempotence", "true") && gw_kconf_set(c, "acks", "all") &&
+              gw_kconf_int(c, "linger.ms", k->linger_ms) &&
+              gw_kconf_set(c, "compression.type", "lz4") &&
+              gw_kconf_set(c, "batch.num.messages", "10000") && gw_kconf_common(c, k, bootstrap);
+    if (!ok) {
+        rd_kafka_conf_destroy(c);
+        free(p);
+        return GW_E_CONFIG;
+    }
+    rd_kafka_conf_set_error_cb(c, on_error);
+    rd_kafka_conf_set_opaque(c, p);
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    char err[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    if (p->rk == NULL) {
+        GW_ERROR("producer_create_failed", "error", err);
+        rd_kafka_conf_destroy(c);
+        free(p);
+        return GW_E_CONFIG;
+    }
+    p->pq = rd_kafka_queue_get_main(p->rk);
+    *out = p;
+    return GW_OK;
+}
+
+gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size_t key_len,
+                        const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque)
+{
+    rd_kafka_resp_err_t err =
+        headers != NULL
+            ? rd_kafka_producev(
+                  p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                  RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            : rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)val, len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                                RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (headers != NULL)
+            rd_kafka_headers_destroy(headers);
+        GW_ERROR("produce_failed", "topic", topic, "error", rd_kafka_err2str(err));
+        return GW_E_IO;
+    }
+    return GW_OK;
+}
+
+gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *opaque)
+{
+    rd_kafka_headers_t *h = NULL, *copy = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        copy = rd_kafka_headers_copy(h);
+    return gw_producer_send(p, rd_kafka_topic_name(m->rkt), m->key, m->key_len, m->payload, m->len,
+                            copy ? copy : rd_kafka_headers_new(1), opaque);
+}
+
+rd_kafka_headers_t *gw_producer_dlq_headers(const rd_kafka_message_t *m, gw_err err,
+                                            size_t max_payload, size_t max_key, size_t *len,
+                                            size_t *key_len)
+{
+    rd_kafka_headers_t *orig = NULL, *h;
+    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(8);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRId32, m->partition);
+    snprintf(off, sizeof off, "%" PRId64, m->offset);
+    rd_kafka_header_add(h, "error_code", -1, gw_err_code(err), -1);
+    rd_kafka_header_add(h, "error_name", -1, gw_err_name(err), -1);
+    rd_kafka_header_add(h, "error_message", -1, gw_strerror(err), -1);
+    rd_kafka_header_add(h, "source_topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "source_partition", -1, part, -1);
+    rd_kafka_header_add(h, "source_offset", -1, off, -1);
+    *len = m->len;
+    *key_len = m->key_len;
+    if (*len > max_payload || *key_len > max_key) {
+        char size[24];
+        snprintf(size, sizeof size, "%zu", m->len);
+        rd_kafka_header_add(h, "payload_truncated", -1, "true", -1);
+        rd_kafka_header_add(h, "payload_size", -1, size, -1);
+        *len = *len > max_payload ? max_payload : *len;
+        *key_len = *key_len > max_key ? max_key : *key_len;
+    }
+    return h;
+}
+
+void gw_producer_poll(gw_producer *p)
+{
+    rd_kafka_poll(p->rk, 0);
+}
+
+rd_kafka_queue_t *gw_producer_queue(gw_producer *p)
+{
+    return p->pq;
+}
+
+int gw_producer_outq_len(gw_producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+rd_kafka_t *gw_producer_handle(gw_producer *p)
+{
+    return p->rk;
+}
+
+void gw_producer_free(gw_producer *p)
+{
+    if (p == NULL)
+        return;
+    if (p->pq)
+        rd_kafka_queue_destroy(p->pq);
+    if (p->rk) {
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(p->rk);
+    }
+    free(p);
+}

@@ -1,0 +1,78 @@
+/*
+ * producer: the worker's Kafka producer. It owns the librdkafka producer
+ * handle and its configuration (idempotent, acks=all, linger, lz4, large
+ * batches), hands every delivery report to a hook with the message's opaque,
+ * and produces: one message with headers (gw_producer_send), a failed
+ * message again (gw_producer_republish). gw_producer_dlq_headers builds the
+ * header set of a DLQ record and says how much of the message fits.
+ *
+ * Usage: gw_producer_new(); join gw_producer_queue() to the loop (loop/kq.h)
+ * and call gw_producer_poll() when it is readable (delivery reports run from
+ * there); at shutdown wait for gw_producer_outq_len() to reach 0;
+ * gw_producer_free() purges what is left. Loop thread only.
+ */
+#ifndef GW_KAFKA_PRODUCER_H
+#define GW_KAFKA_PRODUCER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+#include "config/config.h"
+
+typedef struct gw_producer gw_producer;
+
+typedef struct {
+    void *ud; /* passed to every hook */
+    /* One delivery report (from gw_producer_poll); msg_opaque is the opaque
+     * the message was produced with. m is librdkafka's until return. */
+    void (*delivered)(void *ud, const rd_kafka_message_t *m, void *msg_opaque);
+    /* librdkafka's error callback reported a fatal error (already logged). */
+    void (*fatal)(void *ud);
+} gw_producer_hooks;
+
+/* k must outlive the producer; bootstrap is used during the call only.
+ * Logs and returns GW_E_CONFIG when librdkafka rejects the configuration. */
+gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
+                       const gw_producer_hooks *hooks, gw_producer **out);
+
+/*
+ * Produce one message (key, value copied: RD_KAFKA_MSG_F_COPY); its delivery
+ * report reaches hooks.delivered with opaque. headers may be NULL; they are
+ * the producer's on success and destroyed on failure. On failure the error is
+ * logged (produce_failed) and GW_E_IO returned: no report will come.
+ */
+gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size_t key_len,
+                        const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque);
+/* Produce a reported message again to its topic: a copy of its headers (an
+ * empty set when it had none), key and value. As gw_producer_send. */
+gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *opaque);
+
+/*
+ * The headers of the DLQ record of consumed message m that failed with err: a
+ * copy of m's headers, then error_code, error_name, error_message,
+ * source_topic, source_partition, source_offset. The record must fit the
+ * producer's message limit whatever came in (a message near the source
+ * topic's limit plus these headers would not): when m's payload is longer
+ * than max_payload or its key longer than max_key, both are cut to those
+ * limits (*len, *key_len: the bytes of m->payload and m->key to send) and the
+ * headers say so (payload_truncated = true, payload_size = m->len).
+ */
+rd_kafka_headers_t *gw_producer_dlq_headers(const rd_kafka_message_t *m, gw_err err,
+                                            size_t max_payload, size_t max_key, size_t *len,
+                                            size_t *key_len);
+
+/* Serve delivery reports and errors without waiting. */
+void gw_producer_poll(gw_producer *p);
+/* The producer's main queue (delivery reports). Owned by the producer. */
+rd_kafka_queue_t *gw_producer_queue(gw_producer *p);
+/* Messages not yet acknowledged or failed (rd_kafka_outq_len). */
+int gw_producer_outq_len(gw_producer *p);
+/* The librdkafka handle, for callers not yet on gw_producer_send. */
+rd_kafka_t *gw_producer_handle(gw_producer *p);
+/* Purges what is queued or in flight (no report is served after), destroys
+ * the handle. NULL is ok. */
+void gw_producer_free(gw_producer *p);
+
+#endif
