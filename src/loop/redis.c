@@ -11,6 +11,10 @@
  *     and a late reply finds cb == NULL and is dropped;
  *   - a record is freed when it is answered and refs == 0;
  *   - r->outstanding counts allocated records, bounded by max_pending.
+ * A command whose record cannot be allocated is answered GW_E_NOMEM on the
+ * next turn from a fixed ring (r->nomem, no allocation), like a deferred
+ * record; only when NOMEM_SLOTS such answers already wait for that turn is it
+ * answered inside the call (the last resort: still exactly once).
  * Handshake replies are recognised by their context: when a connection is
  * dropped, r->ac is cleared first, so callbacks of a dead context see
  * ac != r->ac and do nothing.
@@ -33,6 +37,15 @@
 #include "common/sha.h"
 
 typedef enum { RS_DISCONNECTED, RS_CONNECTING, RS_READY, RS_CLOSED } rstate;
+
+enum { NOMEM_SLOTS = 64 };
+
+/* A command answered on the next turn without a record (no memory for one). */
+typedef struct {
+    gw_redis_cb cb;
+    void *arg;
+    gw_err err;
+} nomem_answer;
 
 struct gw_redis_script {
     gw_redis_script *next;
@@ -69,6 +82,8 @@ struct gw_redis {
     uint64_t rng;
     req *live_head, *live_tail;
     req *deferred_head, *deferred_tail;
+    nomem_answer nomem[NOMEM_SLOTS]; /* answered with the deferred records */
+    size_t nomem_count;
     uint32_t outstanding;
     uint64_t last_reply_ms; /* loop time of the last reply on the READY connection */
     gw_redis_script *scripts;
@@ -179,6 +194,12 @@ static void defer_cb(uv_timer_t *t)
     /* Detach the list first: callbacks may issue commands that defer again. */
     req *q = r->deferred_head;
     r->deferred_head = r->deferred_tail = NULL;
+    nomem_answer nomem[NOMEM_SLOTS];
+    size_t nn = r->nomem_count;
+    memcpy(nomem, r->nomem, nn * sizeof nomem[0]);
+    r->nomem_count = 0;
+    for (size_t i = 0; i < nn; i++)
+        nomem[i].cb(nomem[i].arg, nomem[i].err, NULL);
     while (q) {
         req *next = q->next;
         gw_redis_cb cb = q->cb;
@@ -734,8 +755,15 @@ static void fail_early(gw_redis *r, gw_redis_cb cb, void *arg, gw_err err)
 {
     req *q = calloc(1, sizeof(*q));
     if (!q) {
-        GW_ERROR("redis_out_of_memory");
-        abort(); /* the exactly-once contract cannot be kept without memory */
+        r->st.commands++;
+        if (r->nomem_count == NOMEM_SLOTS) {
+            cb(arg, GW_E_NOMEM, NULL); /* last resort: answer now */
+            return;
+        }
+        r->nomem[r->nomem_count++] = (nomem_answer){.cb = cb, .arg = arg, .err = GW_E_NOMEM};
+        if (r->state != RS_CLOSED)
+            uv_timer_start(&r->defer_timer, defer_cb, 0, 0);
+        return;
     }
     q->r = r;
     q->cb = cb;

@@ -10,6 +10,13 @@
  *
  * Invariants: a "later" record is on st->later_* from the call that queued it
  * until its callback ran; a waiter is on st->waiters until it answered.
+ *
+ * Out of memory: an operation whose record (a "later" record, a backend's
+ * operation record, a waiter) cannot be allocated is answered GW_E_NOMEM on
+ * the next turn from a fixed ring in gw_state (st->nomem, no allocation), so
+ * the exactly-once, never-inside-the-call contract holds without memory.
+ * Only when more than GW_STATE_NOMEM_SLOTS such answers wait for one turn is
+ * the next one answered inside the call (the last resort: still exactly once).
  */
 #include "state/state_private.h"
 
@@ -18,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+/* A later_kind is also kept in st->nomem[].kind. */
 typedef enum { LATER_LIMIT, LATER_ACK, LATER_BUDGET, LATER_CACHE } later_kind;
 
 struct gw_state_later {
@@ -105,11 +113,46 @@ static void deliver(struct gw_state_later *l, bool shutting_down)
     }
 }
 
+/* Answers err (GW_E_NOMEM or GW_E_SHUTTING_DOWN) to a call that has no
+ * record. */
+static void deliver_err(int kind, void *cb, void *ud, gw_err err)
+{
+    switch ((later_kind)kind) {
+    case LATER_LIMIT: {
+        gw_limit_result r = {.err = err};
+        ((gw_limit_cb)cb)(ud, &r);
+        break;
+    }
+    case LATER_ACK: {
+        gw_state_ack r = {.err = err};
+        ((gw_ack_cb)cb)(ud, &r);
+        break;
+    }
+    case LATER_BUDGET: {
+        gw_budget_result r = {.err = err};
+        ((gw_budget_cb)cb)(ud, &r);
+        break;
+    }
+    case LATER_CACHE: {
+        gw_cache_result r = {.err = err, .kind = GW_CACHE_MISS};
+        ((gw_cache_cb)cb)(ud, &r);
+        break;
+    }
+    }
+}
+
 static void drain_later(gw_state *st, bool shutting_down)
 {
     /* Detach first: callbacks may queue new answers for the next turn. */
     struct gw_state_later *l = st->later_head;
     st->later_head = st->later_tail = NULL;
+    size_t nn = st->nomem_count;
+    struct gw_state_nomem nomem[GW_STATE_NOMEM_SLOTS];
+    memcpy(nomem, st->nomem, nn * sizeof nomem[0]);
+    st->nomem_count = 0;
+    for (size_t i = 0; i < nn; i++)
+        deliver_err(nomem[i].kind, nomem[i].cb, nomem[i].ud,
+                    shutting_down ? GW_E_SHUTTING_DOWN : GW_E_NOMEM);
     while (l) {
         struct gw_state_later *next = l->next;
         deliver(l, shutting_down);
@@ -123,12 +166,44 @@ static void later_timer_cb(uv_timer_t *t)
     drain_later(t->data, false);
 }
 
-static struct gw_state_later *later_new(gw_state *st, later_kind kind, void *cb, void *ud,
-                                        size_t extra)
+/* GW_E_NOMEM on the next turn, without allocating (see the top). */
+static void nomem_push(gw_state *st, later_kind kind, void *cb, void *ud)
+{
+    if (st->nomem_count == GW_STATE_NOMEM_SLOTS) {
+        deliver_err(kind, cb, ud, GW_E_NOMEM); /* last resort: answer now */
+        return;
+    }
+    st->nomem[st->nomem_count++] = (struct gw_state_nomem){.kind = kind, .cb = cb, .ud = ud};
+    if (!st->closing)
+        uv_timer_start(&st->later_timer, later_timer_cb, 0, 0);
+}
+
+void gw_state_nomem_limit(gw_state *st, gw_limit_cb cb, void *ud)
+{
+    nomem_push(st, LATER_LIMIT, (void *)cb, ud);
+}
+
+void gw_state_nomem_ack(gw_state *st, gw_ack_cb cb, void *ud)
+{
+    nomem_push(st, LATER_ACK, (void *)cb, ud);
+}
+
+void gw_state_nomem_budget(gw_state *st, gw_budget_cb cb, void *ud)
+{
+    nomem_push(st, LATER_BUDGET, (void *)cb, ud);
+}
+
+void gw_state_nomem_cache(gw_state *st, gw_cache_cb cb, void *ud)
+{
+    nomem_push(st, LATER_CACHE, (void *)cb, ud);
+}
+
+/* NULL when out of memory: the caller then answers with nomem_push. */
+static struct gw_state_later *later_new(later_kind kind, void *cb, void *ud, size_t extra)
 {
     struct gw_state_later *l = calloc(1, sizeof(*l) + extra);
     if (!l)
-        abort(); /* the exactly-once contract cannot be kept without memory */
+        return NULL;
     l->kind = kind;
     l->cb = cb;
     l->ud = ud;
@@ -148,21 +223,33 @@ static void later_push(gw_state *st, struct gw_state_later *l)
 
 void gw_state_later_limit(gw_state *st, const gw_limit_result *res, gw_limit_cb cb, void *ud)
 {
-    struct gw_state_later *l = later_new(st, LATER_LIMIT, (void *)cb, ud, 0);
+    struct gw_state_later *l = later_new(LATER_LIMIT, (void *)cb, ud, 0);
+    if (!l) {
+        nomem_push(st, LATER_LIMIT, (void *)cb, ud);
+        return;
+    }
     l->u.limit = *res;
     later_push(st, l);
 }
 
 void gw_state_later_ack(gw_state *st, const gw_state_ack *res, gw_ack_cb cb, void *ud)
 {
-    struct gw_state_later *l = later_new(st, LATER_ACK, (void *)cb, ud, 0);
+    struct gw_state_later *l = later_new(LATER_ACK, (void *)cb, ud, 0);
+    if (!l) {
+        nomem_push(st, LATER_ACK, (void *)cb, ud);
+        return;
+    }
     l->u.ack = *res;
     later_push(st, l);
 }
 
 void gw_state_later_budget(gw_state *st, const gw_budget_result *res, gw_budget_cb cb, void *ud)
 {
-    struct gw_state_later *l = later_new(st, LATER_BUDGET, (void *)cb, ud, 0);
+    struct gw_state_later *l = later_new(LATER_BUDGET, (void *)cb, ud, 0);
+    if (!l) {
+        nomem_push(st, LATER_BUDGET, (void *)cb, ud);
+        return;
+    }
     l->u.budget = *res;
     later_push(st, l);
 }
@@ -170,7 +257,11 @@ void gw_state_later_budget(gw_state *st, const gw_budget_result *res, gw_budget_
 void gw_state_later_cache(gw_state *st, const gw_cache_result *res, gw_cache_cb cb, void *ud)
 {
     size_t extra = (res->kind == GW_CACHE_HIT && res->data) ? res->len : 0;
-    struct gw_state_later *l = later_new(st, LATER_CACHE, (void *)cb, ud, extra);
+    struct gw_state_later *l = later_new(LATER_CACHE, (void *)cb, ud, extra);
+    if (!l) {
+        nomem_push(st, LATER_CACHE, (void *)cb, ud);
+        return;
+    }
     l->u.cache = *res;
     if (extra) {
         memcpy(l->data, res->data, extra);
@@ -197,16 +288,10 @@ gw_err gw_state_base_init(gw_state *st, const gw_state_ops *ops, uv_loop_t *loop
     return GW_OK;
 }
 
-typedef struct {
-    gw_state *st;
-    void (*release)(gw_state *st);
-} close_ctx;
-
 static void on_later_closed(uv_handle_t *h)
 {
-    close_ctx *c = h->data;
-    c->release(c->st);
-    free(c);
+    gw_state *st = h->data;
+    st->release(st);
 }
 
 void gw_state_base_close(gw_state *st, void (*release)(gw_state *st))
@@ -228,14 +313,9 @@ void gw_state_base_close(gw_state *st, void (*release)(gw_state *st))
         }
         w = next;
     }
-    while (st->later_head)
+    while (st->later_head || st->nomem_count)
         drain_later(st, true);
-    close_ctx *c = malloc(sizeof(*c));
-    if (!c)
-        abort();
-    c->st = st;
-    c->release = release;
-    st->later_timer.data = c;
+    st->release = release; /* kept in st: closing needs no allocation */
     uv_close((uv_handle_t *)&st->later_timer, on_later_closed);
 }
 
@@ -472,8 +552,10 @@ void gw_state_cache_wait(gw_state *st, const char *key, const char *owner, int32
         return;
     }
     waiter *w = calloc(1, sizeof(*w));
-    if (!w)
-        abort();
+    if (!w) {
+        gw_state_nomem_cache(st, cb, ud);
+        return;
+    }
     w->st = st;
     strcpy(w->key, key);
     strcpy(w->owner, owner);

@@ -61,11 +61,14 @@ static void maybe_release(policy_state *w)
     free(w);
 }
 
+/* NULL when out of memory: the caller then answers with gw_state_nomem_*
+ * (GW_E_NOMEM on the next turn, exactly once, without allocating; no
+ * fallback: the inner backend was never asked). */
 static pop *pop_new(policy_state *w, feature f, void *cb, void *ud)
 {
     pop *p = calloc(1, sizeof(*p));
     if (!p)
-        abort(); /* the exactly-once contract cannot be kept without memory */
+        return NULL;
     p->w = w;
     p->f = f;
     p->cb = cb;
@@ -160,6 +163,10 @@ static void pol_limit_check(gw_state *st, const gw_limit_key *keys, size_t n, gw
 {
     policy_state *w = (policy_state *)st;
     pop *p = pop_new(w, F_LIMITS, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_limit(st, cb, ud);
+        return;
+    }
     copy_keys(p, keys, n, w->o.expected_workers);
     gw_state_limit_check(w->inner, keys, n, on_limit, p);
 }
@@ -185,6 +192,10 @@ static void pol_limit_reconcile(gw_state *st, const char *request_id, const gw_l
 {
     policy_state *w = (policy_state *)st;
     pop *p = pop_new(w, F_LIMITS, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
     copy_keys(p, keys, n, w->o.expected_workers);
     p->reconcile = true;
     strcpy(p->request_id, request_id);
@@ -209,16 +220,24 @@ static void pol_budget_check(gw_state *st, const char *agent, double estimate_us
                              const gw_budget_limits *lim, gw_budget_cb cb, void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_budget_check(w->inner, agent, estimate_usd, lim, on_budget,
-                          pop_new(w, F_LIMITS, (void *)cb, ud));
+    pop *p = pop_new(w, F_LIMITS, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_budget(st, cb, ud);
+        return;
+    }
+    gw_state_budget_check(w->inner, agent, estimate_usd, lim, on_budget, p);
 }
 
 static void pol_budget_charge(gw_state *st, const char *request_id, const char *agent,
                               double actual_usd, gw_ack_cb cb, void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_budget_charge(w->inner, request_id, agent, actual_usd, on_ack,
-                           pop_new(w, F_LIMITS, (void *)cb, ud));
+    pop *p = pop_new(w, F_LIMITS, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_budget_charge(w->inner, request_id, agent, actual_usd, on_ack, p);
 }
 
 /* ---- cache and idempotency ---------------------------------------------------------- */
@@ -242,6 +261,10 @@ static void pol_cache_get(gw_state *st, const char *key, gw_cache_cb cb, void *u
 {
     policy_state *w = (policy_state *)st;
     pop *p = pop_new(w, F_CACHE, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_cache(st, cb, ud);
+        return;
+    }
     p->plain_get = true;
     gw_state_cache_get(w->inner, key, on_cache, p);
 }
@@ -250,31 +273,48 @@ static void pol_cache_put(gw_state *st, const char *key, const uint8_t *data, si
                           int32_t ttl_s, const char *owner, gw_ack_cb cb, void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_cache_put(w->inner, key, data, len, ttl_s, owner, on_ack,
-                       pop_new(w, F_CACHE, (void *)cb, ud));
+    pop *p = pop_new(w, F_CACHE, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_cache_put(w->inner, key, data, len, ttl_s, owner, on_ack, p);
 }
 
 static void pol_cache_get_or_lock(gw_state *st, const char *key, const char *owner, int32_t lock_ms,
                                   bool refresh, gw_cache_cb cb, void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_cache_get_or_lock(w->inner, key, owner, lock_ms, refresh, on_cache,
-                               pop_new(w, F_CACHE, (void *)cb, ud));
+    pop *p = pop_new(w, F_CACHE, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_cache(st, cb, ud);
+        return;
+    }
+    gw_state_cache_get_or_lock(w->inner, key, owner, lock_ms, refresh, on_cache, p);
 }
 
 static void pol_cache_unlock(gw_state *st, const char *key, const char *owner, gw_ack_cb cb,
                              void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_cache_unlock(w->inner, key, owner, on_ack, pop_new(w, F_CACHE, (void *)cb, ud));
+    pop *p = pop_new(w, F_CACHE, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_cache_unlock(w->inner, key, owner, on_ack, p);
 }
 
 static void pol_idem_claim(gw_state *st, const char *request_id, const char *owner,
                            int32_t lease_ms, gw_cache_cb cb, void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_idem_claim(w->inner, request_id, owner, lease_ms, on_cache,
-                        pop_new(w, F_IDEM, (void *)cb, ud));
+    pop *p = pop_new(w, F_IDEM, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_cache(st, cb, ud);
+        return;
+    }
+    gw_state_idem_claim(w->inner, request_id, owner, lease_ms, on_cache, p);
 }
 
 static void pol_idem_complete(gw_state *st, const char *request_id, const char *owner,
@@ -282,15 +322,24 @@ static void pol_idem_complete(gw_state *st, const char *request_id, const char *
                               void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_idem_complete(w->inner, request_id, owner, data, len, ttl_s, on_ack,
-                           pop_new(w, F_IDEM, (void *)cb, ud));
+    pop *p = pop_new(w, F_IDEM, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_idem_complete(w->inner, request_id, owner, data, len, ttl_s, on_ack, p);
 }
 
 static void pol_idem_release(gw_state *st, const char *request_id, const char *owner, gw_ack_cb cb,
                              void *ud)
 {
     policy_state *w = (policy_state *)st;
-    gw_state_idem_release(w->inner, request_id, owner, on_ack, pop_new(w, F_IDEM, (void *)cb, ud));
+    pop *p = pop_new(w, F_IDEM, (void *)cb, ud);
+    if (!p) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_idem_release(w->inner, request_id, owner, on_ack, p);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */

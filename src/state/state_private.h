@@ -36,6 +36,16 @@ typedef struct {
     void (*destroy)(gw_state *st);
 } gw_state_ops;
 
+enum { GW_STATE_NOMEM_SLOTS = 64 };
+
+/* A call answered GW_E_NOMEM on the next turn: its record could not be
+ * allocated (state.c). */
+struct gw_state_nomem {
+    int kind;
+    void *cb;
+    void *ud;
+};
+
 struct gw_state {
     const gw_state_ops *ops;
     uv_loop_t *loop;
@@ -44,7 +54,10 @@ struct gw_state {
     uint32_t marker_ttl_ms;
     /* one-shot answers delivered on the next loop turn (state.c) */
     struct gw_state_later *later_head, *later_tail;
+    struct gw_state_nomem nomem[GW_STATE_NOMEM_SLOTS]; /* no memory for a later record */
+    size_t nomem_count;
     uv_timer_t later_timer;
+    void (*release)(gw_state *st);   /* gw_state_base_close: once the timer is closed */
     struct gw_state_waiter *waiters; /* gw_state_cache_wait in progress */
     bool closing;
 };
@@ -62,6 +75,17 @@ void gw_state_later_limit(gw_state *st, const gw_limit_result *res, gw_limit_cb 
 void gw_state_later_ack(gw_state *st, const gw_state_ack *res, gw_ack_cb cb, void *ud);
 void gw_state_later_budget(gw_state *st, const gw_budget_result *res, gw_budget_cb cb, void *ud);
 void gw_state_later_cache(gw_state *st, const gw_cache_result *res, gw_cache_cb cb, void *ud);
+
+/* Next-turn GW_E_NOMEM answers for a call whose operation record could not be
+ * allocated; they allocate nothing (a fixed ring in gw_state). The
+ * gw_state_later_* functions fall back to these by themselves, so a backend
+ * out of memory answers with either and the callback still runs exactly once,
+ * never inside the call (unless GW_STATE_NOMEM_SLOTS answers already wait for
+ * this turn: then inside it, the last resort). */
+void gw_state_nomem_limit(gw_state *st, gw_limit_cb cb, void *ud);
+void gw_state_nomem_ack(gw_state *st, gw_ack_cb cb, void *ud);
+void gw_state_nomem_budget(gw_state *st, gw_budget_cb cb, void *ud);
+void gw_state_nomem_cache(gw_state *st, gw_cache_cb cb, void *ud);
 
 /* Budget periods: "YYYYMMDD" and "YYYYMM" of a Unix ms time (UTC). */
 void gw_state_periods(int64_t now_ms, char day[9], char month[7]);

@@ -42,11 +42,13 @@ typedef struct {
     gw_budget_limits lim;
 } rop;
 
+/* NULL when out of memory: the caller then answers with gw_state_nomem_*
+ * (GW_E_NOMEM on the next turn, exactly once, without allocating). */
 static rop *rop_new(void *cb, void *ud)
 {
     rop *o = calloc(1, sizeof(*o));
     if (!o)
-        abort(); /* the exactly-once contract cannot be kept without memory */
+        return NULL;
     o->cb = cb;
     o->ud = ud;
     return o;
@@ -101,8 +103,12 @@ static void rs_limit_check(gw_state *st, const gw_limit_key *keys, size_t n, gw_
         for (int j = 0; j < 3; j++)
             argv[n + 3 * i + j] = nbuf[3 * i + j];
     }
-    gw_redis_eval(rs->r, rs->s_limit, (int)n, (int)(4 * n), argv, NULL, on_limit,
-                  rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_limit(st, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_limit, (int)n, (int)(4 * n), argv, NULL, on_limit, o);
 }
 
 static void on_ack_int(void *arg, gw_err err, const redisReply *rep)
@@ -136,8 +142,12 @@ static void rs_limit_reconcile(gw_state *st, const char *request_id, const gw_li
         argv[n + 2 + 2 * i] = nbuf[1 + 2 * i];
         argv[n + 3 + 2 * i] = nbuf[2 + 2 * i];
     }
-    gw_redis_eval(rs->r, rs->s_reconcile, (int)n + 1, (int)(3 * n + 2), argv, NULL, on_ack_int,
-                  rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_reconcile, (int)n + 1, (int)(3 * n + 2), argv, NULL, on_ack_int, o);
 }
 
 /* ---- budgets ----------------------------------------------------------------------- */
@@ -181,6 +191,10 @@ static void rs_budget_check(gw_state *st, const char *agent, double estimate_usd
     budget_keys(st, agent, dkey, mkey);
     const char *argv[3] = {"MGET", dkey, mkey};
     rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_budget(st, cb, ud);
+        return;
+    }
     o->estimate_micro = gw_state_usd_to_micro(estimate_usd);
     o->lim = *lim;
     gw_redis_command(rs->r, 3, argv, NULL, on_budget, o);
@@ -199,7 +213,12 @@ static void rs_budget_charge(gw_state *st, const char *request_id, const char *a
     snprintf(dttl_s, NUM_MAX, "%d", GW_STATE_BUDGET_DAY_TTL_S);
     snprintf(mttl_s, NUM_MAX, "%d", GW_STATE_BUDGET_MONTH_TTL_S);
     const char *argv[7] = {marker, dkey, mkey, amount, mttl, dttl_s, mttl_s};
-    gw_redis_eval(rs->r, rs->s_charge, 3, 7, argv, NULL, on_ack_int, rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_charge, 3, 7, argv, NULL, on_ack_int, o);
 }
 
 /* ---- cache and idempotency ----------------------------------------------------------- */
@@ -250,8 +269,12 @@ static void value_or_lock(redis_state *rs, const char *vtag, const char *ltag, c
     mkkey(lkey, &rs->base, ltag, name);
     snprintf(ms, NUM_MAX, "%d", lock_ms);
     const char *argv[5] = {vkey, lkey, owner, ms, refresh ? "1" : "0"};
-    gw_redis_eval(rs->r, rs->s_value_or_lock, 2, 5, argv, NULL, on_value_or_lock,
-                  rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_cache(&rs->base, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_value_or_lock, 2, 5, argv, NULL, on_value_or_lock, o);
 }
 
 static void store_and_unlock(redis_state *rs, const char *vtag, const char *ltag, const char *name,
@@ -264,7 +287,12 @@ static void store_and_unlock(redis_state *rs, const char *vtag, const char *ltag
     snprintf(ttl, NUM_MAX, "%d", ttl_s);
     const char *argv[6] = {vkey, lkey, (const char *)data, ttl, owner ? owner : "", nx ? "1" : "0"};
     size_t lens[6] = {strlen(vkey), strlen(lkey), len, strlen(ttl), strlen(argv[4]), 1};
-    gw_redis_eval(rs->r, rs->s_store, 2, 6, argv, lens, on_ack_int, rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_ack(&rs->base, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_store, 2, 6, argv, lens, on_ack_int, o);
 }
 
 static void unlock_if_owner(redis_state *rs, const char *ltag, const char *name, const char *owner,
@@ -273,7 +301,12 @@ static void unlock_if_owner(redis_state *rs, const char *ltag, const char *name,
     char lkey[KEY_MAX];
     mkkey(lkey, &rs->base, ltag, name);
     const char *argv[2] = {lkey, owner};
-    gw_redis_eval(rs->r, rs->s_unlock, 1, 2, argv, NULL, on_ack_int, rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_ack(&rs->base, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_unlock, 1, 2, argv, NULL, on_ack_int, o);
 }
 
 static void rs_cache_get(gw_state *st, const char *key, gw_cache_cb cb, void *ud)
@@ -281,7 +314,12 @@ static void rs_cache_get(gw_state *st, const char *key, gw_cache_cb cb, void *ud
     char vkey[KEY_MAX];
     mkkey(vkey, st, "c", key);
     const char *argv[2] = {"GET", vkey};
-    gw_redis_command(((redis_state *)st)->r, 2, argv, NULL, on_get, rop_new((void *)cb, ud));
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_cache(st, cb, ud);
+        return;
+    }
+    gw_redis_command(((redis_state *)st)->r, 2, argv, NULL, on_get, o);
 }
 
 static void rs_cache_put(gw_state *st, const char *key, const uint8_t *data, size_t len,
