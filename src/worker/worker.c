@@ -86,7 +86,9 @@ static void maybe_finish_drain(gw_worker *w);
 void gw_worker_job_finished(gw_worker *w, gw_job *job)
 {
     gw_part *p = job->part;
-    assert(w->in_flight[job->tier] > 0 && w->job_count > 0);
+    assert(w->in_flight[job->tier] > 0);
+    assert(w->job_count ==
+           w->in_flight[GW_TIER_HIGH] + w->in_flight[GW_TIER_NORMAL] + w->in_flight[GW_TIER_LOW]);
     if (!job->publish_failed && p->assigned && p->generation == job->part_gen && p->offs_ready) {
         /* Same generation: the offset was tracked by this tracker, once. */
         bool was_pending = gw_offsets_done(&p->offs, job->offset);
