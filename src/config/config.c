@@ -24,18 +24,17 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 enum {
-    GW_CFG_PATH_MAX = 256,
     GW_CFG_LIST_ITEMS_MAX = 64,
     GW_CFG_STRING_MAX_DEFAULT = 4096,
     GW_CFG_FILE_MAX_BYTES = 4 << 20,
-    GW_CFG_MAX_LIST_ROWS = 8,
-    GW_CFG_SEEN_WORDS = 4, /* rows per table <= 256 */
+    GW_CFG_MAX_SETS = 4096,
 };
 
 _Static_assert(sizeof(gw_cfg_framing) == sizeof(int), "enums are stored as int");
@@ -45,9 +44,6 @@ _Static_assert(sizeof(gw_provider_kind) == sizeof(int), "enums are stored as int
 struct gw_cfg_priv {
     void **ptrs; /* every allocation owned by the config */
     size_t n, cap;
-    /* Per LIST row of the top table (in row order), per element: which rows
-     * the file or --set gave explicitly (bit = row index). */
-    uint64_t *explicit_masks[GW_CFG_MAX_LIST_ROWS];
 };
 
 /* A value before it is checked and stored. */
@@ -161,8 +157,9 @@ static const char *setting_type_name(const config_setting_t *s)
 }
 
 /* The setting at path ("a.b[2].c") in the parsed file, or its nearest
- * existing parent; NULL when not even the first component exists. */
-static const config_setting_t *find_setting(const config_t *cf, const char *path)
+ * existing parent (*exact false); NULL when not even the first component
+ * exists. */
+static const config_setting_t *find_setting(const config_t *cf, const char *path, bool *exact)
 {
     const config_setting_t *cur = config_root_setting(cf), *found = NULL;
     const char *p = path;
@@ -170,9 +167,10 @@ static const config_setting_t *find_setting(const config_t *cf, const char *path
         char name[GW_CFG_PATH_MAX];
         size_t len = strcspn(p, ".[");
         const config_setting_t *next;
+        const char *rest;
         if (*p == '[') {
             next = config_setting_get_elem(cur, (unsigned)strtoul(p + 1, NULL, 10));
-            p = strchr(p, ']') ? strchr(p, ']') + 1 : p + strlen(p);
+            rest = strchr(p, ']') ? strchr(p, ']') + 1 : p + strlen(p);
         } else {
             if (len == 0 || len >= sizeof(name))
                 break;
@@ -181,43 +179,104 @@ static const config_setting_t *find_setting(const config_t *cf, const char *path
             next = config_setting_type(cur) == CONFIG_TYPE_GROUP
                        ? config_setting_get_member(cur, name)
                        : NULL;
-            p += len;
+            rest = p + len;
         }
         if (next == NULL)
             break;
+        p = rest;
         found = cur = next;
         if (*p == '.')
             p++;
     }
+    *exact = *p == '\0';
     return found;
+}
+
+/* The last override that set path (by index), or NULL. */
+static const gw_cfg_override *override_of(const gw_cfg_ctx *ctx, const char *path)
+{
+    for (size_t i = ctx->set_count; path != NULL && i-- > 0;)
+        if (ctx->sets[i].used && strcmp(ctx->sets[i].norm, path) == 0)
+            return &ctx->sets[i];
+    return NULL;
+}
+
+/* The last override of another setting of the list element path is in. */
+static const gw_cfg_override *element_override_of(const gw_cfg_ctx *ctx, const char *path)
+{
+    const char *close = strstr(path, "].");
+    if (close == NULL)
+        return NULL;
+    size_t len = (size_t)(close - path) + 2;
+    for (size_t i = ctx->set_count; i-- > 0;)
+        if (ctx->sets[i].used && strncmp(ctx->sets[i].norm, path, len) == 0)
+            return &ctx->sets[i];
+    return NULL;
+}
+
+/* The exact setting at path in the file, or NULL. */
+static const config_setting_t *file_setting(const gw_cfg_ctx *ctx, const char *path)
+{
+    bool exact = false;
+    const config_setting_t *s =
+        ctx->cf != NULL && path != NULL ? find_setting(ctx->cf, path, &exact) : NULL;
+    return exact ? s : NULL;
+}
+
+static gw_err failv(gw_cfg_ctx *ctx, const config_setting_t *s, const char *path, const char *other,
+                    const char *fmt, va_list ap)
+{
+    if (ctx->errbuf == NULL || ctx->errlen == 0)
+        return GW_E_CONFIG;
+    const gw_cfg_override *ov = ctx->cur;
+    if (s == NULL && ov == NULL && (ov = override_of(ctx, path)) == NULL &&
+        (ov = override_of(ctx, other)) == NULL && (s = file_setting(ctx, path)) == NULL &&
+        (s = file_setting(ctx, other)) == NULL && (ov = element_override_of(ctx, path)) == NULL &&
+        ctx->cf != NULL) {
+        bool exact;
+        s = find_setting(ctx->cf, path, &exact);
+    }
+    int n;
+    if (ov != NULL && ov->row != NULL && ov->row->type == GW_CT_ENV)
+        n = snprintf(ctx->errbuf, ctx->errlen, "--set %.200s=(not shown): %s: ", ov->path, path);
+    else if (ov != NULL)
+        n = snprintf(ctx->errbuf, ctx->errlen, "--set %.200s=%.64s: %s: ", ov->path, ov->value,
+                     path);
+    else {
+        const char *file = ctx->origin;
+        unsigned line = 0;
+        if (s != NULL) {
+            line = config_setting_source_line(s);
+            if (config_setting_source_file(s) != NULL)
+                file = config_setting_source_file(s);
+        }
+        if (line > 0)
+            n = snprintf(ctx->errbuf, ctx->errlen, "%s:%u: %s: ", file, line, path);
+        else
+            n = snprintf(ctx->errbuf, ctx->errlen, "%s: %s: ", file, path);
+    }
+    if (n >= 0 && (size_t)n < ctx->errlen)
+        vsnprintf(ctx->errbuf + n, ctx->errlen - (size_t)n, fmt, ap);
+    return GW_E_CONFIG;
 }
 
 gw_err gw_cfg_fail(gw_cfg_ctx *ctx, const config_setting_t *s, const char *path, const char *fmt,
                    ...)
 {
-    if (ctx->errbuf == NULL || ctx->errlen == 0)
-        return GW_E_CONFIG;
-    if (s == NULL && ctx->cf != NULL)
-        s = find_setting(ctx->cf, path);
-    const char *file = ctx->origin;
-    unsigned line = 0;
-    if (s != NULL) {
-        line = config_setting_source_line(s);
-        if (config_setting_source_file(s) != NULL)
-            file = config_setting_source_file(s);
-    }
-    int n;
-    if (line > 0)
-        n = snprintf(ctx->errbuf, ctx->errlen, "%s:%u: %s: ", file, line, path);
-    else
-        n = snprintf(ctx->errbuf, ctx->errlen, "%s: %s: ", file, path);
-    if (n >= 0 && (size_t)n < ctx->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->errbuf + n, ctx->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return GW_E_CONFIG;
+    va_list ap;
+    va_start(ap, fmt);
+    gw_err e = failv(ctx, s, path, NULL, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+gw_err gw_cfg_fail_rule(gw_cfg_ctx *ctx, const char *path, const char *other, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gw_err e = failv(ctx, NULL, path, other, fmt, ap);
+    va_end(ap);
+    return e;
 }
 
 /* ---- tables ----------------------------------------------------------- */
@@ -237,18 +296,6 @@ static bool has_group_prefix(const gw_cfg_table *t, const char *rel)
         if (strncmp(t->rows[i].path, rel, len) == 0 && t->rows[i].path[len] == '.')
             return true;
     return false;
-}
-
-static size_t list_row_index(const gw_cfg_row *row)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < gw_cfg_top.row_count; i++) {
-        if (&gw_cfg_top.rows[i] == row)
-            return k;
-        if (gw_cfg_top.rows[i].type == GW_CT_LIST)
-            k++;
-    }
-    return GW_CFG_MAX_LIST_ROWS;
 }
 
 /* Format a setting path into buf (GW_CFG_PATH_MAX); false when it does not fit. */
@@ -552,120 +599,163 @@ static gw_err set_from_text(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base, 
     return e != GW_OK ? e : store(ctx, row, base, &v, NULL, path);
 }
 
-/* ---- defaults --------------------------------------------------------- */
+/* ---- the file's names ------------------------------------------------- */
 
-static gw_err apply_defaults(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base, const char *prefix)
-{
-    for (size_t i = 0; i < t->row_count; i++) {
-        const gw_cfg_row *row = &t->rows[i];
-        char path[GW_CFG_PATH_MAX];
-        if (row->def == NULL || row->type == GW_CT_LIST)
-            continue;
-        if (!join_path(path, prefix, row->path))
-            return gw_cfg_fail(ctx, NULL, row->path, "setting path too long");
-        if (row->def[0] == '@') {
-            const gw_cfg_row *src = find_row(&gw_cfg_top, row->def + 1);
-            if (src == NULL || src->type != row->type)
-                return gw_cfg_fail(ctx, NULL, path, "bad inherited default %s", row->def);
-            memcpy(base + row->off, (char *)ctx->cfg + src->off, field_size(row->type));
-            continue;
-        }
-        gw_err e = set_from_text(ctx, row, base, row->def, path);
-        if (e != GW_OK)
-            return e;
-    }
-    return GW_OK;
-}
-
-/* ---- walking the file ------------------------------------------------- */
-
-static gw_err walk_group(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base,
-                         const config_setting_t *grp, const char *prefix, const char *rel,
-                         uint64_t *seen);
-
-static gw_err parse_list(gw_cfg_ctx *ctx, const gw_cfg_row *row, const config_setting_t *s,
-                         const char *path);
-
-static gw_err walk_child(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base,
-                         const config_setting_t *child, const char *prefix, const char *rel,
-                         uint64_t *seen)
-{
-    char relpath[GW_CFG_PATH_MAX], path[GW_CFG_PATH_MAX];
-    const char *name = config_setting_name(child);
-    if (name == NULL || !join_path(relpath, rel, name) || !join_path(path, prefix, relpath))
-        return gw_cfg_fail(ctx, child, prefix[0] ? prefix : rel, "setting path too long");
-    const gw_cfg_row *row = find_row(t, relpath);
-    if (row != NULL) {
-        size_t idx = (size_t)(row - t->rows);
-        if (idx < GW_CFG_SEEN_WORDS * 64)
-            seen[idx / 64] |= UINT64_C(1) << (idx % 64);
-        if (row->type == GW_CT_LIST)
-            return parse_list(ctx, row, child, path);
-        gw_cfg_val v;
-        memset(&v, 0, sizeof(v));
-        gw_err e = val_from_setting(ctx, row, child, path, &v);
-        return e != GW_OK ? e : store(ctx, row, base, &v, child, path);
-    }
-    if (config_setting_type(child) == CONFIG_TYPE_GROUP && has_group_prefix(t, relpath))
-        return walk_group(ctx, t, base, child, prefix, relpath, seen);
-    return gw_cfg_fail(ctx, child, path, "unknown setting");
-}
-
-static gw_err walk_group(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base,
-                         const config_setting_t *grp, const char *prefix, const char *rel,
-                         uint64_t *seen)
+/* Every setting in the file must match a row; values are checked later. */
+static gw_err check_names(gw_cfg_ctx *ctx, const gw_cfg_table *t, const config_setting_t *grp,
+                          const char *prefix, const char *rel)
 {
     int n = config_setting_length(grp);
     for (int i = 0; i < n; i++) {
-        gw_err e =
-            walk_child(ctx, t, base, config_setting_get_elem(grp, (unsigned)i), prefix, rel, seen);
+        const config_setting_t *child = config_setting_get_elem(grp, (unsigned)i);
+        char relpath[GW_CFG_PATH_MAX], path[GW_CFG_PATH_MAX];
+        const char *name = config_setting_name(child);
+        if (name == NULL || !join_path(relpath, rel, name) || !join_path(path, prefix, relpath))
+            return gw_cfg_fail(ctx, child, prefix[0] ? prefix : rel, "setting path too long");
+        const gw_cfg_row *row = find_row(t, relpath);
+        gw_err e = GW_OK;
+        if (row != NULL && row->type == GW_CT_LIST &&
+            config_setting_type(child) == CONFIG_TYPE_LIST) {
+            for (int j = 0; e == GW_OK && j < config_setting_length(child); j++) {
+                const config_setting_t *es = config_setting_get_elem(child, (unsigned)j);
+                char epath[GW_CFG_PATH_MAX];
+                if (config_setting_type(es) == CONFIG_TYPE_GROUP &&
+                    path_printf(epath, "%s[%d]", path, j))
+                    e = check_names(ctx, row->sub, es, epath, "");
+            }
+        } else if (row == NULL && config_setting_type(child) == CONFIG_TYPE_GROUP &&
+                   has_group_prefix(t, relpath)) {
+            e = check_names(ctx, t, child, prefix, relpath);
+        } else if (row == NULL) {
+            e = gw_cfg_fail(ctx, child, path, "unknown setting");
+        }
         if (e != GW_OK)
             return e;
     }
     return GW_OK;
 }
 
-static bool row_seen(const uint64_t *seen, size_t idx)
+/* ---- resolving values: --set, then the file, then the default --------- */
+
+static void list_of(const gw_config *cfg, const gw_cfg_row *row, char **arr, size_t *n)
 {
-    return (seen[idx / 64] >> (idx % 64)) & 1u;
+    memcpy(arr, (const char *)cfg + row->off, sizeof(*arr));
+    memcpy(n, (const char *)cfg + row->off2, sizeof(*n));
 }
 
-static gw_err check_required(gw_cfg_ctx *ctx, const gw_cfg_table *t, const uint64_t *seen,
-                             const config_setting_t *at, const char *prefix)
+static const char *elem_key(const gw_cfg_table *sub, const char *elem)
 {
+    const char *key;
+    memcpy(&key, elem + sub->rows[0].off, sizeof(key));
+    return key;
+}
+
+/* The override of path (or of alt, the same setting with the element named
+ * by its key). Every match is used; the last one wins. */
+static gw_cfg_override *find_override(gw_cfg_ctx *ctx, const char *path, const char *alt)
+{
+    gw_cfg_override *last = NULL;
+    for (size_t i = 0; i < ctx->set_count; i++) {
+        gw_cfg_override *o = &ctx->sets[i];
+        if (strcmp(o->path, path) == 0 || (alt != NULL && strcmp(o->path, alt) == 0)) {
+            o->used = true;
+            snprintf(o->norm, sizeof(o->norm), "%s", path);
+            last = o;
+        }
+    }
+    return last;
+}
+
+static gw_err inherit(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base, const char *path)
+{
+    const gw_cfg_row *src = find_row(&gw_cfg_top, row->def + 1);
+    if (src == NULL || src->type != row->type || (size_t)(src - gw_cfg_top.rows) >= ctx->top_row)
+        return gw_cfg_fail(ctx, NULL, path, "bad inherited default %s", row->def);
+    memcpy(base + row->off, (char *)ctx->cfg + src->off, field_size(row->type));
+    return GW_OK;
+}
+
+/* One scalar or string-list setting; *given: an override or the file had it. */
+static gw_err resolve_value(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base,
+                            const config_setting_t *grp, const char *path, const char *alt,
+                            bool *given)
+{
+    const gw_cfg_override *ov = find_override(ctx, path, alt);
+    *given = true;
+    if (ov != NULL) {
+        ctx->cur = ov;
+        gw_err e = set_from_text(ctx, row, base, ov->value, path);
+        ctx->cur = NULL;
+        return e;
+    }
+    const config_setting_t *s =
+        grp != NULL ? config_setting_lookup((config_setting_t *)grp, row->path) : NULL;
+    if (s != NULL) {
+        gw_cfg_val v;
+        memset(&v, 0, sizeof(v));
+        gw_err e = val_from_setting(ctx, row, s, path, &v);
+        return e != GW_OK ? e : store(ctx, row, base, &v, s, path);
+    }
+    *given = false;
+    if (row->def == NULL)
+        return GW_OK;
+    if (row->def[0] == '@')
+        return inherit(ctx, row, base, path);
+    return set_from_text(ctx, row, base, row->def, path);
+}
+
+static gw_err resolve_list(gw_cfg_ctx *ctx, const gw_cfg_row *row, const config_setting_t *grp,
+                           const char *path);
+
+/* Every row of t into base, in row order. grp: the file's group for base
+ * (NULL when none); prefix: the path of base ("" or "deployments[2]"). */
+static gw_err resolve_table(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base,
+                            const config_setting_t *grp, const char *prefix)
+{
+    char alt_prefix[GW_CFG_PATH_MAX] = "";
     for (size_t i = 0; i < t->row_count; i++) {
-        char path[GW_CFG_PATH_MAX];
-        bool optional_list = t->rows[i].type == GW_CT_LIST && t->rows[i].min < 1;
-        if (t->rows[i].def != NULL || optional_list || row_seen(seen, i))
-            continue;
-        if (!join_path(path, prefix, t->rows[i].path))
-            return gw_cfg_fail(ctx, at, prefix, "setting path too long");
-        return gw_cfg_fail(ctx, at, path, "required setting is missing");
+        const gw_cfg_row *row = &t->rows[i];
+        char path[GW_CFG_PATH_MAX], alt[GW_CFG_PATH_MAX];
+        bool given = false;
+        if (!join_path(path, prefix, row->path) ||
+            (alt_prefix[0] && !join_path(alt, alt_prefix, row->path)))
+            return gw_cfg_fail(ctx, grp, path, "setting path too long");
+        if (t == &gw_cfg_top)
+            ctx->top_row = i;
+        gw_err e;
+        if (row->type == GW_CT_LIST) {
+            e = resolve_list(ctx, row, grp, path);
+        } else {
+            e = resolve_value(ctx, row, base, grp, path, alt_prefix[0] ? alt : NULL, &given);
+            if (e == GW_OK && !given && row->def == NULL)
+                e = gw_cfg_fail(ctx, grp, path, "required setting is missing");
+        }
+        if (e != GW_OK)
+            return e;
+        /* An element is also addressed by its key: deployments[gpt-4o].weight. */
+        const char *key = i == 0 && t != &gw_cfg_top ? elem_key(t, base) : NULL;
+        if (key != NULL && key[strspn(key, "0123456789")] != '\0') {
+            const char *open = strrchr(prefix, '[');
+            if (open != NULL &&
+                !path_printf(alt_prefix, "%.*s[%s]", (int)(open - prefix), prefix, key))
+                alt_prefix[0] = '\0';
+        }
     }
     return GW_OK;
 }
 
-static gw_err parse_elem(gw_cfg_ctx *ctx, const gw_cfg_table *sub, char *elem,
-                         const config_setting_t *es, const char *path, uint64_t *mask)
-{
-    uint64_t seen[GW_CFG_SEEN_WORDS] = {0};
-    if (config_setting_type(es) != CONFIG_TYPE_GROUP)
-        return gw_cfg_fail(ctx, es, path, "expected a group, got %s", setting_type_name(es));
-    gw_err e = apply_defaults(ctx, sub, elem, path);
-    if (e == GW_OK)
-        e = walk_group(ctx, sub, elem, es, path, "", seen);
-    if (e == GW_OK)
-        e = check_required(ctx, sub, seen, es, path);
-    *mask = seen[0];
-    return e;
-}
-
-static gw_err parse_list(gw_cfg_ctx *ctx, const gw_cfg_row *row, const config_setting_t *s,
-                         const char *path)
+static gw_err resolve_list(gw_cfg_ctx *ctx, const gw_cfg_row *row, const config_setting_t *grp,
+                           const char *path)
 {
     const gw_cfg_table *sub = row->sub;
+    const config_setting_t *s =
+        grp != NULL ? config_setting_lookup((config_setting_t *)grp, row->path) : NULL;
+    if (s == NULL) {
+        if (row->min >= 1 && ctx->cf != NULL)
+            return gw_cfg_fail(ctx, grp, path, "required setting is missing");
+        return GW_OK;
+    }
     int st = config_setting_type(s);
-    size_t li = list_row_index(row);
     if (st != CONFIG_TYPE_LIST && !(st == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0))
         return gw_cfg_fail(ctx, s, path, "expected a list of groups ( { ... }, ... ), got %s",
                            setting_type_name(s));
@@ -675,60 +765,134 @@ static gw_err parse_list(gw_cfg_ctx *ctx, const gw_cfg_row *row, const config_se
     if (n > (size_t)row->max)
         return gw_cfg_fail(ctx, s, path, "has %zu items, the maximum is %.0f", n, row->max);
     char *arr = pool_alloc(ctx->cfg, n * sub->elem_size);
-    uint64_t *masks = pool_alloc(ctx->cfg, n * sizeof(uint64_t));
-    if (arr == NULL || masks == NULL || li >= GW_CFG_MAX_LIST_ROWS)
+    if (arr == NULL)
         return GW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         char epath[GW_CFG_PATH_MAX];
+        const config_setting_t *es = config_setting_get_elem(s, (unsigned)i);
         path_printf(epath, "%s[%zu]", path, i);
-        gw_err e = parse_elem(ctx, sub, arr + i * sub->elem_size,
-                              config_setting_get_elem(s, (unsigned)i), epath, &masks[i]);
+        if (config_setting_type(es) != CONFIG_TYPE_GROUP)
+            return gw_cfg_fail(ctx, es, epath, "expected a group, got %s", setting_type_name(es));
+        gw_err e = resolve_table(ctx, sub, arr + i * sub->elem_size, es, epath);
         if (e != GW_OK)
             return e;
     }
     memcpy((char *)ctx->cfg + row->off, &arr, sizeof(arr));
     memcpy((char *)ctx->cfg + row->off2, &n, sizeof(n));
-    ctx->cfg->priv->explicit_masks[li] = masks;
+    return GW_OK;
+}
+
+/* ---- --set overrides -------------------------------------------------- */
+
+static char *trim_dup(const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)*s))
+        s++, len--;
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
+        s++, len -= 2;
+    char *d = malloc(len + 1);
+    if (d != NULL) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+/* The row an override names ("a.b" or "list[index or key].rest"), checked
+ * before any value is resolved. */
+static gw_err override_row(gw_cfg_ctx *ctx, gw_cfg_override *o)
+{
+    const char *path = o->path, *open = strchr(path, '['), *close = open ? strchr(open, ']') : NULL;
+    if (open == NULL) {
+        o->row = find_row(&gw_cfg_top, path);
+        if (o->row == NULL)
+            return gw_cfg_fail(ctx, NULL, path, "unknown setting");
+        if (o->row->type == GW_CT_LIST)
+            return gw_cfg_fail(ctx, NULL, path,
+                               "is a list of groups; set one element's setting, as %s[<index or "
+                               "key>].<setting>",
+                               path);
+        return GW_OK;
+    }
+    char name[GW_CFG_PATH_MAX];
+    if (close == NULL || close == open + 1 || close[1] != '.')
+        return gw_cfg_fail(ctx, NULL, path, "expected list[index or key].setting");
+    snprintf(name, sizeof(name), "%.*s", (int)(open - path), path);
+    const gw_cfg_row *list = find_row(&gw_cfg_top, name);
+    if (list == NULL || list->type != GW_CT_LIST ||
+        (o->row = find_row(list->sub, close + 2)) == NULL)
+        return gw_cfg_fail(ctx, NULL, path, "unknown setting");
+    return GW_OK;
+}
+
+static void overrides_free(gw_cfg_override *sets, size_t n)
+{
+    for (size_t i = 0; sets != NULL && i < n; i++) {
+        free(sets[i].path);
+        free(sets[i].value);
+    }
+    free(sets);
+}
+
+static gw_err overrides_parse(gw_cfg_ctx *ctx, const char *const *sets, size_t n)
+{
+    if (n == 0)
+        return GW_OK;
+    if (n > GW_CFG_MAX_SETS) {
+        snprintf(ctx->errbuf, ctx->errlen, "--set: more than %d overrides", GW_CFG_MAX_SETS);
+        return GW_E_CONFIG;
+    }
+    if ((ctx->sets = calloc(n, sizeof(*ctx->sets))) == NULL)
+        return GW_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        gw_cfg_override *o = &ctx->sets[i];
+        const char *eq = strchr(sets[i], '=');
+        if (eq == NULL || (size_t)(eq - sets[i]) >= GW_CFG_PATH_MAX ||
+            strlen(eq + 1) > GW_CFG_STRING_MAX_DEFAULT) {
+            snprintf(ctx->errbuf, ctx->errlen, "--set %.64s: expected setting=value", sets[i]);
+            return GW_E_CONFIG;
+        }
+        ctx->set_count = i + 1;
+        o->path = trim_dup(sets[i], (size_t)(eq - sets[i]));
+        o->value = trim_dup(eq + 1, strlen(eq + 1));
+        if (o->path == NULL || o->value == NULL)
+            return GW_E_NOMEM;
+        ctx->cur = o;
+        gw_err e = override_row(ctx, o);
+        ctx->cur = NULL;
+        if (e != GW_OK)
+            return e;
+    }
+    return GW_OK;
+}
+
+/* An override that matched no setting names a list element that is not there. */
+static gw_err overrides_unused(gw_cfg_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->set_count; i++) {
+        gw_cfg_override *o = &ctx->sets[i];
+        if (o->used)
+            continue;
+        const char *open = strchr(o->path, '['), *close = strchr(o->path, ']');
+        char name[GW_CFG_PATH_MAX], key[GW_CFG_PATH_MAX], *end = NULL;
+        snprintf(name, sizeof(name), "%.*s", (int)(open - o->path), o->path);
+        snprintf(key, sizeof(key), "%.*s", (int)(close - open - 1), open + 1);
+        const gw_cfg_row *list = find_row(&gw_cfg_top, name);
+        char *arr;
+        size_t n;
+        list_of(ctx->cfg, list, &arr, &n);
+        unsigned long idx = strtoul(key, &end, 10);
+        ctx->cur = o;
+        if (key[0] >= '0' && key[0] <= '9' && *end == '\0')
+            return gw_cfg_fail(ctx, NULL, o->path, "no element %lu (the list has %zu)", idx, n);
+        return gw_cfg_fail(ctx, NULL, o->path, "no %s \"%.64s\"", list->sub->what, key);
+    }
     return GW_OK;
 }
 
 /* ---- validation ------------------------------------------------------- */
-
-static void list_of(const gw_config *cfg, const gw_cfg_row *row, char **arr, size_t *n)
-{
-    memcpy(arr, (const char *)cfg + row->off, sizeof(*arr));
-    memcpy(n, (const char *)cfg + row->off2, sizeof(*n));
-}
-
-/* Walks the top-level list rows in table order; k is a list's index among
- * them (the index of its explicit_masks and snapshot copies). Start from {0}. */
-typedef struct {
-    size_t i, k;
-    const gw_cfg_row *row;
-    char *arr;
-    size_t n;
-} list_cursor;
-
-static bool next_list(const gw_config *cfg, list_cursor *c)
-{
-    if (c->row != NULL)
-        c->k++;
-    for (; c->i < gw_cfg_top.row_count; c->i++) {
-        if (gw_cfg_top.rows[c->i].type != GW_CT_LIST)
-            continue;
-        c->row = &gw_cfg_top.rows[c->i++];
-        list_of(cfg, c->row, &c->arr, &c->n);
-        return true;
-    }
-    return false;
-}
-
-static const char *elem_key(const gw_cfg_table *sub, const char *elem)
-{
-    const char *key;
-    memcpy(&key, elem + sub->rows[0].off, sizeof(key));
-    return key;
-}
 
 static gw_err validate_list(gw_cfg_ctx *ctx, const gw_cfg_row *row)
 {
@@ -771,23 +935,6 @@ static gw_err validate_all(gw_cfg_ctx *ctx)
 
 /* ---- load ------------------------------------------------------------- */
 
-gw_err gw_config_default(gw_config **out)
-{
-    gw_config *cfg = config_new();
-    char err[256];
-    gw_cfg_ctx ctx = {cfg, "(defaults)", NULL, err, sizeof(err)};
-    *out = NULL;
-    if (cfg == NULL)
-        return GW_E_NOMEM;
-    gw_err e = apply_defaults(&ctx, &gw_cfg_top, (char *)cfg, "");
-    if (e != GW_OK) {
-        gw_config_free(cfg);
-        return e;
-    }
-    *out = cfg;
-    return GW_OK;
-}
-
 static gw_err read_file(const char *path, config_t *cf, char *errbuf, size_t errlen)
 {
     struct stat st;
@@ -811,213 +958,73 @@ static gw_err read_file(const char *path, config_t *cf, char *errbuf, size_t err
     return GW_E_CONFIG;
 }
 
-gw_err gw_config_load(const char *path, gw_config **out, char *errbuf, size_t errlen)
+gw_err gw_config_load_with(const char *path, const char *const *sets, size_t set_count,
+                           gw_config **out, char *errbuf, size_t errlen)
 {
     config_t cf;
-    gw_config *cfg = NULL;
-    uint64_t seen[GW_CFG_SEEN_WORDS] = {0};
     char dummy[1];
     if (errbuf == NULL || errlen == 0)
         errbuf = dummy, errlen = sizeof(dummy);
     errbuf[0] = '\0';
     *out = NULL;
     config_init(&cf);
-    gw_err e = read_file(path, &cf, errbuf, errlen);
-    if (e != GW_OK)
-        goto cleanup_cf;
-    e = gw_config_default(&cfg);
-    if (e != GW_OK)
-        goto cleanup_cf;
-    gw_cfg_ctx ctx = {cfg, path, &cf, errbuf, errlen};
-    if ((cfg->source = gw_cfg_strdup(cfg, path)) == NULL) {
-        e = GW_E_NOMEM;
-        goto cleanup_cfg;
+    gw_config *cfg = config_new();
+    gw_cfg_ctx ctx = {
+        cfg, path ? path : "(defaults)", path ? &cf : NULL, NULL, 0, NULL, 0, errbuf, errlen};
+    gw_err e = cfg == NULL ? GW_E_NOMEM : GW_OK;
+    if (e == GW_OK && path != NULL) {
+        e = read_file(path, &cf, errbuf, errlen);
+        if (e == GW_OK && (cfg->source = gw_cfg_strdup(cfg, path)) == NULL)
+            e = GW_E_NOMEM;
     }
-    e = walk_group(&ctx, &gw_cfg_top, (char *)cfg, config_root_setting(&cf), "", "", seen);
     if (e == GW_OK)
-        e = check_required(&ctx, &gw_cfg_top, seen, config_root_setting(&cf), "");
+        e = overrides_parse(&ctx, sets, set_count);
+    if (e == GW_OK && path != NULL)
+        e = check_names(&ctx, &gw_cfg_top, config_root_setting(&cf), "", "");
+    if (e == GW_OK)
+        e = resolve_table(&ctx, &gw_cfg_top, (char *)cfg,
+                          path != NULL ? config_root_setting(&cf) : NULL, "");
+    if (e == GW_OK)
+        e = overrides_unused(&ctx);
     if (e == GW_OK)
         e = validate_all(&ctx);
-    if (e != GW_OK)
-        goto cleanup_cfg;
-    *out = cfg;
-    cfg = NULL;
-cleanup_cfg:
-    gw_config_free(cfg);
-cleanup_cf:
+    overrides_free(ctx.sets, ctx.set_count);
     config_destroy(&cf);
-    return e;
-}
-
-/* ---- --set ------------------------------------------------------------ */
-
-typedef struct {
-    gw_config top;
-    char *lists[GW_CFG_MAX_LIST_ROWS];
-    uint64_t *masks[GW_CFG_MAX_LIST_ROWS];
-} gw_cfg_snapshot;
-
-static void snapshot_free(gw_cfg_snapshot *s)
-{
-    for (size_t k = 0; k < GW_CFG_MAX_LIST_ROWS; k++) {
-        free(s->lists[k]);
-        free(s->masks[k]);
+    if (e != GW_OK) {
+        gw_config_free(cfg);
+        return e;
     }
-}
-
-/* Copy everything --set may change: the top struct and each list's elements. */
-static gw_err snapshot_take(const gw_config *cfg, gw_cfg_snapshot *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->top = *cfg;
-    for (list_cursor c = {0}; next_list(cfg, &c);) {
-        if (c.n > 0) {
-            s->lists[c.k] = malloc(c.n * c.row->sub->elem_size);
-            s->masks[c.k] = malloc(c.n * sizeof(uint64_t));
-            if (s->lists[c.k] == NULL || s->masks[c.k] == NULL) {
-                snapshot_free(s);
-                return GW_E_NOMEM;
-            }
-            memcpy(s->lists[c.k], c.arr, c.n * c.row->sub->elem_size);
-            memcpy(s->masks[c.k], cfg->priv->explicit_masks[c.k], c.n * sizeof(uint64_t));
-        }
-    }
+    *out = cfg;
     return GW_OK;
 }
 
-static void snapshot_restore(gw_config *cfg, const gw_cfg_snapshot *s)
+gw_err gw_config_load(const char *path, gw_config **out, char *errbuf, size_t errlen)
 {
-    *cfg = s->top;
-    for (list_cursor c = {0}; next_list(cfg, &c);) {
-        if (c.n > 0) {
-            memcpy(c.arr, s->lists[c.k], c.n * c.row->sub->elem_size);
-            memcpy(cfg->priv->explicit_masks[c.k], s->masks[c.k], c.n * sizeof(uint64_t));
-        }
-    }
+    return gw_config_load_with(path, NULL, 0, out, errbuf, errlen);
 }
 
-/* A top-level default changed: copy it into every element that inherits it. */
-static void propagate(gw_config *cfg, const gw_cfg_row *src)
+gw_err gw_config_default(gw_config **out)
 {
-    for (list_cursor c = {0}; next_list(cfg, &c);) {
-        for (size_t j = 0; j < c.row->sub->row_count; j++) {
-            const gw_cfg_row *r = &c.row->sub->rows[j];
-            if (r->def == NULL || r->def[0] != '@' || strcmp(r->def + 1, src->path) != 0)
-                continue;
-            for (size_t e = 0; e < c.n; e++)
-                if (!((cfg->priv->explicit_masks[c.k][e] >> j) & 1u))
-                    memcpy(c.arr + e * c.row->sub->elem_size + r->off, (char *)cfg + src->off,
-                           field_size(r->type));
-        }
-    }
+    return gw_config_load_with(NULL, NULL, 0, out, NULL, 0);
 }
 
-typedef struct {
-    const gw_cfg_row *row;  /* the setting */
-    char *base;             /* struct holding its field */
-    const gw_cfg_row *list; /* LIST row when the setting is in an element */
-    size_t elem;
-} gw_cfg_target;
+static gw_config *defaults_cfg;
 
-static gw_err find_elem(gw_cfg_ctx *ctx, const gw_cfg_row *list, const char *key, const char *path,
-                        size_t *out)
+static void defaults_init(void)
 {
-    char *arr, *end = NULL;
-    size_t n;
-    list_of(ctx->cfg, list, &arr, &n);
-    unsigned long idx = strtoul(key, &end, 10);
-    if (key[0] >= '0' && key[0] <= '9' && *end == '\0') {
-        if (idx < n)
-            return (*out = idx), GW_OK;
-        return gw_cfg_fail(ctx, NULL, path, "no element %lu (the list has %zu)", idx, n);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *k = elem_key(list->sub, arr + i * list->sub->elem_size);
-        if (k != NULL && strcmp(k, key) == 0)
-            return (*out = i), GW_OK;
-    }
-    return gw_cfg_fail(ctx, NULL, path, "no %s \"%.64s\"", list->sub->what, key);
+    if (gw_config_default(&defaults_cfg) != GW_OK)
+        defaults_cfg = NULL;
 }
 
-/* "a.b" or "list[key].rest" to a row and the struct that holds its field. */
-static gw_err resolve_target(gw_cfg_ctx *ctx, const char *path, gw_cfg_target *t)
+const gw_config *gw_config_defaults(void)
 {
-    char name[GW_CFG_PATH_MAX], key[GW_CFG_PATH_MAX];
-    const char *open = strchr(path, '['), *close = open ? strchr(open, ']') : NULL;
-    memset(t, 0, sizeof(*t));
-    if (open == NULL) {
-        t->row = find_row(&gw_cfg_top, path);
-        t->base = (char *)ctx->cfg;
-        return t->row ? GW_OK : gw_cfg_fail(ctx, NULL, path, "unknown setting");
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, defaults_init);
+    if (defaults_cfg == NULL) {
+        fputs("modelgw: out of memory building the default configuration\n", stderr);
+        abort();
     }
-    if (close == NULL || close[1] != '.')
-        return gw_cfg_fail(ctx, NULL, path, "expected list[index or key].setting");
-    snprintf(name, sizeof(name), "%.*s", (int)(open - path), path);
-    snprintf(key, sizeof(key), "%.*s", (int)(close - open - 1), open + 1);
-    t->list = find_row(&gw_cfg_top, name);
-    if (t->list == NULL || t->list->type != GW_CT_LIST)
-        return gw_cfg_fail(ctx, NULL, path, "unknown setting");
-    gw_err e = find_elem(ctx, t->list, key, path, &t->elem);
-    if (e != GW_OK)
-        return e;
-    char *arr;
-    size_t n;
-    list_of(ctx->cfg, t->list, &arr, &n);
-    t->base = arr + t->elem * t->list->sub->elem_size;
-    t->row = find_row(t->list->sub, close + 2);
-    return t->row ? GW_OK : gw_cfg_fail(ctx, NULL, path, "unknown setting");
-}
-
-static void trim_copy(char *dst, size_t cap, const char *s, size_t len)
-{
-    while (len > 0 && isspace((unsigned char)*s))
-        s++, len--;
-    while (len > 0 && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
-        s++, len -= 2;
-    snprintf(dst, cap, "%.*s", (int)len, s);
-}
-
-static void mark_explicit(gw_config *cfg, const gw_cfg_target *t)
-{
-    size_t k = list_row_index(t->list);
-    size_t j = (size_t)(t->row - t->list->sub->rows);
-    cfg->priv->explicit_masks[k][t->elem] |= UINT64_C(1) << j;
-}
-
-gw_err gw_config_set(gw_config *cfg, const char *assignment, char *errbuf, size_t errlen)
-{
-    char path[GW_CFG_PATH_MAX], value[GW_CFG_STRING_MAX_DEFAULT + 1], dummy[1];
-    if (errbuf == NULL || errlen == 0)
-        errbuf = dummy, errlen = sizeof(dummy);
-    gw_cfg_ctx ctx = {cfg, "--set", NULL, errbuf, errlen};
-    const char *eq = strchr(assignment, '=');
-    if (eq == NULL || (size_t)(eq - assignment) >= sizeof(path) ||
-        strlen(eq + 1) >= sizeof(value)) {
-        snprintf(errbuf, errlen, "--set: \"%.64s\": expected setting=value", assignment);
-        return GW_E_CONFIG;
-    }
-    trim_copy(path, sizeof(path), assignment, (size_t)(eq - assignment));
-    trim_copy(value, sizeof(value), eq + 1, strlen(eq + 1));
-    gw_cfg_target t;
-    gw_cfg_snapshot snap;
-    gw_err e = resolve_target(&ctx, path, &t);
-    if (e != GW_OK)
-        return e;
-    if ((e = snapshot_take(cfg, &snap)) != GW_OK)
-        return e;
-    e = set_from_text(&ctx, t.row, t.base, value, path);
-    if (e == GW_OK && t.list != NULL)
-        mark_explicit(cfg, &t);
-    else if (e == GW_OK)
-        propagate(cfg, t.row);
-    if (e == GW_OK)
-        e = validate_all(&ctx);
-    if (e != GW_OK)
-        snapshot_restore(cfg, &snap);
-    snapshot_free(&snap);
-    return e;
+    return defaults_cfg;
 }
 
 /* ---- lookups ---------------------------------------------------------- */

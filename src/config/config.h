@@ -6,7 +6,9 @@
  * gw_deployment), bounds, default and one line of documentation. Parsing,
  * validation, defaults, the --set override, the dump and the documented
  * reference (docs/configuration.md, config/modelgw.conf) all come from those
- * tables, so adding a setting is one row plus one field.
+ * tables, so adding a setting is one row plus one field. The table is the
+ * only place a default is written: modules take their options from a
+ * gw_config (gw_config_defaults() when there is no file).
  *
  * Errors name the file, the line and the full setting path:
  *   config/modelgw.conf:42: kafka.max_in_flght: unknown setting
@@ -38,6 +40,7 @@ enum {
     GW_CFG_MAX_AGENTS = 4096,
     GW_CFG_MAX_KAFKA_PROPERTIES = 32,
     GW_CFG_MAX_FINISH_REASONS = 8,
+    GW_CFG_MAX_TOTAL_ATTEMPTS = 16, /* retry.max_total_attempts */
 };
 
 /* Kafka message framing. AUTO (input only) detects by the first bytes. */
@@ -78,6 +81,9 @@ typedef struct {
 typedef struct {
     int32_t max_in_flight;          /* requests one process holds at once */
     double low_share;               /* fraction of capacity kept for the low tier */
+    double normal_headroom;         /* fraction normal leaves free for high */
+    double low_headroom;            /* fraction low leaves free for high and normal */
+    double resume_hysteresis;       /* fraction below its threshold a paused tier resumes at */
     int32_t drain_timeout_ms;       /* graceful shutdown budget */
     int32_t max_tokens_limit;       /* a request's max_tokens may not exceed this */
     int32_t default_max_tokens;     /* when a request leaves max_tokens unset */
@@ -113,6 +119,7 @@ typedef struct {
     double w_latency, w_cost, w_quality; /* BALANCED weights */
     double ewma_alpha;
     int32_t min_samples; /* below this, the latency prior is used */
+    double tie_rel_eps;  /* scores within this relative distance tie */
     int32_t stats_refresh_ms;
     int32_t stats_ttl_s;
 } gw_routing_config;
@@ -122,6 +129,7 @@ typedef struct {
     int32_t base_backoff_ms;
     int32_t max_backoff_ms;
     int32_t max_retry_after_ms;
+    int32_t max_total_attempts; /* provider calls per request, all deployments */
 } gw_retry_config;
 
 typedef struct {
@@ -135,6 +143,10 @@ typedef struct {
     double jitter; /* fraction of the cool-down */
     int32_t half_open_successes;
     int32_t local_cache_ms;
+    int32_t probe_lease_ms;        /* a probe that never reports frees the slot after this */
+    int32_t rate_limit_default_ms; /* 429 cool-down without Retry-After */
+    int32_t rate_limit_max_ms;     /* 429 cool-down cap when retry.max_retry_after_ms is 0 */
+    int32_t state_ttl_ms;          /* TTL of the Redis keys (raised to fit window, cool-down) */
 } gw_breaker_config;
 
 typedef struct {
@@ -254,20 +266,33 @@ typedef struct {
  */
 gw_err gw_config_load(const char *path, gw_config **out, char *errbuf, size_t errlen);
 
-/* Every default, no deployments (tests and tools). */
-gw_err gw_config_default(gw_config **out);
-
 /*
- * Apply one "path=value" override, as given to --set, then re-validate.
- * Any scalar or string-list setting (lists comma-separated):
+ * Load path (NULL: no file; the deployments list is then empty) with the
+ * command line's --set overrides, each "path=value":
  *   kafka.bootstrap=127.0.0.1:9092   worker.dev=true   cache.semantic.threshold=0.9
  *   deployments[0].base_url=http://...   deployments[gpt4o].weight=2 (by id)
  *   limits.agents[did:example:a].rpm=60
- * Setting a default that deployments or agents inherit (timeouts.*, mock.*,
- * limits.default_rpm, ...) also changes every element that did not set its
- * own. On error the config is unchanged.
+ * Any scalar or string-list setting (lists comma-separated). Every setting
+ * is resolved once, from the first layer that has it: an override (the last
+ * one of the same setting wins), the file, the table's default. A default
+ * that deployments or agents inherit (timeouts.*, mock.*,
+ * limits.default_rpm, ...) reaches every element that did not set its own.
+ * Errors name where the value came from: "--set path=value: path: ..." or
+ * "file:line: path: ...".
  */
-gw_err gw_config_set(gw_config *cfg, const char *assignment, char *errbuf, size_t errlen);
+gw_err gw_config_load_with(const char *path, const char *const *sets, size_t set_count,
+                           gw_config **out, char *errbuf, size_t errlen);
+
+/* Every default, no deployments, as a new config the caller frees. */
+gw_err gw_config_default(gw_config **out);
+
+/*
+ * The same defaults, built once and shared (read-only, never freed): what
+ * library modules and tools use for options that have no file, e.g.
+ * gw_router_opts_from_config(gw_config_defaults(), &o). Aborts when out of
+ * memory at first use.
+ */
+const gw_config *gw_config_defaults(void);
 
 void gw_config_free(gw_config *cfg);
 

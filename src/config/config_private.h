@@ -10,8 +10,12 @@
  *
  * Invariants of a table: paths are unique; a path is never a prefix group of
  * another row's path and a leaf at once; element tables have at most 64 rows
- * (one bit each in the "set explicitly" mask) and their first row is the
- * string key that names an element (deployment id, agent).
+ * and their first row is the string key that names an element (deployment
+ * id, agent); a top-level row that elements inherit ("@path") comes before
+ * the list row (values are resolved in row order).
+ *
+ * Every value is resolved once, in row order, from the first of three
+ * layers that has it: a --set override, the file, the row's default.
  */
 #ifndef GW_CONFIG_PRIVATE_H
 #define GW_CONFIG_PRIVATE_H
@@ -58,27 +62,49 @@ struct gw_cfg_table {
     gw_err (*validate_elem)(gw_cfg_ctx *ctx, void *elem, const char *elem_path);
 };
 
-/* Parse state shared by the engine and the validators. */
+enum { GW_CFG_PATH_MAX = 256 };
+
+/* One --set override, "path=value" as given on the command line. */
+typedef struct {
+    char *path;                 /* trimmed, as written: "deployments[gpt-4o].weight" */
+    char *value;                /* trimmed text value */
+    char norm[GW_CFG_PATH_MAX]; /* the setting it set, by index ("deployments[2].weight") */
+    const gw_cfg_row *row;      /* the row it sets */
+    bool used;                  /* matched a setting */
+} gw_cfg_override;
+
+/* Load state shared by the engine and the validators. */
 struct gw_cfg_ctx {
     gw_config *cfg;
-    const char *origin; /* the file path, or "--set" */
-    const config_t *cf; /* the parsed file while loading; NULL otherwise */
+    const char *origin; /* the file path, or "(defaults)" */
+    const config_t *cf; /* the parsed file; NULL without a file */
+    gw_cfg_override *sets;
+    size_t set_count;
+    const gw_cfg_override *cur; /* the override being applied (messages name it) */
+    size_t top_row;             /* index of the top-level row being resolved */
     char *errbuf;
     size_t errlen;
 };
 
 extern const gw_cfg_table gw_cfg_top;
 
-/* Cross-section rules, run after load and after every --set. */
+/* Cross-section rules, run once every value is resolved. */
 gw_err gw_cfg_validate_top(gw_cfg_ctx *ctx);
 
 /*
- * Report an error at path: "origin:line: path: message". s may be NULL: the
- * line is then looked up from path in the parsed file (the nearest existing
- * parent when the setting itself is absent). Always returns GW_E_CONFIG.
+ * Report an error at path, prefixed by where the value came from:
+ * "--set path=value: path: message" or "file:line: path: message". s may be
+ * NULL: the source is then the --set that gave path, else path in the file,
+ * else a --set of the same list element, else the nearest existing parent in
+ * the file. Always returns GW_E_CONFIG.
  */
 gw_err gw_cfg_fail(gw_cfg_ctx *ctx, const config_setting_t *s, const char *path, const char *fmt,
                    ...) __attribute__((format(printf, 4, 5)));
+
+/* A rule between path and other failed: the source is whichever of the two
+ * a --set gave (path first), else the file's. The message names path. */
+gw_err gw_cfg_fail_rule(gw_cfg_ctx *ctx, const char *path, const char *other, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Copy s into the config's string pool; NULL when out of memory. */
 const char *gw_cfg_strdup(gw_config *cfg, const char *s);

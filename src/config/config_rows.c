@@ -204,6 +204,14 @@ static const gw_cfg_row top_rows[] = {
       "Requests one worker holds at once; intake pauses at this bound"),
     D("worker.low_share", worker.low_share, 0, 1, "0.1",
       "Fraction of max_in_flight kept for the low tier so it never starves"),
+    D("worker.normal_headroom", worker.normal_headroom, 0, 0.5, "0.1",
+      "Fraction of max_in_flight the normal tier leaves free for high (normal pauses first)"),
+    D("worker.low_headroom", worker.low_headroom, 0, 0.9, "0.25",
+      "Fraction of max_in_flight the low tier leaves free for high and normal (beyond "
+      "low_share)"),
+    D("worker.resume_hysteresis", worker.resume_hysteresis, 0, 0.5, "0.03125",
+      "A paused tier resumes this fraction of max_in_flight (at least 1 slot) below the "
+      "threshold that paused it"),
     I("worker.drain_timeout_ms", worker.drain_timeout_ms, 0, MS_MAX, "30000",
       "On SIGTERM, time allowed for in-flight work to finish"),
     I("worker.max_tokens_limit", worker.max_tokens_limit, 1, 10000000, "32768",
@@ -254,6 +262,8 @@ static const gw_cfg_row top_rows[] = {
       "Weight of a new latency sample in the moving averages"),
     I("routing.min_samples", routing.min_samples, 0, 1000000, "5",
       "Samples needed before observed latency replaces the prior"),
+    D("routing.tie_rel_eps", routing.tie_rel_eps, 0, 1, "0.02",
+      "Candidates whose scores are within this relative distance tie (spread by weight)"),
     I("routing.stats_refresh_ms", routing.stats_refresh_ms, 10, MS_MAX, "1000",
       "How often a worker reads the fleet's latency statistics"),
     I("routing.stats_ttl_s", routing.stats_ttl_s, 1, S_MAX, "86400",
@@ -266,6 +276,8 @@ static const gw_cfg_row top_rows[] = {
     I("retry.max_backoff_ms", retry.max_backoff_ms, 0, MS_MAX, "2000", "Longest retry delay"),
     I("retry.max_retry_after_ms", retry.max_retry_after_ms, 0, MS_MAX, "10000",
       "Longest provider Retry-After honoured before failing over instead"),
+    I("retry.max_total_attempts", retry.max_total_attempts, 1, GW_CFG_MAX_TOTAL_ATTEMPTS, "6",
+      "Provider calls for one request across all deployments (retries and failovers)"),
     /* breaker */
     I("breaker.window_ms", breaker.window_ms, 100, MS_MAX, "30000", "Failure-rate window"),
     I("breaker.bucket_ms", breaker.bucket_ms, 10, MS_MAX, "1000", "Window bucket size"),
@@ -283,6 +295,14 @@ static const gw_cfg_row top_rows[] = {
       "Successful probes that close the breaker"),
     I("breaker.local_cache_ms", breaker.local_cache_ms, 0, 60000, "250",
       "How long a worker trusts its cached copy of a breaker's state"),
+    I("breaker.probe_lease_ms", breaker.probe_lease_ms, 1, MS_MAX, "30000",
+      "A half-open probe that never reports frees the probe slot after this"),
+    I("breaker.rate_limit_default_ms", breaker.rate_limit_default_ms, 1, MS_MAX, "1000",
+      "Shared cool-down after a provider 429 without Retry-After"),
+    I("breaker.rate_limit_max_ms", breaker.rate_limit_max_ms, 1, MS_MAX, "60000",
+      "Longest 429 cool-down when retry.max_retry_after_ms is 0 (otherwise that caps it)"),
+    I("breaker.state_ttl_ms", breaker.state_ttl_ms, 1000, MS_MAX, "3600000",
+      "TTL of the breaker keys in Redis; raised to 2 x window_ms and 4 x open_max_ms if shorter"),
     /* limits */
     I64("limits.default_rpm", limits.default_rpm, 0, BIG, "0",
         "Requests per minute per agent; 0 = unlimited"),
@@ -454,13 +474,13 @@ static gw_err validate_kafka(gw_cfg_ctx *ctx, const gw_kafka_config *k)
 static gw_err validate_worker(gw_cfg_ctx *ctx, const gw_worker_config *w)
 {
     if (w->default_max_tokens > w->max_tokens_limit)
-        return gw_cfg_fail(ctx, NULL, "worker.default_max_tokens",
-                           "%d is above worker.max_tokens_limit %d", (int)w->default_max_tokens,
-                           (int)w->max_tokens_limit);
+        return gw_cfg_fail_rule(ctx, "worker.default_max_tokens", "worker.max_tokens_limit",
+                                "%d is above worker.max_tokens_limit %d",
+                                (int)w->default_max_tokens, (int)w->max_tokens_limit);
     if (w->max_content_bytes > w->max_request_bytes)
-        return gw_cfg_fail(ctx, NULL, "worker.max_content_bytes",
-                           "%d is above worker.max_request_bytes %d", (int)w->max_content_bytes,
-                           (int)w->max_request_bytes);
+        return gw_cfg_fail_rule(ctx, "worker.max_content_bytes", "worker.max_request_bytes",
+                                "%d is above worker.max_request_bytes %d",
+                                (int)w->max_content_bytes, (int)w->max_request_bytes);
     return GW_OK;
 }
 
@@ -474,16 +494,16 @@ static gw_err validate_cache(gw_cfg_ctx *ctx, const gw_config *cfg)
                                "\"%.64s\" is not one of: stop, length, content_filter, tool_calls",
                                c->store_finish_reasons[i]);
     if (c->ttl_s > c->max_ttl_s)
-        return gw_cfg_fail(ctx, NULL, "cache.ttl_s", "%d is above cache.max_ttl_s %d",
-                           (int)c->ttl_s, (int)c->max_ttl_s);
+        return gw_cfg_fail_rule(ctx, "cache.ttl_s", "cache.max_ttl_s",
+                                "%d is above cache.max_ttl_s %d", (int)c->ttl_s, (int)c->max_ttl_s);
     if (c->semantic.threshold_floor > c->semantic.threshold)
-        return gw_cfg_fail(ctx, NULL, "cache.semantic.threshold_floor",
-                           "%g is above cache.semantic.threshold %g", c->semantic.threshold_floor,
-                           c->semantic.threshold);
+        return gw_cfg_fail_rule(ctx, "cache.semantic.threshold_floor", "cache.semantic.threshold",
+                                "%g is above cache.semantic.threshold %g",
+                                c->semantic.threshold_floor, c->semantic.threshold);
     if (c->semantic.bands * c->semantic.rows > 1024)
-        return gw_cfg_fail(ctx, NULL, "cache.semantic.rows",
-                           "bands x rows is %d, the maximum is 1024",
-                           (int)(c->semantic.bands * c->semantic.rows));
+        return gw_cfg_fail_rule(ctx, "cache.semantic.rows", "cache.semantic.bands",
+                                "bands x rows is %d, the maximum is 1024",
+                                (int)(c->semantic.bands * c->semantic.rows));
     if (strcmp(c->semantic.embedder, "hash") != 0 &&
         gw_config_deployment(cfg, c->semantic.embedder) == NULL)
         return gw_cfg_fail(ctx, NULL, "cache.semantic.embedder",
@@ -497,7 +517,7 @@ static gw_err check_order(gw_cfg_ctx *ctx, int32_t lo, int32_t hi, const char *l
 {
     if (lo <= hi)
         return GW_OK;
-    return gw_cfg_fail(ctx, NULL, lo_path, "%d is above %s %d", (int)lo, hi_path, (int)hi);
+    return gw_cfg_fail_rule(ctx, lo_path, hi_path, "%d is above %s %d", (int)lo, hi_path, (int)hi);
 }
 
 gw_err gw_cfg_validate_top(gw_cfg_ctx *ctx)

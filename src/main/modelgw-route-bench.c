@@ -73,7 +73,7 @@ static gw_message msg = {.role = GW_ROLE_USER,
 static void bench_router(const gw_registry *reg, long n)
 {
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_rng rng;
     gw_rng_seed(&rng, 1);
     const char *cap[] = {"chat"};
@@ -100,17 +100,18 @@ static gw_breaker_state view_state(void *ud, size_t i)
 
 static void bench_mem_path(const gw_registry *reg, long n)
 {
+    const gw_config *def = gw_config_defaults();
     gw_breaker_opts bo;
-    gw_breaker_opts_default(&bo);
+    gw_breaker_opts_from_config(def, &bo);
     gw_breaker *b = NULL;
     gw_latstats *ls = NULL;
     if (gw_breaker_mem_new(&bo, gw_registry_count(reg), NULL, NULL, 1, &b) != GW_OK ||
-        gw_latstats_mem_new(gw_registry_count(reg), 0.2, &ls) != GW_OK)
+        gw_latstats_mem_new(gw_registry_count(reg), def->routing.ewma_alpha, &ls) != GW_OK)
         exit(1);
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(def, &o);
     gw_failover_opts fo_o;
-    gw_failover_opts_default(&fo_o);
+    gw_failover_opts_from_config(def, &fo_o);
     gw_rng rng;
     gw_rng_seed(&rng, 2);
     gw_request q = {.messages = &msg,
@@ -222,14 +223,16 @@ static void bench_redis(const gw_registry *reg, const char *addr, long n, int co
         fprintf(stderr, "modelgw-route-bench: Redis %s unreachable\n", addr);
         exit(2);
     }
+    const gw_config *def = gw_config_defaults();
     gw_breaker_opts bo;
-    gw_breaker_opts_default(&bo);
+    gw_breaker_opts_from_config(def, &bo);
     bo.local_cache_ms = cache_ms;
     bo.state_ttl_ms = 60000;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "bench:route:%d:", (int)getpid());
     if (gw_breaker_redis_new(&bo, reg, bc->r, prefix, 1, &bc->b) != GW_OK ||
-        gw_latstats_redis_new(reg, bc->r, prefix, 0.2, 1000, 60, &bc->ls) != GW_OK)
+        gw_latstats_redis_new(reg, bc->r, prefix, def->routing.ewma_alpha,
+                              def->routing.stats_refresh_ms, 60, &bc->ls) != GW_OK)
         exit(1);
     bc->loop = &loop;
     bc->reg = reg;

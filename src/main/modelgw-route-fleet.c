@@ -146,7 +146,7 @@ static gw_err connect_redis(uv_loop_t *loop, const char *addr, gw_redis **out)
 static gw_breaker_opts fleet_opts(int argc, char **argv)
 {
     gw_breaker_opts o;
-    gw_breaker_opts_default(&o);
+    gw_breaker_opts_from_config(gw_config_defaults(), &o);
     o.bucket_ms = 100;
     o.window_ms = 2000;
     o.min_calls = 1000; /* these tests trip on consecutive failures */

@@ -85,15 +85,14 @@ static gw_err load_config(const args *a, gw_config **cfg, char *errbuf, size_t e
         else if (access("config/dev.conf", R_OK) == 0)
             path = "config/dev.conf";
     }
-    gw_err err = path ? gw_config_load(path, cfg, errbuf, errlen) : gw_config_default(cfg);
-    if (err != GW_OK)
-        return err;
-    if (a->dev && (err = gw_config_set(*cfg, "worker.dev=true", errbuf, errlen)) != GW_OK)
-        return err;
+    /* --dev is an override before the user's: a later --set worker.dev=false wins. */
+    const char *sets[MAX_SETS + 1];
+    size_t n = 0;
+    if (a->dev)
+        sets[n++] = "worker.dev=true";
     for (int i = 0; i < a->set_count; i++)
-        if ((err = gw_config_set(*cfg, a->sets[i], errbuf, errlen)) != GW_OK)
-            return err;
-    return GW_OK;
+        sets[n++] = a->sets[i];
+    return gw_config_load_with(path, sets, n, cfg, errbuf, errlen);
 }
 
 static int run(gw_config *cfg)

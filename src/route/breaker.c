@@ -23,39 +23,24 @@ const char *gw_breaker_state_name(gw_breaker_state s)
     return "unknown";
 }
 
-void gw_breaker_opts_default(gw_breaker_opts *o)
-{
-    *o = (gw_breaker_opts){.bucket_ms = 1000,
-                           .window_ms = 10000,
-                           .min_calls = 10,
-                           .failure_rate = 0.5,
-                           .consecutive_failures = 5,
-                           .open_base_ms = 1000,
-                           .open_max_ms = 60000,
-                           .jitter = 0.2,
-                           .half_open_successes = 2,
-                           .probe_lease_ms = 30000,
-                           .rate_limit_default_ms = 1000,
-                           .rate_limit_max_ms = 60000,
-                           .local_cache_ms = 200,
-                           .state_ttl_ms = 3600000};
-}
-
 void gw_breaker_opts_from_config(const gw_config *cfg, gw_breaker_opts *o)
 {
-    gw_breaker_opts_default(o);
     const gw_breaker_config *b = &cfg->breaker;
-    o->bucket_ms = b->bucket_ms;
-    o->window_ms = b->window_ms;
-    o->min_calls = b->min_calls;
-    o->failure_rate = b->failure_rate;
-    o->consecutive_failures = b->consecutive_failures;
-    o->open_base_ms = b->open_base_ms;
-    o->open_max_ms = b->open_max_ms;
-    o->jitter = b->jitter;
-    o->half_open_successes = b->half_open_successes;
-    o->local_cache_ms = b->local_cache_ms;
-    o->fail_closed = cfg->failure_policy.breaker == GW_CFG_FAIL_CLOSED;
+    *o = (gw_breaker_opts){.bucket_ms = b->bucket_ms,
+                           .window_ms = b->window_ms,
+                           .min_calls = b->min_calls,
+                           .failure_rate = b->failure_rate,
+                           .consecutive_failures = b->consecutive_failures,
+                           .open_base_ms = b->open_base_ms,
+                           .open_max_ms = b->open_max_ms,
+                           .jitter = b->jitter,
+                           .half_open_successes = b->half_open_successes,
+                           .probe_lease_ms = b->probe_lease_ms,
+                           .rate_limit_default_ms = b->rate_limit_default_ms,
+                           .rate_limit_max_ms = b->rate_limit_max_ms,
+                           .local_cache_ms = b->local_cache_ms,
+                           .state_ttl_ms = b->state_ttl_ms,
+                           .fail_closed = cfg->failure_policy.breaker == GW_CFG_FAIL_CLOSED};
     if (cfg->retry.max_retry_after_ms > 0)
         o->rate_limit_max_ms = cfg->retry.max_retry_after_ms;
     /* Keys must outlive the longest state they remember. */

@@ -66,8 +66,9 @@ typedef struct {
     bool fail_closed; /* Redis unavailable: deny (true) or use the local view (false) */
 } gw_breaker_opts;
 
-void gw_breaker_opts_default(gw_breaker_opts *o);
-/* Defaults, then the settings the config file has (breaker.*, retry.max_retry_after_ms). */
+/* breaker.*, retry.max_retry_after_ms (the 429 cool-down cap when above 0) and
+ * failure_policy.breaker of cfg; gw_config_defaults() gives the documented
+ * defaults. state_ttl_ms is raised to 2 x window_ms and 4 x open_max_ms. */
 void gw_breaker_opts_from_config(const gw_config *cfg, gw_breaker_opts *o);
 gw_err gw_breaker_opts_check(const gw_breaker_opts *o, char *errbuf, size_t errlen);
 

@@ -10,23 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
-void gw_failover_opts_default(gw_failover_opts *o)
-{
-    o->max_attempts_per_deployment = 2;
-    o->base_backoff_ms = 100;
-    o->max_backoff_ms = 2000;
-    o->max_retry_after_ms = 5000;
-    o->max_total_attempts = 6;
-}
-
 void gw_failover_opts_from_config(const gw_config *cfg, gw_failover_opts *o)
 {
-    gw_failover_opts_default(o);
     const gw_retry_config *r = &cfg->retry;
-    o->max_attempts_per_deployment = r->max_attempts_per_deployment;
-    o->base_backoff_ms = r->base_backoff_ms;
-    o->max_backoff_ms = r->max_backoff_ms;
-    o->max_retry_after_ms = r->max_retry_after_ms;
+    *o = (gw_failover_opts){.max_attempts_per_deployment = r->max_attempts_per_deployment,
+                            .base_backoff_ms = r->base_backoff_ms,
+                            .max_backoff_ms = r->max_backoff_ms,
+                            .max_retry_after_ms = r->max_retry_after_ms,
+                            .max_total_attempts = r->max_total_attempts};
 }
 
 void gw_failover_init(gw_failover *fo, const gw_failover_opts *o, const gw_registry *reg,

@@ -47,7 +47,7 @@
 #include "route/rng.h"
 #include "route/router.h"
 
-enum { GW_FAILOVER_MAX_ATTEMPTS = 16 };
+enum { GW_FAILOVER_MAX_ATTEMPTS = GW_CFG_MAX_TOTAL_ATTEMPTS };
 
 typedef struct {
     int32_t max_attempts_per_deployment; /* >= 1 */
@@ -57,7 +57,7 @@ typedef struct {
     int32_t max_total_attempts; /* <= GW_FAILOVER_MAX_ATTEMPTS */
 } gw_failover_opts;
 
-void gw_failover_opts_default(gw_failover_opts *o);
+/* retry.* of cfg; gw_config_defaults() gives the documented defaults. */
 void gw_failover_opts_from_config(const gw_config *cfg, gw_failover_opts *o);
 
 typedef struct {

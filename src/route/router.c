@@ -19,25 +19,15 @@ typedef struct {
     double lat, cost, qual;
 } cand;
 
-void gw_router_opts_default(gw_router_opts *o)
-{
-    o->max_fallbacks = 2;
-    o->w_latency = 0.4;
-    o->w_cost = 0.3;
-    o->w_quality = 0.3;
-    o->min_samples = 5;
-    o->tie_rel_eps = 0.02;
-}
-
 void gw_router_opts_from_config(const gw_config *cfg, gw_router_opts *o)
 {
-    gw_router_opts_default(o);
     const gw_routing_config *r = &cfg->routing;
-    o->max_fallbacks = r->max_fallbacks;
-    o->w_latency = r->w_latency;
-    o->w_cost = r->w_cost;
-    o->w_quality = r->w_quality;
-    o->min_samples = r->min_samples;
+    *o = (gw_router_opts){.max_fallbacks = r->max_fallbacks,
+                          .w_latency = r->w_latency,
+                          .w_cost = r->w_cost,
+                          .w_quality = r->w_quality,
+                          .min_samples = r->min_samples,
+                          .tie_rel_eps = r->tie_rel_eps};
 }
 
 double gw_route_estimate_cost_usd(const gw_deployment *d, int32_t prompt_tokens,

@@ -50,7 +50,7 @@ typedef struct {
     double tie_rel_eps;  /* scores within this relative distance tie */
 } gw_router_opts;
 
-void gw_router_opts_default(gw_router_opts *o);
+/* routing.* of cfg; gw_config_defaults() gives the documented defaults. */
 void gw_router_opts_from_config(const gw_config *cfg, gw_router_opts *o);
 
 /* Live state. Any callback may be NULL: CLOSED, no samples, zero in flight. */

@@ -63,7 +63,7 @@ static void tick_cb(uv_timer_t *t)
 
 static void opts(gw_breaker_opts *o)
 {
-    gw_breaker_opts_default(o);
+    gw_breaker_opts_from_config(gw_config_defaults(), o);
     o->bucket_ms = 100;
     o->window_ms = 1000;
     o->min_calls = 10;
@@ -75,6 +75,7 @@ static void opts(gw_breaker_opts *o)
     o->half_open_successes = 2;
     o->probe_lease_ms = 5000;
     o->rate_limit_default_ms = 1000;
+    o->rate_limit_max_ms = 60000;
     o->local_cache_ms = 0; /* every allow asks the shared state */
     o->state_ttl_ms = 60000;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libconfig.h>
@@ -175,6 +176,83 @@ static void test_defaults(void **state)
     gw_config_free(def);
 }
 
+/* The dump's value of path ("a.b = value;") with list brackets, quotes and
+ * spaces removed, into out. */
+static bool dumped_value(const char *dump, const char *path, char *out, size_t outlen)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "\n%s = ", path);
+    const char *v = strstr(dump, key);
+    if (v == NULL)
+        return false;
+    v += strlen(key);
+    size_t n = 0;
+    for (; *v != ';' && *v != '\0' && n + 1 < outlen; v++)
+        if (*v != '[' && *v != ']' && *v != '"' && *v != ' ')
+            out[n++] = *v;
+    out[n] = '\0';
+    return true;
+}
+
+/* Every default the reference in docs/configuration.md shows is the value
+ * gw_config_defaults() has (and so what every module gets without a file). */
+static void test_defaults_match_docs(void **state)
+{
+    char *doc = read_text("docs/configuration.md");
+    char *dump = dump_of(gw_config_defaults());
+    const char *begin = strstr(doc, "<!-- BEGIN GENERATED REFERENCE -->");
+    const char *end = strstr(doc, "<!-- END GENERATED REFERENCE -->");
+    assert_non_null(begin);
+    assert_non_null(end);
+    size_t checked = 0;
+    for (const char *line = strstr(begin, "\n| `"); line != NULL && line < end;
+         line = strstr(line + 1, "\n| `")) {
+        char path[128], cells[5][512];
+        const char *p = line + 1;
+        for (int c = 0; c < 5; c++) {
+            const char *bar = strchr(p, '|');
+            size_t len = (size_t)(strchr(bar + 1, '|') - bar - 1);
+            snprintf(cells[c], sizeof(cells[c]), "%.*s", (int)len, bar + 1);
+            p = bar + 1;
+        }
+        /* cells: path, type, range, default, doc; each with spaces around */
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(cells[0] + 2, "`"), cells[0] + 2);
+        const char *def = cells[3] + 1;
+        if (strstr(path, "[]") != NULL || strncmp(def, "**required**", 12) == 0 ||
+            strncmp(def, "from ", 5) == 0 || strstr(cells[1], "list of groups") != NULL)
+            continue;
+        char want[512], got[512];
+        if (strncmp(def, "none", 4) == 0)
+            want[0] = '\0';
+        else
+            snprintf(want, sizeof(want), "%.*s", (int)strcspn(def + 1, "`"), def + 1);
+        /* strip the quotes of a string default */
+        if (want[0] == '"') {
+            memmove(want, want + 1, strlen(want));
+            want[strlen(want) - 1] = '\0';
+        }
+        if (!dumped_value(dump, path, got, sizeof(got)))
+            fail_msg("%s: documented but not in the dump", path);
+        bool number = strstr(cells[1], "integer") != NULL || strstr(cells[1], "number") != NULL;
+        bool same = number ? strtod(want, NULL) == strtod(got, NULL) : strcmp(want, got) == 0;
+        if (!same)
+            fail_msg("%s: docs/configuration.md says %s, the default is %s", path, want, got);
+        checked++;
+    }
+    assert_true(checked > 100);
+    /* A few that other modules used to repeat in code. */
+    const gw_config *d = gw_config_defaults();
+    assert_int_equal(d->routing.max_fallbacks, 3);
+    assert_true(d->routing.w_latency == 1 && d->routing.w_cost == 1 && d->routing.w_quality == 1);
+    assert_int_equal(d->retry.max_retry_after_ms, 10000);
+    assert_int_equal(d->retry.max_total_attempts, 6);
+    assert_int_equal(d->breaker.window_ms, 30000);
+    assert_true(d->worker.normal_headroom == 0.10 && d->worker.low_headroom == 0.25);
+    assert_ptr_equal(gw_config_defaults(), d); /* built once */
+    free(dump);
+    free(doc);
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 typedef struct {
@@ -255,84 +333,139 @@ static void test_small_error_buffer(void **state)
 
 /* ---- --set ------------------------------------------------------------ */
 
-static void expect_set_error(gw_config *cfg, const char *assignment, const char *message)
+#define SETS(...)  ((const char *const[]){__VA_ARGS__})
+#define NSETS(...) (sizeof(SETS(__VA_ARGS__)) / sizeof(const char *))
+/* load_set(path, "a=1", "b=2", ...): path with those overrides, or fail. */
+#define load_set(path, ...) load_set_n(path, SETS(__VA_ARGS__), NSETS(__VA_ARGS__))
+
+static gw_config *load_set_n(const char *path, const char *const *sets, size_t n)
 {
     char err[512] = "";
-    gw_err e = gw_config_set(cfg, assignment, err, sizeof(err));
-    if (e != GW_E_CONFIG || strcmp(err, message) != 0)
-        fail_msg("--set %s:\n got      %s\n expected %s", assignment, err, message);
+    gw_config *cfg = NULL;
+    if (gw_config_load_with(path, sets, n, &cfg, err, sizeof(err)) != GW_OK)
+        fail_msg("%s with %zu overrides: %s", path ? path : "(defaults)", n, err);
+    assert_non_null(cfg);
+    return cfg;
 }
 
-static void set_ok(gw_config *cfg, const char *assignment)
+/* Loading path with the one override fails with exactly message. */
+static void expect_set_error(const char *path, const char *assignment, const char *message)
 {
     char err[512] = "";
-    if (gw_config_set(cfg, assignment, err, sizeof(err)) != GW_OK)
-        fail_msg("--set %s: %s", assignment, err);
+    gw_config *cfg = (gw_config *)&cfg; /* must be reset to NULL */
+    gw_err e = gw_config_load_with(path, &assignment, 1, &cfg, err, sizeof(err));
+    if (e != GW_E_CONFIG || strcmp(err, message) != 0)
+        fail_msg("--set %s:\n got      %s\n expected %s", assignment, err, message);
+    assert_null(cfg);
 }
 
 static void test_set_scalars(void **state)
 {
-    gw_config *cfg = load_ok("config/dev.conf");
-    set_ok(cfg, "kafka.bootstrap=10.0.0.5:9092");
+    gw_config *cfg = load_set("config/dev.conf", "kafka.bootstrap=10.0.0.5:9092",
+                              " worker.max_in_flight = 10000 ", "worker.low_share=0.25",
+                              "worker.dev=false", "cache.shared=true", "state.backend=redis",
+                              "log.level=debug", "kafka.group_instance_id=\"worker-7\"",
+                              "limits.default_tpm=3000000000", "cache.store_finish_reasons=stop",
+                              "kafka.properties=fetch.wait.max.ms=10,socket.nagle.disable=true");
     assert_string_equal(cfg->kafka.bootstrap, "10.0.0.5:9092");
-    set_ok(cfg, " worker.max_in_flight = 10000 ");
     assert_int_equal(cfg->worker.max_in_flight, 10000);
-    set_ok(cfg, "worker.low_share=0.25");
     assert_true(cfg->worker.low_share == 0.25);
-    set_ok(cfg, "worker.dev=false");
     assert_false(cfg->worker.dev);
-    set_ok(cfg, "cache.shared=true");
     assert_true(cfg->cache.shared);
-    set_ok(cfg, "state.backend=redis");
     assert_int_equal(cfg->state.backend, GW_CFG_STATE_REDIS);
-    set_ok(cfg, "log.level=debug");
     assert_int_equal(cfg->log.level, GW_LOG_DEBUG);
-    set_ok(cfg, "kafka.group_instance_id=\"worker-7\"");
     assert_string_equal(cfg->kafka.group_instance_id, "worker-7");
-    set_ok(cfg, "kafka.group_instance_id=");
-    assert_null(cfg->kafka.group_instance_id);
-    set_ok(cfg, "limits.default_tpm=3000000000");
     assert_int_equal(cfg->limits.default_tpm, 3000000000LL);
-    set_ok(cfg, "cache.store_finish_reasons=stop");
     assert_int_equal(cfg->cache.store_finish_reason_count, 1);
-    set_ok(cfg, "kafka.properties=fetch.wait.max.ms=10,socket.nagle.disable=true");
     assert_int_equal(cfg->kafka.property_count, 2);
     assert_string_equal(cfg->kafka.properties[1], "socket.nagle.disable=true");
     gw_config_free(cfg);
+
+    /* The last override of a setting wins; "" is "not set". */
+    cfg =
+        load_set("config/dev.conf", "kafka.group_instance_id=worker-7", "kafka.group_instance_id=");
+    assert_null(cfg->kafka.group_instance_id);
+    gw_config_free(cfg);
+}
+
+/* An override wins over the file; one on a setting the file leaves out
+ * wins over the default; the rest of the file is untouched. */
+static void test_set_layers(void **state)
+{
+    gw_config *file = load_ok("config/dev.conf");
+    assert_int_equal(file->worker.max_in_flight, 256); /* the file's value */
+    assert_int_equal(file->redis.port, 6379);          /* absent: the default */
+    gw_config *cfg = load_set("config/dev.conf", "worker.max_in_flight=512", "redis.port=6380");
+    assert_int_equal(cfg->worker.max_in_flight, 512);
+    assert_int_equal(cfg->redis.port, 6380);
+    assert_int_equal(cfg->worker.drain_timeout_ms, file->worker.drain_timeout_ms);
+    assert_string_equal(cfg->redis.key_prefix, "modelgw-dev:");
+    assert_string_equal(cfg->source, "config/dev.conf");
+    gw_config_free(cfg);
+    gw_config_free(file);
+
+    /* Without a file: defaults, then the overrides. */
+    cfg = load_set(NULL, "worker.max_in_flight=7", "worker.dev=true");
+    assert_int_equal(cfg->worker.max_in_flight, 7);
+    assert_true(cfg->worker.dev);
+    assert_int_equal(cfg->deployment_count, 0);
+    assert_int_equal(cfg->redis.port, gw_config_defaults()->redis.port);
+    gw_config_free(cfg);
+
+    /* deployments before the defaults they inherit: the order in the file
+     * does not matter. A required setting may come from an override. */
+    char path[] = "/tmp/modelgw-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs("deployments = ( { id = \"a\"; provider = \"mock\"; } );\n"
+          "timeouts: { total_ms = 70000; };\n",
+          f);
+    fclose(f);
+    char err[512] = "";
+    gw_config *bad = NULL;
+    assert_int_equal(gw_config_load(path, &bad, err, sizeof(err)), GW_E_CONFIG);
+    assert_non_null(strstr(err, ":1: deployments[0].model: required setting is missing"));
+    cfg = load_set(path, "deployments[0].model=m1");
+    assert_string_equal(cfg->deployments[0].model, "m1");
+    assert_int_equal(cfg->deployments[0].total_timeout_ms, 70000);
+    gw_config_free(cfg);
+    unlink(path);
 }
 
 static void test_set_elements_and_inheritance(void **state)
 {
-    gw_config *cfg = load_ok("config/dev.conf");
+    gw_config *cfg = load_set("config/dev.conf", "deployments[0].weight=5",
+                              "deployments[mock-smart].quality=0.99",
+                              "deployments[mock-fast].capabilities=text,code",
+                              /* A default reaches every deployment that did not set its own. */
+                              "mock.latency_ms=2000", "timeouts.total_ms=70000",
+                              /* Set explicitly, a deployment keeps its own value. */
+                              "deployments[mock-fast].mock.ttft_ms=3", "mock.ttft_ms=99");
     const gw_deployment *fast = gw_config_deployment(cfg, "mock-fast");
     const gw_deployment *smart = gw_config_deployment(cfg, "mock-smart");
-    set_ok(cfg, "deployments[0].weight=5");
     assert_int_equal(fast->weight, 5);
-    set_ok(cfg, "deployments[mock-smart].quality=0.99");
     assert_true(smart->quality == 0.99);
-    set_ok(cfg, "deployments[mock-fast].capabilities=text,code");
     assert_true(gw_deployment_has_capability(fast, "code"));
-    /* A default reaches every deployment that did not set its own. */
-    set_ok(cfg, "mock.latency_ms=2000");
     assert_int_equal(fast->mock_latency_ms, 2000);
     assert_int_equal(smart->mock_latency_ms, 120);
-    set_ok(cfg, "timeouts.total_ms=70000");
     assert_int_equal(fast->total_timeout_ms, 70000);
-    /* Once set explicitly, a deployment keeps its own value. */
-    set_ok(cfg, "deployments[mock-fast].mock.ttft_ms=3");
-    set_ok(cfg, "mock.ttft_ms=99");
     assert_int_equal(fast->mock_ttft_ms, 3);
     assert_int_equal(smart->mock_ttft_ms, 40);
     gw_config_free(cfg);
 
-    cfg = load_ok("config/modelgw.conf");
-    set_ok(cfg, "limits.default_rpm=77");
+    /* An element renamed by index is then addressed by its new key. */
+    cfg = load_set("config/dev.conf", "deployments[1].id=smart", "deployments[smart].weight=9");
+    assert_int_equal(gw_config_deployment(cfg, "smart")->weight, 9);
+    gw_config_free(cfg);
+
+    cfg = load_set("config/modelgw.conf", "limits.default_rpm=77",
+                   "limits.agents[did:example:batch-agent].tpm=5");
     int64_t rpm, tpm;
     gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
     assert_int_equal(rpm, 600); /* its own */
-    set_ok(cfg, "limits.agents[did:example:batch-agent].rpm=5");
-    gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
-    assert_int_equal(rpm, 5);
+    assert_int_equal(tpm, 5);
     gw_config_agent_limits(cfg, "did:example:nobody", &rpm, &tpm);
     assert_int_equal(rpm, 77);
     gw_config_free(cfg);
@@ -340,42 +473,69 @@ static void test_set_elements_and_inheritance(void **state)
 
 static void test_set_errors(void **state)
 {
-    gw_config *cfg = load_ok("config/dev.conf");
-    expect_set_error(cfg, "kafka.max_in_flght=3", "--set: kafka.max_in_flght: unknown setting");
-    expect_set_error(cfg, "nothing", "--set: \"nothing\": expected setting=value");
-    expect_set_error(cfg, "worker.max_in_flight=0",
-                     "--set: worker.max_in_flight: 0 is below the minimum 1");
-    expect_set_error(cfg, "worker.max_in_flight=lots",
-                     "--set: worker.max_in_flight: \"lots\" is not an integer");
-    expect_set_error(cfg, "worker.low_share=2",
-                     "--set: worker.low_share: 2 is above the maximum 1");
-    expect_set_error(cfg, "worker.low_share=abc",
-                     "--set: worker.low_share: \"abc\" is not a number");
-    expect_set_error(cfg, "worker.dev=maybe",
-                     "--set: worker.dev: \"maybe\" is not a boolean (true or false)");
-    expect_set_error(cfg, "state.backend=etcd",
-                     "--set: state.backend: \"etcd\" is not one of: redis, memory");
-    expect_set_error(cfg, "kafka.bootstrap=", "--set: kafka.bootstrap: must not be empty");
-    expect_set_error(cfg, "deployments[7].weight=1",
-                     "--set: deployments[7].weight: no element 7 (the list has 2)");
-    expect_set_error(cfg, "deployments[gpt].weight=1",
-                     "--set: deployments[gpt].weight: no deployment \"gpt\"");
-    expect_set_error(cfg, "deployments[0].wieght=1",
-                     "--set: deployments[0].wieght: unknown setting");
-    expect_set_error(cfg, "deployments[1].id=mock-fast",
-                     "--set: deployments[1].id: duplicate deployment \"mock-fast\" (also "
-                     "deployments[0])");
-    expect_set_error(cfg, "deployments=x",
-                     "--set: deployments: is a list of groups; set one element's setting, as "
-                     "deployments[<index or key>].<setting>");
-    /* A rule across settings fails and leaves the config as it was. */
-    int32_t before = cfg->breaker.open_base_ms;
-    expect_set_error(cfg, "breaker.open_base_ms=600000",
-                     "--set: breaker.open_base_ms: 600000 is above breaker.open_max_ms 60000");
-    assert_int_equal(cfg->breaker.open_base_ms, before);
-    expect_set_error(cfg, "deployments[mock-fast].provider=openai",
-                     "--set: deployments[0].base_url: required for provider \"openai\"");
-    assert_int_equal(cfg->deployments[0].provider, GW_PROVIDER_MOCK);
+    const char *dev = "config/dev.conf";
+    expect_set_error(dev, "kafka.max_in_flght=3",
+                     "--set kafka.max_in_flght=3: kafka.max_in_flght: unknown setting");
+    expect_set_error(dev, "nothing", "--set nothing: expected setting=value");
+    expect_set_error(dev, "worker.max_in_flight=0",
+                     "--set worker.max_in_flight=0: worker.max_in_flight: 0 is below the minimum "
+                     "1");
+    expect_set_error(dev, "worker.max_in_flight=lots",
+                     "--set worker.max_in_flight=lots: worker.max_in_flight: \"lots\" is not an "
+                     "integer");
+    expect_set_error(dev, "worker.low_share=2",
+                     "--set worker.low_share=2: worker.low_share: 2 is above the maximum 1");
+    expect_set_error(dev, "worker.low_share=abc",
+                     "--set worker.low_share=abc: worker.low_share: \"abc\" is not a number");
+    expect_set_error(dev, "worker.dev=maybe",
+                     "--set worker.dev=maybe: worker.dev: \"maybe\" is not a boolean (true or "
+                     "false)");
+    expect_set_error(dev, "state.backend=etcd",
+                     "--set state.backend=etcd: state.backend: \"etcd\" is not one of: redis, "
+                     "memory");
+    expect_set_error(
+        dev, "kafka.bootstrap=", "--set kafka.bootstrap=: kafka.bootstrap: must not be empty");
+    expect_set_error(dev, "deployments[7].weight=1",
+                     "--set deployments[7].weight=1: deployments[7].weight: no element 7 (the "
+                     "list has 2)");
+    expect_set_error(dev, "deployments[gpt].weight=1",
+                     "--set deployments[gpt].weight=1: deployments[gpt].weight: no deployment "
+                     "\"gpt\"");
+    expect_set_error(dev, "deployments[0].wieght=1",
+                     "--set deployments[0].wieght=1: deployments[0].wieght: unknown setting");
+    expect_set_error(dev, "deployments[mock-fast].weight=0",
+                     "--set deployments[mock-fast].weight=0: deployments[0].weight: 0 is below "
+                     "the minimum 1");
+    expect_set_error(dev, "deployments[1].id=mock-fast",
+                     "--set deployments[1].id=mock-fast: deployments[1].id: duplicate deployment "
+                     "\"mock-fast\" (also deployments[0])");
+    expect_set_error(dev, "deployments=x",
+                     "--set deployments=x: deployments: is a list of groups; set one element's "
+                     "setting, as deployments[<index or key>].<setting>");
+    /* Rules across settings name the override that broke them, whichever side. */
+    expect_set_error(dev, "breaker.open_base_ms=600000",
+                     "--set breaker.open_base_ms=600000: breaker.open_base_ms: 600000 is above "
+                     "breaker.open_max_ms 60000");
+    expect_set_error(dev, "breaker.open_max_ms=10",
+                     "--set breaker.open_max_ms=10: breaker.open_base_ms: 5000 is above "
+                     "breaker.open_max_ms 10");
+    expect_set_error(dev, "deployments[mock-fast].provider=openai",
+                     "--set deployments[mock-fast].provider=openai: deployments[0].base_url: "
+                     "required for provider \"openai\"");
+
+    /* A bad file value is reported with its line when no override replaces it... */
+    char err[512] = "";
+    gw_config *cfg = NULL;
+    const char *other = "redis.port=6380";
+    assert_int_equal(gw_config_load_with(DATA "below_min.conf", &other, 1, &cfg, err, sizeof(err)),
+                     GW_E_CONFIG);
+    assert_string_equal(err, DATA "below_min.conf:4: worker.max_in_flight: 0 is below the "
+                                  "minimum 1");
+    /* ... and never read when one does. */
+    const char *fix = "worker.max_in_flight=5";
+    assert_int_equal(gw_config_load_with(DATA "below_min.conf", &fix, 1, &cfg, err, sizeof(err)),
+                     GW_OK);
+    assert_int_equal(cfg->worker.max_in_flight, 5);
     gw_config_free(cfg);
 }
 
@@ -409,16 +569,24 @@ static void test_secrets(void **state)
     char *ref = reference_text();
     assert_no_secret(ref);
     free(ref);
+    gw_config_free(cfg);
 
     char err[512];
-    expect_set_error(cfg, "deployments[gpt].weight=0",
-                     "--set: deployments[gpt].weight: 0 is below the minimum 1");
-    gw_config_set(cfg, "deployments[gpt].api_key_env=" SECRET_KEY, err, sizeof(err));
+    expect_set_error(DATA "secrets.conf", "deployments[gpt].weight=0",
+                     "--set deployments[gpt].weight=0: deployments[0].weight: 0 is below the "
+                     "minimum 1");
+    /* A secret given where a variable name belongs is refused, never repeated. */
+    const char *pasted = "deployments[gpt].api_key_env=" SECRET_KEY;
+    assert_int_equal(gw_config_load_with(DATA "secrets.conf", &pasted, 1, &cfg, err, sizeof(err)),
+                     GW_E_CONFIG);
     assert_no_secret(err);
-    /* Re-pointing the variable re-resolves the secret. */
+    assert_string_equal(err, "--set deployments[gpt].api_key_env=(not shown): deployments[0]."
+                             "api_key_env: must name an environment variable (letters, digits, "
+                             "_); the secret itself never goes in the file");
+    /* Pointing at another variable resolves that one. */
     setenv("MODELGW_TEST_OTHER_KEY", "other", 1);
-    set_ok(cfg, "deployments[gpt].api_key_env=MODELGW_TEST_OTHER_KEY");
-    assert_string_equal(gpt->api_key, "other");
+    cfg = load_set(DATA "secrets.conf", "deployments[gpt].api_key_env=MODELGW_TEST_OTHER_KEY");
+    assert_string_equal(gw_config_deployment(cfg, "gpt")->api_key, "other");
     gw_config_free(cfg);
 
     gw_config *bad = NULL;
@@ -493,9 +661,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reference_file_loads),
         cmocka_unit_test(test_dev_file_loads),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_defaults_match_docs),
         cmocka_unit_test(test_error_messages),
         cmocka_unit_test(test_small_error_buffer),
         cmocka_unit_test(test_set_scalars),
+        cmocka_unit_test(test_set_layers),
         cmocka_unit_test(test_set_elements_and_inheritance),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_secrets),

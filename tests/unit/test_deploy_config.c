@@ -9,7 +9,7 @@
  *
  * Second use, by tests/integration/test_deploy_static.py: given arguments
  *   test_deploy_config [--file PATH] --set key=value [--set key=value]...
- * it loads the file (default config/docker.conf), applies every override
+ * it loads the file (default config/docker.conf) with every override
  * exactly as the worker's --set does, prints the effective admin, Kafka and
  * Redis settings and every deployment's base_url as "key=value" lines and
  * exits 0, or prints the loader's error
@@ -139,17 +139,20 @@ static void test_compose_overrides_apply(void **state)
         "kafka.bootstrap=kafka:9092", "redis.host=redis", "redis.expected_workers=4",
         "worker.max_in_flight=1024",  "log.level=info",
     };
-    gw_config *cfg = load_docker_conf();
-    char err[512];
-    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-        err[0] = '\0';
-        if (gw_config_set(cfg, sets[i], err, sizeof err) != GW_OK)
-            fail_msg("--set %s: %s", sets[i], err);
-    }
-    err[0] = '\0';
-    assert_int_equal(gw_config_set(cfg, "admin.port=70000", err, sizeof err), GW_E_CONFIG);
-    assert_non_null(strstr(err, "admin.port"));
+    char path[4096], err[512] = "";
+    gw_config *cfg = NULL;
+    if (gw_config_load_with(conf_path(path, sizeof path), sets, sizeof sets / sizeof sets[0], &cfg,
+                            err, sizeof err) != GW_OK)
+        fail_msg("%s with the compose overrides: %s", path, err);
+    assert_string_equal(cfg->redis.host, "redis");
+    assert_int_equal(cfg->redis.expected_workers, 4);
     gw_config_free(cfg);
+    const char *bad = "admin.port=70000";
+    err[0] = '\0';
+    assert_int_equal(gw_config_load_with(path, &bad, 1, &cfg, err, sizeof err), GW_E_CONFIG);
+    assert_string_equal(err,
+                        "--set admin.port=70000: admin.port: 70000 is above the maximum 65535");
+    assert_null(cfg);
 }
 
 /* Command-line mode: load, apply --set arguments, print the effective values. */
@@ -162,31 +165,33 @@ static int check_mode(int argc, char **argv)
         path = argv[i + 1];
         i += 2;
     }
-    gw_config *cfg = NULL;
-    if (gw_config_load(path, &cfg, err, sizeof err) != GW_OK) {
-        fprintf(stderr, "%s\n", err);
-        return 2;
-    }
-    int rc = 0;
-    for (; i < argc && rc == 0; i += 2) {
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    size_t n = 0;
+    for (; sets != NULL && i < argc; i += 2) {
         if (strcmp(argv[i], "--set") != 0 || i + 1 >= argc) {
             fprintf(stderr, "usage: test_deploy_config [--file PATH] [--set key=value]...\n");
-            rc = 2;
-        } else if (gw_config_set(cfg, argv[i + 1], err, sizeof err) != GW_OK) {
-            fprintf(stderr, "%s\n", err);
-            rc = 2;
+            free(sets);
+            return 2;
         }
+        sets[n++] = argv[i + 1];
     }
-    if (rc == 0)
-        printf("admin.listen=%s\nadmin.port=%d\nkafka.bootstrap=%s\nredis.host=%s\n"
-               "redis.port=%d\n",
-               cfg->admin.listen, (int)cfg->admin.port, cfg->kafka.bootstrap, cfg->redis.host,
-               (int)cfg->redis.port);
-    for (size_t d = 0; rc == 0 && d < cfg->deployment_count; d++)
+    gw_config *cfg = NULL;
+    gw_err e =
+        sets != NULL ? gw_config_load_with(path, sets, n, &cfg, err, sizeof err) : GW_E_NOMEM;
+    free(sets);
+    if (e != GW_OK) {
+        fprintf(stderr, "%s\n", err[0] ? err : gw_strerror(e));
+        return 2;
+    }
+    printf("admin.listen=%s\nadmin.port=%d\nkafka.bootstrap=%s\nredis.host=%s\n"
+           "redis.port=%d\n",
+           cfg->admin.listen, (int)cfg->admin.port, cfg->kafka.bootstrap, cfg->redis.host,
+           (int)cfg->redis.port);
+    for (size_t d = 0; d < cfg->deployment_count; d++)
         printf("deployments[%s].base_url=%s\n", cfg->deployments[d].id,
                cfg->deployments[d].base_url ? cfg->deployments[d].base_url : "");
     gw_config_free(cfg);
-    return rc;
+    return 0;
 }
 
 int main(int argc, char **argv)

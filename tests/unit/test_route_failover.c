@@ -60,7 +60,7 @@ static int setup(void **st)
     f->plan.count = 3; /* a, b, c in that order */
     for (uint16_t i = 0; i < 3; i++)
         f->plan.idx[i] = i;
-    gw_failover_opts_default(&f->o);
+    gw_failover_opts_from_config(gw_config_defaults(), &f->o);
     f->o.max_attempts_per_deployment = 2;
     f->o.base_backoff_ms = 100;
     f->o.max_backoff_ms = 400;

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "route/failover.h"
 #include "route/router.h"
 
 #define DEP(id_, kind_, model_, lat, ttft, pin, pout, q, ctx, w)                                   \
@@ -65,7 +66,7 @@ static gw_request mkreq(gw_strategy s, int32_t max_tokens)
 static const char *first(gw_registry *r, const gw_request *req, const gw_route_view *v)
 {
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_route_plan p;
     gw_err e = gw_route(r, &o, req, v, NULL, &p);
     assert_int_equal(e, GW_OK);
@@ -76,9 +77,50 @@ static const char *first(gw_registry *r, const gw_request *req, const gw_route_v
 static gw_err route_err(gw_registry *r, const gw_request *req, const gw_route_view *v)
 {
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_route_plan p;
     return gw_route(r, &o, req, v, NULL, &p);
+}
+
+/* The options come from the config table only: its defaults, or a --set. */
+static void test_opts_from_config(void **st)
+{
+    (void)st;
+    const gw_config *def = gw_config_defaults();
+    gw_router_opts o;
+    gw_router_opts_from_config(def, &o);
+    assert_int_equal(o.max_fallbacks, 3);
+    assert_true(o.w_latency == 1.0 && o.w_cost == 1.0 && o.w_quality == 1.0);
+    assert_int_equal(o.min_samples, 5);
+    assert_true(o.tie_rel_eps == 0.02);
+    gw_failover_opts fo;
+    gw_failover_opts_from_config(def, &fo);
+    assert_int_equal(fo.max_attempts_per_deployment, 2);
+    assert_int_equal(fo.max_retry_after_ms, 10000);
+    assert_int_equal(fo.max_total_attempts, 6);
+    gw_breaker_opts bo;
+    gw_breaker_opts_from_config(def, &bo);
+    assert_int_equal(bo.window_ms, 30000);
+    assert_int_equal(bo.open_base_ms, 5000);
+    assert_int_equal(bo.local_cache_ms, 250);
+    assert_int_equal(bo.probe_lease_ms, 30000);
+    assert_int_equal(bo.rate_limit_default_ms, 1000);
+    assert_int_equal(bo.rate_limit_max_ms, 10000); /* retry.max_retry_after_ms */
+    assert_int_equal(bo.state_ttl_ms, 3600000);
+    assert_int_equal(gw_breaker_opts_check(&bo, NULL, 0), GW_OK);
+
+    const char *sets[] = {"routing.tie_rel_eps=0.1", "retry.max_total_attempts=3",
+                          "retry.max_retry_after_ms=0", "breaker.rate_limit_max_ms=7000"};
+    char err[256] = "";
+    gw_config *cfg = NULL;
+    assert_int_equal(gw_config_load_with(NULL, sets, 4, &cfg, err, sizeof err), GW_OK);
+    gw_router_opts_from_config(cfg, &o);
+    gw_failover_opts_from_config(cfg, &fo);
+    gw_breaker_opts_from_config(cfg, &bo);
+    assert_true(o.tie_rel_eps == 0.1);
+    assert_int_equal(fo.max_total_attempts, 3);
+    assert_int_equal(bo.rate_limit_max_ms, 7000);
+    gw_config_free(cfg);
 }
 
 static void test_registry_validation(void **st)
@@ -148,7 +190,7 @@ static void test_each_strategy(void **st)
     assert_string_equal(first(r, &q, NULL), "coder"); /* 1 unneeded vs smart's 2 */
     /* BALANCED with all weight on quality is BEST_QUALITY. */
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     o.w_latency = o.w_cost = 0;
     o.w_quality = 1;
     q = mkreq(GW_ROUTE_BALANCED, 100);
@@ -163,7 +205,7 @@ static void test_fallback_chain_capped(void **st)
     (void)st;
     gw_registry *r = reg4();
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_route_plan p;
     gw_request q = mkreq(GW_ROUTE_CHEAPEST, 100);
     o.max_fallbacks = 1;
@@ -298,7 +340,7 @@ static void test_tie_spreading(void **st)
     gw_registry *r = NULL;
     assert_int_equal(gw_registry_new(d, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &r), GW_OK);
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_rng rng;
     gw_rng_seed(&rng, 42);
     gw_request q = mkreq(GW_ROUTE_FASTEST, 100);
@@ -361,7 +403,7 @@ static void test_fastest_shifts_to_observed(void **st)
     assert_int_equal(gw_registry_new(d, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &r), GW_OK);
     assert_int_equal(gw_latstats_mem_new(2, 0.3, &g_stats), GW_OK);
     gw_router_opts o;
-    gw_router_opts_default(&o);
+    gw_router_opts_from_config(gw_config_defaults(), &o);
     gw_route_view v = {.latency = stats_lat};
     gw_rng rng;
     gw_rng_seed(&rng, 1);
@@ -411,6 +453,7 @@ static void test_latency_ewma(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_opts_from_config),
         cmocka_unit_test(test_registry_validation),
         cmocka_unit_test(test_each_strategy),
         cmocka_unit_test(test_fallback_chain_capped),

@@ -129,7 +129,7 @@ static void test_health_view(void **st)
     gw_registry *reg = NULL;
     assert_int_equal(gw_registry_new(deps, 2, 1u << GW_PROVIDER_MOCK, NULL, 0, &reg), GW_OK);
     gw_breaker_opts o;
-    gw_breaker_opts_default(&o);
+    gw_breaker_opts_from_config(gw_config_defaults(), &o);
     gw_breaker *b = NULL;
     assert_int_equal(gw_breaker_mem_new(&o, 2, clock_fn, NULL, 1, &b), GW_OK);
     gw_latstats *s = NULL;
