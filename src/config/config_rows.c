@@ -8,6 +8,7 @@
  * Row macros check at compile time that the field has the row's C type.
  */
 #include "config/config_private.h"
+#include "provider/provider_table.h"
 
 #include <string.h>
 
@@ -63,9 +64,7 @@ static const char *const backend_names[] = {"redis", "memory", NULL};
 static const char *const on_limit_names[] = {"reject", "delay", NULL};
 static const char *const policy_names[] = {"open", "closed", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off", NULL};
-static const char *const provider_names[] = {"mock", "openai", "anthropic", "ollama", NULL};
 
-_Static_assert(COUNT(provider_names) == GW_PROVIDER__COUNT + 1, "one name per provider kind");
 _Static_assert(GW_LOG_OFF == 4, "level_names follows gw_log_level");
 
 const char *gw_cfg_framing_name(gw_cfg_framing f)
@@ -85,7 +84,7 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
 #define GW_ROW_T gw_deployment
 static const gw_cfg_row deployment_rows[] = {
     S("id", id, 1, NULL, "Unique id of the deployment; a request's `model` names it"),
-    E("provider", provider, gw_provider_kind, provider_names, NULL, "Provider dialect"),
+    E("provider", provider, gw_provider_kind, gw_provider_kind_names, NULL, "Provider dialect"),
     S("model", model, 1, NULL, "Model name sent to the provider"),
     S("base_url", base_url, 0, "",
       "Endpoint base URL (http:// or https://); required for every provider but mock"),
@@ -406,7 +405,7 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
 {
     gw_deployment *d = elem;
     char path[300];
-    if (d->provider != GW_PROVIDER_MOCK && d->base_url == NULL) {
+    if (!gw_provider_info(d->provider)->builtin && d->base_url == NULL) {
         snprintf(path, sizeof(path), "%s.base_url", elem_path);
         return gw_cfg_fail(ctx, NULL, path, "required for provider \"%s\"",
                            gw_provider_kind_name(d->provider));
@@ -429,8 +428,10 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
         return gw_cfg_fail(ctx, NULL, path, "%d is below connect_ms, first_token_ms or idle_ms",
                            (int)d->total_timeout_ms);
     }
-    if (d->auth_header == NULL)
-        d->auth_header = d->provider == GW_PROVIDER_ANTHROPIC ? "x-api-key" : "Authorization";
+    if (d->auth_header == NULL) {
+        const char *h = gw_provider_info(d->provider)->auth.header;
+        d->auth_header = h != NULL ? h : "Authorization";
+    }
     return GW_OK;
 }
 
