@@ -307,11 +307,12 @@ static void init_policies(gw_worker *w)
 {
     const gw_config *cfg = w->cfg;
     uint32_t c = (uint32_t)cfg->worker.max_in_flight;
+    uint32_t h = (uint32_t)((double)c * cfg->worker.resume_hysteresis);
     w->cap_cfg = (gw_capacity_cfg){.max_in_flight = c,
                                    .low_share = cfg->worker.low_share,
-                                   .normal_headroom = 0.10,
-                                   .low_headroom = 0.25,
-                                   .hysteresis = c / 32 > 1 ? c / 32 : 1};
+                                   .normal_headroom = cfg->worker.normal_headroom,
+                                   .low_headroom = cfg->worker.low_headroom,
+                                   .hysteresis = h > 1 ? h : 1};
     for (int t = 0; t < GW_TIER__COUNT; t++)
         w->tier_open[t] = true;
     w->vlimits = (gw_validate_limits){.max_tokens_limit = cfg->worker.max_tokens_limit,
