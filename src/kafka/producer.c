@@ -93,22 +93,19 @@ gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *
                             copy ? copy : rd_kafka_headers_new(1), opaque);
 }
 
-rd_kafka_headers_t *gw_producer_dlq_headers(const rd_kafka_message_t *m, gw_err err,
+rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err,
                                             size_t max_payload, size_t max_key, size_t *len,
                                             size_t *key_len)
 {
-    rd_kafka_headers_t *orig = NULL, *h;
-    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        h = rd_kafka_headers_copy(orig);
-    else
-        h = rd_kafka_headers_new(8);
+    rd_kafka_headers_t *h =
+        m->headers != NULL ? rd_kafka_headers_copy(m->headers) : rd_kafka_headers_new(8);
     char part[16], off[24];
     snprintf(part, sizeof part, "%" PRId32, m->partition);
     snprintf(off, sizeof off, "%" PRId64, m->offset);
     rd_kafka_header_add(h, "error_code", -1, gw_err_code(err), -1);
     rd_kafka_header_add(h, "error_name", -1, gw_err_name(err), -1);
     rd_kafka_header_add(h, "error_message", -1, gw_strerror(err), -1);
-    rd_kafka_header_add(h, "source_topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "source_topic", -1, m->topic ? m->topic : "", -1);
     rd_kafka_header_add(h, "source_partition", -1, part, -1);
     rd_kafka_header_add(h, "source_offset", -1, off, -1);
     *len = m->len;

@@ -49,6 +49,14 @@ gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size
  * empty set when it had none), key and value. As gw_producer_send. */
 gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *opaque);
 
+/* A consumed message, as the DLQ record needs it. */
+typedef struct {
+    rd_kafka_headers_t *headers; /* the message's own; may be NULL */
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    size_t len, key_len; /* of the payload and the key */
+} gw_dlq_source;
 /*
  * The headers of the DLQ record of consumed message m that failed with err: a
  * copy of m's headers, then error_code, error_name, error_message,
@@ -56,13 +64,12 @@ gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *
  * producer's message limit whatever came in (a message near the source
  * topic's limit plus these headers would not): when m's payload is longer
  * than max_payload or its key longer than max_key, both are cut to those
- * limits (*len, *key_len: the bytes of m->payload and m->key to send) and the
+ * limits (*len, *key_len: the bytes of payload and key to send) and the
  * headers say so (payload_truncated = true, payload_size = m->len).
  */
-rd_kafka_headers_t *gw_producer_dlq_headers(const rd_kafka_message_t *m, gw_err err,
+rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err,
                                             size_t max_payload, size_t max_key, size_t *len,
                                             size_t *key_len);
-
 /* Serve delivery reports and errors without waiting. */
 void gw_producer_poll(gw_producer *p);
 /* The producer's main queue (delivery reports). Owned by the producer. */

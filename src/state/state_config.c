@@ -32,7 +32,8 @@ static gw_state_fail fail_of(gw_cfg_fail_policy p)
     return p == GW_CFG_FAIL_CLOSED ? GW_STATE_FAIL_CLOSED : GW_STATE_FAIL_OPEN;
 }
 
-gw_err gw_state_open(uv_loop_t *loop, const gw_config *cfg, gw_redis **redis_out, gw_state **out)
+gw_err gw_state_open(uv_loop_t *loop, const gw_config *cfg, gw_state_clock_fn clock, void *clock_ud,
+                     gw_redis **redis_out, gw_state **out)
 {
     gw_err err;
     *out = NULL;
@@ -41,6 +42,8 @@ gw_err gw_state_open(uv_loop_t *loop, const gw_config *cfg, gw_redis **redis_out
         .key_prefix = cfg->redis.key_prefix,
         .max_entry_bytes =
             cfg->cache.max_entry_bytes > 0 ? (uint32_t)cfg->cache.max_entry_bytes : 0,
+        .clock = clock,
+        .clock_ud = clock_ud,
     };
     if (cfg->worker.dev || cfg->state.backend == GW_CFG_STATE_MEMORY)
         return gw_state_mem_new(loop, &so, out);

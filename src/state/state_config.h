@@ -18,6 +18,7 @@ void gw_redis_opts_from_config(const gw_config *cfg, gw_redis_opts *o);
 /* Memory backend in dev mode or with state.backend = memory (*redis_out
  * NULL); otherwise a Redis connection (*redis_out, shared with other
  * modules) under the failure policy of failure_policy.*. */
-gw_err gw_state_open(uv_loop_t *loop, const gw_config *cfg, gw_redis **redis_out, gw_state **out);
+gw_err gw_state_open(uv_loop_t *loop, const gw_config *cfg, gw_state_clock_fn clock, void *clock_ud,
+                     gw_redis **redis_out, gw_state **out);
 
 #endif

@@ -1,11 +1,11 @@
 /*
- * job: one request's state machine, from the consumed Kafka message to the
- * broker's acknowledgement of every output it produced.
+ * job: one request, from the consumed Kafka message to the broker's
+ * acknowledgement of every output it produced.
  *
- * gw_job_drive() advances a job stage by stage; each stage is one function
- * that either moves on or suspends until a callback (provider, delivery
- * report, timer) drives it again. Stages still owned by later issues are
- * explicit pass-throughs that name the issue; they do nothing else.
+ * A job moves through the pipeline of pipeline.h: one ordered table of
+ * stages, each a function returning an outcome. The job's state is split by
+ * owner: each part below names the one file that writes it (others may read
+ * it). Stage names say what runs next, never what has finished.
  *
  * Memory: everything a job derives (decoded request, response, usage event)
  * lives in its arena, capped by the codec's max_alloc_bytes. The job is freed
@@ -32,21 +32,22 @@
 #include "state/state.h"
 #include "worker/policy.h"
 
-/* X(name, doc) */
+/*
+ * The pipeline, in order. X(name, doc). The table of functions and legal
+ * moves is in pipeline.c; docs/worker.md shows it.
+ */
 #define GW_STAGE_MAP(X)                                                                            \
-    X(RECEIVED, "taken from the consumer, not yet decoded")                                        \
-    X(DECODED, "Avro decoded into the arena")                                                      \
-    X(VALIDATED, "limits, enums and deadline checked")                                             \
-    X(DEDUPED, "idempotency claimed (or the stored answer is being replayed)")                     \
-    X(ADMITTED, "agent rate limits and budget passed")                                             \
-    X(CACHE_CHECKED, "response cache missed (exact, then semantic)")                               \
-    X(ROUTED,                                                                                      \
-      "candidates ranked; the next attempt is being admitted (breaker, deployment limits)")        \
-    X(CALLING, "provider call in flight, or waiting for an admission answer or a backoff timer")   \
-    X(KEEPING, "kept response stored for redeliveries before publishing")                          \
-    X(PUBLISHING, "response, final chunk and usage being produced")                                \
-    X(AWAITING_ACKS, "waiting for the broker to acknowledge every output")                         \
-    X(DONE, "all outputs acknowledged; offset may be committed")
+    X(DECODE, "Avro-decode the message into the arena (undecodable: dead-letter topic)")           \
+    X(VALIDATE, "check limits, enums, identifiers and the deadline")                               \
+    X(IDEMPOTENCY, "claim the request id fleet-wide, or replay the kept answer")                   \
+    X(ADMISSION, "agent rate limits (RPM, TPM) and budget, one round trip")                        \
+    X(CACHE, "response cache: exact tier with single-flight, then semantic")                       \
+    X(ROUTE, "rank the candidate deployments")                                                     \
+    X(ATTEMPT, "breaker, deployment limits, provider call; retry and failover")                    \
+    X(KEEP, "store the answer to keep for redeliveries before it is published")                    \
+    X(PUBLISH, "produce the response, final chunk and usage event; cache and state writes")        \
+    X(ACKS, "wait for the broker to acknowledge every output")                                     \
+    X(DONE, "all outputs acknowledged; the offset may be committed")
 
 typedef enum {
 #define GW_STAGE_ENUM(name, doc) GW_STAGE_##name,
@@ -60,106 +61,148 @@ const char *gw_stage_name(gw_stage s);
 typedef struct gw_worker gw_worker;
 struct gw_part;
 
-typedef struct gw_job {
-    struct gw_job *prev, *next; /* the worker's live list */
-    gw_worker *w;
-    gw_stage stage;
-    gw_arena arena;
+/* A consumed message as the job sees it; valid only during gw_job_run(). */
+typedef struct {
+    const void *payload;
+    size_t len;
+    const void *key;
+    size_t key_len;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    rd_kafka_headers_t *headers; /* the message's own; may be NULL */
+} gw_job_msg;
+
+/* worker.c and job.c: where the job came from. */
+typedef struct {
     struct gw_part *part;
     uint32_t part_gen;
     int64_t offset;
     gw_tier tier;
     rd_kafka_headers_t *pass_headers; /* trace/correlation headers to copy on outputs */
+    const gw_job_msg *msg;            /* during the first run only (DECODE) */
+} gw_job_intake;
 
-    gw_request req;
-    const gw_deployment *dep;
-    gw_provider_call *call;
-    gw_err err;            /* outcome error; GW_OK on success */
+/* The answer, whoever gave it (job.c helpers: gw_job_fail, gw_job_answer_*). */
+typedef struct {
+    gw_err err;            /* GW_OK on success */
     const char *err_field; /* for caller errors */
     const char *err_detail;
     const char *outcome; /* usage outcome */
-
-    /* provider result, copied into the arena */
+    gw_map err_details;  /* extra GatewayError details (attempt log, retry_after_ms) */
     const char *content;
     const char *finish_reason;
     gw_token_usage usage;
     double ttft_ms;
     bool has_ttft;
-    int64_t t_start_ns;
+    const gw_deployment *dep; /* the deployment that answered (or last tried) */
+    bool cached;              /* from the cache, or a duplicate's replay */
+    bool duplicate;           /* idempotency HIT: republish the kept answer as it was */
+    const char *cache_tier;
+    gw_response *stored; /* decoded stored answer (cache hit or duplicate) */
+    double saved_cost_usd;
+    gw_map resp_metadata;
+    bool dlq; /* went to the dead-letter topic: no answer is published */
+} gw_job_answer;
 
-    /* streaming */
+/* stage_state.c: IDEMPOTENCY and KEEP. */
+typedef struct {
+    bool claimed;    /* this job holds the lease: complete it (KEEP, or after publishing) */
+    int32_t wait_ms; /* waited so far for another worker's lease */
+} gw_job_idem;
+
+/* stage_state.c: ADMISSION (and the reconcile after publishing). */
+typedef struct {
+    int32_t reserved_tokens; /* agent TPM reservation; 0 = none */
+    int64_t delayed_ms;      /* on_limit = delay: held so far */
+    bool limit_answered, budget_answered;
+    gw_limit_result limit_res;
+    gw_budget_result budget_res;
+} gw_job_admission;
+
+/* stage_cache.c: CACHE (and the stores after publishing). */
+typedef struct {
+    gw_cache_decision dec;
+    char key[GW_CACHE_KEY_HEX];
+    bool locked; /* this job holds the single-flight lock */
+    bool waited; /* waited once for another owner's answer */
+    bool has_similarity;
+    double similarity;
+    gw_sem_query *semq; /* in the arena; cleaned up in gw_job_free */
+} gw_job_cache;
+
+/* stage_route.c: ROUTE and ATTEMPT. */
+typedef struct {
+    gw_route_plan plan;
+    gw_failover fo;
+    bool fo_ready;
+    size_t idx; /* registry index of the current attempt */
+    bool probe;
+    char token[128];
+    uint64_t t0_ns;
+    uint16_t dep_reserved[8]; /* registry indexes whose deployment TPM we reserved */
+    int32_t dep_reserved_tokens[8];
+    size_t dep_reserved_count;
+    const char *limit_name; /* the deployment limit that denied */
+    gw_provider_call *call;
+} gw_job_route;
+
+/* job.c (stream) and stage_publish.c: outputs. */
+typedef struct {
     bool streaming;
     gw_buf pending; /* delta text not yet published */
     int32_t chunk_seq;
     uv_timer_t coalesce_timer;
     bool timer_init, timer_armed;
-
-    /* the answer, fixed once: the kept record and the published one are equal */
-    bool answer_fixed;
+    bool answer_fixed; /* the kept record and the published one are equal */
     gw_error_rec *answer_err;
     double answer_ms;
-
     uint32_t acks_pending;
     uint32_t republishes;
     bool publish_failed;
-    bool aborted; /* shutdown: late callbacks return at once */
+} gw_job_out;
 
+typedef struct gw_job {
+    struct gw_job *prev, *next; /* the worker's live list */
+    gw_worker *w;
+    gw_arena arena;
+    gw_request req; /* DECODE writes it; read-only afterwards */
+    int64_t t_start_ns;
     /* identity: unique per job in the fleet (worker id + sequence number);
      * the owner of the idempotency lease and of the cache lock */
     char owner[96];
+
+    /* pipeline.c only */
+    gw_stage stage;
+    bool driving;          /* the run loop is on the stack */
+    bool has_resume;       /* a completion arrived: its outcome is in `resumed` */
+    uint8_t resumed;       /* gw_step */
+    bool aborted;          /* shutdown: late completions are ignored */
+    uint32_t turns;        /* stage functions run so far */
     uv_timer_t wait_timer; /* backoff, limit delay, idempotency polling */
     bool wait_init;
-    void (*on_wait)(struct gw_job *job);
-    int handles_open; /* timers still to close before the job is freed */
+    uint8_t wait_outcome; /* gw_step the wait resumes with */
+    int handles_open;     /* timers still to close before the job is freed */
 
-    /* idempotency (stage_state.c) */
-    bool idem_claimed;    /* this job holds the lease: complete it (KEEPING or at the end) */
-    int32_t idem_wait_ms; /* waited so far for another worker's lease */
-
-    /* limits and budget (stage_state.c) */
-    int32_t reserved_tokens;  /* agent TPM reservation; 0 = none */
-    uint16_t dep_reserved[8]; /* registry indexes whose deployment TPM we reserved */
-    int32_t dep_reserved_tokens[8];
-    size_t dep_reserved_count;
-    int64_t delayed_ms; /* on_limit = delay: held so far */
-    bool limit_answered, budget_answered;
-    gw_limit_result limit_res;
-    gw_budget_result budget_res;
-    const char *limit_name; /* the limit that denied */
-    int64_t retry_after_ms; /* RATE_LIMITED answer */
-
-    /* cache (stage_cache.c) */
-    gw_cache_decision cdec;
-    char cache_key[GW_CACHE_KEY_HEX];
-    bool cache_locked; /* this job holds the single-flight lock */
-    bool cache_waited; /* waited once for another owner's answer */
-    bool cached;       /* answered from the cache (or a duplicate replay) */
-    const char *cache_tier;
-    bool has_similarity;
-    double similarity;
-    double saved_cost_usd;
-    gw_sem_query *semq; /* in the arena; cleaned up in gw_job_free */
-    gw_map resp_metadata;
-    gw_response *stored; /* decoded stored answer (cache hit or duplicate) */
-    bool duplicate;      /* idempotency HIT: republish *stored as it was */
-
-    /* routing (stage_route.c) */
-    gw_route_plan plan;
-    gw_failover fo;
-    bool fo_ready;
-    size_t att_idx;
-    bool att_probe;
-    char att_token[128];
-    uint64_t att_t0_ns;
-    gw_map err_details; /* extra GatewayError details (attempt log, retry_after_ms) */
+    gw_job_intake in;
+    gw_job_answer ans;
+    gw_job_idem idem;
+    gw_job_admission adm;
+    gw_job_cache cache;
+    gw_job_route route;
+    gw_job_out out;
 } gw_job;
 
-/* Takes the message's bytes (decoding, or copying to the DLQ) before return;
- * m stays the caller's. Starts driving. NULL only when out of memory. */
-gw_job *gw_job_start(gw_worker *w, const rd_kafka_message_t *m, struct gw_part *p, gw_tier tier);
-void gw_job_drive(gw_job *job);
-/* A delivery report for an output of this job. */
+/* A new job for a consumed message (not yet run). NULL only when out of memory. */
+gw_job *gw_job_new(gw_worker *w, struct gw_part *p, int64_t offset, gw_tier tier);
+/* Run the pipeline from DECODE; msg is read during this call only. The job
+ * may be finished (and freed) when this returns. */
+void gw_job_run(gw_job *job, const gw_job_msg *msg);
+/* A delivery report for one output of this job. */
 void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m);
+/* One output acknowledged (ok) or given up (!ok: the offset is then never
+ * committed, so the next owner of the partition serves the request again). */
+void gw_job_delivered(gw_job *job, bool ok);
 /* Shutdown deadline: stop the provider call; the job ends unacknowledged. */
 void gw_job_abort(gw_job *job);
 void gw_job_free(gw_job *job);

@@ -236,9 +236,9 @@ static const char *registry_id(gw_worker *w, size_t idx)
 /* Provider calls, retries and failovers from the failover log of the job. */
 static void attempt_metrics(gw_observe *o, const gw_job *job)
 {
-    if (!job->fo_ready)
+    if (!job->route.fo_ready)
         return;
-    const gw_failover *fo = &job->fo;
+    const gw_failover *fo = &job->route.fo;
     for (size_t i = 0; i < fo->log_count && i < GW_FAILOVER_MAX_ATTEMPTS; i++) {
         const char *id = registry_id(o->w, fo->log[i].idx);
         gw_metric_add(o->m, GW_M_PROVIDER_CALLS, 1, id, gw_err_code(fo->log[i].err));
@@ -255,7 +255,7 @@ static void attempt_metrics(gw_observe *o, const gw_job *job)
  * through without an answer. */
 static void cache_metrics(gw_observe *o, const gw_job *job, const gw_usage_event *u)
 {
-    if (job->duplicate)
+    if (job->ans.duplicate)
         return;
     if (u->cached && u->cache_tier != NULL) {
         gw_metric_add(o->m, GW_M_CACHE, 1, u->cache_tier, "hit");
@@ -263,10 +263,10 @@ static void cache_metrics(gw_observe *o, const gw_job *job, const gw_usage_event
             gw_metric_add(o->m, GW_M_CACHE, 1, "exact", "miss");
         return;
     }
-    if (!job->cdec.lookup || job->cdec.refresh)
+    if (!job->cache.dec.lookup || job->cache.dec.refresh)
         return;
     gw_metric_add(o->m, GW_M_CACHE, 1, "exact", "miss");
-    if (job->semq != NULL)
+    if (job->cache.semq != NULL)
         gw_metric_add(o->m, GW_M_CACHE, 1, "semantic", "miss");
 }
 
@@ -277,10 +277,10 @@ static const char *denied_by(const gw_job *job, const gw_usage_event *u)
     bool budget = strcmp(u->outcome, "budget_exceeded") == 0;
     if (!budget && strcmp(u->outcome, "rate_limited") != 0)
         return NULL;
-    if (job->limit_name != NULL)
-        return job->limit_name;
-    const char *limit = gw_map_get(&job->err_details, "limit");
-    const char *period = gw_map_get(&job->err_details, "period");
+    if (job->route.limit_name != NULL)
+        return job->route.limit_name;
+    const char *limit = gw_map_get(&job->ans.err_details, "limit");
+    const char *period = gw_map_get(&job->ans.err_details, "period");
     if (budget)
         return period && strcmp(period, "month") == 0 ? "budget_month" : "budget_day";
     return limit ? limit : "unknown";
@@ -289,7 +289,7 @@ static const char *denied_by(const gw_job *job, const gw_usage_event *u)
 static void outcome_metrics(gw_observe *o, const gw_job *job, const gw_usage_event *u)
 {
     const char *model = u->model_id ? u->model_id : "none";
-    gw_metric_add(o->m, GW_M_REQUESTS, 1, u->outcome, gw_tier_name(job->tier));
+    gw_metric_add(o->m, GW_M_REQUESTS, 1, u->outcome, gw_tier_name(job->in.tier));
     attempt_metrics(o, job);
     cache_metrics(o, job, u);
     const char *limit = denied_by(job, u);
@@ -313,9 +313,9 @@ static void attempts_text(gw_worker *w, const gw_job *job, char *buf, size_t cap
 {
     size_t len = 0;
     buf[0] = '\0';
-    for (size_t i = 0; job->fo_ready && i < job->fo.log_count && i < GW_FAILOVER_MAX_ATTEMPTS;
-         i++) {
-        const gw_attempt *a = &job->fo.log[i];
+    for (size_t i = 0;
+         job->route.fo_ready && i < job->route.fo.log_count && i < GW_FAILOVER_MAX_ATTEMPTS; i++) {
+        const gw_attempt *a = &job->route.fo.log[i];
         int n = snprintf(buf + len, cap - len, "%s%s:%s:%d", i ? "," : "", registry_id(w, a->idx),
                          gw_err_code(a->err), a->http_status);
         if (n < 0 || (size_t)n >= cap - len) {
@@ -345,19 +345,19 @@ static void outcome_log(gw_job *job, const gw_usage_event *u)
     snprintf(att, sizeof att, "%" PRId32, u->attempts);
     char detail[OBS_DETAIL_LOG_BYTES] = "", tries[256];
     attempts_text(job->w, job, tries, sizeof tries);
-    if (job->err_detail != NULL)
-        gw_redact(job->err_detail, strlen(job->err_detail), job->dep ? job->dep->api_key : NULL,
-                  detail, sizeof detail);
+    if (job->ans.err_detail != NULL)
+        gw_redact(job->ans.err_detail, strlen(job->ans.err_detail),
+                  job->ans.dep ? job->ans.dep->api_key : NULL, detail, sizeof detail);
     const char *prompt = NULL;
     if (gw_log_debug_content() && job->req.message_count > 0)
         prompt = job->req.messages[job->req.message_count - 1].content;
     gw_log(level, "request_done", "request_id", u->request_id, "agent", u->agent_did, "tenant",
            u->tenant_id, "model", u->model_id, "outcome", u->outcome, "tier", u->priority,
-           "error_code", u->error_code, "error", job->err == GW_OK ? NULL : gw_err_name(job->err),
-           "field", job->err_field, "detail", detail[0] ? detail : NULL, "latency_ms", lat,
-           "tokens", tok, "cost_usd", cost, "attempts", att, "attempt_log", tries[0] ? tries : NULL,
-           "prompt", prompt, "completion", gw_log_debug_content() ? job->content : NULL,
-           (const char *)0);
+           "error_code", u->error_code, "error",
+           job->ans.err == GW_OK ? NULL : gw_err_name(job->ans.err), "field", job->ans.err_field,
+           "detail", detail[0] ? detail : NULL, "latency_ms", lat, "tokens", tok, "cost_usd", cost,
+           "attempts", att, "attempt_log", tries[0] ? tries : NULL, "prompt", prompt, "completion",
+           gw_log_debug_content() ? job->ans.content : NULL, (const char *)0);
 }
 
 void gw_observe_outcome(gw_job *job, const gw_usage_event *u)

@@ -1,8 +1,8 @@
 /*
  * stage_cache: the response cache of one request, exact tier then semantic
- * tier (docs/state.md, docs/semantic-cache.md).
+ * tier (docs/state.md, docs/semantic-cache.md). Owns job->cache.
  *
- *   ADMITTED  gw_cache_policy_decide (cache.*, enable_cache, metadata
+ *   CACHE     gw_cache_policy_decide (cache.*, enable_cache, metadata
  *             cache_no_store / cache_refresh / cache_ttl_s, temperature).
  *             Exact: gw_state_cache_get_or_lock(key, job owner, lock) in one
  *             round trip (a plain get when the answer will not be stored).
@@ -28,31 +28,30 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "worker/stage.h"
+#include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
-static void checked(gw_job *job)
+/* The cache did not answer: on to routing. */
+static void missed(gw_job *job)
 {
-    job->stage = GW_STAGE_CACHE_CHECKED;
-    gw_job_drive(job);
+    gw_job_resume(job, GW_STEP_NEXT);
 }
 
 static void answered(gw_job *job, const char *tier)
 {
-    job->cached = true;
-    job->cache_tier = tier;
-    job->outcome = "cached";
-    job->stage = GW_STAGE_PUBLISHING;
-    gw_job_drive(job);
+    job->ans.cached = true;
+    job->ans.cache_tier = tier;
+    job->ans.outcome = "cached";
+    gw_job_resume(job, GW_STEP_ANSWERED);
 }
 
 static void release_lock(gw_job *job)
 {
-    if (!job->cache_locked)
+    if (!job->cache.locked)
         return;
-    job->cache_locked = false;
+    job->cache.locked = false;
     job->w->bg_pending++;
-    gw_state_cache_unlock(job->w->state, job->cache_key, job->owner, gw_worker_bg_ack, job->w);
+    gw_state_cache_unlock(job->w->state, job->cache.key, job->owner, gw_worker_bg_ack, job->w);
 }
 
 /* ---- semantic tier ---------------------------------------------------------------- */
@@ -63,17 +62,17 @@ static void on_sem_entry(void *ud, const gw_cache_result *r)
     if (job->aborted)
         return;
     if (r->err != GW_OK || r->kind != GW_CACHE_HIT || !gw_job_answer_stored(job, r->data, r->len)) {
-        checked(job); /* the entry expired since it was indexed: a miss */
+        missed(job); /* the entry expired since it was indexed: a miss */
         return;
     }
     job->w->n.cache_semantic_hits++;
-    job->has_similarity = true;
+    job->cache.has_similarity = true;
     char *sim = gw_arena_alloc(&job->arena, 24);
     gw_kv *kv = gw_arena_alloc(&job->arena, sizeof *kv);
     if (sim != NULL && kv != NULL) {
-        snprintf(sim, 24, "%.4f", job->similarity);
+        snprintf(sim, 24, "%.4f", job->cache.similarity);
         *kv = (gw_kv){"cache_similarity", sim};
-        job->resp_metadata = (gw_map){kv, 1};
+        job->ans.resp_metadata = (gw_map){kv, 1};
     }
     release_lock(job);
     answered(job, "semantic");
@@ -86,34 +85,35 @@ static void on_sem_lookup(void *ud, gw_err err, const char *exact_key, double si
         return;
     if (err != GW_OK || exact_key == NULL) {
         job->w->n.cache_misses++;
-        checked(job);
+        missed(job);
         return;
     }
-    job->similarity = similarity;
+    job->cache.similarity = similarity;
     gw_state_cache_get(job->w->state, exact_key, on_sem_entry, job);
 }
 
 static void semantic(gw_job *job)
 {
     gw_worker *w = job->w;
-    if (w->semcache == NULL || !job->cdec.lookup) {
+    if (w->semcache == NULL || !job->cache.dec.lookup) {
         job->w->n.cache_misses++;
-        checked(job);
+        missed(job);
         return;
     }
-    job->semq = gw_arena_calloc(&job->arena, 1, sizeof *job->semq);
+    job->cache.semq = gw_arena_calloc(&job->arena, 1, sizeof *job->cache.semq);
     const char *tenant = w->cfg->cache.shared ? "*"
                          : job->req.tenant_id ? job->req.tenant_id
                                               : job->req.agent_did;
-    if (job->semq == NULL || !gw_semcache_prepare(w->semcache, &job->req, tenant, job->semq)) {
-        if (job->semq != NULL)
-            gw_semcache_query_cleanup(job->semq);
-        job->semq = NULL;
+    if (job->cache.semq == NULL ||
+        !gw_semcache_prepare(w->semcache, &job->req, tenant, job->cache.semq)) {
+        if (job->cache.semq != NULL)
+            gw_semcache_query_cleanup(job->cache.semq);
+        job->cache.semq = NULL;
         job->w->n.cache_misses++;
-        checked(job);
+        missed(job);
         return;
     }
-    gw_semcache_lookup(w->semcache, job->semq, on_sem_lookup, job);
+    gw_semcache_lookup(w->semcache, job->cache.semq, on_sem_lookup, job);
 }
 
 /* ---- exact tier --------------------------------------------------------------------- */
@@ -125,8 +125,7 @@ static void on_exact(void *ud, const gw_cache_result *r)
         return;
     if (r->err != GW_OK) { /* failure_policy.cache = closed, or a limit */
         job->w->n.errors++;
-        gw_job_fail(job, r->err, "error");
-        gw_job_drive(job);
+        gw_job_resume(job, gw_job_fail(job, r->err, "error"));
         return;
     }
     switch (r->kind) {
@@ -138,27 +137,27 @@ static void on_exact(void *ud, const gw_cache_result *r)
             return;
         }
         GW_WARN("cache_entry_unreadable", "request_id", job->req.request_id);
-        checked(job);
+        missed(job);
         return;
     case GW_CACHE_LOCKED_BY_ME:
-        job->cache_locked = true;
+        job->cache.locked = true;
         semantic(job);
         return;
     case GW_CACHE_LOCKED_BY_OTHER:
-        if (!job->cache_waited) {
-            job->cache_waited = true;
+        if (!job->cache.waited) {
+            job->cache.waited = true;
             int32_t wait = job->w->cfg->cache.singleflight_wait_ms;
-            gw_state_cache_wait(job->w->state, job->cache_key, job->owner, wait, wait, on_exact,
+            gw_state_cache_wait(job->w->state, job->cache.key, job->owner, wait, wait, on_exact,
                                 job);
             return;
         }
-        checked(job); /* waited long enough: serve it ourselves, uncached */
+        missed(job); /* waited long enough: serve it ourselves, uncached */
         return;
     case GW_CACHE_MISS:
         semantic(job);
         return;
     case GW_CACHE_BYPASS:
-        checked(job);
+        missed(job);
         return;
     }
 }
@@ -166,27 +165,25 @@ static void on_exact(void *ud, const gw_cache_result *r)
 gw_step gw_stage_cache(gw_job *job)
 {
     gw_worker *w = job->w;
-    job->stage = GW_STAGE_CACHE_CHECKED;
+    gw_job_cache *c = &job->cache;
     if (w->state == NULL || !w->cfg->cache.enabled)
         return GW_STEP_NEXT;
-    gw_err err = gw_cache_policy_decide(&w->cfg->cache, &job->req, &job->cdec);
-    if (err == GW_OK && (job->cdec.lookup || job->cdec.store))
-        err = gw_cache_key_compute(&job->req, w->cfg->cache.shared, job->cache_key);
+    gw_err err = gw_cache_policy_decide(&w->cfg->cache, &job->req, &c->dec);
+    if (err == GW_OK && (c->dec.lookup || c->dec.store))
+        err = gw_cache_key_compute(&job->req, w->cfg->cache.shared, c->key);
     if (err != GW_OK) {
         w->n.invalid++;
-        job->err_field = "metadata";
-        gw_job_fail(job, err, "invalid");
-        return GW_STEP_NEXT;
+        job->ans.err_field = "metadata";
+        return gw_job_fail(job, err, "invalid");
     }
-    if (!job->cdec.lookup && !job->cdec.store)
+    if (!c->dec.lookup && !c->dec.store)
         return GW_STEP_NEXT;
-    job->stage = GW_STAGE_ADMITTED;
     int32_t lock_ms = w->cfg->cache.singleflight_wait_ms;
-    if (job->cdec.store)
-        gw_state_cache_get_or_lock(w->state, job->cache_key, job->owner, lock_ms, job->cdec.refresh,
-                                   on_exact, job);
+    if (c->dec.store)
+        gw_state_cache_get_or_lock(w->state, c->key, job->owner, lock_ms, c->dec.refresh, on_exact,
+                                   job);
     else
-        gw_state_cache_get(w->state, job->cache_key, on_exact, job);
+        gw_state_cache_get(w->state, c->key, on_exact, job);
     return GW_STEP_SUSPEND;
 }
 
@@ -199,31 +196,30 @@ static void on_sem_stored(void *ud, gw_err err)
         GW_WARN("semantic_store_failed", "request_id", job->req.request_id, "error",
                 gw_err_name(err));
     /* counted as an output: the job (and its query) lives until this returns */
-    job->acks_pending--;
-    if (!job->aborted && job->stage == GW_STAGE_AWAITING_ACKS && job->acks_pending == 0)
-        gw_job_drive(job);
+    gw_job_delivered(job, true);
 }
 
 void gw_stage_cache_finish(gw_job *job, const uint8_t *resp, size_t len)
 {
     gw_worker *w = job->w;
-    if (w->state == NULL || job->cached || job->cache_key[0] == '\0')
+    if (w->state == NULL || job->ans.cached || job->cache.key[0] == '\0')
         return;
-    bool storable = job->cdec.store && len > 0 &&
-                    gw_cache_policy_storable(&w->cfg->cache, job->err, job->finish_reason, false);
+    bool storable =
+        job->cache.dec.store && len > 0 &&
+        gw_cache_policy_storable(&w->cfg->cache, job->ans.err, job->ans.finish_reason, false);
     if (!storable) {
         release_lock(job);
         return;
     }
     w->bg_pending++;
-    gw_state_cache_put(w->state, job->cache_key, resp, len, job->cdec.ttl_s,
-                       job->cache_locked ? job->owner : NULL, gw_worker_bg_ack, w);
+    gw_state_cache_put(w->state, job->cache.key, resp, len, job->cache.dec.ttl_s,
+                       job->cache.locked ? job->owner : NULL, gw_worker_bg_ack, w);
     gw_observe_cache_store(w->obs, "exact");
-    job->cache_locked = false;
-    if (w->semcache != NULL && job->semq != NULL) {
+    job->cache.locked = false;
+    if (w->semcache != NULL && job->cache.semq != NULL) {
         gw_observe_cache_store(w->obs, "semantic");
-        job->acks_pending++;
-        gw_semcache_store(w->semcache, job->semq, job->cache_key, job->cdec.ttl_s, on_sem_stored,
-                          job);
+        job->out.acks_pending++;
+        gw_semcache_store(w->semcache, job->cache.semq, job->cache.key, job->cache.dec.ttl_s,
+                          on_sem_stored, job);
     }
 }

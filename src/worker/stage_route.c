@@ -2,16 +2,22 @@
  * stage_route: routing and the failover loop of one request (docs/routing.md,
  * "How the worker pipeline calls this").
  *
- *   CACHE_CHECKED  gw_routing_route() ranks the candidates into job->plan; an
- *                  error (E4008, E4010, E4009, E4002, E4103, E4102) is the
- *                  response's error.
- *   ROUTED         one attempt: ask the breaker for gw_failover_current()
- *                  (usually answered locally), then, when the deployment has
- *                  rpm/tpm limits, reserve them (one limiter round trip,
- *                  all-or-nothing), then start the provider call.
- *   CALLING        on_done: gw_routing_report() (breaker outcome + latency
- *                  sample), gw_failover_on_outcome(), and act: RETRY_SAME on
- *                  the wait timer, NEXT (back to ROUTED), DONE, STOP.
+ * Owns job->route.
+ *
+ *   ROUTE    gw_routing_route() ranks the candidates into job->route.plan;
+ *            an error (E4008, E4010, E4009, E4002, E4103, E4102) is the
+ *            response's error.
+ *   ATTEMPT  one attempt: ask the breaker for gw_failover_current() (usually
+ *            answered locally), then, when the deployment has rpm/tpm
+ *            limits, reserve them (one limiter round trip, all-or-nothing),
+ *            then start the provider call. on_done: gw_routing_report()
+ *            (breaker outcome + latency sample), gw_failover_on_outcome(),
+ *            and act: RETRY_SAME is AGAIN after the backoff timer, NEXT
+ *            (failover) is AGAIN at once, DONE is ANSWERED, STOP is FAILED.
+ *
+ * Every step of an attempt that answers synchronously (a breaker answered
+ * locally, a call that could not start) resumes the job; the run loop takes
+ * that as its next turn, so a chain of failed attempts never recurses.
  *
  * A breaker denial and a deployment limit denial both count as "denied" for
  * the failover machine (the next candidate is tried at once; the attempt log
@@ -25,7 +31,7 @@
 
 #include "common/log.h"
 #include "route/registry.h"
-#include "worker/stage.h"
+#include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
 static void attempt_admitted(gw_job *job);
@@ -34,22 +40,20 @@ static void act(gw_job *job, gw_fo_decision d);
 gw_step gw_stage_route(gw_job *job)
 {
     gw_routing *rt = job->w->routing;
-    gw_err err = gw_routing_route(rt, &job->req, &job->plan);
+    gw_job_route *r = &job->route;
+    gw_err err = gw_routing_route(rt, &job->req, &r->plan);
     if (err != GW_OK) {
-        job->err_field = err == GW_E_UNKNOWN_MODEL ? "model" : NULL;
+        job->ans.err_field = err == GW_E_UNKNOWN_MODEL ? "model" : NULL;
         job->w->n.errors++;
-        gw_job_fail(job, err, "error");
-        return GW_STEP_NEXT;
+        return gw_job_fail(job, err, "error");
     }
-    gw_routing_failover_init(rt, &job->fo, &job->plan);
-    job->fo_ready = true;
-    job->stage = GW_STAGE_ROUTED;
+    gw_routing_failover_init(rt, &r->fo, &r->plan);
+    r->fo_ready = true;
     return GW_STEP_NEXT;
 }
-
 static void denied(gw_job *job, int64_t retry_in_ms)
 {
-    act(job, gw_failover_on_denied(&job->fo, retry_in_ms));
+    act(job, gw_failover_on_denied(&job->route.fo, retry_in_ms));
 }
 
 /* Deployment limits: answered through the state backend. */
@@ -59,23 +63,22 @@ static void on_dep_limit(void *ud, const gw_limit_result *res)
     if (job->aborted)
         return;
     if (res->err == GW_OK && res->verdict == GW_LIMIT_ALLOWED) {
-        if (job->dep->tpm_limit > 0 && job->dep_reserved_count < 8) {
-            job->dep_reserved[job->dep_reserved_count] = (uint16_t)job->att_idx;
-            job->dep_reserved_tokens[job->dep_reserved_count++] =
-                job->plan.need_tokens > 0 ? job->plan.need_tokens : 1;
+        if (job->ans.dep->tpm_limit > 0 && job->route.dep_reserved_count < 8) {
+            job->route.dep_reserved[job->route.dep_reserved_count] = (uint16_t)job->route.idx;
+            job->route.dep_reserved_tokens[job->route.dep_reserved_count++] =
+                job->route.plan.need_tokens > 0 ? job->route.plan.need_tokens : 1;
         }
         attempt_admitted(job);
         return;
     }
     if (res->err == GW_OK && res->verdict == GW_LIMIT_DENIED) {
-        job->limit_name = res->limit_index == 0 ? "deploy_rpm" : "deploy_tpm";
+        job->route.limit_name = res->limit_index == 0 ? "deploy_rpm" : "deploy_tpm";
         denied(job, res->retry_after_ms);
         return;
     }
     if (res->err != GW_OK && res->err != GW_E_STATE_UNAVAILABLE) {
         job->w->n.errors++;
-        gw_job_fail(job, res->err, "error");
-        gw_job_drive(job);
+        gw_job_resume(job, gw_job_fail(job, res->err, "error"));
         return;
     }
     /* NEVER_FITS on this deployment, or the limiter failed closed */
@@ -99,7 +102,7 @@ static bool check_dep_limits(gw_job *job, const gw_deployment *d)
     double huge = 1e15;
     keys[n++] = (gw_limit_key){rpm, d->rpm_limit > 0 ? (double)d->rpm_limit : huge,
                                d->rpm_limit > 0 ? (double)d->rpm_limit : huge, 1};
-    double need = job->plan.need_tokens > 0 ? job->plan.need_tokens : 1;
+    double need = job->route.plan.need_tokens > 0 ? job->route.plan.need_tokens : 1;
     keys[n++] =
         (gw_limit_key){tpm, d->tpm_limit > 0 ? (double)d->tpm_limit : huge,
                        d->tpm_limit > 0 ? (double)d->tpm_limit : huge, d->tpm_limit > 0 ? need : 0};
@@ -116,30 +119,23 @@ static void on_allow(void *ud, const gw_breaker_decision *d)
         denied(job, d->retry_in_ms);
         return;
     }
-    job->att_probe = d->verdict == GW_VERDICT_PROBE;
-    if (check_dep_limits(job, job->dep))
+    job->route.probe = d->verdict == GW_VERDICT_PROBE;
+    if (check_dep_limits(job, job->ans.dep))
         attempt_admitted(job);
 }
 
 gw_step gw_stage_attempt(gw_job *job)
 {
     gw_worker *w = job->w;
-    job->att_idx = gw_failover_current(&job->fo);
-    job->dep = gw_registry_get(gw_routing_registry(w->routing), job->att_idx);
-    snprintf(job->att_token, sizeof job->att_token, "%s#%" PRId32, job->owner,
-             gw_failover_attempts(&job->fo));
-    job->att_probe = false;
-    job->stage = GW_STAGE_CALLING;
+    gw_job_route *r = &job->route;
+    r->idx = gw_failover_current(&r->fo);
+    job->ans.dep = gw_registry_get(gw_routing_registry(w->routing), r->idx);
+    snprintf(r->token, sizeof r->token, "%s#%" PRId32, job->owner, gw_failover_attempts(&r->fo));
+    r->probe = false;
     gw_breaker_decision d;
-    if (gw_routing_allow(w->routing, job->att_idx, job->att_token, &d, on_allow, job))
+    if (gw_routing_allow(w->routing, r->idx, r->token, &d, on_allow, job))
         on_allow(job, &d);
     return GW_STEP_SUSPEND;
-}
-
-static void retry_now(gw_job *job)
-{
-    job->stage = GW_STAGE_ROUTED;
-    gw_job_drive(job);
 }
 
 static void stop(gw_job *job, gw_err err)
@@ -147,13 +143,12 @@ static void stop(gw_job *job, gw_err err)
     job->w->n.errors++;
     if (err == GW_E_ALL_MODELS_UNAVAILABLE) {
         gw_map m;
-        if (gw_failover_details(&job->fo, &job->arena, &m) == GW_OK)
+        if (gw_failover_details(&job->route.fo, &job->arena, &m) == GW_OK)
             for (size_t i = 0; i < m.count; i++)
                 gw_job_add_detail(job, m.items[i].key, m.items[i].value);
-        job->err_detail = NULL; /* the last provider's message would mislead */
+        job->ans.err_detail = NULL; /* the last provider's message would mislead */
     }
-    gw_job_fail(job, err, "error");
-    gw_job_drive(job);
+    gw_job_resume(job, gw_job_fail(job, err, "error"));
 }
 
 static void act(gw_job *job, gw_fo_decision d)
@@ -162,20 +157,18 @@ static void act(gw_job *job, gw_fo_decision d)
     case GW_FO_RETRY_SAME:
         job->w->n.retries++;
         gw_job_drop_pending(job);
-        job->stage = GW_STAGE_CALLING;
-        gw_job_wait(job, d.delay_ms, retry_now);
+        gw_job_wait(job, d.delay_ms, GW_STEP_AGAIN);
         return;
     case GW_FO_NEXT:
         job->w->n.failovers++;
         gw_job_drop_pending(job);
-        retry_now(job);
+        gw_job_resume(job, GW_STEP_AGAIN);
         return;
     case GW_FO_DONE:
-        job->err = GW_OK;
-        job->outcome = "success";
+        job->ans.err = GW_OK;
+        job->ans.outcome = "success";
         job->w->n.succeeded++;
-        job->stage = GW_STAGE_PUBLISHING;
-        gw_job_drive(job);
+        gw_job_resume(job, GW_STEP_ANSWERED);
         return;
     case GW_FO_STOP:
         stop(job, d.err);
@@ -185,45 +178,46 @@ static void act(gw_job *job, gw_fo_decision d)
 
 static void copy_result(gw_job *job, const gw_provider_result *res)
 {
-    job->content = gw_arena_strndup(&job->arena, res->content ? res->content : "",
-                                    res->content ? res->content_len : 0);
-    job->finish_reason = gw_arena_strdup(&job->arena, res->finish_reason);
-    job->usage = res->usage;
-    job->ttft_ms = res->ttft_ms;
-    job->has_ttft = res->err == GW_OK;
-    job->err_detail =
+    gw_job_answer *a = &job->ans;
+    a->content = gw_arena_strndup(&job->arena, res->content ? res->content : "",
+                                  res->content ? res->content_len : 0);
+    a->finish_reason = gw_arena_strdup(&job->arena, res->finish_reason);
+    a->usage = res->usage;
+    a->ttft_ms = res->ttft_ms;
+    a->has_ttft = res->err == GW_OK;
+    a->err_detail =
         res->error_detail != NULL ? gw_arena_strdup(&job->arena, res->error_detail) : NULL;
 }
 
 static void on_done(void *ud, const gw_provider_result *res)
 {
     gw_job *job = ud;
-    job->call = NULL;
-    gw_routing_report(job->w->routing, job->att_idx, job->att_token, job->att_probe, res);
+    job->route.call = NULL;
+    gw_routing_report(job->w->routing, job->route.idx, job->route.token, job->route.probe, res);
     int64_t left = -1;
     if (job->req.has_deadline) {
-        left = job->req.deadline_ms - gw_worker_now_ms();
+        left = job->req.deadline_ms - gw_worker_now_ms(job->w);
         left = left < 0 ? 0 : left;
     }
     copy_result(job, res);
     gw_attempt_outcome o = {
         /* An answer that does not fit the job's memory cap is not a success. */
-        .err = res->err == GW_OK && job->content == NULL ? GW_E_LIMIT : res->err,
+        .err = res->err == GW_OK && job->ans.content == NULL ? GW_E_LIMIT : res->err,
         .http_status = res->http_status,
         .retry_after_ms = res->retry_after_ms,
-        .chunk_published = job->chunk_seq > 0,
-        .duration_ms = (int64_t)((uv_hrtime() - job->att_t0_ns) / 1000000u),
+        .chunk_published = job->out.chunk_seq > 0,
+        .duration_ms = (int64_t)((uv_hrtime() - job->route.t0_ns) / 1000000u),
         .deadline_left_ms = left,
     };
-    act(job, gw_failover_on_outcome(&job->fo, &o));
+    act(job, gw_failover_on_outcome(&job->route.fo, &o));
 }
 
 static void attempt_admitted(gw_job *job)
 {
     gw_provider_cbs cbs = {.on_delta = gw_job_on_delta, .on_done = on_done};
-    job->att_t0_ns = uv_hrtime();
-    gw_err err =
-        gw_provider_call_start(job->w->providers, job->dep, &job->req, &cbs, job, &job->call);
+    job->route.t0_ns = uv_hrtime();
+    gw_err err = gw_provider_call_start(job->w->providers, job->ans.dep, &job->req, &cbs, job,
+                                        &job->route.call);
     if (err != GW_OK) {
         /* Nothing started (saturated queue, no adapter): an attempt that
          * failed at once, so the failover machine decides what is next. */

@@ -1,7 +1,8 @@
 /*
  * stage_state: the fleet-wide admission of one request (docs/state.md).
+ * Owns job->idem and job->adm.
  *
- *   VALIDATED  idempotency: gw_state_idem_claim(request_id, job owner, lease).
+ *   IDEMPOTENCY gw_state_idem_claim(request_id, job owner, lease).
  *              Claimed: go on. HIT (answered before, by any worker): replay
  *              the kept response, outcome "duplicate", no provider call.
  *              LOCKED_BY_OTHER (a live worker holds the lease): poll the claim
@@ -9,7 +10,7 @@
  *              answer appears (replayed) or the lease ends (taken over). The
  *              copy is never dropped and the provider is never called while
  *              another worker holds the lease.
- *   DEDUPED    agent limits and budget: ONE gw_state_limit_check with the
+ *   ADMISSION  agent limits and budget: ONE gw_state_limit_check with the
  *              agent's RPM (cost 1) and TPM (prompt estimate + max_tokens;
  *              all-or-nothing) and gw_state_budget_check with the estimated
  *              cost on the first routing candidate, issued together (one
@@ -19,7 +20,7 @@
  *              with retry_after_ms and the limit's name; delay holds the job
  *              on its timer (within the deadline and limits.max_delay_ms)
  *              and checks again. NEVER_FITS: E4301; over budget: E4302.
- *   KEEPING    an answer to keep (success, non-retryable error) under a
+ *   KEEP       an answer to keep (success, non-retryable error) under a
  *              claim: gw_state_idem_complete with the kept response, and only
  *              after its answer is the response published, so a response
  *              visible on Kafka always has its kept copy (no second provider
@@ -37,38 +38,57 @@
 #include "common/log.h"
 #include "route/registry.h"
 #include "route/routing.h"
-#include "worker/stage.h"
+#include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
 enum { IDEM_POLL_MIN_MS = 20, IDEM_POLL_MAX_MS = 500 };
 
 /* ---- idempotency ------------------------------------------------------------- */
 
-static void claim_again(gw_job *job)
+/* AGAIN after a wait (the claim is asked again), or FAILED. */
+static gw_step wait_for_other(gw_job *job, int64_t lease_left_ms)
 {
-    job->stage = GW_STAGE_VALIDATED;
-    gw_job_drive(job);
-}
-
-static void wait_for_other(gw_job *job, int64_t lease_left_ms)
-{
+    gw_job_idem *id = &job->idem;
     int64_t lease_ms = job->w->cfg->idempotency.lease_ms;
-    if (job->idem_wait_ms > 2 * lease_ms) {
+    if (id->wait_ms > 2 * lease_ms) {
         /* A lease that keeps being renewed for twice its length is not a
          * live worker's answer on its way: answer so the request is not
          * held forever (retryable, the client may resend). */
         job->w->n.errors++;
-        gw_job_fail(job, GW_E_STATE_UNAVAILABLE, "error");
-        gw_job_drive(job);
-        return;
+        return gw_job_fail(job, GW_E_STATE_UNAVAILABLE, "error");
     }
-    int64_t delay = IDEM_POLL_MIN_MS << (job->idem_wait_ms > 0 ? 2 : 0);
-    delay = job->idem_wait_ms / 2 > delay ? job->idem_wait_ms / 2 : delay;
+    int64_t delay = IDEM_POLL_MIN_MS << (id->wait_ms > 0 ? 2 : 0);
+    delay = id->wait_ms / 2 > delay ? id->wait_ms / 2 : delay;
     delay = delay > IDEM_POLL_MAX_MS ? IDEM_POLL_MAX_MS : delay;
     if (lease_left_ms > 0 && lease_left_ms + 1 < delay)
         delay = lease_left_ms + 1;
-    job->idem_wait_ms += (int32_t)delay;
-    gw_job_wait(job, delay, claim_again);
+    id->wait_ms += (int32_t)delay;
+    gw_job_wait(job, delay, GW_STEP_AGAIN);
+    return GW_STEP_SUSPEND;
+}
+
+static gw_step claimed(gw_job *job, const gw_cache_result *r)
+{
+    if (r->err != GW_OK) { /* failure_policy.idempotency = closed */
+        job->w->n.errors++;
+        return gw_job_fail(job, r->err, "error");
+    }
+    switch (r->kind) {
+    case GW_CACHE_HIT:
+        if (!gw_job_answer_stored(job, r->data, r->len)) {
+            GW_WARN("idempotency_unreadable", "request_id", job->req.request_id);
+            return GW_STEP_NEXT;
+        }
+        job->ans.duplicate = true;
+        job->ans.outcome = "duplicate";
+        job->w->n.duplicates++;
+        return GW_STEP_ANSWERED;
+    case GW_CACHE_LOCKED_BY_OTHER:
+        return wait_for_other(job, r->lock_ttl_ms);
+    default:
+        job->idem.claimed = r->kind == GW_CACHE_LOCKED_BY_ME && !r->fallback;
+        return GW_STEP_NEXT;
+    }
 }
 
 static void on_claim(void *ud, const gw_cache_result *r)
@@ -76,36 +96,16 @@ static void on_claim(void *ud, const gw_cache_result *r)
     gw_job *job = ud;
     if (job->aborted)
         return;
-    if (r->err != GW_OK) { /* failure_policy.idempotency = closed */
-        job->w->n.errors++;
-        gw_job_fail(job, r->err, "error");
-    } else if (r->kind == GW_CACHE_HIT) {
-        if (gw_job_answer_stored(job, r->data, r->len)) {
-            job->duplicate = true;
-            job->outcome = "duplicate";
-            job->w->n.duplicates++;
-            job->stage = GW_STAGE_PUBLISHING;
-        } else {
-            GW_WARN("idempotency_unreadable", "request_id", job->req.request_id);
-            job->stage = GW_STAGE_DEDUPED;
-        }
-    } else if (r->kind == GW_CACHE_LOCKED_BY_OTHER) {
-        wait_for_other(job, r->lock_ttl_ms);
-        return;
-    } else {
-        job->idem_claimed = r->kind == GW_CACHE_LOCKED_BY_ME && !r->fallback;
-        job->stage = GW_STAGE_DEDUPED;
-    }
-    gw_job_drive(job);
+    gw_step s = claimed(job, r);
+    if (s != GW_STEP_SUSPEND) /* SUSPEND: waiting on the timer, which resumes */
+        gw_job_resume(job, s);
 }
 
 gw_step gw_stage_idempotency(gw_job *job)
 {
     gw_worker *w = job->w;
-    if (w->state == NULL || !w->cfg->idempotency.enabled) {
-        job->stage = GW_STAGE_DEDUPED;
+    if (w->state == NULL || !w->cfg->idempotency.enabled)
         return GW_STEP_NEXT;
-    }
     gw_state_idem_claim(w->state, job->req.request_id, job->owner, w->cfg->idempotency.lease_ms,
                         on_claim, job);
     return GW_STEP_SUSPEND;
@@ -145,24 +145,17 @@ static size_t agent_keys(gw_job *job, gw_limit_key keys[2], const char *names[2]
     return n;
 }
 
-static void limits_retry(gw_job *job)
-{
-    job->limit_answered = job->budget_answered = false;
-    job->stage = GW_STAGE_DEDUPED;
-    gw_job_drive(job);
-}
-
 static bool may_delay(const gw_job *job, int64_t retry_ms)
 {
     const gw_config *cfg = job->w->cfg;
     if (cfg->limits.on_limit != GW_CFG_ON_LIMIT_DELAY)
         return false;
-    if (job->delayed_ms + retry_ms > cfg->limits.max_delay_ms)
+    if (job->adm.delayed_ms + retry_ms > cfg->limits.max_delay_ms)
         return false;
-    return !job->req.has_deadline || gw_worker_now_ms() + retry_ms < job->req.deadline_ms;
+    return !job->req.has_deadline || gw_worker_now_ms(job->w) + retry_ms < job->req.deadline_ms;
 }
 
-static void rate_limited(gw_job *job, const gw_limit_result *r, const char *name)
+static gw_step rate_limited(gw_job *job, const gw_limit_result *r, const char *name)
 {
     char *ms = gw_arena_alloc(&job->arena, 24);
     if (ms != NULL)
@@ -170,14 +163,15 @@ static void rate_limited(gw_job *job, const gw_limit_result *r, const char *name
     gw_job_add_detail(job, "retry_after_ms", ms);
     gw_job_add_detail(job, "limit", name);
     job->w->n.rate_limited++;
-    gw_job_fail(job, GW_E_RATE_LIMITED, "rate_limited");
+    return gw_job_fail(job, GW_E_RATE_LIMITED, "rate_limited");
 }
 
-/* Both answers are in: decide. */
-static void limits_decided(gw_job *job)
+/* Both answers are in: decide. AGAIN (after a delay) suspends on the timer. */
+static gw_step limits_decided(gw_job *job)
 {
-    const gw_limit_result *l = &job->limit_res;
-    const gw_budget_result *b = &job->budget_res;
+    gw_job_admission *ad = &job->adm;
+    const gw_limit_result *l = &ad->limit_res;
+    const gw_budget_result *b = &ad->budget_res;
     const char *names[2] = {NULL, NULL};
     gw_limit_key keys[2];
     size_t n = agent_keys(job, keys, names);
@@ -185,51 +179,57 @@ static void limits_decided(gw_job *job)
         l->limit_index >= 0 && (size_t)l->limit_index < n ? names[l->limit_index] : "agent";
     if (l->err != GW_OK) {
         job->w->n.errors++;
-        gw_job_fail(job, l->err, "error");
-    } else if (l->verdict == GW_LIMIT_NEVER_FITS) {
-        gw_job_add_detail(job, "limit", name);
-        gw_job_fail(job, GW_E_RATE_LIMIT_NEVER_FITS, "rate_limited");
-    } else if (l->verdict == GW_LIMIT_DENIED) {
-        if (may_delay(job, l->retry_after_ms)) {
-            job->delayed_ms += l->retry_after_ms;
-            gw_job_wait(job, l->retry_after_ms, limits_retry);
-            return;
-        }
-        rate_limited(job, l, name);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(names[i], "agent_tpm") == 0)
-                job->reserved_tokens = (int32_t)keys[i].cost;
-        if (b->err == GW_E_BUDGET_EXCEEDED) {
-            gw_job_add_detail(job, "period", b->period);
-            gw_job_fail(job, GW_E_BUDGET_EXCEEDED, "budget_exceeded");
-        } else if (b->err != GW_OK) {
-            job->w->n.errors++;
-            gw_job_fail(job, b->err, "error");
-        } else {
-            job->stage = GW_STAGE_ADMITTED;
-        }
+        return gw_job_fail(job, l->err, "error");
     }
-    gw_job_drive(job);
+    if (l->verdict == GW_LIMIT_NEVER_FITS) {
+        gw_job_add_detail(job, "limit", name);
+        return gw_job_fail(job, GW_E_RATE_LIMIT_NEVER_FITS, "rate_limited");
+    }
+    if (l->verdict == GW_LIMIT_DENIED) {
+        if (!may_delay(job, l->retry_after_ms))
+            return rate_limited(job, l, name);
+        ad->delayed_ms += l->retry_after_ms;
+        gw_job_wait(job, l->retry_after_ms, GW_STEP_AGAIN);
+        return GW_STEP_SUSPEND;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], "agent_tpm") == 0)
+            ad->reserved_tokens = (int32_t)keys[i].cost;
+    if (b->err == GW_E_BUDGET_EXCEEDED) {
+        gw_job_add_detail(job, "period", b->period);
+        return gw_job_fail(job, GW_E_BUDGET_EXCEEDED, "budget_exceeded");
+    }
+    if (b->err != GW_OK) {
+        job->w->n.errors++;
+        return gw_job_fail(job, b->err, "error");
+    }
+    return GW_STEP_NEXT;
+}
+
+static void maybe_decided(gw_job *job)
+{
+    if (job->aborted || !job->adm.limit_answered || !job->adm.budget_answered)
+        return;
+    gw_step s = limits_decided(job);
+    if (s != GW_STEP_SUSPEND)
+        gw_job_resume(job, s);
 }
 
 static void on_limit(void *ud, const gw_limit_result *r)
 {
     gw_job *job = ud;
-    job->limit_res = *r;
-    job->limit_answered = true;
-    if (!job->aborted && job->budget_answered)
-        limits_decided(job);
+    job->adm.limit_res = *r;
+    job->adm.limit_answered = true;
+    maybe_decided(job);
 }
 
 static void on_budget(void *ud, const gw_budget_result *r)
 {
     gw_job *job = ud;
-    job->budget_res = *r;
-    job->budget_res.period = r->period ? gw_arena_strdup(&job->arena, r->period) : NULL;
-    job->budget_answered = true;
-    if (!job->aborted && job->limit_answered)
-        limits_decided(job);
+    job->adm.budget_res = *r;
+    job->adm.budget_res.period = r->period ? gw_arena_strdup(&job->arena, r->period) : NULL;
+    job->adm.budget_answered = true;
+    maybe_decided(job);
 }
 
 /* The estimated cost of the request on its first routing candidate. */
@@ -242,13 +242,12 @@ static double estimate_cost(gw_job *job)
     return gw_route_estimate_cost_usd(d, plan.prompt_tokens_est, max_tokens_of(job));
 }
 
-gw_step gw_stage_limits(gw_job *job)
+gw_step gw_stage_admission(gw_job *job)
 {
     gw_worker *w = job->w;
-    if (w->state == NULL) {
-        job->stage = GW_STAGE_ADMITTED;
+    gw_job_admission *ad = &job->adm;
+    if (w->state == NULL)
         return GW_STEP_NEXT;
-    }
     const char *names[2];
     gw_limit_key keys[2];
     size_t n = agent_keys(job, keys, names);
@@ -256,14 +255,12 @@ gw_step gw_stage_limits(gw_job *job)
     const char *agent = job->req.agent_did ? job->req.agent_did : "";
     gw_config_agent_budget(w->cfg, agent, &lim.daily_usd, &lim.monthly_usd);
     bool budget = lim.daily_usd > 0 || lim.monthly_usd > 0;
-    if (n == 0 && !budget) {
-        job->stage = GW_STAGE_ADMITTED;
+    if (n == 0 && !budget)
         return GW_STEP_NEXT;
-    }
-    job->limit_answered = n == 0;
-    job->limit_res = (gw_limit_result){.verdict = GW_LIMIT_ALLOWED, .limit_index = -1};
-    job->budget_answered = !budget;
-    job->budget_res = (gw_budget_result){0};
+    ad->limit_answered = n == 0;
+    ad->limit_res = (gw_limit_result){.verdict = GW_LIMIT_ALLOWED, .limit_index = -1};
+    ad->budget_answered = !budget;
+    ad->budget_res = (gw_budget_result){0};
     /* Issued back to back: both leave in one write to Redis. */
     if (n > 0)
         gw_state_limit_check(w->state, keys, n, on_limit, job);
@@ -272,16 +269,16 @@ gw_step gw_stage_limits(gw_job *job)
     return GW_STEP_SUSPEND;
 }
 
-/* ---- keeping the answer (KEEPING) ---------------------------------------------- */
+/* ---- keeping the answer (KEEP) ------------------------------------------------- */
 
 static bool keeps_answer(const gw_job *job)
 {
-    return job->err == GW_OK || !gw_err_retryable(job->err);
+    return job->ans.err == GW_OK || !gw_err_retryable(job->ans.err);
 }
 
 bool gw_stage_state_keeps(const gw_job *job)
 {
-    return job->idem_claimed && !job->duplicate && job->w->state != NULL && keeps_answer(job);
+    return job->idem.claimed && !job->ans.duplicate && job->w->state != NULL && keeps_answer(job);
 }
 
 static void on_kept(void *ud, const gw_state_ack *a)
@@ -297,16 +294,34 @@ static void on_kept(void *ud, const gw_state_ack *a)
                 a->err != GW_OK ? gw_err_name(a->err) : gw_err_name(GW_E_STATE_UNAVAILABLE),
                 "fallback", a->fallback ? "true" : "false");
     }
-    job->stage = GW_STAGE_PUBLISHING;
-    gw_job_drive(job);
+    gw_job_resume(job, GW_STEP_NEXT);
 }
 
-gw_step gw_stage_state_keep(gw_job *job, const uint8_t *resp, size_t len)
+/*
+ * Before publishing an answer to keep under an idempotency claim: store the
+ * kept response (copied into the arena: store_buf is the worker's) and wait
+ * for Redis. NEXT when there is nothing to keep, or it cannot be encoded or
+ * copied (the claim is then settled after publishing).
+ */
+gw_step gw_stage_keep(gw_job *job)
 {
     gw_worker *w = job->w;
-    job->idem_claimed = false; /* completed here, not after publishing */
-    job->stage = GW_STAGE_KEEPING;
-    gw_state_idem_complete(w->state, job->req.request_id, job->owner, resp, len,
+    gw_job_fix_answer(job);
+    if (!gw_stage_state_keeps(job))
+        return GW_STEP_NEXT;
+    gw_response r;
+    gw_job_make_response(job, job->out.answer_err, &r);
+    gw_buf_reset(&w->store_buf);
+    if (gw_codec_encode(w->store_codec, GW_REC_RESPONSE, &r, 0, GW_FRAMING_SINGLE_OBJECT,
+                        &w->store_buf) != GW_OK ||
+        w->store_buf.len == 0)
+        return GW_STEP_NEXT;
+    uint8_t *kept = gw_arena_alloc(&job->arena, w->store_buf.len);
+    if (kept == NULL)
+        return GW_STEP_NEXT;
+    memcpy(kept, w->store_buf.data, w->store_buf.len);
+    job->idem.claimed = false; /* completed here, not after publishing */
+    gw_state_idem_complete(w->state, job->req.request_id, job->owner, kept, w->store_buf.len,
                            w->cfg->idempotency.result_ttl_s, on_kept, job);
     return GW_STEP_SUSPEND;
 }
@@ -316,31 +331,31 @@ gw_step gw_stage_state_keep(gw_job *job, const uint8_t *resp, size_t len)
 static size_t reconcile_keys(gw_job *job, gw_limit_key *keys, size_t cap)
 {
     gw_worker *w = job->w;
-    bool billed = job->err == GW_OK && !job->cached && !job->duplicate;
-    double actual = billed ? job->usage.total_tokens : 0;
+    bool billed = job->ans.err == GW_OK && !job->ans.cached && !job->ans.duplicate;
+    double actual = billed ? job->ans.usage.total_tokens : 0;
     size_t n = 0;
-    if (job->reserved_tokens > 0) {
+    if (job->adm.reserved_tokens > 0) {
         const char *names[2];
         gw_limit_key ak[2];
         size_t an = agent_keys(job, ak, names);
         for (size_t i = 0; i < an; i++)
             if (strcmp(names[i], "agent_tpm") == 0) {
                 keys[n] = ak[i];
-                keys[n++].cost = actual - job->reserved_tokens;
+                keys[n++].cost = actual - job->adm.reserved_tokens;
             }
     }
     const gw_registry *reg = gw_routing_registry(w->routing);
-    for (size_t i = 0; i < job->dep_reserved_count && n < cap; i++) {
-        const gw_deployment *d = gw_registry_get(reg, job->dep_reserved[i]);
+    for (size_t i = 0; i < job->route.dep_reserved_count && n < cap; i++) {
+        const gw_deployment *d = gw_registry_get(reg, job->route.dep_reserved[i]);
         size_t len = strlen(d->id) + 16;
         char *scope = gw_arena_alloc(&job->arena, len);
         if (scope == NULL)
             continue;
         snprintf(scope, len, "deploy_tpm:%s", d->id);
         /* only the last attempt's deployment served the answer */
-        bool served = billed && i + 1 == job->dep_reserved_count && d == job->dep;
+        bool served = billed && i + 1 == job->route.dep_reserved_count && d == job->ans.dep;
         keys[n++] = (gw_limit_key){scope, (double)d->tpm_limit, (double)d->tpm_limit,
-                                   (served ? actual : 0) - job->dep_reserved_tokens[i]};
+                                   (served ? actual : 0) - job->route.dep_reserved_tokens[i]};
     }
     return n;
 }
@@ -359,16 +374,16 @@ void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len)
     double daily = 0, monthly = 0;
     const char *agent = job->req.agent_did ? job->req.agent_did : "";
     gw_config_agent_budget(w->cfg, agent, &daily, &monthly);
-    if ((daily > 0 || monthly > 0) && job->err == GW_OK && !job->cached && !job->duplicate &&
-        job->dep != NULL) {
-        double cost = gw_route_estimate_cost_usd(job->dep, job->usage.prompt_tokens,
-                                                 job->usage.completion_tokens);
+    if ((daily > 0 || monthly > 0) && job->ans.err == GW_OK && !job->ans.cached &&
+        !job->ans.duplicate && job->ans.dep != NULL) {
+        double cost = gw_route_estimate_cost_usd(job->ans.dep, job->ans.usage.prompt_tokens,
+                                                 job->ans.usage.completion_tokens);
         w->bg_pending++;
         gw_state_budget_charge(w->state, job->req.request_id, agent, cost, gw_worker_bg_ack, w);
     }
-    if (!job->idem_claimed)
+    if (!job->idem.claimed)
         return;
-    job->idem_claimed = false;
+    job->idem.claimed = false;
     w->bg_pending++;
     /* Still claimed: a retryable error (rate limited, providers down), and a
      * resend with the same request id is served anew; or an answer to keep

@@ -31,11 +31,17 @@
 
 enum { INTAKE_BUDGET = 512 };
 
-int64_t gw_worker_now_ms(void)
+static int64_t wall_clock_ms(void *ud)
 {
+    (void)ud;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t gw_worker_now_ms(const gw_worker *w)
+{
+    return w->clock(w->clock_ud);
 }
 
 /* ---- partitions and capacity ------------------------------------------------- */
@@ -85,13 +91,14 @@ static void maybe_finish_drain(gw_worker *w);
 
 void gw_worker_job_finished(gw_worker *w, gw_job *job)
 {
-    gw_part *p = job->part;
-    assert(w->in_flight[job->tier] > 0);
+    gw_part *p = job->in.part;
+    assert(w->in_flight[job->in.tier] > 0);
     assert(w->job_count ==
            w->in_flight[GW_TIER_HIGH] + w->in_flight[GW_TIER_NORMAL] + w->in_flight[GW_TIER_LOW]);
-    if (!job->publish_failed && p->assigned && p->generation == job->part_gen && p->offs_ready) {
+    if (p != NULL && !job->out.publish_failed && p->assigned && p->generation == job->in.part_gen &&
+        p->offs_ready) {
         /* Same generation: the offset was tracked by this tracker, once. */
-        bool was_pending = gw_offsets_done(&p->offs, job->offset);
+        bool was_pending = gw_offsets_done(&p->offs, job->in.offset);
         assert(was_pending);
         (void)was_pending;
         gw_consumer_store(w->consumer, p);
@@ -100,10 +107,10 @@ void gw_worker_job_finished(gw_worker *w, gw_job *job)
             p->runahead_full = false;
             set_paused(w, p, part_should_pause(w, p));
         }
-    } else if (job->publish_failed) {
+    } else if (job->out.publish_failed) {
         w->n.publish_failed++;
     }
-    w->in_flight[job->tier]--;
+    w->in_flight[job->in.tier]--;
     if (job->prev)
         job->prev->next = job->next;
     else
@@ -128,7 +135,7 @@ static void job_link(gw_worker *w, gw_job *job)
         w->jobs->prev = job;
     w->jobs = job;
     w->job_count++;
-    w->in_flight[job->tier]++;
+    w->in_flight[job->in.tier]++;
 }
 
 static void intake_error(gw_worker *w, const rd_kafka_message_t *m)
@@ -169,7 +176,7 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
         break;
     }
     w->n.received++;
-    gw_job *job = gw_job_start(w, m, p, (gw_tier)t);
+    gw_job *job = gw_job_new(w, p, m->offset, (gw_tier)t);
     if (job == NULL) {
         GW_ERROR("job_alloc_failed", "topic", w->tier_topics[t]);
         w->fatal = true;
@@ -182,7 +189,18 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
         p->runahead_full = true;
         set_paused(w, p, true);
     }
-    gw_job_drive(job);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = NULL;
+    gw_job_msg jm = {.payload = m->payload,
+                     .len = m->len,
+                     .key = m->key,
+                     .key_len = m->key_len,
+                     .topic = rd_kafka_topic_name(m->rkt),
+                     .partition = m->partition,
+                     .offset = m->offset,
+                     .headers = hdrs};
+    gw_job_run(job, &jm);
 }
 
 /* The consumer queue: rebalances, errors, and the few messages fetched before
@@ -249,6 +267,14 @@ static void on_delivery(void *ud, const rd_kafka_message_t *m, void *msg_opaque)
         gw_job_on_delivery((gw_job *)msg_opaque, m);
 }
 
+/* The worker's sink: the Kafka producer, the job as the report's opaque. */
+static gw_err kafka_send(void *ud, const char *topic, const void *key, size_t key_len,
+                         const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
+{
+    gw_worker *w = ud;
+    return gw_producer_send(w->prod, topic, key, key_len, val, len, hdrs, job);
+}
+
 /* After an assignment: new partitions start resumed; pause what must be. */
 static void on_assigned(void *ud)
 {
@@ -285,7 +311,6 @@ static gw_err make_clients(gw_worker *w)
     gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_kafka_fatal};
     if ((err = gw_producer_new(&w->cfg->kafka, w->bootstrap, &ph, &w->prod)) != GW_OK)
         return err;
-    w->producer = gw_producer_handle(w->prod);
     return GW_OK;
 }
 
@@ -325,7 +350,8 @@ static void init_policies(gw_worker *w)
     w->tier_topics[GW_TIER_LOW] = cfg->kafka.topics.low;
 }
 
-gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstrap, gw_worker **out)
+gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,
+                             void *clock_ud, gw_worker **out)
 {
     gw_worker *w = calloc(1, sizeof *w);
     if (w == NULL)
@@ -333,7 +359,8 @@ gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstra
     w->loop = loop;
     w->cfg = cfg;
     w->run = GW_RUN_STARTING;
-    w->bootstrap = strdup(bootstrap ? bootstrap : cfg->kafka.bootstrap);
+    w->clock = clock != NULL ? clock : wall_clock_ms;
+    w->clock_ud = clock_ud;
     init_policies(w);
     gw_codec_limits lim;
     gw_codec_limits_default(&lim);
@@ -341,7 +368,7 @@ gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstra
     lim.max_messages = (size_t)cfg->worker.max_messages;
     w->codec = gw_codec_new(&lim);
     gw_err err = GW_E_CONFIG;
-    if (w->bootstrap == NULL || w->codec == NULL)
+    if (w->codec == NULL)
         goto fail;
     gw_codec_set_decode_framing(w->codec, framing_of(cfg->kafka.framing));
     w->out_framing = framing_of(cfg->kafka.output_framing);
@@ -354,11 +381,27 @@ gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstra
         goto fail;
     if ((err = gw_worker_open_shared(w)) != GW_OK)
         goto fail;
-    if ((err = make_clients(w)) != GW_OK)
-        goto fail;
     *out = w;
     return GW_OK;
 fail:
+    gw_worker_free(w);
+    return err;
+}
+
+gw_err gw_worker_new(uv_loop_t *loop, const gw_config *cfg, const char *bootstrap, gw_worker **out)
+{
+    gw_worker *w = NULL;
+    gw_err err = gw_worker_new_offline(loop, cfg, NULL, NULL, &w);
+    if (err != GW_OK)
+        return err;
+    w->bootstrap = strdup(bootstrap ? bootstrap : cfg->kafka.bootstrap);
+    if (w->bootstrap == NULL)
+        err = GW_E_NOMEM;
+    else if ((err = make_clients(w)) == GW_OK) {
+        w->sink = (gw_sink){kafka_send, w};
+        *out = w;
+        return GW_OK;
+    }
     gw_worker_free(w);
     return err;
 }

@@ -37,6 +37,21 @@ typedef struct {
     uint64_t idem_keep_failed; /* kept response not stored before publishing */
 } gw_worker_counters;
 
+/*
+ * Where a job's outputs go: the Kafka producer in the worker, a recording
+ * sink in the unit tests. send() copies the value and key; it owns hdrs on
+ * success and on failure (returns non-OK after logging). Each record sent is
+ * later reported through gw_job_on_delivery() or gw_job_delivered().
+ */
+typedef struct {
+    gw_err (*send)(void *ud, const char *topic, const void *key, size_t key_len, const void *val,
+                   size_t len, rd_kafka_headers_t *hdrs, gw_job *job);
+    void *ud;
+} gw_sink;
+
+/* Wall-clock milliseconds (Unix); a stepped clock in the unit tests. */
+typedef int64_t (*gw_clock_fn)(void *ud);
+
 struct gw_worker {
     uv_loop_t *loop;
     const gw_config *cfg;
@@ -50,9 +65,13 @@ struct gw_worker {
      * gw_worker_new until gw_worker_free. */
     gw_consumer *consumer;
     gw_producer *prod;
-    rd_kafka_t *producer; /* gw_producer_handle(prod), for callers that produce directly */
     gw_kq ckq, pkq, tkq[GW_TIER__COUNT]; /* consumer queue, producer queue, tier queues */
-    rd_kafka_topic_t *out_topics[4];     /* responses, chunks, usage, dlq (unused) */
+    gw_sink sink;                        /* where jobs' outputs go: prod, or a test's */
+    gw_clock_fn clock;
+    void *clock_ud;
+    /* Called on every stage move when set (the unit tests record them). */
+    void (*stage_hook)(void *ud, const gw_job *job, gw_stage from, gw_stage to);
+    void *stage_hook_ud;
 
     const char *tier_topics[GW_TIER__COUNT];
     gw_capacity_cfg cap_cfg;
@@ -96,7 +115,11 @@ enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
 /* A job reached DONE: mark its offset done (when its partition's generation
  * is still the job's), unlink and free it, take waiting work. */
 void gw_worker_job_finished(gw_worker *w, gw_job *job);
-int64_t gw_worker_now_ms(void);
+int64_t gw_worker_now_ms(const gw_worker *w);
+/* The worker without its Kafka clients (the unit tests give it a sink and a
+ * clock): codec, providers, observability, shared state from the config. */
+gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,
+                             void *clock_ud, gw_worker **out);
 /* A background state write was acknowledged (drain bookkeeping). */
 void gw_worker_bg_settled(gw_worker *w);
 

@@ -107,7 +107,7 @@ gw_err gw_worker_open_shared(gw_worker *w)
         return GW_E_NOMEM;
     gw_codec_set_decode_framing(w->store_codec, GW_FRAMING_SINGLE_OBJECT);
     gw_buf_init(&w->store_buf, lim.max_message_bytes * 2);
-    gw_err err = gw_state_open(w->loop, w->cfg, &w->redis, &w->state);
+    gw_err err = gw_state_open(w->loop, w->cfg, w->clock, w->clock_ud, &w->redis, &w->state);
     if (err != GW_OK) {
         GW_ERROR("state_open_failed", "error", gw_err_name(err));
         return err;

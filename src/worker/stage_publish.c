@@ -1,0 +1,337 @@
+/*
+ * stage_publish: the outputs of a job (docs/worker.md, "Outputs").
+ *
+ *   PUBLISH  the final chunk (streams), the response (to reply_topic when
+ *            the request named one), the usage event; then the shared-state
+ *            writes that follow an answer (cache tiers, token reconcile,
+ *            budget charge, claim release after a retryable error).
+ *   ACKS     waits until the broker acknowledged every output; a failed
+ *            delivery is produced again (at most GW_JOB_MAX_REPUBLISH times),
+ *            after that the job ends unacknowledged and its offset is never
+ *            committed.
+ *
+ * Every record goes through the worker's sink (w->sink): librdkafka's
+ * producer in the worker, a recording sink in the unit tests.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/uuid.h"
+#include "kafka/producer.h"
+#include "worker/pipeline.h"
+#include "worker/worker_private.h"
+
+enum { GW_JOB_MAX_REPUBLISH = 5 };
+
+const char *gw_job_topic(gw_worker *w, int out)
+{
+    const gw_kafka_config *k = &w->cfg->kafka;
+    switch (out) {
+    case GW_OUT_RESPONSES:
+        return k->topics.responses;
+    case GW_OUT_CHUNKS:
+        return k->topics.chunks;
+    case GW_OUT_USAGE:
+        return k->topics.usage;
+    default:
+        return k->topics.dlq;
+    }
+}
+
+static const char *content_type(gw_worker *w, gw_record_kind kind)
+{
+    static const char *const types[][3] = {
+        [GW_REC_RESPONSE] =
+            {"application/vnd.modelgw.inferenceresponse+avro;v=%d;framing=bare",
+             "application/vnd.modelgw.inferenceresponse+avro;v=%d;framing=single-object",
+             "application/vnd.modelgw.inferenceresponse+avro;v=%d;framing=confluent"},
+        [GW_REC_CHUNK] = {"application/vnd.modelgw.streamchunk+avro;v=%d;framing=bare",
+                          "application/vnd.modelgw.streamchunk+avro;v=%d;framing=single-object",
+                          "application/vnd.modelgw.streamchunk+avro;v=%d;framing=confluent"},
+        [GW_REC_USAGE] = {"application/vnd.modelgw.usageevent+avro;v=%d;framing=bare",
+                          "application/vnd.modelgw.usageevent+avro;v=%d;framing=single-object",
+                          "application/vnd.modelgw.usageevent+avro;v=%d;framing=confluent"},
+    };
+    int f = w->out_framing == GW_FRAMING_BARE ? 0 : w->out_framing == GW_FRAMING_CONFLUENT ? 2 : 1;
+    static char buf[GW_REC__COUNT][3][96];
+    if (buf[kind][f][0] == '\0')
+        snprintf(buf[kind][f], sizeof buf[kind][f], types[kind][f], gw_codec_current_version(kind));
+    return buf[kind][f];
+}
+
+static rd_kafka_headers_t *out_headers(gw_job *job, gw_record_kind kind, int32_t chunk_seq)
+{
+    rd_kafka_headers_t *h = job->in.pass_headers ? rd_kafka_headers_copy(job->in.pass_headers)
+                                                 : rd_kafka_headers_new(4);
+    if (job->req.request_id != NULL)
+        rd_kafka_header_add(h, "request_id", -1, job->req.request_id, -1);
+    rd_kafka_header_add(h, "content-type", -1, content_type(job->w, kind), -1);
+    if (chunk_seq >= 0) {
+        char seq[16];
+        snprintf(seq, sizeof seq, "%" PRId32, chunk_seq);
+        rd_kafka_header_add(h, "chunk_seq", -1, seq, -1);
+    }
+    return h;
+}
+
+gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t key_len,
+                      const void *val, size_t len, rd_kafka_headers_t *hdrs)
+{
+    gw_worker *w = job->w;
+    gw_err err = w->sink.send(w->sink.ud, topic, key, key_len, val, len, hdrs, job);
+    if (err != GW_OK) {
+        job->out.publish_failed = true;
+        return err;
+    }
+    job->out.acks_pending++;
+    return GW_OK;
+}
+
+gw_err gw_job_publish_record(gw_job *job, gw_record_kind kind, const void *rec, const char *topic,
+                             int32_t chunk_seq)
+{
+    gw_worker *w = job->w;
+    gw_buf_reset(&w->scratch);
+    gw_err err = gw_codec_encode(w->codec, kind, rec, 0, w->out_framing, &w->scratch);
+    if (err != GW_OK)
+        return err;
+    const char *key = job->req.request_id;
+    err = gw_job_produce(job, topic, key, strlen(key), w->scratch.data, w->scratch.len,
+                         out_headers(job, kind, chunk_seq));
+    if (err == GW_OK && kind == GW_REC_CHUNK)
+        gw_observe_chunk(w->obs);
+    return err;
+}
+
+/* ---- the records ---------------------------------------------------------------- */
+
+static double elapsed_ms(const gw_job *job)
+{
+    return (double)(uv_hrtime() - (uint64_t)job->t_start_ns) / 1e6;
+}
+
+static gw_error_rec *error_rec(gw_job *job)
+{
+    const gw_job_answer *a = &job->ans;
+    if (a->err == GW_OK)
+        return NULL;
+    gw_error_rec *e = gw_arena_calloc(&job->arena, 1, sizeof *e);
+    size_t cap = 2 + a->err_details.count;
+    gw_kv *kv = gw_arena_calloc(&job->arena, cap, sizeof *kv);
+    if (e == NULL || kv == NULL)
+        return NULL;
+    e->code = gw_err_code(a->err);
+    e->message = a->err_detail ? a->err_detail : gw_strerror(a->err);
+    e->retryable = gw_err_retryable(a->err);
+    size_t n = 0;
+    kv[n++] = (gw_kv){"error_name", gw_err_name(a->err)};
+    if (a->err_field != NULL)
+        kv[n++] = (gw_kv){"field", a->err_field};
+    for (size_t i = 0; i < a->err_details.count; i++)
+        kv[n++] = a->err_details.items[i];
+    e->details = (gw_map){kv, n};
+    return e;
+}
+
+void gw_job_make_response(gw_job *job, gw_error_rec *e, gw_response *r)
+{
+    const gw_job_answer *a = &job->ans;
+    if (a->duplicate && a->stored != NULL) {
+        *r = *a->stored;
+        r->request_id = job->req.request_id;
+        return;
+    }
+    *r = (gw_response){.request_id = job->req.request_id,
+                       .content = a->err == GW_OK && a->content ? a->content : "",
+                       .model_id = a->stored ? a->stored->model_id
+                                   : a->dep  ? a->dep->id
+                                             : "",
+                       .provider = a->stored ? a->stored->provider
+                                   : a->dep  ? gw_provider_kind_name(a->dep->provider)
+                                             : "",
+                       .token_usage = a->usage,
+                       .latency_ms = job->out.answer_fixed ? job->out.answer_ms : elapsed_ms(job),
+                       .cached = a->cached,
+                       .finish_reason = a->finish_reason,
+                       .error = e,
+                       .metadata = a->resp_metadata,
+                       .custom_id = job->req.custom_id,
+                       .batch_id = job->req.batch_id};
+}
+
+/* Fix the answer once, so the kept record and the published one are equal. */
+void gw_job_fix_answer(gw_job *job)
+{
+    gw_job_out *o = &job->out;
+    if (o->answer_fixed)
+        return;
+    gw_job_stop_coalescing(job);
+    o->answer_err = job->ans.duplicate && job->ans.stored ? job->ans.stored->error : error_rec(job);
+    o->answer_ms = elapsed_ms(job);
+    o->answer_fixed = true;
+}
+
+static void publish_final_chunk(gw_job *job, gw_error_rec *e)
+{
+    gw_job_out *o = &job->out;
+    char *text = gw_arena_strndup(&job->arena, o->pending.data ? (const char *)o->pending.data : "",
+                                  o->pending.len);
+    gw_chunk ch = {.request_id = job->req.request_id,
+                   .seq = o->chunk_seq,
+                   .content = text ? text : "",
+                   .is_final = true,
+                   .has_usage = e == NULL,
+                   .token_usage = job->ans.usage,
+                   .finish_reason = job->ans.finish_reason,
+                   .error = e};
+    if (gw_job_publish_record(job, GW_REC_CHUNK, &ch, gw_job_topic(job->w, GW_OUT_CHUNKS),
+                              ch.seq) == GW_OK) {
+        o->chunk_seq++;
+        gw_buf_reset(&o->pending);
+    }
+}
+
+static void publish_response(gw_job *job, gw_error_rec *e)
+{
+    gw_worker *w = job->w;
+    gw_response r;
+    gw_job_make_response(job, e, &r);
+    const char *topic = job->req.reply_topic && job->ans.err != GW_E_INVALID_REQUEST
+                            ? job->req.reply_topic
+                            : gw_job_topic(w, GW_OUT_RESPONSES);
+    gw_err err = gw_job_publish_record(job, GW_REC_RESPONSE, &r, topic, -1);
+    if (err != GW_OK && job->ans.err == GW_OK) {
+        /* The answer itself could not be encoded (a limit, bad UTF-8 from the
+         * provider): answer with the encoder's error instead. */
+        job->ans.err = err;
+        job->ans.outcome = "error";
+        r.content = "";
+        r.error = error_rec(job);
+        err = gw_job_publish_record(job, GW_REC_RESPONSE, &r, topic, -1);
+    }
+    if (err != GW_OK) {
+        GW_ERROR("response_unpublishable", "request_id", job->req.request_id, "error",
+                 gw_err_name(err));
+        job->out.publish_failed = true;
+        return;
+    }
+    /* The version kept for redeliveries and the cache: single-object
+     * framing. With that output framing (the default) it is the bytes just
+     * published, so they are copied rather than encoded a second time. */
+    gw_buf_reset(&w->store_buf);
+    gw_err kept = w->out_framing == GW_FRAMING_SINGLE_OBJECT
+                      ? gw_buf_append(&w->store_buf, w->scratch.data, w->scratch.len)
+                      : gw_codec_encode(w->store_codec, GW_REC_RESPONSE, &r, 0,
+                                        GW_FRAMING_SINGLE_OBJECT, &w->store_buf);
+    if (kept != GW_OK)
+        gw_buf_reset(&w->store_buf);
+}
+
+static void publish_usage(gw_job *job)
+{
+    gw_worker *w = job->w;
+    const gw_job_answer *a = &job->ans;
+    const gw_job_route *rt = &job->route;
+    char event_id[37]; /* encoded before this returns: no arena copy needed */
+    gw_uuid4(event_id);
+    const gw_deployment *d = a->dep;
+    bool billed = !a->cached && !a->duplicate;
+    double cost = 0;
+    if (d != NULL && a->err == GW_OK && billed)
+        cost = a->usage.prompt_tokens * d->price_in_usd_per_mtok / 1e6 +
+               a->usage.completion_tokens * d->price_out_usd_per_mtok / 1e6;
+    gw_usage_event u = {
+        .event_id = event_id,
+        .request_id = job->req.request_id,
+        .agent_did = job->req.agent_did ? job->req.agent_did : "",
+        .tenant_id = job->req.tenant_id ? job->req.tenant_id : job->req.agent_did,
+        .batch_id = job->req.batch_id,
+        .custom_id = job->req.custom_id,
+        .model_id = d ? d->id : NULL,
+        .provider = d ? gw_provider_kind_name(d->provider) : NULL,
+        .priority = gw_tier_name(job->in.tier),
+        .prompt_tokens = billed ? a->usage.prompt_tokens : 0,
+        .completion_tokens = billed ? a->usage.completion_tokens : 0,
+        .total_tokens = billed ? a->usage.total_tokens : 0,
+        .cost_usd = cost,
+        .saved_cost_usd = a->cached ? a->saved_cost_usd : 0,
+        .latency_ms = elapsed_ms(job),
+        .has_ttft = a->has_ttft && billed,
+        .ttft_ms = a->ttft_ms,
+        .cached = a->cached,
+        .cache_tier = a->cache_tier,
+        .has_similarity = job->cache.has_similarity,
+        .cache_similarity = job->cache.similarity,
+        .attempts = rt->fo_ready ? gw_failover_attempts(&rt->fo) : 0,
+        .failovers = rt->fo_ready ? gw_failover_failovers(&rt->fo) : 0,
+        .outcome = a->outcome ? a->outcome : "error",
+        .error_code = a->err == GW_OK ? NULL : gw_err_code(a->err),
+        .timestamp_ms = gw_worker_now_ms(w),
+    };
+    if (rt->fo_ready && rt->fo.calls == 0)
+        u.attempts = 0;
+    if (u.tenant_id == NULL)
+        u.tenant_id = "";
+    gw_err err = gw_job_publish_record(job, GW_REC_USAGE, &u, gw_job_topic(w, GW_OUT_USAGE), -1);
+    gw_observe_outcome(job, &u);
+    if (err != GW_OK) {
+        GW_ERROR("usage_unpublishable", "request_id", job->req.request_id, "error",
+                 gw_err_name(err));
+        job->out.publish_failed = true;
+    }
+}
+
+/* ---- PUBLISH and ACKS ----------------------------------------------------------- */
+
+gw_step gw_stage_publish(gw_job *job)
+{
+    if (job->ans.dlq)
+        return GW_STEP_NEXT; /* the DLQ record is the only output */
+    gw_job_fix_answer(job);
+    gw_error_rec *e = job->out.answer_err;
+    if (job->out.streaming)
+        publish_final_chunk(job, e);
+    publish_response(job, e);
+    publish_usage(job);
+    const gw_buf *b = &job->w->store_buf;
+    if (!job->ans.duplicate)
+        gw_stage_cache_finish(job, b->data, b->len);
+    gw_stage_state_finish(job, b->data, b->len);
+    return GW_STEP_NEXT;
+}
+
+gw_step gw_stage_acks(gw_job *job)
+{
+    return job->out.acks_pending > 0 ? GW_STEP_SUSPEND : GW_STEP_NEXT;
+}
+
+void gw_job_delivered(gw_job *job, bool ok)
+{
+    if (!ok)
+        job->out.publish_failed = true;
+    job->out.acks_pending--;
+    if (job->stage == GW_STAGE_ACKS && job->out.acks_pending == 0)
+        gw_job_resume(job, GW_STEP_NEXT);
+}
+
+void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
+{
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        gw_job_delivered(job, true);
+        return;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
+            rd_kafka_err2str(m->err));
+    if (job->out.republishes < GW_JOB_MAX_REPUBLISH && job->w->run != GW_RUN_DONE) {
+        job->out.republishes++;
+        /* this output is replaced by its copy, whose report settles it */
+        if (gw_producer_republish(job->w->prod, m, job) == GW_OK)
+            return;
+    }
+    /* Never marked done: the offset stays uncommitted, the next owner of the
+     * partition serves the request again. */
+    gw_job_delivered(job, false);
+}
