@@ -1,0 +1,557 @@
+/*
+ * test_pipeline: whole jobs through the request pipeline, without Kafka or
+ * Redis: the worker built offline (gw_worker_new_offline) with the in-memory
+ * state, the in-process mock provider, a recording sink instead of the
+ * producer and a stepped clock. Each case asserts the sequence of stages a
+ * job went through and the records it published.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "codec/codec.h"
+#include "config/config.h"
+#include "worker/pipeline.h"
+#include "worker/worker.h"
+#include "worker/worker_private.h"
+
+enum { MAX_RECS = 256, MAX_MOVES = 64, SEQ_LEN = 256 };
+
+typedef struct {
+    char topic[64];
+    gw_job *job;
+    uint8_t *val;
+    size_t len;
+    bool acked;
+} rec;
+
+typedef struct {
+    char request_id[64];
+    char seq[SEQ_LEN]; /* "DECODE>VALIDATE>..." */
+    bool done;
+} trace;
+
+static struct {
+    int64_t now_ms;
+    rec recs[MAX_RECS];
+    size_t nrecs;
+    trace traces[MAX_MOVES];
+    size_t ntraces;
+    bool fail_sends;
+} h;
+
+static int64_t stepped_clock(void *ud)
+{
+    (void)ud;
+    return h.now_ms;
+}
+
+static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key_len,
+                        const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
+{
+    (void)ud;
+    (void)key;
+    (void)key_len;
+    rd_kafka_headers_destroy(hdrs);
+    if (h.fail_sends || h.nrecs == MAX_RECS)
+        return GW_E_IO;
+    rec *r = &h.recs[h.nrecs++];
+    snprintf(r->topic, sizeof r->topic, "%s", topic);
+    r->job = job;
+    r->val = malloc(len);
+    memcpy(r->val, val, len);
+    r->len = len;
+    r->acked = false;
+    return GW_OK;
+}
+
+static trace *trace_of(const gw_job *job)
+{
+    const char *id = job->req.request_id ? job->req.request_id : "?";
+    for (size_t i = 0; i < h.ntraces; i++)
+        if (strcmp(h.traces[i].request_id, id) == 0 && !h.traces[i].done)
+            return &h.traces[i];
+    if (h.ntraces == MAX_MOVES)
+        return NULL;
+    trace *t = &h.traces[h.ntraces++];
+    snprintf(t->request_id, sizeof t->request_id, "%s", id);
+    snprintf(t->seq, sizeof t->seq, "DECODE");
+    t->done = false;
+    return t;
+}
+
+static void stage_hook(void *ud, const gw_job *job, gw_stage from, gw_stage to)
+{
+    (void)ud;
+    (void)from;
+    /* DECODE writes the request id; before that the trace is keyed "?" */
+    trace *t = trace_of(job);
+    if (t == NULL)
+        return;
+    assert_true(gw_stage_move_legal(from, to));
+    size_t n = strlen(t->seq);
+    snprintf(t->seq + n, sizeof t->seq - n, ">%s", gw_stage_name(to));
+    if (to == GW_STAGE_DONE)
+        t->done = true;
+}
+
+static const char *seq_of(const char *request_id)
+{
+    for (size_t i = 0; i < h.ntraces; i++)
+        if (strcmp(h.traces[i].request_id, request_id) == 0)
+            return h.traces[i].seq;
+    return "";
+}
+
+/* ---- fixture ---------------------------------------------------------------------- */
+
+typedef struct {
+    uv_loop_t loop;
+    gw_config *cfg;
+    gw_worker *w;
+    gw_codec *codec;
+    gw_arena arena;
+    char path[64];
+} fx;
+
+static const char *BASE_CONF =
+    "worker: { max_in_flight = 64; chunk_coalesce_ms = 0; chunk_coalesce_bytes = 8;\n"
+    "  max_tokens_limit = 100000; };\n"
+    "state: { backend = \"memory\"; };\n"
+    "idempotency: { enabled = true; lease_ms = 5000; };\n"
+    "retry: { max_attempts_per_deployment = 2; base_backoff_ms = 1; max_backoff_ms = 2; };\n"
+    "breaker: { consecutive_failures = 100; min_calls = 100; };\n"
+    "limits: { on_limit = \"%s\"; max_delay_ms = 2000; agents = (\n"
+    "  { agent = \"did:limited\"; rpm = 1; tpm = 0; },\n"
+    "  { agent = \"did:tpm\"; rpm = 0; tpm = 60000; } ); };\n"
+    "cache: { enabled = true; max_entry_bytes = %d; semantic: { enabled = false; }; };\n"
+    "log: { level = \"error\"; };\n"
+    "deployments = (\n"
+    "  { id = \"bad\"; provider = \"mock\"; model = \"bad-1\"; capabilities = [\"text\"];\n"
+    "    context_window = 100000; price_in_usd_per_mtok = 0.01; price_out_usd_per_mtok = 0.01;\n"
+    "    quality = 0.9; mock: { latency_ms = 0; ttft_ms = 0; chunk_delay_ms = 0; failure_rate = "
+    "1.0; }; },\n"
+    "  { id = \"good\"; provider = \"mock\"; model = \"good-1\"; capabilities = [\"text\"];\n"
+    "    context_window = 100000; price_in_usd_per_mtok = 1.0; price_out_usd_per_mtok = 2.0;\n"
+    "    quality = 0.5; mock: { latency_ms = %d; ttft_ms = 0; chunk_delay_ms = 0; failure_rate = "
+    "0.0; }; }\n"
+    ");\n";
+
+static void fx_open(fx *f, const char *on_limit, int max_entry_bytes, int good_latency_ms)
+{
+    memset(&h, 0, sizeof h);
+    h.now_ms = 1700000000000;
+    snprintf(f->path, sizeof f->path, "/tmp/test_pipeline_%d.conf", (int)getpid());
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fprintf(fp, BASE_CONF, on_limit, max_entry_bytes, good_latency_ms);
+    fclose(fp);
+    char err[512] = "";
+    gw_err e = gw_config_load(f->path, &f->cfg, err, sizeof err);
+    if (e != GW_OK)
+        fail_msg("config: %s", err);
+    unlink(f->path);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(gw_worker_new_offline(&f->loop, f->cfg, stepped_clock, NULL, &f->w), GW_OK);
+    f->w->sink = (gw_sink){sink_send, NULL};
+    f->w->stage_hook = stage_hook;
+    f->w->run = GW_RUN_STARTING; /* no intake to kick, no drain */
+    gw_codec_limits lim;
+    gw_codec_limits_default(&lim);
+    f->codec = gw_codec_new(&lim);
+    assert_non_null(f->codec);
+    gw_arena_init(&f->arena, 16 << 20);
+}
+
+static void fx_close(fx *f)
+{
+    f->w->run = GW_RUN_DONE;
+    gw_worker_free(f->w);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    gw_config_free(f->cfg);
+    gw_codec_free(f->codec);
+    gw_arena_cleanup(&f->arena);
+    for (size_t i = 0; i < h.nrecs; i++)
+        free(h.recs[i].val);
+}
+
+typedef struct {
+    const char *id;
+    const char *agent;
+    const char *text;
+    bool stream;
+    int32_t max_tokens;
+    gw_strategy strategy;
+    int64_t deadline_in_ms; /* 0: none */
+} req_spec;
+
+/* Publish one request into the worker as the intake would. */
+static void submit(fx *f, const req_spec *s)
+{
+    gw_message m = {.role = GW_ROLE_USER, .content = s->text};
+    gw_request r = {.request_id = s->id,
+                    .agent_did = s->agent ? s->agent : "did:test",
+                    .messages = &m,
+                    .message_count = 1,
+                    .temperature = 0,
+                    .max_tokens = s->max_tokens > 0 ? s->max_tokens : 16,
+                    .enable_cache = true,
+                    .routing_strategy = s->strategy,
+                    .stream = s->stream};
+    if (s->deadline_in_ms != 0) {
+        r.has_deadline = true;
+        r.deadline_ms = h.now_ms + s->deadline_in_ms;
+    }
+    gw_buf b;
+    gw_buf_init(&b, 1 << 20);
+    assert_int_equal(gw_codec_encode_request(f->codec, &r, GW_FRAMING_SINGLE_OBJECT, &b), GW_OK);
+    gw_job *job = gw_job_new(f->w, NULL, 0, GW_TIER_NORMAL);
+    assert_non_null(job);
+    job->next = f->w->jobs;
+    if (f->w->jobs)
+        f->w->jobs->prev = job;
+    f->w->jobs = job;
+    f->w->job_count++;
+    f->w->in_flight[GW_TIER_NORMAL]++;
+    gw_job_msg msg = {.payload = b.data, .len = b.len, .topic = "in", .offset = 0};
+    gw_job_run(job, &msg);
+    gw_buf_cleanup(&b);
+}
+
+/* Acknowledge every record not yet acknowledged, as the broker would. */
+static size_t ack_all(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h.nrecs; i++)
+        if (!h.recs[i].acked) {
+            h.recs[i].acked = true;
+            n++;
+            gw_job_delivered(h.recs[i].job, true);
+        }
+    return n;
+}
+
+/* Run the loop and acknowledge outputs until no job is left (or ~3 s). */
+static void settle(fx *f)
+{
+    for (int i = 0; i < 3000 && (f->w->job_count > 0 || f->w->bg_pending > 0); i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        if (ack_all() == 0)
+            usleep(1000);
+    }
+    assert_int_equal(f->w->job_count, 0);
+}
+
+static const rec *find(const fx *f, const char *topic, size_t nth)
+{
+    for (size_t i = 0; i < h.nrecs; i++)
+        if (strcmp(h.recs[i].topic, topic) == 0 && nth-- == 0)
+            return &h.recs[i];
+    return NULL;
+}
+
+static size_t count(const fx *f, const char *topic)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h.nrecs; i++)
+        n += strcmp(h.recs[i].topic, topic) == 0;
+    return n;
+}
+
+static gw_response response(fx *f, size_t nth)
+{
+    const rec *r = find(f, f->cfg->kafka.topics.responses, nth);
+    assert_non_null(r);
+    gw_response out;
+    assert_int_equal(gw_codec_decode_response(f->codec, r->val, r->len, &f->arena, &out), GW_OK);
+    return out;
+}
+
+static gw_usage_event usage(fx *f, size_t nth)
+{
+    const rec *r = find(f, f->cfg->kafka.topics.usage, nth);
+    assert_non_null(r);
+    gw_usage_event out;
+    assert_int_equal(gw_codec_decode_usage(f->codec, r->val, r->len, &f->arena, &out), GW_OK);
+    return out;
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+#define FULL_PATH "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>KEEP>PUBLISH>ACKS>DONE"
+
+static void test_fresh_request(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "r1", .text = "hello there", .strategy = GW_ROUTE_BEST_QUALITY});
+    settle(&f);
+    /* BEST_QUALITY ranks "bad" first: two attempts there, then failover */
+    assert_string_equal(seq_of("r1"), "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>"
+                                      "ATTEMPT>ATTEMPT>KEEP>PUBLISH>ACKS>DONE");
+    assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 1);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 1);
+    gw_response r = response(&f, 0);
+    assert_string_equal(r.request_id, "r1");
+    assert_null(r.error);
+    assert_string_equal(r.model_id, "good");
+    assert_true(strlen(r.content) > 0);
+    assert_false(r.cached);
+    gw_usage_event u = usage(&f, 0);
+    assert_string_equal(u.outcome, "success");
+    assert_int_equal(u.attempts, 3);
+    assert_int_equal(u.failovers, 1);
+    assert_true(u.cost_usd > 0);
+    assert_int_equal(f.w->n.retries, 1);
+    assert_int_equal(f.w->n.failovers, 1);
+    fx_close(&f);
+}
+
+static void test_cheapest_straight_through(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    /* the "good" deployment only: asked by model name */
+    submit(&f, &(req_spec){.id = "c1", .text = "one path", .strategy = GW_ROUTE_FASTEST});
+    settle(&f);
+    const char *s = seq_of("c1");
+    assert_true(strncmp(s, "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>", 58) == 0);
+    assert_true(strstr(s, ">KEEP>PUBLISH>ACKS>DONE") != NULL);
+    gw_usage_event u = usage(&f, 0);
+    assert_string_equal(u.outcome, "success");
+    fx_close(&f);
+}
+
+static void test_duplicate_replays_kept_answer(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "d1", .text = "say it once", .strategy = GW_ROUTE_CHEAPEST});
+    settle(&f);
+    h.ntraces = 0; /* the redelivery's own trace */
+    submit(&f, &(req_spec){.id = "d1", .text = "say it once", .strategy = GW_ROUTE_CHEAPEST});
+    settle(&f);
+    assert_string_equal(seq_of("d1"), "DECODE>VALIDATE>IDEMPOTENCY>KEEP>PUBLISH>ACKS>DONE");
+    assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 2);
+    gw_response a = response(&f, 0), b = response(&f, 1);
+    assert_string_equal(a.content, b.content);
+    assert_string_equal(a.model_id, b.model_id);
+    gw_usage_event u = usage(&f, 1);
+    assert_string_equal(u.outcome, "duplicate");
+    assert_int_equal(u.prompt_tokens, 0);
+    assert_true(u.cost_usd == 0);
+    assert_int_equal(f.w->n.duplicates, 1);
+    fx_close(&f);
+}
+
+static void test_cache_hit(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "k1", .text = "what is two plus two"});
+    settle(&f);
+    submit(&f, &(req_spec){.id = "k2", .text = "what is two plus two"});
+    settle(&f);
+    assert_string_equal(seq_of("k2"),
+                        "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>KEEP>PUBLISH>ACKS>DONE");
+    gw_response a = response(&f, 0), b = response(&f, 1);
+    assert_false(a.cached);
+    assert_true(b.cached);
+    assert_string_equal(a.content, b.content);
+    gw_usage_event u = usage(&f, 1);
+    assert_string_equal(u.outcome, "cached");
+    assert_string_equal(u.cache_tier, "exact");
+    assert_true(u.saved_cost_usd > 0);
+    assert_int_equal(u.prompt_tokens, 0);
+    fx_close(&f);
+}
+
+static void test_streamed_cache_hit_replays_chunks(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "s1", .text = "stream me a long enough answer please"});
+    settle(&f);
+    submit(&f, &(req_spec){
+                   .id = "s2", .text = "stream me a long enough answer please", .stream = true});
+    settle(&f);
+    gw_usage_event u = usage(&f, 1);
+    assert_string_equal(u.request_id, "s2");
+    assert_string_equal(u.outcome, "cached");
+    size_t chunks = count(&f, f.cfg->kafka.topics.chunks);
+    assert_true(chunks >= 2); /* coalesce_bytes = 8: the replay is cut into pieces */
+    gw_chunk last;
+    const rec *r = find(&f, f.cfg->kafka.topics.chunks, chunks - 1);
+    assert_int_equal(gw_codec_decode_chunk(f.codec, r->val, r->len, &f.arena, &last), GW_OK);
+    assert_true(last.is_final);
+    assert_int_equal(last.seq, (int32_t)chunks - 1);
+    fx_close(&f);
+}
+
+static void test_rate_limited_reject(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "l1", .agent = "did:limited", .text = "first"});
+    submit(&f, &(req_spec){.id = "l2", .agent = "did:limited", .text = "second"});
+    settle(&f);
+    assert_string_equal(seq_of("l2"),
+                        "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>KEEP>PUBLISH>ACKS>DONE");
+    gw_usage_event a = usage(&f, 0), b = usage(&f, 1);
+    const gw_usage_event *denied = strcmp(a.request_id, "l2") == 0 ? &a : &b;
+    assert_string_equal(denied->outcome, "rate_limited");
+    assert_string_equal(denied->error_code, gw_err_code(GW_E_RATE_LIMITED));
+    gw_response r0 = response(&f, 0), r1 = response(&f, 1);
+    const gw_response *rr = strcmp(r0.request_id, "l2") == 0 ? &r0 : &r1;
+    assert_non_null(rr->error);
+    assert_non_null(gw_map_get(&rr->error->details, "retry_after_ms"));
+    assert_string_equal(gw_map_get(&rr->error->details, "limit"), "agent_rpm");
+    fx_close(&f);
+}
+
+static void test_rate_limited_delay(void **state)
+{
+    fx f;
+    fx_open(&f, "delay", 1 << 20, 0);
+    /* did:tpm has 60000 tokens a minute (1000/s): the first takes almost all */
+    submit(&f, &(req_spec){.id = "t1", .agent = "did:tpm", .text = "big", .max_tokens = 59500});
+    submit(&f, &(req_spec){.id = "t2", .agent = "did:tpm", .text = "small", .max_tokens = 600});
+    /* denied now; held on the timer; the stepped clock moves a minute on */
+    for (int i = 0; i < 50 && strstr(seq_of("t2"), "ADMISSION>ADMISSION") == NULL; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        if (i == 0)
+            h.now_ms += 60000;
+        usleep(2000);
+        uv_run(&f.loop, UV_RUN_ONCE);
+    }
+    settle(&f);
+    const char *s = seq_of("t2");
+    if (strstr(s, "ADMISSION>ADMISSION>CACHE") == NULL)
+        fail_msg("t2 went %s (t1 %s)", s, seq_of("t1"));
+    gw_usage_event u = usage(&f, 1);
+    assert_string_equal(u.request_id, "t2");
+    assert_string_equal(u.outcome, "success");
+    fx_close(&f);
+}
+
+static void test_deadline_expired(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "e1", .text = "too late", .deadline_in_ms = -1});
+    settle(&f);
+    assert_string_equal(seq_of("e1"), "DECODE>VALIDATE>KEEP>PUBLISH>ACKS>DONE");
+    gw_usage_event u = usage(&f, 0);
+    assert_string_equal(u.outcome, "expired");
+    assert_string_equal(u.error_code, gw_err_code(GW_E_DEADLINE_EXCEEDED));
+    fx_close(&f);
+}
+
+static void test_undecodable_goes_to_dlq(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    gw_job *job = gw_job_new(f.w, NULL, 7, GW_TIER_HIGH);
+    job->next = f.w->jobs;
+    f.w->jobs = job;
+    f.w->job_count++;
+    f.w->in_flight[GW_TIER_HIGH]++;
+    static const uint8_t junk[] = {0xC3, 0x01, 0xff, 0xff, 0xff};
+    gw_job_msg m = {.payload = junk, .len = sizeof junk, .key = "k", .key_len = 1, .topic = "in"};
+    gw_job_run(job, &m);
+    settle(&f);
+    assert_string_equal(seq_of("?"), "DECODE>KEEP>PUBLISH>ACKS>DONE");
+    assert_int_equal(h.nrecs, 1);
+    assert_string_equal(h.recs[0].topic, f.cfg->kafka.topics.dlq);
+    assert_int_equal(h.recs[0].len, sizeof junk);
+    assert_memory_equal(h.recs[0].val, junk, sizeof junk);
+    assert_int_equal(f.w->n.dlq, 1);
+    fx_close(&f);
+}
+
+static void test_keep_failure_still_answers(void **state)
+{
+    fx f;
+    /* a kept response larger than the state's entry limit cannot be kept */
+    fx_open(&f, "reject", 64, 0);
+    submit(&f, &(req_spec){.id = "f1", .text = "keep me", .strategy = GW_ROUTE_CHEAPEST});
+    settle(&f);
+    assert_true(strstr(seq_of("f1"), ">KEEP>PUBLISH>ACKS>DONE") != NULL);
+    assert_int_equal(f.w->n.idem_keep_failed, 1);
+    gw_usage_event u = usage(&f, 0);
+    assert_string_equal(u.outcome, "success");
+    gw_response r = response(&f, 0);
+    assert_null(r.error);
+    fx_close(&f);
+}
+
+static void test_abort_mid_call(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 5000); /* "good" answers after 5 s */
+    submit(&f, &(req_spec){.id = "a1", .text = "slow", .strategy = GW_ROUTE_CHEAPEST});
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.w->job_count, 1);
+    assert_int_equal(f.w->jobs->stage, GW_STAGE_ATTEMPT);
+    gw_job_abort(f.w->jobs);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 0);
+    assert_int_equal(f.w->job_count, 1); /* never finished: its offset is never committed */
+    assert_true(f.w->jobs->out.publish_failed);
+    fx_close(&f); /* gw_worker_free frees the aborted job */
+}
+
+static void test_failed_produce_is_not_committed(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    h.fail_sends = true;
+    submit(&f, &(req_spec){.id = "p1", .text = "nowhere to go"});
+    settle(&f);
+    assert_true(strstr(seq_of("p1"), ">PUBLISH>ACKS>DONE") != NULL);
+    assert_int_equal(f.w->n.publish_failed, 1);
+    fx_close(&f);
+}
+
+static void test_table_moves(void **state)
+{
+    assert_true(gw_stage_move_legal(GW_STAGE_DECODE, GW_STAGE_VALIDATE));
+    assert_true(gw_stage_move_legal(GW_STAGE_ATTEMPT, GW_STAGE_ATTEMPT));
+    assert_true(gw_stage_move_legal(GW_STAGE_CACHE, GW_STAGE_KEEP));
+    assert_false(gw_stage_move_legal(GW_STAGE_CACHE, GW_STAGE_CACHE));
+    assert_false(gw_stage_move_legal(GW_STAGE_PUBLISH, GW_STAGE_KEEP));
+    assert_false(gw_stage_move_legal(GW_STAGE_VALIDATE, GW_STAGE_ATTEMPT));
+    assert_false(gw_stage_move_legal(GW_STAGE_DONE, GW_STAGE_DECODE));
+    for (int s = 0; s < GW_STAGE__COUNT; s++)
+        assert_string_not_equal(gw_stage_name((gw_stage)s), "UNKNOWN");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_moves),
+        cmocka_unit_test(test_fresh_request),
+        cmocka_unit_test(test_cheapest_straight_through),
+        cmocka_unit_test(test_duplicate_replays_kept_answer),
+        cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
+        cmocka_unit_test(test_rate_limited_reject),
+        cmocka_unit_test(test_rate_limited_delay),
+        cmocka_unit_test(test_deadline_expired),
+        cmocka_unit_test(test_undecodable_goes_to_dlq),
+        cmocka_unit_test(test_keep_failure_still_answers),
+        cmocka_unit_test(test_abort_mid_call),
+        cmocka_unit_test(test_failed_produce_is_not_committed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
