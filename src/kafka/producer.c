@@ -93,9 +93,8 @@ gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *
                             copy ? copy : rd_kafka_headers_new(1), opaque);
 }
 
-rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err,
-                                            size_t max_payload, size_t max_key, size_t *len,
-                                            size_t *key_len)
+rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err, size_t max_payload,
+                                            size_t max_key, size_t *len, size_t *key_len)
 {
     rd_kafka_headers_t *h =
         m->headers != NULL ? rd_kafka_headers_copy(m->headers) : rd_kafka_headers_new(8);

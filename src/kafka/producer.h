@@ -67,9 +67,8 @@ typedef struct {
  * limits (*len, *key_len: the bytes of payload and key to send) and the
  * headers say so (payload_truncated = true, payload_size = m->len).
  */
-rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err,
-                                            size_t max_payload, size_t max_key, size_t *len,
-                                            size_t *key_len);
+rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err, size_t max_payload,
+                                            size_t max_key, size_t *len, size_t *key_len);
 /* Serve delivery reports and errors without waiting. */
 void gw_producer_poll(gw_producer *p);
 /* The producer's main queue (delivery reports). Owned by the producer. */

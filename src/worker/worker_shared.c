@@ -22,6 +22,7 @@
 
 #include "common/log.h"
 #include "loop/http_client.h"
+#include "provider/provider_table.h"
 #include "semantic/embed_http.h"
 #include "state/state_config.h"
 #include "worker/worker_private.h"
@@ -44,12 +45,15 @@ static void make_worker_id(gw_worker *w)
              (uint64_t)((r * 0x9E3779B97F4A7C15ull) >> 40));
 }
 
-/* Provider kinds that can serve: the adapter exists (all four do) and at
+/* Provider kinds that can serve: built in (the provider table says so), or at
  * least one deployment of the kind has its credentials (no api_key_env, or
  * the variable is set). A kind left out answers E4002 when requested. */
 static gw_provider_mask working_kinds(const gw_config *cfg)
 {
-    gw_provider_mask m = 1u << GW_PROVIDER_MOCK;
+    gw_provider_mask m = 0;
+    for (int k = 0; k < GW_PROVIDER__COUNT; k++)
+        if (gw_provider_info((gw_provider_kind)k)->builtin)
+            m |= 1u << k; /* answered in process: nothing to configure */
     for (size_t i = 0; i < cfg->deployment_count; i++) {
         const gw_deployment *d = &cfg->deployments[i];
         bool needs_key = d->api_key_env != NULL && d->api_key_env[0] != '\0';
