@@ -223,6 +223,14 @@ typedef struct {
     bool debug_content; /* log prompt and completion text */
 } gw_log_config;
 
+/* Span export (docs/observability.md, "Traces"); off while endpoint is "". */
+typedef struct {
+    const char *endpoint; /* OTLP/HTTP JSON traces URL, e.g. http://collector:4318/v1/traces */
+    const char *service_name;
+    double sample_ratio; /* new traces; a request's traceparent decides for its own */
+    int32_t batch_spans, queue_spans, flush_interval_ms, timeout_ms;
+} gw_trace_config;
+
 /* Defaults copied into every deployment that does not set its own. */
 typedef struct {
     int32_t connect_ms, first_token_ms, idle_ms, total_ms;
@@ -251,6 +259,7 @@ typedef struct {
     gw_failure_policy_config failure_policy;
     gw_admin_config admin;
     gw_log_config log;
+    gw_trace_config trace;
     gw_timeouts_config timeouts;
     gw_mock_config mock;
     gw_deployment *deployments; /* the model registry, in file order */

@@ -377,6 +377,18 @@ static const gw_cfg_row top_rows[] = {
     E("log.level", log.level, gw_log_level, level_names, "info", "Lowest level logged"),
     B("log.debug_content", log.debug_content, "false",
       "Log prompt and completion text (never in production)"),
+    /* trace */
+    S("trace.endpoint", trace.endpoint, 0, "",
+      "OTLP/HTTP JSON traces URL (http://host:4318/v1/traces); empty = no span export"),
+    S("trace.service_name", trace.service_name, 1, "modelgw", "service.name of exported spans"),
+    D("trace.sample_ratio", trace.sample_ratio, 0, 1, "1",
+      "Share of new traces exported; a request's traceparent decides for its own"),
+    I("trace.batch_spans", trace.batch_spans, 1, 10000, "512", "Most spans in one export request"),
+    I("trace.queue_spans", trace.queue_spans, 1, 1000000, "8192",
+      "Most spans waiting for export; more are dropped and counted"),
+    I("trace.flush_interval_ms", trace.flush_interval_ms, 10, 60000, "1000",
+      "Longest a span waits before its batch is sent"),
+    I("trace.timeout_ms", trace.timeout_ms, 100, 60000, "5000", "Timeout of one export request"),
     /* deployment defaults */
     I("timeouts.connect_ms", timeouts.connect_ms, 1, MS_MAX, "5000",
       "Default connect timeout of a deployment"),
