@@ -63,6 +63,10 @@ typedef struct {
 } gw_message;
 
 typedef struct {
+    /* Not on the wire: the W3C trace context the provider call carries
+     * (traceparent with the attempt's span id), set by the worker before
+     * each attempt (worker/job_trace.c); NULL = send none. */
+    const char *traceparent, *tracestate;
     /* --- fields of the seed's InferenceRequest (schema v1) --- */
     const char *request_id;
     const char *agent_did;

@@ -696,6 +696,10 @@ static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const
                                                                         : "text/event-stream");
     if (err == GW_OK && req->request_id != NULL && req->request_id[0] != '\0')
         err = gw_phttp_header(c, "x-request-id", req->request_id);
+    if (err == GW_OK && req->traceparent != NULL)
+        err = gw_phttp_header(c, "traceparent", req->traceparent);
+    if (err == GW_OK && req->tracestate != NULL)
+        err = gw_phttp_header(c, "tracestate", req->tracestate);
     if (err == GW_OK && c->dia->add_headers != NULL)
         err = c->dia->add_headers(c, d);
     if (err == GW_OK)
