@@ -8,8 +8,17 @@ label "neg": a hard negative (swapped entities, changed numbers, added
 negation, different units, different language, a different entity) -> a hit
 would answer a different question.
 
+Every row has an "id" (<kind>-<n>), a "group" (the base question or the
+template it came from) and a "split": "dev" or "heldout", fixed by the first
+byte of sha256(group) (odd: heldout). Splitting by group keeps every variant
+of one base question or template on one side, so the held-out part asks
+questions the development part never saw. Tune the semantic verifier on
+"dev" only; report on "heldout" (and on tests/data/semantic_handmade.jsonl,
+which is all held out).
+
 Deterministic (fixed seed); the output is committed, rerun only to extend it.
 """
+import hashlib
 import json
 import random
 import sys
@@ -106,17 +115,17 @@ def typo(s):
 def positives():
     out = []
     for q in BASE:
-        out.append((q, q.lower(), "case"))
-        out.append((q, q.upper() if len(q) < 40 else q.rstrip("?.!").lower(), "case_punct"))
-        out.append((q, q.rstrip("?.!") + "??", "punctuation"))
+        out.append((q, q.lower(), "case", q))
+        out.append((q, q.upper() if len(q) < 40 else q.rstrip("?.!").lower(), "case_punct", q))
+        out.append((q, q.rstrip("?.!") + "??", "punctuation", q))
         t = typo(q)
         if t:
-            out.append((q, t, "typo"))
+            out.append((q, t, "typo", q))
         pre, post = rnd.choice(FILLERS)
         body = lower_first(q) if pre else q
-        out.append((q, (pre + body).rstrip("?.!") + post + "?", "filler"))
+        out.append((q, (pre + body).rstrip("?.!") + post + "?", "filler", q))
     for a, b in CLAUSE_PAIRS:
-        out.append((a, b, "reordered_clause"))
+        out.append((a, b, "reordered_clause", b))
     return out
 
 
@@ -266,36 +275,50 @@ def negatives():
             pool = COUNTRIES
         for _ in range(4):
             a, b = rnd.sample(pool, 2)
-            out.append((t.format(a=a, b=b), t.format(a=b, b=a), "swapped_entities"))
+            out.append((t.format(a=a, b=b), t.format(a=b, b=a), "swapped_entities", t))
     for t in NUMBER_TEMPLATES:
         for _ in range(4):
             n = rnd.choice([3, 5, 7, 10, 12, 20, 50, 100, 1990, 2010])
             m = rnd.choice([x for x in [4, 6, 8, 11, 15, 25, 60, 1000, 1995, 2020] if x != n])
-            out.append((t.format(n=n), t.format(n=m), "changed_number"))
+            out.append((t.format(n=n), t.format(n=m), "changed_number", t))
     for a, b in NEGATION_PAIRS:
-        out.append((a, b, "negation"))
+        out.append((a, b, "negation", a))
     for a, b in UNIT_PAIRS:
-        out.append((a, b, "different_unit"))
+        out.append((a, b, "different_unit", a))
     for a, b in LANGUAGE_PAIRS:
-        out.append((a, b, "different_language"))
+        out.append((a, b, "different_language", a))
     for a, b in KEYWORD_CHANGE:
-        out.append((a, b, "changed_keyword"))
+        out.append((a, b, "changed_keyword", a))
     for t in ENTITY_CHANGE:
         for _ in range(4):
             a, b = rnd.sample(COUNTRIES, 2)
-            out.append((t.format(a=a), t.format(a=b), "different_entity"))
+            out.append((t.format(a=a), t.format(a=b), "different_entity", t))
     return out
+
+
+def split_of(group):
+    return "heldout" if hashlib.sha256(group.encode()).digest()[0] & 1 else "dev"
+
+
+def row(a, b, label, kind, group):
+    return {"a": a, "b": b, "label": label, "kind": kind, "group": group,
+            "split": split_of(group)}
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/data/semantic_eval.jsonl"
-    rows = [{"a": a, "b": b, "label": "dup", "kind": k} for a, b, k in positives()]
-    rows += [{"a": a, "b": b, "label": "neg", "kind": k} for a, b, k in negatives()]
+    rows = [row(a, b, "dup", k, g) for a, b, k, g in positives()]
+    rows += [row(a, b, "neg", k, g) for a, b, k, g in negatives()]
+    seen = {}
+    for r in rows:
+        seen[r["kind"]] = seen.get(r["kind"], 0) + 1
+        r["id"] = "%s-%d" % (r["kind"], seen[r["kind"]])
     with open(path, "w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     dups = sum(r["label"] == "dup" for r in rows)
-    print(f"{len(rows)} pairs: {dups} dup, {len(rows) - dups} neg -> {path}")
+    held = sum(r["split"] == "heldout" for r in rows)
+    print(f"{len(rows)} pairs: {dups} dup, {len(rows) - dups} neg, {held} held out -> {path}")
 
 
 if __name__ == "__main__":
