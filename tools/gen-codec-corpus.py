@@ -7,8 +7,10 @@
 
 MANIFEST lines: <file> <kind> <expected>, kind in request|response|chunk|usage,
 expected a gw_err name (OK for valid files). Files decode with AUTO framing and
-Confluent ids 7 -> InferenceRequest v2, 8 -> v1 (as tests/unit/test_codec_hostile.c
-configures). Needs fastavro. Run from anywhere: python3 tools/gen-codec-corpus.py
+Confluent ids 7 -> InferenceRequest v2, 8 -> v1, 12 -> v3 (as
+tests/unit/test_codec_util.h configures). Bare files are written with the
+current schemas (bare means current); older versions appear single-object and
+Confluent-framed only. Needs fastavro. Run from anywhere: python3 tools/gen-codec-corpus.py
 """
 import io
 import json
@@ -56,9 +58,12 @@ def s(text):
 
 
 REQ = load("InferenceRequest")
+REQ2 = load("InferenceRequest.v2")
 REQ1 = load("InferenceRequest.v1")
 RESP = load("InferenceResponse")
+RESP1 = load("InferenceResponse.v1")
 CHUNK = load("StreamChunk")
+CHUNK1 = load("StreamChunk.v1")
 USAGE = load("UsageEvent")
 
 V1_REQ = {
@@ -71,14 +76,29 @@ V1_REQ = {
 }
 V2_REQ = dict(V1_REQ, routing_strategy="FASTEST", stream=True, model="m1", deadline_ms=1790000000000,
               reply_topic=None, batch_id="b1", custom_id="c1", tenant_id=None)
-RESP_REC = {"request_id": "r-1", "content": "Paris", "model_id": "m1", "provider": "mock",
+V3_REQ = dict(V2_REQ, messages=[
+    {"role": "USER", "content": "Weather in Paris?", "name": None, "tool_calls": [], "tool_call_id": None},
+    {"role": "ASSISTANT", "content": "", "name": None, "tool_call_id": None,
+     "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}]},
+    {"role": "TOOL", "content": "{\"temp_c\":21}", "name": "get_weather", "tool_calls": [],
+     "tool_call_id": "call_1"}],
+    tools=[{"name": "get_weather", "description": "Current weather",
+            "parameters": "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"}],
+    tool_choice="auto",
+    response_format={"type": "json_schema", "name": "w", "schema": "{\"type\":\"object\"}", "strict": True},
+    stop=["\n\n"], top_p=0.9, seed=42)
+RESP1_REC = {"request_id": "r-1", "content": "Paris", "model_id": "m1", "provider": "mock",
             "token_usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
             "latency_ms": 1.5, "cached": False, "finish_reason": "stop",
             "error": {"code": "E4200", "message": "x", "retryable": True, "details": {"a": "b"}},
             "metadata": {}, "custom_id": None, "batch_id": None}
-CHUNK_REC = {"request_id": "r-1", "seq": 3, "content": "Pa", "is_final": True,
+RESP_REC = dict(RESP1_REC, finish_reason="tool_calls", error=None,
+                tool_calls=[{"id": "call_1", "name": "get_weather", "arguments": "{}"}])
+CHUNK1_REC = {"request_id": "r-1", "seq": 3, "content": "Pa", "is_final": True,
              "token_usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
              "finish_reason": "stop", "error": None}
+CHUNK_REC = dict(CHUNK1_REC, tool_calls=[{"index": 0, "id": "call_1", "name": "get_weather",
+                                          "arguments": "{\"ci"}])
 USAGE_REC = {"event_id": "e", "request_id": "r", "agent_did": "a", "tenant_id": "t", "batch_id": None,
              "custom_id": None, "model_id": "m1", "provider": "p", "priority": "high",
              "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cost_usd": 0.1,
@@ -95,14 +115,21 @@ def req_head(request_id=s("r"), agent=s("d")):
     return request_id + agent
 
 
+# v3's fields after v2's: tools [], tool_choice null, response_format null, stop [],
+# top_p null, seed null
+V3_TAIL = zz(0) * 6
+
+
 def req_tail_after_messages():
     # system_prompt null, temperature, max_tokens, caps [], enable_cache, metadata {},
-    # routing BALANCED, stream false, six null optionals
-    return zz(0) + struct.pack("<d", 0.5) + zz(10) + zz(0) + b"\x01" + zz(0) + zz(3) + b"\x00" + zz(0) * 6
+    # routing BALANCED, stream false, six null optionals, then v3's tail
+    return zz(0) + struct.pack("<d", 0.5) + zz(10) + zz(0) + b"\x01" + zz(0) + zz(3) + b"\x00" + zz(0) * 6 \
+        + V3_TAIL
 
 
-def one_msg(role=1, content=s("hi"), name=zz(0)):
-    return zz(role) + content + name
+def one_msg(role=1, content=s("hi"), name=zz(0), tool_calls=zz(0)):
+    # a v3 Message: role, content, name, tool_calls, tool_call_id null
+    return zz(role) + content + name + tool_calls + zz(0)
 
 
 def req_with(messages_block=None, **over):
@@ -112,10 +139,13 @@ def req_with(messages_block=None, **over):
 
 def valid_files():
     return {
-        "req_v2_bare": ("request", datum(REQ, V2_REQ)),
-        "req_v2_single_object": ("request", so(REQ, datum(REQ, V2_REQ))),
+        "req_v3_bare": ("request", datum(REQ, V3_REQ)),
+        "req_v3_single_object": ("request", so(REQ, datum(REQ, V3_REQ))),
+        "req_v3_confluent": ("request", b"\x00" + struct.pack(">I", 12) + datum(REQ, V3_REQ)),
+        "req_v2_defaults_bare": ("request", datum(REQ, V2_REQ)),
+        "req_v2_single_object": ("request", so(REQ2, datum(REQ2, V2_REQ))),
         "req_v1_single_object": ("request", so(REQ1, datum(REQ1, V1_REQ))),
-        "req_v2_confluent": ("request", b"\x00" + struct.pack(">I", 7) + datum(REQ, V2_REQ)),
+        "req_v2_confluent": ("request", b"\x00" + struct.pack(">I", 7) + datum(REQ2, V2_REQ)),
         "req_v1_confluent": ("request", b"\x00" + struct.pack(">I", 8) + datum(REQ1, V1_REQ)),
         "req_handmade": ("request", req_with()),
         # NaN is a valid Avro double (fuzz_decode found that JSON cannot print it)
@@ -123,15 +153,17 @@ def valid_files():
                                 + req_tail_after_messages()[9:]),
         "resp_bare": ("response", datum(RESP, RESP_REC)),
         "resp_single_object": ("response", so(RESP, datum(RESP, RESP_REC))),
+        "resp_v1_single_object": ("response", so(RESP1, datum(RESP1, RESP1_REC))),
         "chunk_bare": ("chunk", datum(CHUNK, CHUNK_REC)),
         "chunk_single_object": ("chunk", so(CHUNK, datum(CHUNK, CHUNK_REC))),
+        "chunk_v1_single_object": ("chunk", so(CHUNK1, datum(CHUNK1, CHUNK1_REC))),
         "usage_bare": ("usage", datum(USAGE, USAGE_REC)),
         "usage_single_object": ("usage", so(USAGE, datum(USAGE, USAGE_REC))),
     }
 
 
 def hostile_files():
-    good = datum(REQ, V2_REQ)
+    good = datum(REQ, V3_REQ)
     msgs_tail = req_tail_after_messages()
     h = {}
     h["empty"] = ("request", b"", "CODEC_TRUNCATED")
@@ -164,7 +196,8 @@ def hostile_files():
     h["union_index_negative"] = ("request", req_with(zz(1) + one_msg(name=zz(-1)) + zz(0)),
                                  "CODEC_BAD_DATA")
     strategy_bad = req_head() + zz(1) + one_msg() + zz(0) + msgs_tail
-    cut = len(strategy_bad) - 8  # routing_strategy sits before stream and the six nulls
+    # routing_strategy sits before stream, the six nulls and v3's tail
+    cut = len(strategy_bad) - 8 - len(V3_TAIL)
     h["strategy_enum_5"] = ("request", strategy_bad[:cut] + zz(5) + strategy_bad[cut + 1:], "CODEC_BAD_DATA")
     bool_bad = bytearray(strategy_bad)
     bool_bad[cut + 1] = 2
@@ -181,6 +214,23 @@ def hostile_files():
     h["trailing_after_single_object"] = ("request", so(REQ, good) + b"junk", "CODEC_TRAILING")
     h["cut_in_the_middle"] = ("request", good[: len(good) // 2], "CODEC_TRUNCATED")
     h["v1_datum_bare"] = ("request", datum(REQ1, V1_REQ), "CODEC_TRUNCATED")
+    # v3: tools, tool calls, response_format
+    no_tools = req_head() + zz(1) + one_msg() + zz(0) + msgs_tail[:-len(V3_TAIL)]
+    tool = s("t") + zz(0) + zz(0)
+    h["tools_129"] = ("request", no_tools + zz(129) + tool * 129 + zz(0) + zz(0) * 5, "CODEC_LIMIT")
+    h["tools_count_over_remaining"] = ("request", no_tools + zz(100) + tool, "CODEC_TRUNCATED")
+    call = s("id") + s("f") + s("{}")
+    h["tool_calls_65"] = ("request", req_with(zz(1) + one_msg(tool_calls=zz(65) + call * 65 + zz(0))
+                                              + zz(0)), "CODEC_LIMIT")
+    h["response_format_union_2"] = ("request", no_tools + zz(0) + zz(0) + zz(2) + s("json_object"),
+                                    "CODEC_BAD_DATA")
+    h["tool_call_bad_utf8"] = ("request", req_with(zz(1) + one_msg(
+        tool_calls=zz(1) + s("id") + s("f") + s(b"{\xc0\x80}") + zz(0)) + zz(0)), "CODEC_BAD_UTF8")
+    resp1 = datum(RESP1, dict(RESP1_REC, error=None))
+    h["response_tool_calls_65"] = ("response", resp1 + zz(65) + call * 65 + zz(0), "CODEC_LIMIT")
+    h["response_v1_datum_bare"] = ("response", resp1, "CODEC_TRUNCATED")
+    chunk1 = datum(CHUNK1, CHUNK1_REC)
+    h["chunk_delta_index_over_int32"] = ("chunk", chunk1 + zz(1) + zz(1 << 33), "CODEC_BAD_DATA")
     h["map_65_entries"] = ("request", req_head() + zz(0) + zz(0) + struct.pack("<d", 1) + zz(1) + zz(0)
                            + b"\x01" + zz(65) + (s("k") + s("v")) * 65 + zz(0), "CODEC_LIMIT")
     h["capabilities_33"] = ("request", req_head() + zz(0) + zz(0) + struct.pack("<d", 1) + zz(1)
@@ -190,6 +240,7 @@ def hostile_files():
     h["chunk_seq_over_int32"] = ("chunk", s("r") + zz(1 << 33), "CODEC_BAD_DATA")
     h["usage_cut_double"] = ("usage", datum(USAGE, USAGE_REC)[:60], "CODEC_TRUNCATED")
     h["chunk_as_usage_fingerprint"] = ("usage", so(CHUNK, datum(CHUNK, CHUNK_REC)), "CODEC_UNKNOWN_SCHEMA")
+    h["response_v1_fingerprint_as_chunk"] = ("chunk", so(RESP1, resp1), "CODEC_UNKNOWN_SCHEMA")
     return h
 
 

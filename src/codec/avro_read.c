@@ -227,6 +227,15 @@ static gw_err rd_optional(gw_avro_reader *r, const gw_field *f, unsigned char *b
         *(gw_error_rec **)(base + f->off) = er;
         return gw_avro_read_record(r, &gw_desc_gateway_error, er);
     }
+    case GW_F_OPT_REC: {
+        void *sub;
+        e = rd_alloc(r, f->sub->struct_size, &sub);
+        if (e != GW_OK)
+            return e;
+        gw_desc_init_defaults(f->sub, sub);
+        *(void **)(base + f->off) = sub;
+        return gw_avro_read_record(r, f->sub, sub);
+    }
     default:
         return GW_E_INTERNAL;
     }
@@ -270,10 +279,9 @@ static gw_err rd_field(gw_avro_reader *r, const gw_field *f, unsigned char *base
     case GW_F_STR_ARRAY:
         return rd_blocks(r, sizeof(char *), 1, r->lim->max_capabilities, rd_str_item, NULL,
                          (void **)v, (size_t *)(base + f->aux_off));
-    case GW_F_MSG_ARRAY:
-        /* role, content length and name union: at least 3 bytes a message */
-        return rd_blocks(r, sizeof(gw_message), 3, r->lim->max_messages, rd_record_item,
-                         &gw_desc_message, (void **)v, (size_t *)(base + f->aux_off));
+    case GW_F_REC_ARRAY:
+        return rd_blocks(r, f->sub->struct_size, GW_MIN_RECORD_BYTES, gw_limit_of(r->lim, f->lim),
+                         rd_record_item, f->sub, (void **)v, (size_t *)(base + f->aux_off));
     case GW_F_USAGE:
         return gw_avro_read_record(r, &gw_desc_token_usage, v);
     default:
@@ -283,7 +291,7 @@ static gw_err rd_field(gw_avro_reader *r, const gw_field *f, unsigned char *base
 
 gw_err gw_avro_read_record(gw_avro_reader *r, const gw_record_desc *d, void *rec)
 {
-    if (++r->depth > 4) /* our schemas nest at most 3 deep */
+    if (++r->depth > 5) /* our schemas nest at most 4 deep (request, message, tool call) */
         return GW_E_INTERNAL;
     for (size_t i = 0; i < d->field_count; i++) {
         gw_err e = rd_field(r, &d->fields[i], rec);

@@ -87,15 +87,17 @@ static gw_err wr_strings(gw_avro_writer *w, const char *const *v, size_t n)
     return e != GW_OK ? e : wr_long(w, 0);
 }
 
-static gw_err wr_messages(gw_avro_writer *w, const gw_message *v, size_t n)
+static gw_err wr_records(gw_avro_writer *w, const gw_field *f, const unsigned char *v, size_t n)
 {
-    if (n > w->lim->max_messages)
+    if (n > gw_limit_of(w->lim, f->lim))
         return GW_E_CODEC_LIMIT;
+    if (n > 0 && v == NULL)
+        return GW_E_INTERNAL;
     gw_err e = GW_OK;
     if (n > 0)
         e = wr_long(w, (int64_t)n);
     for (size_t i = 0; e == GW_OK && i < n; i++)
-        e = gw_avro_write_record(w, &gw_desc_message, &v[i]);
+        e = gw_avro_write_record(w, f->sub, v + i * f->sub->struct_size);
     return e != GW_OK ? e : wr_long(w, 0);
 }
 
@@ -111,7 +113,7 @@ static gw_err wr_optional(gw_avro_writer *w, const gw_field *f, const unsigned c
 {
     const void *v = base + f->off;
     bool present;
-    if (f->kind == GW_F_OPT_STR || f->kind == GW_F_OPT_ERROR)
+    if (f->kind == GW_F_OPT_STR || f->kind == GW_F_OPT_ERROR || f->kind == GW_F_OPT_REC)
         present = *(const void *const *)v != NULL;
     else
         present = *(const bool *)(base + f->aux_off);
@@ -129,6 +131,8 @@ static gw_err wr_optional(gw_avro_writer *w, const gw_field *f, const unsigned c
         return gw_avro_write_record(w, &gw_desc_token_usage, v);
     case GW_F_OPT_ERROR:
         return gw_avro_write_record(w, &gw_desc_gateway_error, *(const gw_error_rec *const *)v);
+    case GW_F_OPT_REC:
+        return gw_avro_write_record(w, f->sub, *(const void *const *)v);
     default:
         return GW_E_INTERNAL;
     }
@@ -156,8 +160,9 @@ static gw_err wr_field(gw_avro_writer *w, const gw_field *f, const unsigned char
         return wr_map(w, (const gw_map *)v);
     case GW_F_STR_ARRAY:
         return wr_strings(w, *(const char *const *const *)v, *(const size_t *)(base + f->aux_off));
-    case GW_F_MSG_ARRAY:
-        return wr_messages(w, *(const gw_message *const *)v, *(const size_t *)(base + f->aux_off));
+    case GW_F_REC_ARRAY:
+        return wr_records(w, f, *(const unsigned char *const *)v,
+                          *(const size_t *)(base + f->aux_off));
     case GW_F_USAGE:
         return gw_avro_write_record(w, &gw_desc_token_usage, v);
     default:

@@ -39,6 +39,8 @@ void gw_codec_limits_default(gw_codec_limits *lim)
     lim->max_string_bytes = 256u << 10;
     lim->max_map_entries = 64;
     lim->max_capabilities = 32;
+    lim->max_tools = 128;
+    lim->max_tool_calls = 64;
     lim->max_alloc_bytes = 4u << 20;
 }
 
@@ -55,6 +57,8 @@ static void apply_limits(gw_codec_limits *dst, const gw_codec_limits *src)
     TAKE(max_string_bytes);
     TAKE(max_map_entries);
     TAKE(max_capabilities);
+    TAKE(max_tools);
+    TAKE(max_tool_calls);
     TAKE(max_alloc_bytes);
 #undef TAKE
 }

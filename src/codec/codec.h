@@ -68,7 +68,9 @@ typedef struct {
     size_t max_messages;      /* InferenceRequest.messages; default 256 */
     size_t max_string_bytes;  /* any one string; default 256 KiB */
     size_t max_map_entries;   /* any one map; default 64 */
-    size_t max_capabilities;  /* InferenceRequest.capabilities; default 32 */
+    size_t max_capabilities;  /* InferenceRequest.capabilities and stop; default 32 */
+    size_t max_tools;         /* InferenceRequest.tools; default 128 */
+    size_t max_tool_calls;    /* tool_calls of a message, response or chunk; default 64 */
     size_t max_alloc_bytes;   /* arena bytes one decode may take; default 4 MiB */
 } gw_codec_limits;
 

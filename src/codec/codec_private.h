@@ -30,26 +30,45 @@ typedef enum {
     GW_F_STRATEGY,   /* enum RoutingStrategy -> gw_strategy */
     GW_F_STR_MAP,    /* map<string> -> gw_map (max_map_entries) */
     GW_F_STR_ARRAY,  /* array<string> -> const char** + size_t at aux (max_capabilities) */
-    GW_F_MSG_ARRAY,  /* array<Message> -> gw_message* + size_t at aux (max_messages) */
+    GW_F_REC_ARRAY,  /* array<record sub> -> sub struct* + size_t at aux (limit: lim) */
     GW_F_USAGE,      /* TokenUsage -> gw_token_usage */
     GW_F_OPT_USAGE,  /* ["null",TokenUsage] -> gw_token_usage + bool at aux */
     GW_F_OPT_ERROR,  /* ["null",GatewayError] -> gw_error_rec* */
+    GW_F_OPT_REC,    /* ["null",record sub] -> sub struct* (arena), NULL = null */
 } gw_field_kind;
+
+/* Which gw_codec_limits entry bounds a GW_F_REC_ARRAY. */
+typedef enum {
+    GW_LIM_MESSAGES,   /* max_messages */
+    GW_LIM_TOOLS,      /* max_tools */
+    GW_LIM_TOOL_CALLS, /* max_tool_calls */
+} gw_limit_sel;
+
+typedef struct gw_record_desc gw_record_desc;
 
 typedef struct {
     const char *name;
     gw_field_kind kind;
-    uint16_t off;     /* offset of the value in the struct */
-    uint16_t aux_off; /* count or presence flag, see kind */
-    double dflt;      /* default for INT, DOUBLE, BOOL, STRATEGY fields */
+    uint16_t off;              /* offset of the value in the struct */
+    uint16_t aux_off;          /* count or presence flag, see kind */
+    double dflt;               /* default for INT, DOUBLE, BOOL, STRATEGY fields */
+    const gw_record_desc *sub; /* REC_ARRAY, OPT_REC: the record */
+    gw_limit_sel lim;          /* REC_ARRAY: its count limit */
 } gw_field;
 
-typedef struct {
+struct gw_record_desc {
     const char *name; /* Avro record name without namespace */
     const gw_field *fields;
     size_t field_count;
     size_t struct_size;
-} gw_record_desc;
+};
+
+/* The smallest Avro encoding of any record a REC_ARRAY holds (three fields of
+ * at least one byte each), so a count can be checked against the bytes left. */
+enum { GW_MIN_RECORD_BYTES = 3 };
+
+/* The limit sel picks from lim. */
+size_t gw_limit_of(const gw_codec_limits *lim, gw_limit_sel sel);
 
 /* One compiled-in schema version of a top-level record. */
 typedef struct {
@@ -59,7 +78,6 @@ typedef struct {
     const gw_record_desc *desc;
 } gw_schema_version;
 
-extern const gw_record_desc gw_desc_message;
 extern const gw_record_desc gw_desc_token_usage;
 extern const gw_record_desc gw_desc_gateway_error;
 extern const gw_schema_version gw_schema_versions[];

@@ -55,8 +55,8 @@ static gw_err map_from(jctx *c, const json_t *v, const char *name, gw_map *m)
 
 static gw_err array_from(jctx *c, const json_t *v, const gw_field *f, unsigned char *base)
 {
-    bool msgs = f->kind == GW_F_MSG_ARRAY;
-    size_t elem = msgs ? sizeof(gw_message) : sizeof(char *);
+    bool recs = f->kind == GW_F_REC_ARRAY;
+    size_t elem = recs ? f->sub->struct_size : sizeof(char *);
     if (!json_is_array(v))
         return bad(c, f->name);
     size_t n = json_array_size(v);
@@ -65,7 +65,7 @@ static gw_err array_from(jctx *c, const json_t *v, const gw_field *f, unsigned c
         return GW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const json_t *item = json_array_get(v, i);
-        gw_err e = msgs ? from_object(c, &gw_desc_message, item, arr + i * elem)
+        gw_err e = recs ? from_object(c, f->sub, item, arr + i * elem)
                         : str_from(c, item, f->name, (const char **)(arr + i * elem));
         if (e != GW_OK)
             return e;
@@ -118,6 +118,13 @@ static gw_err optional_from(jctx *c, const json_t *v, const gw_field *f, unsigne
         *(gw_error_rec **)p = er;
         return from_object(c, &gw_desc_gateway_error, v, er);
     }
+    case GW_F_OPT_REC: {
+        void *sub = gw_arena_calloc(c->arena, 1, f->sub->struct_size);
+        if (sub == NULL)
+            return GW_E_NOMEM;
+        *(void **)p = sub;
+        return from_object(c, f->sub, v, sub);
+    }
     default:
         return GW_E_INTERNAL;
     }
@@ -165,7 +172,7 @@ static gw_err field_from(jctx *c, const json_t *v, const gw_field *f, unsigned c
     case GW_F_STR_MAP:
         return map_from(c, v, f->name, (gw_map *)p);
     case GW_F_STR_ARRAY:
-    case GW_F_MSG_ARRAY:
+    case GW_F_REC_ARRAY:
         return array_from(c, v, f, base);
     case GW_F_USAGE:
         return from_object(c, &gw_desc_token_usage, v, p);
@@ -253,8 +260,9 @@ static json_t *array_to(const gw_field *f, const unsigned char *base)
     size_t n = *(const size_t *)(base + f->aux_off);
     const void *items = *(const void *const *)(base + f->off);
     for (size_t i = 0; a != NULL && i < n; i++) {
-        if (f->kind == GW_F_MSG_ARRAY)
-            json_array_append_new(a, to_object(&gw_desc_message, (const gw_message *)items + i));
+        if (f->kind == GW_F_REC_ARRAY)
+            json_array_append_new(
+                a, to_object(f->sub, (const unsigned char *)items + i * f->sub->struct_size));
         else
             json_array_append_new(a, str_or_null(((const char *const *)items)[i]));
     }
@@ -291,7 +299,7 @@ static json_t *field_to(const gw_field *f, const unsigned char *base)
     case GW_F_STR_MAP:
         return map_to((const gw_map *)p);
     case GW_F_STR_ARRAY:
-    case GW_F_MSG_ARRAY:
+    case GW_F_REC_ARRAY:
         return array_to(f, base);
     case GW_F_USAGE:
         return to_object(&gw_desc_token_usage, p);
@@ -300,6 +308,10 @@ static json_t *field_to(const gw_field *f, const unsigned char *base)
     case GW_F_OPT_ERROR: {
         const gw_error_rec *er = *(const gw_error_rec *const *)p;
         return er ? to_object(&gw_desc_gateway_error, er) : json_null();
+    }
+    case GW_F_OPT_REC: {
+        const void *sub = *(const void *const *)p;
+        return sub ? to_object(f->sub, sub) : json_null();
     }
     }
     return json_null();

@@ -59,7 +59,7 @@ static const char *strategy_sym(int i)
     return gw_strategy_name((gw_strategy)i);
 }
 
-static bool check_type(const json_t *t, gw_field_kind kind, int depth)
+static bool check_type(const json_t *t, gw_field_kind kind, const gw_record_desc *sub, int depth)
 {
     const json_t *items = json_object_get(t, "items");
     switch (kind) {
@@ -87,9 +87,11 @@ static bool check_type(const json_t *t, gw_field_kind kind, int depth)
         return is_container(t, "map", "values", "string");
     case GW_F_STR_ARRAY:
         return is_container(t, "array", "items", "string");
-    case GW_F_MSG_ARRAY:
+    case GW_F_REC_ARRAY:
         return json_is_object(t) && is_type(json_object_get(t, "type"), "array") &&
-               gw_schema_check_record(items, &gw_desc_message, depth + 1) == GW_OK;
+               gw_schema_check_record(items, sub, depth + 1) == GW_OK;
+    case GW_F_OPT_REC:
+        return optional_of(t) && gw_schema_check_record(optional_of(t), sub, depth + 1) == GW_OK;
     case GW_F_USAGE:
         return gw_schema_check_record(t, &gw_desc_token_usage, depth + 1) == GW_OK;
     case GW_F_OPT_USAGE:
@@ -106,7 +108,7 @@ gw_err gw_schema_check_record(const json_t *s, const gw_record_desc *d, int dept
 {
     const json_t *fields = json_object_get(s, "fields");
     const char *name = json_string_value(json_object_get(s, "name"));
-    if (depth > 4 || !json_is_object(s) || !is_type(json_object_get(s, "type"), "record") ||
+    if (depth > 5 || !json_is_object(s) || !is_type(json_object_get(s, "type"), "record") ||
         name == NULL || strcmp(name, d->name) != 0 || !json_is_array(fields)) {
         GW_ERROR("schema_mismatch", "record", d->name, "problem", "not the expected record");
         return GW_E_CONFIG;
@@ -119,7 +121,7 @@ gw_err gw_schema_check_record(const json_t *s, const gw_record_desc *d, int dept
         const json_t *f = json_array_get(fields, i);
         const char *fname = json_string_value(json_object_get(f, "name"));
         if (fname == NULL || strcmp(fname, d->fields[i].name) != 0 ||
-            !check_type(json_object_get(f, "type"), d->fields[i].kind, depth)) {
+            !check_type(json_object_get(f, "type"), d->fields[i].kind, d->fields[i].sub, depth)) {
             GW_ERROR("schema_mismatch", "record", d->name, "field", d->fields[i].name);
             return GW_E_CONFIG;
         }

@@ -264,15 +264,19 @@ static double now_ns(void)
 static int cmd_bench(gw_codec *c, const options *o)
 {
     gw_message msgs[3] = {
-        {GW_ROLE_SYSTEM, "You are a helpful assistant. Answer concisely and cite sources.", NULL},
-        {GW_ROLE_USER,
-         "Summarise the main differences between Kafka consumer groups and share groups, "
-         "and say when each is the better choice for a fleet of LLM workers.",
-         NULL},
-        {GW_ROLE_ASSISTANT,
-         "Consumer groups assign partitions exclusively; share groups let several consumers "
-         "read one partition with per-record acknowledgement...",
-         NULL},
+        {.role = GW_ROLE_SYSTEM,
+         .content = "You are a helpful assistant. Answer concisely and cite sources.",
+         .name = NULL},
+        {.role = GW_ROLE_USER,
+         .content =
+             "Summarise the main differences between Kafka consumer groups and share groups, "
+             "and say when each is the better choice for a fleet of LLM workers.",
+         .name = NULL},
+        {.role = GW_ROLE_ASSISTANT,
+         .content =
+             "Consumer groups assign partitions exclusively; share groups let several consumers "
+             "read one partition with per-record acknowledgement...",
+         .name = NULL},
     };
     const char *caps[] = {"chat", "tools"};
     gw_kv kv[] = {{"team", "search"}, {"traceparent", "00-4bf92f3577b34da6-00f067aa0ba902b7-01"}};

@@ -56,10 +56,44 @@ typedef struct {
 /* Value of key in m, or NULL. */
 const char *gw_map_get(const gw_map *m, const char *key);
 
+/* One tool call of a model's answer (and of an ASSISTANT message replaying it). */
+typedef struct {
+    const char *id;        /* provider's call id; a TOOL message answers it by tool_call_id */
+    const char *name;      /* the tool (function) name */
+    const char *arguments; /* JSON object text */
+} gw_tool_call;
+
+/* A tool (function) the model may call. */
+typedef struct {
+    const char *name;
+    const char *description; /* optional */
+    const char *parameters;  /* optional: JSON Schema of the arguments, as JSON text */
+} gw_tool;
+
+/* Structured output (response_format). */
+typedef struct {
+    const char *type;   /* "text" | "json_object" | "json_schema" */
+    const char *name;   /* optional: json_schema's name */
+    const char *schema; /* optional: json_schema's JSON Schema, as JSON text */
+    bool strict;
+} gw_response_format;
+
+/* One piece of a streamed tool call; deltas with the same index belong together. */
+typedef struct {
+    int32_t index;
+    const char *id;        /* optional: on the first delta of a call */
+    const char *name;      /* optional: on the first delta of a call */
+    const char *arguments; /* the next piece of the arguments' JSON text */
+} gw_tool_call_delta;
+
 typedef struct {
     gw_role role;
     const char *content;
     const char *name; /* optional */
+    /* --- added in request schema v3 --- */
+    gw_tool_call *tool_calls; /* ASSISTANT: the calls the model made */
+    size_t tool_call_count;
+    const char *tool_call_id; /* optional; TOOL: the call this message answers */
 } gw_message;
 
 typedef struct {
@@ -89,6 +123,17 @@ typedef struct {
     const char *batch_id;    /* optional */
     const char *custom_id;   /* optional */
     const char *tenant_id;   /* optional; defaults to agent_did for namespacing */
+    /* --- added in schema v3 --- */
+    gw_tool *tools;
+    size_t tool_count;
+    const char *tool_choice;             /* optional: auto | none | required | a tool name */
+    gw_response_format *response_format; /* optional */
+    const char **stop;
+    size_t stop_count;
+    bool has_top_p;
+    double top_p; /* valid when has_top_p */
+    bool has_seed;
+    int64_t seed; /* valid when has_seed */
 } gw_request;
 
 typedef struct {
@@ -118,6 +163,9 @@ typedef struct {
     gw_map metadata;           /* custom_id, batch_id, cache_similarity, ... */
     const char *custom_id;     /* optional, echoed from the request */
     const char *batch_id;      /* optional, echoed from the request */
+    /* --- added in schema v2 --- */
+    gw_tool_call *tool_calls; /* finish_reason "tool_calls" */
+    size_t tool_call_count;
 } gw_response;
 
 typedef struct {
@@ -129,6 +177,9 @@ typedef struct {
     gw_token_usage token_usage; /* valid when has_usage (final chunk) */
     const char *finish_reason;  /* optional, final chunk */
     gw_error_rec *error;        /* optional */
+    /* --- added in schema v2 --- */
+    gw_tool_call_delta *tool_calls;
+    size_t tool_call_count;
 } gw_chunk;
 
 /* What a billing or analytics consumer needs for one request outcome. */

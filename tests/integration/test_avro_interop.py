@@ -7,7 +7,8 @@ produced to a fresh topic of the real broker, consumed back, and decoded by the
 C codec (modelgw-avro decode). The other way, modelgw-avro encode writes all
 four record types bare and single-object; the bytes pass through Kafka and
 fastavro reads them, including current-schema requests read with the v1
-reader schema. Needs MODELGW_KAFKA (default 127.0.0.1:19092) and
+reader schema, and v3 requests (tools, tool calls, structured output) with a
+v2 reader. Needs MODELGW_KAFKA (default 127.0.0.1:19092) and
 MODELGW_BUILD_DIR (where modelgw-avro is); fails loudly when either is missing.
 """
 import io
@@ -30,6 +31,17 @@ KINDS = {"request": "InferenceRequest", "response": "InferenceResponse",
          "chunk": "StreamChunk", "usage": "UsageEvent"}
 V2_DEFAULTS = {"routing_strategy": "BALANCED", "stream": False, "model": None, "deadline_ms": None,
                "reply_topic": None, "batch_id": None, "custom_id": None, "tenant_id": None}
+V3_DEFAULTS = {"tools": [], "tool_choice": None, "response_format": None, "stop": [], "top_p": None,
+               "seed": None}
+MSG_V3_DEFAULTS = {"tool_calls": [], "tool_call_id": None}
+
+
+def as_current(req):
+    """An older request as the C side prints it: the current schema's defaults filled in."""
+    out = dict(V2_DEFAULTS, **V3_DEFAULTS)
+    out.update(req)
+    out["messages"] = [dict(MSG_V3_DEFAULTS, **m) for m in req["messages"]]
+    return out
 
 
 def schema(name):
@@ -121,24 +133,45 @@ REQ_V2 = dict(REQ_V1, request_id="py-2", routing_strategy="CAPABILITY_MATCH", st
               batch_id="b-9", custom_id="c-9", tenant_id="ten")
 REQ_V2_MIN = dict(REQ_V1, request_id="py-3", messages=[], capabilities=[], metadata={},
                   system_prompt=None, **V2_DEFAULTS)
+CALL = {"id": "call_7", "name": "get_weather", "arguments": "{\"city\": \"東京\"}"}
+REQ_V3 = dict(
+    REQ_V2, request_id="py-4",
+    messages=[{"role": "USER", "content": "Weather in Tokyo?", "name": None, "tool_calls": [],
+               "tool_call_id": None},
+              {"role": "ASSISTANT", "content": "", "name": None, "tool_calls": [CALL],
+               "tool_call_id": None},
+              {"role": "TOOL", "content": "{\"temp_c\": 21}", "name": "get_weather",
+               "tool_calls": [], "tool_call_id": "call_7"}],
+    tools=[{"name": "get_weather", "description": "Current weather for a city",
+            "parameters": json.dumps({"type": "object", "properties": {"city": {"type": "string"}},
+                                      "required": ["city"]})},
+           {"name": "noop", "description": None, "parameters": None}],
+    tool_choice="auto",
+    response_format={"type": "json_schema", "name": "weather", "schema": "{\"type\": \"object\"}",
+                     "strict": True},
+    stop=["\n\n"], top_p=0.95, seed=1234)
+REQ_V3_MIN = as_current(REQ_V2_MIN) | {"request_id": "py-5"}
 TOKENS = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
 ERROR = {"code": "E4102", "message": "all models unavailable", "retryable": True,
          "details": {"tried": "m1,m2"}}
 SAMPLES = {
-    "request": [REQ_V2, REQ_V2_MIN],
+    "request": [REQ_V3, REQ_V3_MIN],
     "response": [
         {"request_id": "r", "content": "Paris", "model_id": "m1", "provider": "mock",
          "token_usage": TOKENS, "latency_ms": 12.25, "cached": False, "finish_reason": "stop",
-         "error": None, "metadata": {"k": "v"}, "custom_id": "c", "batch_id": None},
+         "error": None, "metadata": {"k": "v"}, "custom_id": "c", "batch_id": None,
+         "tool_calls": []},
         {"request_id": "r2", "content": "", "model_id": "", "provider": "", "token_usage": TOKENS,
          "latency_ms": 0.5, "cached": True, "finish_reason": None, "error": ERROR,
-         "metadata": {}, "custom_id": None, "batch_id": "b"},
+         "metadata": {}, "custom_id": None, "batch_id": "b", "tool_calls": [CALL]},
     ],
     "chunk": [
         {"request_id": "r", "seq": 0, "content": "Pa", "is_final": False, "token_usage": None,
-         "finish_reason": None, "error": None},
+         "finish_reason": None, "error": None,
+         "tool_calls": [{"index": 0, "id": "call_7", "name": "get_weather", "arguments": "{\"ci"}]},
         {"request_id": "r", "seq": 1, "content": "ris", "is_final": True, "token_usage": TOKENS,
-         "finish_reason": "stop", "error": ERROR},
+         "finish_reason": "tool_calls", "error": ERROR,
+         "tool_calls": [{"index": 0, "id": None, "name": None, "arguments": "ty\": \"東京\"}"}]},
     ],
     "usage": [
         {"event_id": "e1", "request_id": "r", "agent_did": "a", "tenant_id": "t", "batch_id": "b",
@@ -161,8 +194,9 @@ def test_fingerprints_and_canonical_forms_match_fastavro(tool):
     r = run_tool(tool, ["schemas"], "")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert {row["name"] for row in rows} == {"InferenceRequest.v1", "InferenceRequest",
-                                             "InferenceResponse", "StreamChunk", "UsageEvent"}
+    assert {row["name"] for row in rows} == {
+        "InferenceRequest.v1", "InferenceRequest.v2", "InferenceRequest", "InferenceResponse.v1",
+        "InferenceResponse", "StreamChunk.v1", "StreamChunk", "UsageEvent"}
     for row in rows:
         parsed = schema(row["name"])
         assert row["canonical_form"] == to_parsing_canonical_form(parsed), row["name"]
@@ -186,7 +220,15 @@ def test_shared_named_types_are_identical_everywhere():
             for v in node:
                 walk(v)
 
-    for name in ["InferenceRequest.v1", "InferenceRequest", "InferenceResponse", "StreamChunk"]:
+    for name in ["InferenceRequest", "InferenceResponse", "StreamChunk"]:
+        with open(os.path.join(ROOT, "schemas", name + ".avsc")) as f:
+            walk(json.load(f))
+    for name in ["Message", "MessageRole", "TokenUsage", "GatewayError", "ToolCall"]:
+        assert len(seen[name]) == 1, f"{name} differs between the current schema files"
+    # the older versions share theirs too (Message grew the tool fields in request v3)
+    seen.clear()
+    for name in ["InferenceRequest.v1", "InferenceRequest.v2", "InferenceResponse.v1",
+                 "StreamChunk.v1", "StreamChunk", "InferenceResponse"]:
         with open(os.path.join(ROOT, "schemas", name + ".avsc")) as f:
             walk(json.load(f))
     for name in ["Message", "MessageRole", "TokenUsage", "GatewayError"]:
@@ -194,21 +236,23 @@ def test_shared_named_types_are_identical_everywhere():
 
 
 def test_fastavro_to_c_through_kafka(tool, topic):
-    v1, v2 = schema("InferenceRequest.v1"), schema("InferenceRequest")
+    v1, v2, v3 = schema("InferenceRequest.v1"), schema("InferenceRequest.v2"), \
+        schema("InferenceRequest")
     cases = [  # (bytes, expected record as the C side prints it, expected framing/version)
-        (write(v2, REQ_V2), REQ_V2, ("bare", 2)),
-        (write(v2, REQ_V2_MIN), REQ_V2_MIN, ("bare", 2)),
-        (b"\xc3\x01" + fp_le(v2) + write(v2, REQ_V2), REQ_V2, ("single-object", 2)),
-        (b"\xc3\x01" + fp_le(v1) + write(v1, REQ_V1), dict(REQ_V1, **V2_DEFAULTS),
-         ("single-object", 1)),
-        (b"\x00" + struct.pack(">I", 41) + write(v2, REQ_V2), REQ_V2, ("confluent", 2)),
-        (b"\x00" + struct.pack(">I", 40) + write(v1, REQ_V1), dict(REQ_V1, **V2_DEFAULTS),
-         ("confluent", 1)),
+        (write(v3, REQ_V3), REQ_V3, ("bare", 3)),
+        (write(v3, REQ_V3_MIN), REQ_V3_MIN, ("bare", 3)),
+        (b"\xc3\x01" + fp_le(v3) + write(v3, REQ_V3), REQ_V3, ("single-object", 3)),
+        (b"\xc3\x01" + fp_le(v2) + write(v2, REQ_V2), as_current(REQ_V2), ("single-object", 2)),
+        (b"\xc3\x01" + fp_le(v1) + write(v1, REQ_V1), as_current(REQ_V1), ("single-object", 1)),
+        (b"\x00" + struct.pack(">I", 42) + write(v3, REQ_V3), REQ_V3, ("confluent", 3)),
+        (b"\x00" + struct.pack(">I", 41) + write(v2, REQ_V2), as_current(REQ_V2), ("confluent", 2)),
+        (b"\x00" + struct.pack(">I", 40) + write(v1, REQ_V1), as_current(REQ_V1), ("confluent", 1)),
     ]
     consumed = through_kafka(topic, [c[0] for c in cases])
     assert consumed == [c[0] for c in cases]
     r = run_tool(tool, ["decode", "--meta", "--confluent", "40=request:1", "--confluent",
-                        "41=request:2"], "".join(b.hex() + "\n" for b in consumed))
+                        "41=request:2", "--confluent", "42=request:3"],
+                 "".join(b.hex() + "\n" for b in consumed))
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(lines) == len(cases)
@@ -231,7 +275,7 @@ def test_fastavro_to_c_through_kafka(tool, topic):
 
 
 def test_hostile_bytes_from_kafka_get_named_errors(tool, topic):
-    good = write(schema("InferenceRequest"), REQ_V2)
+    good = write(schema("InferenceRequest"), REQ_V3)
     payloads = [good[:20], b"\xc3\x01" + b"\x99" * 8 + good, good + b"\x00",
                 b"\xc3\x02" + b"\x00" * 8 + good]
     consumed = through_kafka(topic, payloads)
@@ -261,16 +305,29 @@ def test_c_to_fastavro_through_kafka(tool, topic, framing):
 
 
 def test_current_writer_read_with_v1_reader_schema(tool, topic):
-    v1, v2 = schema("InferenceRequest.v1"), schema("InferenceRequest")
-    r = run_tool(tool, ["encode", "--framing", "bare"], json.dumps(REQ_V2) + "\n")
+    v1, v2, v3 = schema("InferenceRequest.v1"), schema("InferenceRequest.v2"), \
+        schema("InferenceRequest")
+    r = run_tool(tool, ["encode", "--framing", "bare"], json.dumps(REQ_V3) + "\n")
     assert r.returncode == 0, r.stderr
     (data,) = through_kafka(topic, [bytes.fromhex(r.stdout.strip())])
-    assert read(v2, data, reader=v1) == REQ_V1 | {"request_id": "py-2"}
+    # an old consumer skips what it does not know: the tools, the tool fields of messages
+    plain = [{k: m[k] for k in ("role", "content", "name")} for m in REQ_V3["messages"]]
+    assert read(v3, data, reader=v1) == dict(REQ_V1, request_id="py-4", messages=plain)
+    assert read(v3, data, reader=v2) == dict(REQ_V2, request_id="py-4", messages=plain)
     # and v1 written by C (an older producer) resolves to the current schema's defaults
     r = run_tool(tool, ["encode", "--framing", "bare", "--version", "1"], json.dumps(REQ_V1) + "\n")
     assert r.returncode == 0, r.stderr
     (data,) = through_kafka(topic, [bytes.fromhex(r.stdout.strip())])
-    assert read(v1, data, reader=v2) == dict(REQ_V1, **V2_DEFAULTS)
+    assert read(v1, data, reader=v3) == as_current(REQ_V1)
+    # responses and chunks: v1 readers skip tool_calls
+    for kind, old in (("response", "InferenceResponse.v1"), ("chunk", "StreamChunk.v1")):
+        recs = SAMPLES[kind]
+        r = run_tool(tool, ["encode", "--kind", kind, "--framing", "bare"],
+                     "".join(json.dumps(rec) + "\n" for rec in recs))
+        assert r.returncode == 0, r.stderr
+        for line, rec in zip(r.stdout.splitlines(), recs):
+            got = read(schema(KINDS[kind]), bytes.fromhex(line), reader=schema(old))
+            assert got == {k: v for k, v in rec.items() if k != "tool_calls"}
 
 
 def test_missing_request_id_gets_a_uuid(tool):

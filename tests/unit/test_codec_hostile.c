@@ -131,7 +131,11 @@ static void test_decode_limits(void **state)
     assert_int_equal(decode_with(&lim, &x), GW_OK);
     lim.max_message_bytes = x.n - 1;
     assert_int_equal(decode_with(&lim, &x), GW_E_CODEC_TOO_LARGE);
-    lim = (gw_codec_limits){.max_messages = 2};
+    lim = (gw_codec_limits){.max_messages = 1};
+    assert_int_equal(decode_with(&lim, &x), GW_E_CODEC_LIMIT);
+    lim = (gw_codec_limits){.max_tools = 1};
+    assert_int_equal(decode_with(&lim, &x), GW_E_CODEC_LIMIT);
+    lim = (gw_codec_limits){.max_tool_calls = 1};
     assert_int_equal(decode_with(&lim, &x), GW_E_CODEC_LIMIT);
     lim = (gw_codec_limits){.max_string_bytes = 40};
     assert_int_equal(decode_with(&lim, &x), GW_E_CODEC_LIMIT);
@@ -164,7 +168,7 @@ static void test_encode_limits(void **state)
     gw_buf_init(&buf, 0);
     static gw_message many[257];
     for (size_t i = 0; i < 257; i++)
-        many[i] = (gw_message){GW_ROLE_USER, "x", NULL};
+        many[i] = (gw_message){.role = GW_ROLE_USER, .content = "x", .name = NULL};
     r.messages = many;
     r.message_count = 257;
     assert_int_equal(gw_codec_encode_request(c, &r, GW_FRAMING_BARE, &buf), GW_E_CODEC_LIMIT);

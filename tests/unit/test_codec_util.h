@@ -18,8 +18,8 @@
 #include "codec/json.h"
 
 /* cmocka group setup: a codec with the default limits and the Confluent
- * schema ids the corpora use (7: request v2, 8: request v1, 9: response,
- * 10: chunk, 11: usage). */
+ * schema ids the corpora use (7: request v2, 8: request v1, 9: response v1,
+ * 10: chunk v1, 11: usage, 12: request v3, 13: response v2, 14: chunk v2). */
 static inline int codec_setup(void **state)
 {
     gw_codec *c = gw_codec_new(NULL);
@@ -30,6 +30,9 @@ static inline int codec_setup(void **state)
     gw_codec_set_confluent_id(c, 9, GW_REC_RESPONSE, 1);
     gw_codec_set_confluent_id(c, 10, GW_REC_CHUNK, 1);
     gw_codec_set_confluent_id(c, 11, GW_REC_USAGE, 1);
+    gw_codec_set_confluent_id(c, 12, GW_REC_REQUEST, 3);
+    gw_codec_set_confluent_id(c, 13, GW_REC_RESPONSE, 2);
+    gw_codec_set_confluent_id(c, 14, GW_REC_CHUNK, 2);
     *state = c;
     return 0;
 }
@@ -81,11 +84,39 @@ static inline void put_double(bytes *x, double d)
 }
 
 static gw_message sample_messages[3] = {
-    {GW_ROLE_SYSTEM, "You are terse.", NULL},
-    {GW_ROLE_USER, "What is the capital of France? Answer in one word, please.", "alice"},
-    {GW_ROLE_ASSISTANT, "Paris \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", NULL},
+    {.role = GW_ROLE_SYSTEM, .content = "You are terse.", .name = NULL},
+    {.role = GW_ROLE_USER,
+     .content = "What is the capital of France? Answer in one word, please.",
+     .name = "alice"},
+    {.role = GW_ROLE_ASSISTANT,
+     .content = "Paris \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+     .name = NULL},
 };
 static const char *sample_caps[2] = {"chat", "tools"};
+static gw_tool_call sample_calls[2] = {
+    {.id = "call_1", .name = "get_weather", .arguments = "{\"city\":\"Par\u00eds\"}"},
+    {.id = "call_2", .name = "get_time", .arguments = "{}"},
+};
+static gw_message sample_tool_messages[2] = {
+    {.role = GW_ROLE_ASSISTANT, .content = "", .tool_calls = sample_calls, .tool_call_count = 2},
+    {.role = GW_ROLE_TOOL,
+     .content = "{\"temp_c\":21}",
+     .name = "get_weather",
+     .tool_call_id = "call_1"},
+};
+static gw_tool sample_tools[2] = {
+    {.name = "get_weather",
+     .description = "Current weather",
+     .parameters = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"},
+    {.name = "get_time"},
+};
+static gw_response_format sample_format = {
+    .type = "json_schema", .name = "w", .schema = "{\"type\":\"object\"}", .strict = true};
+static const char *sample_stop[2] = {"\n\n", "END"};
+static gw_tool_call_delta sample_deltas[2] = {
+    {.index = 0, .id = "call_1", .name = "get_weather", .arguments = "{\"ci"},
+    {.index = 1, .arguments = "ty\":1}"},
+};
 static gw_kv sample_kv[2] = {{"team", "search"}, {"trace", "abc"}};
 
 /* full: every optional field set. */
@@ -115,6 +146,18 @@ static inline void sample_request(gw_request *r, bool full)
     r->batch_id = "batch-1";
     r->custom_id = "row-7";
     r->tenant_id = "tenant-a";
+    r->messages = sample_tool_messages;
+    r->message_count = 2;
+    r->tools = sample_tools;
+    r->tool_count = 2;
+    r->tool_choice = "required";
+    r->response_format = &sample_format;
+    r->stop = sample_stop;
+    r->stop_count = 2;
+    r->has_top_p = true;
+    r->top_p = 0.9;
+    r->has_seed = true;
+    r->seed = -7;
 }
 
 static gw_error_rec sample_error = {"E4102", "all models unavailable", true, {sample_kv, 2}};
@@ -137,6 +180,8 @@ static inline void sample_response(gw_response *r, bool full)
     r->metadata.count = 1;
     r->custom_id = "row-7";
     r->batch_id = "batch-1";
+    r->tool_calls = sample_calls;
+    r->tool_call_count = 2;
 }
 
 static inline void sample_chunk(gw_chunk *c, bool full)
@@ -152,6 +197,8 @@ static inline void sample_chunk(gw_chunk *c, bool full)
     c->token_usage = (gw_token_usage){1, 2, 3};
     c->finish_reason = "length";
     c->error = &sample_error;
+    c->tool_calls = sample_deltas;
+    c->tool_call_count = 2;
 }
 
 static inline void sample_usage(gw_usage_event *u, bool full)

@@ -139,11 +139,17 @@ static void test_bodies_match_jansson(void **state)
         for (size_t k = 0; k < 4; k++) {
             gw_deployment d = {0};
             d.model = k == 3 ? NULL : TEXTS[(t + k) % 6];
-            msgs[0] = (gw_message){GW_ROLE_SYSTEM, TEXTS[(t + 1) % 6], NULL};
-            msgs[1] = (gw_message){GW_ROLE_USER, TEXTS[t], k == 1 ? "alice \"a\"" : NULL};
-            msgs[2] = (gw_message){GW_ROLE_ASSISTANT, k == 2 ? NULL : TEXTS[(t + 2) % 6], NULL};
-            msgs[3] = (gw_message){GW_ROLE_TOOL, TEXTS[(t + 3) % 6], "tool1"};
-            msgs[4] = (gw_message){GW_ROLE_SYSTEM, TEXTS[(t + 4) % 6], NULL};
+            msgs[0] =
+                (gw_message){.role = GW_ROLE_SYSTEM, .content = TEXTS[(t + 1) % 6], .name = NULL};
+            msgs[1] = (gw_message){
+                .role = GW_ROLE_USER, .content = TEXTS[t], .name = k == 1 ? "alice \"a\"" : NULL};
+            msgs[2] = (gw_message){.role = GW_ROLE_ASSISTANT,
+                                   .content = k == 2 ? NULL : TEXTS[(t + 2) % 6],
+                                   .name = NULL};
+            msgs[3] =
+                (gw_message){.role = GW_ROLE_TOOL, .content = TEXTS[(t + 3) % 6], .name = "tool1"};
+            msgs[4] =
+                (gw_message){.role = GW_ROLE_SYSTEM, .content = TEXTS[(t + 4) % 6], .name = NULL};
             gw_request req = {0};
             req.messages = msgs;
             req.message_count = k == 0 ? 2 : 5;
@@ -178,7 +184,7 @@ static void test_invalid_utf8_is_named_error(void **state)
     static const char *const bad[] = {"\xc0\xaf", "a\xed\xa0\x80", "\xf5\x80\x80\x80", "\xe4\xb8",
                                       "\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        gw_message m = {GW_ROLE_USER, bad[i], NULL};
+        gw_message m = {.role = GW_ROLE_USER, .content = bad[i], .name = NULL};
         gw_request req = {.messages = &m, .message_count = 1, .temperature = 0.5};
         gw_deployment d = {.model = "m"};
         gw_jbuf j = {0};

@@ -77,7 +77,8 @@ static void on_done(void *ud, const gw_provider_result *r)
     o->streamed_any = r->streamed_any;
 }
 
-static gw_message msgs[] = {{GW_ROLE_USER, "Tell me about the weather", NULL}};
+static gw_message msgs[] = {
+    {.role = GW_ROLE_USER, .content = "Tell me about the weather", .name = NULL}};
 
 static gw_request make_req(bool stream)
 {

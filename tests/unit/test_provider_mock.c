@@ -41,7 +41,7 @@ static void on_done(void *ud, const gw_provider_result *r)
     s->usage = r->usage;
 }
 
-static gw_message msg = {GW_ROLE_USER, "tell me about kafka", NULL};
+static gw_message msg = {.role = GW_ROLE_USER, .content = "tell me about kafka", .name = NULL};
 
 static void run_call(const gw_deployment *d, gw_request *req, sink *s)
 {

@@ -10,7 +10,8 @@
 
 #include "worker/validate.h"
 
-static gw_message msgs[2] = {{GW_ROLE_SYSTEM, "be brief", NULL}, {GW_ROLE_USER, "hello", NULL}};
+static gw_message msgs[2] = {{.role = GW_ROLE_SYSTEM, .content = "be brief", .name = NULL},
+                             {.role = GW_ROLE_USER, .content = "hello", .name = NULL}};
 
 static gw_request base(void)
 {
