@@ -39,6 +39,7 @@ enum {
     GW_CFG_MAX_DEPLOYMENTS = 256,
     GW_CFG_MAX_AGENTS = 4096,
     GW_CFG_MAX_KAFKA_PROPERTIES = 32,
+    GW_CFG_MAX_REPLY_TOPICS = 64,
     GW_CFG_MAX_FINISH_REASONS = 8,
     GW_CFG_MAX_TOTAL_ATTEMPTS = 16, /* retry.max_total_attempts */
 };
@@ -76,6 +77,15 @@ typedef struct {
     gw_cfg_framing output_framing;                       /* how outputs are written (never AUTO) */
     const char *properties[GW_CFG_MAX_KAFKA_PROPERTIES]; /* "key=value", applied last */
     size_t property_count;
+    /* reply_topic allow-list: exact names or fnmatch(3) patterns; none = only
+     * topics.responses (worker/validate.h) */
+    const char *reply_topics[GW_CFG_MAX_REPLY_TOPICS];
+    size_t reply_topic_count;
+    int32_t output_retry_ms;          /* an undeliverable output is retried this long */
+    const char *sasl_password_env;    /* variable holding sasl.password; NULL = none */
+    const char *sasl_password;        /* resolved secret or NULL; never log */
+    const char *ssl_key_password_env; /* variable holding ssl.key.password; NULL = none */
+    const char *ssl_key_password;     /* resolved secret or NULL; never log */
 } gw_kafka_config;
 
 typedef struct {
@@ -215,7 +225,11 @@ typedef struct {
 
 typedef struct {
     const char *listen;
-    int32_t port; /* 0 = no admin endpoint */
+    int32_t port;            /* 0 = no admin endpoint */
+    int32_t max_connections; /* open connections at most; some kept for probes */
+    int32_t connection_timeout_s; /* an idle or slow connection is closed after this */
+    const char *token_env; /* variable holding the bearer token /metrics requires */
+    const char *token;     /* resolved secret or NULL (= /metrics open); never log */
 } gw_admin_config;
 
 typedef struct {

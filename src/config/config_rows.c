@@ -178,7 +178,8 @@ static const gw_cfg_row top_rows[] = {
       "Responses (unless a request names its reply_topic)"),
     S("kafka.topics.chunks", kafka.topics.chunks, 1, "llm.chunks", "Stream chunks"),
     S("kafka.topics.usage", kafka.topics.usage, 1, "llm.usage", "Usage and cost events"),
-    S("kafka.topics.dlq", kafka.topics.dlq, 1, "llm.dlq", "Undecodable messages"),
+    S("kafka.topics.dlq", kafka.topics.dlq, 1, "llm.dlq",
+      "Dead letters: undecodable requests, undeliverable outputs"),
     I("kafka.max_partition_runahead", kafka.max_partition_runahead, 1, 1000000, "20000",
       "Messages a partition may run past its commit watermark before it is paused"),
     I("kafka.commit_interval_ms", kafka.commit_interval_ms, 10, MS_MAX, "1000",
@@ -198,6 +199,18 @@ static const gw_cfg_row top_rows[] = {
       "How responses, chunks and usage are framed (not auto)"),
     SL("kafka.properties", kafka.properties, kafka.property_count, GW_CFG_MAX_KAFKA_PROPERTIES, "",
        "Extra librdkafka properties, each \"key=value\", applied last"),
+    SL("kafka.reply_topics", kafka.reply_topics, kafka.reply_topic_count, GW_CFG_MAX_REPLY_TOPICS,
+       "",
+       "Topics a request may name as reply_topic: names or fnmatch patterns (\"replies.*\"); "
+       "none = only kafka.topics.responses; internal (__*), request, chunk, usage and DLQ topics "
+       "never"),
+    I("kafka.output_retry_ms", kafka.output_retry_ms, 0, MS_MAX, "30000",
+      "An output whose delivery failed is produced again with backoff for this long, then "
+      "dead-lettered (a reply_topic response: an error response on kafka.topics.responses)"),
+    ENV("kafka.sasl_password_env", kafka.sasl_password_env, kafka.sasl_password, "",
+        "Environment variable holding the SASL password (sasl.password); none = not set"),
+    ENV("kafka.ssl_key_password_env", kafka.ssl_key_password_env, kafka.ssl_key_password, "",
+        "Environment variable holding the TLS private key's password (ssl.key.password)"),
     /* worker */
     I("worker.max_in_flight", worker.max_in_flight, 1, 1000000, "1024",
       "Requests one worker holds at once; intake pauses at this bound"),
@@ -373,6 +386,12 @@ static const gw_cfg_row top_rows[] = {
     /* admin */
     S("admin.listen", admin.listen, 1, "127.0.0.1", "Admin HTTP address (/metrics, /health)"),
     I("admin.port", admin.port, 0, 65535, "0", "Admin HTTP port; 0 = off"),
+    I("admin.max_connections", admin.max_connections, 16, 4096, "64",
+      "Open admin connections at most; idle and slow ones are closed first, so probes get in"),
+    I("admin.connection_timeout_s", admin.connection_timeout_s, 1, 3600, "5",
+      "An admin connection silent this long is closed"),
+    ENV("admin.token_env", admin.token_env, admin.token, "",
+        "Environment variable holding a bearer token /metrics requires; none = /metrics open"),
     /* log */
     E("log.level", log.level, gw_log_level, level_names, "info", "Lowest level logged"),
     B("log.debug_content", log.debug_content, "false",
