@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -36,19 +37,39 @@ static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, con
            (const char *)0);
 }
 
+/* A secret: librdkafka's message is not logged (it may quote the value). */
+static bool set_secret(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char err[256];
+    if (v == NULL || v[0] == '\0')
+        return true;
+    if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        GW_ERROR("kafka_config", "property", k, "error", "value rejected (not shown)");
+        return false;
+    }
+    return true;
+}
+
 bool gw_kconf_common(rd_kafka_conf_t *c, const gw_kafka_config *k, const char *bootstrap)
 {
     bool ok = gw_kconf_set(c, "bootstrap.servers", bootstrap) &&
               gw_kconf_set(c, "client.id", k->client_id);
     for (size_t i = 0; ok && i < k->property_count; i++) {
-        char kv[512];
-        snprintf(kv, sizeof kv, "%s", k->properties[i]);
-        char *eq = strchr(kv, '=');
+        const char *kv = k->properties[i];
+        const char *eq = strchr(kv, '=');
         if (eq == NULL)
             return false;
-        *eq = '\0';
-        ok = gw_kconf_set(c, kv, eq + 1);
+        /* The key is copied; the value (any length) is used in place. */
+        char *key = strndup(kv, (size_t)(eq - kv));
+        if (key == NULL)
+            return false;
+        bool secret = strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
+        ok = secret ? set_secret(c, key, eq + 1) : gw_kconf_set(c, key, eq + 1);
+        free(key);
     }
+    /* Secrets from the environment win over kafka.properties. */
+    ok = ok && set_secret(c, "sasl.password", k->sasl_password) &&
+         set_secret(c, "ssl.key.password", k->ssl_key_password);
     rd_kafka_conf_set_log_cb(c, on_rdkafka_log);
     return ok;
 }

@@ -1,6 +1,7 @@
 /* validate: request checks against worker limits; see validate.h. */
 #include "worker/validate.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <string.h>
 
@@ -73,18 +74,42 @@ void gw_validate_drop_oversized_ids(gw_request *req)
             *optional[i] = NULL;
 }
 
-static bool reply_topic_ok(const char *t, const gw_validate_limits *lim)
+gw_err gw_validate_reply_topic(const char *t, const gw_validate_limits *lim, const char **why)
 {
-    if (!gw_validate_topic_name(t))
-        return false;
-    const char *p = lim->reply_topic_prefix;
-    return p == NULL || *p == '\0' || strncmp(t, p, strlen(p)) == 0;
+    *why = NULL;
+    if (!gw_validate_topic_name(t)) {
+        *why = "illegal topic name";
+        return GW_E_INVALID_REQUEST;
+    }
+    if (strncmp(t, "__", 2) == 0) {
+        *why = "internal topic";
+        return GW_E_INVALID_REQUEST;
+    }
+    for (size_t i = 0; i < lim->forbidden_count && i < GW_VALIDATE_MAX_FORBIDDEN; i++)
+        if (lim->forbidden[i] != NULL && strcmp(t, lim->forbidden[i]) == 0) {
+            *why = "forbidden topic";
+            return GW_E_INVALID_REQUEST;
+        }
+    if (lim->default_reply_topic != NULL && strcmp(t, lim->default_reply_topic) == 0)
+        return GW_OK;
+    for (size_t i = 0; lim->reply_topics != NULL && i < lim->reply_topic_count; i++) {
+        const char *p = lim->reply_topics[i];
+        if (p != NULL && (strcmp(p, t) == 0 || fnmatch(p, t, 0) == 0))
+            return GW_OK;
+    }
+    *why = "not in kafka.reply_topics";
+    return GW_E_INVALID_REQUEST;
 }
 
 gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim, int64_t now_ms,
                            const char **field)
 {
     *field = NULL;
+    const char *why;
+    if (req->reply_topic != NULL && gw_validate_reply_topic(req->reply_topic, lim, &why) != GW_OK) {
+        *field = "reply_topic";
+        return GW_E_INVALID_REQUEST;
+    }
     if (req->request_id == NULL || req->request_id[0] == '\0') {
         *field = "request_id";
         return GW_E_INVALID_REQUEST;
@@ -107,10 +132,6 @@ gw_err gw_validate_request(const gw_request *req, const gw_validate_limits *lim,
     err = check_content(req, lim, field);
     if (err != GW_OK)
         return err;
-    if (req->reply_topic != NULL && !reply_topic_ok(req->reply_topic, lim)) {
-        *field = "reply_topic";
-        return GW_E_INVALID_REQUEST;
-    }
     if ((unsigned)req->routing_strategy >= GW_ROUTE__COUNT) {
         *field = "routing_strategy";
         return GW_E_INVALID_REQUEST;

@@ -340,9 +340,16 @@ static void init_policies(gw_worker *w)
                                    .hysteresis = h > 1 ? h : 1};
     for (int t = 0; t < GW_TIER__COUNT; t++)
         w->tier_open[t] = true;
-    w->vlimits = (gw_validate_limits){.max_tokens_limit = cfg->worker.max_tokens_limit,
-                                      .max_content_bytes = (uint64_t)cfg->worker.max_content_bytes,
-                                      .reply_topic_prefix = NULL};
+    const gw_kafka_config *k = &cfg->kafka;
+    w->vlimits =
+        (gw_validate_limits){.max_tokens_limit = cfg->worker.max_tokens_limit,
+                             .max_content_bytes = (uint64_t)cfg->worker.max_content_bytes,
+                             .default_reply_topic = k->topics.responses,
+                             .reply_topics = k->reply_topics,
+                             .reply_topic_count = k->reply_topic_count,
+                             .forbidden = {k->topics.high, k->topics.normal, k->topics.low,
+                                           k->topics.chunks, k->topics.usage, k->topics.dlq},
+                             .forbidden_count = 6};
     w->coalesce = (gw_coalesce_cfg){.coalesce_ms = (uint32_t)cfg->worker.chunk_coalesce_ms,
                                     .coalesce_bytes = (uint32_t)cfg->worker.chunk_coalesce_bytes};
     w->tier_topics[GW_TIER_HIGH] = cfg->kafka.topics.high;

@@ -27,8 +27,16 @@ static gw_request base(void)
     return r;
 }
 
-static const gw_validate_limits LIM = {
-    .max_tokens_limit = 4096, .max_content_bytes = 20, .reply_topic_prefix = "replies."};
+static const char *const ALLOW[] = {"replies.*", "team-b.answers"};
+static const gw_validate_limits LIM = {.max_tokens_limit = 4096,
+                                       .max_content_bytes = 20,
+                                       .default_reply_topic = "llm.responses",
+                                       .reply_topics = ALLOW,
+                                       .reply_topic_count = 2,
+                                       .forbidden = {"llm.requests.high", "llm.requests.normal",
+                                                     "llm.requests.low", "llm.chunks", "llm.usage",
+                                                     "llm.dlq"},
+                                       .forbidden_count = 6};
 
 typedef struct {
     const char *name;
@@ -116,11 +124,44 @@ static void m_reply_ok(gw_request *r)
 }
 static void m_reply_prefix(gw_request *r)
 {
-    r->reply_topic = "llm.requests.high";
+    r->reply_topic = "other.replies";
 }
 static void m_reply_bad(gw_request *r)
 {
     r->reply_topic = "replies.a b";
+}
+static void m_reply_exact(gw_request *r)
+{
+    r->reply_topic = "team-b.answers";
+}
+static void m_reply_default(gw_request *r)
+{
+    r->reply_topic = "llm.responses";
+}
+static void m_reply_request_topic(gw_request *r)
+{
+    r->reply_topic = "llm.requests.high";
+}
+static void m_reply_usage(gw_request *r)
+{
+    r->reply_topic = "llm.usage";
+}
+static void m_reply_internal(gw_request *r)
+{
+    r->reply_topic = "__consumer_offsets";
+}
+/* A bad reply_topic is the error even when other fields are bad too: the
+ * answer goes to the default topic, never to the named one. */
+static void m_reply_bad_and_no_msgs(gw_request *r)
+{
+    r->reply_topic = "__transaction_state";
+    r->message_count = 0;
+}
+static void m_reply_bad_and_nan(gw_request *r)
+{
+    r->reply_topic = "llm.dlq";
+    r->temperature = NAN;
+    r->request_id = "";
 }
 static void m_expired(gw_request *r)
 {
@@ -148,8 +189,16 @@ static const vcase cases[] = {
     {"messages too large", m_msg_big, GW_E_CONTENT_TOO_LARGE, "messages.content"},
     {"bad strategy", m_bad_strategy, GW_E_INVALID_REQUEST, "routing_strategy"},
     {"reply topic ok", m_reply_ok, GW_OK, NULL},
-    {"reply topic outside prefix", m_reply_prefix, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"reply topic not allowed", m_reply_prefix, GW_E_INVALID_REQUEST, "reply_topic"},
     {"reply topic illegal", m_reply_bad, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"reply topic exact name", m_reply_exact, GW_OK, NULL},
+    {"reply topic default", m_reply_default, GW_OK, NULL},
+    {"reply topic a request topic", m_reply_request_topic, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"reply topic the usage topic", m_reply_usage, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"reply topic internal", m_reply_internal, GW_E_INVALID_REQUEST, "reply_topic"},
+    {"bad reply topic before no messages", m_reply_bad_and_no_msgs, GW_E_INVALID_REQUEST,
+     "reply_topic"},
+    {"bad reply topic before everything", m_reply_bad_and_nan, GW_E_INVALID_REQUEST, "reply_topic"},
     {"expired", m_expired, GW_E_DEADLINE_EXCEEDED, "deadline_ms"},
     {"deadline now", m_deadline_ok, GW_OK, NULL},
     {"bad role", m_bad_role, GW_E_INVALID_REQUEST, "messages.role"},
@@ -193,6 +242,36 @@ static void test_drop_oversized_ids(void **state)
     assert_string_equal(r.batch_id, "ok");
 }
 
+/* Pattern matching and the reasons; the empty allow-list allows only the default. */
+static void test_reply_topic_rules(void **state)
+{
+    const char *why = NULL;
+    assert_int_equal(gw_validate_reply_topic("replies.x", &LIM, &why), GW_OK);
+    assert_null(why);
+    assert_int_equal(gw_validate_reply_topic("__consumer_offsets", &LIM, &why),
+                     GW_E_INVALID_REQUEST);
+    assert_string_equal(why, "internal topic");
+    assert_int_equal(gw_validate_reply_topic("llm.chunks", &LIM, &why), GW_E_INVALID_REQUEST);
+    assert_string_equal(why, "forbidden topic");
+    assert_int_equal(gw_validate_reply_topic("team-b.answers2", &LIM, &why), GW_E_INVALID_REQUEST);
+    assert_string_equal(why, "not in kafka.reply_topics");
+    assert_int_equal(gw_validate_reply_topic("a/b", &LIM, &why), GW_E_INVALID_REQUEST);
+    assert_string_equal(why, "illegal topic name");
+    /* A pattern that would match a forbidden topic does not open it. */
+    static const char *const all[] = {"*"};
+    gw_validate_limits open = LIM;
+    open.reply_topics = all;
+    open.reply_topic_count = 1;
+    assert_int_equal(gw_validate_reply_topic("anything", &open, &why), GW_OK);
+    assert_int_equal(gw_validate_reply_topic("llm.dlq", &open, &why), GW_E_INVALID_REQUEST);
+    assert_int_equal(gw_validate_reply_topic("__x", &open, &why), GW_E_INVALID_REQUEST);
+    gw_validate_limits none = LIM;
+    none.reply_topics = NULL;
+    none.reply_topic_count = 0;
+    assert_int_equal(gw_validate_reply_topic("llm.responses", &none, &why), GW_OK);
+    assert_int_equal(gw_validate_reply_topic("replies.x", &none, &why), GW_E_INVALID_REQUEST);
+}
+
 static void test_topic_names(void **state)
 {
     assert_true(gw_validate_topic_name("llm.responses"));
@@ -212,6 +291,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_topic_names),
+        cmocka_unit_test(test_reply_topic_rules),
         cmocka_unit_test(test_drop_oversized_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
