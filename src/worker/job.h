@@ -30,6 +30,7 @@
 #include "semantic/semcache.h"
 #include "state/cache_policy.h"
 #include "state/state.h"
+#include "worker/job_trace.h"
 #include "worker/policy.h"
 
 /*
@@ -191,6 +192,7 @@ typedef struct gw_job {
     gw_job_cache cache;
     gw_job_route route;
     gw_job_out out;
+    gw_job_trace trace; /* job_trace.c */
 } gw_job;
 
 /* A new job for a consumed message (not yet run). NULL only when out of memory. */

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "route/health.h"
+#include "trace/trace.h"
 #include "worker/worker_private.h"
 
 enum {
@@ -32,6 +33,7 @@ struct gw_observe {
     gw_worker *w;
     gw_metrics *m;
     gw_admin *admin;
+    gw_tracer *tracer; /* ids always; span export when trace.endpoint is set */
 };
 
 /* ---- gauges collected at scrape -------------------------------------------- */
@@ -102,6 +104,19 @@ gw_err gw_observe_new(gw_worker *w, gw_observe **out)
         return GW_E_NOMEM;
     }
     gw_metrics_set_collector(o->m, collect, o);
+    const gw_trace_config *tc = &w->cfg->trace;
+    gw_tracer_opts to = {.endpoint = tc->endpoint,
+                         .service_name = tc->service_name,
+                         .sample_ratio = tc->sample_ratio,
+                         .batch_spans = tc->batch_spans,
+                         .queue_spans = tc->queue_spans,
+                         .flush_interval_ms = tc->flush_interval_ms,
+                         .timeout_ms = tc->timeout_ms};
+    if (gw_tracer_new(w->loop, &to, &o->tracer) != GW_OK) {
+        gw_metrics_free(o->m);
+        free(o);
+        return GW_E_NOMEM;
+    }
     *out = o;
     return GW_OK;
 }
@@ -111,6 +126,9 @@ static bool ready_cb(void *ud);
 
 gw_err gw_observe_start(gw_observe *o)
 {
+    gw_tracer_set_instance(o->tracer, o->w->worker_id);
+    if (gw_tracer_start(o->tracer) != GW_OK)
+        GW_ERROR("trace_export_start_failed", "endpoint", o->w->cfg->trace.endpoint);
     const gw_admin_config *a = &o->w->cfg->admin;
     gw_admin_handlers h = {.health = health_cb, .ready = ready_cb, .ud = o};
     gw_err err = gw_admin_start(o->w->loop, a->listen, (uint16_t)a->port, o->m, &h, &o->admin);
@@ -131,6 +149,8 @@ gw_err gw_observe_start(gw_observe *o)
 
 void gw_observe_stop(gw_observe *o)
 {
+    if (o != NULL)
+        gw_tracer_shutdown(o->tracer); /* sends what is queued */
     if (o == NULL || o->admin == NULL)
         return;
     gw_admin_stop(o->admin);
@@ -142,6 +162,7 @@ void gw_observe_free(gw_observe *o)
     if (o == NULL)
         return;
     gw_observe_stop(o);
+    gw_tracer_free(o->tracer);
     gw_metrics_free(o->m);
     free(o);
 }
@@ -149,6 +170,11 @@ void gw_observe_free(gw_observe *o)
 gw_metrics *gw_observe_metrics(gw_observe *o)
 {
     return o->m;
+}
+
+gw_tracer *gw_observe_tracer(gw_observe *o)
+{
+    return o->tracer;
 }
 
 uint16_t gw_observe_admin_port(const gw_observe *o)
@@ -351,7 +377,9 @@ static void outcome_log(gw_job *job, const gw_usage_event *u)
     const char *prompt = NULL;
     if (gw_log_debug_content() && job->req.message_count > 0)
         prompt = job->req.messages[job->req.message_count - 1].content;
-    gw_log(level, "request_done", "request_id", u->request_id, "agent", u->agent_did, "tenant",
+    gw_log(level, "request_done", "request_id", u->request_id, "trace_id",
+           job->trace.started ? job->trace.trace_hex : NULL, "span_id",
+           job->trace.started ? job->trace.span_hex : NULL, "agent", u->agent_did, "tenant",
            u->tenant_id, "model", u->model_id, "outcome", u->outcome, "tier", u->priority,
            "error_code", u->error_code, "error",
            job->ans.err == GW_OK ? NULL : gw_err_name(job->ans.err), "field", job->ans.err_field,

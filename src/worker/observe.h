@@ -45,6 +45,8 @@ void gw_observe_stop(gw_observe *o);
 void gw_observe_free(gw_observe *o);
 
 gw_metrics *gw_observe_metrics(gw_observe *o);
+/* The span exporter (trace/trace.h); exists whether or not export is on. */
+struct gw_tracer *gw_observe_tracer(gw_observe *o);
 /* The admin port actually bound (0 when none). */
 uint16_t gw_observe_admin_port(const gw_observe *o);
 

@@ -98,6 +98,7 @@ static void set_stage(gw_job *job, gw_step outcome, gw_stage to)
         GW_DEBUG("stage", "request_id", job->req.request_id, "from", gw_stage_name(from), "to",
                  gw_stage_name(to), "outcome", gw_step_name(outcome));
     job->stage = to;
+    gw_job_trace_stage(job, from, to);
     if (job->w->stage_hook != NULL)
         job->w->stage_hook(job->w->stage_hook_ud, job, from, to);
 }

@@ -193,6 +193,7 @@ static void on_done(void *ud, const gw_provider_result *res)
 {
     gw_job *job = ud;
     job->route.call = NULL;
+    gw_job_trace_attempt_end(job, res);
     gw_routing_report(job->w->routing, job->route.idx, job->route.token, job->route.probe, res);
     int64_t left = -1;
     if (job->req.has_deadline) {
@@ -216,6 +217,7 @@ static void attempt_admitted(gw_job *job)
 {
     gw_provider_cbs cbs = {.on_delta = gw_job_on_delta, .on_done = on_done};
     job->route.t0_ns = uv_hrtime();
+    gw_job_trace_attempt_begin(job);
     gw_err err = gw_provider_call_start(job->w->providers, job->ans.dep, &job->req, &cbs, job,
                                         &job->route.call);
     if (err != GW_OK) {
