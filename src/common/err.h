@@ -62,6 +62,8 @@ typedef enum {
     X(PROVIDER_CONTEXT_LENGTH, "E4211", CALLER, false, "provider says the context is too long")    \
     X(PROVIDER_SATURATED, "E4212", PROVIDER, true,                                                 \
       "deployment concurrency cap reached and its wait queue is full")                             \
+    X(PROVIDER_UNSUPPORTED, "E4213", PROVIDER, false,                                              \
+      "the provider cannot honour a feature of the request (tool_choice, response_format)")        \
     /* policy: limits and budgets */                                                               \
     X(RATE_LIMITED, "E4300", POLICY, true, "rate limit exceeded")                                  \
     X(RATE_LIMIT_NEVER_FITS, "E4301", POLICY, false, "request cost exceeds a rate limit capacity") \

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/hash.h"
@@ -61,6 +62,9 @@ static void content_text(json_t *content, uint64_t *seed, int *bytes, char *keep
     json_array_foreach(content, i, part)
     {
         content_text(json_object_get(part, "text"), seed, bytes, keep, keep_len);
+        json_t *inner = json_object_get(part, "content"); /* a tool_result block */
+        if (json_is_string(inner))
+            content_text(inner, seed, bytes, NULL, 0);
     }
 }
 
@@ -127,6 +131,220 @@ static gw_err parse_embed_inputs(json_t *root, gw_mllm_call *c, char *errmsg, si
     return GW_OK;
 }
 
+/* A JSON value for schema (deterministic from seed): objects get every
+ * property (at most 16, nested at most 4 deep), strings a vocabulary word,
+ * integers and numbers a number, booleans true, arrays one item. */
+static json_t *gen_value(json_t *schema, uint64_t seed, int depth)
+{
+    const char *type = json_string_value(json_object_get(schema, "type"));
+    json_t *en = json_object_get(schema, "enum");
+    if (json_is_array(en) && json_array_size(en) > 0)
+        return json_deep_copy(json_array_get(en, seed % json_array_size(en)));
+    if (type == NULL)
+        type = json_is_object(json_object_get(schema, "properties")) ? "object" : "string";
+    if (strcmp(type, "object") == 0) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *v;
+        int n = 0;
+        json_object_foreach(json_object_get(schema, "properties"), k, v)
+        {
+            if (depth >= 4 || n++ == 16)
+                break;
+            json_object_set_new(o, k, gen_value(v, mix(seed + (uint64_t)n), depth + 1));
+        }
+        return o;
+    }
+    if (strcmp(type, "array") == 0) {
+        json_t *a = json_array();
+        if (depth < 4)
+            json_array_append_new(a, gen_value(json_object_get(schema, "items"), mix(seed), depth + 1));
+        return a;
+    }
+    if (strcmp(type, "integer") == 0)
+        return json_integer((json_int_t)(seed % 100));
+    if (strcmp(type, "number") == 0)
+        return json_real((double)(seed % 1000) / 10.0);
+    if (strcmp(type, "boolean") == 0)
+        return json_true();
+    if (strcmp(type, "null") == 0)
+        return json_null();
+    return json_string(vocab[seed % 32]);
+}
+
+static void set_args(gw_mllm_call *c, json_t *schema)
+{
+    json_t *v = gen_value(schema, c->seed, 0);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    c->tool_args_len = 0;
+    c->tool_args[0] = '\0';
+    if (text != NULL && strlen(text) < sizeof c->tool_args) {
+        c->tool_args_len = strlen(text);
+        memcpy(c->tool_args, text, c->tool_args_len + 1);
+    } else {
+        snprintf(c->tool_args, sizeof c->tool_args, "{}");
+        c->tool_args_len = 2;
+    }
+    free(text);
+}
+
+/* The last message answers a tool call (OpenAI/Ollama role tool, Anthropic a
+ * user turn holding a tool_result block). */
+static bool last_is_tool_result(json_t *root)
+{
+    json_t *msgs = json_object_get(root, "messages");
+    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+    const char *role = json_string_value(json_object_get(last, "role"));
+    if (role != NULL && strcmp(role, "tool") == 0)
+        return true;
+    size_t i;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "content"), i, part)
+    {
+        const char *t = json_string_value(json_object_get(part, "type"));
+        if (t != NULL && strcmp(t, "tool_result") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Name and parameter schema of tool i in the dialect's shape. */
+static const char *tool_at(gw_mllm_api api, json_t *tools, size_t i, json_t **schema)
+{
+    json_t *t = json_array_get(tools, i);
+    if (api == GW_MLLM_ANTHROPIC) {
+        *schema = json_object_get(t, "input_schema");
+        return json_string_value(json_object_get(t, "name"));
+    }
+    json_t *fn = json_object_get(t, "function");
+    *schema = json_object_get(fn, "parameters");
+    return json_string_value(json_object_get(fn, "name"));
+}
+
+/* The forced tool's name; "" for any tool (required/any); NULL for none
+ * (tool_choice none); "*" for the model's choice (auto, absent). */
+static const char *forced_tool(gw_mllm_api api, json_t *choice)
+{
+    if (choice == NULL)
+        return "*";
+    if (json_is_string(choice)) {
+        const char *s = json_string_value(choice);
+        return strcmp(s, "none") == 0 ? NULL : strcmp(s, "required") == 0 ? "" : "*";
+    }
+    const char *type = json_string_value(json_object_get(choice, "type"));
+    if (type == NULL)
+        return "*";
+    if (strcmp(type, "none") == 0)
+        return NULL;
+    if (strcmp(type, "any") == 0)
+        return "";
+    if (strcmp(type, "tool") == 0)
+        return json_string_value(json_object_get(choice, "name"));
+    if (strcmp(type, "function") == 0)
+        return json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+    return "*";
+}
+
+static gw_err plan_tools(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
+                         size_t errlen)
+{
+    json_t *tools = json_object_get(root, "tools");
+    if (tools != NULL && !json_is_array(tools)) {
+        snprintf(errmsg, errlen, "'tools' must be an array");
+        return GW_E_INVALID_REQUEST;
+    }
+    for (size_t i = 0; i < json_array_size(tools); i++) {
+        json_t *schema;
+        if (tool_at(api, tools, i, &schema) == NULL) {
+            snprintf(errmsg, errlen, "tools[%zu]: a name is required", i);
+            return GW_E_INVALID_REQUEST;
+        }
+        if (api == GW_MLLM_ANTHROPIC && !json_is_object(schema)) {
+            snprintf(errmsg, errlen, "tools.%zu.input_schema: Field required", i);
+            return GW_E_INVALID_REQUEST;
+        }
+    }
+    const char *forced = forced_tool(api, json_object_get(root, "tool_choice"));
+    if (json_array_size(tools) > 0 && forced != NULL && !last_is_tool_result(root)) {
+        size_t pick = 0;
+        json_t *schema = NULL;
+        if (forced[0] != '\0' && strcmp(forced, "*") != 0) {
+            for (pick = 0; pick < json_array_size(tools); pick++) {
+                const char *name = tool_at(api, tools, pick, &schema);
+                if (strcmp(name, forced) == 0)
+                    break;
+            }
+            if (pick == json_array_size(tools)) {
+                snprintf(errmsg, errlen, "tool_choice names a tool that is not in tools");
+                return GW_E_INVALID_REQUEST;
+            }
+        }
+        snprintf(c->tool_name, sizeof c->tool_name, "%s", tool_at(api, tools, pick, &schema));
+        set_args(c, schema);
+        c->tool_call = true;
+        return GW_OK;
+    }
+    /* structured output: OpenAI response_format, Ollama format */
+    json_t *rf = json_object_get(root, api == GW_MLLM_OLLAMA ? "format" : "response_format");
+    const char *rtype = json_string_value(json_object_get(rf, "type"));
+    if (api == GW_MLLM_OLLAMA && json_is_object(rf)) {
+        set_args(c, rf);
+        c->structured = true;
+    } else if (api == GW_MLLM_OLLAMA && json_is_string(rf)) {
+        json_t *any = json_pack("{s:s,s:{s:{s:s}}}", "type", "object", "properties", "answer",
+                                "type", "string");
+        set_args(c, any);
+        json_decref(any);
+        c->structured = true;
+    } else if (rtype != NULL && strcmp(rtype, "json_schema") == 0) {
+        json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+        if (!json_is_object(schema)) {
+            snprintf(errmsg, errlen, "response_format.json_schema.schema must be an object");
+            return GW_E_INVALID_REQUEST;
+        }
+        set_args(c, schema);
+        c->structured = true;
+    } else if (rtype != NULL && strcmp(rtype, "json_object") == 0) {
+        json_t *any = json_pack("{s:s,s:{s:{s:s}}}", "type", "object", "properties", "answer",
+                                "type", "string");
+        set_args(c, any);
+        json_decref(any);
+        c->structured = true;
+    }
+    return GW_OK;
+}
+
+bool gw_mllm_arg_piece(const gw_mllm_call *c, int i, const char **p, size_t *n)
+{
+    size_t off = 0;
+    for (int k = 0;; k++) {
+        if (off >= c->tool_args_len)
+            return false;
+        size_t end = off + GW_MLLM_ARG_PIECE;
+        if (end > c->tool_args_len)
+            end = c->tool_args_len;
+        while (end < c->tool_args_len && ((unsigned char)c->tool_args[end] & 0xC0) == 0x80)
+            end++;
+        if (k == i) {
+            *p = c->tool_args + off;
+            *n = end - off;
+            return true;
+        }
+        off = end;
+    }
+}
+
+static int arg_pieces(const gw_mllm_call *c)
+{
+    int n = 0;
+    const char *p;
+    size_t len;
+    while (gw_mllm_arg_piece(c, n, &p, &len))
+        n++;
+    return n;
+}
+
 static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
                          size_t errlen)
 {
@@ -160,7 +378,7 @@ static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *e
         return GW_E_INVALID_REQUEST;
     }
     parse_messages(root, c);
-    return GW_OK;
+    return plan_tools(api, root, c, errmsg, errlen);
 }
 
 gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm_call *c,
@@ -183,6 +401,12 @@ gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm
 
 void gw_mllm_call_plan(gw_mllm_call *c, int tokens, int embed_dims)
 {
+    if (c->tool_call || c->structured) { /* the answer is the generated JSON, in pieces */
+        c->ntok = c->api == GW_MLLM_OLLAMA && c->tool_call ? 1 : arg_pieces(c);
+        if (c->ntok < 1)
+            c->ntok = 1;
+        return;
+    }
     c->ntok = tokens < 1 ? 1 : tokens;
     if (c->max_tokens > 0 && c->max_tokens < c->ntok) {
         c->ntok = c->max_tokens;
@@ -207,6 +431,12 @@ const char *gw_mllm_content_type(const gw_mllm_call *c)
 
 static void put_text(const gw_mllm_call *c, gw_mllm_buf *b)
 {
+    if (c->structured) {
+        gw_mllm_buf_json_str(b, c->tool_args, c->tool_args_len);
+        return;
+    }
+    if (c->tool_call)
+        return; /* the answer is the call */
     for (int i = 0; i < c->ntok; i++) {
         bool sp;
         const char *w = gw_mllm_token(c, i, &sp);
@@ -223,12 +453,30 @@ static void put_model(const gw_mllm_call *c, gw_mllm_buf *b)
 
 static const char *finish(const gw_mllm_call *c)
 {
+    if (c->tool_call)
+        return c->api == GW_MLLM_ANTHROPIC ? "tool_use"
+               : c->api == GW_MLLM_OLLAMA  ? "stop"
+                                           : "tool_calls";
     if (c->api == GW_MLLM_ANTHROPIC)
         return c->length_cut ? "max_tokens" : "end_turn";
     return c->length_cut ? "length" : "stop";
 }
 
 static bool embed_body(const gw_mllm_call *c, gw_mllm_buf *b);
+
+static void put_tool_name(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_json_str(b, c->tool_name, strlen(c->tool_name));
+}
+
+static void put_ollama_calls(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, ",\"tool_calls\":[{\"function\":{\"name\":\"");
+    put_tool_name(c, b);
+    gw_mllm_buf_puts(b, "\",\"arguments\":");
+    gw_mllm_buf_put(b, c->tool_args, c->tool_args_len);
+    gw_mllm_buf_puts(b, "}}]");
+}
 
 bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
 {
@@ -240,11 +488,23 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
                            c->id);
         put_model(c, b);
         gw_mllm_buf_puts(b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                            "\"content\":\"");
-        put_text(c, b);
+                            "\"content\":");
+        if (c->tool_call) {
+            gw_mllm_buf_printf(b, "null,\"tool_calls\":[{\"id\":\"call_%.12s\",\"type\":"
+                                  "\"function\",\"function\":{\"name\":\"",
+                               c->id);
+            put_tool_name(c, b);
+            gw_mllm_buf_puts(b, "\",\"arguments\":\"");
+            gw_mllm_buf_json_str(b, c->tool_args, c->tool_args_len);
+            gw_mllm_buf_puts(b, "\"}}]");
+        } else {
+            gw_mllm_buf_puts(b, "\"");
+            put_text(c, b);
+            gw_mllm_buf_puts(b, "\"");
+        }
         return gw_mllm_buf_printf(
             b,
-            "\"},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%d,"
+            "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%d,"
             "\"completion_tokens\":%d,\"total_tokens\":%d}}",
             finish(c), c->prompt_tokens, c->ntok, c->prompt_tokens + c->ntok);
     case GW_MLLM_ANTHROPIC:
@@ -253,10 +513,20 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
                            "\"model\":\"",
                            c->id);
         put_model(c, b);
-        gw_mllm_buf_puts(b, "\",\"content\":[{\"type\":\"text\",\"text\":\"");
-        put_text(c, b);
+        if (c->tool_call) {
+            gw_mllm_buf_printf(b, "\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_%.12s\","
+                                  "\"name\":\"",
+                               c->id);
+            put_tool_name(c, b);
+            gw_mllm_buf_puts(b, "\",\"input\":");
+            gw_mllm_buf_put(b, c->tool_args, c->tool_args_len);
+        } else {
+            gw_mllm_buf_puts(b, "\",\"content\":[{\"type\":\"text\",\"text\":\"");
+            put_text(c, b);
+            gw_mllm_buf_puts(b, "\"");
+        }
         return gw_mllm_buf_printf(b,
-                                  "\"}],\"stop_reason\":\"%s\",\"stop_sequence\":null,"
+                                  "}],\"stop_reason\":\"%s\",\"stop_sequence\":null,"
                                   "\"usage\":{\"input_tokens\":%d,\"output_tokens\":%d}}",
                                   finish(c), c->prompt_tokens, c->ntok);
     case GW_MLLM_OLLAMA:
@@ -265,9 +535,12 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
         gw_mllm_buf_puts(b, "\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":{\"role\":"
                             "\"assistant\",\"content\":\"");
         put_text(c, b);
+        gw_mllm_buf_puts(b, "\"");
+        if (c->tool_call)
+            put_ollama_calls(c, b);
         return gw_mllm_buf_printf(
             b,
-            "\"},\"done_reason\":\"%s\",\"done\":true,\"total_duration\":1000,"
+            "},\"done_reason\":\"%s\",\"done\":true,\"total_duration\":1000,"
             "\"load_duration\":10,\"prompt_eval_count\":%d,\"prompt_eval_duration\":100,"
             "\"eval_count\":%d,\"eval_duration\":500}",
             finish(c), c->prompt_tokens, c->ntok);
@@ -298,8 +571,10 @@ bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b)
 {
     if (c->api == GW_MLLM_OPENAI) {
         openai_chunk_head(c, b);
-        return gw_mllm_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
-                                   "\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+        return gw_mllm_buf_printf(b,
+                                  "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+                                  "%s},\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+                                  c->tool_call ? "null" : "\"\"");
     }
     if (c->api == GW_MLLM_ANTHROPIC) {
         sse_event(b, "message_start");
@@ -313,16 +588,72 @@ bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b)
                            "\"usage\":{\"input_tokens\":%d,\"output_tokens\":1}}}\n\n",
                            c->prompt_tokens);
         sse_event(b, "content_block_start");
-        gw_mllm_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                            "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        if (c->tool_call) {
+            gw_mllm_buf_printf(b,
+                               "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                               "{\"type\":\"tool_use\",\"id\":\"toolu_%.12s\",\"name\":\"",
+                               c->id);
+            put_tool_name(c, b);
+            gw_mllm_buf_puts(b, "\",\"input\":{}}}\n\n");
+        } else {
+            gw_mllm_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                                "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        }
         sse_event(b, "ping");
         return gw_mllm_buf_puts(b, "{\"type\": \"ping\"}\n\n");
     }
     return true;
 }
 
+/* Piece i of a tool call or structured answer as one stream event. */
+static bool stream_piece(const gw_mllm_call *c, int i, gw_mllm_buf *b)
+{
+    const char *p = "";
+    size_t n = 0;
+    gw_mllm_arg_piece(c, i, &p, &n);
+    if (c->api == GW_MLLM_OPENAI) {
+        openai_chunk_head(c, b);
+        if (c->structured) {
+            gw_mllm_buf_puts(b, "{\"index\":0,\"delta\":{\"content\":\"");
+        } else if (i == 0) {
+            gw_mllm_buf_printf(b,
+                               "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                               "\"call_%.12s\",\"type\":\"function\",\"function\":{\"name\":\"",
+                               c->id);
+            put_tool_name(c, b);
+            gw_mllm_buf_puts(b, "\",\"arguments\":\"");
+        } else {
+            gw_mllm_buf_puts(b, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                                "\"function\":{\"arguments\":\"");
+        }
+        gw_mllm_buf_json_str(b, p, n);
+        return gw_mllm_buf_puts(b, c->structured
+                                       ? "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+                                       : "\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+    if (c->api == GW_MLLM_ANTHROPIC) {
+        sse_event(b, "content_block_delta");
+        gw_mllm_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                            "{\"type\":\"input_json_delta\",\"partial_json\":\"");
+        gw_mllm_buf_json_str(b, p, n);
+        return gw_mllm_buf_puts(b, "\"}}\n\n");
+    }
+    gw_mllm_buf_puts(b, "{\"model\":\"");
+    put_model(c, b);
+    gw_mllm_buf_puts(b, "\",\"created_at\":\"2024-01-01T00:00:00Z\",\"message\":"
+                        "{\"role\":\"assistant\",\"content\":\"");
+    if (c->structured)
+        gw_mllm_buf_json_str(b, p, n);
+    gw_mllm_buf_puts(b, "\"");
+    if (c->tool_call)
+        put_ollama_calls(c, b);
+    return gw_mllm_buf_puts(b, "},\"done\":false}\n");
+}
+
 bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b)
 {
+    if (c->tool_call || c->structured)
+        return stream_piece(c, i, b);
     bool sp;
     const char *w = gw_mllm_token(c, i, &sp);
     if (c->api == GW_MLLM_OPENAI) {

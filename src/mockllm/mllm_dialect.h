@@ -31,7 +31,12 @@ typedef enum {
  * row's path with it. */
 bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out);
 
-enum { GW_MLLM_PROMPT_KEEP = 4096, GW_MLLM_MAX_INPUTS = 256 };
+enum {
+    GW_MLLM_PROMPT_KEEP = 4096,
+    GW_MLLM_MAX_INPUTS = 256,
+    GW_MLLM_TOOL_ARGS = 2048, /* the generated arguments (or structured answer) */
+    GW_MLLM_ARG_PIECE = 8,    /* bytes of arguments per streamed piece */
+};
 
 typedef struct {
     gw_mllm_api api;
@@ -47,6 +52,16 @@ typedef struct {
     size_t input_count;
     uint64_t input_seeds[GW_MLLM_MAX_INPUTS];
     char id[40];
+    /* A tool call answer (tools given, tool_choice not none, and the last
+     * message is not a tool result): one call of the forced tool or the
+     * first one, its arguments generated from its JSON Schema. */
+    bool tool_call;
+    char tool_name[128];
+    /* Structured output (OpenAI response_format, Ollama format): the answer
+     * text is a JSON document generated from the schema. */
+    bool structured;
+    char tool_args[GW_MLLM_TOOL_ARGS]; /* the call's arguments or the structured answer */
+    size_t tool_args_len;
 } gw_mllm_call;
 
 /* Parse a request body. errmsg gets a client-facing reason on GW_E_INVALID_REQUEST. */
@@ -54,6 +69,10 @@ gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm
                           char *errmsg, size_t errlen);
 /* Fix the answer length from the configured token count and the request's limit. */
 void gw_mllm_call_plan(gw_mllm_call *c, int tokens, int embed_dims);
+
+/* Piece i of the tool arguments / structured answer (never splits a UTF-8
+ * sequence); false when there is none. */
+bool gw_mllm_arg_piece(const gw_mllm_call *c, int i, const char **p, size_t *n);
 
 /* Token i of the answer ("word" or " word"). */
 const char *gw_mllm_token(const gw_mllm_call *c, int i, bool *leading_space);

@@ -105,6 +105,13 @@ static void call_delta(void *ud, const char *text, size_t len)
         c->user.on_delta(c->user_ud, text, len);
 }
 
+static void call_tool_delta(void *ud, const gw_tool_call_delta *d)
+{
+    gw_provider_call *c = ud;
+    if (c->user.on_tool_delta != NULL)
+        c->user.on_tool_delta(c->user_ud, d);
+}
+
 static void start_queued(inflight_slot *slot);
 
 static void call_done(void *ud, const gw_provider_result *res)
@@ -124,7 +131,8 @@ static void call_done(void *ud, const gw_provider_result *res)
 static gw_err launch(gw_provider_call *c)
 {
     gw_providers *ps = c->ps;
-    gw_provider_cbs mine = {.on_delta = call_delta, .on_done = call_done};
+    gw_provider_cbs mine = {
+        .on_delta = call_delta, .on_tool_delta = call_tool_delta, .on_done = call_done};
     if (c->kind == NULL)
         return GW_E_PROVIDER_NOT_CONFIGURED;
     if (c->kind->builtin)

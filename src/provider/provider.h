@@ -41,6 +41,9 @@ typedef struct {
     double ttft_ms;            /* time to first token (or to the answer when not streamed) */
     double latency_ms;         /* total time of the call */
     bool streamed_any;         /* at least one delta was reported */
+    /* The tool calls of the answer, assembled (finish_reason "tool_calls"). */
+    const gw_tool_call *tool_calls;
+    size_t tool_call_count;
 } gw_provider_result;
 
 typedef struct {
@@ -48,6 +51,10 @@ typedef struct {
     void (*on_delta)(void *ud, const char *text, size_t len);
     /* Exactly once unless cancelled. */
     void (*on_done)(void *ud, const gw_provider_result *res);
+    /* Optional: a streamed piece of a tool call, in order (index 0, 1, ... in
+     * order of first appearance; id and name on a call's first piece). Only
+     * when req->stream. The strings live during the callback only. */
+    void (*on_tool_delta)(void *ud, const gw_tool_call_delta *d);
 } gw_provider_cbs;
 
 /* Calls waiting for a deployment's concurrency cap, per deployment. */

@@ -4,11 +4,18 @@
  * "system" field; max_tokens is required (DEFAULT_MAX_TOKENS when the request
  * has none); the anthropic-version header (the deployment's, else the row's
  * options); the key goes in x-api-key (the row's auth). Stream events:
- * message_start (input tokens), content_block_delta (text), message_delta
- * (stop_reason, output tokens), message_stop (the terminator), ping, error.
+ * message_start (input tokens), content_block_start (a tool_use block),
+ * content_block_delta (text, or a tool's input_json_delta piece),
+ * message_delta (stop_reason, output tokens), message_stop (the terminator),
+ * ping, error. Tools go as tools[].input_schema; tool_choice auto / any
+ * (required) / tool (named) / none; ASSISTANT tool calls as tool_use blocks and
+ * TOOL results as tool_result blocks of a user turn. response_format has no
+ * native form: a json_response tool with the schema is forced and its input
+ * is the answer text (with tools as well, PROVIDER_UNSUPPORTED). No seed.
  */
 #include "provider/provider_anthropic.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { DEFAULT_MAX_TOKENS = 1024 };
@@ -40,6 +47,74 @@ static void write_system(gw_jbuf *j, const gw_request *req)
     gw_jbuf_lit(j, "\"");
 }
 
+/* The tool that carries a structured answer (json_object / json_schema):
+ * Anthropic has no response_format, so the request forces a call of this
+ * tool with the schema as its input_schema, and its input is the answer. */
+#define FORMAT_TOOL "json_response"
+
+static const char *format_tool(const gw_request *req)
+{
+    const gw_response_format *f = req->response_format;
+    if (f == NULL || strcmp(f->type, "text") == 0)
+        return NULL;
+    return FORMAT_TOOL;
+}
+
+static void write_tool(gw_jbuf *j, const char *name, const char *desc, const char *schema)
+{
+    gw_jbuf_lit(j, "{\"name\":");
+    gw_jbuf_str(j, name);
+    if (desc != NULL) {
+        gw_jbuf_lit(j, ",\"description\":");
+        gw_jbuf_str(j, desc);
+    }
+    gw_jbuf_lit(j, ",\"input_schema\":");
+    gw_jbuf_json(j, schema ? schema : GW_PHTTP_EMPTY_SCHEMA, true);
+    gw_jbuf_lit(j, "}");
+}
+
+static void write_tools(gw_jbuf *j, const gw_request *req)
+{
+    const gw_response_format *f = req->response_format;
+    if (format_tool(req) != NULL) {
+        if (req->tool_count > 0 && j->err == GW_OK) {
+            /* the forced format tool would take the caller's tool_choice */
+            j->err = GW_E_PROVIDER_UNSUPPORTED;
+            return;
+        }
+        gw_jbuf_lit(j, ",\"tools\":[");
+        write_tool(j, FORMAT_TOOL, "Answer with this tool; its input is the answer.",
+                   strcmp(f->type, "json_schema") == 0 ? f->schema : "{\"type\":\"object\"}");
+        gw_jbuf_lit(j, "],\"tool_choice\":{\"type\":\"tool\",\"name\":\"" FORMAT_TOOL "\"}");
+        return;
+    }
+    if (req->tool_count == 0)
+        return;
+    gw_jbuf_lit(j, ",\"tools\":[");
+    for (size_t i = 0; i < req->tool_count; i++) {
+        gw_jbuf_lit(j, i ? "," : "");
+        write_tool(j, req->tools[i].name, req->tools[i].description, req->tools[i].parameters);
+    }
+    gw_jbuf_lit(j, "]");
+    switch (gw_phttp_tool_mode(req)) {
+    case GW_TOOLS_NONE:
+        gw_jbuf_lit(j, ",\"tool_choice\":{\"type\":\"none\"}");
+        break;
+    case GW_TOOLS_AUTO:
+        if (req->tool_choice != NULL)
+            gw_jbuf_lit(j, ",\"tool_choice\":{\"type\":\"auto\"}");
+        break;
+    case GW_TOOLS_REQUIRED:
+        gw_jbuf_lit(j, ",\"tool_choice\":{\"type\":\"any\"}");
+        break;
+    case GW_TOOLS_NAMED:
+        gw_jbuf_lit(j, ",\"tool_choice\":{\"type\":\"tool\",\"name\":");
+        gw_jbuf_str(j, req->tool_choice);
+        gw_jbuf_lit(j, "}");
+        break;
+    }
+}
+
 static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
     gw_jbuf_lit(j, "{\"model\":");
@@ -48,9 +123,23 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
     gw_jbuf_int(j, req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS);
     write_system(j, req);
     gw_jbuf_lit(j, ",\"messages\":");
-    gw_phttp_write_messages(j, req, false, true);
+    gw_phttp_write_messages(j, req, false, GW_MSGS_ANTHROPIC);
     gw_jbuf_lit(j, ",\"temperature\":");
     gw_jbuf_real(j, req->temperature > 1 ? 1 : req->temperature);
+    write_tools(j, req);
+    if (req->stop_count > 0) {
+        gw_jbuf_lit(j, ",\"stop_sequences\":[");
+        for (size_t i = 0; i < req->stop_count; i++) {
+            gw_jbuf_lit(j, i ? "," : "");
+            gw_jbuf_str(j, req->stop[i]);
+        }
+        gw_jbuf_lit(j, "]");
+    }
+    if (req->has_top_p) {
+        gw_jbuf_lit(j, ",\"top_p\":");
+        gw_jbuf_real(j, req->top_p);
+    }
+    /* seed: Anthropic has none; not sent (OpenAI's is best effort too) */
     if (req->stream)
         gw_jbuf_lit(j, ",\"stream\":true");
     gw_jbuf_lit(j, "}");
@@ -65,6 +154,19 @@ static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
                           : o != NULL          ? o->version
                                                : gw_anthropic_default_options.version;
     return gw_phttp_header(c, "anthropic-version", version);
+}
+
+/* A tool_use block: whole (its input object) or the start of a streamed one
+ * (input_json_delta pieces follow). */
+static gw_err read_tool_use(gw_phttp_call *c, int block, json_t *b, bool whole)
+{
+    char *input = whole ? json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY)
+                        : NULL;
+    gw_err e = gw_phttp_tool(c, block, json_string_value(json_object_get(b, "id")),
+                             json_string_value(json_object_get(b, "name")), input ? input : "",
+                             input ? strlen(input) : 0);
+    free(input);
+    return e;
 }
 
 static gw_err parse_full(gw_phttp_call *c, json_t *root)
@@ -82,11 +184,14 @@ static gw_err parse_full(gw_phttp_call *c, json_t *root)
     json_array_foreach(content, i, block)
     {
         json_t *text = json_object_get(block, "text");
-        if (json_is_string(text)) {
-            gw_err e = gw_phttp_text(c, json_string_value(text), json_string_length(text));
-            if (e != GW_OK)
-                return e;
-        }
+        const char *btype = json_string_value(json_object_get(block, "type"));
+        gw_err e = GW_OK;
+        if (btype != NULL && strcmp(btype, "tool_use") == 0)
+            e = read_tool_use(c, (int)i, block, true);
+        else if (json_is_string(text))
+            e = gw_phttp_text(c, json_string_value(text), json_string_length(text));
+        if (e != GW_OK)
+            return e;
     }
     gw_phttp_finish(c, json_string_value(json_object_get(root, "stop_reason")));
     json_t *u = json_object_get(root, "usage");
@@ -104,8 +209,28 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
     if (strcmp(type, "message_start") == 0) {
         json_t *u = json_object_get(json_object_get(data, "message"), "usage");
         gw_phttp_usage(c, json_object_get(u, "input_tokens"), NULL);
+    } else if (strcmp(type, "content_block_start") == 0) {
+        json_t *b = json_object_get(data, "content_block");
+        const char *btype = json_string_value(json_object_get(b, "type"));
+        json_t *index = json_object_get(data, "index");
+        if (btype != NULL && strcmp(btype, "tool_use") == 0) {
+            if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+                json_integer_value(index) >= 1 << 20)
+                return GW_E_STREAM_ERROR;
+            return read_tool_use(c, (int)json_integer_value(index), b, false);
+        }
     } else if (strcmp(type, "content_block_delta") == 0) {
-        json_t *text = json_object_get(json_object_get(data, "delta"), "text");
+        json_t *delta = json_object_get(data, "delta");
+        json_t *text = json_object_get(delta, "text");
+        json_t *part = json_object_get(delta, "partial_json");
+        json_t *index = json_object_get(data, "index");
+        if (json_is_string(part)) {
+            if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+                json_integer_value(index) >= 1 << 20)
+                return GW_E_STREAM_ERROR;
+            return gw_phttp_tool(c, (int)json_integer_value(index), NULL, NULL,
+                                 json_string_value(part), json_string_length(part));
+        }
         if (json_is_string(text))
             return gw_phttp_text(c, json_string_value(text), json_string_length(text));
     } else if (strcmp(type, "message_delta") == 0) {
@@ -121,7 +246,7 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
 
 /* ---- stream events without a jansson tree (same answers; see jscan.h) ---- */
 
-enum { F_TYPE, F_START_IN, F_TEXT, F_STOP, F_IN, F_OUT, F__COUNT };
+enum { F_TYPE, F_START_IN, F_TEXT, F_STOP, F_IN, F_OUT, F_PARTIAL, F_BLOCK, F__COUNT };
 
 static bool type_is(const char *type, size_t n, const char *name)
 {
@@ -138,6 +263,8 @@ static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc,
         [F_STOP] = {.path = {"delta", "stop_reason"}},
         [F_IN] = {.path = {"usage", "input_tokens"}},
         [F_OUT] = {.path = {"usage", "output_tokens"}},
+        [F_PARTIAL] = {.path = {"delta", "partial_json"}},
+        [F_BLOCK] = {.path = {"content_block", "type"}},
     };
     if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK || f[F_TYPE].escaped)
         return GW_OK; /* not handled: jansson decides */
@@ -147,8 +274,9 @@ static gw_err on_event_raw(gw_phttp_call *c, const char *event, const char *doc,
         type = event;
         tl = strlen(event);
     }
-    if (type_is(type, tl, "error"))
-        return GW_OK; /* the in-band error path keeps its text */
+    if (type_is(type, tl, "error") || f[F_PARTIAL].kind != GW_JSON_ABSENT ||
+        f[F_BLOCK].kind != GW_JSON_ABSENT)
+        return GW_OK; /* the in-band error path keeps its text; tool blocks take the tree path */
     *handled = true;
     if (type_is(type, tl, "message_start")) {
         gw_phttp_usage_fields(c, &f[F_START_IN], NULL);
@@ -170,4 +298,5 @@ const gw_phttp_dialect gw_anthropic_dialect = {
     .parse_full = parse_full,
     .on_event = on_event,
     .on_event_raw = on_event_raw,
+    .format_tool = format_tool,
 };

@@ -18,6 +18,15 @@
 
 #include "common/redact.h"
 
+/* One tool call being assembled from the provider's pieces. */
+typedef struct {
+    int key; /* the provider's index (OpenAI) or content block (Anthropic); -1: none */
+    char *id, *name;
+    char *args;
+    size_t args_len, args_cap;
+    bool is_format; /* the structured-output tool: its arguments are the answer text */
+} tool_slot;
+
 struct gw_phttp_call {
     const gw_provider_kind_info *kind;
     const gw_phttp_dialect *dia;
@@ -47,6 +56,11 @@ struct gw_phttp_call {
     gw_jbuf body;  /* the request body, lent to http_client until it lets go */
     char *scratch; /* decoded jscan strings; bounded by the event size */
     size_t scratch_cap;
+    tool_slot *tools; /* tool calls in order of first appearance */
+    size_t tool_count, tool_cap, tool_bytes;
+    int tool_delta_count; /* real (not format) tool calls seen */
+    gw_tool_call *tool_out; /* the assembled calls handed to on_done */
+    const char *format_tool; /* the dialect's structured-output tool name, or NULL */
 };
 
 /* ---- helpers for dialects ---- */
@@ -217,6 +231,137 @@ void gw_phttp_usage_fields(gw_phttp_call *c, const gw_jscan_field *prompt,
         c->usage.completion_tokens = (int32_t)completion->integer;
         c->has_completion_usage = true;
     }
+}
+
+const gw_request *gw_phttp_req(const gw_phttp_call *c)
+{
+    return c->req;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* The slot of key (a new one when key < 0 or unseen); NULL with *err set. */
+static tool_slot *tool_slot_for(gw_phttp_call *c, int key, gw_err *err)
+{
+    for (size_t i = 0; key >= 0 && i < c->tool_count; i++)
+        if (c->tools[i].key == key)
+            return &c->tools[i];
+    if (c->tool_count == GW_PHTTP_MAX_TOOL_CALLS) {
+        *err = GW_E_LIMIT;
+        return NULL;
+    }
+    if (c->tool_count == c->tool_cap) {
+        size_t n = c->tool_cap ? c->tool_cap * 2 : 4;
+        tool_slot *t = realloc(c->tools, n * sizeof *t);
+        if (t == NULL) {
+            *err = GW_E_NOMEM;
+            return NULL;
+        }
+        c->tools = t;
+        c->tool_cap = n;
+    }
+    tool_slot *t = &c->tools[c->tool_count++];
+    memset(t, 0, sizeof *t);
+    t->key = key;
+    return t;
+}
+
+gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name,
+                     const char *args, size_t args_len)
+{
+    gw_err err = GW_OK;
+    tool_slot *t = tool_slot_for(c, key, &err);
+    if (t == NULL)
+        return err;
+    bool first = t->id == NULL && t->name == NULL;
+    if (id != NULL && t->id == NULL && (t->id = dup_n(id, strlen(id))) == NULL)
+        return GW_E_NOMEM;
+    if (name != NULL && t->name == NULL) {
+        if ((t->name = dup_n(name, strlen(name))) == NULL)
+            return GW_E_NOMEM;
+        t->is_format = c->format_tool != NULL && strcmp(name, c->format_tool) == 0;
+    }
+    if (t->is_format) /* the structured answer: text, streamed as text */
+        return args_len > 0 ? gw_phttp_text(c, args, args_len) : GW_OK;
+    if (args_len > GW_PHTTP_MAX_CONTENT - c->tool_bytes)
+        return GW_E_LIMIT;
+    if (t->args_len + args_len + 1 > t->args_cap) {
+        size_t n = t->args_cap ? t->args_cap : 64;
+        while (n < t->args_len + args_len + 1)
+            n *= 2;
+        char *b = realloc(t->args, n);
+        if (b == NULL)
+            return GW_E_NOMEM;
+        t->args = b;
+        t->args_cap = n;
+    }
+    if (args_len > 0)
+        memcpy(t->args + t->args_len, args, args_len);
+    t->args_len += args_len;
+    t->args[t->args_len] = '\0';
+    c->tool_bytes += args_len;
+    int index = 0; /* among the real tool calls */
+    for (tool_slot *p = c->tools; p != t; p++)
+        index += p->is_format ? 0 : 1;
+    if (first)
+        c->tool_delta_count++;
+    if (c->in_data && c->req->stream) {
+        if (!c->streamed_any) {
+            c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
+            gw_http_req_token_seen(c->http);
+        }
+        c->streamed_any = true;
+        if (c->cbs.on_tool_delta != NULL && !c->cancelled) {
+            gw_tool_call_delta d = {.index = index,
+                                    .id = first ? t->id : NULL,
+                                    .name = first ? t->name : NULL,
+                                    .arguments = t->args + t->args_len - args_len};
+            c->cbs.on_tool_delta(c->ud, &d);
+        }
+    }
+    return GW_OK;
+}
+
+/* The assembled calls for on_done (ids made up where the provider gave none). */
+static gw_err tools_result(gw_phttp_call *c, gw_provider_result *res)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->tool_count; i++)
+        n += c->tools[i].is_format ? 0 : 1;
+    if (n == 0)
+        return GW_OK;
+    c->tool_out = calloc(n, sizeof *c->tool_out);
+    if (c->tool_out == NULL)
+        return GW_E_NOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < c->tool_count; i++) {
+        tool_slot *t = &c->tools[i];
+        if (t->is_format)
+            continue;
+        if (t->id == NULL) {
+            char id[32];
+            snprintf(id, sizeof id, "call_%zu", k);
+            if ((t->id = dup_n(id, strlen(id))) == NULL)
+                return GW_E_NOMEM;
+        }
+        if (t->name == NULL || t->name[0] == '\0')
+            return GW_E_PROVIDER_BAD_RESPONSE; /* a call of no tool */
+        c->tool_out[k++] = (gw_tool_call){
+            .id = t->id, .name = t->name, .arguments = t->args ? t->args : "{}"};
+        if (t->args_len == 0)
+            c->tool_out[k - 1].arguments = "{}";
+    }
+    res->tool_calls = c->tool_out;
+    res->tool_call_count = k;
+    return GW_OK;
 }
 
 void gw_phttp_terminated(gw_phttp_call *c)
@@ -447,6 +592,24 @@ void gw_jbuf_int(gw_jbuf *j, long long v)
     gw_jbuf_lit(j, t);
 }
 
+void gw_jbuf_json(gw_jbuf *j, const char *text, bool object_only)
+{
+    if (j->err != GW_OK)
+        return;
+    json_error_t je;
+    json_t *v = text != NULL ? json_loads(text, JSON_DECODE_ANY, &je) : NULL;
+    char *out = NULL;
+    if (v != NULL && (!object_only || json_is_object(v)))
+        out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (out == NULL) {
+        j->err = GW_E_INVALID_REQUEST; /* not JSON (or not an object): a caller's error */
+        return;
+    }
+    gw_jbuf_lit(j, out);
+    free(out);
+}
+
 static void write_message(gw_jbuf *j, const char *role, const char *content, const char *name)
 {
     gw_jbuf_lit(j, "{\"role\":");
@@ -460,9 +623,103 @@ static void write_message(gw_jbuf *j, const char *role, const char *content, con
     gw_jbuf_lit(j, "}");
 }
 
-void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_system, bool anthropic)
+/* An ASSISTANT message with tool calls, OpenAI or Ollama shape. */
+static void write_assistant_calls(gw_jbuf *j, const gw_message *m, gw_msg_style style)
+{
+    gw_jbuf_lit(j, "{\"role\":\"assistant\",\"content\":");
+    if (style == GW_MSGS_OPENAI && (m->content == NULL || m->content[0] == '\0'))
+        gw_jbuf_lit(j, "null");
+    else
+        gw_jbuf_str(j, m->content ? m->content : "");
+    gw_jbuf_lit(j, ",\"tool_calls\":[");
+    for (size_t i = 0; i < m->tool_call_count; i++) {
+        const gw_tool_call *t = &m->tool_calls[i];
+        gw_jbuf_lit(j, i ? "," : "");
+        if (style == GW_MSGS_OPENAI) {
+            gw_jbuf_lit(j, "{\"id\":");
+            gw_jbuf_str(j, t->id);
+            gw_jbuf_lit(j, ",\"type\":\"function\",\"function\":{\"name\":");
+            gw_jbuf_str(j, t->name);
+            gw_jbuf_lit(j, ",\"arguments\":");
+            gw_jbuf_str(j, t->arguments && t->arguments[0] ? t->arguments : "{}");
+            gw_jbuf_lit(j, "}}");
+        } else { /* Ollama: arguments as an object, no ids */
+            gw_jbuf_lit(j, "{\"function\":{\"name\":");
+            gw_jbuf_str(j, t->name);
+            gw_jbuf_lit(j, ",\"arguments\":");
+            gw_jbuf_json(j, t->arguments && t->arguments[0] ? t->arguments : "{}", true);
+            gw_jbuf_lit(j, "}}");
+        }
+    }
+    gw_jbuf_lit(j, "]}");
+}
+
+/* A TOOL message answering a call, OpenAI or Ollama shape. */
+static void write_tool_result(gw_jbuf *j, const gw_message *m, gw_msg_style style)
+{
+    gw_jbuf_lit(j, "{\"role\":\"tool\",\"content\":");
+    gw_jbuf_str(j, m->content ? m->content : "");
+    if (style == GW_MSGS_OPENAI) {
+        gw_jbuf_lit(j, ",\"tool_call_id\":");
+        gw_jbuf_str(j, m->tool_call_id);
+    } else if (m->name != NULL) {
+        gw_jbuf_lit(j, ",\"tool_name\":");
+        gw_jbuf_str(j, m->name);
+    }
+    gw_jbuf_lit(j, "}");
+}
+
+/* Anthropic: text and tool_use blocks of an ASSISTANT message with calls. */
+static void write_anthropic_calls(gw_jbuf *j, const gw_message *m)
+{
+    gw_jbuf_lit(j, "{\"role\":\"assistant\",\"content\":[");
+    bool text = m->content != NULL && m->content[0] != '\0';
+    if (text) {
+        gw_jbuf_lit(j, "{\"type\":\"text\",\"text\":");
+        gw_jbuf_str(j, m->content);
+        gw_jbuf_lit(j, "}");
+    }
+    for (size_t i = 0; i < m->tool_call_count; i++) {
+        const gw_tool_call *t = &m->tool_calls[i];
+        gw_jbuf_lit(j, text || i ? ",{\"type\":\"tool_use\",\"id\":" : "{\"type\":\"tool_use\",\"id\":");
+        gw_jbuf_str(j, t->id);
+        gw_jbuf_lit(j, ",\"name\":");
+        gw_jbuf_str(j, t->name);
+        gw_jbuf_lit(j, ",\"input\":");
+        gw_jbuf_json(j, t->arguments && t->arguments[0] ? t->arguments : "{}", true);
+        gw_jbuf_lit(j, "}");
+    }
+    gw_jbuf_lit(j, "]}");
+}
+
+static bool is_tool_result(const gw_message *m)
+{
+    return m->role == GW_ROLE_TOOL && m->tool_call_id != NULL;
+}
+
+/* Anthropic: consecutive TOOL results as one user turn of tool_result blocks;
+ * returns how many messages it wrote. */
+static size_t write_anthropic_results(gw_jbuf *j, const gw_message *m, size_t left)
+{
+    size_t n = 0;
+    gw_jbuf_lit(j, "{\"role\":\"user\",\"content\":[");
+    for (; n < left && is_tool_result(&m[n]); n++) {
+        gw_jbuf_lit(j, n ? ",{\"type\":\"tool_result\",\"tool_use_id\":"
+                         : "{\"type\":\"tool_result\",\"tool_use_id\":");
+        gw_jbuf_str(j, m[n].tool_call_id);
+        gw_jbuf_lit(j, ",\"content\":");
+        gw_jbuf_str(j, m[n].content ? m[n].content : "");
+        gw_jbuf_lit(j, "}");
+    }
+    gw_jbuf_lit(j, "]}");
+    return n;
+}
+
+void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_system,
+                             gw_msg_style style)
 {
     static const char *const roles[] = {"system", "user", "assistant", "tool"};
+    bool anthropic = style == GW_MSGS_ANTHROPIC;
     bool first = true;
     gw_jbuf_lit(j, "[");
     if (include_system && req->system_prompt != NULL) {
@@ -473,15 +730,62 @@ void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_sys
         const gw_message *m = &req->messages[i];
         if (!include_system && m->role == GW_ROLE_SYSTEM)
             continue;
-        const char *role = (unsigned)m->role < GW_ROLE__COUNT ? roles[m->role] : "user";
-        if (anthropic && strcmp(role, "tool") == 0)
-            role = "user";
         if (!first)
             gw_jbuf_lit(j, ",");
         first = false;
+        if (m->role == GW_ROLE_ASSISTANT && m->tool_call_count > 0) {
+            if (anthropic)
+                write_anthropic_calls(j, m);
+            else
+                write_assistant_calls(j, m, style);
+            continue;
+        }
+        if (is_tool_result(m)) {
+            if (anthropic)
+                i += write_anthropic_results(j, m, req->message_count - i) - 1;
+            else
+                write_tool_result(j, m, style);
+            continue;
+        }
+        const char *role = (unsigned)m->role < GW_ROLE__COUNT ? roles[m->role] : "user";
+        if (anthropic && strcmp(role, "tool") == 0)
+            role = "user";
         write_message(j, role, m->content ? m->content : "", anthropic ? NULL : m->name);
     }
     gw_jbuf_lit(j, "]");
+}
+
+void gw_phttp_write_function_tools(gw_jbuf *j, const gw_request *req)
+{
+    if (req->tool_count == 0)
+        return;
+    gw_jbuf_lit(j, ",\"tools\":[");
+    for (size_t i = 0; i < req->tool_count; i++) {
+        const gw_tool *t = &req->tools[i];
+        gw_jbuf_lit(j, i ? ",{\"type\":\"function\",\"function\":{\"name\":"
+                         : "{\"type\":\"function\",\"function\":{\"name\":");
+        gw_jbuf_str(j, t->name);
+        if (t->description != NULL) {
+            gw_jbuf_lit(j, ",\"description\":");
+            gw_jbuf_str(j, t->description);
+        }
+        gw_jbuf_lit(j, ",\"parameters\":");
+        gw_jbuf_json(j, t->parameters ? t->parameters : GW_PHTTP_EMPTY_SCHEMA, true);
+        gw_jbuf_lit(j, "}}");
+    }
+    gw_jbuf_lit(j, "]");
+}
+
+gw_tool_mode gw_phttp_tool_mode(const gw_request *req)
+{
+    const char *tc = req->tool_choice;
+    if (req->tool_count == 0 || (tc != NULL && strcmp(tc, "none") == 0))
+        return GW_TOOLS_NONE;
+    if (tc == NULL || strcmp(tc, "auto") == 0)
+        return GW_TOOLS_AUTO;
+    if (strcmp(tc, "required") == 0)
+        return GW_TOOLS_REQUIRED;
+    return GW_TOOLS_NAMED;
 }
 
 /* ---- stream input ---- */
@@ -584,6 +888,13 @@ static void call_free(gw_phttp_call *c)
     free(c->content);
     free(c->scratch);
     free(c->body.b);
+    for (size_t i = 0; i < c->tool_count; i++) {
+        free(c->tools[i].id);
+        free(c->tools[i].name);
+        free(c->tools[i].args);
+    }
+    free(c->tools);
+    free(c->tool_out);
     free(c);
 }
 
@@ -665,17 +976,31 @@ static void on_http_done(void *ud, const gw_http_result *hr)
     res.streamed_any = c->streamed_any;
     res.latency_ms = hr->total_ms;
     res.ttft_ms = c->req->stream && c->streamed_any ? c->ttft_ms : hr->first_byte_ms;
+    if (res.err == GW_OK)
+        res.err = tools_result(c, &res);
     if (res.err == GW_OK) {
         res.content = c->content ? c->content : "";
         res.content_len = c->content_len;
         res.finish_reason = c->finish[0] ? c->finish : "stop";
+        /* Ollama says "stop" after tool calls; a structured answer given
+         * through a forced tool (Anthropic) is a plain stop */
+        bool format_used = false;
+        for (size_t i = 0; i < c->tool_count; i++)
+            format_used = format_used || c->tools[i].is_format;
+        if (res.tool_call_count > 0)
+            res.finish_reason = "tool_calls";
+        else if (format_used && strcmp(res.finish_reason, "tool_calls") == 0)
+            res.finish_reason = "stop";
         res.usage = c->usage;
         if (!c->has_prompt_usage)
             res.usage.prompt_tokens = gw_estimate_prompt_tokens(c->req);
         if (!c->has_completion_usage)
-            res.usage.completion_tokens = gw_estimate_tokens(res.content);
+            res.usage.completion_tokens =
+                gw_estimate_tokens(res.content) + (int32_t)(c->tool_bytes / 4);
         res.usage.total_tokens = res.usage.prompt_tokens + res.usage.completion_tokens;
     } else {
+        res.tool_calls = NULL;
+        res.tool_call_count = 0;
         res.content = "";
         res.finish_reason = "error";
     }
@@ -773,6 +1098,7 @@ gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deplo
     c->req = req;
     c->cbs = *cbs;
     c->ud = ud;
+    c->format_tool = c->dia->format_tool != NULL ? c->dia->format_tool(req) : NULL;
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
     char url[2048];

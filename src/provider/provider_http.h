@@ -33,6 +33,7 @@ enum {
     GW_PHTTP_MAX_CONTENT = 4 * 1024 * 1024,
     GW_PHTTP_MAX_EVENT = 1024 * 1024,
     GW_PHTTP_DETAIL_MAX = 512,
+    GW_PHTTP_MAX_TOOL_CALLS = 64, /* tool calls in one answer (the codec's max_tool_calls) */
 };
 
 typedef struct gw_phttp_call gw_phttp_call;
@@ -54,6 +55,20 @@ void gw_jbuf_str(gw_jbuf *j, const char *s);      /* a quoted string; NULL write
 void gw_jbuf_str_part(gw_jbuf *j, const char *s); /* escaped, without the quotes */
 void gw_jbuf_real(gw_jbuf *j, double v);          /* as jansson prints a real */
 void gw_jbuf_int(gw_jbuf *j, long long v);
+/* JSON text given by the caller (a tool's parameters, a call's arguments),
+ * checked and written compact; not JSON, or not an object when object_only,
+ * makes err GW_E_INVALID_REQUEST. */
+void gw_jbuf_json(gw_jbuf *j, const char *text, bool object_only);
+
+#define GW_PHTTP_EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
+
+/* Message shapes of the dialects. */
+typedef enum { GW_MSGS_OPENAI, GW_MSGS_ANTHROPIC, GW_MSGS_OLLAMA } gw_msg_style;
+
+/* What req asks of tools: NONE (no tools, or tool_choice "none"), AUTO,
+ * REQUIRED (some tool must be called), NAMED (tool_choice names the tool). */
+typedef enum { GW_TOOLS_NONE, GW_TOOLS_AUTO, GW_TOOLS_REQUIRED, GW_TOOLS_NAMED } gw_tool_mode;
+gw_tool_mode gw_phttp_tool_mode(const gw_request *req);
 
 /* What a dialect adapter (provider_<x>.c) implements; the rest of a
  * provider kind (path, framing, auth, signer) is its row in the provider
@@ -75,6 +90,10 @@ struct gw_phttp_dialect {
     gw_err (*parse_full_raw)(gw_phttp_call *c, const char *doc, size_t len, bool *handled);
     gw_err (*on_event_raw)(gw_phttp_call *c, const char *event, const char *doc, size_t len,
                            bool *handled);
+    /* Optional: the name of the tool whose call carries the structured
+     * answer of req (a dialect without a native response_format forces one);
+     * its arguments become the answer text, not a tool call. NULL: none. */
+    const char *(*format_tool)(const gw_request *req);
 };
 
 /* Start a call of kind k (its row: k->dialect must be set). */
@@ -105,6 +124,18 @@ gw_err gw_phttp_text_field(gw_phttp_call *c, const gw_jscan_field *f);
 void gw_phttp_finish_field(gw_phttp_call *c, const gw_jscan_field *f);
 void gw_phttp_usage_fields(gw_phttp_call *c, const gw_jscan_field *prompt,
                            const gw_jscan_field *completion);
+/* The request being answered. */
+const gw_request *gw_phttp_req(const gw_phttp_call *c);
+/* A piece of a tool call. key is the provider's handle for the call (the
+ * OpenAI delta index, the Anthropic content block); key < 0 starts a new
+ * call. id and name as the provider gives them (on the first piece; NULL
+ * otherwise), args the next piece of the arguments' JSON text (may be empty).
+ * When streaming, reported to on_tool_delta. The assembled calls reach
+ * on_done (ids "call_<n>" where the provider gave none; empty arguments as
+ * "{}"); a call without a name is PROVIDER_BAD_RESPONSE. GW_E_LIMIT beyond
+ * GW_PHTTP_MAX_TOOL_CALLS calls or GW_PHTTP_MAX_CONTENT bytes of arguments. */
+gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name,
+                     const char *args, size_t args_len);
 /* The dialect's end-of-stream marker was seen. */
 void gw_phttp_terminated(gw_phttp_call *c);
 /* An error reported inside a 200 stream/body: keep its text (redacted) as the detail. */
@@ -114,9 +145,17 @@ gw_err gw_phttp_inband_error(gw_phttp_call *c, json_t *err);
 const char *gw_phttp_normalise_finish(const char *raw);
 /* HTTP status (+ body for 400) to gw_err. */
 gw_err gw_phttp_map_status(int status, const char *body, size_t len);
-/* The messages array of req in OpenAI shape, with the system prompt first when
- * include_system. anthropic: no system messages, no names, "tool" sent as "user". */
+/* The messages array of req, with the system prompt first when
+ * include_system. ASSISTANT messages with tool_calls and TOOL messages with a
+ * tool_call_id take the style's tool shapes (OpenAI tool_calls / role tool
+ * with tool_call_id; Ollama the same with argument objects and tool_name;
+ * Anthropic tool_use blocks and consecutive results as one user turn of
+ * tool_result blocks). Other messages: OpenAI shape; Anthropic without
+ * system messages and names, "tool" sent as "user". */
 void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_system,
-                             bool anthropic);
+                             gw_msg_style style);
+/* ,"tools":[{"type":"function","function":{...}}] (OpenAI, Ollama); nothing
+ * without tools. */
+void gw_phttp_write_function_tools(gw_jbuf *j, const gw_request *req);
 
 #endif

@@ -5,23 +5,84 @@
  * "Authorization: Bearer <key>" unless the deployment names another header;
  * extra headers come from the deployment. Streams are SSE ending with
  * "data: [DONE]"; usage comes in the last chunk (stream_options.include_usage).
+ * Tools go as "tools" (type function), tool_choice as the string or
+ * {"type":"function","function":{"name":...}}; response_format as OpenAI's
+ * json_object / json_schema; tool calls come back in message.tool_calls (or
+ * delta.tool_calls pieces keyed by index), their arguments a JSON string.
  */
 #include "provider/provider_openai.h"
 
 #include <string.h>
+
+static void write_tool_choice(gw_jbuf *j, const gw_request *req)
+{
+    if (req->tool_count == 0 || req->tool_choice == NULL)
+        return;
+    gw_jbuf_lit(j, ",\"tool_choice\":");
+    if (gw_phttp_tool_mode(req) == GW_TOOLS_NAMED) {
+        gw_jbuf_lit(j, "{\"type\":\"function\",\"function\":{\"name\":");
+        gw_jbuf_str(j, req->tool_choice);
+        gw_jbuf_lit(j, "}}");
+    } else {
+        gw_jbuf_str(j, req->tool_choice);
+    }
+}
+
+static void write_response_format(gw_jbuf *j, const gw_request *req)
+{
+    const gw_response_format *f = req->response_format;
+    if (f == NULL)
+        return;
+    if (strcmp(f->type, "json_schema") == 0) {
+        gw_jbuf_lit(j, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":");
+        gw_jbuf_str(j, f->name ? f->name : "response");
+        gw_jbuf_lit(j, ",\"schema\":");
+        gw_jbuf_json(j, f->schema, true);
+        gw_jbuf_lit(j, f->strict ? ",\"strict\":true}}" : ",\"strict\":false}}");
+    } else if (strcmp(f->type, "json_object") == 0) {
+        gw_jbuf_lit(j, ",\"response_format\":{\"type\":\"json_object\"}");
+    } else if (strcmp(f->type, "text") != 0 && j->err == GW_OK) {
+        j->err = GW_E_INVALID_REQUEST; /* validated earlier; never sent unknown */
+    }
+}
+
+/* stop, top_p, seed. */
+static void write_sampling(gw_jbuf *j, const gw_request *req)
+{
+    if (req->stop_count > 0) {
+        gw_jbuf_lit(j, ",\"stop\":[");
+        for (size_t i = 0; i < req->stop_count; i++) {
+            gw_jbuf_lit(j, i ? "," : "");
+            gw_jbuf_str(j, req->stop[i]);
+        }
+        gw_jbuf_lit(j, "]");
+    }
+    if (req->has_top_p) {
+        gw_jbuf_lit(j, ",\"top_p\":");
+        gw_jbuf_real(j, req->top_p);
+    }
+    if (req->has_seed) {
+        gw_jbuf_lit(j, ",\"seed\":");
+        gw_jbuf_int(j, req->seed);
+    }
+}
 
 static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
     gw_jbuf_lit(j, "{\"model\":");
     gw_jbuf_str(j, d->model);
     gw_jbuf_lit(j, ",\"messages\":");
-    gw_phttp_write_messages(j, req, true, false);
+    gw_phttp_write_messages(j, req, true, GW_MSGS_OPENAI);
     gw_jbuf_lit(j, ",\"temperature\":");
     gw_jbuf_real(j, req->temperature);
     if (req->max_tokens > 0) {
         gw_jbuf_lit(j, ",\"max_tokens\":");
         gw_jbuf_int(j, req->max_tokens);
     }
+    gw_phttp_write_function_tools(j, req);
+    write_tool_choice(j, req);
+    write_response_format(j, req);
+    write_sampling(j, req);
     if (req->stream)
         gw_jbuf_lit(j, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     gw_jbuf_lit(j, "}");
@@ -32,6 +93,33 @@ static void read_usage(gw_phttp_call *c, json_t *usage)
     if (json_is_object(usage))
         gw_phttp_usage(c, json_object_get(usage, "prompt_tokens"),
                        json_object_get(usage, "completion_tokens"));
+}
+
+/* tool_calls of a message (whole) or of a delta (pieces, by index). */
+static gw_err read_tool_calls(gw_phttp_call *c, json_t *calls)
+{
+    if (calls == NULL || json_is_null(calls))
+        return GW_OK;
+    if (!json_is_array(calls))
+        return GW_E_PROVIDER_BAD_RESPONSE;
+    size_t i;
+    json_t *tc;
+    json_array_foreach(calls, i, tc)
+    {
+        json_t *fn = json_object_get(tc, "function");
+        json_t *args = json_object_get(fn, "arguments");
+        json_t *index = json_object_get(tc, "index");
+        int key = json_is_integer(index) ? (int)json_integer_value(index) : (int)i;
+        if (key < 0 || key >= 1 << 20)
+            return GW_E_PROVIDER_BAD_RESPONSE;
+        gw_err e = gw_phttp_tool(c, key, json_string_value(json_object_get(tc, "id")),
+                                 json_string_value(json_object_get(fn, "name")),
+                                 json_is_string(args) ? json_string_value(args) : "",
+                                 json_is_string(args) ? json_string_length(args) : 0);
+        if (e != GW_OK)
+            return e;
+    }
+    return GW_OK;
 }
 
 static gw_err parse_full(gw_phttp_call *c, json_t *root)
@@ -48,6 +136,8 @@ static gw_err parse_full(gw_phttp_call *c, json_t *root)
         return GW_E_PROVIDER_BAD_RESPONSE;
     gw_err e = gw_phttp_text(c, json_string_value(content) ? json_string_value(content) : "",
                              json_string_length(content));
+    if (e == GW_OK)
+        e = read_tool_calls(c, json_object_get(msg, "tool_calls"));
     if (e != GW_OK)
         return e;
     gw_phttp_finish(c, json_string_value(json_object_get(choice, "finish_reason")));
@@ -62,12 +152,16 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
         return gw_phttp_inband_error(c, err);
     json_t *choice = json_array_get(json_object_get(data, "choices"), 0);
     if (choice != NULL) {
-        json_t *content = json_object_get(json_object_get(choice, "delta"), "content");
+        json_t *delta = json_object_get(choice, "delta");
+        json_t *content = json_object_get(delta, "content");
         if (json_is_string(content)) {
             gw_err e = gw_phttp_text(c, json_string_value(content), json_string_length(content));
             if (e != GW_OK)
                 return e;
         }
+        gw_err e = read_tool_calls(c, json_object_get(delta, "tool_calls"));
+        if (e != GW_OK)
+            return e;
         gw_phttp_finish(c, json_string_value(json_object_get(choice, "finish_reason")));
     }
     read_usage(c, json_object_get(data, "usage"));
@@ -76,7 +170,7 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
 
 /* ---- fast paths without a jansson tree (same answers; see jscan.h) ---- */
 
-enum { F_ERROR, F_CHOICE, F_MSG, F_TEXT, F_FINISH, F_PROMPT, F_COMPLETION, F__COUNT };
+enum { F_ERROR, F_CHOICE, F_MSG, F_TEXT, F_FINISH, F_PROMPT, F_COMPLETION, F_TOOLS, F__COUNT };
 
 static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, const char *msg_key,
                         bool full, bool *handled)
@@ -89,10 +183,12 @@ static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, const cha
         [F_FINISH] = {.path = {"choices", "#0", "finish_reason"}},
         [F_PROMPT] = {.path = {"usage", "prompt_tokens"}},
         [F_COMPLETION] = {.path = {"usage", "completion_tokens"}},
+        [F_TOOLS] = {.path = {"choices", "#0", msg_key, "tool_calls"}},
     };
     if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK ||
-        (f[F_ERROR].kind != GW_JSON_ABSENT && f[F_ERROR].kind != GW_JSON_NULL))
-        return GW_OK; /* not handled: jansson decides */
+        (f[F_ERROR].kind != GW_JSON_ABSENT && f[F_ERROR].kind != GW_JSON_NULL) ||
+        (f[F_TOOLS].kind != GW_JSON_ABSENT && f[F_TOOLS].kind != GW_JSON_NULL))
+        return GW_OK; /* not handled: jansson decides (tool calls take the tree path) */
     *handled = true;
     if (full && (f[F_MSG].kind != GW_JSON_OBJECT ||
                  (f[F_TEXT].kind != GW_JSON_STRING && f[F_TEXT].kind != GW_JSON_NULL)))

@@ -49,7 +49,7 @@ static void run_call(const gw_deployment *d, gw_request *req, sink *s)
     uv_loop_init(&loop);
     gw_providers *ps;
     assert_int_equal(gw_providers_new(&loop, &ps), GW_OK);
-    gw_provider_cbs cbs = {on_delta, on_done};
+    gw_provider_cbs cbs = {.on_delta = on_delta, .on_done = on_done};
     gw_provider_call *c;
     memset(s, 0, sizeof *s);
     s->in_start = true;
