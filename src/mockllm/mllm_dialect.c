@@ -158,7 +158,8 @@ static json_t *gen_value(json_t *schema, uint64_t seed, int depth)
     if (strcmp(type, "array") == 0) {
         json_t *a = json_array();
         if (depth < 4)
-            json_array_append_new(a, gen_value(json_object_get(schema, "items"), mix(seed), depth + 1));
+            json_array_append_new(
+                a, gen_value(json_object_get(schema, "items"), mix(seed), depth + 1));
         return a;
     }
     if (strcmp(type, "integer") == 0)
@@ -490,8 +491,9 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
         gw_mllm_buf_puts(b, "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                             "\"content\":");
         if (c->tool_call) {
-            gw_mllm_buf_printf(b, "null,\"tool_calls\":[{\"id\":\"call_%.12s\",\"type\":"
-                                  "\"function\",\"function\":{\"name\":\"",
+            gw_mllm_buf_printf(b,
+                               "null,\"tool_calls\":[{\"id\":\"call_%.12s\",\"type\":"
+                               "\"function\",\"function\":{\"name\":\"",
                                c->id);
             put_tool_name(c, b);
             gw_mllm_buf_puts(b, "\",\"arguments\":\"");
@@ -514,8 +516,9 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
                            c->id);
         put_model(c, b);
         if (c->tool_call) {
-            gw_mllm_buf_printf(b, "\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_%.12s\","
-                                  "\"name\":\"",
+            gw_mllm_buf_printf(b,
+                               "\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_%.12s\","
+                               "\"name\":\"",
                                c->id);
             put_tool_name(c, b);
             gw_mllm_buf_puts(b, "\",\"input\":");

@@ -160,8 +160,8 @@ static gw_err add_headers(gw_phttp_call *c, const gw_deployment *d)
  * (input_json_delta pieces follow). */
 static gw_err read_tool_use(gw_phttp_call *c, int block, json_t *b, bool whole)
 {
-    char *input = whole ? json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY)
-                        : NULL;
+    char *input =
+        whole ? json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     gw_err e = gw_phttp_tool(c, block, json_string_value(json_object_get(b, "id")),
                              json_string_value(json_object_get(b, "name")), input ? input : "",
                              input ? strlen(input) : 0);

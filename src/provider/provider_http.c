@@ -58,8 +58,7 @@ struct gw_phttp_call {
     size_t scratch_cap;
     tool_slot *tools; /* tool calls in order of first appearance */
     size_t tool_count, tool_cap, tool_bytes;
-    int tool_delta_count; /* real (not format) tool calls seen */
-    gw_tool_call *tool_out; /* the assembled calls handed to on_done */
+    gw_tool_call *tool_out;  /* the assembled calls handed to on_done */
     const char *format_tool; /* the dialect's structured-output tool name, or NULL */
 };
 
@@ -274,8 +273,8 @@ static tool_slot *tool_slot_for(gw_phttp_call *c, int key, gw_err *err)
     return t;
 }
 
-gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name,
-                     const char *args, size_t args_len)
+gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name, const char *args,
+                     size_t args_len)
 {
     gw_err err = GW_OK;
     tool_slot *t = tool_slot_for(c, key, &err);
@@ -311,8 +310,12 @@ gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name
     int index = 0; /* among the real tool calls */
     for (tool_slot *p = c->tools; p != t; p++)
         index += p->is_format ? 0 : 1;
-    if (first)
-        c->tool_delta_count++;
+    if (first && t->id == NULL) { /* Ollama gives none: the first piece names it */
+        char gen[32];
+        snprintf(gen, sizeof gen, "call_%d", index);
+        if ((t->id = dup_n(gen, strlen(gen))) == NULL)
+            return GW_E_NOMEM;
+    }
     if (c->in_data && c->req->stream) {
         if (!c->streamed_any) {
             c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
@@ -346,16 +349,10 @@ static gw_err tools_result(gw_phttp_call *c, gw_provider_result *res)
         tool_slot *t = &c->tools[i];
         if (t->is_format)
             continue;
-        if (t->id == NULL) {
-            char id[32];
-            snprintf(id, sizeof id, "call_%zu", k);
-            if ((t->id = dup_n(id, strlen(id))) == NULL)
-                return GW_E_NOMEM;
-        }
         if (t->name == NULL || t->name[0] == '\0')
             return GW_E_PROVIDER_BAD_RESPONSE; /* a call of no tool */
-        c->tool_out[k++] = (gw_tool_call){
-            .id = t->id, .name = t->name, .arguments = t->args ? t->args : "{}"};
+        c->tool_out[k++] =
+            (gw_tool_call){.id = t->id, .name = t->name, .arguments = t->args ? t->args : "{}"};
         if (t->args_len == 0)
             c->tool_out[k - 1].arguments = "{}";
     }
@@ -681,7 +678,8 @@ static void write_anthropic_calls(gw_jbuf *j, const gw_message *m)
     }
     for (size_t i = 0; i < m->tool_call_count; i++) {
         const gw_tool_call *t = &m->tool_calls[i];
-        gw_jbuf_lit(j, text || i ? ",{\"type\":\"tool_use\",\"id\":" : "{\"type\":\"tool_use\",\"id\":");
+        gw_jbuf_lit(j, text || i ? ",{\"type\":\"tool_use\",\"id\":"
+                                 : "{\"type\":\"tool_use\",\"id\":");
         gw_jbuf_str(j, t->id);
         gw_jbuf_lit(j, ",\"name\":");
         gw_jbuf_str(j, t->name);

@@ -134,8 +134,8 @@ const gw_request *gw_phttp_req(const gw_phttp_call *c);
  * on_done (ids "call_<n>" where the provider gave none; empty arguments as
  * "{}"); a call without a name is PROVIDER_BAD_RESPONSE. GW_E_LIMIT beyond
  * GW_PHTTP_MAX_TOOL_CALLS calls or GW_PHTTP_MAX_CONTENT bytes of arguments. */
-gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name,
-                     const char *args, size_t args_len);
+gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name, const char *args,
+                     size_t args_len);
 /* The dialect's end-of-stream marker was seen. */
 void gw_phttp_terminated(gw_phttp_call *c);
 /* An error reported inside a 200 stream/body: keep its text (redacted) as the detail. */
