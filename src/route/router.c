@@ -38,12 +38,15 @@ double gw_route_estimate_cost_usd(const gw_deployment *d, int32_t prompt_tokens,
            1e6;
 }
 
+/* The capabilities req asks for, and "tools" whenever it carries tools (a
+ * deployment without it is never chosen for them, whatever the caller
+ * listed). */
 static bool has_caps(const gw_deployment *d, const gw_request *req)
 {
     for (size_t i = 0; i < req->capability_count; i++)
         if (!gw_deployment_has_capability(d, req->capabilities[i]))
             return false;
-    return true;
+    return req->tool_count == 0 || gw_deployment_has_capability(d, "tools");
 }
 
 static int unneeded_caps(const gw_deployment *d, const gw_request *req)

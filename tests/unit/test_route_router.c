@@ -247,6 +247,34 @@ static void test_capability_and_context_filters(void **st)
     gw_registry_free(r);
 }
 
+/* A request with tools goes only to deployments with the "tools" capability,
+ * whether or not the caller listed it. */
+static void test_tools_need_the_capability(void **st)
+{
+    (void)st;
+    gw_registry *r = reg4();
+    static gw_tool tool = {.name = "get_weather"};
+    gw_request q = mkreq(GW_ROUTE_CHEAPEST, 100);
+    q.tools = &tool;
+    q.tool_count = 1;
+    assert_int_equal(route_err(r, &q, NULL), GW_E_NO_CAPABLE_MODEL);
+    gw_registry_free(r);
+    set_caps(&deps[2], 4, "chat", "code", "vision", "tools");
+    set_caps(&deps[3], 3, "chat", "code", "tools");
+    r = NULL;
+    assert_int_equal(gw_registry_new(deps, 4, GW_PROVIDER_MASK_ALL, NULL, 0, &r), GW_OK);
+    gw_router_opts o;
+    gw_router_opts_from_config(gw_config_defaults(), &o);
+    gw_route_plan p;
+    assert_int_equal(gw_route(r, &o, &q, NULL, NULL, &p), GW_OK);
+    assert_int_equal(p.count, 2); /* only coder and smart, cheapest first */
+    assert_string_equal(gw_registry_get(r, p.idx[0])->id, "coder");
+    assert_string_equal(gw_registry_get(r, p.idx[1])->id, "smart");
+    q.tool_count = 0; /* without tools every deployment is a candidate again */
+    assert_string_equal(first(r, &q, NULL), "cheap");
+    gw_registry_free(r);
+}
+
 static void test_preferred_model(void **st)
 {
     (void)st;
@@ -458,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_each_strategy),
         cmocka_unit_test(test_fallback_chain_capped),
         cmocka_unit_test(test_capability_and_context_filters),
+        cmocka_unit_test(test_tools_need_the_capability),
         cmocka_unit_test(test_preferred_model),
         cmocka_unit_test(test_provider_not_configured),
         cmocka_unit_test(test_breaker_filter),
