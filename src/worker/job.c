@@ -237,6 +237,8 @@ bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len)
     a->stored = r;
     a->content = r->content;
     a->finish_reason = r->finish_reason;
+    a->tool_calls = r->tool_calls;
+    a->tool_call_count = r->tool_call_count;
     a->err = r->error != NULL ? gw_err_from_code(r->error->code) : GW_OK;
     if (r->error != NULL && a->err == GW_OK)
         a->err = GW_E_INTERNAL;

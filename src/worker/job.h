@@ -93,6 +93,8 @@ typedef struct {
     gw_map err_details;  /* extra GatewayError details (attempt log, retry_after_ms) */
     const char *content;
     const char *finish_reason;
+    const gw_tool_call *tool_calls; /* the answer's tool calls (arena) */
+    size_t tool_call_count;
     gw_token_usage usage;
     double ttft_ms;
     bool has_ttft;

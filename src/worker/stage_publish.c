@@ -158,7 +158,9 @@ void gw_job_make_response(gw_job *job, gw_error_rec *e, gw_response *r)
                        .error = e,
                        .metadata = a->resp_metadata,
                        .custom_id = job->req.custom_id,
-                       .batch_id = job->req.batch_id};
+                       .batch_id = job->req.batch_id,
+                       .tool_calls = a->err == GW_OK ? (gw_tool_call *)a->tool_calls : NULL,
+                       .tool_call_count = a->err == GW_OK ? a->tool_call_count : 0};
 }
 
 /* Fix the answer once, so the kept record and the published one are equal. */
@@ -186,6 +188,17 @@ static void publish_final_chunk(gw_job *job, gw_error_rec *e)
                    .token_usage = job->ans.usage,
                    .finish_reason = job->ans.finish_reason,
                    .error = e};
+    /* The answer's tool calls, each as one whole delta (index, id, name, all
+     * its arguments): what a consumer assembling deltas by index gets. */
+    size_t n = e == NULL ? job->ans.tool_call_count : 0;
+    gw_tool_call_delta *d = n > 0 ? gw_arena_calloc(&job->arena, n, sizeof *d) : NULL;
+    for (size_t i = 0; d != NULL && i < n; i++)
+        d[i] = (gw_tool_call_delta){.index = (int32_t)i,
+                                    .id = job->ans.tool_calls[i].id,
+                                    .name = job->ans.tool_calls[i].name,
+                                    .arguments = job->ans.tool_calls[i].arguments};
+    ch.tool_calls = d;
+    ch.tool_call_count = d != NULL ? n : 0;
     if (gw_job_publish_record(job, GW_REC_CHUNK, &ch, gw_job_topic(job->w, GW_OUT_CHUNKS),
                               ch.seq) == GW_OK) {
         o->chunk_seq++;

@@ -182,6 +182,24 @@ static void copy_result(gw_job *job, const gw_provider_result *res)
     a->content = gw_arena_strndup(&job->arena, res->content ? res->content : "",
                                   res->content ? res->content_len : 0);
     a->finish_reason = gw_arena_strdup(&job->arena, res->finish_reason);
+    a->tool_calls = NULL;
+    a->tool_call_count = 0;
+    gw_tool_call *calls = res->tool_call_count > 0
+                              ? gw_arena_calloc(&job->arena, res->tool_call_count, sizeof *calls)
+                              : NULL;
+    for (size_t i = 0; calls != NULL && i < res->tool_call_count; i++) {
+        calls[i].id = gw_arena_strdup(&job->arena, res->tool_calls[i].id);
+        calls[i].name = gw_arena_strdup(&job->arena, res->tool_calls[i].name);
+        calls[i].arguments = gw_arena_strdup(&job->arena, res->tool_calls[i].arguments);
+        if (calls[i].id == NULL || calls[i].name == NULL || calls[i].arguments == NULL)
+            calls = NULL; /* out of the job's memory: as a lost content, not a success */
+    }
+    if (calls != NULL) {
+        a->tool_calls = calls;
+        a->tool_call_count = res->tool_call_count;
+    } else if (res->tool_call_count > 0) {
+        a->content = NULL;
+    }
     a->usage = res->usage;
     a->ttft_ms = res->ttft_ms;
     a->has_ttft = res->err == GW_OK;
