@@ -111,6 +111,53 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The request v3 fields (tools, tool calls, structured output, sampling),
+ * hashed only when a request has any, so the keys of requests without them
+ * stay what they were. */
+static void put_v3_fields(gw_sha256 *c, const gw_request *req)
+{
+    bool any = req->tool_count > 0 || req->tool_choice != NULL || req->response_format != NULL ||
+               req->stop_count > 0 || req->has_top_p || req->has_seed;
+    for (size_t i = 0; !any && i < req->message_count; i++)
+        any = req->messages[i].tool_call_count > 0 || req->messages[i].tool_call_id != NULL;
+    if (!any)
+        return;
+    char num[64];
+    put_str(c, "v3");
+    snprintf(num, sizeof(num), "%zu", req->tool_count);
+    put_str(c, num);
+    for (size_t i = 0; i < req->tool_count; i++) {
+        put_str(c, req->tools[i].name);
+        put_str(c, req->tools[i].description);
+        put_str(c, req->tools[i].parameters);
+    }
+    put_str(c, req->tool_choice);
+    const gw_response_format *f = req->response_format;
+    put_str(c, f ? f->type : NULL);
+    put_str(c, f ? f->name : NULL);
+    put_str(c, f ? f->schema : NULL);
+    put_str(c, f && f->strict ? "strict" : "");
+    snprintf(num, sizeof(num), "%zu", req->stop_count);
+    put_str(c, num);
+    for (size_t i = 0; i < req->stop_count; i++)
+        put_str(c, req->stop[i]);
+    snprintf(num, sizeof(num), "%.17g", req->top_p);
+    put_str(c, req->has_top_p ? num : NULL);
+    snprintf(num, sizeof(num), "%lld", (long long)req->seed);
+    put_str(c, req->has_seed ? num : NULL);
+    for (size_t i = 0; i < req->message_count; i++) {
+        const gw_message *m = &req->messages[i];
+        put_str(c, m->tool_call_id);
+        snprintf(num, sizeof(num), "%zu", m->tool_call_count);
+        put_str(c, num);
+        for (size_t k = 0; k < m->tool_call_count; k++) {
+            put_str(c, m->tool_calls[k].id);
+            put_str(c, m->tool_calls[k].name);
+            put_str(c, m->tool_calls[k].arguments);
+        }
+    }
+}
+
 gw_err gw_cache_key_compute(const gw_request *req, bool shared, char out[GW_CACHE_KEY_HEX])
 {
     const char *caps[GW_CACHE_MAX_CAPABILITIES];
@@ -143,6 +190,7 @@ gw_err gw_cache_key_compute(const gw_request *req, bool shared, char out[GW_CACH
         put_str(&c, req->messages[i].name);
         put_str(&c, req->messages[i].content);
     }
+    put_v3_fields(&c, req);
     uint8_t d[32];
     gw_sha256_final(&c, d);
     gw_hex(d, sizeof(d), out);

@@ -116,6 +116,47 @@ static void test_key_isolation(void **s)
     assert_string_equal(k, k2);
 }
 
+/* The v3 fields (tools, tool calls, structured output, sampling) are in the
+ * key, each one separately. */
+static void test_key_v3_fields(void **s)
+{
+    char k0[GW_CACHE_KEY_HEX], k[GW_CACHE_KEY_HEX], seen[12][GW_CACHE_KEY_HEX];
+    gw_request r = base_request();
+    key_of(&r, false, k0);
+    static gw_tool tool_a = {.name = "get_weather", .parameters = "{\"type\":\"object\"}"};
+    static gw_tool tool_b = {.name = "get_weather", .parameters = "{\"type\":\"string\"}"};
+    static gw_response_format fmt = {.type = "json_object"};
+    static const char *stop[] = {"END"};
+    static gw_tool_call call = {.id = "c1", .name = "get_weather", .arguments = "{}"};
+    gw_message with_call[2] = {msgs[0], msgs[1]};
+    with_call[1].tool_calls = &call;
+    with_call[1].tool_call_count = 1;
+    gw_message with_result[2] = {msgs[0], msgs[1]};
+    with_result[1].tool_call_id = "c1";
+    gw_request v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = base_request();
+    v[0].tools = &tool_a, v[0].tool_count = 1;
+    v[1].tools = &tool_b, v[1].tool_count = 1;
+    v[2].tools = &tool_a, v[2].tool_count = 1, v[2].tool_choice = "required";
+    v[3].response_format = &fmt;
+    v[4].stop = stop, v[4].stop_count = 1;
+    v[5].has_top_p = true, v[5].top_p = 0.5;
+    v[6].has_seed = true, v[6].seed = 7;
+    v[7].has_seed = true, v[7].seed = 8;
+    v[8].messages = with_call;
+    v[9].messages = with_result;
+    memcpy(seen[0], k0, sizeof k0);
+    for (int i = 0; i < 10; i++) {
+        key_of(&v[i], false, k);
+        for (int j = 0; j <= i; j++)
+            assert_string_not_equal(k, seen[j]);
+        memcpy(seen[i + 1], k, sizeof k);
+    }
+    key_of(&v[0], false, k);
+    assert_string_equal(k, seen[1]); /* and stable */
+}
+
 static gw_cache_config cache_cfg(void)
 {
     gw_cache_config c = {
@@ -183,9 +224,8 @@ static void test_storable(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_known_answers),
-        cmocka_unit_test(test_key_isolation),
-        cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_hash_known_answers), cmocka_unit_test(test_key_isolation),
+        cmocka_unit_test(test_key_v3_fields),      cmocka_unit_test(test_decide),
         cmocka_unit_test(test_storable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
