@@ -1,15 +1,21 @@
 /*
- * modelgw-semantic-eval: the labelled evaluation set of the semantic cache
- * (tests/data/semantic_eval.jsonl: {"a","b","label":"dup"|"neg"}) run
- * through one embedder and the guard rails.
+ * modelgw-semantic-eval: a labelled set of prompt pairs run through one
+ * embedder and the verifier (src/semantic/verify.h), as the worker does.
+ * Sets are JSON lines {"a","b","label":"dup"|"neg","kind","split"}:
+ * tests/data/semantic_eval.jsonl (default; split "dev" and "heldout") and
+ * tests/data/semantic_handmade.jsonl (no split field: all held out).
  *
  *   modelgw-semantic-eval [--embedder hash|openai:URL:MODEL|ollama:URL:MODEL]
  *                         [--dim N] [--threshold T] [--sweep] [--file F]
+ *                         [--split dev|heldout|all] [--kinds]
  *                         [--lsh BANDSxROWS]... [--seed S] [--verbose]
  *
  * Prints the hit rate on true duplicates and the false-hit rate on hard
- * negatives at the threshold (a "RESULT" line that tests parse), with
- * --sweep the same from 0.50 to 0.97, and with --lsh the measured LSH recall
+ * negatives at the threshold (a "RESULT" line that tests parse), the same
+ * for cosine alone and for the verifier alone, with --kinds one "KIND" line
+ * per category, with --sweep the same from 0.50 to 0.97, with --verbose
+ * every miss and false hit with the verifier's reason, and with --lsh the
+ * measured LSH recall
  * (pairs sharing at least one bucket) next to the theory, for the set's
  * positives at or above the threshold and for synthetic pairs at cosine
  * 0.85, 0.90, 0.95. The HTTP embedder is the worker's own (batched, cached).
@@ -23,19 +29,22 @@
 
 #include "loop/http_client.h"
 #include "semantic/embedder.h"
+#include "semantic/verify.h"
 
 enum { MAX_PAIRS = 20000, MAX_LSH = 8, WAVE = 256 };
 
 typedef struct {
     char *a, *b;
+    char kind[48];
     int dup;
+    gw_semv_result verdict; /* the verifier's, computed once */
 } pair;
 
 typedef struct {
-    const char *embedder, *file;
+    const char *embedder, *file, *split;
     size_t dim;
     double threshold;
-    int sweep, verbose, nlsh;
+    int sweep, verbose, kinds, nlsh;
     int lsh_bands[MAX_LSH], lsh_rows[MAX_LSH];
     uint64_t seed;
 } options;
@@ -52,25 +61,30 @@ static int usage(void)
 {
     fprintf(stderr, "usage: modelgw-semantic-eval [--embedder hash|openai:URL:MODEL|"
                     "ollama:URL:MODEL] [--dim N] [--threshold T] [--sweep] [--file F] "
-                    "[--lsh BxR]... [--seed S] [--verbose]\n");
+                    "[--split dev|heldout|all] [--kinds] [--lsh BxR]... [--seed S] [--verbose]\n");
     return 2;
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.embedder = "hash", .dim = 384, .threshold = -1, .seed = 7};
+    *o = (options){.embedder = "hash", .split = "all", .dim = 384, .threshold = -1, .seed = 7};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--sweep"))
             o->sweep = 1;
         else if (!strcmp(argv[i], "--verbose"))
             o->verbose = 1;
+        else if (!strcmp(argv[i], "--kinds"))
+            o->kinds = 1;
         else if (v == NULL)
             return -1;
         else if (!strcmp(argv[i], "--embedder"))
             o->embedder = argv[++i];
         else if (!strcmp(argv[i], "--file"))
             o->file = argv[++i];
+        else if (!strcmp(argv[i], "--split") &&
+                 (!strcmp(v, "dev") || !strcmp(v, "heldout") || !strcmp(v, "all")))
+            o->split = argv[++i];
         else if (!strcmp(argv[i], "--dim"))
             o->dim = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--threshold"))
@@ -86,7 +100,7 @@ static int parse_args(int argc, char **argv, options *o)
     return o->dim > 0 && o->dim <= GW_EMBED_MAX_DIM ? 0 : -1;
 }
 
-static int load_pairs(const char *path, eval *ev)
+static int load_pairs(const char *path, const char *split, eval *ev)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -101,13 +115,24 @@ static int load_pairs(const char *path, eval *ev)
         const char *a = json_string_value(json_object_get(o, "a"));
         const char *b = json_string_value(json_object_get(o, "b"));
         const char *label = json_string_value(json_object_get(o, "label"));
-        if (a == NULL || b == NULL || label == NULL) {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *sp = json_string_value(json_object_get(o, "split"));
+        if (a == NULL || b == NULL || label == NULL ||
+            (strcmp(label, "dup") != 0 && strcmp(label, "neg") != 0)) {
             fprintf(stderr, "bad line %zu of %s\n", ev->n + 1, path);
             json_decref(o);
             rc = -1;
             break;
         }
-        ev->pairs[ev->n++] = (pair){strdup(a), strdup(b), strcmp(label, "dup") == 0};
+        /* Rows without a split (the hand-written set) are held out. */
+        if (strcmp(split, "all") != 0 && strcmp(split, sp ? sp : "heldout") != 0) {
+            json_decref(o);
+            continue;
+        }
+        pair *p = &ev->pairs[ev->n++];
+        *p = (pair){.a = strdup(a), .b = strdup(b), .dup = strcmp(label, "dup") == 0};
+        snprintf(p->kind, sizeof p->kind, "%s", kind ? kind : label);
+        p->verdict = gw_sem_verify(a, strlen(a), b, strlen(b));
         json_decref(o);
     }
     fclose(f);
@@ -167,27 +192,35 @@ static int embed_all(uv_loop_t *loop, gw_embedder *e, eval *ev)
 /* ---- scoring ---- */
 
 typedef struct {
-    int dup, dup_hit, neg, neg_hit, neg_cos_hit;
+    int dup, dup_hit, neg, neg_hit, neg_cos_hit, dup_cos_hit, dup_ver, neg_ver;
 } counts;
 
-static counts score(const eval *ev, double t, int verbose)
+/* kind NULL: every pair. */
+static counts score(const eval *ev, double t, const char *kind, int verbose)
 {
     counts c = {0};
     for (size_t i = 0; i < ev->n; i++) {
         const pair *p = &ev->pairs[i];
+        if (kind != NULL && strcmp(kind, p->kind) != 0)
+            continue;
         int cos_hit = ev->cos[i] >= t;
-        int hit = cos_hit && gw_semantic_guards_agree(p->a, p->b);
+        int ver = p->verdict == GW_SEMV_OK;
+        int hit = cos_hit && ver;
         if (p->dup) {
             c.dup++;
             c.dup_hit += hit;
+            c.dup_cos_hit += cos_hit;
+            c.dup_ver += ver;
             if (verbose && !hit)
-                printf("  miss %.3f %s | %s\n", ev->cos[i], p->a, p->b);
+                printf("  miss %s %.3f %s | %s | %s\n", p->kind, ev->cos[i],
+                       gw_semv_name(p->verdict), p->a, p->b);
         } else {
             c.neg++;
             c.neg_hit += hit;
             c.neg_cos_hit += cos_hit;
+            c.neg_ver += ver;
             if (verbose && hit)
-                printf("  FALSE HIT %.3f %s | %s\n", ev->cos[i], p->a, p->b);
+                printf("  FALSE HIT %s %.3f %s | %s\n", p->kind, ev->cos[i], p->a, p->b);
         }
     }
     return c;
@@ -200,19 +233,40 @@ static double ratio(int a, int b)
 
 static void report(const eval *ev, const options *o, const char *tag)
 {
-    counts c = score(ev, o->threshold, o->verbose);
-    printf("embedder=%s pairs=%zu positives=%d negatives=%d\n", tag, ev->n, c.dup, c.neg);
+    counts c = score(ev, o->threshold, NULL, o->verbose);
+    printf("embedder=%s split=%s pairs=%zu positives=%d negatives=%d\n", tag, o->split, ev->n,
+           c.dup, c.neg);
     printf("RESULT threshold=%.3f hit_rate=%.4f hits=%d/%d false_hit_rate=%.4f "
            "false_hits=%d/%d cosine_only_false_hit_rate=%.4f\n",
            o->threshold, ratio(c.dup_hit, c.dup), c.dup_hit, c.dup, ratio(c.neg_hit, c.neg),
            c.neg_hit, c.neg, ratio(c.neg_cos_hit, c.neg));
+    printf("cosine_only hit_rate=%.4f false_hit_rate=%.4f; verifier_only hit_rate=%.4f "
+           "false_hit_rate=%.4f\n",
+           ratio(c.dup_cos_hit, c.dup), ratio(c.neg_cos_hit, c.neg), ratio(c.dup_ver, c.dup),
+           ratio(c.neg_ver, c.neg));
+    if (o->kinds) {
+        for (size_t i = 0; i < ev->n; i++) {
+            int first = 1;
+            for (size_t j = 0; j < i && first; j++)
+                first = strcmp(ev->pairs[j].kind, ev->pairs[i].kind) != 0;
+            if (!first)
+                continue;
+            const pair *p = &ev->pairs[i];
+            counts k = score(ev, o->threshold, p->kind, 0);
+            printf("KIND %s label=%s pairs=%d hits=%d rate=%.4f cosine_only=%d verifier_only=%d\n",
+                   p->kind, p->dup ? "dup" : "neg", p->dup ? k.dup : k.neg,
+                   p->dup ? k.dup_hit : k.neg_hit,
+                   ratio(p->dup ? k.dup_hit : k.neg_hit, p->dup ? k.dup : k.neg),
+                   p->dup ? k.dup_cos_hit : k.neg_cos_hit, p->dup ? k.dup_ver : k.neg_ver);
+        }
+    }
     if (!o->sweep)
         return;
     for (int k = 0; k <= 47; k++) {
         double t = 0.50 + 0.01 * k;
         if (k % 5 != 0 && t < 0.80)
             continue;
-        counts s = score(ev, t, 0);
+        counts s = score(ev, t, NULL, 0);
         printf("sweep threshold=%.2f hit_rate=%.4f false_hit_rate=%.4f "
                "cosine_only_false_hit_rate=%.4f\n",
                t, ratio(s.dup_hit, s.dup), ratio(s.neg_hit, s.neg), ratio(s.neg_cos_hit, s.neg));
@@ -365,7 +419,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s",
              o.file ? o.file : MODELGW_SOURCE_DIR "/tests/data/semantic_eval.jsonl");
     eval ev = {0};
-    int rc = load_pairs(path, &ev);
+    int rc = load_pairs(path, o.split, &ev);
     uv_loop_t loop;
     uv_loop_init(&loop);
     if (rc == 0)

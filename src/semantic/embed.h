@@ -1,6 +1,7 @@
 /*
  * embed: text embedders for the semantic cache, and the pure pieces the
- * semantic tier is built from (vector math, LSH signatures, guard rails).
+ * semantic tier is built from (vector math, LSH signatures); the check after
+ * the search is verify.h.
  *
  * The built-in hashing embedder needs nothing: word unigrams and bigrams plus
  * character trigrams of each word, each hashed to a signed bucket
@@ -66,13 +67,8 @@ void gw_lsh_keys(const gw_lsh *l, const float *v, uint64_t *keys);
 /* Probability that two vectors with cosine `cos` share a bucket (analysis). */
 double gw_lsh_collision_probability(int bands, int rows, double cos);
 
-/*
- * Guard rails: a semantic hit is allowed only when the two texts agree on
- * what similarity cannot see: the numbers (with the word after each, so
- * "10 km" differs from "10 miles"), negations, quoted strings, and the order
- * of entity-like tokens (capitalised or containing digits/uppercase, so
- * "flights from NY to FL" differs from "flights from FL to NY").
- */
+/* The verifier's verdict as a boolean (gw_sem_verify() in verify.h, which
+ * says why a pair was refused): true when a and b ask the same thing. */
 bool gw_semantic_guards_agree(const char *a, const char *b);
 
 #endif

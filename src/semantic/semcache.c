@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/sha.h"
+#include "semantic/verify.h"
 
 /* embedder NULL: the built-in hashing embedder, called directly. */
 struct gw_semcache {
@@ -199,7 +200,8 @@ static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, si
         if (cand[i].dim != q->dim)
             continue;
         double s = gw_sem_cosine_q(q->vec, cand[i].vec, cand[i].dim);
-        if (s >= q->threshold && s > best && gw_semantic_guards_agree(q->text, cand[i].text)) {
+        if (s >= q->threshold && s > best &&
+            gw_sem_verify(q->text, q->text_len, cand[i].text, strlen(cand[i].text)) == GW_SEMV_OK) {
             best = s;
             best_key = cand[i].exact_key;
         }
