@@ -844,11 +844,18 @@ static bool structure(vtext *v)
     v->core[0] = '\0';
     v->nchunks = 0;
     bool open = false; /* a phrase is being collected */
+    int words = 0;     /* content words in the open phrase */
     bool ok = true;
     for (int i = 0; i <= v->n && ok; i++) {
         const vtok *t = i < v->n ? &v->t[i] : NULL;
         if (t && (t->cls == CL_GONE || t->cls == CL_STOP))
             continue;
+        /* Relation words in a row head one phrase ("than to Milan",
+         * "instead of oil"): the first is not left empty. */
+        if (t && t->cls == CL_MARK && open && words == 0) {
+            ok = append(v->chunkbuf, sizeof v->chunkbuf, &chunk_len, t->canon, ':');
+            continue;
+        }
         bool ends =
             t == NULL || t->cls == CL_PUNCT || t->cls == CL_TERM || t->cls == CL_MARK || t->ends;
         if (ends && open) {
@@ -863,12 +870,14 @@ static bool structure(vtext *v)
             v->chunks[v->nchunks++] = v->chunkbuf + chunk_len;
             ok = append(v->chunkbuf, sizeof v->chunkbuf, &chunk_len, t->canon, ':');
             open = true;
+            words = 0;
             continue;
         }
         if (t->cls != CL_WORD && t->cls != CL_PROT)
             continue;
         if (open && !t->ends) {
             ok = append(v->chunkbuf, sizeof v->chunkbuf, &chunk_len, t->canon, ' ');
+            words++;
         } else {
             ok = append(v->core, sizeof v->core, &core_len, t->canon, ' ');
         }

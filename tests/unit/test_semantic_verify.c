@@ -121,6 +121,10 @@ static void test_roles(void **state)
     DIFF("Should I stretch before lifting?", "Should I lift before stretching?", GW_SEMV_ROLES);
     DIFF("Should I eat before swimming?", "Should I eat after swimming?", GW_SEMV_ROLES);
     DIFF("Did Athens defeat Sparta?", "Did Sparta defeat Athens?", GW_SEMV_ROLES);
+    /* Relation words in a row head one phrase: "than" binds "to Lima". */
+    DIFF("Is it safer to sail to Crete than to Rhodes?",
+         "Is it safer to sail to Rhodes than to Crete?", GW_SEMV_ROLES);
+    DIFF("Bake with butter instead of oil", "Bake with oil instead of butter", GW_SEMV_ROLES);
     DIFF("Send the file to Maria", "Send the file from Maria", GW_SEMV_ROLES);
     /* A phrase headed by a relation word may move; its binding stays. */
     SAME("From Leeds, how long is the train to York?", "How long is the train to York from Leeds?");
