@@ -5,6 +5,7 @@
 #include "kafka/consumer.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,15 @@ enum { MAX_PARTITIONS = 4096 };
 
 struct gw_consumer {
     rd_kafka_t *rk;
+    char *bootstrap;                      /* for a new handle (gw_consumer_recreate) */
+    int64_t max_record_bytes;             /* largest request record the topics accept; 0 unknown */
     rd_kafka_queue_t *cq;                 /* consumer queue (main queue forwarded to it) */
     rd_kafka_queue_t *tq[GW_TIER__COUNT]; /* per tier: its partitions' fetch queues forward here */
     const gw_kafka_config *k;
     const char *tier_topics[GW_TIER__COUNT];
     gw_part_table parts[GW_TIER__COUNT];
     gw_consumer_hooks hooks;
+    bool record_too_large; /* a fetch failed on receive.message.max.bytes */
 };
 
 /* ---- the partition table ------------------------------------------------------- */
@@ -48,6 +52,7 @@ static gw_part *part_get(gw_consumer *c, gw_tier t, int32_t partition, bool crea
         p->tier = t;
         p->partition = partition;
         p->stored = -1;
+        p->carry = -1;
         tb->items[partition] = p;
     }
     return tb->items[partition];
@@ -143,9 +148,65 @@ rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c)
 
 /* ---- rebalance ----------------------------------------------------------------- */
 
+/*
+ * After a handle was given up (gw_consumer_give_up), what it had finished
+ * but could not commit is resumed from: a partition assigned again starts at
+ * its carried offset when that is past the group's committed one, and the
+ * carried offset is stored, so the next commit holds it.
+ */
+static void apply_carry(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    bool any = false;
+    for (int i = 0; i < parts->cnt && !any; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, false);
+        any = p != NULL && p->carry >= 0;
+    }
+    if (!any)
+        return;
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, committed, 5000);
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, false);
+        if (p == NULL || p->carry < 0)
+            continue;
+        int64_t have = err == RD_KAFKA_RESP_ERR_NO_ERROR ? committed->elems[i].offset : -1;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && p->carry > have) {
+            parts->elems[i].offset = p->carry;
+            char part[16], from[24], to[24];
+            snprintf(part, sizeof part, "%" PRId32, p->partition);
+            snprintf(from, sizeof from, "%" PRId64, have);
+            snprintf(to, sizeof to, "%" PRId64, p->carry);
+            GW_INFO("offset_carried", "topic", parts->elems[i].topic, "partition", part,
+                    "committed", from, "resume_at", to);
+        }
+        p->carry = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
+static void store_carried(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = gw_consumer_tier_of(c, parts->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, false);
+        if (p == NULL || parts->elems[i].offset < 0)
+            continue;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, parts->elems[i].topic, p->partition)->offset =
+            parts->elems[i].offset;
+        if (rd_kafka_offsets_store(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            l->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            p->stored = parts->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+}
+
 static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     uint32_t window = (uint32_t)c->k->max_partition_runahead * 2;
+    apply_carry(c, parts);
     for (int i = 0; i < parts->cnt; i++) {
         int t = gw_consumer_tier_of(c, parts->elems[i].topic);
         gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, true);
@@ -161,6 +222,7 @@ static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
         p->stored = -1;
     }
     rd_kafka_assign(c->rk, parts);
+    store_carried(c, parts);
     for (int i = 0; i < parts->cnt; i++) {
         int t = gw_consumer_tier_of(c, parts->elems[i].topic);
         rd_kafka_queue_t *pq = t < 0 ? NULL
@@ -216,6 +278,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     gw_consumer *c = opaque;
+    if (strstr(reason, "receive.message.max.bytes") != NULL)
+        c->record_too_large = true; /* a fetch response over the receive limit */
     if (gw_kconf_error(rk, err, reason) && c->hooks.fatal != NULL)
         c->hooks.fatal(c->hooks.ud);
 }
@@ -242,7 +306,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
  * the byte threshold as long as the worker drains it, and it always does:
  * messages of closed tiers are paused away, never left queued.
  */
-static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k)
+static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k, int64_t max_record)
 {
     int64_t kbytes = k->prefetch_max_kbytes < 64 ? 64 : k->prefetch_max_kbytes;
     int64_t fetch_bytes = kbytes * 1024 / 2;
@@ -252,6 +316,13 @@ static bool conf_prefetch(rd_kafka_conf_t *c, const gw_kafka_config *k)
      * MiB by default, more where raised): a receive limit below that fails
      * the fetch and tears the connection down, over and over. */
     int64_t receive_bytes = (fetch_bytes > 8 * 1024 * 1024 ? fetch_bytes : 8 * 1024 * 1024) + 65536;
+    /* ...and a topic may accept records larger than that (max.message.bytes,
+     * read at start): one such record must still be fetchable, or its
+     * partition stalls for good. */
+    if (max_record + 1024 * 1024 > receive_bytes)
+        receive_bytes = max_record + 1024 * 1024;
+    if (receive_bytes > 2147483647)
+        receive_bytes = 2147483647;
     return gw_kconf_int(c, "queued.min.messages", min_msgs) &&
            gw_kconf_int(c, "queued.max.messages.kbytes", kbytes) &&
            gw_kconf_int(c, "message.max.bytes", fetch_bytes) &&
@@ -274,8 +345,8 @@ static rd_kafka_t *make_consumer(gw_consumer *kc, const char *bootstrap)
               gw_kconf_set(c, "partition.assignment.strategy", "roundrobin") &&
               gw_kconf_int(c, "session.timeout.ms", k->session_timeout_ms) &&
               gw_kconf_int(c, "max.poll.interval.ms", k->max_poll_interval_ms) &&
-              conf_prefetch(c, k) && gw_kconf_set(c, "enable.partition.eof", "false") &&
-              gw_kconf_common(c, k, bootstrap);
+              conf_prefetch(c, k, kc->max_record_bytes) &&
+              gw_kconf_set(c, "enable.partition.eof", "false") && gw_kconf_common(c, k, bootstrap);
     if (!ok) {
         rd_kafka_conf_destroy(c);
         return NULL;
@@ -299,19 +370,26 @@ static rd_kafka_t *make_consumer(gw_consumer *kc, const char *bootstrap)
 }
 
 gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
-                       const char *const tier_topics[GW_TIER__COUNT],
+                       const char *const tier_topics[GW_TIER__COUNT], int64_t max_record_bytes,
                        const gw_consumer_hooks *hooks, gw_consumer **out)
 {
     gw_consumer *c = calloc(1, sizeof *c);
     if (c == NULL)
         return GW_E_NOMEM;
     c->k = k;
+    c->max_record_bytes = max_record_bytes;
+    c->bootstrap = strdup(bootstrap);
+    if (c->bootstrap == NULL) {
+        free(c);
+        return GW_E_NOMEM;
+    }
     for (int t = 0; t < GW_TIER__COUNT; t++)
         c->tier_topics[t] = tier_topics[t];
     if (hooks != NULL)
         c->hooks = *hooks;
     c->rk = make_consumer(c, bootstrap);
     if (c->rk == NULL) {
+        free(c->bootstrap);
         free(c);
         return GW_E_CONFIG;
     }
@@ -321,6 +399,120 @@ gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
         c->tq[t] = rd_kafka_queue_new(c->rk);
     *out = c;
     return GW_OK;
+}
+
+/* ---- a new handle after a fence ---------------------------------------------------- */
+
+bool gw_consumer_fenced(gw_consumer *c)
+{
+    return rd_kafka_fatal_error(c->rk, NULL, 0) == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+bool gw_consumer_record_too_large(const gw_consumer *c)
+{
+    return c->record_too_large;
+}
+
+void gw_consumer_give_up(gw_consumer *c)
+{
+    uint32_t n = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        for (int32_t i = 0; i < c->parts[t].count; i++) {
+            gw_part *p = c->parts[t].items[i];
+            if (p == NULL || !p->assigned)
+                continue;
+            int64_t done = p->offs_ready ? gw_offsets_committable(&p->offs) : -1;
+            p->carry = done > p->stored ? done : p->stored;
+            p->assigned = false;
+            p->paused = false;
+            p->generation++;
+            n++;
+        }
+    char cnt[16];
+    snprintf(cnt, sizeof cnt, "%u", n);
+    GW_INFO("partitions_revoked", "count", cnt, "lost", "true", "reason", "consumer replaced");
+}
+
+gw_err gw_consumer_recreate(gw_consumer *c)
+{
+    /* The old handle: no close (its group membership is gone: a fenced or
+     * fatal handle cannot leave or commit), queues first. */
+    if (c->cq)
+        rd_kafka_queue_destroy(c->cq);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (c->tq[t])
+            rd_kafka_queue_destroy(c->tq[t]);
+    c->cq = NULL;
+    memset(c->tq, 0, sizeof c->tq);
+    if (c->rk)
+        rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    c->rk = make_consumer(c, c->bootstrap);
+    c->record_too_large = false;
+    if (c->rk == NULL)
+        return GW_E_CONFIG;
+    rd_kafka_poll_set_consumer(c->rk);
+    c->cq = rd_kafka_queue_get_consumer(c->rk);
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        c->tq[t] = rd_kafka_queue_new(c->rk);
+    return gw_consumer_subscribe(c);
+}
+
+void gw_consumer_set_max_record_bytes(gw_consumer *c, int64_t bytes)
+{
+    if (bytes > c->max_record_bytes)
+        c->max_record_bytes = bytes;
+    else /* the topics said nothing new (or nothing): double it */
+        c->max_record_bytes =
+            c->max_record_bytes < 8 * 1024 * 1024 ? 16 * 1024 * 1024 : c->max_record_bytes * 2;
+    if (c->max_record_bytes > 1024 * 1024 * 1024)
+        c->max_record_bytes = 1024 * 1024 * 1024;
+}
+
+int64_t gw_kafka_max_message_bytes(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                   int timeout_ms)
+{
+    rd_kafka_ConfigResource_t *res[GW_TIER__COUNT];
+    if (n > GW_TIER__COUNT)
+        n = GW_TIER__COUNT;
+    for (size_t i = 0; i < n; i++)
+        res[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topics[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char err[128];
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, err, sizeof err);
+    rd_kafka_DescribeConfigs(rk, res, n, opt, q);
+    int64_t max = -1;
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    const char *why = "timed out";
+    if (ev != NULL && rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        why = rd_kafka_event_error_string(ev);
+    const rd_kafka_DescribeConfigs_result_t *r =
+        ev != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? rd_kafka_event_DescribeConfigs_result(ev)
+            : NULL;
+    size_t cnt = 0;
+    const rd_kafka_ConfigResource_t **rr =
+        r != NULL ? rd_kafka_DescribeConfigs_result_resources(r, &cnt) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        size_t ne = 0;
+        const rd_kafka_ConfigEntry_t **e = rd_kafka_ConfigResource_configs(rr[i], &ne);
+        for (size_t j = 0; j < ne; j++) {
+            const char *v = rd_kafka_ConfigEntry_value(e[j]);
+            if (strcmp(rd_kafka_ConfigEntry_name(e[j]), "max.message.bytes") == 0 && v != NULL) {
+                int64_t b = strtoll(v, NULL, 10);
+                max = b > max ? b : max;
+            }
+        }
+    }
+    if (max < 0)
+        GW_WARN("topic_limits_unknown", "error", why);
+    if (ev != NULL)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_ConfigResource_destroy(res[i]);
+    return max;
 }
 
 gw_err gw_consumer_subscribe(gw_consumer *c)
@@ -373,6 +565,7 @@ void gw_consumer_free(gw_consumer *c)
             rd_kafka_queue_destroy(c->tq[t]);
     if (c->rk)
         rd_kafka_destroy(c->rk);
+    free(c->bootstrap);
     for (int t = 0; t < GW_TIER__COUNT; t++) {
         for (int32_t i = 0; i < c->parts[t].count; i++) {
             gw_part *p = c->parts[t].items[i];

@@ -59,6 +59,7 @@ typedef struct gw_part {
     gw_offsets offs;
     bool offs_ready;
     int64_t stored; /* last offset handed to rd_kafka_offsets_store; -1 none */
+    int64_t carry;  /* finished up to here when its handle was given up; -1 none */
 } gw_part;
 
 typedef struct {
@@ -83,13 +84,45 @@ typedef struct {
 
 /*
  * k and tier_topics (one topic per tier) must outlive the consumer;
- * bootstrap is used during the call only. The tracker window is twice
- * k->max_partition_runahead. Logs and returns GW_E_CONFIG when librdkafka
+ * bootstrap is copied. The tracker window is twice
+ * k->max_partition_runahead. max_record_bytes: the largest record the tier
+ * topics accept (gw_kafka_max_message_bytes; <= 0 unknown): the receive
+ * limit is raised to fetch one. Logs and returns GW_E_CONFIG when librdkafka
  * rejects the configuration.
  */
 gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
-                       const char *const tier_topics[GW_TIER__COUNT],
+                       const char *const tier_topics[GW_TIER__COUNT], int64_t max_record_bytes,
                        const gw_consumer_hooks *hooks, gw_consumer **out);
+
+/*
+ * The largest max.message.bytes of these topics (DescribeConfigs through any
+ * client handle rk, waiting at most timeout_ms; the broker's default where a
+ * topic sets none); -1 when unknown (logged as topic_limits_unknown).
+ */
+int64_t gw_kafka_max_message_bytes(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                   int timeout_ms);
+
+/*
+ * Replacing the librdkafka handle (librdkafka 2.0.2 makes a fenced static
+ * member's handle fatally broken; a record over the receive limit needs a
+ * handle with a larger one). Two steps, with the caller's queue adapters
+ * closed in between: gw_consumer_give_up() takes every assigned partition as
+ * lost (generation bumped, so finishing jobs leave it alone) and keeps what
+ * its tracker had finished as its carry; gw_consumer_recreate() destroys the
+ * old handle and its queues without closing it, makes a new one with the
+ * same configuration and subscribes. A partition assigned again resumes from
+ * its carry when that is past the committed offset (logged offset_carried).
+ * The partition table survives: jobs keep their gw_part pointers.
+ */
+void gw_consumer_give_up(gw_consumer *c);
+gw_err gw_consumer_recreate(gw_consumer *c);
+/* The record size the next handle must fetch: bytes when larger than the
+ * current one, else the current one doubled (at least 16 MiB, at most 1 GiB). */
+void gw_consumer_set_max_record_bytes(gw_consumer *c, int64_t bytes);
+/* The handle's fatal error is FENCED_INSTANCE_ID (a static member fenced). */
+bool gw_consumer_fenced(gw_consumer *c);
+/* A fetch failed on receive.message.max.bytes since the handle was made. */
+bool gw_consumer_record_too_large(const gw_consumer *c);
 /* Subscribe to the tier topics (logs subscribe_failed; GW_E_IO). */
 gw_err gw_consumer_subscribe(gw_consumer *c);
 

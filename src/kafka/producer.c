@@ -4,14 +4,28 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "kafka/kconf.h"
+
+/* A message to produce again later (gw_producer_defer). */
+typedef struct gw_deferred {
+    struct gw_deferred *next;
+    char *topic;
+    void *key, *val;
+    size_t key_len, len;
+    rd_kafka_headers_t *hdrs;
+    void *opaque;
+    int64_t due_ms;
+} gw_deferred;
 
 struct gw_producer {
     rd_kafka_t *rk;
     rd_kafka_queue_t *pq; /* main queue: delivery reports */
     gw_producer_hooks hooks;
+    gw_deferred *deferred; /* unordered; short (only failed outputs) */
+    size_t deferred_count;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -120,6 +134,82 @@ rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err, 
     return h;
 }
 
+gw_err gw_producer_defer(gw_producer *p, const rd_kafka_message_t *m, void *opaque, int64_t due_ms)
+{
+    gw_deferred *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return GW_E_NOMEM;
+    d->topic = strdup(rd_kafka_topic_name(m->rkt));
+    d->key = m->key_len > 0 ? malloc(m->key_len) : NULL;
+    d->val = m->len > 0 ? malloc(m->len) : NULL;
+    if (d->topic == NULL || (m->key_len > 0 && d->key == NULL) || (m->len > 0 && d->val == NULL)) {
+        free(d->topic);
+        free(d->key);
+        free(d->val);
+        free(d);
+        return GW_E_NOMEM;
+    }
+    if (m->key_len > 0)
+        memcpy(d->key, m->key, m->key_len);
+    if (m->len > 0)
+        memcpy(d->val, m->payload, m->len);
+    d->key_len = m->key_len;
+    d->len = m->len;
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        d->hdrs = rd_kafka_headers_copy(h);
+    d->opaque = opaque;
+    d->due_ms = due_ms;
+    d->next = p->deferred;
+    p->deferred = d;
+    p->deferred_count++;
+    return GW_OK;
+}
+
+static void deferred_free(gw_deferred *d)
+{
+    if (d->hdrs != NULL)
+        rd_kafka_headers_destroy(d->hdrs);
+    free(d->topic);
+    free(d->key);
+    free(d->val);
+    free(d);
+}
+
+void gw_producer_tick(gw_producer *p, int64_t now_ms)
+{
+    gw_deferred **pp = &p->deferred;
+    while (*pp != NULL) {
+        gw_deferred *d = *pp;
+        if (d->due_ms > now_ms) {
+            pp = &d->next;
+            continue;
+        }
+        /* a copy: gw_producer_send destroys the headers when it fails */
+        rd_kafka_headers_t *h =
+            d->hdrs != NULL ? rd_kafka_headers_copy(d->hdrs) : rd_kafka_headers_new(1);
+        if (gw_producer_send(p, d->topic, d->key, d->key_len, d->val, d->len, h, d->opaque) !=
+            GW_OK) {
+            d->due_ms = now_ms + 1000; /* queue full or the like: a second later */
+            pp = &d->next;
+            continue;
+        }
+        *pp = d->next;
+        p->deferred_count--;
+        deferred_free(d);
+    }
+}
+
+size_t gw_producer_deferred(const gw_producer *p)
+{
+    return p != NULL ? p->deferred_count : 0;
+}
+
+bool gw_producer_fatal(gw_producer *p)
+{
+    return rd_kafka_fatal_error(p->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void gw_producer_poll(gw_producer *p)
 {
     rd_kafka_poll(p->rk, 0);
@@ -132,7 +222,7 @@ rd_kafka_queue_t *gw_producer_queue(gw_producer *p)
 
 int gw_producer_outq_len(gw_producer *p)
 {
-    return rd_kafka_outq_len(p->rk);
+    return rd_kafka_outq_len(p->rk) + (int)p->deferred_count;
 }
 
 rd_kafka_t *gw_producer_handle(gw_producer *p)
@@ -144,6 +234,11 @@ void gw_producer_free(gw_producer *p)
 {
     if (p == NULL)
         return;
+    while (p->deferred != NULL) {
+        gw_deferred *d = p->deferred;
+        p->deferred = d->next;
+        deferred_free(d);
+    }
     if (p->pq)
         rd_kafka_queue_destroy(p->pq);
     if (p->rk) {

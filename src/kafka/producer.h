@@ -69,11 +69,27 @@ typedef struct {
  */
 rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err, size_t max_payload,
                                             size_t max_key, size_t *len, size_t *key_len);
+/*
+ * Produce reported message m again at due_ms (wall clock, the caller's):
+ * topic, key, value and headers are copied now and sent by the first
+ * gw_producer_tick() at or after due_ms, with opaque. A send that fails
+ * locally is tried again a second later. Such messages count in
+ * gw_producer_outq_len(); gw_producer_free() drops them without a report.
+ */
+gw_err gw_producer_defer(gw_producer *p, const rd_kafka_message_t *m, void *opaque, int64_t due_ms);
+/* Send every deferred message that is due. */
+void gw_producer_tick(gw_producer *p, int64_t now_ms);
+/* Deferred messages not yet sent (0 for NULL). */
+size_t gw_producer_deferred(const gw_producer *p);
+/* The producer hit a fatal error (rd_kafka_fatal_error): nothing more can
+ * be delivered through it. */
+bool gw_producer_fatal(gw_producer *p);
 /* Serve delivery reports and errors without waiting. */
 void gw_producer_poll(gw_producer *p);
 /* The producer's main queue (delivery reports). Owned by the producer. */
 rd_kafka_queue_t *gw_producer_queue(gw_producer *p);
-/* Messages not yet acknowledged or failed (rd_kafka_outq_len). */
+/* Messages not yet acknowledged or failed (rd_kafka_outq_len), deferred
+ * ones included. */
 int gw_producer_outq_len(gw_producer *p);
 /* The librdkafka handle, for callers not yet on gw_producer_send. */
 rd_kafka_t *gw_producer_handle(gw_producer *p);

@@ -161,7 +161,8 @@ typedef struct {
     gw_error_rec *answer_err;
     double answer_ms;
     uint32_t acks_pending;
-    uint32_t republishes;
+    uint32_t republishes;   /* outputs produced again after a failed delivery */
+    int64_t retry_since_ms; /* first failed delivery (worker clock); 0 = none yet */
     bool publish_failed;
 } gw_job_out;
 

@@ -5,10 +5,16 @@
  *            the request named one), the usage event; then the shared-state
  *            writes that follow an answer (cache tiers, token reconcile,
  *            budget charge, claim release after a retryable error).
- *   ACKS     waits until the broker acknowledged every output; a failed
- *            delivery is produced again (at most GW_JOB_MAX_REPUBLISH times),
- *            after that the job ends unacknowledged and its offset is never
- *            committed.
+ *   ACKS     waits until the broker acknowledged every output. A failed
+ *            delivery is produced again with backoff for kafka.output_retry_ms
+ *            (at once given up when the error is permanent: too large, an
+ *            invalid topic); then the output is replaced: a response to the
+ *            request's reply_topic by an error response on the default
+ *            responses topic, any other output by a DLQ record holding it
+ *            (headers say why). A DLQ record is retried for as long as its
+ *            errors are transient. Only when the replacement cannot be
+ *            produced at all, or the producer is fatally broken, does the
+ *            job end unacknowledged (its offset never committed).
  *
  * Every record goes through the worker's sink (w->sink): librdkafka's
  * producer in the worker, a recording sink in the unit tests.
@@ -23,7 +29,12 @@
 #include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
-enum { GW_JOB_MAX_REPUBLISH = 5 };
+enum {
+    GW_OUT_BACKOFF_MIN_MS = 100,
+    GW_OUT_BACKOFF_MAX_MS = 5000,
+    GW_OUT_DLQ_MAX_PAYLOAD = 512 << 10, /* well under the producer's message.max.bytes */
+    GW_OUT_DLQ_MAX_KEY = 4096,
+};
 
 const char *gw_job_topic(gw_worker *w, int out)
 {
@@ -329,22 +340,111 @@ void gw_job_delivered(gw_job *job, bool ok)
         gw_job_resume(job, GW_STEP_NEXT);
 }
 
+/* Errors no retry can mend: the output is replaced at once. */
+static bool delivery_permanent(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__FATAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The failed response to reply_topic is replaced by an error response on the
+ * default responses topic (E4001, field reply_topic, the broker's reason). */
+static gw_err publish_reply_error(gw_job *job, rd_kafka_resp_err_t err)
+{
+    gw_worker *w = job->w;
+    gw_job_answer *a = &job->ans;
+    char detail[256];
+    snprintf(detail, sizeof detail, "reply_topic undeliverable: %s", rd_kafka_err2str(err));
+    a->err = GW_E_INVALID_REQUEST;
+    a->err_field = "reply_topic";
+    a->err_detail = gw_arena_strndup(&job->arena, detail, strlen(detail));
+    a->duplicate = false; /* the error, not the kept answer */
+    a->content = NULL;
+    gw_response r;
+    gw_job_make_response(job, error_rec(job), &r);
+    return gw_job_publish_record(job, GW_REC_RESPONSE, &r, gw_job_topic(w, GW_OUT_RESPONSES), -1);
+}
+
+/* Any other output that cannot be delivered goes to the DLQ as it is, with
+ * the request it answers and the broker's reason in the headers. */
+static gw_err publish_dead_output(gw_job *job, const rd_kafka_message_t *m)
+{
+    gw_worker *w = job->w;
+    rd_kafka_headers_t *own = NULL;
+    if (rd_kafka_message_headers(m, &own) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        own = NULL;
+    const struct gw_part *p = job->in.part;
+    gw_dlq_source src = {.headers = own,
+                         .topic = w->tier_topics[job->in.tier],
+                         .partition = p != NULL ? p->partition : -1,
+                         .offset = job->in.offset,
+                         .len = m->len,
+                         .key_len = m->key_len};
+    size_t len, key_len;
+    rd_kafka_headers_t *h = gw_producer_dlq_headers(&src, GW_E_IO, GW_OUT_DLQ_MAX_PAYLOAD,
+                                                    GW_OUT_DLQ_MAX_KEY, &len, &key_len);
+    rd_kafka_header_add(h, "output_topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(h, "delivery_error", -1, rd_kafka_err2str(m->err), -1);
+    w->n.dlq++;
+    gw_observe_dlq(w->obs, GW_E_IO);
+    return gw_job_produce(job, gw_job_topic(w, GW_OUT_DLQ), m->key, key_len, m->payload, len, h);
+}
+
 void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
 {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         gw_job_delivered(job, true);
         return;
     }
+    gw_worker *w = job->w;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
-            rd_kafka_err2str(m->err));
-    if (job->out.republishes < GW_JOB_MAX_REPUBLISH && job->w->run != GW_RUN_DONE) {
+    const char *dlq = gw_job_topic(w, GW_OUT_DLQ);
+    const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
+    if (w->run == GW_RUN_DONE || gw_producer_fatal(w->prod)) {
+        GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
+                rd_kafka_err2str(m->err));
+        gw_job_delivered(job, false); /* redelivered to the partition's next owner */
+        return;
+    }
+    int64_t now = gw_worker_now_ms(w);
+    if (job->out.retry_since_ms == 0) {
+        job->out.retry_since_ms = now;
+        GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
+                rd_kafka_err2str(m->err));
+    }
+    bool is_dlq = strcmp(topic, dlq) == 0;
+    bool within = now - job->out.retry_since_ms < w->cfg->kafka.output_retry_ms;
+    if (!delivery_permanent(m->err) && (within || is_dlq)) {
+        uint32_t n = job->out.republishes < 6 ? job->out.republishes : 6;
+        int64_t delay = (int64_t)GW_OUT_BACKOFF_MIN_MS << n;
+        if (delay > GW_OUT_BACKOFF_MAX_MS)
+            delay = GW_OUT_BACKOFF_MAX_MS;
         job->out.republishes++;
         /* this output is replaced by its copy, whose report settles it */
-        if (gw_producer_republish(job->w->prod, m, job) == GW_OK)
+        if (gw_producer_defer(w->prod, m, job, now + delay) == GW_OK)
             return;
     }
-    /* Never marked done: the offset stays uncommitted, the next owner of the
-     * partition serves the request again. */
-    gw_job_delivered(job, false);
+    gw_err err = GW_E_IO;
+    if (!is_dlq) {
+        /* Replace it; the replacement takes a slot of its own. */
+        bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
+                        strcmp(topic, responses) != 0;
+        err = to_reply ? publish_reply_error(job, m->err) : publish_dead_output(job, m);
+        GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
+                rd_kafka_err2str(m->err), "by", to_reply ? responses : dlq);
+    }
+    if (err != GW_OK)
+        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic, "error",
+                 rd_kafka_err2str(m->err));
+    job->out.retry_since_ms = 0; /* the replacement gets a bound of its own */
+    gw_job_delivered(job, err == GW_OK);
 }

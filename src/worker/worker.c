@@ -29,7 +29,11 @@
 #include "worker/worker_private.h"
 #include "worker/worker_shared.h"
 
-enum { INTAKE_BUDGET = 512 };
+enum {
+    INTAKE_BUDGET = 512,
+    GW_FENCE_WINDOW_MIN_MS = 30000, /* fenced again within this: another process has the id */
+    GW_TOPIC_DESCRIBE_MS = 5000,
+};
 
 static int64_t wall_clock_ms(void *ud)
 {
@@ -138,18 +142,47 @@ static void job_link(gw_worker *w, gw_job *job)
     w->in_flight[job->in.tier]++;
 }
 
+/*
+ * The consumer's handle is fatally broken. A static member fenced by its own
+ * group.instance.id after a coordinator restart (librdkafka 2.0.2 makes that
+ * fatal) gets a new handle and rejoins; fenced again soon after that, another
+ * live process holds the same id and this worker stops. Any other fatal
+ * error stops the worker: the drain still publishes and stores what is done.
+ */
+static void consumer_fatal(gw_worker *w)
+{
+    char reason[256] = "";
+    rd_kafka_resp_err_t e = gw_consumer_fatal_error(w->consumer, reason, sizeof reason);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || w->consumer_reset != 0)
+        return;
+    const gw_kafka_config *k = &w->cfg->kafka;
+    if (e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && w->run == GW_RUN_RUNNING) {
+        int64_t window = 3 * (int64_t)k->session_timeout_ms;
+        if (window < GW_FENCE_WINDOW_MIN_MS)
+            window = GW_FENCE_WINDOW_MIN_MS;
+        if (w->last_fence_ms == 0 || gw_worker_now_ms(w) - w->last_fence_ms >= window) {
+            GW_WARN("consumer_fenced", "group_instance_id", k->group_instance_id, "error", reason,
+                    "action", "replacing the consumer and rejoining the group");
+            w->consumer_reset = 1;
+            return;
+        }
+        GW_ERROR("consumer_fenced_again", "group_instance_id", k->group_instance_id, "error",
+                 reason, "action",
+                 "stopping: another running process uses this kafka.group_instance_id");
+    } else {
+        GW_ERROR("consumer_fatal", "error", reason);
+    }
+    w->fatal = true;
+    gw_worker_stop(w);
+}
+
 static void intake_error(gw_worker *w, const rd_kafka_message_t *m)
 {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
         return;
     GW_WARN("consumer_error", "error", rd_kafka_message_errstr(m), "topic",
             m->rkt ? rd_kafka_topic_name(m->rkt) : NULL);
-    char reason[256];
-    if (gw_consumer_fatal_error(w->consumer, reason, sizeof reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        GW_ERROR("consumer_fatal", "error", reason);
-        w->fatal = true;
-        gw_worker_stop(w);
-    }
+    consumer_fatal(w);
 }
 
 static void intake(gw_worker *w, const rd_kafka_message_t *m)
@@ -283,9 +316,18 @@ static void on_assigned(void *ud)
         sync_tier(w, (gw_tier)t);
 }
 
-static void on_kafka_fatal(void *ud)
+static void on_consumer_fatal(void *ud)
+{
+    consumer_fatal(ud);
+}
+
+static void on_producer_fatal(void *ud)
 {
     gw_worker *w = ud;
+    char reason[256] = "";
+    rd_kafka_fatal_error(gw_producer_handle(w->prod), reason, sizeof reason);
+    GW_ERROR("producer_fatal", "error", reason, "action",
+             "stopping: outputs not yet acknowledged stay uncommitted and are served again");
     w->fatal = true;
     gw_worker_stop(w);
 }
@@ -300,18 +342,21 @@ static void on_consumer_stats(void *ud, const char *json, size_t len)
 
 static gw_err make_clients(gw_worker *w)
 {
-    gw_consumer_hooks ch = {.ud = w,
-                            .assigned = on_assigned,
-                            .fatal = on_kafka_fatal,
-                            .stats = on_consumer_stats,
-                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS};
-    gw_err err = gw_consumer_new(&w->cfg->kafka, w->bootstrap, w->tier_topics, &ch, &w->consumer);
+    gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_producer_fatal};
+    gw_err err = gw_producer_new(&w->cfg->kafka, w->bootstrap, &ph, &w->prod);
     if (err != GW_OK)
         return err;
-    gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_kafka_fatal};
-    if ((err = gw_producer_new(&w->cfg->kafka, w->bootstrap, &ph, &w->prod)) != GW_OK)
-        return err;
-    return GW_OK;
+    /* The consumer must be able to fetch the largest record a request topic
+     * accepts, or that record stalls its partition. */
+    int64_t max_record = gw_kafka_max_message_bytes(gw_producer_handle(w->prod), w->tier_topics,
+                                                    GW_TIER__COUNT, GW_TOPIC_DESCRIBE_MS);
+    gw_consumer_hooks ch = {.ud = w,
+                            .assigned = on_assigned,
+                            .fatal = on_consumer_fatal,
+                            .stats = on_consumer_stats,
+                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS};
+    return gw_consumer_new(&w->cfg->kafka, w->bootstrap, w->tier_topics, max_record, &ch,
+                           &w->consumer);
 }
 
 static gw_framing framing_of(gw_cfg_framing f)
@@ -427,12 +472,75 @@ static void on_signal(uv_signal_t *h, int signum)
     gw_worker_stop(w);
 }
 
+static gw_err open_consumer_queues(gw_worker *w)
+{
+    if (gw_kq_init(&w->ckq, w->loop, gw_consumer_queue(w->consumer), serve_consumer, w) != GW_OK)
+        return GW_E_IO;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        if (gw_kq_init(&w->tkq[t], w->loop, gw_consumer_tier_queue(w->consumer, (gw_tier)t),
+                       serve_tiers, w) != GW_OK)
+            return GW_E_IO;
+    return GW_OK;
+}
+
+/*
+ * A new consumer handle, in two ticks: first the old one's partitions are
+ * given up and the queue adapters closed (their uv handles close on this
+ * loop turn), then the new handle is made, subscribed and joined to the loop.
+ * Jobs in flight finish meanwhile and publish; their offsets are not stored
+ * (the partition's generation moved on), they are served again unless the
+ * carried offset already covers them.
+ */
+static void consumer_reset_step(gw_worker *w)
+{
+    if (w->consumer_reset == 1) {
+        if (gw_consumer_fenced(w->consumer))
+            w->last_fence_ms = gw_worker_now_ms(w);
+        gw_consumer_give_up(w->consumer);
+        gw_kq_close(&w->ckq);
+        for (int t = 0; t < GW_TIER__COUNT; t++)
+            gw_kq_close(&w->tkq[t]);
+        w->consumer_reset = 2;
+        return;
+    }
+    w->consumer_reset = 0;
+    if (gw_consumer_recreate(w->consumer) != GW_OK || open_consumer_queues(w) != GW_OK) {
+        GW_ERROR("consumer_recreate_failed", "action", "stopping");
+        w->fatal = true;
+        gw_worker_stop(w);
+        return;
+    }
+    w->n.consumer_resets++;
+    GW_INFO("consumer_recreated", "group", w->cfg->kafka.group_id);
+}
+
+/* A fetch failed because a record is larger than the receive limit: size it
+ * again from the topics (or double it) and replace the handle. */
+static void check_record_limit(gw_worker *w)
+{
+    if (!gw_consumer_record_too_large(w->consumer) || w->consumer_reset != 0)
+        return;
+    int64_t max_record = gw_kafka_max_message_bytes(gw_producer_handle(w->prod), w->tier_topics,
+                                                    GW_TIER__COUNT, GW_TOPIC_DESCRIBE_MS);
+    gw_consumer_set_max_record_bytes(w->consumer, max_record);
+    GW_WARN("fetch_limit_raised", "action", "replacing the consumer with a larger receive limit");
+    w->consumer_reset = 1;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     gw_worker *w = t->data;
+    if (w->run == GW_RUN_RUNNING) {
+        if (w->consumer_reset != 0)
+            consumer_reset_step(w);
+        else
+            check_record_limit(w);
+    }
+    if (gw_producer_deferred(w->prod) > 0)
+        gw_producer_tick(w->prod, gw_worker_now_ms(w)); /* outputs produced again after backoff */
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
-    else if (w->run == GW_RUN_RUNNING)
+    else if (w->run == GW_RUN_RUNNING && w->consumer_reset == 0)
         gw_kq_kick(&w->ckq); /* poll the consumer regularly (max.poll.interval.ms) */
 }
 
@@ -442,13 +550,9 @@ gw_err gw_worker_start(gw_worker *w)
     if (gw_consumer_subscribe(w->consumer) != GW_OK)
         return GW_E_IO;
     w->run = GW_RUN_RUNNING;
-    if (gw_kq_init(&w->ckq, w->loop, gw_consumer_queue(w->consumer), serve_consumer, w) != GW_OK ||
+    if (open_consumer_queues(w) != GW_OK ||
         gw_kq_init(&w->pkq, w->loop, gw_producer_queue(w->prod), serve_producer, w) != GW_OK)
         return GW_E_IO;
-    for (int t = 0; t < GW_TIER__COUNT; t++)
-        if (gw_kq_init(&w->tkq[t], w->loop, gw_consumer_tier_queue(w->consumer, (gw_tier)t),
-                       serve_tiers, w) != GW_OK)
-            return GW_E_IO;
     uv_signal_init(w->loop, &w->sigterm);
     uv_signal_init(w->loop, &w->sigint);
     w->sigterm.data = w->sigint.data = w;

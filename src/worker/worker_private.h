@@ -31,7 +31,7 @@ typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } g
 
 typedef struct {
     uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
-    uint64_t pauses, resumes, consumer_wakeups, producer_wakeups;
+    uint64_t pauses, resumes, consumer_wakeups, producer_wakeups, consumer_resets;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
     uint64_t idem_keep_failed; /* kept response not stored before publishing */
@@ -107,6 +107,10 @@ struct gw_worker {
     int signals;
     int exit_code;
     bool fatal;
+    /* Replacing the consumer's handle (worker.c): 0 no, 1 requested, 2 queue
+     * adapters closing (the next tick makes the new handle). */
+    int consumer_reset;
+    int64_t last_fence_ms; /* when the last fenced handle was replaced; 0 never */
     gw_worker_counters n;
 };
 
