@@ -386,6 +386,10 @@ gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm
                           char *errmsg, size_t errlen)
 {
     memset(c, 0, offsetof(gw_mllm_call, input_seeds));
+    c->id[0] = '\0'; /* the fields after input_seeds: a connection reuses its call */
+    c->tool_call = c->structured = false;
+    c->tool_name[0] = c->tool_args[0] = '\0';
+    c->tool_args_len = 0;
     c->api = api;
     json_error_t je;
     json_t *root = json_loadb(body, len, 0, &je);

@@ -1039,9 +1039,41 @@ static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const
     return err;
 }
 
+gw_err gw_phttp_check_request(const gw_request *req)
+{
+    for (size_t i = 0; i < req->tool_count; i++) {
+        const char *n = req->tools[i].name;
+        if (n == NULL || n[0] == '\0')
+            return GW_E_INVALID_REQUEST;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(req->tools[k].name, n) == 0)
+                return GW_E_INVALID_REQUEST; /* two tools of one name */
+    }
+    if (gw_phttp_tool_mode(req) == GW_TOOLS_NAMED) {
+        bool known = false;
+        for (size_t i = 0; i < req->tool_count && !known; i++)
+            known = strcmp(req->tools[i].name, req->tool_choice) == 0;
+        if (!known)
+            return GW_E_INVALID_REQUEST; /* tool_choice names no tool of the request */
+    }
+    const gw_response_format *f = req->response_format;
+    if (f != NULL) {
+        bool schema = f->type != NULL && strcmp(f->type, "json_schema") == 0;
+        if (f->type == NULL ||
+            (!schema && strcmp(f->type, "json_object") != 0 && strcmp(f->type, "text") != 0))
+            return GW_E_INVALID_REQUEST;
+        if (schema && f->schema == NULL)
+            return GW_E_INVALID_REQUEST;
+    }
+    return GW_OK;
+}
+
 static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t url_len,
                          gw_jbuf *body)
 {
+    gw_err err0 = gw_phttp_check_request(c->req);
+    if (err0 != GW_OK)
+        return err0;
     const gw_deployment *d = c->d;
     const gw_provider_kind_info *k = c->kind;
     gw_provider_url_fn make_url = k->url != NULL ? k->url : gw_provider_url_base_path;

@@ -124,6 +124,11 @@ gw_err gw_phttp_text_field(gw_phttp_call *c, const gw_jscan_field *f);
 void gw_phttp_finish_field(gw_phttp_call *c, const gw_jscan_field *f);
 void gw_phttp_usage_fields(gw_phttp_call *c, const gw_jscan_field *prompt,
                            const gw_jscan_field *completion);
+/* The v3 fields every dialect relies on: tool names present and distinct, a
+ * named tool_choice among the tools, response_format text / json_object /
+ * json_schema (with a schema). GW_E_INVALID_REQUEST otherwise; checked before
+ * any body is written. */
+gw_err gw_phttp_check_request(const gw_request *req);
 /* The request being answered. */
 const gw_request *gw_phttp_req(const gw_phttp_call *c);
 /* A piece of a tool call. key is the provider's handle for the call (the

@@ -315,6 +315,19 @@ static void test_unsupported_and_invalid(void **state)
         req.tool_count = 1;
         assert_int_equal(run(&d, &req, &o), GW_E_INVALID_REQUEST);
     }
+    /* a named tool_choice must name a tool; response_format types are known */
+    static gw_response_format odd = {.type = "yaml"};
+    for (size_t k = 0; k < 3; k++) {
+        d = make_dep(kinds[k]);
+        req = tool_req(false);
+        req.tool_choice = "no_such_tool";
+        assert_int_equal(run(&d, &req, &o), GW_E_INVALID_REQUEST);
+        req = tool_req(false);
+        req.tools = NULL;
+        req.tool_count = 0;
+        req.response_format = &odd;
+        assert_int_equal(run(&d, &req, &o), GW_E_INVALID_REQUEST);
+    }
     /* OpenAI passes arguments as a string; the object-shaped dialects check them */
     for (size_t k = 1; k < 3; k++) {
         d = make_dep(kinds[k]);

@@ -1,0 +1,191 @@
+"""Tool calling end to end: InferenceRequest v3 written by fastavro, produced
+to the real Kafka, served by a real worker through modelgw-mockllm in the
+OpenAI, Anthropic and Ollama dialects; the tool call comes back in the
+response and in the final StreamChunk, the follow-up with the tool's result
+completes, also when the conversation fails over from one provider to
+another; a deployment without the `tools` capability never gets a request
+with tools.
+
+One worker (Redis state), one mock; deployments:
+  oa    OpenAI dialect, tools
+  an    Anthropic dialect, tools
+  ol    Ollama dialect, tools, the cheapest
+  down  Anthropic dialect, tools, best quality, always 503 (the mock's rule)
+  plain OpenAI dialect, no tools capability, quality above all that work
+"""
+
+import json
+
+import pytest
+
+from gwlib import make_request, start_worker
+from pipelib import PipeEnv, openai_dep, start_mock, wait_ready
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": json.dumps({"type": "object",
+                              "properties": {"city": {"type": "string"},
+                                             "days": {"type": "integer"}},
+                              "required": ["city"]}),
+}
+ASK = {"role": "USER", "content": "What is the weather in Paris?", "name": None,
+       "tool_calls": [], "tool_call_id": None}
+
+
+@pytest.fixture
+def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, binary,
+          redis_addr, redis_prefix):
+    env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
+    mock = start_mock(start_process, binary, tmp_path,
+                      rules=[{"model": "down-model", "fault": "status:503"}])
+    tools = ["text", "tools"]
+    deps = [
+        openai_dep("oa", mock.url, capabilities=tools, quality=0.5),
+        dict(openai_dep("an", mock.url, capabilities=tools, quality=0.6), provider="anthropic"),
+        dict(openai_dep("ol", mock.url, capabilities=tools, quality=0.7,
+                        price_in_usd_per_mtok=0.5), provider="ollama"),
+        dict(openai_dep("down", mock.url, capabilities=tools, quality=0.9), provider="anthropic"),
+        openai_dep("plain", mock.url, capabilities=["text"], quality=0.95),
+    ]
+    conf = env.pipeline_config("w1", redis_addr, redis_prefix, deps, sections={
+        "retry": {"max_attempts_per_deployment": 1, "base_backoff_ms": 10,
+                  "max_backoff_ms": 50},
+        "breaker": {"consecutive_failures": 1000, "min_calls": 100000, "local_cache_ms": 0},
+        "cache": {"enabled": False},
+    })
+    worker = start_worker(start_process, binary, conf, name="w1")
+    wait_ready(worker)
+    return env, mock, worker
+
+
+def tool_req(model=None, messages=(ASK,), **kw):
+    kw.setdefault("routing_strategy", "BEST_QUALITY")
+    return make_request(messages=list(messages), tools=[WEATHER], model=model, **kw)
+
+
+def follow_up(call, result='{"temp_c": 21}'):
+    """The conversation after a tool call: the call, then its result."""
+    return [ASK,
+            {"role": "ASSISTANT", "content": "", "name": None, "tool_calls": [call],
+             "tool_call_id": None},
+            {"role": "TOOL", "content": result, "name": call["name"], "tool_calls": [],
+             "tool_call_id": call["id"]}]
+
+
+def assert_weather_call(resp, model_id):
+    assert resp["error"] is None, resp
+    assert resp["model_id"] == model_id, resp
+    assert resp["finish_reason"] == "tool_calls", resp
+    assert resp["content"] == ""
+    (call,) = resp["tool_calls"]
+    assert call["name"] == "get_weather" and call["id"]
+    args = json.loads(call["arguments"])
+    assert isinstance(args["city"], str) and isinstance(args["days"], int)
+    return call
+
+
+def test_tool_call_and_follow_up_each_dialect(setup):
+    env, mock, worker = setup
+    first = {m: tool_req(model=m) for m in ("oa", "an", "ol")}
+    env.produce("normal", first.values())
+    got = env.responses_for([r["request_id"] for r in first.values()])
+    calls = {m: assert_weather_call(got[r["request_id"]], m) for m, r in first.items()}
+    # the same prompt and schema give the same arguments in every dialect
+    assert len({c["arguments"] for c in calls.values()}) == 1
+
+    second = {m: tool_req(model=m, messages=follow_up(calls[m])) for m in calls}
+    env.produce("normal", second.values())
+    got = env.responses_for([r["request_id"] for r in second.values()])
+    for m, r in second.items():
+        resp = got[r["request_id"]]
+        assert resp["error"] is None and resp["model_id"] == m, resp
+        assert resp["finish_reason"] == "stop" and resp["tool_calls"] == [], (m, resp)
+        assert len(resp["content"].split()) > 0
+    assert worker.running(), worker.describe()
+
+
+def test_streamed_tool_call_chunks_assemble(setup):
+    env, mock, worker = setup
+    reqs = {m: tool_req(model=m, stream=True) for m in ("oa", "an", "ol")}
+    env.produce("normal", reqs.values())
+    ids = {r["request_id"] for r in reqs.values()}
+    got = env.responses_for(ids)
+    chunks = env.collect("chunks", lambda cs: ids <= {c["request_id"] for c in cs
+                                                      if c["is_final"]})
+    for m, r in reqs.items():
+        mine = sorted((c for c in chunks if c["request_id"] == r["request_id"]),
+                      key=lambda c: c["seq"])
+        assert [c["seq"] for c in mine] == list(range(len(mine)))
+        assert mine[-1]["is_final"] and mine[-1]["finish_reason"] == "tool_calls"
+        assembled = {}
+        for c in mine:
+            for d in c["tool_calls"]:
+                a = assembled.setdefault(d["index"], {"id": None, "name": None, "arguments": ""})
+                a["id"] = a["id"] or d["id"]
+                a["name"] = a["name"] or d["name"]
+                a["arguments"] += d["arguments"]
+        assert [assembled[i] for i in sorted(assembled)] == got[r["request_id"]]["tool_calls"]
+        assert_weather_call(got[r["request_id"]], m)
+
+
+def test_failover_mid_conversation_keeps_tool_semantics(setup):
+    env, mock, worker = setup
+    # "down" ranks first by quality and answers 503: the tool call comes from
+    # the next deployment with tools ("ol"), never from "plain"
+    first = tool_req()
+    env.produce("normal", [first])
+    resp = env.responses_for([first["request_id"]])[first["request_id"]]
+    call = assert_weather_call(resp, "ol")
+    usage = env.usage_for([first["request_id"]])[first["request_id"]]
+    assert usage["failovers"] == 1, usage
+
+    # the follow-up prefers the OpenAI deployment's neighbour in quality order:
+    # down (503) -> ol; pinned to "an" it is rendered as Anthropic tool_use /
+    # tool_result blocks from the Ollama-made call
+    second = [tool_req(messages=follow_up(call)),
+              tool_req(model="an", messages=follow_up(call))]
+    env.produce("normal", second)
+    got = env.responses_for([r["request_id"] for r in second])
+    a, b = (got[r["request_id"]] for r in second)
+    assert a["error"] is None and a["model_id"] == "ol" and a["finish_reason"] == "stop", a
+    assert b["error"] is None and b["model_id"] == "an" and b["finish_reason"] == "stop", b
+    assert a["content"] and b["content"]
+
+    # without tools, "plain" (best working quality) answers: it was eligible all along
+    plain = make_request(text="no tools here", routing_strategy="BEST_QUALITY")
+    env.produce("normal", [plain])
+    assert env.responses_for([plain["request_id"]])[plain["request_id"]]["model_id"] == "plain"
+    models = mock.stats()["models"]
+    assert models.get("plain-model", 0) == 1, models
+    assert models.get("down-model", 0) == 2, models
+
+
+def test_structured_output_and_unsupported_tool_choice(setup):
+    env, mock, worker = setup
+    # a structured-output request works on the OpenAI deployment ...
+    fmt = {"type": "json_schema", "name": "weather", "schema": WEATHER["parameters"],
+           "strict": True}
+    ok = make_request(text="weather as JSON", model="oa", response_format=fmt,
+                      routing_strategy="BEST_QUALITY")
+    # ... and "required" cannot be honoured by Ollama: ranked first (cheapest)
+    # it fails over to the next deployment with tools instead of sending it;
+    # pinned to it, the answer names why
+    forced = tool_req(tool_choice="required", routing_strategy="CHEAPEST")
+    pinned = tool_req(model="ol", tool_choice="required")
+    env.produce("normal", [ok, forced, pinned])
+    got = env.responses_for([ok["request_id"], forced["request_id"], pinned["request_id"]])
+    r = got[ok["request_id"]]
+    assert r["error"] is None and r["finish_reason"] == "stop", r
+    doc = json.loads(r["content"])
+    assert isinstance(doc["city"], str) and isinstance(doc["days"], int)
+    r = got[forced["request_id"]]
+    assert r["error"] is None and r["model_id"] in ("oa", "an"), r
+    assert r["tool_calls"][0]["name"] == "get_weather"
+    usage = env.usage_for([forced["request_id"]])[forced["request_id"]]
+    assert usage["failovers"] >= 1, usage
+    r = got[pinned["request_id"]]
+    assert r["error"] is not None, r
+    attempts = json.loads(r["error"]["details"]["attempts"])
+    assert [(a["deployment"], a["code"]) for a in attempts] == [("ol", "E4213")]
+    assert mock.stats()["models"].get("ol-model", 0) == 0  # nothing was sent to Ollama
