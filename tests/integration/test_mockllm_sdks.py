@@ -180,3 +180,128 @@ def test_health_and_unknown_route(mock_url):
     with pytest.raises(urllib.error.HTTPError) as ei:
         urllib.request.urlopen(mock_url + "/nope", timeout=5)
     assert ei.value.code == 404
+
+
+# --- tool calling and structured output, as the SDKs see them -------------------
+
+WEATHER_PARAMS = {"type": "object",
+                  "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                  "required": ["city"]}
+OPENAI_TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city", "parameters": WEATHER_PARAMS}}]
+ANTHROPIC_TOOLS = [{"name": "get_weather", "description": "Weather for a city",
+                    "input_schema": WEATHER_PARAMS}]
+
+
+def check_weather_args(args):
+    assert set(args) == {"city", "days"}
+    assert isinstance(args["city"], str) and isinstance(args["days"], int)
+
+
+def test_openai_sdk_tool_calls(mock_url):
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=0)
+    full = client.chat.completions.create(model="gpt-test", messages=PROMPT, tools=OPENAI_TOOLS)
+    choice = full.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather" and call.id
+    check_weather_args(json.loads(call.function.arguments))
+
+    # streamed: the SDK's own accumulation of the deltas gives the same call
+    with client.chat.completions.stream(model="gpt-test", messages=PROMPT,
+                                        tools=OPENAI_TOOLS) as stream:
+        pieces = [e for e in stream if e.type == "tool_calls.function.arguments.delta"]
+        final = stream.get_final_completion()
+    assert len(pieces) > 1
+    scall = final.choices[0].message.tool_calls[0]
+    assert (scall.id, scall.function.name, scall.function.arguments) == \
+        (call.id, "get_weather", call.function.arguments)
+    assert final.choices[0].finish_reason == "tool_calls"
+
+    # the follow-up with the tool's result is answered in text
+    follow = PROMPT + [choice.message.model_dump(exclude_none=True),
+                       {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 21}'}]
+    done = client.chat.completions.create(model="gpt-test", messages=follow, tools=OPENAI_TOOLS)
+    assert done.choices[0].finish_reason == "stop"
+    assert len(done.choices[0].message.content.split()) == 12
+
+    # tool_choice: a named function, and none
+    forced = client.chat.completions.create(
+        model="gpt-test", messages=PROMPT, tools=OPENAI_TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert forced.choices[0].message.tool_calls[0].function.name == "get_weather"
+    none = client.chat.completions.create(model="gpt-test", messages=PROMPT, tools=OPENAI_TOOLS,
+                                          tool_choice="none")
+    assert none.choices[0].message.tool_calls is None
+    assert none.choices[0].finish_reason == "stop"
+
+
+def test_openai_sdk_structured_output(mock_url):
+    client = openai.OpenAI(base_url=mock_url + "/v1", api_key="sk-test", max_retries=0)
+    fmt = {"type": "json_schema",
+           "json_schema": {"name": "weather", "schema": WEATHER_PARAMS, "strict": True}}
+    full = client.chat.completions.create(model="gpt-test", messages=PROMPT, response_format=fmt)
+    check_weather_args(json.loads(full.choices[0].message.content))
+    parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="gpt-test", messages=PROMPT, response_format=fmt, stream=True) if c.choices]
+    assert "".join(parts) == full.choices[0].message.content
+    obj = client.chat.completions.create(model="gpt-test", messages=PROMPT,
+                                         response_format={"type": "json_object"})
+    assert isinstance(json.loads(obj.choices[0].message.content), dict)
+
+
+def test_anthropic_sdk_tool_use(mock_url):
+    client = anthropic.Anthropic(base_url=mock_url, api_key="ant-test", max_retries=0)
+    msg = client.messages.create(model="claude-test", max_tokens=100, messages=PROMPT,
+                                 tools=ANTHROPIC_TOOLS)
+    assert msg.stop_reason == "tool_use"
+    (block,) = [b for b in msg.content if b.type == "tool_use"]
+    assert block.name == "get_weather" and block.id.startswith("toolu_")
+    check_weather_args(block.input)
+
+    # streamed: input_json deltas, accumulated by the SDK into the same input
+    with client.messages.stream(model="claude-test", max_tokens=100, messages=PROMPT,
+                                tools=ANTHROPIC_TOOLS) as stream:
+        partial = [e.partial_json for e in stream if e.type == "input_json"]
+        final = stream.get_final_message()
+    assert len(partial) > 1
+    (sblock,) = [b for b in final.content if b.type == "tool_use"]
+    assert (sblock.id, sblock.name, sblock.input) == (block.id, block.name, block.input)
+    assert final.stop_reason == "tool_use"
+
+    # the follow-up with a tool_result block is answered in text
+    follow = PROMPT + [
+        {"role": "assistant", "content": [b.model_dump() for b in msg.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id,
+                                      "content": '{"temp_c": 21}'}]}]
+    done = client.messages.create(model="claude-test", max_tokens=100, messages=follow,
+                                  tools=ANTHROPIC_TOOLS)
+    assert done.stop_reason == "end_turn"
+    assert len("".join(b.text for b in done.content).split()) == 12
+
+    forced = client.messages.create(model="claude-test", max_tokens=100, messages=PROMPT,
+                                    tools=ANTHROPIC_TOOLS,
+                                    tool_choice={"type": "tool", "name": "get_weather"})
+    assert forced.content[0].type == "tool_use"
+    with pytest.raises(anthropic.BadRequestError):  # input_schema is required
+        client.messages.create(model="claude-test", max_tokens=100, messages=PROMPT,
+                               tools=[{"name": "x"}])
+
+
+def test_ollama_client_tools(mock_url):
+    client = ollama.Client(host=mock_url)
+    resp = client.chat(model="llama-test", messages=PROMPT, tools=OPENAI_TOOLS, stream=False)
+    (call,) = resp["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    check_weather_args(call["function"]["arguments"])
+    calls = [c for part in client.chat(model="llama-test", messages=PROMPT, tools=OPENAI_TOOLS,
+                                       stream=True)
+             for c in (part["message"].get("tool_calls") or [])]
+    assert [c["function"]["arguments"] for c in calls] == [call["function"]["arguments"]]
+    done = client.chat(model="llama-test", stream=False, tools=OPENAI_TOOLS, messages=PROMPT + [
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "content": '{"temp_c": 21}'}])
+    assert not done["message"].get("tool_calls") and len(done["message"]["content"].split()) == 12
+    fmt = client.chat(model="llama-test", messages=PROMPT, format=WEATHER_PARAMS, stream=False)
+    check_weather_args(json.loads(fmt["message"]["content"]))
