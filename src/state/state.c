@@ -26,7 +26,7 @@
 #include <time.h>
 
 /* A later_kind is also kept in st->nomem[].kind. */
-typedef enum { LATER_LIMIT, LATER_ACK, LATER_BUDGET, LATER_CACHE } later_kind;
+typedef enum { LATER_LIMIT, LATER_ACK, LATER_BUDGET, LATER_CACHE, LATER_ADMIT } later_kind;
 
 struct gw_state_later {
     struct gw_state_later *next;
@@ -38,6 +38,7 @@ struct gw_state_later {
         gw_state_ack ack;
         gw_budget_result budget;
         gw_cache_result cache;
+        gw_admit_result admit;
     } u;
     uint8_t data[]; /* copy of a cache hit's bytes */
 };
@@ -110,6 +111,11 @@ static void deliver(struct gw_state_later *l, bool shutting_down)
         }
         ((gw_cache_cb)l->cb)(l->ud, &l->u.cache);
         break;
+    case LATER_ADMIT:
+        if (shutting_down)
+            l->u.admit = (gw_admit_result){.err = GW_E_SHUTTING_DOWN};
+        ((gw_admit_cb)l->cb)(l->ud, &l->u.admit);
+        break;
     }
 }
 
@@ -136,6 +142,11 @@ static void deliver_err(int kind, void *cb, void *ud, gw_err err)
     case LATER_CACHE: {
         gw_cache_result r = {.err = err, .kind = GW_CACHE_MISS};
         ((gw_cache_cb)cb)(ud, &r);
+        break;
+    }
+    case LATER_ADMIT: {
+        gw_admit_result r = {.err = err};
+        ((gw_admit_cb)cb)(ud, &r);
         break;
     }
     }
@@ -196,6 +207,11 @@ void gw_state_nomem_budget(gw_state *st, gw_budget_cb cb, void *ud)
 void gw_state_nomem_cache(gw_state *st, gw_cache_cb cb, void *ud)
 {
     nomem_push(st, LATER_CACHE, (void *)cb, ud);
+}
+
+void gw_state_nomem_admit(gw_state *st, gw_admit_cb cb, void *ud)
+{
+    nomem_push(st, LATER_ADMIT, (void *)cb, ud);
 }
 
 /* NULL when out of memory: the caller then answers with nomem_push. */
@@ -498,6 +514,49 @@ void gw_state_idem_release(gw_state *st, const char *request_id, const char *own
         bad_ack(st, GW_E_LIMIT, cb, ud);
     else
         st->ops->idem_release(st, request_id, owner, cb, ud);
+}
+
+static void later_admit(gw_state *st, gw_err err, gw_admit_cb cb, void *ud)
+{
+    struct gw_state_later *l = later_new(LATER_ADMIT, (void *)cb, ud, 0);
+    if (!l) {
+        nomem_push(st, LATER_ADMIT, (void *)cb, ud);
+        return;
+    }
+    l->u.admit = (gw_admit_result){.err = err};
+    later_push(st, l);
+}
+
+void gw_state_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud)
+{
+    bool ok = rq->nkeys <= GW_STATE_MAX_LIMIT_KEYS &&
+              (!rq->request_id || name_ok(rq->request_id)) &&
+              (!rq->cache_key || name_ok(rq->cache_key)) && (!rq->agent || name_ok(rq->agent)) &&
+              (!(rq->request_id || rq->cache_key) || name_ok(rq->owner));
+    for (size_t i = 0; ok && i < rq->nkeys; i++)
+        ok = name_ok(rq->keys[i].scope) && rq->keys[i].rate_per_min > 0 && rq->keys[i].burst > 0;
+    if (!ok)
+        later_admit(st, GW_E_LIMIT, cb, ud);
+    else if (st->ops->admit != NULL)
+        st->ops->admit(st, rq, cb, ud);
+    else
+        gw_state_admit_composed(st, rq, cb, ud);
+}
+
+void gw_state_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud)
+{
+    bool ok = rq->nreconcile <= GW_STATE_MAX_LIMIT_KEYS &&
+              (!rq->request_id || name_ok(rq->request_id)) &&
+              (!rq->cache_key || name_ok(rq->cache_key)) && (!rq->agent || name_ok(rq->agent)) &&
+              name_ok(rq->owner) && rq->len <= st->max_entry_bytes;
+    for (size_t i = 0; ok && i < rq->nreconcile; i++)
+        ok = name_ok(rq->reconcile[i].scope);
+    if (!ok)
+        bad_ack(st, GW_E_LIMIT, cb, ud);
+    else if (st->ops->complete != NULL)
+        st->ops->complete(st, rq, cb, ud);
+    else
+        gw_state_complete_composed(st, rq, cb, ud);
 }
 
 /* ---- single-flight waiter ------------------------------------------------------- */

@@ -175,6 +175,81 @@ void gw_state_idem_complete(gw_state *st, const char *request_id, const char *ow
 void gw_state_idem_release(gw_state *st, const char *request_id, const char *owner, gw_ack_cb cb,
                            void *ud);
 
+/* ---- one call per request: admission and completion ----------------------------- */
+
+/*
+ * Admission: every decision that must be atomic for one request, in one call
+ * (one Lua script with Redis, so one round trip before the provider call):
+ *
+ *   1. idempotency claim (when request_id is set): HIT (the kept answer) or
+ *      LOCKED_BY_OTHER ends the admission there; nothing else is touched;
+ *   2. the exact cache is read (cache_key set, not refresh);
+ *   3. the limiter keys take hit_cost on a cache hit, miss_cost otherwise,
+ *      all-or-nothing (DENIED / NEVER_FITS end the admission; the claim stays
+ *      with the caller, who releases it on completion);
+ *   4. on a miss, the budget is checked against estimate_usd;
+ *   5. a hit is kept as the request's idempotency answer at once (its lease
+ *      dropped: nothing is left to complete); on a miss with cache_lock the
+ *      single-flight lock is taken (or found held by another).
+ */
+typedef struct {
+    const char *request_id; /* NULL: no idempotency claim */
+    const char *owner;
+    int32_t lease_ms;
+    int32_t result_ttl_s;     /* a cache hit kept as the idempotency answer */
+    const gw_limit_key *keys; /* .cost = miss cost */
+    const double *hit_cost;   /* per key; NULL = the miss cost */
+    size_t nkeys;
+    const char *agent; /* budget; NULL or no limits = unchecked */
+    gw_budget_limits budget;
+    double estimate_usd;
+    const char *cache_key; /* NULL: no exact cache */
+    bool cache_lock;       /* take the single-flight lock on a miss */
+    bool cache_refresh;    /* skip the stored value (and lock) */
+    int32_t lock_ms;
+} gw_admit_req;
+
+typedef struct {
+    gw_err err;              /* a failure of the call as a whole */
+    gw_cache_result idem;    /* MISS (not asked), HIT, LOCKED_BY_ME, LOCKED_BY_OTHER, BYPASS */
+    gw_limit_result limit;   /* ALLOWED unless denied (valid when idem did not end it) */
+    gw_budget_result budget; /* err GW_E_BUDGET_EXCEEDED with period */
+    gw_cache_result cache;   /* MISS, HIT (data), LOCKED_BY_ME, LOCKED_BY_OTHER, BYPASS */
+    bool hit_kept;           /* a cache HIT was kept as the idempotency answer */
+} gw_admit_result;
+
+typedef void (*gw_admit_cb)(void *ud, const gw_admit_result *res);
+
+void gw_state_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud);
+
+typedef enum { GW_DONE_NONE, GW_DONE_STORE, GW_DONE_RELEASE } gw_done_kind;
+
+/*
+ * Completion: every write that follows an answer, in one call: the
+ * idempotency answer kept (STORE: first wins, lease dropped) or the lease
+ * released; the cache entry stored (lock released) or the lock released;
+ * limiter deltas reconciled and the budget charged, each once per request id.
+ * data/len are the response bytes for both stores.
+ */
+typedef struct {
+    const char *request_id;
+    const char *owner;
+    const uint8_t *data;
+    size_t len;
+    gw_done_kind idem;
+    int32_t idem_ttl_s;
+    const char *cache_key;
+    gw_done_kind cache;
+    int32_t cache_ttl_s;
+    const gw_limit_key *reconcile; /* .cost = signed delta */
+    size_t nreconcile;
+    const char *agent; /* budget charge when charge_usd > 0 */
+    double charge_usd;
+} gw_complete_req;
+
+/* ack.applied: the idempotency answer was stored by this call. */
+void gw_state_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud);
+
 /* ---- construction ------------------------------------------------------------- */
 
 typedef struct {

@@ -342,6 +342,90 @@ static void pol_idem_release(gw_state *st, const char *request_id, const char *o
     gw_state_idem_release(w->inner, request_id, owner, on_ack, p);
 }
 
+/* ---- admission and completion ------------------------------------------------------ */
+
+/*
+ * One call to the inner backend; when it answers STATE_UNAVAILABLE, the same
+ * request is composed from this wrapper's own single operations, so each
+ * feature follows its own policy (state_admit.c).
+ */
+typedef struct {
+    policy_state *w;
+    void *rq; /* gw_admit_req_copy / gw_complete_req_copy */
+    void *cb;
+    void *ud;
+} pcall;
+
+static pcall *pcall_new(policy_state *w, void *rq, void *cb, void *ud)
+{
+    pcall *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        free(rq);
+        return NULL;
+    }
+    *c = (pcall){w, rq, cb, ud};
+    w->inflight++;
+    w->st.ops++;
+    return c;
+}
+
+static void pcall_done(pcall *c)
+{
+    policy_state *w = c->w;
+    free(c->rq);
+    free(c);
+    w->inflight--;
+    maybe_release(w);
+}
+
+static void on_pol_admit(void *ud, const gw_admit_result *res)
+{
+    pcall *c = ud;
+    if (res->err == GW_E_STATE_UNAVAILABLE && !c->w->releasing) {
+        c->w->st.unavailable++;
+        gw_state_admit_composed(&c->w->base, c->rq, (gw_admit_cb)c->cb, c->ud);
+    } else {
+        ((gw_admit_cb)c->cb)(c->ud, res);
+    }
+    pcall_done(c);
+}
+
+static void pol_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud)
+{
+    policy_state *w = (policy_state *)st;
+    gw_admit_req *copy = gw_admit_req_copy(rq);
+    pcall *c = copy != NULL ? pcall_new(w, copy, (void *)cb, ud) : NULL;
+    if (c == NULL) {
+        gw_state_nomem_admit(st, cb, ud);
+        return;
+    }
+    gw_state_admit(w->inner, rq, on_pol_admit, c);
+}
+
+static void on_pol_complete(void *ud, const gw_state_ack *res)
+{
+    pcall *c = ud;
+    if (res->err == GW_E_STATE_UNAVAILABLE && !c->w->releasing) {
+        c->w->st.unavailable++;
+        gw_state_complete_composed(&c->w->base, c->rq, (gw_ack_cb)c->cb, c->ud);
+    } else {
+        ((gw_ack_cb)c->cb)(c->ud, res);
+    }
+    pcall_done(c);
+}
+
+static void pol_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud)
+{
+    policy_state *w = (policy_state *)st;
+    gw_complete_req *copy = gw_complete_req_copy(rq);
+    pcall *c = copy != NULL ? pcall_new(w, copy, (void *)cb, ud) : NULL;
+    if (c == NULL) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_state_complete(w->inner, rq, on_pol_complete, c);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 static void pol_get_stats(const gw_state *st, gw_state_stats *out)
@@ -373,6 +457,8 @@ static const gw_state_ops policy_ops = {
     .idem_claim = pol_idem_claim,
     .idem_complete = pol_idem_complete,
     .idem_release = pol_idem_release,
+    .admit = pol_admit,
+    .complete = pol_complete,
     .get_stats = pol_get_stats,
     .destroy = pol_destroy,
 };

@@ -31,6 +31,9 @@ typedef struct {
                           const uint8_t *data, size_t len, int32_t ttl_s, gw_ack_cb cb, void *ud);
     void (*idem_release)(gw_state *st, const char *request_id, const char *owner, gw_ack_cb cb,
                          void *ud);
+    /* NULL: composed from the operations above (state_admit.c) */
+    void (*admit)(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud);
+    void (*complete)(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud);
     void (*get_stats)(const gw_state *st, gw_state_stats *out);
     long (*key_count)(const gw_state *st, long *without_ttl);
     void (*destroy)(gw_state *st);
@@ -86,6 +89,17 @@ void gw_state_nomem_limit(gw_state *st, gw_limit_cb cb, void *ud);
 void gw_state_nomem_ack(gw_state *st, gw_ack_cb cb, void *ud);
 void gw_state_nomem_budget(gw_state *st, gw_budget_cb cb, void *ud);
 void gw_state_nomem_cache(gw_state *st, gw_cache_cb cb, void *ud);
+void gw_state_nomem_admit(gw_state *st, gw_admit_cb cb, void *ud);
+
+/* state_admit.c: admission and completion composed from the single
+ * operations of st (through the public functions, so a wrapper's per-feature
+ * policy applies to each), with the results of the native forms. */
+void gw_state_admit_composed(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud);
+void gw_state_complete_composed(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud);
+/* Deep copies in one allocation each (free() releases them); NULL when out
+ * of memory. */
+gw_admit_req *gw_admit_req_copy(const gw_admit_req *rq);
+gw_complete_req *gw_complete_req_copy(const gw_complete_req *rq);
 
 /* Budget periods: "YYYYMMDD" and "YYYYMM" of a Unix ms time (UTC). */
 void gw_state_periods(int64_t now_ms, char day[9], char month[7]);

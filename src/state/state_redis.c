@@ -33,6 +33,7 @@ typedef struct {
     gw_state base;
     gw_redis *r;
     gw_redis_script *s_limit, *s_reconcile, *s_charge, *s_value_or_lock, *s_store, *s_unlock;
+    gw_redis_script *s_admit, *s_complete;
 } redis_state;
 
 typedef struct {
@@ -40,6 +41,7 @@ typedef struct {
     void *ud;
     int64_t estimate_micro; /* budget check */
     gw_budget_limits lim;
+    bool claim; /* admit: a claim was asked for */
 } rop;
 
 /* NULL when out of memory: the caller then answers with gw_state_nomem_*
@@ -362,6 +364,197 @@ static void rs_idem_release(gw_state *st, const char *request_id, const char *ow
     unlock_if_owner((redis_state *)st, "il", request_id, owner, cb, ud);
 }
 
+/* ---- admission and completion (one script each) ---------------------------------- */
+
+static void on_admit(void *arg, gw_err err, const redisReply *rep)
+{
+    rop *o = arg;
+    gw_admit_result r = {.err = err};
+    r.limit = (gw_limit_result){.verdict = GW_LIMIT_ALLOWED, .limit_index = -1};
+    r.idem.kind = o->claim ? GW_CACHE_LOCKED_BY_ME : GW_CACHE_MISS;
+    r.cache.kind = GW_CACHE_MISS;
+    if (err == GW_OK) {
+        long long status = gw_redis_reply_int(gw_redis_reply_elem(rep, 0), -1);
+        const redisReply *a = gw_redis_reply_elem(rep, 1);
+        const redisReply *b = gw_redis_reply_elem(rep, 2);
+        switch (status) {
+        case 1:
+            r.idem.kind = GW_CACHE_HIT;
+            r.idem.data = a && a->type == REDIS_REPLY_STRING ? (const uint8_t *)a->str : NULL;
+            r.idem.len = a && a->type == REDIS_REPLY_STRING ? a->len : 0;
+            if (r.idem.data == NULL)
+                r.err = GW_E_INTERNAL;
+            break;
+        case 2:
+            r.idem.kind = GW_CACHE_LOCKED_BY_OTHER;
+            r.idem.lock_ttl_ms = gw_redis_reply_int(a, 0);
+            break;
+        case 3:
+        case 4:
+            r.limit.verdict = status == 3 ? GW_LIMIT_DENIED : GW_LIMIT_NEVER_FITS;
+            r.limit.retry_after_ms = gw_redis_reply_int(a, 0);
+            r.limit.limit_index = (int)gw_redis_reply_int(b, 1) - 1;
+            break;
+        case 5:
+            r.budget.err = GW_E_BUDGET_EXCEEDED;
+            r.budget.period = a && a->type == REDIS_REPLY_STRING && strcmp(a->str, "month") == 0
+                                  ? "month"
+                                  : "day";
+            break;
+        case 6:
+            r.cache.kind = GW_CACHE_HIT;
+            r.cache.data = a && a->type == REDIS_REPLY_STRING ? (const uint8_t *)a->str : NULL;
+            r.cache.len = a && a->type == REDIS_REPLY_STRING ? a->len : 0;
+            r.hit_kept = gw_redis_reply_int(b, 0) == 1;
+            if (r.cache.data == NULL)
+                r.err = GW_E_INTERNAL;
+            break;
+        case 7:
+            r.cache.kind = GW_CACHE_LOCKED_BY_ME;
+            break;
+        case 8:
+            r.cache.kind = GW_CACHE_LOCKED_BY_OTHER;
+            r.cache.lock_ttl_ms = gw_redis_reply_int(a, 0);
+            break;
+        case 9:
+            break;
+        default:
+            r.err = GW_E_INTERNAL;
+        }
+    }
+    if (r.err != GW_OK)
+        r.idem.kind = r.cache.kind = GW_CACHE_MISS;
+    ((gw_admit_cb)o->cb)(o->ud, &r);
+    free(o);
+}
+
+static void rs_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    enum { FIXED_KEYS = 6, FIXED_ARGS = 11 };
+    char kbuf[FIXED_KEYS + GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
+    char nbuf[9 + 4 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
+    const char *argv[FIXED_KEYS + FIXED_ARGS + 5 * GW_STATE_MAX_LIMIT_KEYS];
+    size_t n = rq->nkeys, k = 0, a = 0;
+    const char *rid = rq->request_id ? rq->request_id : "-";
+    const char *ck = rq->cache_key ? rq->cache_key : "-";
+    mkkey(kbuf[0], st, "id", rid);
+    mkkey(kbuf[1], st, "il", rid);
+    mkkey(kbuf[2], st, "c", ck);
+    mkkey(kbuf[3], st, "cl", ck);
+    bool budget = rq->agent != NULL && (rq->budget.daily_usd > 0 || rq->budget.monthly_usd > 0);
+    budget_keys(st, rq->agent ? rq->agent : "-", kbuf[4], kbuf[5]);
+    for (size_t i = 0; i < n; i++)
+        mkkey(kbuf[FIXED_KEYS + i], st, "rl", rq->keys[i].scope);
+    for (size_t i = 0; i < FIXED_KEYS + n; i++)
+        argv[k++] = kbuf[i];
+    int mode = rq->cache_key == NULL ? 0 : rq->cache_refresh ? 3 : rq->cache_lock ? 2 : 1;
+    argv[k++] = rq->request_id ? "1" : "0";
+    argv[k++] = rq->owner ? rq->owner : "";
+    snprintf(nbuf[a], NUM_MAX, "%d", rq->lease_ms);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", mode);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", rq->lock_ms);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", rq->result_ttl_s > 0 ? rq->result_ttl_s : 1);
+    argv[k++] = nbuf[a++];
+    argv[k++] = budget ? "1" : "0";
+    snprintf(nbuf[a], NUM_MAX, "%lld", (long long)gw_state_usd_to_micro(rq->estimate_usd));
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%lld", (long long)gw_state_usd_to_micro(rq->budget.daily_usd));
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%lld", (long long)gw_state_usd_to_micro(rq->budget.monthly_usd));
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%zu", n);
+    argv[k++] = nbuf[a++];
+    for (size_t i = 0; i < n; i++) {
+        double hit = rq->hit_cost ? rq->hit_cost[i] : rq->keys[i].cost;
+        fmt_num(nbuf[a], rq->keys[i].rate_per_min);
+        argv[k++] = nbuf[a++];
+        fmt_num(nbuf[a], rq->keys[i].burst);
+        argv[k++] = nbuf[a++];
+        fmt_num(nbuf[a], rq->keys[i].cost);
+        argv[k++] = nbuf[a++];
+        fmt_num(nbuf[a], hit);
+        argv[k++] = nbuf[a++];
+    }
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_admit(st, cb, ud);
+        return;
+    }
+    o->claim = rq->request_id != NULL;
+    gw_redis_eval(rs->r, rs->s_admit, (int)(FIXED_KEYS + n), (int)k, argv, NULL, on_admit, o);
+}
+
+static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud)
+{
+    redis_state *rs = (redis_state *)st;
+    enum { FIXED_KEYS = 8, FIXED_ARGS = 11 };
+    static const uint8_t empty[1] = {0};
+    char kbuf[FIXED_KEYS + GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
+    char nbuf[8 + 2 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
+    const char *argv[FIXED_KEYS + FIXED_ARGS + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    size_t lens[FIXED_KEYS + FIXED_ARGS + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    size_t n = rq->request_id ? rq->nreconcile : 0, k = 0, a = 0;
+    const char *rid = rq->request_id ? rq->request_id : "-";
+    const char *ck = rq->cache_key ? rq->cache_key : "-";
+    mkkey(kbuf[0], st, "id", rid);
+    mkkey(kbuf[1], st, "il", rid);
+    mkkey(kbuf[2], st, "c", ck);
+    mkkey(kbuf[3], st, "cl", ck);
+    mkkey(kbuf[4], st, "rr", rid);
+    mkkey(kbuf[5], st, "bc", rid);
+    bool charge = rq->agent != NULL && rq->charge_usd > 0 && rq->request_id != NULL;
+    budget_keys(st, rq->agent ? rq->agent : "-", kbuf[6], kbuf[7]);
+    for (size_t i = 0; i < n; i++)
+        mkkey(kbuf[FIXED_KEYS + i], st, "rl", rq->reconcile[i].scope);
+    for (size_t i = 0; i < FIXED_KEYS + n; i++)
+        argv[k++] = kbuf[i];
+    size_t data_at = k;
+    argv[k++] = rq->data ? (const char *)rq->data : (const char *)empty;
+    argv[k++] = rq->owner;
+    argv[k++] = rq->request_id == NULL        ? "0"
+                : rq->idem == GW_DONE_STORE   ? "1"
+                : rq->idem == GW_DONE_RELEASE ? "2"
+                                              : "0";
+    snprintf(nbuf[a], NUM_MAX, "%d", rq->idem_ttl_s > 0 ? rq->idem_ttl_s : 1);
+    argv[k++] = nbuf[a++];
+    argv[k++] = rq->cache_key == NULL          ? "0"
+                : rq->cache == GW_DONE_STORE   ? "1"
+                : rq->cache == GW_DONE_RELEASE ? "2"
+                                               : "0";
+    snprintf(nbuf[a], NUM_MAX, "%d", rq->cache_ttl_s > 0 ? rq->cache_ttl_s : 1);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%u", st->marker_ttl_ms);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%lld",
+             charge ? (long long)gw_state_usd_to_micro(rq->charge_usd) : 0LL);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", GW_STATE_BUDGET_DAY_TTL_S);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", GW_STATE_BUDGET_MONTH_TTL_S);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%zu", n);
+    argv[k++] = nbuf[a++];
+    for (size_t i = 0; i < n; i++) {
+        fmt_num(nbuf[a], rq->reconcile[i].rate_per_min);
+        argv[k++] = nbuf[a++];
+        fmt_num(nbuf[a], rq->reconcile[i].cost);
+        argv[k++] = nbuf[a++];
+    }
+    for (size_t i = 0; i < k; i++)
+        lens[i] = strlen(argv[i]);
+    lens[data_at] = rq->data ? rq->len : 0;
+    rop *o = rop_new((void *)cb, ud);
+    if (!o) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    gw_redis_eval(rs->r, rs->s_complete, (int)(FIXED_KEYS + n), (int)k, argv, lens, on_ack_int, o);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static void rs_release(gw_state *st)
@@ -386,6 +579,8 @@ static const gw_state_ops redis_ops = {
     .idem_claim = rs_idem_claim,
     .idem_complete = rs_idem_complete,
     .idem_release = rs_idem_release,
+    .admit = rs_admit,
+    .complete = rs_complete,
     .destroy = rs_destroy,
 };
 
@@ -402,8 +597,10 @@ gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, 
     rs->s_value_or_lock = gw_redis_script_add(r, gw_lua_script("state/value_or_lock"));
     rs->s_store = gw_redis_script_add(r, gw_lua_script("state/store_and_unlock"));
     rs->s_unlock = gw_redis_script_add(r, gw_lua_script("state/unlock_if_owner"));
+    rs->s_admit = gw_redis_script_add(r, gw_lua_script("state/admit"));
+    rs->s_complete = gw_redis_script_add(r, gw_lua_script("state/complete"));
     if (!rs->s_limit || !rs->s_reconcile || !rs->s_charge || !rs->s_value_or_lock || !rs->s_store ||
-        !rs->s_unlock) {
+        !rs->s_unlock || !rs->s_admit || !rs->s_complete) {
         free(rs); /* added scripts stay with r and are freed with it */
         return GW_E_NOMEM;
     }

@@ -35,10 +35,11 @@
 
 /* Every embedded script; each one has a test below. */
 static const char *const known[] = {
-    "route/breaker_allow",    "route/breaker_record",  "route/latency_read",
-    "route/latency_record",   "semantic/semstore_put", "semantic/semstore_search",
-    "state/budget_charge",    "state/limit_check",     "state/limit_reconcile",
-    "state/store_and_unlock", "state/unlock_if_owner", "state/value_or_lock",
+    "route/breaker_allow",   "route/breaker_record",  "route/latency_read",
+    "route/latency_record",  "semantic/semstore_put", "semantic/semstore_search",
+    "state/admit",           "state/budget_charge",   "state/complete",
+    "state/limit_check",     "state/limit_reconcile", "state/store_and_unlock",
+    "state/unlock_if_owner", "state/value_or_lock",
 };
 enum { KNOWN = sizeof known / sizeof known[0] };
 
@@ -930,6 +931,127 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* admit: claim, cache read, limiter at the hit or miss cost, budget, lock. */
+static void test_admit(void **state)
+{
+    NEED_REDIS();
+    const char *k[7] = {key("id:r1"), key("il:r1"), key("c:k"), key("cl:k"),
+                        key("b:d"),   key("b:m"),   key("rl:a")};
+    /* claim, read-and-lock, 1 key: 60/min burst 60, miss cost 30, hit cost 1 */
+    const char *a1[] = {k[0],   k[1], k[2], k[3], k[4], k[5], k[6], "1",  "w1", "5000", "2",
+                        "5000", "60", "0",  "0",  "0",  "0",  "1",  "60", "60", "30",   "1"};
+    redisReply *r = eval("state/admit", 7, 22, a1, NULL);
+    assert_int_equal(elem_int(r, 0), 7); /* miss, lock taken */
+    freeReplyObject(r);
+    char *v = get(k[1]);
+    assert_string_equal(v, "w1");
+    free(v);
+    v = get(k[3]);
+    assert_string_equal(v, "w1");
+    free(v);
+    assert_true(pttl(k[6]) > 0);
+    /* the same request from another owner: leased by another, nothing taken */
+    const char *a2[] = {k[0],   k[1], k[2], k[3], k[4], k[5], k[6], "1",  "w2", "5000", "2",
+                        "5000", "60", "0",  "0",  "0",  "0",  "1",  "60", "60", "30",   "1"};
+    r = eval("state/admit", 7, 22, a2, NULL);
+    assert_int_equal(elem_int(r, 0), 2);
+    assert_true(elem_int(r, 1) > 0);
+    freeReplyObject(r);
+    /* another request, same prompt: 30 left of 60, a miss needs 30 more:
+     * allowed, and the lock is another's */
+    const char *k2[7] = {key("id:r2"), key("il:r2"), k[2], k[3], k[4], k[5], k[6]};
+    const char *a3[] = {k2[0],  k2[1], k2[2], k2[3], k2[4], k2[5], k2[6], "1",  "w2", "5000", "2",
+                        "5000", "60",  "0",   "0",   "0",   "0",   "1",   "60", "60", "30",   "1"};
+    r = eval("state/admit", 7, 22, a3, NULL);
+    assert_int_equal(elem_int(r, 0), 8);
+    freeReplyObject(r);
+    /* a third: the bucket is empty: denied by key 1 with a retry time */
+    const char *k3[7] = {key("id:r3"), key("il:r3"), key("c:k3"), key("cl:k3"), k[4], k[5], k[6]};
+    const char *a4[] = {k3[0],  k3[1], k3[2], k3[3], k3[4], k3[5], k3[6], "1",  "w3", "5000", "2",
+                        "5000", "60",  "0",   "0",   "0",   "0",   "1",   "60", "60", "30",   "1"};
+    r = eval("state/admit", 7, 22, a4, NULL);
+    assert_int_equal(elem_int(r, 0), 3);
+    assert_true(elem_int(r, 1) > 0);
+    assert_int_equal(elem_int(r, 2), 1);
+    freeReplyObject(r);
+    assert_int_equal(exists(k3[3]), 0); /* denied before the lock */
+    /* a stored answer, with room in the bucket again: a hit takes only the
+     * hit cost and is kept as the request's answer, its lease dropped */
+    cmd("DEL", k[6], NULL, NULL);
+    cmd("SET", k[2], "cached!", NULL);
+    cmd("EXPIRE", k[2], "60", NULL);
+    const char *a5[] = {k3[0],  k3[1], k[2], k[3], k3[4], k3[5], k3[6], "1",  "w3", "5000", "2",
+                        "5000", "60",  "0",  "0",  "0",   "0",   "1",   "60", "60", "30",   "1"};
+    cmd("DEL", k3[0], NULL, NULL);
+    r = eval("state/admit", 7, 22, a5, NULL);
+    assert_int_equal(elem_int(r, 0), 6);
+    assert_int_equal(elem_int(r, 2), 1); /* kept */
+    freeReplyObject(r);
+    v = get(k3[0]);
+    assert_string_equal(v, "cached!");
+    free(v);
+    assert_int_equal(exists(k3[1]), 0);
+    assert_true(get_num(k[6]) > 0); /* the hit cost (1) was taken */
+    /* the kept answer is what a redelivery gets */
+    r = eval("state/admit", 7, 22, a5, NULL);
+    assert_int_equal(elem_int(r, 0), 1);
+    assert_string_equal(elem_str(r, 1), "cached!");
+    freeReplyObject(r);
+    /* budget: 1.5 spent today of 2.0, an estimate of 1.0 does not fit */
+    cmd("SET", k[4], "1500000", NULL);
+    cmd("EXPIRE", k[4], "60", NULL);
+    const char *k4[7] = {key("id:r4"), key("il:r4"), key("c:k4"), key("cl:k4"), k[4], k[5], k[6]};
+    const char *a6[] = {k4[0],  k4[1], k4[2],  k4[3], k4[4], k4[5],     k4[6],     "0", "w4",
+                        "5000", "0",   "5000", "60",  "1",   "1000000", "2000000", "0", "0"};
+    r = eval("state/admit", 7, 18, a6, NULL);
+    assert_int_equal(elem_int(r, 0), 5);
+    assert_string_equal(elem_str(r, 1), "day");
+    freeReplyObject(r);
+}
+
+/* complete: keep (first wins), store, release, reconcile and charge once. */
+static void test_complete(void **state)
+{
+    NEED_REDIS();
+    const char *k[9] = {key("id:r"), key("il:r"), key("c:k"), key("cl:k"), key("rr:r"),
+                        key("bc:r"), key("b:d"),  key("b:m"), key("rl:a")};
+    cmd("SET", k[1], "w1", NULL);
+    cmd("EXPIRE", k[1], "60", NULL);
+    cmd("SET", k[3], "w1", NULL);
+    cmd("EXPIRE", k[3], "60", NULL);
+    double now = redis_now_ms();
+    char tat[32];
+    snprintf(tat, sizeof tat, "%.3f", now + 30000); /* 30 units at 60/min */
+    cmd("SET", k[8], tat, NULL);
+    cmd("EXPIRE", k[8], "60", NULL);
+    const char *a[] = {k[0],     k[1],     k[2],  k[3], k[4], k[5], k[6], k[7],
+                       k[8],     "answer", "w1",  "1",  "60", "1",  "60", "600000",
+                       "250000", "100",    "200", "1",  "60", "-20"};
+    assert_int_equal(eval_int("state/complete", 9, 22, a), 1);
+    char *v = get(k[0]);
+    assert_string_equal(v, "answer");
+    free(v);
+    v = get(k[2]);
+    assert_string_equal(v, "answer");
+    free(v);
+    assert_int_equal(exists(k[1]), 0);
+    assert_int_equal(exists(k[3]), 0);
+    assert_true(get_num(k[8]) < now + 15000); /* 20 of 30 refunded */
+    assert_int_equal((long long)get_num(k[6]), 250000);
+    assert_int_equal((long long)get_num(k[7]), 250000);
+    /* again: the first answer stays, reconcile and charge are not repeated */
+    double after = get_num(k[8]);
+    const char *b[] = {k[0],     k[1],    k[2],  k[3], k[4], k[5], k[6], k[7],
+                       k[8],     "other", "w1",  "1",  "60", "0",  "60", "600000",
+                       "250000", "100",   "200", "1",  "60", "-20"};
+    assert_int_equal(eval_int("state/complete", 9, 22, b), 0);
+    v = get(k[0]);
+    assert_string_equal(v, "answer");
+    free(v);
+    assert_true(get_num(k[8]) == after);
+    assert_int_equal((long long)get_num(k[6]), 250000);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -940,6 +1062,8 @@ int main(void)
         T(test_limit_check),
         T(test_limit_reconcile),
         T(test_budget_charge),
+        T(test_admit),
+        T(test_complete),
         T(test_cache_get_or_lock_put),
         T(test_unlock_if_owner),
         T(test_idempotency_claim_complete_hit),

@@ -610,6 +610,169 @@ static void test_every_key_has_ttl(void **s)
     assert_int_equal(sc.without_ttl, 0);
 }
 
+/* ---- one call per request: admission and completion ------------------------------ */
+
+typedef struct {
+    int done;
+    gw_admit_result r;
+    uint8_t data[256]; /* idem or cache bytes */
+    size_t len;
+} admitted;
+
+static void on_admitted(void *ud, const gw_admit_result *r)
+{
+    admitted *x = ud;
+    assert_false(in_call);
+    x->r = *r;
+    const gw_cache_result *c = r->idem.kind == GW_CACHE_HIT ? &r->idem : &r->cache;
+    x->len = 0;
+    if (c->kind == GW_CACHE_HIT && c->data != NULL && c->len <= sizeof x->data) {
+        memcpy(x->data, c->data, c->len);
+        x->len = c->len;
+    }
+    x->r.idem.data = x->r.cache.data = NULL;
+    x->done++;
+}
+
+static admitted admit(const char *rid, const char *owner, const char *ck, const gw_limit_key *keys,
+                      const double *hit_cost, size_t n)
+{
+    admitted x = {0};
+    gw_admit_req rq = {.request_id = rid,
+                       .owner = owner,
+                       .lease_ms = 5000,
+                       .result_ttl_s = 60,
+                       .keys = keys,
+                       .hit_cost = hit_cost,
+                       .nkeys = n,
+                       .cache_key = ck,
+                       .cache_lock = true,
+                       .lock_ms = 5000};
+    CALL(gw_state_admit(F.st, &rq, on_admitted, &x));
+    assert_int_equal(x.done, 0);
+    wait_for(&x.done, 1);
+    if (x.r.err != GW_OK)
+        fail_msg("admit: %s", gw_err_name(x.r.err));
+    return x;
+}
+
+static gw_state_ack complete(const gw_complete_req *rq)
+{
+    result x = {0};
+    CALL(gw_state_complete(F.st, rq, on_ack, &x));
+    assert_int_equal(x.done, 0);
+    wait_for(&x.done, 1);
+    return x.ack;
+}
+
+static void test_admit_and_complete(void **s)
+{
+    char rid1[64], rid2[64], rid3[64], ck[64], scope[64];
+    make_name(rid1, sizeof rid1, "adm");
+    make_name(rid2, sizeof rid2, "adm");
+    make_name(rid3, sizeof rid3, "adm");
+    make_name(ck, sizeof ck, "ck");
+    make_name(scope, sizeof scope, "agent_tpm");
+    /* 100 tokens a minute, burst 100: a miss reserves 60, a hit costs 0 */
+    gw_limit_key keys[1] = {{scope, 100, 100, 60}};
+    double hit_cost[1] = {0};
+
+    /* a fresh request: claimed, limits taken, cache locked */
+    admitted a = admit(rid1, "w1", ck, keys, hit_cost, 1);
+    assert_int_equal(a.r.idem.kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(a.r.limit.verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(a.r.cache.kind, GW_CACHE_LOCKED_BY_ME);
+
+    /* the same prompt from another request while the first runs: the lock is
+     * another's, and the limiter has 40 left, less than a miss needs */
+    admitted b = admit(rid2, "w2", ck, keys, hit_cost, 1);
+    assert_int_equal(b.r.idem.kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(b.r.limit.verdict, GW_LIMIT_DENIED);
+    assert_int_equal(b.r.limit.limit_index, 0);
+    assert_true(b.r.limit.retry_after_ms > 0);
+    assert_int_equal(b.r.cache.kind, GW_CACHE_MISS); /* denied before the cache lock */
+
+    /* the first answers: kept, cached, 50 of the 60 tokens refunded */
+    gw_limit_key refund[1] = {{scope, 100, 100, -50}};
+    gw_complete_req done = {.request_id = rid1,
+                            .owner = "w1",
+                            .data = (const uint8_t *)"answer",
+                            .len = 6,
+                            .idem = GW_DONE_STORE,
+                            .idem_ttl_s = 60,
+                            .cache_key = ck,
+                            .cache = GW_DONE_STORE,
+                            .cache_ttl_s = 60,
+                            .reconcile = refund,
+                            .nreconcile = 1};
+    gw_state_ack k = complete(&done);
+    assert_int_equal(k.err, GW_OK);
+    assert_true(k.applied);
+    /* once per request id: a second completion changes nothing */
+    k = complete(&done);
+    assert_int_equal(k.err, GW_OK);
+    assert_false(k.applied);
+
+    /* a redelivery of the first: its kept answer, nothing else touched */
+    admitted dup = admit(rid1, "w9", ck, keys, hit_cost, 1);
+    assert_int_equal(dup.r.idem.kind, GW_CACHE_HIT);
+    assert_int_equal(dup.len, 6);
+    assert_memory_equal(dup.data, "answer", 6);
+
+    /* the second again: a cache hit at the hit cost, kept as its answer */
+    admitted c = admit(rid2, "w2", ck, keys, hit_cost, 1);
+    assert_int_equal(c.r.limit.verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(c.r.cache.kind, GW_CACHE_HIT);
+    assert_true(c.r.hit_kept);
+    assert_memory_equal(c.data, "answer", 6);
+    assert_int_equal(claim(rid2, "w5", 5000).kind, GW_CACHE_HIT);
+
+    /* the refund is real: a third request's miss (60) fits again (50 left
+     * after the first's actual 10, minus nothing for the hit) once the
+     * clock moved 6 s (10 tokens) */
+    advance_ms(6100);
+    char ck2[64];
+    make_name(ck2, sizeof ck2, "ck");
+    admitted d = admit(rid3, "w3", ck2, keys, hit_cost, 1);
+    assert_int_equal(d.r.limit.verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(d.r.cache.kind, GW_CACHE_LOCKED_BY_ME);
+    /* a retryable failure: claim and lock released, nothing stored */
+    gw_complete_req fail = {.request_id = rid3,
+                            .owner = "w3",
+                            .idem = GW_DONE_RELEASE,
+                            .cache_key = ck2,
+                            .cache = GW_DONE_RELEASE};
+    k = complete(&fail);
+    assert_int_equal(k.err, GW_OK);
+    assert_false(k.applied);
+    assert_int_equal(claim(rid3, "w4", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+    assert_int_equal(get_or_lock(ck2, "w4", 5000).kind, GW_CACHE_LOCKED_BY_ME);
+
+    /* never fits, and a budget that is spent */
+    char rid4[64], agent[64];
+    make_name(rid4, sizeof rid4, "adm");
+    make_name(agent, sizeof agent, "agent");
+    gw_limit_key big[1] = {{scope, 100, 100, 500}};
+    admitted e = admit(rid4, "w6", NULL, big, NULL, 1);
+    assert_int_equal(e.r.limit.verdict, GW_LIMIT_NEVER_FITS);
+    admitted f = {0};
+    gw_admit_req rq = {.request_id = NULL,
+                       .owner = "w7",
+                       .agent = agent,
+                       .budget = {.daily_usd = 1.0},
+                       .estimate_usd = 2.0};
+    CALL(gw_state_admit(F.st, &rq, on_admitted, &f));
+    wait_for(&f.done, 1);
+    assert_int_equal(f.r.err, GW_OK);
+    assert_int_equal(f.r.budget.err, GW_E_BUDGET_EXCEEDED);
+    assert_string_equal(f.r.budget.period, "day");
+    rq.estimate_usd = 0.5;
+    memset(&f, 0, sizeof f);
+    CALL(gw_state_admit(F.st, &rq, on_admitted, &f));
+    wait_for(&f.done, 1);
+    assert_int_equal(f.r.budget.err, GW_OK);
+}
+
 #define SUITE                                                                                      \
     cmocka_unit_test(test_limit_burst_and_retry_after),                                            \
         cmocka_unit_test(test_limit_long_run_bound), cmocka_unit_test(test_limit_all_or_nothing),  \
@@ -617,7 +780,8 @@ static void test_every_key_has_ttl(void **s)
         cmocka_unit_test(test_budgets), cmocka_unit_test(test_cache_put_get_miss),                 \
         cmocka_unit_test(test_cache_single_flight), cmocka_unit_test(test_cache_owner_fails),      \
         cmocka_unit_test(test_idempotency), cmocka_unit_test(test_free_with_waiter_pending),       \
-        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_every_key_has_ttl)
+        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_admit_and_complete),               \
+        cmocka_unit_test(test_every_key_has_ttl)
 
 int main(void)
 {
