@@ -30,7 +30,6 @@ static char *str_put(char **at, const char *s)
 
 /* ---- composed admission ------------------------------------------------------------ */
 
-
 typedef struct {
     gw_state *st;
     gw_admit_req *rq; /* gw_admit_req_copy */
@@ -134,7 +133,8 @@ static void on_limits(void *ud, const gw_limit_result *r)
         return;
     }
     if (o->res.cache.kind != GW_CACHE_HIT && budget_limited(o->rq)) {
-        gw_state_budget_check(o->st, o->rq->agent, o->rq->estimate_usd, &o->rq->budget, on_budget, o);
+        gw_state_budget_check(o->st, o->rq->agent, o->rq->estimate_usd, &o->rq->budget, on_budget,
+                              o);
         return;
     }
     admit_finish(o);

@@ -40,9 +40,8 @@
 #define GW_STAGE_MAP(X)                                                                            \
     X(DECODE, "Avro-decode the message into the arena (undecodable: dead-letter topic)")           \
     X(VALIDATE, "check limits, enums, identifiers and the deadline")                               \
-    X(IDEMPOTENCY, "claim the request id fleet-wide, or replay the kept answer")                   \
-    X(ADMISSION, "agent rate limits (RPM, TPM) and budget, one round trip")                        \
-    X(CACHE, "response cache: exact tier with single-flight, then semantic")                       \
+    X(ADMIT, "one state call: idempotency claim, agent limits, budget, exact cache")               \
+    X(SEMANTIC, "semantic cache tier after an exact miss")                                         \
     X(ROUTE, "rank the candidate deployments")                                                     \
     X(ATTEMPT, "breaker, deployment limits, provider call; retry and failover")                    \
     X(KEEP, "store the answer to keep for redeliveries before it is published")                    \
@@ -108,27 +107,30 @@ typedef struct {
     bool dlq; /* went to the dead-letter topic: no answer is published */
 } gw_job_answer;
 
-/* stage_state.c: IDEMPOTENCY and KEEP. */
+/* stage_state.c: the claim (ADMIT) and the completion (KEEP, or after publishing). */
 typedef struct {
     bool claimed;    /* this job holds the lease: complete it (KEEP, or after publishing) */
+    bool completed;  /* the completion call went out */
     int32_t wait_ms; /* waited so far for another worker's lease */
 } gw_job_idem;
 
-/* stage_state.c: ADMISSION (and the reconcile after publishing). */
+/* stage_state.c: limits and budget in ADMIT (and the reconcile on completion). */
 typedef struct {
+    gw_limit_key keys[2]; /* the agent's RPM / TPM keys; cost = the miss cost */
+    double hit_cost[2];
+    const char *names[2];
+    size_t nkeys;
     int32_t reserved_tokens; /* agent TPM reservation; 0 = none */
     int64_t delayed_ms;      /* on_limit = delay: held so far */
-    bool limit_answered, budget_answered;
-    gw_limit_result limit_res;
-    gw_budget_result budget_res;
 } gw_job_admission;
 
-/* stage_cache.c: CACHE (and the stores after publishing). */
+/* stage_cache.c: the exact tier in ADMIT, SEMANTIC, the stores on completion. */
 typedef struct {
     gw_cache_decision dec;
     char key[GW_CACHE_KEY_HEX];
     bool locked; /* this job holds the single-flight lock */
     bool waited; /* waited once for another owner's answer */
+    bool stored; /* the completion stores the answer */
     bool has_similarity;
     double similarity;
     gw_sem_query *semq; /* in the arena; cleaned up in gw_job_free */

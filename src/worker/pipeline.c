@@ -20,10 +20,9 @@ typedef struct {
  * function. */
 static const gw_stage_row table[GW_STAGE__COUNT] = {
     [GW_STAGE_DECODE] = {gw_stage_decode, GW_STAGE_VALIDATE, true, false},
-    [GW_STAGE_VALIDATE] = {gw_stage_validate, GW_STAGE_IDEMPOTENCY, true, false},
-    [GW_STAGE_IDEMPOTENCY] = {gw_stage_idempotency, GW_STAGE_ADMISSION, true, true},
-    [GW_STAGE_ADMISSION] = {gw_stage_admission, GW_STAGE_CACHE, true, true},
-    [GW_STAGE_CACHE] = {gw_stage_cache, GW_STAGE_ROUTE, true, false},
+    [GW_STAGE_VALIDATE] = {gw_stage_validate, GW_STAGE_ADMIT, true, false},
+    [GW_STAGE_ADMIT] = {gw_stage_admit, GW_STAGE_SEMANTIC, true, true},
+    [GW_STAGE_SEMANTIC] = {gw_stage_semantic, GW_STAGE_ROUTE, true, false},
     [GW_STAGE_ROUTE] = {gw_stage_route, GW_STAGE_ATTEMPT, true, false},
     [GW_STAGE_ATTEMPT] = {gw_stage_attempt, GW_STAGE_KEEP, true, true},
     [GW_STAGE_KEEP] = {gw_stage_keep, GW_STAGE_PUBLISH, false, false},

@@ -21,9 +21,8 @@
  *   stage          file            state it owns (gw_job)
  *   DECODE         job.c           req, in, ans.dlq
  *   VALIDATE       job.c           -
- *   IDEMPOTENCY    stage_state.c   idem
- *   ADMISSION      stage_state.c   adm
- *   CACHE          stage_cache.c   cache
+ *   ADMIT          stage_state.c   idem, adm (the exact tier: stage_cache.c, cache)
+ *   SEMANTIC       stage_cache.c   cache
  *   ROUTE/ATTEMPT  stage_route.c   route
  *   KEEP           stage_state.c   idem
  *   PUBLISH/ACKS   stage_publish.c out (job.c streams chunks into out)
@@ -73,23 +72,31 @@ void gw_job_flush_chunk(gw_job *job);
 void gw_job_stop_coalescing(gw_job *job);
 
 /* The stages, in table order. */
-gw_step gw_stage_decode(gw_job *job);      /* job.c */
-gw_step gw_stage_validate(gw_job *job);    /* job.c */
-gw_step gw_stage_idempotency(gw_job *job); /* stage_state.c */
-gw_step gw_stage_admission(gw_job *job);   /* stage_state.c */
-gw_step gw_stage_cache(gw_job *job);       /* stage_cache.c */
-gw_step gw_stage_route(gw_job *job);       /* stage_route.c */
-gw_step gw_stage_attempt(gw_job *job);     /* stage_route.c */
-gw_step gw_stage_keep(gw_job *job);        /* stage_state.c */
-gw_step gw_stage_publish(gw_job *job);     /* stage_publish.c */
-gw_step gw_stage_acks(gw_job *job);        /* stage_publish.c */
+gw_step gw_stage_decode(gw_job *job);   /* job.c */
+gw_step gw_stage_validate(gw_job *job); /* job.c */
+gw_step gw_stage_admit(gw_job *job);    /* stage_state.c */
+gw_step gw_stage_semantic(gw_job *job); /* stage_cache.c */
+gw_step gw_stage_route(gw_job *job);    /* stage_route.c */
+gw_step gw_stage_attempt(gw_job *job);  /* stage_route.c */
+gw_step gw_stage_keep(gw_job *job);     /* stage_state.c */
+gw_step gw_stage_publish(gw_job *job);  /* stage_publish.c */
+gw_step gw_stage_acks(gw_job *job);     /* stage_publish.c */
 
 /* Shared-state writes that follow a published answer (fire and forget). */
-/* stage_state.c: release the claim if KEEP did not complete it, reconcile
- * reserved tokens, charge the budget. */
+/* stage_state.c: the completion call (kept answer or released claim, cache
+ * store or lock release, reconcile, budget charge) when KEEP did not send it. */
 void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len);
-/* stage_cache.c: store a storable answer in both tiers, or release the lock. */
-void gw_stage_cache_finish(gw_job *job, const uint8_t *resp, size_t len);
+/* stage_cache.c: the exact tier's part of the admission; FAILED on bad
+ * cache metadata. */
+gw_step gw_stage_cache_request(gw_job *job, gw_admit_req *rq);
+/* stage_cache.c: the exact tier's answer: NEXT (miss, locked), ANSWERED
+ * (hit), SUSPEND (waiting for another owner), FAILED. */
+gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r, bool hit_kept);
+/* stage_cache.c: the exact tier's part of the completion (store or release). */
+void gw_stage_cache_completion(gw_job *job, gw_complete_req *rq);
+/* stage_cache.c: index a stored answer in the semantic tier (after the
+ * completion); counted as an output of the job. */
+void gw_stage_cache_finish(gw_job *job);
 /* stage_state.c: the answer KEEP stores (success or a non-retryable error
  * under a claim). */
 bool gw_stage_state_keeps(const gw_job *job);

@@ -320,9 +320,9 @@ gw_step gw_stage_publish(gw_job *job)
     publish_response(job, e);
     publish_usage(job);
     const gw_buf *b = &job->w->store_buf;
-    if (!job->ans.duplicate)
-        gw_stage_cache_finish(job, b->data, b->len);
     gw_stage_state_finish(job, b->data, b->len);
+    if (!job->ans.duplicate)
+        gw_stage_cache_finish(job);
     return GW_STEP_NEXT;
 }
 

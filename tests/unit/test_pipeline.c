@@ -286,8 +286,6 @@ static gw_usage_event usage(fx *f, size_t nth)
 
 /* ---- cases ------------------------------------------------------------------------- */
 
-#define FULL_PATH "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>KEEP>PUBLISH>ACKS>DONE"
-
 static void test_fresh_request(void **state)
 {
     fx f;
@@ -295,7 +293,7 @@ static void test_fresh_request(void **state)
     submit(&f, &(req_spec){.id = "r1", .text = "hello there", .strategy = GW_ROUTE_BEST_QUALITY});
     settle(&f);
     /* BEST_QUALITY ranks "bad" first: two attempts there, then failover */
-    assert_string_equal(seq_of("r1"), "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>"
+    assert_string_equal(seq_of("r1"), "DECODE>VALIDATE>ADMIT>SEMANTIC>ROUTE>ATTEMPT>"
                                       "ATTEMPT>ATTEMPT>KEEP>PUBLISH>ACKS>DONE");
     assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 1);
     assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 1);
@@ -323,7 +321,7 @@ static void test_cheapest_straight_through(void **state)
     submit(&f, &(req_spec){.id = "c1", .text = "one path", .strategy = GW_ROUTE_FASTEST});
     settle(&f);
     const char *s = seq_of("c1");
-    assert_true(strncmp(s, "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>ROUTE>ATTEMPT>", 58) == 0);
+    assert_true(strncmp(s, "DECODE>VALIDATE>ADMIT>SEMANTIC>ROUTE>ATTEMPT>", 45) == 0);
     assert_true(strstr(s, ">KEEP>PUBLISH>ACKS>DONE") != NULL);
     gw_usage_event u = usage(&f, 0);
     assert_string_equal(u.outcome, "success");
@@ -339,7 +337,7 @@ static void test_duplicate_replays_kept_answer(void **state)
     h.ntraces = 0; /* the redelivery's own trace */
     submit(&f, &(req_spec){.id = "d1", .text = "say it once", .strategy = GW_ROUTE_CHEAPEST});
     settle(&f);
-    assert_string_equal(seq_of("d1"), "DECODE>VALIDATE>IDEMPOTENCY>KEEP>PUBLISH>ACKS>DONE");
+    assert_string_equal(seq_of("d1"), "DECODE>VALIDATE>ADMIT>KEEP>PUBLISH>ACKS>DONE");
     assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 2);
     gw_response a = response(&f, 0), b = response(&f, 1);
     assert_string_equal(a.content, b.content);
@@ -360,8 +358,7 @@ static void test_cache_hit(void **state)
     settle(&f);
     submit(&f, &(req_spec){.id = "k2", .text = "what is two plus two"});
     settle(&f);
-    assert_string_equal(seq_of("k2"),
-                        "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>CACHE>KEEP>PUBLISH>ACKS>DONE");
+    assert_string_equal(seq_of("k2"), "DECODE>VALIDATE>ADMIT>KEEP>PUBLISH>ACKS>DONE");
     gw_response a = response(&f, 0), b = response(&f, 1);
     assert_false(a.cached);
     assert_true(b.cached);
@@ -403,8 +400,7 @@ static void test_rate_limited_reject(void **state)
     submit(&f, &(req_spec){.id = "l1", .agent = "did:limited", .text = "first"});
     submit(&f, &(req_spec){.id = "l2", .agent = "did:limited", .text = "second"});
     settle(&f);
-    assert_string_equal(seq_of("l2"),
-                        "DECODE>VALIDATE>IDEMPOTENCY>ADMISSION>KEEP>PUBLISH>ACKS>DONE");
+    assert_string_equal(seq_of("l2"), "DECODE>VALIDATE>ADMIT>KEEP>PUBLISH>ACKS>DONE");
     gw_usage_event a = usage(&f, 0), b = usage(&f, 1);
     const gw_usage_event *denied = strcmp(a.request_id, "l2") == 0 ? &a : &b;
     assert_string_equal(denied->outcome, "rate_limited");
@@ -425,7 +421,7 @@ static void test_rate_limited_delay(void **state)
     submit(&f, &(req_spec){.id = "t1", .agent = "did:tpm", .text = "big", .max_tokens = 59500});
     submit(&f, &(req_spec){.id = "t2", .agent = "did:tpm", .text = "small", .max_tokens = 600});
     /* denied now; held on the timer; the stepped clock moves a minute on */
-    for (int i = 0; i < 50 && strstr(seq_of("t2"), "ADMISSION>ADMISSION") == NULL; i++) {
+    for (int i = 0; i < 50 && strstr(seq_of("t2"), "ADMIT>ADMIT") == NULL; i++) {
         uv_run(&f.loop, UV_RUN_NOWAIT);
         if (i == 0)
             h.now_ms += 60000;
@@ -434,7 +430,7 @@ static void test_rate_limited_delay(void **state)
     }
     settle(&f);
     const char *s = seq_of("t2");
-    if (strstr(s, "ADMISSION>ADMISSION>CACHE") == NULL)
+    if (strstr(s, "ADMIT>ADMIT>SEMANTIC") == NULL)
         fail_msg("t2 went %s (t1 %s)", s, seq_of("t1"));
     gw_usage_event u = usage(&f, 1);
     assert_string_equal(u.request_id, "t2");
@@ -527,8 +523,8 @@ static void test_table_moves(void **state)
 {
     assert_true(gw_stage_move_legal(GW_STAGE_DECODE, GW_STAGE_VALIDATE));
     assert_true(gw_stage_move_legal(GW_STAGE_ATTEMPT, GW_STAGE_ATTEMPT));
-    assert_true(gw_stage_move_legal(GW_STAGE_CACHE, GW_STAGE_KEEP));
-    assert_false(gw_stage_move_legal(GW_STAGE_CACHE, GW_STAGE_CACHE));
+    assert_true(gw_stage_move_legal(GW_STAGE_SEMANTIC, GW_STAGE_KEEP));
+    assert_false(gw_stage_move_legal(GW_STAGE_SEMANTIC, GW_STAGE_SEMANTIC));
     assert_false(gw_stage_move_legal(GW_STAGE_PUBLISH, GW_STAGE_KEEP));
     assert_false(gw_stage_move_legal(GW_STAGE_VALIDATE, GW_STAGE_ATTEMPT));
     assert_false(gw_stage_move_legal(GW_STAGE_DONE, GW_STAGE_DECODE));
