@@ -291,6 +291,12 @@ bool gw_breaker_allow(gw_breaker *b, size_t idx, const char *token, gw_breaker_d
     return b->ops->allow(b, idx, token, out, cb, ud);
 }
 
+void gw_breaker_flush(gw_breaker *b)
+{
+    if (b != NULL && b->ops->flush != NULL)
+        b->ops->flush(b);
+}
+
 void gw_breaker_record(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o)
 {
     if (idx < b->count)
@@ -366,7 +372,7 @@ static void mem_free(gw_breaker *b)
     free(m);
 }
 
-static const gw_breaker_ops mem_ops = {mem_allow, mem_record, mem_snapshot, mem_free};
+static const gw_breaker_ops mem_ops = {mem_allow, mem_record, mem_snapshot, mem_free, NULL};
 
 gw_err gw_breaker_mem_new(const gw_breaker_opts *o, size_t count, gw_clock_fn clock, void *clock_ud,
                           uint64_t seed, gw_breaker **out)

@@ -142,6 +142,9 @@ bool gw_breaker_allow(gw_breaker *b, size_t idx, const char *token, gw_breaker_d
                       gw_breaker_allow_cb cb, void *ud);
 /* Fire and forget: applies the transition (Redis: asynchronously). */
 void gw_breaker_record(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o);
+/* Send the outcomes batched per deployment (the Redis backend); the worker
+ * calls it every 100 ms and before it stops. */
+void gw_breaker_flush(gw_breaker *b);
 /* The latest known state without I/O (for the router's filter); OPEN also
  * while a 429 cool-down runs (the deployment is not callable). */
 gw_breaker_state gw_breaker_peek(gw_breaker *b, size_t idx);

@@ -44,6 +44,7 @@ typedef struct {
     void (*record)(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o);
     void (*snapshot)(gw_breaker *b, size_t idx, gw_breaker_stat *out);
     void (*free)(gw_breaker *b);
+    void (*flush)(gw_breaker *b); /* NULL: nothing is batched */
 } gw_breaker_ops;
 
 struct gw_breaker {

@@ -16,6 +16,16 @@
  * probe lease lives there). Every outcome is also applied to a local
  * gw_brk_cell, which answers when Redis is unavailable.
  *
+ * Batching: the successes and failures of ordinary (non-probe) calls need
+ * no per-request atomicity, so they are counted per deployment in the
+ * worker and sent as one outcome batch (kind 4 of breaker_record.lua) when
+ * gw_breaker_flush runs (the worker's 100 ms tick) or a batch holds
+ * BATCH_MAX outcomes; a probe's outcome, a 429 and an ignored outcome are
+ * sent at once, after what is batched. So the fleet opens a breaker at most
+ * BATCH_MAX outcomes (and one tick) per worker beyond its threshold, and
+ * one half-open probe across the fleet is kept as before (the probe lease
+ * lives in Redis). The local cell applies every outcome at once.
+ *
  * Lifetime: each outstanding script call counts in base.pending; free marks
  * the breaker closing and the last reply releases the memory.
  */
@@ -28,7 +38,7 @@
 #include "common/lua_scripts.h"
 #include "loop/redis.h"
 
-enum { KEY_MAX = 64 + GW_DEPLOYMENT_ID_MAX + 16 };
+enum { KEY_MAX = 64 + GW_DEPLOYMENT_ID_MAX + 16, BATCH_MAX = 64 };
 
 typedef struct {
     char key[KEY_MAX];   /* <prefix>brk:{<id>} */
@@ -37,7 +47,8 @@ typedef struct {
     int64_t view_at;     /* local ms of the last answer; -1 never */
     int64_t denied_till; /* definite denial (OPEN or 429 cool-down) end, local ms */
     bool rate_limited;
-    gw_brk_cell local; /* fallback: this worker's own view */
+    gw_brk_cell local;        /* fallback: this worker's own view */
+    int32_t ok, failed, tail; /* batched: successes, failures, trailing failures */
 } rcell;
 
 typedef struct {
@@ -188,21 +199,21 @@ static void on_record(void *arg, gw_err err, const redisReply *rep)
     release(rb);
 }
 
-static void r_record(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o)
+/* One breaker_record call: kind 0-3 for one outcome, 4 for the batch. */
+static void send_record(redis_breaker *rb, size_t idx, const char *token, int kind, bool probe,
+                        int64_t retry_after_ms, double u)
 {
-    redis_breaker *rb = (redis_breaker *)b;
+    gw_breaker *b = &rb->base;
     rcell *c = &rb->cells[idx];
-    double u = gw_rng_unit(&rb->rng);
-    brk_cell_record(&b->o, &c->local, now_ms(), token, o, u);
     record_req *q = calloc(1, sizeof *q);
     if (q == NULL)
         return;
     *q = (record_req){.rb = rb, .idx = idx};
     const gw_breaker_opts *p = &b->o;
-    char a[15][32];
-    snprintf(a[0], 32, "%d", (int)o->kind);
-    snprintf(a[1], 32, "%d", o->probe ? 1 : 0);
-    snprintf(a[2], 32, "%lld", (long long)o->retry_after_ms);
+    char a[18][32];
+    snprintf(a[0], 32, "%d", kind);
+    snprintf(a[1], 32, "%d", probe ? 1 : 0);
+    snprintf(a[2], 32, "%lld", (long long)retry_after_ms);
     snprintf(a[3], 32, "%.6f", u);
     snprintf(a[4], 32, "%d", p->bucket_ms);
     snprintf(a[5], 32, "%d", p->window_ms);
@@ -215,14 +226,58 @@ static void r_record(gw_breaker *b, size_t idx, const char *token, const gw_brea
     snprintf(a[12], 32, "%d", p->half_open_successes);
     snprintf(a[13], 32, "%d", p->state_ttl_ms);
     snprintf(a[14], 32, "%d", p->rate_limit_default_ms);
-    char mx[32];
-    snprintf(mx, sizeof mx, "%d", p->rate_limit_max_ms);
+    snprintf(a[15], 32, "%d", p->rate_limit_max_ms);
+    snprintf(a[16], 32, "%d", kind == 4 ? c->ok : 0);
+    snprintf(a[17], 32, "%d", kind == 4 ? c->failed : 0);
+    char tail[32];
+    snprintf(tail, sizeof tail, "%d", kind == 4 ? c->tail : 0);
     const char *argv[] = {c->key, c->probe, a[0],  a[1],  token != NULL ? token : "",
                           a[2],   a[3],     a[4],  a[5],  a[6],
                           a[7],   a[8],     a[9],  a[10], a[11],
-                          a[12],  a[13],    a[14], mx};
+                          a[12],  a[13],    a[14], a[15], a[16],
+                          a[17],  tail};
     b->pending++;
-    gw_redis_eval(rb->r, rb->record_s, 2, 19, argv, NULL, on_record, q);
+    gw_redis_eval(rb->r, rb->record_s, 2, 22, argv, NULL, on_record, q);
+}
+
+static void flush_cell(redis_breaker *rb, size_t idx)
+{
+    rcell *c = &rb->cells[idx];
+    if (c->ok + c->failed == 0)
+        return;
+    send_record(rb, idx, NULL, 4, false, 0, gw_rng_unit(&rb->rng));
+    c->ok = c->failed = c->tail = 0;
+}
+
+static void r_record(gw_breaker *b, size_t idx, const char *token, const gw_breaker_outcome *o)
+{
+    redis_breaker *rb = (redis_breaker *)b;
+    rcell *c = &rb->cells[idx];
+    double u = gw_rng_unit(&rb->rng);
+    brk_cell_record(&b->o, &c->local, now_ms(), token, o, u);
+    if (!o->probe && (o->kind == GW_OUTCOME_SUCCESS || o->kind == GW_OUTCOME_FAILURE)) {
+        if (o->kind == GW_OUTCOME_SUCCESS) {
+            c->ok++;
+            c->tail = 0;
+        } else {
+            c->failed++;
+            c->tail++;
+        }
+        if (c->ok + c->failed >= BATCH_MAX)
+            flush_cell(rb, idx);
+        return;
+    }
+    flush_cell(rb, idx); /* what came before goes first */
+    send_record(rb, idx, token, (int)o->kind, o->probe, o->retry_after_ms, u);
+}
+
+static void r_flush(gw_breaker *b)
+{
+    redis_breaker *rb = (redis_breaker *)b;
+    if (rb->closing)
+        return;
+    for (size_t i = 0; i < b->count; i++)
+        flush_cell(rb, i);
 }
 
 static void r_snapshot(gw_breaker *b, size_t idx, gw_breaker_stat *out)
@@ -254,7 +309,7 @@ static void r_free(gw_breaker *b)
     }
 }
 
-static const gw_breaker_ops redis_ops = {r_allow, r_record, r_snapshot, r_free};
+static const gw_breaker_ops redis_ops = {r_allow, r_record, r_snapshot, r_free, r_flush};
 
 gw_err gw_breaker_redis_new(const gw_breaker_opts *o, const gw_registry *reg, gw_redis *r,
                             const char *key_prefix, uint64_t seed, gw_breaker **out)

@@ -26,6 +26,12 @@ void gw_latstats_record(gw_latstats *s, size_t idx, double ttft_ms, double total
         s->ops->record(s, idx, ttft_ms, total_ms);
 }
 
+void gw_latstats_flush(gw_latstats *s)
+{
+    if (s != NULL && s->ops->flush != NULL)
+        s->ops->flush(s);
+}
+
 void gw_latstats_get(gw_latstats *s, size_t idx, gw_latency *out)
 {
     memset(out, 0, sizeof *out);
@@ -70,7 +76,7 @@ static void mem_free(gw_latstats *s)
     free(s);
 }
 
-static const gw_latstats_ops mem_ops = {mem_record, mem_get, mem_free};
+static const gw_latstats_ops mem_ops = {mem_record, mem_get, mem_free, NULL};
 
 gw_err gw_latstats_mem_new(size_t count, double alpha, gw_latstats **out)
 {

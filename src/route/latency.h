@@ -45,6 +45,10 @@ size_t gw_latstats_pending(const gw_latstats *s);
 
 /* Record one successful call; ttft_ms < 0 when unknown (then only total is updated). */
 void gw_latstats_record(gw_latstats *s, size_t idx, double ttft_ms, double total_ms);
+/* Send what was batched (the Redis backend folds samples per deployment and
+ * sends them on this call, or at 64 samples); the memory backend has nothing
+ * to send. The worker calls it every 100 ms and before it stops. */
+void gw_latstats_flush(gw_latstats *s);
 /* Local view, no I/O. Zero samples when nothing is known. */
 void gw_latstats_get(gw_latstats *s, size_t idx, gw_latency *out);
 size_t gw_latstats_count(const gw_latstats *s);

@@ -11,6 +11,7 @@ typedef struct {
     void (*record)(gw_latstats *s, size_t idx, double ttft_ms, double total_ms);
     void (*get)(gw_latstats *s, size_t idx, gw_latency *out);
     void (*free)(gw_latstats *s);
+    void (*flush)(gw_latstats *s); /* NULL: nothing is batched */
 } gw_latstats_ops;
 
 struct gw_latstats {

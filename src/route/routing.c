@@ -142,6 +142,14 @@ void gw_routing_report(gw_routing *rt, size_t idx, const char *token, bool was_p
         gw_latstats_record(rt->lat, idx, res->ttft_ms > 0 ? res->ttft_ms : -1, res->latency_ms);
 }
 
+void gw_routing_flush(gw_routing *rt)
+{
+    if (rt == NULL)
+        return;
+    gw_breaker_flush(rt->brk);
+    gw_latstats_flush(rt->lat);
+}
+
 static int health_inflight(void *ud, size_t idx)
 {
     return view_inflight(ud, idx);

@@ -52,6 +52,10 @@ bool gw_routing_allow(gw_routing *rt, size_t idx, const char *token, gw_breaker_
 /* Record one attempt's result: breaker outcome and, on success, a latency sample. */
 void gw_routing_report(gw_routing *rt, size_t idx, const char *token, bool was_probe,
                        const gw_provider_result *res);
+/* Send the breaker outcomes and latency samples batched since the last
+ * flush (one script call per deployment with Redis). Every 100 ms from the
+ * worker's tick, and before it stops. */
+void gw_routing_flush(gw_routing *rt);
 /* The routing part of /health (new reference; NULL on OOM). */
 json_t *gw_routing_health_json(gw_routing *rt);
 

@@ -530,6 +530,7 @@ static void check_record_limit(gw_worker *w)
 static void on_tick(uv_timer_t *t)
 {
     gw_worker *w = t->data;
+    gw_routing_flush(w->routing); /* batched breaker outcomes and latency samples */
     if (w->run == GW_RUN_RUNNING) {
         if (w->consumer_reset != 0)
             consumer_reset_step(w);
@@ -587,6 +588,7 @@ static void finish_shutdown(gw_worker *w, bool drained)
     w->run = GW_RUN_DONE;
     for (gw_job *j = w->jobs; j != NULL; j = j->next)
         gw_job_abort(j);
+    gw_routing_flush(w->routing);
     rd_kafka_resp_err_t err = gw_consumer_commit_sync(w->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         GW_ERROR("final_commit_failed", "error", rd_kafka_err2str(err));

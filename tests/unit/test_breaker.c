@@ -247,6 +247,7 @@ static void record(harness *h, gw_outcome_kind k, bool probe, const char *token,
 {
     gw_breaker_outcome o = {.kind = k, .probe = probe, .retry_after_ms = ra};
     gw_breaker_record(h->b[0], 0, token, &o);
+    gw_breaker_flush(h->b[0]); /* as the worker's tick does */
     settle(h);
 }
 
@@ -537,16 +538,34 @@ static void test_redis_unreachable_falls_back(void **st)
     gw_redis_free(dead);
 }
 
+/* Outcomes counted in the worker and sent as one batch: a success then a
+ * run of five failures trips the fleet's breaker at the flush; another
+ * worker sees it open. */
+static void test_batched_outcomes_trip_at_flush(void **st)
+{
+    harness *h = *st;
+    gw_breaker_outcome ok = {.kind = GW_OUTCOME_SUCCESS, .retry_after_ms = -1};
+    gw_breaker_outcome bad = {.kind = GW_OUTCOME_FAILURE, .retry_after_ms = -1};
+    gw_breaker_record(h->b[0], 0, NULL, &ok);
+    for (int i = 0; i < 5; i++)
+        gw_breaker_record(h->b[0], 0, NULL, &bad);
+    gw_breaker_flush(h->b[0]);
+    settle(h);
+    gw_breaker_decision d = allow_w(h, WORKERS - 1, "other");
+    assert_int_equal(d.verdict, GW_VERDICT_DENIED);
+    assert_int_equal(d.state, GW_BREAKER_OPEN);
+}
+
 #define BOTH(t) cmocka_unit_test_setup_teardown(t, test_setup, test_teardown)
 
 int main(void)
 {
     srand((unsigned)getpid());
     const struct CMUnitTest common[] = {
-        BOTH(test_trips_on_consecutive_failures), BOTH(test_trips_on_failure_rate),
-        BOTH(test_caller_errors_do_not_count),    BOTH(test_half_open_one_probe_then_recovery),
-        BOTH(test_cooldown_grows_to_cap),         BOTH(test_rate_limit_cooldown_without_trip),
-        BOTH(test_probe_lease_expires),
+        BOTH(test_trips_on_consecutive_failures),     BOTH(test_trips_on_failure_rate),
+        BOTH(test_batched_outcomes_trip_at_flush),    BOTH(test_caller_errors_do_not_count),
+        BOTH(test_half_open_one_probe_then_recovery), BOTH(test_cooldown_grows_to_cap),
+        BOTH(test_rate_limit_cooldown_without_trip),  BOTH(test_probe_lease_expires),
     };
     const struct CMUnitTest redis_only[] = {
         BOTH(test_redis_keys_have_ttl),

@@ -766,11 +766,20 @@ static void test_breaker_rate_limited(void **state)
 
 /* ---- route: latency ------------------------------------------------------------------------ */
 
+/* One sample as a batch of one (the worker's folding, alpha 0.5). */
 static void latency_record(const char *k, const char *ttft, const char *total, const char *want_t,
                            const char *want_T, long long want_n)
 {
-    const char *argv[5] = {k, "0.5", ttft, total, "60000"};
-    redisReply *r = eval("route/latency_record", 1, 5, argv, NULL);
+    double a = 0.5, x = strtod(ttft, NULL), y = strtod(total, NULL);
+    double v[10] = {y, 1 - a, a * y, 1, 0, x >= 0 ? x : y, x >= 0 ? 1 - a : 1, x >= 0 ? a * x : 0,
+                    1, 0};
+    char num[10][40];
+    const char *argv[13] = {k, "1", "60000"};
+    for (int i = 0; i < 10; i++) {
+        snprintf(num[i], sizeof num[i], "%.17g", v[i]);
+        argv[3 + i] = num[i];
+    }
+    redisReply *r = eval("route/latency_record", 1, 13, argv, NULL);
     assert_int_equal(r->elements, 3);
     assert_string_equal(elem_str(r, 0), want_t);
     assert_string_equal(elem_str(r, 1), want_T);

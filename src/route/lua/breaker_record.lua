@@ -5,7 +5,9 @@
 -- 3 token, 4 retry_after_ms, 5 jitter_u, 6 bucket_ms, 7 window_ms,
 -- 8 min_calls, 9 failure_rate, 10 consecutive_failures, 11 open_base_ms,
 -- 12 open_max_ms, 13 jitter, 14 half_open_successes, 15 ttl_ms,
--- 16 rate_limit_default_ms, 17 rate_limit_max_ms.
+-- 16 rate_limit_default_ms, 17 rate_limit_max_ms; kind 4 (a batch of
+-- non-probe outcomes aggregated by the worker): 18 successes, 19 failures,
+-- 20 failures after the last success (the batch's trailing run).
 -- Returns {state, open_remaining_ms, cooldown_remaining_ms, open_count,
 -- window_calls, window_failures, consecutive_failures}.
 local t = redis.call('TIME')
@@ -45,24 +47,37 @@ local function trip()
   if d < 1 then d = 1 end
   st = 1; ou = now + d; cf = 0; hs = 0; we = now + 1
 end
-local function bucket_add(failed)
+local function bucket_add(calls, fails)
   local b = math.floor(now / bms)
   local i = b % nb
   if tonumber(redis.call('HGET', KEYS[1], 's'..i)) ~= b * bms then
     redis.call('HSET', KEYS[1], 's'..i, b * bms, 'c'..i, 0, 'f'..i, 0)
   end
-  redis.call('HINCRBY', KEYS[1], 'c'..i, 1)
-  if failed then redis.call('HINCRBY', KEYS[1], 'f'..i, 1) end
+  redis.call('HINCRBY', KEYS[1], 'c'..i, calls)
+  if fails > 0 then redis.call('HINCRBY', KEYS[1], 'f'..i, fails) end
 end
 if kind == 3 then
   local d = tonumber(ARGV[4])
   if d <= 0 then d = tonumber(ARGV[16]) end
   if d > tonumber(ARGV[17]) then d = tonumber(ARGV[17]) end
   if now + d > cd then cd = now + d end
+elseif kind == 4 then
+  -- outside CLOSED, non-probe outcomes change nothing (as one by one)
+  local ok, fl, tail = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
+  if st == 0 and ok + fl > 0 then
+    bucket_add(ok + fl, fl)
+    if ok > 0 then cf = tail else cf = cf + fl end
+    if fl > 0 then
+      local calls, fails = window()
+      local lim = tonumber(ARGV[10])
+      if (calls >= tonumber(ARGV[8]) and fails >= tonumber(ARGV[9]) * calls)
+         or (lim > 0 and cf >= lim) then trip() end
+    end
+  end
 elseif kind == 0 or kind == 1 then
   local failed = kind == 1
   if st == 0 then
-    bucket_add(failed)
+    bucket_add(1, failed and 1 or 0)
     if not failed then cf = 0 else
       cf = cf + 1
       local calls, fails = window()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark: fleet mode. One worker with the built-in mock provider at zero
+# latency, default settings, COUNT pre-published requests, with
+#   memory   in-memory state (one process: the ceiling)
+#   redis    Redis state on a private redis-server (so INFO commandstats and
+#            its CPU count this worker only)
+#   hit      Redis state, enable_cache=true, the same prompts as a first
+#            (miss) pass on the same key prefix: every request is a hit
+# and prints, per run: throughput, worker CPU per request, and for Redis the
+# script calls and commands executed per request (INFO commandstats deltas)
+# and redis-server's own CPU per request (utime + stime of its process from
+# /proc/<pid>/stat over the run).
+# Usage: tools/bench/fleet.sh [COUNT]   (BENCH_RUNS=3 by default)
+source "$(dirname "$0")/lib.sh"
+COUNT=${1:-20000}
+RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
+RPID=$!
+bench_pids+=($RPID)
+for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+MOCK0=(--set mock.latency_ms=0 --set mock.ttft_ms=0 --set mock.chunk_delay_ms=0)
+REDIS=(--set state.backend=redis --set redis.host=127.0.0.1 --set "redis.port=$RPORT")
+TICKS=$(getconf CLK_TCK)
+
+redis_cpu() { awk '{print $14 + $15}' "/proc/$RPID/stat"; }
+stats() { redis-cli -p "$RPORT" INFO commandstats | tr -d '\r' | grep '^cmdstat_'; }
+
+# one NAME I KEYPREFIX BENCHFLAGS -- WORKERFLAGS
+one() {
+    local name=$1 i=$2 kp=$3
+    shift 3
+    stats >"$OUT/$name-$i.before"
+    local c0 c1
+    c0=$(redis_cpu)
+    prepublished "$OUT/$name-$i.json" "$COUNT" "$ROOT/config/dev.conf" "$@" --set "redis.key_prefix=$kp"
+    c1=$(redis_cpu)
+    stats >"$OUT/$name-$i.after"
+    python3 - "$OUT/$name-$i.before" "$OUT/$name-$i.after" "$COUNT" "$c0" "$c1" "$TICKS" \
+        >"$OUT/$name-$i.redis" <<'PY'
+import re, sys
+def read(f):
+    d = {}
+    for line in open(f):
+        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+        if m:
+            d[m.group(1)] = int(m.group(2))
+    return d
+a, b, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3])
+c0, c1, hz = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+delta = {k: b.get(k, 0) - a.get(k, 0) for k in b}
+delta = {k: v for k, v in delta.items() if v > 0 and k not in ("info", "ping", "client|setname", "select")}
+scripts = delta.get("evalsha", 0) + delta.get("eval", 0)
+total = sum(delta.values())
+print(f"scripts={scripts / n:.2f} commands={total / n:.2f} redis_cpu_us={(c1 - c0) / hz * 1e6 / n:.1f}",
+      " ".join(f"{k}={v / n:.2f}" for k, v in sorted(delta.items())))
+PY
+    echo "$name run $i: $(cat "$OUT/$name-$i.json") redis per request: $(cat "$OUT/$name-$i.redis") load $(loadavg)"
+}
+
+echo "private redis on $RPORT (pid $RPID); load before: $(loadavg)"
+for i in $(seq "$RUNS"); do
+    kp="fleet$RANDOM$i:"
+    one memory "$i" "$kp" -- "${MOCK0[@]}"
+    one redis "$i" "$kp" -- "${MOCK0[@]}" "${REDIS[@]}"
+    one miss "$i" "$kp" --cache -- "${MOCK0[@]}" "${REDIS[@]}"
+    one hit "$i" "$kp" --cache -- "${MOCK0[@]}" "${REDIS[@]}"
+done
+for n in memory redis miss hit; do summarize "$n" "$OUT"/$n-[0-9]*.json; done
