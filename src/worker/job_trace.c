@@ -163,7 +163,7 @@ static void end_cache(gw_job *job)
     gw_tracer_end(tracer_of(job), &s);
 }
 
-/* ADMISSION's decision: the agent's rate limits and budget. */
+/* ADMIT's decision: the agent's rate limits and budget. */
 static void end_admission(gw_job *job)
 {
     gw_span s;
@@ -196,12 +196,15 @@ void gw_job_trace_stage(gw_job *job, int from, int to)
         start(job);
     if (!recording(job))
         return;
-    if (from != to && (to == GW_STAGE_ADMISSION || to == GW_STAGE_CACHE))
+    if (from != to && (to == GW_STAGE_ADMIT || to == GW_STAGE_SEMANTIC))
         job->trace.stage_start_ns = gw_trace_now_unix_ns();
-    if (from == GW_STAGE_ADMISSION && to != GW_STAGE_ADMISSION)
+    if (from == GW_STAGE_ADMIT && to != GW_STAGE_ADMIT) {
         end_admission(job);
-    else if (from == GW_STAGE_CACHE)
+        if (job->ans.cached) /* the exact tier answered in the admission */
+            end_cache(job);
+    } else if (from == GW_STAGE_SEMANTIC) {
         end_cache(job);
+    }
     if (to == GW_STAGE_DONE && !job->ans.dlq)
         end_request(job);
 }

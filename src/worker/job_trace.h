@@ -41,7 +41,7 @@ typedef struct {
     char attempt_tp[GW_TRACEPARENT_LEN + 1]; /* the provider call's traceparent */
     const char *tracestate;                  /* arena copy, or NULL */
     uint64_t start_unix_ns;                  /* intake */
-    uint64_t stage_start_ns;                 /* entering ADMISSION or CACHE (first entry) */
+    uint64_t stage_start_ns;                 /* entering ADMIT or SEMANTIC (first entry) */
     uint8_t attempt_id[8];                   /* the current provider attempt's span */
     uint64_t attempt_start_ns;
     bool attempt_open;
