@@ -4,11 +4,19 @@
  *   modelgw-semantic-bench [--redis HOST:PORT | --memory] [--entries N]
  *                          [--lookups M] [--bands B] [--rows R]
  *
+ *   modelgw-semantic-bench --verify [--rounds N]
+ *
  * Fills one namespace with N distinct prompts (pipelined stores), then runs M
  * lookups one at a time (half near-duplicates of stored prompts, half
  * unrelated) and reports, per lookup: wall time, worker CPU time (getrusage),
  * Redis round trips (commands issued), LSH candidates examined, and the hit
  * rate of each half. Keys use a fresh prefix with a short TTL.
+ *
+ * --verify measures the verifier alone (src/semantic/verify.h), the check a
+ * lookup runs on each candidate above the threshold: every pair of
+ * tests/data/semantic_eval.jsonl and semantic_handmade.jsonl, N rounds
+ * (default 200), then a pair of the longest prompts the tier accepts (4096
+ * bytes); CPU time per check.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "semantic/semcache.h"
+#include "semantic/verify.h"
 #include "loop/redis.h"
 
 /* A vocabulary of 4096 pronounceable pseudo-words: prompts as diverse as
@@ -81,13 +92,81 @@ static void on_lookup(void *ud, gw_err err, const char *key, double sim)
         c->err = err;
 }
 
+/* ---- --verify: the verifier's cost per check ---- */
+
+enum { MAX_VPAIRS = 4096 };
+
+static int load_texts(const char *file, char **texts, int n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/%s", MODELGW_SOURCE_DIR, file);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return -1;
+    }
+    char line[8192];
+    while (n + 2 <= MAX_VPAIRS && fgets(line, sizeof line, f)) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *a = json_string_value(json_object_get(o, "a"));
+        const char *b = json_string_value(json_object_get(o, "b"));
+        if (a != NULL && b != NULL) {
+            texts[n++] = strdup(a);
+            texts[n++] = strdup(b);
+        }
+        json_decref(o);
+    }
+    fclose(f);
+    return n;
+}
+
+static int bench_verify(int rounds)
+{
+    static char *texts[MAX_VPAIRS];
+    int n = load_texts("semantic_eval.jsonl", texts, 0);
+    if (n >= 0)
+        n = load_texts("semantic_handmade.jsonl", texts, n);
+    if (n <= 0)
+        return 1;
+    int pairs = n / 2, ok = 0;
+    double c0 = cpu_s();
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < n; i += 2)
+            ok += gw_sem_verify(texts[i], strlen(texts[i]), texts[i + 1], strlen(texts[i + 1])) ==
+                  GW_SEMV_OK;
+    double per = (cpu_s() - c0) / ((double)rounds * pairs);
+    printf("verify pairs=%d rounds=%d checks=%d accepted_per_round=%d cpu_per_check_us=%.2f\n",
+           pairs, rounds, rounds * pairs, ok / rounds, per * 1e6);
+    /* The longest prompts the tier accepts: 4096 bytes of varied words. */
+    static char a[4097], b[4097];
+    size_t len = 0;
+    for (unsigned k = 0; len + 16 < 4096; k++) {
+        char w[16];
+        word(k * 2654435761u >> 18, w);
+        len += (size_t)snprintf(a + len, sizeof a - len, "%s ", w);
+    }
+    memcpy(b, a, len + 1);
+    b[len / 2] = 'x'; /* differ in the middle: full work on both sides */
+    int long_rounds = rounds > 20 ? rounds / 20 : 1;
+    c0 = cpu_s();
+    for (int r = 0; r < long_rounds; r++)
+        ok += gw_sem_verify(a, len, b, len) == GW_SEMV_OK;
+    per = (cpu_s() - c0) / long_rounds;
+    printf("verify longest_prompt_bytes=%zu checks=%d cpu_per_check_us=%.1f\n", len, long_rounds,
+           per * 1e6);
+    for (int i = 0; i < n; i++)
+        free(texts[i]);
+    return 0;
+}
+
 static size_t g_candidates;
 static gw_sem_search_cb g_inner;
 
 int main(int argc, char **argv)
 {
     const char *redis_addr = "127.0.0.1:16379";
-    int memory = 0, entries = 10000, lookups = 2000, bands = 20, rows = 10;
+    int memory = 0, entries = 10000, lookups = 2000, bands = 20, rows = 10, verify = 0,
+        rounds = 200;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--redis") && i + 1 < argc)
             redis_addr = argv[++i];
@@ -101,14 +180,20 @@ int main(int argc, char **argv)
             bands = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
             rows = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--verify"))
+            verify = 1;
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            rounds = atoi(argv[++i]);
         else {
             fprintf(stderr,
                     "usage: %s [--redis HOST:PORT | --memory] [--entries N] "
-                    "[--lookups M] [--bands B] [--rows R]\n",
+                    "[--lookups M] [--bands B] [--rows R] | --verify [--rounds N]\n",
                     argv[0]);
             return 2;
         }
     }
+    if (verify)
+        return bench_verify(rounds);
     (void)g_inner;
     uv_loop_t *loop = uv_default_loop();
     char prefix[64], host[128];

@@ -193,20 +193,34 @@ static gw_err take_vector(gw_sem_query *q, gw_err err, const float *vec, size_t 
     return GW_OK;
 }
 
+/* Candidates above the threshold are verified best first; the first that
+ * passes is the hit. At most SEM_MAX_VERIFY are verified per lookup, which
+ * bounds the worker's CPU per lookup whatever the index returns. */
+enum { SEM_MAX_VERIFY = 8 };
+
 static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, size_t n)
 {
     gw_sem_query *q = ud;
+    double sims[GW_SEM_MAX_CANDIDATES];
+    if (n > GW_SEM_MAX_CANDIDATES)
+        n = GW_SEM_MAX_CANDIDATES;
+    for (size_t i = 0; err == GW_OK && i < n; i++)
+        sims[i] = cand[i].dim == q->dim ? gw_sem_cosine_q(q->vec, cand[i].vec, cand[i].dim) : -2;
     double best = -1;
     const char *best_key = NULL;
-    for (size_t i = 0; err == GW_OK && i < n; i++) {
-        if (cand[i].dim != q->dim)
-            continue;
-        double s = gw_sem_cosine_q(q->vec, cand[i].vec, cand[i].dim);
-        if (s >= q->threshold && s > best &&
-            gw_sem_verify(q->text, q->text_len, cand[i].text, strlen(cand[i].text)) == GW_SEMV_OK) {
-            best = s;
-            best_key = cand[i].exact_key;
+    for (int tries = 0; err == GW_OK && tries < SEM_MAX_VERIFY && best_key == NULL; tries++) {
+        size_t top = n;
+        for (size_t i = 0; i < n; i++)
+            if (sims[i] >= q->threshold && (top == n || sims[i] > sims[top]))
+                top = i;
+        if (top == n)
+            break;
+        if (gw_sem_verify(q->text, q->text_len, cand[top].text, strlen(cand[top].text)) ==
+            GW_SEMV_OK) {
+            best = sims[top];
+            best_key = cand[top].exact_key;
         }
+        sims[top] = -2; /* verified */
     }
     if (best_key != NULL) {
         snprintf(q->hit_key, sizeof q->hit_key, "%s", best_key);

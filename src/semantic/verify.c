@@ -2,13 +2,19 @@
 #include "semantic/verify.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "semantic/embed.h"
 
-enum { ARENA = 4 * GW_SEMV_MAX_TEXT + 8 * GW_SEMV_MAX_TOKENS, MAX_CHUNKS = 256 };
+enum {
+    ARENA = 4 * GW_SEMV_MAX_TEXT + 8 * GW_SEMV_MAX_TOKENS,
+    MAX_CHUNKS = 256,
+    MAX_LEFTOVER = 16, /* words left for synonym and typo matching */
+    INDEX_SLOTS = 4 * GW_SEMV_MAX_TOKENS,
+};
 
 /* Lexical kinds. */
 enum { LX_WORD, LX_NUM, LX_LIT, LX_SYM, LX_PUNCT };
@@ -48,6 +54,10 @@ typedef struct {
     const char *chunks[MAX_CHUNKS];
     int nchunks;
     char chunkbuf[GW_SEMV_MAX_TEXT * 2];
+    /* alignment index (index_tokens) */
+    int16_t head[INDEX_SLOTS];
+    int16_t next[GW_SEMV_MAX_TOKENS];
+    size_t slots;
 } vtext;
 
 /* ---- word lists (general English; not fitted to any evaluation set) ---- */
@@ -233,6 +243,80 @@ static const char *const NUMWORD[] = {
     "eight",   "nine",      "ten",      "eleven",   "twelve", "thirteen", "fourteen", "fifteen",
     "sixteen", "seventeen", "eighteen", "nineteen", "twenty", NULL};
 
+/* "dont": contractions typed without the apostrophe. */
+static const char *const BARE_NOT[] = {"dont",    "doesnt", "didnt", "isnt",    "arent",
+                                       "wasnt",   "werent", "cant",  "couldnt", "shouldnt",
+                                       "wouldnt", "havent", "hasnt", "mustnt",  NULL};
+
+/* ---- one hash table over the word lists, built once ---- */
+
+enum {
+    F_STOP = 1,
+    F_AUX = 2,
+    F_MARK = 4,
+    F_WH = 8,
+    F_SCOPE = 16,
+    F_FORMAT = 32,
+    F_UNIT = 64,
+    F_FILLER = 128,       /* first word of a filler phrase */
+    F_NUMWORD = 256,      /* "three" */
+    F_BARENOT = 512,      /* "dont" */
+    LEXICON_SLOTS = 2048, /* power of two, > 2x the words listed */
+};
+
+typedef struct {
+    const char *w;
+    unsigned flags;
+} lex_slot;
+
+static lex_slot lexicon[LEXICON_SLOTS];
+static pthread_once_t lexicon_once = PTHREAD_ONCE_INIT;
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void lexicon_add(const char *const *list, unsigned flag)
+{
+    for (; *list; list++) {
+        size_t i = fnv(*list) & (LEXICON_SLOTS - 1);
+        while (lexicon[i].w != NULL && strcmp(lexicon[i].w, *list) != 0)
+            i = (i + 1) & (LEXICON_SLOTS - 1);
+        lexicon[i].w = *list;
+        lexicon[i].flags |= flag;
+    }
+}
+
+static void lexicon_build(void)
+{
+    lexicon_add(STOP, F_STOP);
+    lexicon_add(AUX, F_AUX);
+    lexicon_add(MARK, F_MARK);
+    lexicon_add(WH, F_WH);
+    lexicon_add(SCOPE, F_SCOPE);
+    lexicon_add(FORMAT, F_FORMAT);
+    lexicon_add(UNIT, F_UNIT);
+    lexicon_add(NUMWORD, F_NUMWORD);
+    lexicon_add(BARE_NOT, F_BARENOT);
+    for (size_t f = 0; f < sizeof FILLER / sizeof FILLER[0]; f++) {
+        const char *first[] = {FILLER[f][0], NULL};
+        lexicon_add(first, F_FILLER);
+    }
+}
+
+static unsigned flags_of(const char *w)
+{
+    size_t i = fnv(w) & (LEXICON_SLOTS - 1);
+    for (; lexicon[i].w != NULL; i = (i + 1) & (LEXICON_SLOTS - 1))
+        if (strcmp(lexicon[i].w, w) == 0)
+            return lexicon[i].flags;
+    return 0;
+}
+
 /* ---- arena ---- */
 
 static char *arena_put(vtext *v, const char *s, size_t n)
@@ -319,9 +403,6 @@ static void lower_copy(char *dst, const char *s, size_t n)
  * "will"/"would" as needed. Returns false when the word was not one. */
 static bool push_contraction(vtext *v, const char *w, size_t n, bool name)
 {
-    static const char *const bare_not[] = {"dont",    "doesnt", "didnt", "isnt",    "arent",
-                                           "wasnt",   "werent", "cant",  "couldnt", "shouldnt",
-                                           "wouldnt", "havent", "hasnt", "mustnt",  NULL};
     const char *base = NULL;
     size_t bn = 0;
     const char *extra = NULL;
@@ -329,7 +410,7 @@ static bool push_contraction(vtext *v, const char *w, size_t n, bool name)
         bn = n - 3;
         base = w;
         extra = "not";
-    } else if (in_list(w, bare_not)) {
+    } else if (flags_of(w) & F_BARENOT) {
         bn = n - 2;
         base = w;
         extra = "not";
@@ -504,28 +585,27 @@ static const char *stem(vtext *v, const char *w)
     return p ? p : w;
 }
 
-/* In the list as written or as the singular of a plural ("bullets"). */
-static bool listed_plural(const char *w, const char *const *list)
+/* Flags of the word as written or of the singular of a plural ("bullets"). */
+static unsigned plural_flags(const char *w)
 {
-    if (in_list(w, list))
-        return true;
+    unsigned f = flags_of(w);
     char b[64];
     size_t n = strlen(w);
-    if (n < 3 || n >= sizeof b || w[n - 1] != 's')
-        return false;
+    if (f != 0 || n < 3 || n >= sizeof b || w[n - 1] != 's')
+        return f;
     memcpy(b, w, n + 1);
     b[n - 1] = '\0';
-    if (in_list(b, list))
-        return true;
+    if ((f = flags_of(b)) != 0)
+        return f;
     if (n > 4 && strcmp(w + n - 3, "ies") == 0) {
         strcpy(b + n - 3, "y");
-        return in_list(b, list);
+        return flags_of(b);
     }
     if (n > 3 && w[n - 2] == 'e') {
         b[n - 2] = '\0';
-        return in_list(b, list);
+        return flags_of(b);
     }
-    return false;
+    return 0;
 }
 
 static bool beneficiary(const char *w)
@@ -563,7 +643,7 @@ static void classify(vtext *v)
         vtok *t = &v->t[i];
         if (t->lex != LX_WORD)
             continue;
-        for (int k = 0; NUMWORD[k]; k++)
+        for (int k = 0; (flags_of(t->w) & F_NUMWORD) && NUMWORD[k]; k++)
             if (strcmp(t->w, NUMWORD[k]) == 0) {
                 char num[4];
                 int m = k < 10 ? 1 : 2;
@@ -587,7 +667,8 @@ static void classify(vtext *v)
     /* Filler phrases; "how do/can/should I ..." and "how to" open as "how". */
     for (int i = 0; i < v->n; i++) {
         int span = 0;
-        for (size_t f = 0; f < sizeof FILLER / sizeof FILLER[0]; f++)
+        bool filler = v->t[i].lex == LX_WORD && (flags_of(v->t[i].w) & F_FILLER);
+        for (size_t f = 0; filler && f < sizeof FILLER / sizeof FILLER[0]; f++)
             if (match_phrase(v, i, FILLER[f], &span))
                 break;
         if (span == 0 && v->t[i].lex == LX_WORD && !strcmp(v->t[i].w, "how") && i + 1 < v->n) {
@@ -626,26 +707,28 @@ static void classify(vtext *v)
             break;
         }
         t->stem = stem(v, t->w);
+        unsigned f = flags_of(t->w);
+        unsigned pf = f ? f : plural_flags(t->w);
         if (!strcmp(t->w, "without") || !strcmp(t->w, "except")) {
             t->cls = CL_MARK; /* a movable phrase, aligned exactly */
             t->why = GW_SEMV_SCOPE;
-        } else if (in_list(t->w, SCOPE)) {
+        } else if (f & F_SCOPE) {
             t->cls = CL_PROT;
             t->why = GW_SEMV_SCOPE;
             t->ends = !strcmp(t->w, "not") || !strcmp(t->w, "never");
-        } else if (in_list(t->w, MARK)) {
+        } else if (f & F_MARK) {
             t->cls = CL_MARK;
-        } else if (in_list(t->w, WH)) {
+        } else if (f & F_WH) {
             t->cls = CL_PROT;
             t->ends = true;
-        } else if (in_list(t->w, AUX)) {
+        } else if (f & F_AUX) {
             t->cls = CL_TERM;
-        } else if (in_list(t->w, STOP)) {
+        } else if (f & F_STOP) {
             t->cls = CL_STOP;
-        } else if (listed_plural(t->w, FORMAT)) {
+        } else if (pf & F_FORMAT) {
             t->cls = CL_PROT;
             t->why = GW_SEMV_FORMAT;
-        } else if (listed_plural(t->w, UNIT)) {
+        } else if (pf & F_UNIT) {
             t->cls = CL_PROT;
             t->why = GW_SEMV_LITERAL;
         } else if (t->name) {
@@ -773,26 +856,78 @@ static bool is_content(const vtok *t)
     return t->cls == CL_WORD || t->cls == CL_PROT || t->cls == CL_MARK;
 }
 
+/* Chains of b's content tokens by the hash of their word (by = 0) or stem
+ * (by = 1), in token order. */
+static void index_tokens(vtext *b, int by)
+{
+    size_t slots = 64;
+    while (slots < 2 * (size_t)b->n)
+        slots *= 2;
+    b->slots = slots;
+    for (size_t i = 0; i < slots; i++)
+        b->head[i] = -1;
+    for (int j = b->n - 1; j >= 0; j--) {
+        const vtok *y = &b->t[j];
+        if (!is_content(y))
+            continue;
+        size_t h = fnv(by ? y->stem : y->w) & (slots - 1);
+        b->next[j] = b->head[h];
+        b->head[h] = (int16_t)j;
+    }
+}
+
+static void pair_up(vtok *x, vtok *y)
+{
+    x->aligned = y->aligned = true;
+    x->canon = x->stem;
+    y->canon = x->stem;
+}
+
+static bool may_pair(const vtok *x, const vtok *y)
+{
+    return is_content(y) && !y->aligned && (x->cls == CL_MARK) == (y->cls == CL_MARK);
+}
+
 static gw_semv_result align(vtext *a, vtext *b)
 {
+    /* Exact words, then inflection: hashed, linear in the text length. */
+    for (int pass = 0; pass < 2; pass++) {
+        index_tokens(b, pass);
+        for (int i = 0; i < a->n; i++) {
+            vtok *x = &a->t[i];
+            if (!is_content(x) || x->aligned)
+                continue;
+            size_t h = fnv(pass ? x->stem : x->w) & (b->slots - 1);
+            for (int j = b->head[h]; j >= 0; j = b->next[j]) {
+                vtok *y = &b->t[j];
+                if (may_pair(x, y) && pair_matches(x, y, pass)) {
+                    pair_up(x, y);
+                    break;
+                }
+            }
+        }
+    }
+    /* Synonyms and typos for what is left: one to one needs equal counts,
+     * and more than a few leftovers is a different prompt anyway. */
+    int left_a = 0, left_b = 0;
+    for (int i = 0; i < a->n; i++)
+        left_a += is_content(&a->t[i]) && !a->t[i].aligned;
+    for (int j = 0; j < b->n; j++)
+        left_b += is_content(&b->t[j]) && !b->t[j].aligned;
     int typos = 0;
-    for (int pass = 0; pass < 4; pass++) {
+    for (int pass = 2; pass < 4 && left_a == left_b && left_a <= MAX_LEFTOVER; pass++) {
         for (int i = 0; i < a->n; i++) {
             vtok *x = &a->t[i];
             if (!is_content(x) || x->aligned)
                 continue;
             for (int j = 0; j < b->n; j++) {
                 vtok *y = &b->t[j];
-                if (!is_content(y) || y->aligned || (x->cls == CL_MARK) != (y->cls == CL_MARK))
-                    continue;
-                if (!pair_matches(x, y, pass))
+                if (!may_pair(x, y) || !pair_matches(x, y, pass))
                     continue;
                 if (pass == 3 && typos >= GW_SEMV_MAX_TYPOS)
                     break;
                 typos += pass == 3;
-                x->aligned = y->aligned = true;
-                x->canon = x->stem;
-                y->canon = x->stem;
+                pair_up(x, y);
                 break;
             }
         }
@@ -913,6 +1048,7 @@ static bool prepare(vtext *v, const char *s, size_t len)
 gw_semv_result gw_sem_verify(const char *a, size_t alen, const char *b, size_t blen)
 {
     static _Thread_local vtext va, vb;
+    pthread_once(&lexicon_once, lexicon_build);
     if (alen > GW_SEMV_MAX_TEXT || blen > GW_SEMV_MAX_TEXT)
         return GW_SEMV_TOO_LONG;
     if (!prepare(&va, a, alen) || !prepare(&vb, b, blen))
