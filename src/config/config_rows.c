@@ -94,6 +94,8 @@ static const gw_cfg_row deployment_rows[] = {
       "Header carrying the key; default `Authorization` (Bearer), `x-api-key` for anthropic"),
     S("anthropic_version", anthropic_version, 1, "2023-06-01",
       "`anthropic-version` header (anthropic only)"),
+    S("api_version", api_version, 0, "",
+      "`api-version` query parameter (azure only; empty: 2024-10-21)"),
     SL("extra_headers", extra_headers, extra_header_count, GW_MAX_EXTRA_HEADERS, "",
        "Extra request headers, each \"Name: value\""),
     SL("capabilities", capabilities, capability_count, GW_MAX_CAPABILITIES, "text",

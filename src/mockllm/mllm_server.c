@@ -334,6 +334,34 @@ static bool is_route(const gw_mllm_req *r, const char *method, const char *path)
            r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
 }
 
+/* A provider row's path: literal, or with one "{model}" standing for a
+ * non-empty path segment (Azure's deployment name). */
+static bool is_row_route(const gw_mllm_req *r, const char *pattern)
+{
+    const char *hole = strstr(pattern, "{model}");
+    if (hole == NULL)
+        return is_route(r, "POST", pattern);
+    size_t pre = (size_t)(hole - pattern), post = strlen(hole + 7);
+    if (r->method_len != 4 || memcmp(r->method, "POST", 4) != 0 || r->path_len <= pre + post ||
+        memcmp(r->path, pattern, pre) != 0 ||
+        memcmp(r->path + r->path_len - post, hole + 7, post) != 0)
+        return false;
+    for (size_t i = pre; i < r->path_len - post; i++)
+        if (r->path[i] == '/')
+            return false;
+    return true;
+}
+
+static bool query_has(const gw_mllm_req *r, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; r->query != NULL && i + kl < r->query_len; i++)
+        if ((i == 0 || r->query[i - 1] == '&') && memcmp(r->query + i, key, kl) == 0 &&
+            r->query[i + kl] == '=')
+            return true;
+    return false;
+}
+
 static gw_err collect_faults(conn *c, const gw_mllm_req *r, const char *path)
 {
     gw_mllm_fault *f = &c->fault;
@@ -513,8 +541,10 @@ static bool find_api(const gw_mllm_req *r, gw_mllm_api *api, const char **path)
 {
     for (int k = 0; k < GW_PROVIDER__COUNT; k++) {
         const gw_provider_kind_info *row = gw_provider_info((gw_provider_kind)k);
-        if (row->dialect == NULL || row->path == NULL || !is_route(r, "POST", row->path))
+        if (row->dialect == NULL || row->path == NULL || !is_row_route(r, row->path))
             continue;
+        if (row->kind == GW_PROVIDER_AZURE && !query_has(r, "api-version"))
+            continue; /* Azure answers 404 without an api-version */
         if (gw_mllm_chat_api(row->dialect->name, api)) {
             *path = row->path;
             return true;

@@ -41,6 +41,7 @@ typedef struct {
     const char *extra_headers[GW_MAX_EXTRA_HEADERS]; /* "Name: value" */
     size_t extra_header_count;
     const char *anthropic_version; /* default "2023-06-01" */
+    const char *api_version;       /* azure: the api-version query parameter; NULL: default */
 
     const char *capabilities[GW_MAX_CAPABILITIES];
     size_t capability_count;

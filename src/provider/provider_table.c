@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "provider/provider_anthropic.h"
+#include "provider/provider_azure.h"
 #include "provider/provider_ollama.h"
 #include "provider/provider_openai.h"
 

@@ -305,3 +305,24 @@ def test_ollama_client_tools(mock_url):
     assert not done["message"].get("tool_calls") and len(done["message"]["content"].split()) == 12
     fmt = client.chat(model="llama-test", messages=PROMPT, format=WEATHER_PARAMS, stream=False)
     check_weather_args(json.loads(fmt["message"]["content"]))
+
+
+def test_azure_openai_sdk(mock_url):
+    """openai's AzureOpenAI client: deployment in the path, api-version in the query."""
+    client = openai.AzureOpenAI(azure_endpoint=mock_url, api_key="az-test",
+                                api_version="2024-10-21", max_retries=0)
+    full = client.chat.completions.create(model="my-gpt4o-deployment", messages=PROMPT)
+    assert len(full.choices[0].message.content.split()) == 12
+    assert full.choices[0].finish_reason == "stop"
+    parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="my-gpt4o-deployment", messages=PROMPT, stream=True) if c.choices]
+    assert "".join(parts) == full.choices[0].message.content
+    calls = client.chat.completions.create(model="my-gpt4o-deployment", messages=PROMPT,
+                                           tools=OPENAI_TOOLS)
+    assert calls.choices[0].message.tool_calls[0].function.name == "get_weather"
+    # without an api-version the route does not exist, as on Azure
+    req = urllib.request.Request(mock_url + "/openai/deployments/x/chat/completions",
+                                 data=b'{"model":"x","messages":[]}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 404

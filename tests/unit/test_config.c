@@ -83,7 +83,11 @@ static char *read_text(const char *path)
 static void test_reference_file_loads(void **state)
 {
     gw_config *cfg = load_ok("config/modelgw.conf");
-    assert_int_equal(cfg->deployment_count, 4);
+    assert_int_equal(cfg->deployment_count, 5);
+    const gw_deployment *az = gw_config_deployment(cfg, "gpt4o-azure");
+    assert_non_null(az);
+    assert_int_equal(az->provider, GW_PROVIDER_AZURE);
+    assert_string_equal(az->api_version, "2024-10-21");
     assert_string_equal(cfg->kafka.topics.high, "llm.requests.high");
     assert_int_equal(cfg->worker.max_in_flight, 1024);
     assert_int_equal(cfg->kafka.output_framing, GW_CFG_FRAMING_SINGLE_OBJECT);
@@ -287,8 +291,8 @@ static const error_case error_cases[] = {
      DATA "bad_enum.conf:2: kafka.framing: \"avro\" is not one of: auto, bare, single_object, "
           "confluent"},
     {"bad_provider.conf", GW_E_CONFIG,
-     DATA "bad_provider.conf:2: deployments[0].provider: \"azure\" is not one of: mock, openai, "
-          "anthropic, ollama"},
+     DATA "bad_provider.conf:2: deployments[0].provider: \"watsonx\" is not one of: mock, openai, "
+          "anthropic, ollama, azure"},
     {"duplicate_id.conf", GW_E_CONFIG,
      DATA "duplicate_id.conf:5: deployments[2].id: duplicate deployment \"gpt\" (also "
           "deployments[0])"},
