@@ -876,11 +876,12 @@ static void index_tokens(vtext *b, int by)
     }
 }
 
+/* Both sides of a pair compare as the smaller of the two stems, so the
+ * verdict does not depend on which prompt is the query. */
 static void pair_up(vtok *x, vtok *y)
 {
     x->aligned = y->aligned = true;
-    x->canon = x->stem;
-    y->canon = x->stem;
+    x->canon = y->canon = strcmp(x->stem, y->stem) <= 0 ? x->stem : y->stem;
 }
 
 static bool may_pair(const vtok *x, const vtok *y)

@@ -89,6 +89,8 @@ static void test_typos(void **state)
     DIFF("Describe the old house", "Describe the old horse", GW_SEMV_CONTENT);
     /* Names are never matched by a typo. */
     DIFF("Who founded Microsoft in 1975?", "Who founded Microsfot in 1975?", GW_SEMV_LITERAL);
+    /* A typo of a word that also occurs spelled right: same verdict both ways. */
+    SAME("Compare running shoes and running socks", "Compare runnign shoes and running socks");
     /* At most GW_SEMV_MAX_TYPOS per pair. */
     SAME("Compare electric bicycles and scooters", "Compare electirc bicylces and scooters");
     DIFF("Compare electric bicycles and motorcycles", "Compare electirc bicylces and motorcylces",
