@@ -20,6 +20,7 @@
  * ac != r->ac and do nothing.
  */
 #include "loop/redis.h"
+#include "loop/redis_private.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -46,12 +47,6 @@ typedef struct {
     void *arg;
     gw_err err;
 } nomem_answer;
-
-struct gw_redis_script {
-    gw_redis_script *next;
-    char *lua;
-    char sha[41];
-};
 
 typedef struct req req;
 struct req {
@@ -94,6 +89,8 @@ struct gw_redis {
     bool resolving;
     int handles_open; /* handles to close + a resolution in progress */
     gw_redis_stats st;
+    size_t nscripts;      /* registered so far (the next script's index) */
+    gw_rcluster *cluster; /* cluster mode: this object is a shell over it */
 };
 
 static void start_connect(gw_redis *r);
@@ -561,6 +558,9 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
     *out = NULL;
     if (opts->port < 0 || opts->port > 65535 || opts->db < 0)
         return GW_E_CONFIG;
+    bool cluster = opts->cluster_nodes && *opts->cluster_nodes;
+    if (cluster && opts->db > 0)
+        return GW_E_CONFIG; /* a cluster has database 0 only */
     gw_redis *r = calloc(1, sizeof(*r));
     if (!r)
         goto fail;
@@ -580,6 +580,18 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
         pw = getenv(opts->password_env);
     if (pw && *pw && !(r->password = strdup(pw)))
         goto fail_host;
+    if (cluster) {
+        gw_redis_opts co = r->o;
+        co.password = r->password;
+        err = gw_rcluster_new(loop, &co, r, &r->cluster);
+        if (err != GW_OK)
+            goto fail_pw;
+        r->o.cluster_nodes = NULL;
+        r->state = RS_READY; /* the shell itself: only RS_CLOSED matters */
+        *out = r;
+        return GW_OK;
+    }
+    r->o.cluster_nodes = NULL;
     r->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 88172645463325252ull;
@@ -591,6 +603,11 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
     start_connect(r);
     *out = r;
     return GW_OK;
+fail_pw:
+    if (r->password) {
+        memset(r->password, 0, strlen(r->password));
+        free(r->password);
+    }
 fail_host:
     free(r->host);
 fail_r:
@@ -623,10 +640,22 @@ static void release(gw_redis *r)
     free(r);
 }
 
+void gw_redis_shell_release(gw_redis *shell)
+{
+    release(shell);
+}
+
 void gw_redis_free(gw_redis *r)
 {
     if (!r)
         return;
+    if (r->cluster) {
+        if (r->state == RS_CLOSED)
+            return;
+        r->state = RS_CLOSED;
+        gw_rcluster_free(r->cluster); /* releases r once everything is closed */
+        return;
+    }
     r->state = RS_CLOSED;
     uv_timer_stop(&r->deadline_timer);
     uv_timer_stop(&r->conn_timer);
@@ -647,7 +676,14 @@ void gw_redis_free(gw_redis *r)
 
 bool gw_redis_is_connected(const gw_redis *r)
 {
+    if (r && r->cluster)
+        return r->state != RS_CLOSED && gw_rcluster_is_connected(r->cluster);
     return r && r->state == RS_READY;
+}
+
+bool gw_redis_is_cluster(const gw_redis *r)
+{
+    return r != NULL && r->cluster != NULL;
 }
 
 gw_redis_script *gw_redis_script_add(gw_redis *r, const char *lua)
@@ -668,8 +704,14 @@ gw_redis_script *gw_redis_script_add(gw_redis *r, const char *lua)
     gw_sha1_update(&c, lua, strlen(lua));
     gw_sha1_final(&c, d);
     gw_hex(d, sizeof(d), s->sha);
+    s->index = r->nscripts++;
     s->next = r->scripts;
     r->scripts = s;
+    if (r->cluster) {
+        if (r->state != RS_CLOSED)
+            gw_rcluster_script_added(r->cluster, s);
+        return s;
+    }
     if (r->ac && (r->state == RS_READY || r->state == RS_CONNECTING)) {
         /* Ahead of any EVALSHA: user commands queue until the handshake ends. */
         const char *argv[3] = {"SCRIPT", "LOAD", s->lua};
@@ -776,6 +818,10 @@ static void fail_early(gw_redis *r, gw_redis_cb cb, void *arg, gw_err err)
 void gw_redis_command(gw_redis *r, int argc, const char *const *argv, const size_t *argvlen,
                       gw_redis_cb cb, void *arg)
 {
+    if (r->cluster) {
+        gw_rcluster_command(r->cluster, argc, argv, argvlen, cb, arg);
+        return;
+    }
     if (argc <= 0) {
         fail_early(r, cb, arg, GW_E_INTERNAL);
         return;
@@ -792,6 +838,10 @@ void gw_redis_eval(gw_redis *r, gw_redis_script *s, int nkeys, int argc, const c
                    const size_t *argvlen, gw_redis_cb cb, void *arg)
 {
     char nk[16];
+    if (r->cluster) {
+        gw_rcluster_eval(r->cluster, s, nkeys, argc, argv, argvlen, cb, arg);
+        return;
+    }
     if (!s || nkeys < 0 || nkeys > argc || argc < 0) {
         fail_early(r, cb, arg, GW_E_INTERNAL);
         return;
@@ -808,6 +858,11 @@ void gw_redis_eval(gw_redis *r, gw_redis_script *s, int nkeys, int argc, const c
 
 void gw_redis_get_stats(const gw_redis *r, gw_redis_stats *out)
 {
+    if (r->cluster) {
+        gw_rcluster_get_stats(r->cluster, out);
+        out->connected = gw_redis_is_connected(r);
+        return;
+    }
     *out = r->st;
     out->pending = r->outstanding;
     out->connected = (r->state == RS_READY);

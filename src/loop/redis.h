@@ -34,6 +34,19 @@
  *   - the reply and everything it points to are owned by hiredis and valid
  *     only during the callback: copy what you keep.
  *
+ * Cluster mode (opts.cluster_nodes set; src/loop/redis_cluster.c): the same
+ * object and the same contract over one connection like the above per master
+ * node. A slot map is read with CLUSTER SLOTS from any reachable node (seeds
+ * first); each command goes to the master of the slot of its first key
+ * (EVALSHA: KEYS[1]; a plain command: argv[1]; none: any node); MOVED updates
+ * the slot and re-sends (and refreshes the map), ASK re-sends once to the named
+ * node after ASKING; a connection error, a timeout or CLUSTERDOWN schedules a
+ * map refresh (at most one per 100 ms) and the command fails with
+ * GW_E_STATE_UNAVAILABLE, so the callers' failure policies apply until a
+ * replica has taken over. Nodes that leave the map are closed. Scripts are
+ * registered with every node. A command re-sent after a redirect keeps its
+ * original deadline.
+ *
  * States: DISCONNECTED (backoff wait: commands fail fast) -> CONNECTING
  * (TCP + handshake: commands queue, bounded, until ready or their deadline) ->
  * READY (commands go straight to the socket, pipelined) -> on any error back
@@ -65,6 +78,9 @@ typedef struct {
     uint32_t reconnect_min_ms;   /* first backoff; default 100 */
     uint32_t reconnect_max_ms;   /* backoff cap; default 5000 */
     uint32_t max_pending;        /* queued + in flight; default 10000 */
+    /* Cluster mode: "host:port,host:port,..." seed nodes (copied); NULL or ""
+     * = standalone on host:port. db must be 0 in cluster mode. */
+    const char *cluster_nodes;
 } gw_redis_opts;
 
 typedef struct {
@@ -80,8 +96,12 @@ typedef struct {
     uint64_t connects;         /* successful handshakes */
     uint64_t connect_failures; /* failed connects / handshakes */
     uint64_t disconnects;      /* lost READY connections */
+    uint64_t moved;            /* cluster: MOVED redirects followed */
+    uint64_t asked;            /* cluster: ASK redirects followed */
+    uint64_t map_refreshes;    /* cluster: slot maps read */
+    uint32_t nodes;            /* cluster: master connections now */
     uint32_t pending;          /* outstanding now */
-    bool connected;            /* READY now */
+    bool connected;            /* READY now (cluster: every slot's master READY) */
 } gw_redis_stats;
 
 /* Exactly once per command; see the contract above. */
@@ -119,6 +139,13 @@ void gw_redis_eval(gw_redis *r, gw_redis_script *s, int nkeys, int argc, const c
 /* Any command, argv form (binary safe, copied by hiredis). */
 void gw_redis_command(gw_redis *r, int argc, const char *const *argv, const size_t *argvlen,
                       gw_redis_cb cb, void *arg);
+
+/* True for a cluster-mode client (opts.cluster_nodes). */
+bool gw_redis_is_cluster(const gw_redis *r);
+
+/* Redis Cluster hash slot (0..16383) of a key: CRC16 (XMODEM) of the key, or
+ * of the text between the first '{' and the next '}' when that is non-empty. */
+unsigned gw_redis_key_slot(const char *key, size_t len);
 
 /* Snapshot of the counters. */
 void gw_redis_get_stats(const gw_redis *r, gw_redis_stats *out);
