@@ -22,6 +22,8 @@ static gw_codec *get_codec(void)
             .max_string_bytes = 4096,
             .max_map_entries = 8,
             .max_capabilities = 8,
+            .max_tools = 8,
+            .max_tool_calls = 8,
             .max_alloc_bytes = 256 << 10,
         };
         codec = gw_codec_new(&lim);
@@ -30,6 +32,8 @@ static gw_codec *get_codec(void)
         gw_codec_set_confluent_id(codec, 7, GW_REC_REQUEST, 2);
         gw_codec_set_confluent_id(codec, 8, GW_REC_REQUEST, 1);
         gw_codec_set_confluent_id(codec, 9, GW_REC_RESPONSE, 1);
+        gw_codec_set_confluent_id(codec, 12, GW_REC_REQUEST, 3);
+        gw_codec_set_confluent_id(codec, 13, GW_REC_RESPONSE, 2);
     }
     return codec;
 }
