@@ -53,6 +53,7 @@ typedef enum {
 } gw_cfg_framing;
 
 typedef enum { GW_CFG_STATE_REDIS, GW_CFG_STATE_MEMORY } gw_cfg_state_backend;
+typedef enum { GW_CFG_REDIS_STANDALONE, GW_CFG_REDIS_CLUSTER } gw_cfg_redis_mode;
 typedef enum { GW_CFG_ON_LIMIT_REJECT, GW_CFG_ON_LIMIT_DELAY } gw_cfg_on_limit;
 /* What a feature does when Redis fails: OPEN = local fallback, CLOSED = error. */
 typedef enum { GW_CFG_FAIL_OPEN, GW_CFG_FAIL_CLOSED } gw_cfg_fail_policy;
@@ -107,6 +108,8 @@ typedef struct {
 } gw_worker_config;
 
 typedef struct {
+    gw_cfg_redis_mode mode; /* standalone (host:port) or cluster (nodes) */
+    const char *nodes;      /* cluster seeds "host:port,host:port" */
     const char *host;
     int32_t port;
     const char *password_env; /* name of the variable; NULL = no AUTH */

@@ -61,6 +61,7 @@
 
 static const char *const framing_names[] = {"auto", "bare", "single_object", "confluent", NULL};
 static const char *const backend_names[] = {"redis", "memory", NULL};
+static const char *const redis_mode_names[] = {"standalone", "cluster", NULL};
 static const char *const on_limit_names[] = {"reject", "delay", NULL};
 static const char *const policy_names[] = {"open", "closed", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off", NULL};
@@ -247,6 +248,10 @@ static const gw_cfg_row top_rows[] = {
     S("worker.dev_bootstrap_file", worker.dev_bootstrap_file, 1, "/tmp/modelgw-dev.bootstrap",
       "Dev mode writes the mock cluster's bootstrap address here for the CLI"),
     /* redis */
+    E("redis.mode", redis.mode, gw_cfg_redis_mode, redis_mode_names, "standalone",
+      "standalone: one Redis at host:port; cluster: a Redis Cluster from redis.nodes"),
+    S("redis.nodes", redis.nodes, 0, "",
+      "Cluster seed nodes, \"host:port,host:port,...\" (cluster mode; any reachable one will do)"),
     S("redis.host", redis.host, 1, "127.0.0.1", "Redis host"),
     I("redis.port", redis.port, 1, 65535, "6379", "Redis port"),
     ENV("redis.password_env", redis.password_env, redis.password, "",
@@ -564,6 +569,11 @@ gw_err gw_cfg_validate_top(gw_cfg_ctx *ctx)
     if (e == GW_OK)
         e = check_order(ctx, cfg->redis.reconnect_min_ms, cfg->redis.reconnect_max_ms,
                         "redis.reconnect_min_ms", "redis.reconnect_max_ms");
+    if (e == GW_OK && cfg->redis.mode == GW_CFG_REDIS_CLUSTER &&
+        (cfg->redis.nodes == NULL || cfg->redis.nodes[0] == '\0'))
+        e = gw_cfg_fail(ctx, NULL, "redis.nodes", "redis.mode = cluster needs seed nodes");
+    if (e == GW_OK && cfg->redis.mode == GW_CFG_REDIS_CLUSTER && cfg->redis.db != 0)
+        e = gw_cfg_fail(ctx, NULL, "redis.db", "a Redis Cluster has database 0 only");
     if (e == GW_OK)
         e = check_order(ctx, cfg->retry.base_backoff_ms, cfg->retry.max_backoff_ms,
                         "retry.base_backoff_ms", "retry.max_backoff_ms");

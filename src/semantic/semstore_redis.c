@@ -2,8 +2,12 @@
  * semstore_redis: the semantic index on plain Redis 7; see semstore.h.
  *
  * Keys (all with TTLs):
- *   <prefix>sb:<ns>:<band key hex>   SET of entry ids      EX >= the newest entry's TTL
- *   <prefix>sv:<ns>:<id>             STRING entry blob     EX ttl
+ *   <prefix>sb:{<ns>}:<band key hex> SET of entry ids      EX >= the newest entry's TTL
+ *   <prefix>sv:{<ns>}:<id>           STRING entry blob     EX ttl
+ * The namespace is the hash tag, so that every key one script builds is in
+ * one Redis Cluster slot; the scripts get <prefix>sv:{<ns>}: as KEYS[1] (read
+ * by nobody: it routes the call to that slot's node). An ns that is empty or
+ * starts with '}' is written as "{~}<ns>" (an empty tag would hash whole keys).
  * One EVALSHA per search (src/semantic/lua/semstore_search.lua: candidates
  * ranked by shared bands, bounded work) and one per store
  * (src/semantic/lua/semstore_put.lua).
@@ -35,7 +39,14 @@ typedef struct {
     void *ud;
 } op;
 
-enum { MAX_ARGS = 6 + GW_LSH_MAX_BANDS };
+enum { MAX_ARGS = 7 + GW_LSH_MAX_BANDS, NS_MAX = 512 };
+
+/* "{ns}" (or "{~}ns") and the routing key <prefix>sv:{ns}: */
+static void tagged_ns(const redis_store *s, const char *ns, char *tagged, char *route)
+{
+    snprintf(tagged, NS_MAX, ns[0] != '\0' && ns[0] != '}' ? "{%s}" : "{~}%s", ns);
+    snprintf(route, 2 * NS_MAX, "%ssv:%s:", s->base.prefix, tagged);
+}
 
 static void on_search(void *arg, gw_err err, const redisReply *reply)
 {
@@ -75,17 +86,19 @@ static void r_search(gw_semstore *base, const char *ns, const uint64_t *band_key
         return;
     }
     *o = (op){.s = s, .search_cb = cb, .ud = ud};
-    char maxc[16], hex[GW_LSH_MAX_BANDS][17];
+    char maxc[16], hex[GW_LSH_MAX_BANDS][17], tagged[NS_MAX], route[2 * NS_MAX];
     const char *argv[MAX_ARGS];
+    tagged_ns(s, ns, tagged, route);
     snprintf(maxc, sizeof maxc, "%zu", s->base.opts.max_candidates);
-    argv[0] = s->base.prefix;
-    argv[1] = ns;
-    argv[2] = maxc;
+    argv[0] = route;
+    argv[1] = s->base.prefix;
+    argv[2] = tagged;
+    argv[3] = maxc;
     for (int i = 0; i < bands; i++) {
         snprintf(hex[i], sizeof hex[i], "%016" PRIx64, band_keys[i]);
-        argv[3 + i] = hex[i];
+        argv[4 + i] = hex[i];
     }
-    gw_redis_eval(s->r, s->search, 0, 3 + bands, argv, NULL, on_search, o);
+    gw_redis_eval(s->r, s->search, 1, 4 + bands, argv, NULL, on_search, o);
 }
 
 static void on_put(void *arg, gw_err err, const redisReply *reply)
@@ -107,22 +120,23 @@ static void r_put(gw_semstore *base, const char *ns, const char *id, const uint8
         return;
     }
     *o = (op){.s = s, .put_cb = cb, .ud = ud};
-    char ttl[16], cap[16], hex[GW_LSH_MAX_BANDS][17];
+    char ttl[16], cap[16], hex[GW_LSH_MAX_BANDS][17], tagged[NS_MAX], route[2 * NS_MAX];
     const char *argv[MAX_ARGS];
     size_t argl[MAX_ARGS];
+    tagged_ns(s, ns, tagged, route);
     snprintf(ttl, sizeof ttl, "%d", ttl_s);
     snprintf(cap, sizeof cap, "%zu", s->base.opts.max_per_bucket);
-    const char *fixed[6] = {s->base.prefix, ns, id, ttl, (const char *)blob, cap};
-    for (int i = 0; i < 6; i++) {
+    const char *fixed[7] = {route, s->base.prefix, tagged, id, ttl, (const char *)blob, cap};
+    for (int i = 0; i < 7; i++) {
         argv[i] = fixed[i];
-        argl[i] = i == 4 ? len : strlen(fixed[i]);
+        argl[i] = i == 5 ? len : strlen(fixed[i]);
     }
     for (int i = 0; i < bands; i++) {
         snprintf(hex[i], sizeof hex[i], "%016" PRIx64, band_keys[i]);
-        argv[6 + i] = hex[i];
-        argl[6 + i] = 16;
+        argv[7 + i] = hex[i];
+        argl[7 + i] = 16;
     }
-    gw_redis_eval(s->r, s->put, 0, 6 + bands, argv, argl, on_put, o);
+    gw_redis_eval(s->r, s->put, 1, 7 + bands, argv, argl, on_put, o);
 }
 
 static void r_destroy(gw_semstore *base)

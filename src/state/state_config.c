@@ -6,8 +6,9 @@
  *   otherwise                             -> gw_redis connection + Redis
  *                                            backend wrapped in the failure
  *                                            policy (failure_policy.*)
- * The connection is returned too so other modules (breakers, latency stats)
- * share it: one connection per worker, one pipeline.
+ * With redis.mode = cluster the connection is a cluster client (redis.nodes
+ * are its seeds) behind the same gw_redis API. The connection is returned too so other modules
+ * (breakers, latency stats) share it: one connection per worker, one pipeline.
  */
 #include "state/state_config.h"
 
@@ -23,6 +24,7 @@ void gw_redis_opts_from_config(const gw_config *cfg, gw_redis_opts *o)
         .command_timeout_ms = rc->command_timeout_ms > 0 ? (uint32_t)rc->command_timeout_ms : 0,
         .reconnect_min_ms = rc->reconnect_min_ms > 0 ? (uint32_t)rc->reconnect_min_ms : 0,
         .reconnect_max_ms = rc->reconnect_max_ms > 0 ? (uint32_t)rc->reconnect_max_ms : 0,
+        .cluster_nodes = rc->mode == GW_CFG_REDIS_CLUSTER ? rc->nodes : NULL,
     };
     gw_redis_opts_defaults(o);
 }

@@ -11,7 +11,21 @@
  * Redis TIME, never the worker's clock, for the limiter; budget periods are
  * named from the worker's clock (a few ms of skew at midnight UTC only moves
  * a charge to the neighbouring day). Every key a script writes gets a TTL in
- * the same script. Keys are passed in KEYS (cluster-friendly).
+ * the same script. Keys are passed in KEYS.
+ *
+ * Hash tags (docs/state.md "Keys and slots"): every key carries one, so that
+ * each script touches one Redis Cluster slot: {<request id>} for id:/il:
+ * (and rr:/bc: in standalone mode), {<cache key>} for c:/cl:, {<name>} for
+ * a limiter scope "<kind>:<name>" (rl:<kind>:{<name>}: an agent's RPM and TPM
+ * share a slot, as do a deployment's) and {<agent>} for budget keys. A name
+ * that is empty or starts with '}' (which would make an empty tag, hashing
+ * the whole key) is written after the tag "{~}".
+ *
+ * Cluster mode (gw_redis_is_cluster): admission and completion touch several
+ * slots, so there is no native admit/complete (state_admit.c composes them
+ * from the single operations); the once-per-request markers go to the slot of
+ * the keys they guard: bc:{<agent>}:<request id>, and one reconcile script
+ * per tag among the limiter keys, each with its own rr:{<name>}:<request id>.
  *
  * Operation records (rop) carry only the caller's callback and what is
  * needed to read the reply, never a pointer to the backend, so a reply that
@@ -27,13 +41,14 @@
 #include "common/lua_scripts.h"
 #include "loop/redis.h"
 
-enum { KEY_MAX = GW_STATE_MAX_PREFIX_BYTES + GW_STATE_MAX_NAME_BYTES + 32, NUM_MAX = 32 };
+enum { KEY_MAX = GW_STATE_MAX_PREFIX_BYTES + 2 * GW_STATE_MAX_NAME_BYTES + 48, NUM_MAX = 32 };
 
 typedef struct {
     gw_state base;
     gw_redis *r;
     gw_redis_script *s_limit, *s_reconcile, *s_charge, *s_value_or_lock, *s_store, *s_unlock;
     gw_redis_script *s_admit, *s_complete;
+    bool cluster;
 } redis_state;
 
 typedef struct {
@@ -56,9 +71,52 @@ static rop *rop_new(void *cb, void *ud)
     return o;
 }
 
-static void mkkey(char *out, const gw_state *st, const char *tag, const char *name)
+/* "{name}", or "{~}name" when name would make an empty hash tag. */
+static const char *tag_fmt(const char *name)
 {
-    snprintf(out, KEY_MAX, "%s%s:%s", st->prefix, tag, name);
+    return name[0] != '\0' && name[0] != '}' ? "{%s}" : "{~}%s";
+}
+
+/* <prefix><kind>:{<name>} */
+static void mkkey(char *out, const gw_state *st, const char *kind, const char *name)
+{
+    char tagged[GW_STATE_MAX_NAME_BYTES + 8];
+    snprintf(tagged, sizeof tagged, tag_fmt(name), name);
+    snprintf(out, KEY_MAX, "%s%s:%s", st->prefix, kind, tagged);
+}
+
+/* The limiter scope "<kind>:<name>" split at its first ':'; a scope without
+ * one is all name. */
+static void split_scope(const char *scope, const char **kind, size_t *kind_len, const char **name)
+{
+    const char *colon = strchr(scope, ':');
+    *kind = scope;
+    *kind_len = colon != NULL ? (size_t)(colon - scope) : 0;
+    *name = colon != NULL ? colon + 1 : scope;
+}
+
+/* <prefix>rl:<kind>:{<name>} (rl:{<scope>} without a kind) */
+static void rl_key(char *out, const gw_state *st, const char *scope)
+{
+    const char *kind, *name;
+    size_t kl;
+    split_scope(scope, &kind, &kl, &name);
+    char tagged[GW_STATE_MAX_NAME_BYTES + 8];
+    snprintf(tagged, sizeof tagged, tag_fmt(name), name);
+    if (kl > 0)
+        snprintf(out, KEY_MAX, "%srl:%.*s:%s", st->prefix, (int)kl, kind, tagged);
+    else
+        snprintf(out, KEY_MAX, "%srl:%s", st->prefix, tagged);
+}
+
+/* A once-per-request marker in the slot of the keys it guards (cluster):
+ * <prefix><kind>:{<name>}:<request id>. */
+static void marker_key(char *out, const gw_state *st, const char *kind, const char *name,
+                       const char *request_id)
+{
+    char tagged[GW_STATE_MAX_NAME_BYTES + 8];
+    snprintf(tagged, sizeof tagged, tag_fmt(name), name);
+    snprintf(out, KEY_MAX, "%s%s:%s:%s", st->prefix, kind, tagged, request_id);
 }
 
 static void fmt_num(char *out, double v)
@@ -97,7 +155,7 @@ static void rs_limit_check(gw_state *st, const gw_limit_key *keys, size_t n, gw_
     char nbuf[GW_STATE_MAX_LIMIT_KEYS * 3][NUM_MAX];
     const char *argv[GW_STATE_MAX_LIMIT_KEYS * 4];
     for (size_t i = 0; i < n; i++) {
-        mkkey(kbuf[i], st, "rl", keys[i].scope);
+        rl_key(kbuf[i], st, keys[i].scope);
         argv[i] = kbuf[i];
         fmt_num(nbuf[3 * i], keys[i].rate_per_min);
         fmt_num(nbuf[3 * i + 1], keys[i].burst);
@@ -123,17 +181,86 @@ static void on_ack_int(void *arg, gw_err err, const redisReply *rep)
     free(o);
 }
 
+/* Cluster: one reconcile script per tag; the answers are folded into one. */
+typedef struct {
+    int pending;
+    gw_state_ack ack;
+    gw_ack_cb cb;
+    void *ud;
+} fold_op;
+
+static void on_fold_part(void *arg, const gw_state_ack *a)
+{
+    fold_op *f = arg;
+    if (a->err != GW_OK && f->ack.err == GW_OK)
+        f->ack.err = a->err;
+    if (a->err != GW_OK || !a->applied)
+        f->ack.applied = false;
+    if (--f->pending == 0) {
+        f->cb(f->ud, &f->ack);
+        free(f);
+    }
+}
+
+static void reconcile_one(redis_state *rs, const char *marker, const gw_limit_key *keys, size_t n,
+                          gw_ack_cb cb, void *ud);
+
 static void rs_limit_reconcile(gw_state *st, const char *request_id, const gw_limit_key *keys,
                                size_t n, gw_ack_cb cb, void *ud)
 {
     redis_state *rs = (redis_state *)st;
+    char marker[KEY_MAX];
+    if (!rs->cluster) {
+        mkkey(marker, st, "rr", request_id);
+        reconcile_one(rs, marker, keys, n, cb, ud);
+        return;
+    }
+    /* the keys grouped by the name in their tag, in order of first use */
+    size_t group[GW_STATE_MAX_LIMIT_KEYS], ng = 0;
+    const char *gname[GW_STATE_MAX_LIMIT_KEYS];
+    for (size_t i = 0; i < n; i++) {
+        const char *kind, *name;
+        size_t kl, g;
+        split_scope(keys[i].scope, &kind, &kl, &name);
+        for (g = 0; g < ng; g++)
+            if (strcmp(gname[g], name) == 0)
+                break;
+        if (g == ng)
+            gname[ng++] = name;
+        group[i] = g;
+    }
+    fold_op *f = ng > 1 ? calloc(1, sizeof *f) : NULL;
+    if (ng > 1 && f == NULL) {
+        gw_state_nomem_ack(st, cb, ud);
+        return;
+    }
+    if (f != NULL)
+        *f = (fold_op){
+            .pending = (int)ng, .ack = {.err = GW_OK, .applied = true}, .cb = cb, .ud = ud};
+    for (size_t g = 0; g < ng || (ng == 0 && g == 0); g++) {
+        gw_limit_key part[GW_STATE_MAX_LIMIT_KEYS];
+        size_t np = 0;
+        for (size_t i = 0; i < n; i++)
+            if (group[i] == g)
+                part[np++] = keys[i];
+        marker_key(marker, st, "rr", ng > 0 ? gname[g] : "", request_id);
+        if (f != NULL)
+            reconcile_one(rs, marker, part, np, on_fold_part, f);
+        else
+            reconcile_one(rs, marker, part, np, cb, ud);
+    }
+}
+
+static void reconcile_one(redis_state *rs, const char *marker, const gw_limit_key *keys, size_t n,
+                          gw_ack_cb cb, void *ud)
+{
+    gw_state *st = &rs->base;
     char kbuf[GW_STATE_MAX_LIMIT_KEYS + 1][KEY_MAX];
     char nbuf[GW_STATE_MAX_LIMIT_KEYS * 2 + 1][NUM_MAX];
     const char *argv[GW_STATE_MAX_LIMIT_KEYS * 3 + 2];
-    mkkey(kbuf[0], st, "rr", request_id);
-    argv[0] = kbuf[0];
+    argv[0] = marker;
     for (size_t i = 0; i < n; i++) {
-        mkkey(kbuf[i + 1], st, "rl", keys[i].scope);
+        rl_key(kbuf[i + 1], st, keys[i].scope);
         argv[i + 1] = kbuf[i + 1];
     }
     snprintf(nbuf[0], NUM_MAX, "%u", st->marker_ttl_ms);
@@ -154,12 +281,14 @@ static void rs_limit_reconcile(gw_state *st, const char *request_id, const gw_li
 
 /* ---- budgets ----------------------------------------------------------------------- */
 
+/* <prefix>b:{<agent>}:d:<yyyymmdd> and :m:<yyyymm> */
 static void budget_keys(const gw_state *st, const char *agent, char *dkey, char *mkey)
 {
-    char day[9], month[7];
+    char day[9], month[7], tagged[GW_STATE_MAX_NAME_BYTES + 8];
     gw_state_periods(gw_state_clock_realtime_ms(NULL), day, month);
-    snprintf(dkey, KEY_MAX, "%sb:%s:d:%s", st->prefix, agent, day);
-    snprintf(mkey, KEY_MAX, "%sb:%s:m:%s", st->prefix, agent, month);
+    snprintf(tagged, sizeof tagged, tag_fmt(agent), agent);
+    snprintf(dkey, KEY_MAX, "%sb:%s:d:%s", st->prefix, tagged, day);
+    snprintf(mkey, KEY_MAX, "%sb:%s:m:%s", st->prefix, tagged, month);
 }
 
 static void on_budget(void *arg, gw_err err, const redisReply *rep)
@@ -208,7 +337,10 @@ static void rs_budget_charge(gw_state *st, const char *request_id, const char *a
     redis_state *rs = (redis_state *)st;
     char marker[KEY_MAX], dkey[KEY_MAX], mkey[KEY_MAX];
     char amount[NUM_MAX], mttl[NUM_MAX], dttl_s[NUM_MAX], mttl_s[NUM_MAX];
-    mkkey(marker, st, "bc", request_id);
+    if (rs->cluster)
+        marker_key(marker, st, "bc", agent, request_id);
+    else
+        mkkey(marker, st, "bc", request_id);
     budget_keys(st, agent, dkey, mkey);
     snprintf(amount, NUM_MAX, "%lld", (long long)gw_state_usd_to_micro(actual_usd));
     snprintf(mttl, NUM_MAX, "%u", st->marker_ttl_ms);
@@ -445,7 +577,7 @@ static void rs_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void 
     bool budget = rq->agent != NULL && (rq->budget.daily_usd > 0 || rq->budget.monthly_usd > 0);
     budget_keys(st, rq->agent ? rq->agent : "-", kbuf[4], kbuf[5]);
     for (size_t i = 0; i < n; i++)
-        mkkey(kbuf[FIXED_KEYS + i], st, "rl", rq->keys[i].scope);
+        rl_key(kbuf[FIXED_KEYS + i], st, rq->keys[i].scope);
     for (size_t i = 0; i < FIXED_KEYS + n; i++)
         argv[k++] = kbuf[i];
     int mode = rq->cache_key == NULL ? 0 : rq->cache_refresh ? 3 : rq->cache_lock ? 2 : 1;
@@ -509,7 +641,7 @@ static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, v
     bool charge = rq->agent != NULL && rq->charge_usd > 0 && rq->request_id != NULL;
     budget_keys(st, rq->agent ? rq->agent : "-", kbuf[6], kbuf[7]);
     for (size_t i = 0; i < n; i++)
-        mkkey(kbuf[FIXED_KEYS + i], st, "rl", rq->reconcile[i].scope);
+        rl_key(kbuf[FIXED_KEYS + i], st, rq->reconcile[i].scope);
     for (size_t i = 0; i < FIXED_KEYS + n; i++)
         argv[k++] = kbuf[i];
     size_t data_at = k;
@@ -584,6 +716,23 @@ static const gw_state_ops redis_ops = {
     .destroy = rs_destroy,
 };
 
+/* A cluster: admission and completion span slots, so they are composed from
+ * the single operations above (each of which touches one slot). */
+static const gw_state_ops cluster_ops = {
+    .limit_check = rs_limit_check,
+    .limit_reconcile = rs_limit_reconcile,
+    .budget_check = rs_budget_check,
+    .budget_charge = rs_budget_charge,
+    .cache_get = rs_cache_get,
+    .cache_put = rs_cache_put,
+    .cache_get_or_lock = rs_cache_get_or_lock,
+    .cache_unlock = rs_cache_unlock,
+    .idem_claim = rs_idem_claim,
+    .idem_complete = rs_idem_complete,
+    .idem_release = rs_idem_release,
+    .destroy = rs_destroy,
+};
+
 gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, gw_state **out)
 {
     *out = NULL;
@@ -604,7 +753,8 @@ gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, 
         free(rs); /* added scripts stay with r and are freed with it */
         return GW_E_NOMEM;
     }
-    gw_err err = gw_state_base_init(&rs->base, &redis_ops, loop, o);
+    rs->cluster = gw_redis_is_cluster(r);
+    gw_err err = gw_state_base_init(&rs->base, rs->cluster ? &cluster_ops : &redis_ops, loop, o);
     if (err != GW_OK) {
         free(rs);
         return err;

@@ -244,7 +244,8 @@ static void test_limit_all_or_nothing(void **s)
     assert_int_equal(check(keys, 2).verdict, GW_LIMIT_ALLOWED);
     assert_int_equal(check(keys, 2).verdict, GW_LIMIT_ALLOWED);
     char before[128] = "", after[128] = "", full[256];
-    snprintf(full, sizeof(full), "%srl:%s", F.prefix, deploy);
+    /* rl:<kind>:{<name>}: the name is the hash tag (docs/state.md) */
+    snprintf(full, sizeof(full), "%srl:deploy_rpm:{%s}", F.prefix, deploy + strlen("deploy_rpm:"));
     if (F.is_redis)
         raw_get(full, before, sizeof(before));
     gw_limit_result r = check(keys, 2);
