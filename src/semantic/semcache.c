@@ -197,6 +197,8 @@ static gw_err take_vector(gw_sem_query *q, gw_err err, const float *vec, size_t 
  * passes is the hit. At most SEM_MAX_VERIFY are verified per lookup, which
  * bounds the worker's CPU per lookup whatever the index returns. */
 enum { SEM_MAX_VERIFY = 8 };
+_Static_assert((int)GW_SEMV_MAX_TEXT >= (int)GW_SEM_MAX_TEXT,
+               "the verifier must take every stored text");
 
 static void on_candidates(void *ud, gw_err err, const gw_sem_candidate *cand, size_t n)
 {

@@ -27,9 +27,9 @@
  *
  * Errs towards a miss: a miss costs one provider call, a false hit serves
  * one user's answer to another question. Texts longer than
- * GW_SEMV_MAX_TEXT bytes or GW_SEMV_MAX_TOKENS tokens are never verified
- * (GW_SEMV_TOO_LONG). Pure function of its two inputs, no allocation
- * (thread-local scratch), microseconds per check (modelgw-semantic-bench
+ * GW_SEMV_MAX_TEXT bytes (the text the semantic store keeps per entry) or
+ * GW_SEMV_MAX_TOKENS tokens are never verified (GW_SEMV_TOO_LONG). Pure function of its two inputs,
+ * no allocation (thread-local scratch), microseconds per check (modelgw-semantic-bench
  * --verify).
  */
 #ifndef GW_SEMANTIC_VERIFY_H
@@ -38,7 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum { GW_SEMV_MAX_TEXT = 8192, GW_SEMV_MAX_TOKENS = 1024, GW_SEMV_MAX_TYPOS = 2 };
+enum { GW_SEMV_MAX_TEXT = 4096, GW_SEMV_MAX_TOKENS = 1024, GW_SEMV_MAX_TYPOS = 2 };
 
 typedef enum {
     GW_SEMV_OK = 0,
