@@ -85,7 +85,11 @@ typedef enum {
     X(CODEC_BAD_DATA, "E4805", CODEC, false, "malformed Avro data")                                \
     X(CODEC_LIMIT, "E4806", CODEC, false, "a field exceeds a decoder limit")                       \
     X(CODEC_TRAILING, "E4807", CODEC, false, "trailing bytes after the datum")                     \
-    X(CODEC_BAD_UTF8, "E4808", CODEC, false, "string is not valid UTF-8")
+    X(CODEC_BAD_UTF8, "E4808", CODEC, false, "string is not valid UTF-8")                          \
+    X(CODEC_INCOMPATIBLE, "E4809", CODEC, false,                                                   \
+      "the writer schema cannot be resolved against the reader schema")                            \
+    X(CODEC_REGISTRY, "E4810", CODEC, false,                                                       \
+      "the schema registry did not give the writer schema in time")
 
 typedef enum {
 #define GW_ERR_ENUM(name, code, domain, retry, msg) GW_E_##name,
