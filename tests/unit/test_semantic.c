@@ -121,6 +121,9 @@ static void eval_file(const char *file, const char *split, double threshold, eva
         }
         double s = sim(a, b);
         int hit = s >= threshold && gw_semantic_guards_agree(a, b);
+        /* The verdict must not depend on which prompt was cached first. */
+        if (gw_semantic_guards_agree(a, b) != gw_semantic_guards_agree(b, a))
+            fail_msg("asymmetric verdict: %s | %s", a, b);
         if (strcmp(label, "dup") == 0) {
             c->dup++;
             c->dup_hit += hit;
