@@ -219,6 +219,7 @@ typedef struct {
 typedef struct {
     bool enabled;
     int32_t lease_ms;
+    int32_t max_wait_ms;
     int32_t result_ttl_s;
 } gw_idempotency_config;
 

@@ -378,8 +378,12 @@ static const gw_cfg_row top_rows[] = {
     /* idempotency */
     B("idempotency.enabled", idempotency.enabled, "true",
       "Claim each request id before calling a provider"),
-    I("idempotency.lease_ms", idempotency.lease_ms, 100, MS_MAX, "60000",
-      "A claim not renewed for this long is taken over"),
+    I("idempotency.lease_ms", idempotency.lease_ms, 100, MS_MAX, "10000",
+      "A claim not renewed for this long is taken over; a worker renews the claims of its "
+      "running requests every third of it, so only a dead worker's lapse"),
+    I("idempotency.max_wait_ms", idempotency.max_wait_ms, 100, MS_MAX, "120000",
+      "Longest a redelivered copy waits for the live worker that holds its claim (then E4501, "
+      "retryable)"),
     I("idempotency.result_ttl_s", idempotency.result_ttl_s, 1, S_MAX, "86400",
       "How long a finished answer is kept for redeliveries"),
     /* failure policy */

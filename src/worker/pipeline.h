@@ -97,6 +97,9 @@ void gw_stage_cache_completion(gw_job *job, gw_complete_req *rq);
 /* stage_cache.c: index a stored answer in the semantic tier (after the
  * completion); counted as an output of the job. */
 void gw_stage_cache_finish(gw_job *job);
+/* stage_state.c: renew the idempotency leases of jobs still working (from
+ * the worker's tick; a third of idempotency.lease_ms apart). */
+void gw_stage_state_renew_leases(gw_worker *w);
 /* stage_state.c: the answer KEEP stores (success or a non-retryable error
  * under a claim). */
 bool gw_stage_state_keeps(const gw_job *job);

@@ -43,9 +43,9 @@ static void answer(gw_job *job, const char *tier)
 
 static void release_lock(gw_job *job)
 {
-    if (!job->cache.locked)
+    if (!job->cache.locked && !job->cache.asked)
         return;
-    job->cache.locked = false;
+    job->cache.locked = job->cache.asked = false;
     job->w->bg_pending++;
     gw_state_cache_unlock(job->w->state, job->cache.key, job->owner, gw_worker_bg_ack, job->w);
 }
@@ -70,6 +70,7 @@ gw_step gw_stage_cache_request(gw_job *job, gw_admit_req *rq)
         return GW_STEP_NEXT;
     rq->cache_key = c->key;
     rq->cache_lock = c->dec.store;
+    c->asked = c->dec.store;
     rq->cache_refresh = c->dec.refresh || !c->dec.lookup;
     rq->lock_ms = w->cfg->cache.singleflight_wait_ms;
     return GW_STEP_NEXT;
@@ -120,6 +121,7 @@ gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r, bool hit_
         return GW_STEP_NEXT;
     case GW_CACHE_LOCKED_BY_OTHER: {
         c->waited = true;
+        c->asked = true; /* the wait takes the lock when its owner fails */
         int32_t wait = job->w->cfg->cache.singleflight_wait_ms;
         gw_state_cache_wait(job->w->state, c->key, job->owner, wait, wait, on_waited, job);
         return GW_STEP_SUSPEND;
@@ -214,15 +216,17 @@ void gw_stage_cache_completion(gw_job *job, gw_complete_req *rq)
         rq->cache = GW_DONE_STORE;
         rq->cache_ttl_s = c->dec.ttl_s;
         c->stored = true;
-        c->locked = false;
+        c->locked = c->asked = false;
         gw_observe_cache_store(job->w->obs, "exact");
         return;
     }
 unlock:
-    if (c->locked) {
+    /* held, or perhaps (a lock whose answer was lost to a timeout): released
+     * by owner either way */
+    if (c->locked || c->asked) {
         rq->cache_key = c->key;
         rq->cache = GW_DONE_RELEASE;
-        c->locked = false;
+        c->locked = c->asked = false;
     }
 }
 

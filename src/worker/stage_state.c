@@ -101,11 +101,10 @@ static double estimate_cost(gw_job *job)
 static gw_step wait_for_other(gw_job *job, int64_t lease_left_ms)
 {
     gw_job_idem *id = &job->idem;
-    int64_t lease_ms = job->w->cfg->idempotency.lease_ms;
-    if (id->wait_ms > 2 * lease_ms) {
-        /* A lease that keeps being renewed for twice its length is not a
-         * live worker's answer on its way: answer so the request is not
-         * held forever (retryable, the client may resend). */
+    if (id->wait_ms > job->w->cfg->idempotency.max_wait_ms) {
+        /* Leases are renewed while their call runs, so a live owner can
+         * hold one for long: past idempotency.max_wait_ms, answer so the
+         * copy is not held forever (retryable, the client may resend). */
         job->w->n.errors++;
         return gw_job_fail(job, GW_E_STATE_UNAVAILABLE, "error");
     }
@@ -128,6 +127,7 @@ static gw_step idempotency_decided(gw_job *job, const gw_cache_result *r)
     }
     switch (r->kind) {
     case GW_CACHE_HIT:
+        job->idem.settled = true; /* answered before: no lease was taken */
         if (!gw_job_answer_stored(job, r->data, r->len)) {
             GW_WARN("idempotency_unreadable", "request_id", job->req.request_id);
             job->w->n.errors++;
@@ -141,6 +141,7 @@ static gw_step idempotency_decided(gw_job *job, const gw_cache_result *r)
         return wait_for_other(job, r->lock_ttl_ms);
     case GW_CACHE_LOCKED_BY_ME:
         job->idem.claimed = !r->fallback;
+        job->idem.renewed_ms = gw_worker_now_ms(job->w);
         return GW_STEP_NEXT;
     default:
         return GW_STEP_NEXT;
@@ -220,8 +221,10 @@ static void on_admit(void *ud, const gw_admit_result *res)
     } else if ((s = idempotency_decided(job, &res->idem)) == GW_STEP_NEXT &&
                (s = limits_decided(job, res)) == GW_STEP_NEXT) {
         s = gw_stage_cache_admitted(job, &res->cache, res->hit_kept);
-        if (s == GW_STEP_ANSWERED && res->hit_kept)
+        if (s == GW_STEP_ANSWERED && res->hit_kept) {
             job->idem.claimed = false; /* the hit is already the kept answer */
+            job->idem.settled = true;
+        }
     }
     if (s != GW_STEP_SUSPEND) /* SUSPEND: a timer or a waiter resumes it */
         gw_job_resume(job, s);
@@ -238,6 +241,7 @@ gw_step gw_stage_admit(gw_job *job)
     if (s != GW_STEP_NEXT)
         return s;
     if (w->cfg->idempotency.enabled) {
+        job->idem.asked = true;
         rq.request_id = job->req.request_id;
         rq.lease_ms = w->cfg->idempotency.lease_ms;
         rq.result_ttl_s = w->cfg->idempotency.result_ttl_s;
@@ -307,7 +311,10 @@ static bool completion(gw_job *job, const uint8_t *resp, size_t len, gw_complete
 {
     gw_worker *w = job->w;
     *rq = (gw_complete_req){.owner = job->owner, .data = resp, .len = len};
-    if (job->idem.claimed) {
+    /* Held for sure, or perhaps (a claim whose answer was lost to a timeout
+     * may have been applied late): kept or released by owner either way, so
+     * no lease outlives its request. */
+    if (job->idem.claimed || (job->idem.asked && !job->idem.settled)) {
         rq->request_id = job->req.request_id;
         rq->idem = len > 0 && keeps_answer(job) ? GW_DONE_STORE : GW_DONE_RELEASE;
         rq->idem_ttl_s = w->cfg->idempotency.result_ttl_s;
@@ -377,6 +384,36 @@ gw_step gw_stage_keep(gw_job *job)
     job->idem.completed = true;
     gw_state_complete(w->state, &rq, on_kept, job);
     return GW_STEP_SUSPEND;
+}
+
+/* ---- lease renewal ------------------------------------------------------------------ */
+
+static void on_renewed(void *ud, const gw_cache_result *r)
+{
+    gw_worker *w = ud;
+    if (r->err == GW_OK && r->kind == GW_CACHE_LOCKED_BY_OTHER) {
+        /* taken over: this job's lease had run out (a stall longer than it) */
+        w->n.idem_lease_lost++;
+        GW_WARN("idempotency_lease_lost", "error", gw_err_name(GW_E_STATE_UNAVAILABLE));
+    }
+    gw_worker_bg_ack(w, &(gw_state_ack){.err = r->err});
+}
+
+void gw_stage_state_renew_leases(gw_worker *w)
+{
+    if (w->state == NULL || !w->cfg->idempotency.enabled)
+        return;
+    int64_t now = gw_worker_now_ms(w), lease = w->cfg->idempotency.lease_ms;
+    for (gw_job *job = w->jobs; job != NULL; job = job->next) {
+        if (!job->idem.claimed || job->idem.completed || job->aborted ||
+            job->stage >= GW_STAGE_KEEP || now - job->idem.renewed_ms < lease / 3)
+            continue;
+        /* the same owner's claim renews its own lease (value_or_lock) */
+        job->idem.renewed_ms = now;
+        w->bg_pending++;
+        gw_state_idem_claim(w->state, job->req.request_id, job->owner, (int32_t)lease, on_renewed,
+                            w);
+    }
 }
 
 void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len)

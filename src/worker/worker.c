@@ -26,6 +26,7 @@
 #include <sys/time.h>
 
 #include "common/log.h"
+#include "worker/pipeline.h"
 #include "worker/worker_private.h"
 #include "worker/worker_shared.h"
 
@@ -531,6 +532,7 @@ static void on_tick(uv_timer_t *t)
 {
     gw_worker *w = t->data;
     gw_routing_flush(w->routing); /* batched breaker outcomes and latency samples */
+    gw_stage_state_renew_leases(w);
     if (w->run == GW_RUN_RUNNING) {
         if (w->consumer_reset != 0)
             consumer_reset_step(w);

@@ -35,6 +35,7 @@ typedef struct {
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
     uint64_t idem_keep_failed; /* kept response not stored before publishing */
+    uint64_t idem_lease_lost;  /* a renewal found the lease taken over */
 } gw_worker_counters;
 
 /*
