@@ -229,11 +229,11 @@ typedef struct {
 
 typedef struct {
     const char *listen;
-    int32_t port;            /* 0 = no admin endpoint */
-    int32_t max_connections; /* open connections at most; some kept for probes */
+    int32_t port;                 /* 0 = no admin endpoint */
+    int32_t max_connections;      /* open connections at most; some kept for probes */
     int32_t connection_timeout_s; /* an idle or slow connection is closed after this */
-    const char *token_env; /* variable holding the bearer token /metrics requires */
-    const char *token;     /* resolved secret or NULL (= /metrics open); never log */
+    const char *token_env;        /* variable holding the bearer token /metrics requires */
+    const char *token;            /* resolved secret or NULL (= /metrics open); never log */
 } gw_admin_config;
 
 typedef struct {

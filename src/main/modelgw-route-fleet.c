@@ -6,13 +6,15 @@
  *                       --epoch-ms T0 --duration-ms D [--fail-until-ms F]
  *                       [--emit-429-at-ms A] [--retry-after-ms R]
  *                       [--interval-ms I] [--call-ms C] [--local-cache-ms L]
+ *                       [--flush-ms M]
  *
  * Drives one deployment through the real Redis breaker exactly as a worker
  * would (allow -> call -> record), one call at a time, every I ms from the
  * shared epoch T0 (Unix ms) until T0 + D. The "provider" is scripted: a call
  * that starts before T0 + F fails (like a 5xx), later calls succeed; with
  * --emit-429-at-ms, this process's first call after T0 + A is answered 429
- * with Retry-After R. Calls take C ms (a uv timer).
+ * with Retry-After R. Calls take C ms (a uv timer). Ordinary outcomes are
+ * sent to Redis in batches every M ms (default 100), as the worker's tick does.
  *
  * Output, one JSON object per line on stdout:
  *   {"w":N,"start":ms,"end":ms,"probe":true|false,"result":"fail"|"ok"|"429"}
@@ -32,7 +34,7 @@ typedef struct {
     uv_loop_t *loop;
     gw_redis *r;
     gw_breaker *b;
-    uv_timer_t tick, call;
+    uv_timer_t tick, call, flush;
     int worker;
     int64_t epoch, duration, fail_until, emit429_at, retry_after;
     int64_t interval, call_ms;
@@ -109,6 +111,15 @@ static void tick_cb(uv_timer_t *t)
     gw_breaker_decision d;
     if (gw_breaker_allow(f->b, 0, f->token, &d, on_allow, f))
         on_decision(f, &d);
+}
+
+/* The worker's 100 ms tick: batched outcomes go to Redis. */
+static void flush_cb(uv_timer_t *t)
+{
+    fleet *f = t->data;
+    gw_breaker_flush(f->b);
+    if (!uv_is_active((uv_handle_t *)&f->tick) && !f->busy)
+        uv_timer_stop(t);
 }
 
 static int64_t arg_i64(int argc, char **argv, const char *name, int64_t dflt)
@@ -199,9 +210,16 @@ int main(int argc, char **argv)
         return 1;
     uv_timer_init(&loop, &f.tick);
     uv_timer_init(&loop, &f.call);
-    f.tick.data = f.call.data = &f;
+    uv_timer_init(&loop, &f.flush);
+    f.tick.data = f.call.data = f.flush.data = &f;
     uv_timer_start(&f.tick, tick_cb, 1, (uint64_t)f.interval);
-    while (uv_is_active((uv_handle_t *)&f.tick) || f.busy || gw_breaker_pending(f.b) > 0)
+    int64_t flush_ms = arg_i64(argc, argv, "--flush-ms", 100);
+    uv_timer_start(&f.flush, flush_cb, (uint64_t)flush_ms, (uint64_t)flush_ms);
+    while (uv_is_active((uv_handle_t *)&f.tick) || f.busy || gw_breaker_pending(f.b) > 0 ||
+           uv_is_active((uv_handle_t *)&f.flush))
+        uv_run(&loop, UV_RUN_ONCE);
+    gw_breaker_flush(f.b);
+    while (gw_breaker_pending(f.b) > 0)
         uv_run(&loop, UV_RUN_ONCE);
     printf("{\"w\":%d,\"summary\":true,\"calls\":%ld,\"denied\":%ld,\"state_errors\":%ld}\n",
            f.worker, f.calls, f.denied, f.state_errors);
@@ -210,6 +228,7 @@ int main(int argc, char **argv)
     gw_redis_free(f.r);
     uv_close((uv_handle_t *)&f.tick, NULL);
     uv_close((uv_handle_t *)&f.call, NULL);
+    uv_close((uv_handle_t *)&f.flush, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     gw_registry_free(reg);

@@ -56,6 +56,10 @@ enum {
     GW_STATE_MAX_LIMIT_KEYS = 8,    /* limits checked by one decision */
     GW_STATE_MAX_NAME_BYTES = 256,  /* scope, agent, request id, owner, cache key */
     GW_STATE_MAX_PREFIX_BYTES = 64, /* key prefix */
+    /* A released lease or lock is left as "~<owner>" this long: free for
+     * anyone else, but a late copy of the owner's own claim (its reply lost
+     * to a timeout, run after the release) cannot take it again. */
+    GW_STATE_TOMBSTONE_MS = 30000,
 };
 
 /* Milliseconds since the Unix epoch; ud is the clock's context. */
@@ -249,6 +253,9 @@ typedef struct {
 
 /* ack.applied: the idempotency answer was stored by this call. */
 void gw_state_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud);
+/* A deep copy in one allocation (free() releases it), to send again later;
+ * NULL when out of memory. */
+gw_complete_req *gw_complete_req_copy(const gw_complete_req *rq);
 
 /* ---- construction ------------------------------------------------------------- */
 

@@ -96,10 +96,8 @@ void gw_state_nomem_admit(gw_state *st, gw_admit_cb cb, void *ud);
  * policy applies to each), with the results of the native forms. */
 void gw_state_admit_composed(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void *ud);
 void gw_state_complete_composed(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, void *ud);
-/* Deep copies in one allocation each (free() releases them); NULL when out
- * of memory. */
+/* Deep copy (free() releases it); NULL when out of memory. */
 gw_admit_req *gw_admit_req_copy(const gw_admit_req *rq);
-gw_complete_req *gw_complete_req_copy(const gw_complete_req *rq);
 
 /* Budget periods: "YYYYMMDD" and "YYYYMM" of a Unix ms time (UTC). */
 void gw_state_periods(int64_t now_ms, char day[9], char month[7]);

@@ -432,15 +432,16 @@ static void store_and_unlock(redis_state *rs, const char *vtag, const char *ltag
 static void unlock_if_owner(redis_state *rs, const char *ltag, const char *name, const char *owner,
                             gw_ack_cb cb, void *ud)
 {
-    char lkey[KEY_MAX];
+    char lkey[KEY_MAX], tomb[NUM_MAX];
     mkkey(lkey, &rs->base, ltag, name);
-    const char *argv[2] = {lkey, owner};
+    snprintf(tomb, NUM_MAX, "%d", GW_STATE_TOMBSTONE_MS);
+    const char *argv[3] = {lkey, owner, tomb};
     rop *o = rop_new((void *)cb, ud);
     if (!o) {
         gw_state_nomem_ack(&rs->base, cb, ud);
         return;
     }
-    gw_redis_eval(rs->r, rs->s_unlock, 1, 2, argv, NULL, on_ack_int, o);
+    gw_redis_eval(rs->r, rs->s_unlock, 1, 3, argv, NULL, on_ack_int, o);
 }
 
 static void rs_cache_get(gw_state *st, const char *key, gw_cache_cb cb, void *ud)
@@ -626,9 +627,9 @@ static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, v
     enum { FIXED_KEYS = 8, FIXED_ARGS = 11 };
     static const uint8_t empty[1] = {0};
     char kbuf[FIXED_KEYS + GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
-    char nbuf[8 + 2 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
-    const char *argv[FIXED_KEYS + FIXED_ARGS + 3 * GW_STATE_MAX_LIMIT_KEYS];
-    size_t lens[FIXED_KEYS + FIXED_ARGS + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    char nbuf[9 + 2 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
+    const char *argv[FIXED_KEYS + FIXED_ARGS + 1 + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    size_t lens[FIXED_KEYS + FIXED_ARGS + 1 + 3 * GW_STATE_MAX_LIMIT_KEYS];
     size_t n = rq->request_id ? rq->nreconcile : 0, k = 0, a = 0;
     const char *rid = rq->request_id ? rq->request_id : "-";
     const char *ck = rq->cache_key ? rq->cache_key : "-";
@@ -669,6 +670,8 @@ static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, v
     snprintf(nbuf[a], NUM_MAX, "%d", GW_STATE_BUDGET_MONTH_TTL_S);
     argv[k++] = nbuf[a++];
     snprintf(nbuf[a], NUM_MAX, "%zu", n);
+    argv[k++] = nbuf[a++];
+    snprintf(nbuf[a], NUM_MAX, "%d", GW_STATE_TOMBSTONE_MS);
     argv[k++] = nbuf[a++];
     for (size_t i = 0; i < n; i++) {
         fmt_num(nbuf[a], rq->reconcile[i].rate_per_min);

@@ -100,6 +100,10 @@ void gw_stage_cache_finish(gw_job *job);
 /* stage_state.c: renew the idempotency leases of jobs still working (from
  * the worker's tick; a third of idempotency.lease_ms apart). */
 void gw_stage_state_renew_leases(gw_worker *w);
+/* stage_state.c: send again the completions that did not reach Redis (from
+ * the worker's tick); _clear drops what is left (shutdown). */
+void gw_stage_state_redo(gw_worker *w);
+void gw_stage_state_redo_clear(gw_worker *w);
 /* stage_state.c: the answer KEEP stores (success or a non-retryable error
  * under a claim). */
 bool gw_stage_state_keeps(const gw_job *job);

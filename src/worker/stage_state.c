@@ -338,11 +338,171 @@ static bool completion(gw_job *job, const uint8_t *resp, size_t len, gw_complete
            rq->charge_usd > 0;
 }
 
+/* ---- completions that did not reach Redis ---------------------------------------- */
+
+/*
+ * A completion answered with an error or by the open policy's fallback did
+ * not reach Redis: its releases and stores are sent again from the worker's
+ * tick with backoff until Redis takes them, for at most REDO_MAX_AGE_MS (by
+ * then every lease and lock it releases has expired). Without this, a lease
+ * or lock taken by a late copy of an admission (run when Redis came back)
+ * would stay until its TTL. Bounded by count and bytes: past them the oldest
+ * is dropped and counted.
+ */
+enum {
+    REDO_MAX = 65536,
+    REDO_MAX_BYTES = 64 << 20,
+    REDO_MAX_AGE_MS = 120000,
+    REDO_FIRST_MS = 200,
+    REDO_BACKOFF_MAX_MS = 5000,
+};
+
+struct gw_redo {
+    struct gw_redo *next;
+    gw_worker *w;
+    int64_t first_ms, next_ms;
+    int32_t delay_ms;
+    size_t bytes;
+    gw_complete_req *rq; /* gw_complete_req_copy */
+};
+
+static void redo_free(gw_worker *w, struct gw_redo *r)
+{
+    w->redo_bytes -= r->bytes;
+    free(r->rq);
+    free(r);
+}
+
+static void redo_push(gw_worker *w, struct gw_redo *r)
+{
+    r->next = NULL;
+    if (w->redo_tail)
+        w->redo_tail->next = r;
+    else
+        w->redo_head = r;
+    w->redo_tail = r;
+    w->redo_count++;
+}
+
+static struct gw_redo *redo_pop(gw_worker *w)
+{
+    struct gw_redo *r = w->redo_head;
+    if (r == NULL)
+        return NULL;
+    w->redo_head = r->next;
+    if (w->redo_head == NULL)
+        w->redo_tail = NULL;
+    w->redo_count--;
+    return r;
+}
+
+static bool reached(const gw_state_ack *a)
+{
+    return a->err == GW_OK && !a->fallback;
+}
+
+static void redo_later(gw_worker *w, const gw_complete_req *rq)
+{
+    if (w->run == GW_RUN_DONE || w->state == NULL)
+        return;
+    struct gw_redo *r = calloc(1, sizeof *r);
+    gw_complete_req *copy = r != NULL ? gw_complete_req_copy(rq) : NULL;
+    if (copy == NULL) {
+        free(r);
+        w->n.redo_dropped++;
+        return;
+    }
+    int64_t now = gw_worker_now_ms(w);
+    *r = (struct gw_redo){.w = w,
+                          .first_ms = now,
+                          .next_ms = now + REDO_FIRST_MS,
+                          .delay_ms = REDO_FIRST_MS,
+                          .bytes = rq->len + sizeof *r,
+                          .rq = copy};
+    while (w->redo_count >= REDO_MAX || w->redo_bytes + r->bytes > REDO_MAX_BYTES) {
+        struct gw_redo *old = redo_pop(w);
+        if (old == NULL)
+            break;
+        w->n.redo_dropped++;
+        redo_free(w, old);
+    }
+    w->redo_bytes += r->bytes;
+    redo_push(w, r);
+}
+
+static void on_redone(void *ud, const gw_state_ack *a)
+{
+    struct gw_redo *r = ud;
+    gw_worker *w = r->w;
+    w->redo_bytes += r->bytes; /* held again until settled below */
+    if (reached(a) || w->run == GW_RUN_DONE ||
+        gw_worker_now_ms(w) - r->first_ms > REDO_MAX_AGE_MS) {
+        if (!reached(a))
+            w->n.redo_dropped++;
+        redo_free(w, r);
+    } else {
+        r->delay_ms = r->delay_ms * 2 > REDO_BACKOFF_MAX_MS ? REDO_BACKOFF_MAX_MS : r->delay_ms * 2;
+        r->next_ms = gw_worker_now_ms(w) + r->delay_ms;
+        redo_push(w, r);
+    }
+    gw_worker_bg_ack(w, &(gw_state_ack){.err = GW_OK});
+}
+
+void gw_stage_state_redo(gw_worker *w)
+{
+    if (w->state == NULL)
+        return;
+    int64_t now = gw_worker_now_ms(w);
+    /* FIFO with growing delays: send what is due, keep the rest in order */
+    for (size_t n = w->redo_count; n > 0; n--) {
+        struct gw_redo *r = redo_pop(w);
+        if (r->next_ms > now) {
+            redo_push(w, r);
+            continue;
+        }
+        w->redo_bytes -= r->bytes;
+        w->n.redo_sent++;
+        w->bg_pending++;
+        gw_state_complete(w->state, r->rq, on_redone, r);
+    }
+}
+
+void gw_stage_state_redo_clear(gw_worker *w)
+{
+    struct gw_redo *r;
+    while ((r = redo_pop(w)) != NULL)
+        redo_free(w, r);
+}
+
+/* A background completion's answer: one that did not reach Redis is redone. */
+typedef struct {
+    gw_worker *w;
+    gw_complete_req *rq; /* copy, kept until Redis answered */
+} bg_completion;
+
+static void on_bg_completed(void *ud, const gw_state_ack *a)
+{
+    bg_completion *b = ud;
+    if (!reached(a))
+        redo_later(b->w, b->rq);
+    gw_worker_bg_ack(b->w, a->fallback ? &(gw_state_ack){.err = GW_OK} : a);
+    free(b->rq);
+    free(b);
+}
+
 static void on_kept(void *ud, const gw_state_ack *a)
 {
     gw_job *job = ud;
     if (job->aborted)
         return;
+    if (!reached(a)) {
+        gw_complete_req rq;
+        gw_limit_key keys[GW_STATE_MAX_LIMIT_KEYS];
+        job->idem.completed = false;
+        if (completion(job, job->idem.kept, job->idem.kept_len, &rq, keys))
+            redo_later(job->w, &rq);
+        job->idem.completed = true;
+    }
     if (a->err != GW_OK || a->fallback) {
         /* Not kept (failed, or skipped by the open failure policy): the
          * answer is published anyway; a redelivery may call again. */
@@ -378,6 +538,8 @@ gw_step gw_stage_keep(gw_job *job)
     if (kept == NULL)
         return GW_STEP_NEXT;
     memcpy(kept, w->store_buf.data, w->store_buf.len);
+    job->idem.kept = kept;
+    job->idem.kept_len = w->store_buf.len;
     gw_complete_req rq;
     gw_limit_key keys[GW_STATE_MAX_LIMIT_KEYS];
     completion(job, kept, w->store_buf.len, &rq, keys);
@@ -426,6 +588,14 @@ void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len)
     gw_limit_key keys[GW_STATE_MAX_LIMIT_KEYS];
     if (!completion(job, resp, len, &rq, keys))
         return;
+    bg_completion *b = calloc(1, sizeof *b);
+    b->rq = b != NULL ? gw_complete_req_copy(&rq) : NULL;
     w->bg_pending++;
-    gw_state_complete(w->state, &rq, gw_worker_bg_ack, w);
+    if (b == NULL || b->rq == NULL) { /* no memory: sent, never redone */
+        free(b);
+        gw_state_complete(w->state, &rq, gw_worker_bg_ack, w);
+        return;
+    }
+    b->w = w;
+    gw_state_complete(w->state, &rq, on_bg_completed, b);
 }

@@ -533,6 +533,7 @@ static void on_tick(uv_timer_t *t)
     gw_worker *w = t->data;
     gw_routing_flush(w->routing); /* batched breaker outcomes and latency samples */
     gw_stage_state_renew_leases(w);
+    gw_stage_state_redo(w);
     if (w->run == GW_RUN_RUNNING) {
         if (w->consumer_reset != 0)
             consumer_reset_step(w);

@@ -34,8 +34,9 @@ typedef struct {
     uint64_t pauses, resumes, consumer_wakeups, producer_wakeups, consumer_resets;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
-    uint64_t idem_keep_failed; /* kept response not stored before publishing */
-    uint64_t idem_lease_lost;  /* a renewal found the lease taken over */
+    uint64_t idem_keep_failed;        /* kept response not stored before publishing */
+    uint64_t idem_lease_lost;         /* a renewal found the lease taken over */
+    uint64_t redo_sent, redo_dropped; /* completions sent again; given up */
 } gw_worker_counters;
 
 /*
@@ -96,6 +97,9 @@ struct gw_worker {
     gw_codec *store_codec; /* stored answers: single-object framing (carries the schema) */
     gw_buf store_buf;
     uint32_t bg_pending; /* fire-and-forget state writes not yet acknowledged */
+    /* completions that did not reach Redis, sent again (stage_state.c) */
+    struct gw_redo *redo_head, *redo_tail;
+    size_t redo_count, redo_bytes;
 
     gw_observe *obs; /* metrics, admin endpoint, usage accounting (worker/observe.h) */
     gw_job *jobs;    /* doubly linked list of live jobs */

@@ -25,6 +25,7 @@
 #include "provider/provider_table.h"
 #include "semantic/embed_http.h"
 #include "state/state_config.h"
+#include "worker/pipeline.h"
 #include "worker/worker_private.h"
 #include "worker/worker_shared.h"
 
@@ -136,6 +137,7 @@ void gw_worker_release_shared(gw_worker *w)
 {
     for (gw_job *j = w->jobs; j != NULL; j = j->next)
         gw_job_abort(j);
+    gw_stage_state_redo_clear(w);
     if (w->semcache) {
         gw_semcache_free(w->semcache);
         w->semcache = NULL;

@@ -531,17 +531,29 @@ static void test_unlock_if_owner(void **state)
     long long ttl;
     assert_int_equal(value_or_lock(key("c:h2"), l, "w1/1", "5000", "0", bytes, sizeof bytes, &ttl),
                      2);
-    const char *other[2] = {l, "w2/1"};
-    assert_int_equal(eval_int("state/unlock_if_owner", 1, 2, other), 0);
-    assert_int_equal(exists(l), 1);
-    const char *mine[2] = {l, "w1/1"};
-    assert_int_equal(eval_int("state/unlock_if_owner", 1, 2, mine), 1);
-    assert_int_equal(exists(l), 0);
-    /* Nothing to release. */
-    assert_int_equal(eval_int("state/unlock_if_owner", 1, 2, mine), 0);
-    /* Released: the next claim takes over at once. */
+    const char *other[3] = {l, "w2/1", "30000"};
+    assert_int_equal(eval_int("state/unlock_if_owner", 1, 3, other), 0);
+    char *v = get(l);
+    assert_string_equal(v, "w1/1"); /* another's lock stays */
+    free(v);
+    const char *mine[3] = {l, "w1/1", "30000"};
+    assert_int_equal(eval_int("state/unlock_if_owner", 1, 3, mine), 1);
+    v = get(l);
+    assert_string_equal(v, "~w1/1"); /* released, fenced against w1/1 */
+    free(v);
+    assert_true(pttl(l) > 0 && pttl(l) <= 30000);
+    /* A late copy of w1/1's own claim takes nothing... */
+    assert_int_equal(value_or_lock(key("c:h2"), l, "w1/1", "5000", "0", bytes, sizeof bytes, &ttl),
+                     3);
+    /* ...while the next claim by anyone else takes over at once. */
     assert_int_equal(value_or_lock(key("c:h2"), l, "w2/1", "5000", "0", bytes, sizeof bytes, &ttl),
                      2);
+    /* Nothing held: the release still fences a claim on its way. */
+    const char *l3 = key("cl:h3");
+    const char *late[3] = {l3, "w3/1", "30000"};
+    assert_int_equal(eval_int("state/unlock_if_owner", 1, 3, late), 0);
+    assert_int_equal(value_or_lock(key("c:h3"), l3, "w3/1", "5000", "0", bytes, sizeof bytes, &ttl),
+                     3);
 }
 
 static void test_idempotency_claim_complete_hit(void **state)
@@ -1033,10 +1045,10 @@ static void test_complete(void **state)
     snprintf(tat, sizeof tat, "%.3f", now + 30000); /* 30 units at 60/min */
     cmd("SET", k[8], tat, NULL);
     cmd("EXPIRE", k[8], "60", NULL);
-    const char *a[] = {k[0],     k[1],     k[2],  k[3], k[4], k[5], k[6], k[7],
-                       k[8],     "answer", "w1",  "1",  "60", "1",  "60", "600000",
-                       "250000", "100",    "200", "1",  "60", "-20"};
-    assert_int_equal(eval_int("state/complete", 9, 22, a), 1);
+    const char *a[] = {k[0],     k[1],     k[2],  k[3], k[4],    k[5], k[6], k[7],
+                       k[8],     "answer", "w1",  "1",  "60",    "1",  "60", "600000",
+                       "250000", "100",    "200", "1",  "30000", "60", "-20"};
+    assert_int_equal(eval_int("state/complete", 9, 23, a), 1);
     char *v = get(k[0]);
     assert_string_equal(v, "answer");
     free(v);
@@ -1050,15 +1062,28 @@ static void test_complete(void **state)
     assert_int_equal((long long)get_num(k[7]), 250000);
     /* again: the first answer stays, reconcile and charge are not repeated */
     double after = get_num(k[8]);
-    const char *b[] = {k[0],     k[1],    k[2],  k[3], k[4], k[5], k[6], k[7],
-                       k[8],     "other", "w1",  "1",  "60", "0",  "60", "600000",
-                       "250000", "100",   "200", "1",  "60", "-20"};
-    assert_int_equal(eval_int("state/complete", 9, 22, b), 0);
+    const char *b[] = {k[0],     k[1],    k[2],  k[3], k[4],    k[5], k[6], k[7],
+                       k[8],     "other", "w1",  "1",  "60",    "0",  "60", "600000",
+                       "250000", "100",   "200", "1",  "30000", "60", "-20"};
+    assert_int_equal(eval_int("state/complete", 9, 23, b), 0);
     v = get(k[0]);
     assert_string_equal(v, "answer");
     free(v);
     assert_true(get_num(k[8]) == after);
     assert_int_equal((long long)get_num(k[6]), 250000);
+    /* a release (a retryable error) fences the lease and the lock against a
+     * late copy of the same owner's admission */
+    const char *k2[9] = {key("id:q"), key("il:q"), key("c:q"), key("cl:q"), key("rr:q"),
+                         key("bc:q"), k[6],        k[7],       k[8]};
+    const char *c[] = {k2[0], k2[1], k2[2], k2[3], k2[4],    k2[5], k2[6], k2[7], "",  "w7",
+                       "2",   "60",  "2",   "60",  "600000", "0",   "100", "200", "0", "30000"};
+    assert_int_equal(eval_int("state/complete", 8, 20, c), 0);
+    v = get(k2[1]);
+    assert_string_equal(v, "~w7");
+    free(v);
+    v = get(k2[3]);
+    assert_string_equal(v, "~w7");
+    free(v);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

@@ -14,17 +14,23 @@
 -- stored as the idempotency answer); {7} miss, lock taken; {8, pttl} miss,
 -- locked by another; {9} miss. From 3 on, a claim asked for is held.
 -- One TIME, only when there are limiter keys; every key written has a TTL.
+-- Fencing: a lease or lock released by its owner is left as "~<owner>" (see
+-- complete.lua): free for anyone else, but a late copy of the owner's own
+-- admission (its reply lost to a timeout, run after the release) takes
+-- nothing, so no lease or lock outlives its request.
 local claim, owner = ARGV[1] == '1', ARGV[2]
+local function take(key, ms)
+  local cur = redis.call('GET', key)
+  if cur == owner then redis.call('PEXPIRE', key, ms) return true end
+  if cur == '~' .. owner then return false end
+  if cur and string.sub(cur, 1, 1) ~= '~' then return false end
+  redis.call('SET', key, owner, 'PX', ms)
+  return true
+end
 if claim then
   local v = redis.call('GET', KEYS[1])
   if v then return {1, v} end
-  if not redis.call('SET', KEYS[2], owner, 'NX', 'PX', ARGV[3]) then
-    if redis.call('GET', KEYS[2]) == owner then
-      redis.call('PEXPIRE', KEYS[2], ARGV[3])
-    else
-      return {2, redis.call('PTTL', KEYS[2])}
-    end
-  end
+  if not take(KEYS[2], ARGV[3]) then return {2, redis.call('PTTL', KEYS[2])} end
 end
 local mode = tonumber(ARGV[4])
 local hit = false
@@ -74,11 +80,7 @@ if ARGV[7] == '1' then
   if ml > 0 and (tonumber(s[2]) or 0) + est > ml then return {5, 'month'} end
 end
 if mode == 2 or mode == 3 then
-  if redis.call('SET', KEYS[4], owner, 'NX', 'PX', ARGV[5]) then return {7} end
-  if redis.call('GET', KEYS[4]) == owner then
-    redis.call('PEXPIRE', KEYS[4], ARGV[5])
-    return {7}
-  end
+  if take(KEYS[4], ARGV[5]) then return {7} end
   return {8, redis.call('PTTL', KEYS[4])}
 end
 return {9}
