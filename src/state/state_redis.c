@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "common/lua_scripts.h"
+#include "common/log.h"
 #include "loop/redis.h"
 
 enum { KEY_MAX = GW_STATE_MAX_PREFIX_BYTES + 2 * GW_STATE_MAX_NAME_BYTES + 48, NUM_MAX = 32 };
@@ -147,10 +148,35 @@ static void on_limit(void *arg, gw_err err, const redisReply *rep)
     free(o);
 }
 
+/* Cluster: one script touches one slot, so the keys of one all-or-nothing
+ * check must share the name in their tag (an agent's RPM and TPM do, as do a
+ * deployment's). */
+static bool one_tag(const gw_limit_key *keys, size_t n)
+{
+    const char *kind, *first, *name;
+    size_t kl;
+    if (n == 0)
+        return true;
+    split_scope(keys[0].scope, &kind, &kl, &first);
+    for (size_t i = 1; i < n; i++) {
+        split_scope(keys[i].scope, &kind, &kl, &name);
+        if (strcmp(name, first) != 0)
+            return false;
+    }
+    return true;
+}
+
 static void rs_limit_check(gw_state *st, const gw_limit_key *keys, size_t n, gw_limit_cb cb,
                            void *ud)
 {
     redis_state *rs = (redis_state *)st;
+    if (rs->cluster && !one_tag(keys, n)) {
+        GW_ERROR("state_limit_keys_span_slots", "scope", keys[0].scope, "error",
+                 "a limit check with a cluster needs keys of one name");
+        gw_state_later_limit(st, &(gw_limit_result){.err = GW_E_INTERNAL, .limit_index = -1}, cb,
+                             ud);
+        return;
+    }
     char kbuf[GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
     char nbuf[GW_STATE_MAX_LIMIT_KEYS * 3][NUM_MAX];
     const char *argv[GW_STATE_MAX_LIMIT_KEYS * 4];

@@ -7,6 +7,13 @@
  * the memory variant checks exact millisecond values, the Redis variant
  * checks the bounds that must hold whatever the timing. If Redis is not
  * reachable, the Redis group fails with a message saying so.
+ *
+ * A third group runs the same suite against a Redis Cluster (three masters
+ * with a replica each: `tools/services start redis-cluster`, whose seed list
+ * is MODELGW_REDIS_CLUSTER): the cluster client of src/loop routes every
+ * script to its slot, and the Redis backend composes admission and completion
+ * from single-slot operations. Without MODELGW_REDIS_CLUSTER the group is
+ * skipped with a printed reason; with it set, an unreachable cluster fails.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +36,7 @@ typedef struct {
     gw_redis *redis;
     gw_state *st;
     bool is_redis;
+    bool is_cluster;
     char prefix[64];
     int64_t fake_now_ms;
 } fixture;
@@ -63,11 +71,12 @@ static void make_name(char *out, size_t n, const char *what)
 
 /* ---- fixtures -------------------------------------------------------------- */
 
-static int setup_common(bool redis)
+static int setup_common(bool redis, bool cluster)
 {
     memset(&F, 0, sizeof(F));
     uv_loop_init(&F.loop);
     F.is_redis = redis;
+    F.is_cluster = cluster;
     F.fake_now_ms = 1767225600000; /* 2026-01-01T00:00:00Z */
     snprintf(F.prefix, sizeof(F.prefix), "test:state:%d:%lld:", (int)getpid(),
              (long long)gw_state_clock_realtime_ms(NULL));
@@ -81,25 +90,40 @@ static int setup_common(bool redis)
     int port;
     gw_test_redis_addr(host, sizeof(host), &port);
     gw_redis_opts ro = {.host = host, .port = port, .command_timeout_ms = 2000};
+    if (cluster)
+        ro.cluster_nodes = getenv("MODELGW_REDIS_CLUSTER");
     if (gw_redis_new(&F.loop, &ro, &F.redis) != GW_OK)
         return -1;
     if (gw_state_redis_new(&F.loop, F.redis, &o, &F.st) != GW_OK)
         return -1;
     if (!gw_test_wait_redis(&F.loop, F.redis, true, 5000)) {
-        gw_test_redis_unreachable("test_state", host, port);
+        if (cluster)
+            fprintf(stderr,
+                    "test_state: the Redis Cluster at MODELGW_REDIS_CLUSTER=%s does not answer "
+                    "(start it with `tools/services start redis-cluster`)\n",
+                    ro.cluster_nodes);
+        else
+            gw_test_redis_unreachable("test_state", host, port);
         return -1;
     }
+    if (cluster != gw_redis_is_cluster(F.redis))
+        return -1;
     return 0;
 }
 
 static int setup_mem(void **s)
 {
-    return setup_common(false);
+    return setup_common(false, false);
 }
 
 static int setup_redis(void **s)
 {
-    return setup_common(true);
+    return setup_common(true, false);
+}
+
+static int setup_cluster(void **s)
+{
+    return setup_common(true, true);
 }
 
 static int teardown(void **s)
@@ -112,14 +136,20 @@ static int teardown(void **s)
 
 /* ---- helpers for the tests ---------------------------------------------------- */
 
-static gw_limit_result check(const gw_limit_key *keys, size_t n)
+static gw_limit_result check_any(const gw_limit_key *keys, size_t n)
 {
     result x = {0};
     CALL(gw_state_limit_check(F.st, keys, n, on_limit, &x));
     assert_int_equal(x.done, 0);
     wait_for(&x.done, 1);
-    assert_int_equal(x.limit.err, GW_OK);
     return x.limit;
+}
+
+static gw_limit_result check(const gw_limit_key *keys, size_t n)
+{
+    gw_limit_result r = check_any(keys, n);
+    assert_int_equal(r.err, GW_OK);
+    return r;
 }
 
 static gw_cache_result get_or_lock(const char *key, const char *owner, int32_t lock_ms)
@@ -233,9 +263,11 @@ static void test_limit_long_run_bound(void **s)
 
 static void test_limit_all_or_nothing(void **s)
 {
-    char agent[64], deploy[64];
-    make_name(agent, sizeof(agent), "agent_rpm:aon");
-    make_name(deploy, sizeof(deploy), "deploy_rpm:aon");
+    /* two kinds of one name: one hash tag, so one slot in a cluster */
+    char name[32], agent[64], deploy[64];
+    make_name(name, sizeof(name), "aon");
+    snprintf(agent, sizeof(agent), "agent_rpm:%s", name);
+    snprintf(deploy, sizeof(deploy), "deploy_rpm:%s", name);
     /* Slow refill (1 per minute) so real time cannot blur the counts. */
     gw_limit_key keys[2] = {
         {.scope = agent, .rate_per_min = 1, .burst = 2, .cost = 1},
@@ -245,7 +277,7 @@ static void test_limit_all_or_nothing(void **s)
     assert_int_equal(check(keys, 2).verdict, GW_LIMIT_ALLOWED);
     char before[128] = "", after[128] = "", full[256];
     /* rl:<kind>:{<name>}: the name is the hash tag (docs/state.md) */
-    snprintf(full, sizeof(full), "%srl:deploy_rpm:{%s}", F.prefix, deploy + strlen("deploy_rpm:"));
+    snprintf(full, sizeof(full), "%srl:deploy_rpm:{%s}", F.prefix, name);
     if (F.is_redis)
         raw_get(full, before, sizeof(before));
     gw_limit_result r = check(keys, 2);
@@ -266,9 +298,10 @@ static void test_limit_all_or_nothing(void **s)
 
 static void test_limit_never_fits(void **s)
 {
-    char a[64], b[64];
-    make_name(a, sizeof(a), "agent_tpm:nf");
-    make_name(b, sizeof(b), "deploy_tpm:nf");
+    char name[32], a[64], b[64];
+    make_name(name, sizeof(name), "nf");
+    snprintf(a, sizeof(a), "agent_tpm:%s", name);
+    snprintf(b, sizeof(b), "deploy_tpm:%s", name);
     gw_limit_key keys[2] = {
         {.scope = a, .rate_per_min = 1000, .burst = 1000, .cost = 500},
         {.scope = b, .rate_per_min = 100, .burst = 100, .cost = 500},
@@ -279,6 +312,61 @@ static void test_limit_never_fits(void **s)
     /* Nothing was taken from the first key either. */
     keys[0].cost = 1000;
     assert_int_equal(check(keys, 1).verdict, GW_LIMIT_ALLOWED);
+}
+
+/* A cluster refuses one all-or-nothing check over keys of two names (two
+ * slots) with a named error and writes nothing; the other backends take it. */
+static void test_limit_keys_of_two_names(void **s)
+{
+    char a[64], b[64];
+    make_name(a, sizeof(a), "agent_rpm:two");
+    make_name(b, sizeof(b), "deploy_rpm:two");
+    gw_limit_key keys[2] = {
+        {.scope = a, .rate_per_min = 1, .burst = 1, .cost = 1},
+        {.scope = b, .rate_per_min = 1, .burst = 1, .cost = 1},
+    };
+    gw_limit_result r = check_any(keys, 2);
+    if (!F.is_cluster) {
+        assert_int_equal(r.err, GW_OK);
+        assert_int_equal(r.verdict, GW_LIMIT_ALLOWED);
+        return;
+    }
+    assert_int_equal(r.err, GW_E_INTERNAL);
+    /* nothing was taken: each key alone still has its one token */
+    assert_int_equal(check(&keys[0], 1).verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(check(&keys[1], 1).verdict, GW_LIMIT_ALLOWED);
+}
+
+/* A reconcile over an agent's key and a deployment's (two slots in a
+ * cluster: one script per name, each with its own marker) applies once. */
+static void test_limit_reconcile_two_names(void **s)
+{
+    char a[64], b[64], rid[64];
+    make_name(a, sizeof(a), "agent_tpm:rec2");
+    make_name(b, sizeof(b), "deploy_tpm:rec2");
+    make_name(rid, sizeof(rid), "req");
+    gw_limit_key k[2] = {{.scope = a, .rate_per_min = 1, .burst = 1000, .cost = 800},
+                         {.scope = b, .rate_per_min = 1, .burst = 1000, .cost = 800}};
+    assert_int_equal(check(&k[0], 1).verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(check(&k[1], 1).verdict, GW_LIMIT_ALLOWED);
+    gw_limit_key delta[2] = {k[0], k[1]};
+    delta[0].cost = -500;
+    delta[1].cost = -300;
+    for (int i = 0; i < 2; i++) {
+        result x = {0};
+        CALL(gw_state_limit_reconcile(F.st, rid, delta, 2, on_ack, &x));
+        wait_for(&x.done, 1);
+        assert_int_equal(x.ack.err, GW_OK);
+        assert_int_equal(x.ack.applied, i == 0);
+    }
+    /* 300 and 500 used: 700 and 500 fit, one more token on either does not */
+    k[0].cost = 700;
+    k[1].cost = 500;
+    assert_int_equal(check(&k[0], 1).verdict, GW_LIMIT_ALLOWED);
+    assert_int_equal(check(&k[1], 1).verdict, GW_LIMIT_ALLOWED);
+    k[0].cost = k[1].cost = 1;
+    assert_int_equal(check(&k[0], 1).verdict, GW_LIMIT_DENIED);
+    assert_int_equal(check(&k[1], 1).verdict, GW_LIMIT_DENIED);
 }
 
 static void test_limit_reconcile_once(void **s)
@@ -594,13 +682,36 @@ static void test_every_key_has_ttl(void **s)
     memset(&sc, 0, sizeof(sc));
     char pattern[128];
     snprintf(pattern, sizeof(pattern), "%s*", F.prefix);
-    strcpy(sc.cursor, "0");
-    do {
-        const char *argv[6] = {"SCAN", sc.cursor, "MATCH", pattern, "COUNT", "1000"};
-        int target = sc.done + 1;
-        gw_redis_command(F.redis, 6, argv, NULL, on_scan, &sc);
-        wait_for(&sc.done, target);
-    } while (strcmp(sc.cursor, "0") != 0);
+    /* A cluster: SCAN every node (masters and replicas) through its own
+     * connection; PTTL then goes through the cluster client to the key's slot. */
+    gw_redis *scan_on[8] = {F.redis};
+    size_t nscan = 1;
+    if (F.is_cluster) {
+        char list[512];
+        snprintf(list, sizeof list, "%s", getenv("MODELGW_REDIS_CLUSTER"));
+        nscan = 0;
+        for (char *save = NULL, *a = strtok_r(list, ",", &save); a && nscan < 8;
+             a = strtok_r(NULL, ",", &save)) {
+            char *colon = strrchr(a, ':');
+            assert_non_null(colon);
+            *colon = '\0';
+            gw_redis_opts no = {.host = a, .port = atoi(colon + 1), .command_timeout_ms = 2000};
+            assert_int_equal(gw_redis_new(&F.loop, &no, &scan_on[nscan]), GW_OK);
+            assert_true(gw_test_wait_redis(&F.loop, scan_on[nscan], true, 5000));
+            nscan++;
+        }
+    }
+    for (size_t k = 0; k < nscan; k++) {
+        strcpy(sc.cursor, "0");
+        do {
+            const char *argv[6] = {"SCAN", sc.cursor, "MATCH", pattern, "COUNT", "1000"};
+            int target = sc.done + 1;
+            gw_redis_command(scan_on[k], 6, argv, NULL, on_scan, &sc);
+            wait_for(&sc.done, target);
+        } while (strcmp(sc.cursor, "0") != 0);
+        if (scan_on[k] != F.redis)
+            gw_redis_free(scan_on[k]);
+    }
     assert_true(sc.count > 0);
     int target = sc.done + sc.count;
     for (int i = 0; i < sc.count; i++) {
@@ -777,18 +888,27 @@ static void test_admit_and_complete(void **s)
 #define SUITE                                                                                      \
     cmocka_unit_test(test_limit_burst_and_retry_after),                                            \
         cmocka_unit_test(test_limit_long_run_bound), cmocka_unit_test(test_limit_all_or_nothing),  \
-        cmocka_unit_test(test_limit_never_fits), cmocka_unit_test(test_limit_reconcile_once),      \
-        cmocka_unit_test(test_budgets), cmocka_unit_test(test_cache_put_get_miss),                 \
-        cmocka_unit_test(test_cache_single_flight), cmocka_unit_test(test_cache_owner_fails),      \
-        cmocka_unit_test(test_idempotency), cmocka_unit_test(test_free_with_waiter_pending),       \
-        cmocka_unit_test(test_bad_input), cmocka_unit_test(test_admit_and_complete),               \
-        cmocka_unit_test(test_every_key_has_ttl)
+        cmocka_unit_test(test_limit_never_fits), cmocka_unit_test(test_limit_keys_of_two_names),   \
+        cmocka_unit_test(test_limit_reconcile_once),                                               \
+        cmocka_unit_test(test_limit_reconcile_two_names), cmocka_unit_test(test_budgets),          \
+        cmocka_unit_test(test_cache_put_get_miss), cmocka_unit_test(test_cache_single_flight),     \
+        cmocka_unit_test(test_cache_owner_fails), cmocka_unit_test(test_idempotency),              \
+        cmocka_unit_test(test_free_with_waiter_pending), cmocka_unit_test(test_bad_input),         \
+        cmocka_unit_test(test_admit_and_complete), cmocka_unit_test(test_every_key_has_ttl)
 
 int main(void)
 {
     const struct CMUnitTest mem_tests[] = {SUITE};
     const struct CMUnitTest redis_tests[] = {SUITE};
+    const struct CMUnitTest cluster_tests[] = {SUITE};
     int failed = cmocka_run_group_tests_name("state_memory", mem_tests, setup_mem, teardown);
     failed += cmocka_run_group_tests_name("state_redis", redis_tests, setup_redis, teardown);
+    const char *nodes = getenv("MODELGW_REDIS_CLUSTER");
+    if (nodes == NULL || nodes[0] == '\0')
+        printf("state_cluster: SKIPPED: MODELGW_REDIS_CLUSTER is not set (start a cluster with "
+               "`tools/services start redis-cluster` and export what it prints)\n");
+    else
+        failed +=
+            cmocka_run_group_tests_name("state_cluster", cluster_tests, setup_cluster, teardown);
     return failed;
 }
