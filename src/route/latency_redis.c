@@ -37,6 +37,7 @@ typedef struct {
     int64_t ttl_ms;
     int64_t refreshed_at; /* local ms; -1 never */
     bool refreshing;
+    size_t reads_left; /* cluster: per-deployment reads of one refresh */
     bool closing;
     char (*keys)[KEY_MAX];
     gw_latency *l;
@@ -165,9 +166,51 @@ static void on_read(void *arg, gw_err err, const redisReply *rep)
     release(rs);
 }
 
+/* A Redis Cluster: one read per deployment (each key has its own slot). */
+typedef struct {
+    redis_stats *rs;
+    size_t idx;
+} read_one;
+
+static void on_read_one(void *arg, gw_err err, const redisReply *rep)
+{
+    read_one *q = arg;
+    redis_stats *rs = q->rs;
+    if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+        !rs->closing)
+        fill(&rs->l[q->idx], rep->element[0]);
+    if (--rs->reads_left == 0)
+        rs->refreshing = false;
+    free(q);
+    release(rs);
+}
+
+static void refresh_per_key(redis_stats *rs)
+{
+    rs->reads_left = 1; /* held while the reads are issued */
+    for (size_t i = 0; i < rs->base.count; i++) {
+        read_one *q = malloc(sizeof *q);
+        if (q == NULL)
+            continue;
+        *q = (read_one){.rs = rs, .idx = i};
+        rs->reads_left++;
+        rs->base.pending++;
+        const char *argv[1] = {rs->keys[i]};
+        gw_redis_eval(rs->r, rs->read_s, 1, 1, argv, NULL, on_read_one, q);
+    }
+    if (--rs->reads_left == 0)
+        rs->refreshing = false;
+}
+
 static void refresh(redis_stats *rs, int64_t now)
 {
     const char *argv[GW_REGISTRY_MAX];
+    if (gw_redis_is_cluster(rs->r)) {
+        rs->refreshing = true;
+        rs->refreshed_at = now;
+        refresh_per_key(rs);
+        return;
+    }
     for (size_t i = 0; i < rs->base.count; i++)
         argv[i] = rs->keys[i];
     rs->refreshing = true;

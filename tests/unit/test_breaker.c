@@ -100,10 +100,11 @@ static bool all_connected(const void *arg)
     return true;
 }
 
-static gw_err connect_all(harness *h, const char *host, int port)
+static gw_err connect_all(harness *h, const char *host, int port, const char *cluster)
 {
     for (int w = 0; w < WORKERS; w++) {
         gw_redis_opts ro = {.host = host, .port = port, .command_timeout_ms = 2000};
+        ro.cluster_nodes = cluster; /* a Redis Cluster when set */
         gw_redis_opts_defaults(&ro);
         gw_err e = gw_redis_new(&h->loop, &ro, &h->conn[w]);
         if (e != GW_OK)
@@ -112,7 +113,7 @@ static gw_err connect_all(harness *h, const char *host, int port)
     return gw_test_run_until(&h->loop, all_connected, h, 3000) ? GW_OK : GW_E_STATE_UNAVAILABLE;
 }
 
-static int group_setup(void **st, bool redis)
+static int group_setup(void **st, bool redis, const char *cluster)
 {
     harness *h = calloc(1, sizeof *h);
     h->redis = redis;
@@ -125,8 +126,11 @@ static int group_setup(void **st, bool redis)
         int port;
         gw_test_redis_addr(host, sizeof host, &port);
         *st = h; /* group_teardown cleans up even when this fails */
-        if (connect_all(h, host, port) != GW_OK) {
-            gw_test_redis_unreachable("test_breaker", host, port);
+        if (connect_all(h, host, port, cluster) != GW_OK) {
+            if (cluster != NULL)
+                fprintf(stderr, "test_breaker: the Redis Cluster at %s does not answer\n", cluster);
+            else
+                gw_test_redis_unreachable("test_breaker", host, port);
             return -1;
         }
     }
@@ -136,12 +140,18 @@ static int group_setup(void **st, bool redis)
 
 static int group_setup_mem(void **st)
 {
-    return group_setup(st, false);
+    return group_setup(st, false, NULL);
 }
 
 static int group_setup_redis(void **st)
 {
-    return group_setup(st, true);
+    return group_setup(st, true, NULL);
+}
+
+/* The Redis Cluster of `tools/services start redis-cluster`. */
+static int group_setup_cluster(void **st)
+{
+    return group_setup(st, true, getenv("MODELGW_REDIS_CLUSTER"));
 }
 
 static void on_closed(uv_handle_t *hd)
@@ -578,5 +588,12 @@ int main(void)
         cmocka_run_group_tests_name("breaker_redis", common, group_setup_redis, group_teardown);
     failed += cmocka_run_group_tests_name("breaker_redis_only", redis_only, group_setup_redis,
                                           group_teardown);
+    const char *cluster = getenv("MODELGW_REDIS_CLUSTER");
+    if (cluster == NULL || cluster[0] == '\0')
+        printf("breaker_cluster: SKIPPED: MODELGW_REDIS_CLUSTER is not set (start a cluster with "
+               "`tools/services start redis-cluster`)\n");
+    else
+        failed += cmocka_run_group_tests_name("breaker_cluster", common, group_setup_cluster,
+                                              group_teardown);
     return failed;
 }

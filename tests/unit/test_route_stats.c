@@ -49,9 +49,9 @@ static void closed(uv_handle_t *h)
     (void)h;
 }
 
-static void test_redis_latency_shared(void **st)
+/* Two writers' statistics through Redis (cluster: a Redis Cluster). */
+static void latency_shared(const char *cluster)
 {
-    (void)st;
     uv_loop_t loop;
     uv_loop_init(&loop);
     uv_timer_t tick;
@@ -61,13 +61,15 @@ static void test_redis_latency_shared(void **st)
     int port;
     gw_test_redis_addr(host, sizeof host, &port);
     gw_redis *ra = NULL, *rb = NULL;
-    gw_redis_opts ro = {.host = host, .port = port};
+    gw_redis_opts ro = {.host = host, .port = port, .cluster_nodes = cluster};
     gw_redis_opts_defaults(&ro);
     assert_int_equal(gw_redis_new(&loop, &ro, &ra), GW_OK);
     assert_int_equal(gw_redis_new(&loop, &ro, &rb), GW_OK);
     if (!gw_test_wait_redis(&loop, ra, true, 3000) || !gw_test_wait_redis(&loop, rb, true, 3000))
-        fail_msg("Redis at %s:%d is unreachable (tools/services start, or set MODELGW_REDIS)", host,
-                 port);
+        fail_msg("Redis at %s (port %d unless a cluster) is unreachable (tools/services start, "
+                 "tools/services start redis-cluster, MODELGW_REDIS, MODELGW_REDIS_CLUSTER)",
+                 cluster ? cluster : host, port);
+    assert_int_equal(gw_redis_is_cluster(ra), cluster != NULL);
     gw_registry *reg = NULL;
     assert_int_equal(gw_registry_new(deps, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &reg), GW_OK);
     char prefix[64];
@@ -108,6 +110,24 @@ static void test_redis_latency_shared(void **st)
     uv_close((uv_handle_t *)&tick, closed);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+}
+
+static void test_redis_latency_shared(void **st)
+{
+    (void)st;
+    latency_shared(NULL);
+}
+
+static void test_cluster_latency_shared(void **st)
+{
+    (void)st;
+    const char *cluster = getenv("MODELGW_REDIS_CLUSTER");
+    if (cluster == NULL || cluster[0] == '\0') {
+        printf("test_cluster_latency_shared: SKIPPED: MODELGW_REDIS_CLUSTER is not set "
+               "(tools/services start redis-cluster)\n");
+        skip();
+    }
+    latency_shared(cluster);
 }
 
 static int64_t now_v = 1000000;
@@ -171,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_view),
         cmocka_unit_test(test_redis_latency_shared),
+        cmocka_unit_test(test_cluster_latency_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
