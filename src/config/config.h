@@ -241,6 +241,15 @@ typedef struct {
     bool debug_content; /* log prompt and completion text */
 } gw_log_config;
 
+/* The Confluent schema registry (docs/schemas.md, "Schema registry"); off while url is "". */
+typedef struct {
+    const char *url; /* API base, e.g. http://registry:8081 */
+    const char *username;
+    const char *password_env; /* variable holding the basic-auth password; NULL = none */
+    const char *password;     /* resolved secret or NULL; never log */
+    int32_t timeout_ms, max_wait_ms, cache_entries, negative_ttl_ms;
+} gw_schema_registry_config;
+
 /* Span export (docs/observability.md, "Traces"); off while endpoint is "". */
 typedef struct {
     const char *endpoint; /* OTLP/HTTP JSON traces URL, e.g. http://collector:4318/v1/traces */
@@ -278,6 +287,7 @@ typedef struct {
     gw_admin_config admin;
     gw_log_config log;
     gw_trace_config trace;
+    gw_schema_registry_config schema_registry;
     gw_timeouts_config timeouts;
     gw_mock_config mock;
     gw_deployment *deployments; /* the model registry, in file order */
