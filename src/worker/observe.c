@@ -34,6 +34,7 @@ struct gw_observe {
     gw_metrics *m;
     gw_admin *admin;
     gw_tracer *tracer; /* ids always; span export when trace.endpoint is set */
+    int brokers_up;    /* brokers the consumer is connected to (last statistics); -1 unknown */
 };
 
 /* ---- gauges collected at scrape -------------------------------------------- */
@@ -122,7 +123,7 @@ gw_err gw_observe_new(gw_worker *w, gw_observe **out)
 }
 
 static bool health_cb(void *ud, char **json);
-static bool ready_cb(void *ud);
+static bool ready_cb(void *ud, char **json);
 
 gw_err gw_observe_start(gw_observe *o)
 {
@@ -131,7 +132,13 @@ gw_err gw_observe_start(gw_observe *o)
         GW_ERROR("trace_export_start_failed", "endpoint", o->w->cfg->trace.endpoint);
     const gw_admin_config *a = &o->w->cfg->admin;
     gw_admin_handlers h = {.health = health_cb, .ready = ready_cb, .ud = o};
-    gw_err err = gw_admin_start(o->w->loop, a->listen, (uint16_t)a->port, o->m, &h, &o->admin);
+    gw_admin_opts opts = {.listen = a->listen,
+                          .port = (uint16_t)a->port,
+                          .token = a->token,
+                          .max_connections = (unsigned)a->max_connections,
+                          .connection_timeout_s = (unsigned)a->connection_timeout_s};
+    o->brokers_up = -1;
+    gw_err err = gw_admin_start(o->w->loop, &opts, o->m, &h, &o->admin);
     if (err != GW_OK) {
         char port[16];
         snprintf(port, sizeof port, "%d", (int)a->port);
@@ -142,7 +149,8 @@ gw_err gw_observe_start(gw_observe *o)
     if (o->admin != NULL) {
         char port[16];
         snprintf(port, sizeof port, "%u", (unsigned)gw_admin_port(o->admin));
-        GW_INFO("admin_listening", "listen", a->listen, "port", port);
+        GW_INFO("admin_listening", "listen", a->listen, "port", port, "metrics_token",
+                a->token != NULL && a->token[0] != '\0' ? "required" : "none");
     }
     return GW_OK;
 }
@@ -211,6 +219,21 @@ void gw_observe_kafka_stats(gw_observe *o, const char *json, size_t len)
         return;
     gw_worker *w = o->w;
     json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *brokers = json_object_get(root, "brokers");
+    if (json_is_object(brokers)) {
+        /* Real brokers only (nodeid >= 0; the bootstrap and coordinator
+         * entries are logical ones). */
+        int up = 0;
+        const char *name;
+        json_t *b;
+        json_object_foreach(brokers, name, b)
+        {
+            json_t *st = json_object_get(b, "state"), *id = json_object_get(b, "nodeid");
+            up += json_is_string(st) && strcmp(json_string_value(st), "UP") == 0 &&
+                  json_is_integer(id) && json_integer_value(id) >= 0;
+        }
+        o->brokers_up = up;
+    }
     json_t *topics = json_object_get(root, "topics");
     if (json_is_object(topics)) {
         gw_metric_clear(o->m, GW_M_CONSUMER_LAG);
@@ -476,8 +499,47 @@ static bool redis_connected(const gw_worker *w)
     return w->redis == NULL || gw_redis_is_connected(w->redis);
 }
 
-/* unhealthy (503): not running, Redis required and down, or no deployment can
- * take a call; degraded (200): some deployments cannot. */
+static uint32_t assigned_total(const gw_worker *w)
+{
+    uint32_t n = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        n += assigned_count(w, (gw_tier)t);
+    return n;
+}
+
+/*
+ * Readiness: can this worker take work from Kafka now? Each reason it cannot
+ * is named (not running, consumer being replaced, no broker connected,
+ * Redis required and down, no partitions). Providers are not part of it:
+ * a worker whose deployments are all down still answers every request (with
+ * an error) and moves its offsets on.
+ */
+static json_t *not_ready_reasons(gw_observe *o)
+{
+    gw_worker *w = o->w;
+    json_t *r = json_array();
+    if (w->run != GW_RUN_RUNNING)
+        json_array_append_new(r, json_string("not running"));
+    if (w->consumer_reset != 0)
+        json_array_append_new(r, json_string("consumer being replaced"));
+    if (o->brokers_up == 0)
+        json_array_append_new(r, json_string("no Kafka broker connected"));
+    if (!redis_connected(w))
+        json_array_append_new(r, json_string("Redis unreachable"));
+    if (assigned_total(w) == 0)
+        json_array_append_new(r, json_string("no partitions assigned"));
+    return r;
+}
+
+/*
+ * /health is liveness: 200 while the process can work (its loop answers
+ * this, it is starting, running or draining), 503 only once it stopped.
+ * Dependencies (Redis, Kafka, the providers) show in the body and in /ready,
+ * never here: a liveness probe must not restart a worker that only waits for
+ * Redis or a broker to come back. The body's gateway word is the seed's
+ * health_check(): unhealthy when Redis (required) is down or no deployment
+ * can take a call, degraded when some cannot, else healthy.
+ */
 static bool health_cb(void *ud, char **out)
 {
     gw_observe *o = ud;
@@ -486,36 +548,42 @@ static bool health_cb(void *ud, char **out)
     json_t *providers = providers_json(o, &unavailable, &count);
     bool redis_ok = redis_connected(w);
     bool all_down = count > 0 && unavailable == count;
-    bool running = w->run == GW_RUN_RUNNING;
-    const char *status = !running || !redis_ok || all_down ? "unhealthy"
-                         : unavailable > 0                 ? "degraded"
-                                                           : "healthy";
+    bool live = w->run != GW_RUN_DONE && !w->fatal;
+    const char *status = !live || !redis_ok || all_down ? "unhealthy"
+                         : unavailable > 0              ? "degraded"
+                                                        : "healthy";
+    json_t *reasons = not_ready_reasons(o);
+    bool ready = json_array_size(reasons) == 0;
     char ts[32];
     iso8601_now(ts, sizeof ts);
     uint64_t queued = locally_queued(w);
+    json_t *k = kafka_json(w);
+    json_object_set_new(k, "brokers_up", json_integer(o->brokers_up));
+    json_object_set_new(k, "consumer_resets", json_integer((json_int_t)w->n.consumer_resets));
     json_t *root = json_pack(
-        "{s:s, s:s, s:s, s:{s:i}, s:{s:I, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, s:{s:s, s:b}}",
-        "gateway", status, "status", status, "timestamp", ts, "registry", "total_models",
-        (int)w->cfg->deployment_count, "cache", "entries",
-        (json_int_t)gw_metric_get(o->m, GW_M_CACHE, "exact", "store"), "entries_source",
+        "{s:s, s:s, s:b, s:b, s:o, s:s, s:{s:i}, s:{s:I, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, "
+        "s:{s:s, s:b}}",
+        "gateway", status, "status", status, "live", live, "ready", ready, "not_ready", reasons,
+        "timestamp", ts, "registry", "total_models", (int)w->cfg->deployment_count, "cache",
+        "entries", (json_int_t)gw_metric_get(o->m, GW_M_CACHE, "exact", "store"), "entries_source",
         "exact-tier answers stored by this worker since it started", "queue", "pending_requests",
         (json_int_t)(w->job_count + queued), "in_flight", (json_int_t)w->job_count,
         "locally_queued", (json_int_t)queued, "providers", providers ? providers : json_object(),
-        "kafka", kafka_json(w), "redis", "backend", w->redis != NULL ? "redis" : "memory",
-        "connected", redis_ok);
+        "kafka", k, "redis", "backend", w->redis != NULL ? "redis" : "memory", "connected",
+        redis_ok);
     *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
-    return strcmp(status, "unhealthy") != 0;
+    return live;
 }
 
-static bool ready_cb(void *ud)
+static bool ready_cb(void *ud, char **out)
 {
     gw_observe *o = ud;
-    gw_worker *w = o->w;
-    if (w->run != GW_RUN_RUNNING || !redis_connected(w))
-        return false;
-    uint32_t assigned = 0;
-    for (int t = 0; t < GW_TIER__COUNT; t++)
-        assigned += assigned_count(w, (gw_tier)t);
-    return assigned > 0;
+    json_t *reasons = not_ready_reasons(o);
+    bool ready = json_array_size(reasons) == 0;
+    json_t *root = json_pack("{s:b, s:o, s:I}", "ready", ready, "not_ready", reasons,
+                             "assigned_partitions", (json_int_t)assigned_total(o->w));
+    *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    return ready;
 }

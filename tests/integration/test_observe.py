@@ -214,15 +214,22 @@ def test_health_follows_redis(fleet, start_process, binary, unique_name):
     assert body["kafka"]["assigned_total"] == 9, body
     assert body["timestamp"].endswith("Z")
 
+    # Redis down is a dependency outage: /ready says so (503, with the
+    # reason), the body of /health too, but liveness stays 200 so that a
+    # probe never restarts a worker that only waits for Redis.
     redis.stop()
-    wait_for(lambda: http_get(port, "/health")[0] == 503, 30, "/health 503 with Redis down")
-    body = json.loads(http_get(port, "/health")[1])
+    wait_for(lambda: http_get(port, "/ready")[0] == 503, 30, "/ready 503 with Redis down")
+    status, text = http_get(port, "/health")
+    body = json.loads(text)
+    assert status == 200 and body["live"] is True, body
     assert body["gateway"] == "unhealthy" and body["redis"]["connected"] is False, body
-    assert http_get(port, "/ready")[0] == 503
+    assert body["ready"] is False and "Redis unreachable" in body["not_ready"], body
+    assert "Redis unreachable" in json.loads(http_get(port, "/ready")[1])["not_ready"]
 
     redis.start()
-    wait_for(lambda: http_get(port, "/health")[0] == 200, 30, "/health 200 after restart")
-    assert http_get(port, "/ready")[0] == 200
+    wait_for(lambda: http_get(port, "/ready")[0] == 200, 30, "/ready 200 after restart")
+    body = json.loads(http_get(port, "/health")[1])
+    assert body["gateway"] == "healthy" and body["ready"] is True, body
     assert worker.running(), worker.describe()
 
 
@@ -235,19 +242,21 @@ def test_health_when_every_breaker_is_open(fleet, start_process, binary):
     worker, port = start(fleet, mock, breaker=breaker)
     assert http_get(port, "/health")[0] == 200
 
-    def push_and_check(status):
+    def push_and_check(gateway):
         fleet.produce("high", [make_request(text=f"b {uuid.uuid4()}", enable_cache=False)
                                for _ in range(3)])
         time.sleep(0.2)
-        return http_get(port, "/health")[0] == status
+        status, text = http_get(port, "/health")
+        # every provider down is a dependency outage: liveness stays 200
+        return status == 200 and json.loads(text)["gateway"] == gateway
 
-    wait_for(lambda: push_and_check(503), 60, "/health 503 with every breaker open")
+    wait_for(lambda: push_and_check("unhealthy"), 60, "gateway unhealthy with every breaker open")
     body = json.loads(http_get(port, "/health")[1])
     assert {p["breaker_state"] for p in body["providers"].values()} <= {"open", "half_open"}, body
     metrics = scrape(port)
     assert total(metrics, "modelgw_breaker_state") >= 2  # at least one deployment open
     mock.restart([])  # the provider recovers; probes close the breakers
-    wait_for(lambda: push_and_check(200), 60, "/health 200 after recovery")
+    wait_for(lambda: push_and_check("healthy"), 60, "gateway healthy after recovery")
     assert worker.running(), worker.describe()
 
 
