@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "kafka/producer.h"
+#include "worker/decode_registry.h"
 #include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
@@ -81,6 +82,9 @@ gw_step gw_stage_decode(gw_job *job)
         err = GW_E_CODEC_LIMIT;
     if (err == GW_OK)
         return GW_STEP_NEXT;
+    gw_step reg_step; /* an unknown Confluent id: the schema registry may know it */
+    if (gw_job_decode_registry(job, m, err, &reg_step))
+        return reg_step;
     memset(&job->req, 0, sizeof job->req);
     job->ans.dlq = true;
     publish_dlq(job, m, err);
@@ -281,6 +285,7 @@ void gw_job_abort(gw_job *job)
     if (job->wait_init)
         uv_timer_stop(&job->wait_timer);
     gw_job_stop_coalescing(job);
+    gw_job_registry_abort(job);
     job->aborted = true;
     job->out.publish_failed = true;
 }

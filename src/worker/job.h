@@ -204,7 +204,8 @@ typedef struct gw_job {
     gw_job_cache cache;
     gw_job_route route;
     gw_job_out out;
-    gw_job_trace trace; /* job_trace.c */
+    gw_job_trace trace;     /* job_trace.c */
+    struct gw_job_reg *reg; /* decode_registry.c: a message waiting for its writer schema */
 } gw_job;
 
 /* A new job for a consumed message (not yet run). NULL only when out of memory. */

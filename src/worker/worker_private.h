@@ -101,8 +101,9 @@ struct gw_worker {
     struct gw_redo *redo_head, *redo_tail;
     size_t redo_count, redo_bytes;
 
-    gw_observe *obs; /* metrics, admin endpoint, usage accounting (worker/observe.h) */
-    gw_job *jobs;    /* doubly linked list of live jobs */
+    gw_observe *obs;            /* metrics, admin endpoint, usage accounting (worker/observe.h) */
+    struct gw_regpath *regpath; /* schema registry for unknown Confluent ids (decode_registry.c) */
+    gw_job *jobs;               /* doubly linked list of live jobs */
     uint32_t job_count;
     gw_buf scratch; /* encoder output, reused */
 

@@ -25,6 +25,7 @@
 #include "provider/provider_table.h"
 #include "semantic/embed_http.h"
 #include "state/state_config.h"
+#include "worker/decode_registry.h"
 #include "worker/pipeline.h"
 #include "worker/worker_private.h"
 #include "worker/worker_shared.h"
@@ -128,6 +129,10 @@ gw_err gw_worker_open_shared(gw_worker *w)
         GW_ERROR("semantic_cache_open_failed", "error", gw_err_name(err));
         return err;
     }
+    if ((err = gw_regpath_open(w)) != GW_OK) {
+        GW_ERROR("schema_registry_open_failed", "error", gw_err_name(err));
+        return err;
+    }
     GW_INFO("worker_identity", "worker_id", w->worker_id, "state", w->redis ? "redis" : "memory",
             "semantic_cache", w->semcache ? "on" : "off");
     return GW_OK;
@@ -138,6 +143,7 @@ void gw_worker_release_shared(gw_worker *w)
     for (gw_job *j = w->jobs; j != NULL; j = j->next)
         gw_job_abort(j);
     gw_stage_state_redo_clear(w);
+    gw_regpath_close(w);
     if (w->semcache) {
         gw_semcache_free(w->semcache);
         w->semcache = NULL;
