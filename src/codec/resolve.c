@@ -489,6 +489,11 @@ static gw_err check_record(checker *c, const node *w, const node *r, int depth)
         const field *wf = writer_field(w, rf);
         if (wf != NULL) {
             gw_err err = check(c, wf->type, rf->type, depth + 1);
+            if (err != GW_OK && c->why->buf != NULL && c->why->len > 0) {
+                char inner[256]; /* the path to the field, outermost first */
+                snprintf(inner, sizeof inner, "%s", c->why->buf);
+                snprintf(c->why->buf, c->why->len, "field %s.%s: %s", r->fullname, rf->name, inner);
+            }
             if (err != GW_OK)
                 return err;
             continue;

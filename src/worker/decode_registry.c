@@ -74,7 +74,8 @@ gw_err gw_regpath_open(gw_worker *w)
                            .negative_ttl_ms = c->negative_ttl_ms};
     gw_err err = gw_schemareg_new(w->loop, &o, &p->client);
     if (err == GW_OK)
-        GW_INFO("schema_registry", "url", c->url, "auth", c->username[0] ? "basic" : "none");
+        GW_INFO("schema_registry", "url", c->url, "auth",
+                c->username != NULL && c->username[0] ? "basic" : "none");
     return err;
 }
 
@@ -184,18 +185,19 @@ static bool copy_message(gw_job *job, const gw_job_msg *m, uint32_t id)
 bool gw_job_decode_registry(gw_job *job, const gw_job_msg *m, gw_err err, gw_step *step)
 {
     gw_regpath *p = job->w->regpath;
-    gw_codec_frame f;
-    if (p == NULL || err != GW_E_CODEC_UNKNOWN_SCHEMA ||
-        gw_codec_detect(job->w->codec, GW_REC_REQUEST, m->payload, m->len, &f) != GW_OK ||
-        f.framing != GW_FRAMING_CONFLUENT || m->len < CONFLUENT_HEADER)
+    /* UNKNOWN_SCHEMA with a Confluent header: 00 + the 4-byte big-endian id
+     * (gw_codec_detect refuses an id it does not know, so it is read here) */
+    const uint8_t *b = m->payload;
+    if (p == NULL || err != GW_E_CODEC_UNKNOWN_SCHEMA || m->len < CONFLUENT_HEADER || b[0] != 0)
         return false;
-    if (!copy_message(job, m, f.schema_id))
+    uint32_t id = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+    if (!copy_message(job, m, id))
         return false; /* out of memory: the ordinary DLQ path */
     gw_err lerr;
     const gw_resolver *res;
     const char *why;
     gw_schemareg_wait *wait;
-    if (gw_schemareg_lookup(p->client, f.schema_id, 0, on_schema, job, &lerr, &res, &why, &wait)) {
+    if (gw_schemareg_lookup(p->client, id, 0, on_schema, job, &lerr, &res, &why, &wait)) {
         *step = finish(job, lerr, res, why);
         return true;
     }
