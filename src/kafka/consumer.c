@@ -435,8 +435,14 @@ void gw_consumer_give_up(gw_consumer *c)
 
 gw_err gw_consumer_recreate(gw_consumer *c)
 {
-    /* The old handle: no close (its group membership is gone: a fenced or
-     * fatal handle cannot leave or commit), queues first. */
+    /* The old handle. A healthy one (replaced for a larger receive limit)
+     * commits what is stored and leaves the group, so the new one is
+     * assigned at once; a fenced or fatal one cannot leave or commit and is
+     * destroyed without closing. */
+    bool healthy =
+        c->rk != NULL && rd_kafka_fatal_error(c->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (healthy)
+        rd_kafka_consumer_close(c->rk);
     if (c->cq)
         rd_kafka_queue_destroy(c->cq);
     for (int t = 0; t < GW_TIER__COUNT; t++)
@@ -444,7 +450,9 @@ gw_err gw_consumer_recreate(gw_consumer *c)
             rd_kafka_queue_destroy(c->tq[t]);
     c->cq = NULL;
     memset(c->tq, 0, sizeof c->tq);
-    if (c->rk)
+    if (c->rk != NULL && healthy)
+        rd_kafka_destroy(c->rk);
+    else if (c->rk != NULL)
         rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     c->rk = make_consumer(c, c->bootstrap);
     c->record_too_large = false;

@@ -7,6 +7,8 @@ reached the end of the partition."""
 
 import collections
 
+import pytest
+
 from gwlib import GwEnv, decode, encode, ids_of, make_request, start_worker
 
 
@@ -106,17 +108,33 @@ def test_undeliverable_output_goes_to_dlq(kafka_bootstrap, create_topic, unique_
     assert worker.stop() == 0, worker.describe()
 
 
-def test_oversized_request_is_fetched_and_dead_lettered(kafka_bootstrap, create_topic,
+@pytest.mark.parametrize("raised_later", [False, True],
+                         ids=["limit-at-start", "limit-raised-later"])
+def test_oversized_request_is_fetched_and_dead_lettered(kafka_bootstrap, create_topic, kafka_admin,
                                                         unique_name, tmp_path, start_process,
-                                                        binary, wait_until):
+                                                        binary, wait_until, raised_later):
     """A 10 MB request on a topic that accepts 12 MB is larger than the
     consumer's default receive limit: it is fetched all the same, goes to the
     DLQ as too large (payload cut, size in the headers), and the requests
-    after it on its partition are answered."""
+    after it on its partition are answered. Either the worker read the
+    topic's limit at start, or the limit was raised while it ran and the
+    failed fetch made it read the limits again and replace its consumer."""
     env = GwEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
+    big_limit = {"max.message.bytes": str(12 << 20)}
     env.topics["low"] = create_topic(unique_name("req-low-big"), 1,
-                                     config={"max.message.bytes": str(12 << 20)})
+                                     config=None if raised_later else big_limit)
     from confluent_kafka import Producer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    worker = None
+    if raised_later:
+        worker = start_worker(start_process, binary, env.config())
+        wait_until(lambda: '"partitions_assigned"' in worker.stderr, 60, "assignment")
+        entry = ConfigEntry("max.message.bytes", str(12 << 20),
+                            incremental_operation=AlterConfigOpType.SET)
+        res = ConfigResource("topic", env.topics["low"], incremental_configs=[entry])
+        for fut in kafka_admin.incremental_alter_configs([res]).values():
+            fut.result(timeout=30)
 
     big_producer = Producer({"bootstrap.servers": kafka_bootstrap,
                              "message.max.bytes": 13 << 20})
@@ -128,7 +146,8 @@ def test_oversized_request_is_fetched_and_dead_lettered(kafka_bootstrap, create_
                              value=encode("request", r), partition=0)
         big_producer.poll(0)
     big_producer.flush(60)
-    worker = start_worker(start_process, binary, env.config())
+    if worker is None:
+        worker = start_worker(start_process, binary, env.config())
     want = {r["request_id"] for r in before + after}
     responses = env.collect("responses", lambda rs: set(ids_of(rs)) >= want)
     assert big["request_id"] not in ids_of(responses)
@@ -138,5 +157,6 @@ def test_oversized_request_is_fetched_and_dead_lettered(kafka_bootstrap, create_
     assert h["error_code"] == "E4802", h  # CODEC_TOO_LARGE
     assert h["payload_truncated"] == "true" and int(h["payload_size"]) > 10 << 20, h
     wait_committed(env, wait_until, "low", len(before) + 1 + len(after))
+    assert ('"fetch_limit_raised"' in worker.stderr) == raised_later, worker.describe()
     assert worker.running(), worker.describe()
     assert worker.stop() == 0, worker.describe()
