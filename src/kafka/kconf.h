@@ -20,10 +20,15 @@ bool gw_kconf_int(rd_kafka_conf_t *c, const char *k, int64_t v);
 
 /*
  * What both clients get, after their own properties: bootstrap.servers,
- * client.id, then every kafka.properties entry ("key=value"; a property the
- * client type does not know is only warned about by librdkafka), and the log
- * callback. False (logged) when one is rejected or has no '='. The caller
- * then sets its error callback (calling gw_kconf_error) and its opaque.
+ * client.id, then every kafka.properties entry ("key=value", values of any
+ * length; a property the client type does not know is only warned about by
+ * librdkafka), then the secrets from the environment (k->sasl_password as
+ * sasl.password, k->ssl_key_password as ssl.key.password: they win over
+ * kafka.properties), and the log callback. A rejected secret (any property
+ * whose name holds "password" or "secret") is logged without librdkafka's
+ * message, which may quote the value. False (logged) when one is rejected or
+ * has no '='. The caller then sets its error callback (calling
+ * gw_kconf_error) and its opaque.
  */
 bool gw_kconf_common(rd_kafka_conf_t *c, const gw_kafka_config *k, const char *bootstrap);
 
