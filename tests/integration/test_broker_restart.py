@@ -103,9 +103,11 @@ def private_env(private_kafka, unique_name, tmp_path):
     return GwEnv(private_kafka.bootstrap, create_topic, unique_name, tmp_path, partitions=2)
 
 
-def _static_conf(env, name):
-    return env.config(name, kafka={"group_instance_id": name, "session_timeout_ms": 6000},
-                      worker={"max_in_flight": 32}, mock={"latency_ms": 20})
+def _member_conf(env, name, static=True):
+    kafka = {"session_timeout_ms": 6000}
+    if static:
+        kafka["group_instance_id"] = name
+    return env.config(name, kafka=kafka, worker={"max_in_flight": 32}, mock={"latency_ms": 20})
 
 
 def _holds_partitions(worker):
@@ -115,22 +117,23 @@ def _holds_partitions(worker):
     return bool(events) and '"partitions_assigned"' in events[-1] and '"count":"0"' not in events[-1]
 
 
-def test_static_members_survive_a_broker_restart(private_kafka, private_env, start_process,
-                                                  binary, wait_until):
+@pytest.mark.parametrize("static", [True, False], ids=["static", "dynamic"])
+def test_members_survive_a_broker_restart(private_kafka, private_env, start_process, binary,
+                                          wait_until, static):
     env = private_env
     first = {t: [make_request(text=f"{t} first {i}") for i in range(50)] for t in TIERS}
     second = {t: [make_request(text=f"{t} second {i}") for i in range(50)] for t in TIERS}
-    a = start_worker(start_process, binary, _static_conf(env, "wa"), "wa")
-    b = start_worker(start_process, binary, _static_conf(env, "wb"), "wb")
+    a = start_worker(start_process, binary, _member_conf(env, "wa", static), "wa")
+    b = start_worker(start_process, binary, _member_conf(env, "wb", static), "wb")
     wait_until(lambda: _holds_partitions(a) and _holds_partitions(b), 60,
-               "both static members hold partitions")
+               "both members hold partitions")
     for t in TIERS:
         env.produce(t, first[t])
     want_first = {r["request_id"] for t in TIERS for r in first[t]}
     env.collect("responses", lambda rs: set(ids_of(rs)) >= want_first, timeout=120)
 
-    # Down for longer than the session timeout: the coordinator expires both
-    # static members, which is what fences their handles on its return.
+    # Down for longer than the session timeout: the members' sessions expire
+    # (a static member's rejoin then fences its own old handle, often).
     t_down = time.monotonic()
     private_kafka.stop_kafka()
     time.sleep(max(0.0, 8.0 - (time.monotonic() - t_down)))
@@ -152,7 +155,7 @@ def test_static_members_survive_a_broker_restart(private_kafka, private_env, sta
     # Both members are back in the group (a fenced handle was replaced, a
     # stuck one rejoined) and serve again.
     wait_until(lambda: _holds_partitions(a) and _holds_partitions(b), 90,
-               "both static members hold partitions again")
+               "both members hold partitions again")
     print(f"both members hold partitions {time.monotonic() - t_up:.1f} s after the broker was back")
     fenced = a.stderr.count('"consumer_fenced"') + b.stderr.count('"consumer_fenced"')
     print(f"fenced handles replaced: {fenced}")
@@ -166,11 +169,11 @@ def test_second_process_with_the_same_instance_id_stops(private_env, start_proce
     replaces its handle and fences the second in turn, which does the same;
     the first, fenced again at once, stops (exit 1, consumer_fenced_again)."""
     env = private_env
-    a = start_worker(start_process, binary, _static_conf(env, "same"), "first")
+    a = start_worker(start_process, binary, _member_conf(env, "same"), "first")
     reqs = [make_request(text=f"dup {i}") for i in range(30)]
     env.produce("normal", reqs)
     env.collect("responses", lambda rs: len(rs) >= 30, timeout=120)
-    b = start_worker(start_process, binary, _static_conf(env, "same"), "second")
+    b = start_worker(start_process, binary, _member_conf(env, "same"), "second")
     deadline = time.monotonic() + 90
     while a.running() and b.running() and time.monotonic() < deadline:
         time.sleep(0.5)
