@@ -444,6 +444,7 @@ static void report(bench *b, int64_t elapsed_us, int rc)
 static void build_request(bench *b, gw_request *req, gw_message *msg, char *prompt)
 {
     memset(prompt, 'x', (size_t)b->a.prompt_bytes);
+    memset(msg, 0, sizeof *msg); /* every field of the message, the newer ones too */
     prompt[b->a.prompt_bytes] = '\0';
     gw_codec_init_defaults(GW_REC_REQUEST, req);
     msg->role = GW_ROLE_USER;
@@ -473,7 +474,7 @@ static int setup_and_run(bench *b)
     }
     char *prompt = malloc((size_t)b->a.prompt_bytes + 1);
     gw_request req;
-    gw_message msg;
+    gw_message msg = {0};
     if (!prompt)
         goto cleanup;
     build_request(b, &req, &msg, prompt);
