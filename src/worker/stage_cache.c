@@ -107,6 +107,10 @@ gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r, bool hit_
         job->w->n.errors++;
         return gw_job_fail(job, r->err, "error");
     }
+    /* A definite answer: a hit or another's lock took no lock of ours (a
+     * miss did: LOCKED_BY_ME). Only a lost or bypassed answer stays "asked". */
+    if (r->kind == GW_CACHE_HIT || r->kind == GW_CACHE_LOCKED_BY_OTHER)
+        c->asked = false;
     switch (r->kind) {
     case GW_CACHE_HIT:
         if (gw_job_answer_stored(job, r->data, r->len)) {
