@@ -8,10 +8,13 @@ replace its consumer and carry on, losing no request; only a second live
 process with the same group.instance.id stops it, with a clear log line."""
 
 import collections
+import json
 import os
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -103,11 +106,23 @@ def private_env(private_kafka, unique_name, tmp_path):
     return GwEnv(private_kafka.bootstrap, create_topic, unique_name, tmp_path, partitions=2)
 
 
-def _member_conf(env, name, static=True):
+def _member_conf(env, name, static=True, admin_port=0):
     kafka = {"session_timeout_ms": 6000}
     if static:
         kafka["group_instance_id"] = name
-    return env.config(name, kafka=kafka, worker={"max_in_flight": 32}, mock={"latency_ms": 20})
+    return env.config(name, kafka=kafka, worker={"max_in_flight": 32}, mock={"latency_ms": 20},
+                      extra=f"admin: {{ port = {admin_port}; }};")
+
+
+def _get(port, path):
+    """(status, JSON body) of the admin endpoint; (0, None) when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except (urllib.error.URLError, OSError):
+        return 0, None
 
 
 def _holds_partitions(worker):
@@ -123,7 +138,8 @@ def test_members_survive_a_broker_restart(private_kafka, private_env, start_proc
     env = private_env
     first = {t: [make_request(text=f"{t} first {i}") for i in range(50)] for t in TIERS}
     second = {t: [make_request(text=f"{t} second {i}") for i in range(50)] for t in TIERS}
-    a = start_worker(start_process, binary, _member_conf(env, "wa", static), "wa")
+    port = _free_port()
+    a = start_worker(start_process, binary, _member_conf(env, "wa", static, port), "wa")
     b = start_worker(start_process, binary, _member_conf(env, "wb", static), "wb")
     wait_until(lambda: _holds_partitions(a) and _holds_partitions(b), 60,
                "both members hold partitions")
@@ -136,6 +152,13 @@ def test_members_survive_a_broker_restart(private_kafka, private_env, start_proc
     # (a static member's rejoin then fences its own old handle, often).
     t_down = time.monotonic()
     private_kafka.stop_kafka()
+    # A broker outage shows in /ready (and the /health body), never as a
+    # liveness failure.
+    wait_until(lambda: _get(port, "/ready")[0] == 503, 30, "/ready 503 with the broker down")
+    status, ready = _get(port, "/ready")
+    assert "no Kafka broker connected" in ready["not_ready"], ready
+    status, health = _get(port, "/health")
+    assert status == 200 and health["live"] is True and health["ready"] is False, health
     time.sleep(max(0.0, 8.0 - (time.monotonic() - t_down)))
     private_kafka.start()
     t_up = time.monotonic()
@@ -157,6 +180,7 @@ def test_members_survive_a_broker_restart(private_kafka, private_env, start_proc
     wait_until(lambda: _holds_partitions(a) and _holds_partitions(b), 90,
                "both members hold partitions again")
     print(f"both members hold partitions {time.monotonic() - t_up:.1f} s after the broker was back")
+    wait_until(lambda: _get(port, "/ready")[0] == 200, 30, "/ready 200 again")
     fenced = a.stderr.count('"consumer_fenced"') + b.stderr.count('"consumer_fenced"')
     print(f"fenced handles replaced: {fenced}")
     assert '"consumer_fenced_again"' not in a.stderr + b.stderr
