@@ -1,0 +1,138 @@
+/* Tests for kafka/kconf and kafka/producer without a broker: property values
+ * of any length, secrets from the environment winning over kafka.properties,
+ * and a failed message produced again later (gw_producer_defer, _tick) with
+ * its key, value and headers intact. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/kconf.h"
+#include "kafka/producer.h"
+
+static void test_long_property_and_env_secrets(void **state)
+{
+    (void)state;
+    static char rack[2100];
+    memcpy(rack, "client.rack=", 12);
+    memset(rack + 12, 'r', sizeof rack - 13);
+    rack[sizeof rack - 1] = '\0';
+    gw_kafka_config k = {.client_id = "t",
+                         .properties = {rack, "sasl.password=from-the-file"},
+                         .property_count = 2,
+                         .sasl_password = "from-the-env",
+                         .ssl_key_password = "key-pass"};
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    assert_true(gw_kconf_common(c, &k, "127.0.0.1:1"));
+    char v[4096];
+    size_t n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(c, "client.rack", v, &n), RD_KAFKA_CONF_OK);
+    assert_int_equal(strlen(v), sizeof rack - 13); /* not cut at 512 bytes */
+    n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(c, "sasl.password", v, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(v, "from-the-env");
+    n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(c, "ssl.key.password", v, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(v, "key-pass");
+    rd_kafka_conf_destroy(c);
+
+    gw_kafka_config bad = {.client_id = "t", .properties = {"no-equals-sign"}, .property_count = 1};
+    c = rd_kafka_conf_new();
+    assert_false(gw_kconf_common(c, &bad, "127.0.0.1:1"));
+    rd_kafka_conf_destroy(c);
+}
+
+typedef struct {
+    gw_producer *p;
+    int reports;
+    bool defer; /* defer the next report's message */
+    char key[32], val[32], hdr[32];
+    void *opaque;
+} recorder;
+
+static void on_report(void *ud, const rd_kafka_message_t *m, void *opaque)
+{
+    recorder *r = ud;
+    r->reports++;
+    r->opaque = opaque;
+    snprintf(r->key, sizeof r->key, "%.*s", (int)m->key_len, (const char *)m->key);
+    snprintf(r->val, sizeof r->val, "%.*s", (int)m->len, (const char *)m->payload);
+    rd_kafka_headers_t *h = NULL;
+    const void *hv = NULL;
+    size_t hl = 0;
+    r->hdr[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, "request_id", &hv, &hl) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(r->hdr, sizeof r->hdr, "%.*s", (int)hl, (const char *)hv);
+    if (r->defer) {
+        r->defer = false;
+        assert_int_equal(gw_producer_defer(r->p, m, opaque, 1000), GW_OK);
+    }
+}
+
+static void wait_reports(recorder *r, int want)
+{
+    for (int i = 0; i < 500 && r->reports < want; i++) {
+        gw_producer_poll(r->p);
+        if (r->reports < want)
+            rd_kafka_poll(gw_producer_handle(r->p), 10);
+    }
+    assert_int_equal(r->reports, want);
+}
+
+static void test_defer_and_tick(void **state)
+{
+    (void)state;
+    recorder r = {0};
+    gw_kafka_config k = {.client_id = "t", .linger_ms = 0};
+    gw_producer_hooks h = {.ud = &r, .delivered = on_report};
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", &h, &r.p), GW_OK);
+    rd_kafka_headers_t *hd = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hd, "request_id", -1, "req-7", -1);
+    int tag;
+    assert_int_equal(gw_producer_send(r.p, "some-topic", "key-7", 5, "value-7", 7, hd, &tag),
+                     GW_OK);
+    /* no broker: purge the message so that its (failed) report comes now */
+    r.defer = true;
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    wait_reports(&r, 1);
+    assert_int_equal(gw_producer_deferred(r.p), 1);
+    assert_true(gw_producer_outq_len(r.p) >= 1); /* the drain waits for it */
+
+    gw_producer_tick(r.p, 999); /* not due yet */
+    assert_int_equal(gw_producer_deferred(r.p), 1);
+    gw_producer_tick(r.p, 1000);
+    assert_int_equal(gw_producer_deferred(r.p), 0);
+    assert_true(gw_producer_outq_len(r.p) >= 1); /* now in librdkafka's queue */
+
+    /* The copy carries the same key, value, headers and opaque. */
+    memset(r.key, 0, sizeof r.key);
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    wait_reports(&r, 2);
+    assert_string_equal(r.key, "key-7");
+    assert_string_equal(r.val, "value-7");
+    assert_string_equal(r.hdr, "req-7");
+    assert_ptr_equal(r.opaque, &tag);
+    assert_false(gw_producer_fatal(r.p));
+
+    /* Deferred messages are dropped without a report by free. */
+    r.defer = true;
+    assert_int_equal(gw_producer_send(r.p, "some-topic", "k", 1, "v", 1, NULL, &tag), GW_OK);
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    wait_reports(&r, 3);
+    assert_int_equal(gw_producer_deferred(r.p), 1);
+    gw_producer_free(r.p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_long_property_and_env_secrets),
+        cmocka_unit_test(test_defer_and_tick),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
