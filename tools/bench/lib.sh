@@ -86,6 +86,12 @@ prepublished() {
     mv "$pidf.tmp" "$pidf"
     local wpid
     wpid=$(cat "$pidf")
+    # BENCH_PERF=FILE: sample the worker with `perf record --call-graph dwarf` for this run
+    local perfpid=
+    if [ -n "${BENCH_PERF:-}" ]; then
+        perf record -q --call-graph "${BENCH_PERF_CG:-dwarf,16384}" -F "${BENCH_PERF_FREQ:-1000}" -o "$BENCH_PERF" -p "$wpid" >/dev/null 2>&1 &
+        perfpid=$!
+    fi
     while kill -0 $bpid 2>/dev/null; do
         if ! kill -0 "$wpid" 2>/dev/null; then
             echo "worker exited early: $(tail -2 "$OUT/worker-$P.log")" >&2
@@ -94,6 +100,10 @@ prepublished() {
         sleep 0.2
     done
     wait $bpid || true
+    if [ -n "$perfpid" ]; then
+        kill -INT "$perfpid" 2>/dev/null || true
+        wait "$perfpid" 2>/dev/null || true
+    fi
     sleep "${SETTLE:-0}" # writes that follow the answers (cache stores) finish
     stop_worker "$pidf"
 }
