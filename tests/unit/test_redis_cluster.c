@@ -407,7 +407,10 @@ static void tally(int idx, gw_err err, bool fallback)
         return;
     }
     L.answers++;
-    int p = L.op_phase[idx], k = L.op_kind[idx];
+    /* before: answered before the kill; after: issued once the map was whole
+     * again; outage: the rest (including what was in flight at the kill) */
+    int p = L.ph == P_BEFORE ? P_BEFORE : L.op_phase[idx] == P_AFTER ? P_AFTER : P_OUTAGE;
+    int k = L.op_kind[idx];
     if (err == GW_OK && !fallback)
         L.ok[p][k]++;
     else if (err == GW_OK && fallback)
