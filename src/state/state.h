@@ -201,6 +201,8 @@ typedef struct {
     const char *owner;
     int32_t lease_ms;
     int32_t result_ttl_s;     /* a cache hit kept as the idempotency answer */
+    const char *fingerprint;  /* the request's content hash, kept before an answer
+                                 ("<fingerprint>|<bytes>"); NULL: none */
     const gw_limit_key *keys; /* .cost = miss cost */
     const double *hit_cost;   /* per key; NULL = the miss cost */
     size_t nkeys;
@@ -240,6 +242,7 @@ typedef struct {
     const char *owner;
     const uint8_t *data;
     size_t len;
+    const char *fingerprint; /* kept before the idempotency answer, as in admit */
     gw_done_kind idem;
     int32_t idem_ttl_s;
     const char *cache_key;

@@ -28,6 +28,24 @@ static char *str_put(char **at, const char *s)
     return out;
 }
 
+/* "<fingerprint>|<bytes>" (what the scripts keep as an idempotency answer);
+ * NULL with *len untouched when there is no fingerprint or no memory. */
+static uint8_t *with_fingerprint(const char *fp, const uint8_t *data, size_t *len)
+{
+    if (fp == NULL || fp[0] == '\0')
+        return NULL;
+    size_t n = strlen(fp);
+    uint8_t *out = malloc(n + 1 + *len);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, fp, n);
+    out[n] = '|';
+    if (*len > 0)
+        memcpy(out + n + 1, data, *len);
+    *len += n + 1;
+    return out;
+}
+
 /* ---- composed admission ------------------------------------------------------------ */
 
 typedef struct {
@@ -93,8 +111,11 @@ static void admit_finish(admit_op *o)
     gw_state *st = o->st;
     if (o->res.cache.kind == GW_CACHE_HIT) {
         if (claimed(o)) {
-            gw_state_idem_complete(st, o->rq->request_id, o->rq->owner, o->hit, o->hit_len,
-                                   o->rq->result_ttl_s, on_kept_hit, o);
+            size_t len = o->hit_len;
+            uint8_t *kept = with_fingerprint(o->rq->fingerprint, o->hit, &len);
+            gw_state_idem_complete(st, o->rq->request_id, o->rq->owner, kept ? kept : o->hit,
+                                   kept ? len : o->hit_len, o->rq->result_ttl_s, on_kept_hit, o);
+            free(kept); /* copied by the call */
             return;
         }
         admit_done(o);
@@ -280,8 +301,11 @@ void gw_state_complete_composed(gw_state *st, const gw_complete_req *rq, gw_ack_
     o->pending = 1; /* held until every part is started */
     if (rq->request_id != NULL && rq->idem == GW_DONE_STORE) {
         o->pending++;
-        gw_state_idem_complete(st, rq->request_id, rq->owner, rq->data, rq->len, rq->idem_ttl_s,
-                               on_idem_part, o);
+        size_t len = rq->len;
+        uint8_t *kept = with_fingerprint(rq->fingerprint, rq->data, &len);
+        gw_state_idem_complete(st, rq->request_id, rq->owner, kept ? kept : rq->data,
+                               kept ? len : rq->len, rq->idem_ttl_s, on_idem_part, o);
+        free(kept); /* copied by the call */
     } else if (rq->request_id != NULL && rq->idem == GW_DONE_RELEASE) {
         o->pending++;
         gw_state_idem_release(st, rq->request_id, rq->owner, on_part, o);
@@ -318,7 +342,7 @@ struct gw_admit_copy {
 gw_admit_req *gw_admit_req_copy(const gw_admit_req *rq)
 {
     size_t strings = str_size(rq->request_id) + str_size(rq->owner) + str_size(rq->agent) +
-                     str_size(rq->cache_key);
+                     str_size(rq->cache_key) + str_size(rq->fingerprint);
     for (size_t i = 0; i < rq->nkeys; i++)
         strings += str_size(rq->keys[i].scope);
     struct gw_admit_copy *c = calloc(1, sizeof *c + strings);
@@ -330,6 +354,7 @@ gw_admit_req *gw_admit_req_copy(const gw_admit_req *rq)
     c->rq.owner = str_put(&at, rq->owner);
     c->rq.agent = str_put(&at, rq->agent);
     c->rq.cache_key = str_put(&at, rq->cache_key);
+    c->rq.fingerprint = str_put(&at, rq->fingerprint);
     for (size_t i = 0; i < rq->nkeys && i < GW_STATE_MAX_LIMIT_KEYS; i++) {
         c->keys[i] = rq->keys[i];
         c->keys[i].scope = str_put(&at, rq->keys[i].scope);
@@ -349,7 +374,7 @@ struct gw_complete_copy {
 gw_complete_req *gw_complete_req_copy(const gw_complete_req *rq)
 {
     size_t strings = str_size(rq->request_id) + str_size(rq->owner) + str_size(rq->agent) +
-                     str_size(rq->cache_key) + rq->len;
+                     str_size(rq->cache_key) + str_size(rq->fingerprint) + rq->len;
     for (size_t i = 0; i < rq->nreconcile; i++)
         strings += str_size(rq->reconcile[i].scope);
     struct gw_complete_copy *c = calloc(1, sizeof *c + strings);
@@ -366,6 +391,7 @@ gw_complete_req *gw_complete_req_copy(const gw_complete_req *rq)
     c->rq.owner = str_put(&at, rq->owner);
     c->rq.agent = str_put(&at, rq->agent);
     c->rq.cache_key = str_put(&at, rq->cache_key);
+    c->rq.fingerprint = str_put(&at, rq->fingerprint);
     for (size_t i = 0; i < rq->nreconcile && i < GW_STATE_MAX_LIMIT_KEYS; i++) {
         c->keys[i] = rq->reconcile[i];
         c->keys[i].scope = str_put(&at, rq->reconcile[i].scope);

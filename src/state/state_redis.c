@@ -593,7 +593,7 @@ static void rs_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void 
     enum { FIXED_KEYS = 6, FIXED_ARGS = 11 };
     char kbuf[FIXED_KEYS + GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
     char nbuf[9 + 4 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
-    const char *argv[FIXED_KEYS + FIXED_ARGS + 5 * GW_STATE_MAX_LIMIT_KEYS];
+    const char *argv[FIXED_KEYS + FIXED_ARGS + 1 + 5 * GW_STATE_MAX_LIMIT_KEYS];
     size_t n = rq->nkeys, k = 0, a = 0;
     const char *rid = rq->request_id ? rq->request_id : "-";
     const char *ck = rq->cache_key ? rq->cache_key : "-";
@@ -638,6 +638,7 @@ static void rs_admit(gw_state *st, const gw_admit_req *rq, gw_admit_cb cb, void 
         fmt_num(nbuf[a], hit);
         argv[k++] = nbuf[a++];
     }
+    argv[k++] = rq->fingerprint ? rq->fingerprint : "";
     rop *o = rop_new((void *)cb, ud);
     if (!o) {
         gw_state_nomem_admit(st, cb, ud);
@@ -654,8 +655,8 @@ static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, v
     static const uint8_t empty[1] = {0};
     char kbuf[FIXED_KEYS + GW_STATE_MAX_LIMIT_KEYS][KEY_MAX];
     char nbuf[9 + 2 * GW_STATE_MAX_LIMIT_KEYS][NUM_MAX];
-    const char *argv[FIXED_KEYS + FIXED_ARGS + 1 + 3 * GW_STATE_MAX_LIMIT_KEYS];
-    size_t lens[FIXED_KEYS + FIXED_ARGS + 1 + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    const char *argv[FIXED_KEYS + FIXED_ARGS + 2 + 3 * GW_STATE_MAX_LIMIT_KEYS];
+    size_t lens[FIXED_KEYS + FIXED_ARGS + 2 + 3 * GW_STATE_MAX_LIMIT_KEYS];
     size_t n = rq->request_id ? rq->nreconcile : 0, k = 0, a = 0;
     const char *rid = rq->request_id ? rq->request_id : "-";
     const char *ck = rq->cache_key ? rq->cache_key : "-";
@@ -705,6 +706,7 @@ static void rs_complete(gw_state *st, const gw_complete_req *rq, gw_ack_cb cb, v
         fmt_num(nbuf[a], rq->reconcile[i].cost);
         argv[k++] = nbuf[a++];
     }
+    argv[k++] = rq->fingerprint ? rq->fingerprint : "";
     for (size_t i = 0; i < k; i++)
         lens[i] = strlen(argv[i]);
     lens[data_at] = rq->data ? rq->len : 0;

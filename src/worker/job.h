@@ -109,14 +109,15 @@ typedef struct {
 
 /* stage_state.c: the claim (ADMIT) and the completion (KEEP, or after publishing). */
 typedef struct {
-    bool claimed;        /* this job holds the lease: complete it (KEEP, or after publishing) */
-    bool asked;          /* a claim was sent: it may hold the lease even when the answer was
-                            lost (a timeout): the completion releases it by owner */
-    bool settled;        /* the lease is gone for sure (a replay, or a hit kept with it) */
-    bool completed;      /* the completion call went out */
-    int32_t wait_ms;     /* waited so far for another worker's lease */
-    int64_t renewed_ms;  /* worker clock of the claim or its last renewal */
-    const uint8_t *kept; /* KEEP's bytes (in the arena), to redo the completion */
+    bool claimed;       /* this job holds the lease: complete it (KEEP, or after publishing) */
+    bool asked;         /* a claim was sent: it may hold the lease even when the answer was
+                           lost (a timeout): the completion releases it by owner */
+    bool settled;       /* the lease is gone for sure (a replay, or a hit kept with it) */
+    bool completed;     /* the completion call went out */
+    int32_t wait_ms;    /* waited so far for another worker's lease */
+    int64_t renewed_ms; /* worker clock of the claim or its last renewal */
+    char fp[GW_CACHE_KEY_HEX]; /* the request's content hash, kept with its answer */
+    const uint8_t *kept;       /* KEEP's bytes (in the arena), to redo the completion */
     size_t kept_len;
 } gw_job_idem;
 

@@ -118,6 +118,26 @@ static gw_step wait_for_other(gw_job *job, int64_t lease_left_ms)
     return GW_STEP_SUSPEND;
 }
 
+/* A kept answer is "<fingerprint>|<response>" (the request's content hash,
+ * then the response); answers kept before fingerprints have none. Points
+ * *data / *len at the response and returns false when the fingerprint is
+ * another request's: the request id was reused for other content. */
+static bool same_request(const gw_job *job, const uint8_t **data, size_t *len)
+{
+    size_t n = GW_CACHE_KEY_HEX - 1;
+    if (*len <= n || (*data)[n] != '|')
+        return true; /* no fingerprint: nothing to compare */
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (*data)[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return true; /* not a fingerprint: an answer of its own */
+    }
+    bool same = job->idem.fp[0] == '\0' || memcmp(*data, job->idem.fp, n) == 0;
+    *data += n + 1;
+    *len -= n + 1;
+    return same;
+}
+
 /* NEXT: claimed (or not asked); SUSPEND: waiting; ANSWERED; FAILED. */
 static gw_step idempotency_decided(gw_job *job, const gw_cache_result *r)
 {
@@ -126,9 +146,17 @@ static gw_step idempotency_decided(gw_job *job, const gw_cache_result *r)
         return gw_job_fail(job, r->err, "error");
     }
     switch (r->kind) {
-    case GW_CACHE_HIT:
+    case GW_CACHE_HIT: {
         job->idem.settled = true; /* answered before: no lease was taken */
-        if (!gw_job_answer_stored(job, r->data, r->len)) {
+        const uint8_t *data = r->data;
+        size_t len = r->len;
+        if (!same_request(job, &data, &len)) {
+            /* never another request's answer: a named error instead */
+            job->w->n.invalid++;
+            job->ans.err_field = "request_id";
+            return gw_job_fail(job, GW_E_REQUEST_ID_REUSED, "invalid");
+        }
+        if (!gw_job_answer_stored(job, data, len)) {
             GW_WARN("idempotency_unreadable", "request_id", job->req.request_id);
             job->w->n.errors++;
             return gw_job_fail(job, GW_E_INTERNAL, "error");
@@ -137,6 +165,7 @@ static gw_step idempotency_decided(gw_job *job, const gw_cache_result *r)
         job->ans.outcome = "duplicate";
         job->w->n.duplicates++;
         return GW_STEP_ANSWERED;
+    }
     case GW_CACHE_LOCKED_BY_OTHER:
         return wait_for_other(job, r->lock_ttl_ms);
     case GW_CACHE_LOCKED_BY_ME:
@@ -242,6 +271,10 @@ gw_step gw_stage_admit(gw_job *job)
         return s;
     if (w->cfg->idempotency.enabled) {
         job->idem.asked = true;
+        if (job->idem.fp[0] == '\0' &&
+            gw_cache_key_compute(&job->req, false, job->idem.fp) != GW_OK)
+            job->idem.fp[0] = '\0';
+        rq.fingerprint = job->idem.fp[0] ? job->idem.fp : NULL;
         rq.request_id = job->req.request_id;
         rq.lease_ms = w->cfg->idempotency.lease_ms;
         rq.result_ttl_s = w->cfg->idempotency.result_ttl_s;
@@ -316,6 +349,7 @@ static bool completion(gw_job *job, const uint8_t *resp, size_t len, gw_complete
      * no lease outlives its request. */
     if (job->idem.claimed || (job->idem.asked && !job->idem.settled)) {
         rq->request_id = job->req.request_id;
+        rq->fingerprint = job->idem.fp[0] ? job->idem.fp : NULL;
         rq->idem = len > 0 && keeps_answer(job) ? GW_DONE_STORE : GW_DONE_RELEASE;
         rq->idem_ttl_s = w->cfg->idempotency.result_ttl_s;
     }

@@ -350,6 +350,34 @@ static void test_duplicate_replays_kept_answer(void **state)
     fx_close(&f);
 }
 
+static void test_reused_request_id_other_content(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "u1", .text = "what is the capital of France"});
+    settle(&f);
+    h.ntraces = 0;
+    /* the same id, other content: never the first request's answer */
+    submit(&f, &(req_spec){.id = "u1", .text = "what is the capital of Spain"});
+    settle(&f);
+    assert_string_equal(seq_of("u1"), "DECODE>VALIDATE>ADMIT>KEEP>PUBLISH>ACKS>DONE");
+    gw_response r = response(&f, 1);
+    assert_non_null(r.error);
+    assert_string_equal(r.error->code, gw_err_code(GW_E_REQUEST_ID_REUSED));
+    assert_false(r.error->retryable);
+    gw_usage_event u = usage(&f, 1);
+    assert_string_equal(u.outcome, "invalid");
+    /* the same content again is a true duplicate of the first */
+    h.ntraces = 0;
+    submit(&f, &(req_spec){.id = "u1", .text = "what is the capital of France"});
+    settle(&f);
+    gw_usage_event d = usage(&f, 2);
+    assert_string_equal(d.outcome, "duplicate");
+    gw_response a = response(&f, 0), c = response(&f, 2);
+    assert_string_equal(a.content, c.content);
+    fx_close(&f);
+}
+
 static void test_cache_hit(void **state)
 {
     fx f;
@@ -539,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_fresh_request),
         cmocka_unit_test(test_cheapest_straight_through),
         cmocka_unit_test(test_duplicate_replays_kept_answer),
+        cmocka_unit_test(test_reused_request_id_other_content),
         cmocka_unit_test(test_cache_hit),
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
         cmocka_unit_test(test_rate_limited_reject),

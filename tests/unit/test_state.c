@@ -831,6 +831,24 @@ static void test_admit_and_complete(void **s)
     assert_int_equal(dup.len, 6);
     assert_memory_equal(dup.data, "answer", 6);
 
+    /* with a fingerprint the answer is kept as "<fingerprint>|<answer>" */
+    char ridf[64];
+    make_name(ridf, sizeof ridf, "adm");
+    admitted g = admit(ridf, "w8", NULL, NULL, NULL, 0);
+    assert_int_equal(g.r.idem.kind, GW_CACHE_LOCKED_BY_ME);
+    gw_complete_req kept = {.request_id = ridf,
+                            .owner = "w8",
+                            .data = (const uint8_t *)"answer",
+                            .len = 6,
+                            .fingerprint = "f00d",
+                            .idem = GW_DONE_STORE,
+                            .idem_ttl_s = 60};
+    assert_true(complete(&kept).applied);
+    admitted gk = admit(ridf, "w9", NULL, NULL, NULL, 0);
+    assert_int_equal(gk.r.idem.kind, GW_CACHE_HIT);
+    assert_int_equal(gk.len, 11);
+    assert_memory_equal(gk.data, "f00d|answer", 11);
+
     /* the second again: a cache hit at the hit cost, kept as its answer */
     admitted c = admit(rid2, "w2", ck, keys, hit_cost, 1);
     assert_int_equal(c.r.limit.verdict, GW_LIMIT_ALLOWED);

@@ -7,7 +7,9 @@
 -- 2 read and lock, 3 refresh: lock without reading), 5 lock_ms, 6 result
 -- ttl_s (a hit kept as the idempotency answer), 7 budget ("1"), 8 estimate
 -- micro-USD, 9 daily limit micro-USD (0 none), 10 monthly, 11 n limiter
--- keys, then per key: rate_per_min, burst, miss cost, hit cost.
+-- keys, then per key: rate_per_min, burst, miss cost, hit cost; last: the
+-- request's fingerprint ("" none), kept before a hit kept as its answer
+-- ("<fingerprint>|<bytes>", as complete.lua keeps answers).
 -- Returns {1, bytes} the kept answer; {2, pttl} leased by another; {3,
 -- retry_ms, i} denied by key i (1-based); {4, 0, i} key i never fits; {5,
 -- "day"|"month"} over budget; {6, bytes, kept} cache hit (kept = 1 when
@@ -67,7 +69,10 @@ end
 if hit then
   local kept = 0
   if claim then
-    if redis.call('SET', KEYS[1], cached, 'EX', ARGV[6], 'NX') then kept = 1 end
+    local fp = ARGV[12 + 4 * n]
+    local v = cached
+    if fp and fp ~= '' then v = fp .. '|' .. cached end
+    if redis.call('SET', KEYS[1], v, 'EX', ARGV[6], 'NX') then kept = 1 end
     if redis.call('GET', KEYS[2]) == owner then redis.call('DEL', KEYS[2]) end
   end
   return {6, cached, kept}

@@ -8,7 +8,9 @@
 -- release), 4 its ttl_s, 5 cache (0 none, 1 store, 2 release), 6 its ttl_s,
 -- 7 marker_ttl_ms, 8 charge micro-USD (0 none), 9 day ttl_s, 10 month ttl_s,
 -- 11 n limiter keys, 12 tombstone ttl_ms, then per key: rate_per_min,
--- signed delta.
+-- signed delta; last: the request's fingerprint ("" none), kept before the
+-- idempotency answer ("<fingerprint>|<bytes>") so that a reused request id
+-- with other content is told apart.
 -- Returns 1 when the idempotency answer was stored by this call, else 0.
 -- The first stored answer wins; reconcile and charge apply once per request.
 -- A release leaves "~<owner>" for the tombstone ttl (12) when the key is the
@@ -23,7 +25,10 @@ local function release(key, ms)
 end
 local idem, cache = ARGV[3], ARGV[5]
 if idem == '1' then
-  if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4], 'NX') then applied = 1 end
+  local fp = ARGV[13 + 2 * tonumber(ARGV[11])]
+  local v = ARGV[1]
+  if fp and fp ~= '' then v = fp .. '|' .. ARGV[1] end
+  if redis.call('SET', KEYS[1], v, 'EX', ARGV[4], 'NX') then applied = 1 end
 end
 if idem == '1' and redis.call('GET', KEYS[2]) == owner then redis.call('DEL', KEYS[2]) end
 if idem == '2' then release(KEYS[2], ARGV[12]) end
