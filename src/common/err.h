@@ -43,7 +43,7 @@ typedef enum {
     X(NO_CAPABLE_MODEL, "E4010", CALLER, false, "no model has the required capabilities")          \
     X(BAD_METADATA, "E4011", CALLER, false, "invalid metadata value")                              \
     X(REQUEST_ID_REUSED, "E4012", CALLER, false,                                                   \
-      "request id already answered for a request with other content")                             \
+      "request id already answered for a request with other content")                              \
     /* availability of models */                                                                   \
     X(NO_MODEL_AVAILABLE, "E4101", PROVIDER, true, "no model is available for this request")       \
     X(ALL_MODELS_UNAVAILABLE, "E4102", PROVIDER, true, "all models unavailable")                   \
