@@ -96,7 +96,7 @@ def test_kept_response_is_stored_before_the_response_is_visible(idem_env, redis_
             rid = rec["request_id"]
             if rid in ids and rid not in seen:
                 seen.add(rid)
-                if not conn.exists(f"{redis_prefix}id:{rid}"):
+                if not conn.exists(f"{redis_prefix}id:{{{rid}}}"):
                     missing.append(rid)
         return seen == ids
 
