@@ -45,8 +45,8 @@ def _free_port():
 
 
 class PrivateKafka:
-    """A one-node Kafka (and redis-server, which tools/services brings along)
-    in the test's tmp dir, on ports of its own."""
+    """A one-node Kafka in the test's tmp dir, on ports of its own (only
+    Kafka: `tools/services start kafka`)."""
 
     def __init__(self, source_dir, tmp_path):
         self.script = str(source_dir / "tools" / "services")
@@ -66,14 +66,15 @@ class PrivateKafka:
 
     def start(self):
         t0 = time.monotonic()
-        self.run("start")
+        self.run("start", "kafka")
         return time.monotonic() - t0
 
     def stop_kafka(self):
         self.run("stop", "kafka")
 
     def stop_all(self):
-        subprocess.run([self.script, "stop"], env=self.env, capture_output=True, timeout=120)
+        subprocess.run([self.script, "stop", "kafka"], env=self.env, capture_output=True,
+                       timeout=120)
 
 
 @pytest.fixture(scope="module")
