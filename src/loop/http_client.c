@@ -6,7 +6,10 @@
  * both); h->in_multi counts the former and stays <= h->max_active. A req
  * leaves the list (and the FIFO) before its on_done runs and is freed only by
  * its timer's close callback. A sock_ctx exists for each socket curl
- * asked us to watch and is freed by its poll handle's close callback.
+ * asked us to watch; it stays in h->socks (indexed by fd) when curl stops
+ * watching a kept-alive socket, so that the next transfer on it reuses the
+ * uv_poll, and is closed when curl closes the socket (on_close_socket) or
+ * when h is freed; it is freed by its poll handle's close callback.
  */
 #include "loop/http_client.h"
 
@@ -15,11 +18,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
     EASY_POOL = 256,  /* reset easy handles kept */
     REQ_POOL = 1024,  /* finished gw_http_req kept for reuse */
     HDR_INLINE = 768, /* header bytes stored inside the request */
+    URL_INLINE = 256, /* URL bytes stored inside the request */
 };
 
 struct gw_http {
@@ -38,10 +43,12 @@ struct gw_http {
     size_t spare_count;
     gw_http_req *free_reqs; /* singly linked through next */
     size_t free_count;
-    uint64_t connects; /* CURLINFO_NUM_CONNECTS of finished transfers */
+    uint64_t connects;       /* CURLINFO_NUM_CONNECTS of finished transfers */
+    struct sock_ctx **socks; /* by fd: watched or parked sockets */
+    size_t socks_cap;
 };
 
-typedef struct {
+typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     gw_http *h;
@@ -56,6 +63,15 @@ struct gw_http_req {
     struct curl_slist hnodes[GW_HTTP_MAX_HEADERS + 1]; /* built in place; curl only reads it */
     char *hstore;                                      /* header text when over HDR_INLINE */
     char hinline[HDR_INLINE];
+    /* what setup_easy needs when the request is handed to curl: an easy
+     * handle is taken only then, so at most max_active of them exist */
+    char *url;     /* url_inline or url_own */
+    char *url_own; /* when over URL_INLINE */
+    char url_inline[URL_INLINE];
+    const char *body; /* NULL: GET; the caller's (borrowed) or body_own */
+    char *body_own;
+    size_t body_len;
+    int32_t connect_ms;
     gw_http_cbs cbs;
     void *ud;
     uv_timer_t timer;
@@ -81,6 +97,7 @@ static void http_maybe_free(gw_http *h)
         h->free_reqs = r->next;
         free(r);
     }
+    free(h->socks);
     free(h);
 }
 
@@ -140,30 +157,74 @@ static void on_poll_closed(uv_handle_t *hd)
     http_maybe_free(h);
 }
 
+static void sock_close(gw_http *h, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= h->socks_cap || h->socks[fd] == NULL)
+        return;
+    sock_ctx *s = h->socks[fd];
+    h->socks[fd] = NULL;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+/* The socket's sock_ctx, kept from an earlier transfer or new. */
+static sock_ctx *sock_get(gw_http *h, curl_socket_t fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= h->socks_cap) {
+        size_t cap = h->socks_cap ? h->socks_cap : 64;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        sock_ctx **n = realloc(h->socks, cap * sizeof *n);
+        if (n == NULL)
+            return NULL;
+        memset(n + h->socks_cap, 0, (cap - h->socks_cap) * sizeof *n);
+        h->socks = n;
+        h->socks_cap = cap;
+    }
+    if (h->socks[fd] != NULL)
+        return h->socks[fd];
+    sock_ctx *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->fd = fd;
+    s->h = h;
+    s->poll.data = s;
+    h->open_handles++;
+    h->socks[fd] = s;
+    return s;
+}
+
+/* curl closes a socket: its poll handle goes first (libuv must not watch a
+ * closed fd). Sockets curl closes without this callback (the threaded
+ * resolver's) keep a stopped sock_ctx, which a later socket with the same fd
+ * number reuses: a stopped uv_poll holds nothing of the old socket. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    sock_close(clientp, fd);
+    return close(fd);
+}
+
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     gw_http *h = userp;
     sock_ctx *s = socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
+        if (s != NULL) { /* parked: kept for the next transfer on this socket */
             uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_poll_closed);
             curl_multi_assign(h->multi, fd, NULL);
         }
         return 0;
     }
     if (s == NULL) {
-        s = calloc(1, sizeof *s);
+        s = sock_get(h, fd);
         if (s == NULL)
             return -1;
-        if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->fd = fd;
-        s->h = h;
-        s->poll.data = s;
-        h->open_handles++;
         curl_multi_assign(h->multi, fd, s);
     }
     int ev = 0;
@@ -234,12 +295,32 @@ static void on_http_timer_closed(uv_handle_t *hd)
 
 static void req_release(gw_http_req *r);
 
-/* Easy handles are recycled: creating one costs more than resetting it. */
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud);
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud);
+
+/* Easy handles are recycled without curl_easy_reset: the options that are the
+ * same for every transfer are set once here, and setup_easy sets every option
+ * that differs between transfers each time (URL, headers, body or GET, the
+ * per-request pointers, the connect timeout), so nothing of an earlier
+ * transfer carries over. */
 static CURL *easy_get(gw_http *h)
 {
     if (h->spare_count > 0)
         return h->spare[--h->spare_count];
-    return curl_easy_init();
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+    return e;
 }
 
 static void easy_put(gw_http *h, CURL *e)
@@ -248,7 +329,14 @@ static void easy_put(gw_http *h, CURL *e)
         curl_easy_cleanup(e);
         return;
     }
-    curl_easy_reset(e);
+    /* drop the pointers into the finished request (header nodes, body, error
+     * buffer) so that nothing can reach them before the next setup_easy */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
     h->spare[h->spare_count++] = e;
 }
 
@@ -259,8 +347,10 @@ void gw_http_free(gw_http *h)
     h->closing = true;
     while (h->spare_count > 0)
         curl_easy_cleanup(h->spare[--h->spare_count]);
-    curl_multi_cleanup(h->multi); /* may call on_socket(REMOVE) */
+    curl_multi_cleanup(h->multi); /* may call on_socket(REMOVE), on_close_socket */
     h->multi = NULL;
+    for (size_t fd = 0; fd < h->socks_cap; fd++)
+        sock_close(h, (curl_socket_t)fd);
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, on_http_timer_closed);
 }
@@ -506,6 +596,7 @@ static void wait_push(gw_http *h, gw_http_req *r)
 }
 
 static void complete(gw_http_req *r, CURLcode rc);
+static void setup_easy(gw_http_req *r);
 
 /* Hand waiting requests to curl while there is room. A request curl refuses
  * completes with GW_E_INTERNAL (its on_done runs from here, never from inside
@@ -518,6 +609,13 @@ static void feed_multi(gw_http *h)
     while (h->multi != NULL && !h->closing && h->wait_head != NULL && h->in_multi < h->max_active) {
         gw_http_req *r = h->wait_head;
         wait_remove(h, r);
+        if (r->easy == NULL && (r->easy = easy_get(h)) != NULL)
+            setup_easy(r);
+        if (r->easy == NULL) {
+            r->abort_err = GW_E_NOMEM;
+            complete(r, CURLE_OUT_OF_MEMORY);
+            continue;
+        }
         CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
         if (mc == CURLM_RECURSIVE_API_CALL) { /* called from a curl callback: later */
             r->wait_next = h->wait_head;
@@ -540,6 +638,14 @@ static void feed_multi(gw_http *h)
     h->feeding = false;
 }
 
+static void req_free_copies(gw_http_req *r)
+{
+    free(r->hstore);
+    free(r->url_own);
+    free(r->body_own);
+    r->hstore = r->url_own = r->body_own = NULL;
+}
+
 /* Detach from curl and the list; the memory goes when the timer is closed. */
 static void req_release(gw_http_req *r)
 {
@@ -557,10 +663,10 @@ static void req_release(gw_http_req *r)
         curl_multi_remove_handle(h->multi, r->easy);
         h->in_multi--;
     }
-    easy_put(h, r->easy);
-    free(r->hstore);
+    if (r->easy != NULL)
+        easy_put(h, r->easy);
     r->easy = NULL;
-    r->hstore = NULL;
+    req_free_copies(r);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
     feed_multi(h);
@@ -584,7 +690,7 @@ static void complete(gw_http_req *r, CURLcode rc)
 {
     gw_http_result res = {0};
     res.err = r->abort_err != GW_OK ? r->abort_err : map_curl(rc);
-    if (r->status == 0)
+    if (r->status == 0 && r->easy != NULL)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     long connects = 0;
     if (r->in_multi && curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
@@ -646,34 +752,48 @@ static gw_err setup_headers(gw_http_req *r, const gw_http_opts *o)
     return GW_OK;
 }
 
-static gw_err setup_easy(gw_http_req *r, const gw_http_opts *o)
+/* Copy what the transfer needs past gw_http_start: headers, URL, and the body
+ * unless the caller lends it for the request's life. */
+static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
 {
-    CURL *e = r->easy;
     gw_err err = setup_headers(r, o);
     if (err != GW_OK)
         return err;
-    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    size_t n = strlen(o->url) + 1;
+    r->url = r->url_inline;
+    if (n > sizeof r->url_inline && (r->url = r->url_own = malloc(n)) == NULL)
+        return GW_E_NOMEM;
+    memcpy(r->url, o->url, n);
+    r->body = o->body;
+    r->body_len = o->body_len;
+    if (o->body != NULL && !o->body_borrowed) {
+        r->body = r->body_own = malloc(o->body_len + 1);
+        if (r->body_own == NULL)
+            return GW_E_NOMEM;
+        memcpy(r->body_own, o->body, o->body_len);
+        r->body_own[o->body_len] = '\0';
+    }
+    r->connect_ms = o->connect_timeout_ms;
+    return GW_OK;
+}
+
+static void setup_easy(gw_http_req *r)
+{
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &r->hnodes[0]);
-    if (o->body != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, o->body_borrowed ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
-                         o->body);
+    if (r->body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* a recycled handle may have posted */
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (o->connect_timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-    return GW_OK;
+    /* 0 is curl's default (300 s) */
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms > 0 ? (long)r->connect_ms : 0L);
 }
 
 gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,
@@ -693,16 +813,22 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     r->total_ms = o->total_timeout_ms;
     r->max = o->max_body_bytes ? o->max_body_bytes : GW_HTTP_DEFAULT_MAX_BODY;
     r->retry_after_ms = -1;
-    r->easy = easy_get(h);
-    gw_err err = r->easy ? setup_easy(r, o) : GW_E_NOMEM;
+    gw_err err = copy_opts(r, o);
     bool direct = err == GW_OK && h->wait_head == NULL && h->in_multi < h->max_active;
-    if (direct && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+    if (direct) {
+        r->easy = easy_get(h);
+        if (r->easy == NULL)
+            err = GW_E_NOMEM;
+        else
+            setup_easy(r);
+    }
+    if (direct && err == GW_OK && curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         err = GW_E_INTERNAL;
     if (err != GW_OK) {
-        free(r->hstore);
-        r->hstore = NULL;
+        req_free_copies(r);
         if (r->easy)
             easy_put(h, r->easy);
+        r->easy = NULL;
         req_recycle(h, r);
         return err;
     }

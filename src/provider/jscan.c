@@ -13,6 +13,7 @@ typedef struct {
     const char *p, *end;
     gw_jscan_field *f;
     size_t nf;
+    size_t plen[GW_JSCAN_MAX_FIELDS]; /* path lengths, counted once per scan */
     unsigned match[GW_JSCAN_MAX_DEPTH + 1];
 } scan;
 
@@ -196,9 +197,16 @@ static bool seg_is_index(const char *seg, size_t idx)
     return v == idx;
 }
 
+/* k holds no NUL (string() rejects control characters, escaped keys fall
+ * back), so strncmp stops inside seg or after n bytes of both. The first
+ * byte is compared inline: most keys differ there. */
 static bool seg_is_key(const char *seg, const char *k, size_t n)
 {
-    return seg[0] != '#' && strlen(seg) == n && memcmp(seg, k, n) == 0;
+    if (seg[0] == '#')
+        return false;
+    if (n == 0)
+        return seg[0] == '\0';
+    return seg[0] == k[0] && strncmp(seg + 1, k + 1, n - 1) == 0 && seg[n] == '\0';
 }
 
 static size_t path_len(const gw_jscan_field *f)
@@ -214,8 +222,12 @@ static size_t path_len(const gw_jscan_field *f)
 static bool descend(scan *s, int depth, const char *key, size_t klen, size_t idx)
 {
     unsigned m = 0;
+    if (s->match[depth] == 0) { /* no wanted path runs through here */
+        s->match[depth + 1] = 0;
+        return true;
+    }
     for (size_t i = 0; i < s->nf; i++) {
-        if (!(s->match[depth] & (1u << i)) || path_len(&s->f[i]) <= (size_t)depth)
+        if (!(s->match[depth] & (1u << i)) || s->plen[i] <= (size_t)depth)
             continue;
         const char *seg = s->f[i].path[depth];
         if (key ? seg_is_key(seg, key, klen) : seg_is_index(seg, idx)) {
@@ -287,8 +299,10 @@ static bool array(scan *s, int depth)
 static void record(scan *s, int depth, gw_json_kind kind, const char *raw, size_t len, bool esc,
                    int64_t iv)
 {
+    if (s->match[depth] == 0)
+        return;
     for (size_t i = 0; i < s->nf; i++) {
-        if (!(s->match[depth] & (1u << i)) || path_len(&s->f[i]) != (size_t)depth)
+        if (!(s->match[depth] & (1u << i)) || s->plen[i] != (size_t)depth)
             continue;
         gw_jscan_field *f = &s->f[i];
         f->kind = kind;
@@ -355,7 +369,8 @@ gw_jscan_result gw_jscan(const char *doc, size_t len, gw_jscan_field *fields, si
         fields[i].escaped = false;
         fields[i].integer = 0;
         fields[i].seen_mask = 0;
-        if (path_len(&fields[i]) == 0)
+        s.plen[i] = path_len(&fields[i]);
+        if (s.plen[i] == 0)
             return GW_JSCAN_FALLBACK; /* the root itself is not a value to pull */
     }
     s.match[0] = n == 0 ? 0 : (1u << n) - 1;
