@@ -998,12 +998,12 @@ static void test_admit(void **state)
     assert_int_equal(exists(k3[3]), 0); /* denied before the lock */
     /* a stored answer, with room in the bucket again: a hit takes only the
      * hit cost and is kept as the request's answer, its lease dropped */
-    cmd("DEL", k[6], NULL, NULL);
-    cmd("SET", k[2], "cached!", NULL);
-    cmd("EXPIRE", k[2], "60", NULL);
+    freeReplyObject(cmd("DEL", k[6], NULL, NULL));
+    freeReplyObject(cmd("SET", k[2], "cached!", NULL));
+    freeReplyObject(cmd("EXPIRE", k[2], "60", NULL));
     const char *a5[] = {k3[0],  k3[1], k[2], k[3], k3[4], k3[5], k3[6], "1",  "w3", "5000", "2",
                         "5000", "60",  "0",  "0",  "0",   "0",   "1",   "60", "60", "30",   "1"};
-    cmd("DEL", k3[0], NULL, NULL);
+    freeReplyObject(cmd("DEL", k3[0], NULL, NULL));
     r = eval("state/admit", 7, 22, a5, NULL);
     assert_int_equal(elem_int(r, 0), 6);
     assert_int_equal(elem_int(r, 2), 1); /* kept */
@@ -1019,8 +1019,8 @@ static void test_admit(void **state)
     assert_string_equal(elem_str(r, 1), "cached!");
     freeReplyObject(r);
     /* budget: 1.5 spent today of 2.0, an estimate of 1.0 does not fit */
-    cmd("SET", k[4], "1500000", NULL);
-    cmd("EXPIRE", k[4], "60", NULL);
+    freeReplyObject(cmd("SET", k[4], "1500000", NULL));
+    freeReplyObject(cmd("EXPIRE", k[4], "60", NULL));
     const char *k4[7] = {key("id:r4"), key("il:r4"), key("c:k4"), key("cl:k4"), k[4], k[5], k[6]};
     const char *a6[] = {k4[0],  k4[1], k4[2],  k4[3], k4[4], k4[5],     k4[6],     "0", "w4",
                         "5000", "0",   "5000", "60",  "1",   "1000000", "2000000", "0", "0"};
@@ -1036,15 +1036,15 @@ static void test_complete(void **state)
     NEED_REDIS();
     const char *k[9] = {key("id:r"), key("il:r"), key("c:k"), key("cl:k"), key("rr:r"),
                         key("bc:r"), key("b:d"),  key("b:m"), key("rl:a")};
-    cmd("SET", k[1], "w1", NULL);
-    cmd("EXPIRE", k[1], "60", NULL);
-    cmd("SET", k[3], "w1", NULL);
-    cmd("EXPIRE", k[3], "60", NULL);
+    freeReplyObject(cmd("SET", k[1], "w1", NULL));
+    freeReplyObject(cmd("EXPIRE", k[1], "60", NULL));
+    freeReplyObject(cmd("SET", k[3], "w1", NULL));
+    freeReplyObject(cmd("EXPIRE", k[3], "60", NULL));
     double now = redis_now_ms();
     char tat[32];
     snprintf(tat, sizeof tat, "%.3f", now + 30000); /* 30 units at 60/min */
-    cmd("SET", k[8], tat, NULL);
-    cmd("EXPIRE", k[8], "60", NULL);
+    freeReplyObject(cmd("SET", k[8], tat, NULL));
+    freeReplyObject(cmd("EXPIRE", k[8], "60", NULL));
     const char *a[] = {k[0],     k[1],     k[2],  k[3], k[4],    k[5], k[6], k[7],
                        k[8],     "answer", "w1",  "1",  "60",    "1",  "60", "600000",
                        "250000", "100",    "200", "1",  "30000", "60", "-20"};
