@@ -47,7 +47,7 @@ tree_pids() {
     while [ $changed = 1 ]; do
         changed=0
         for s in /proc/[0-9]*/stat; do
-            read -r pid _ _ ppid _ <"$s" 2>/dev/null || continue
+            read -r pid _ _ ppid _ 2>/dev/null <"$s" || continue
             case "$all" in *" $ppid "*) case "$all" in *" $pid "*) ;; *) all="$all$pid "; changed=1 ;; esac ;; esac
         done
     done
@@ -84,10 +84,16 @@ wait_http() { # URL: until it answers at all (any status)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# broker_pid: the Kafka broker listening on MODELGW_KAFKA's port (other
+# brokers may run on the machine), found from its server.properties
 broker_pid() {
-    local p
+    local p args props port=${MODELGW_KAFKA##*:}
     for p in /proc/[0-9]*; do
-        { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q 'kafka\.Kafka ' && { basename "$p"; return; }
+        args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+        case "$args" in *"kafka.Kafka "*) ;; *) continue ;; esac
+        props=${args##*kafka.Kafka }
+        props=${props%% *}
+        grep -q "^listeners=.*:$port\b" "$props" 2>/dev/null && { basename "$p"; return; }
     done
     true
 }
@@ -169,27 +175,42 @@ YAML
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
 }
 
+# modelgw: one worker per mode, a warm-up of WARMUP requests (group join,
+# first fetches, connections to the upstream), then the measured run through
+# Kafka with modelgw-bench at the same concurrency (CPU and RSS of the worker
+# from /proc over the measured run only).
 run_modelgw() {
-    local mode bpid b0 b1 m0 m1 sflag
+    local mode bpid b0 b1 m0 m1 sflag pidf wpid
     bpid=$(broker_pid)
     for mode in $MODES; do
         sflag=()
         [ "$mode" = stream ] && sflag=(--stream)
+        new_prefix
+        "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 >/dev/null 2>&1 || true
+        pidf="$OUT/$P.pid"
+        start_worker "$pidf" "$ROOT/tools/bench/openai.conf" --set "deployments[0].base_url=$MOCK_URL"
+        wpid=$(cat "$pidf")
+        sleep 3 # group join
+        "$BUILD/modelgw-bench" --topic-prefix "$P" --count "$WARMUP" --concurrency "$CONC" \
+            "${sflag[@]}" --timeout 60 --json >"$OUT/modelgw-$mode-warmup.json" 2>&1 || true
         b0=$(cpu_ticks $bpid)
         m0=$(cpu_ticks "$MOCK_PID")
-        live "$OUT/modelgw-$mode.json" "$ROOT/tools/bench/openai.conf" --count "$COUNT" \
-            --concurrency "$CONC" "${sflag[@]}" -- --set "deployments[0].base_url=$MOCK_URL"
+        "$BUILD/modelgw-bench" --topic-prefix "$P" --count "$COUNT" --concurrency "$CONC" \
+            "${sflag[@]}" --worker-pid "$wpid" --timeout 60 --json \
+            >"$OUT/modelgw-$mode.json" 2>"$OUT/modelgw-$mode.json.err" || true
         b1=$(cpu_ticks $bpid)
         m1=$(cpu_ticks "$MOCK_PID")
+        stop_worker "$pidf"
         python3 - "$OUT/modelgw-$mode.json" "$(( (b1 - b0) * TICK_US ))" "$(( (m1 - m0) * TICK_US ))" <<'PY'
 import json, sys
 f, bcpu, mcpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = json.load(open(f))
-n = max(r["answered"], 1)
+n = r["answered"]
 r["gateway"] = {"cpu_us_per_request": r["worker"]["cpu_us_per_request"],
                 "peak_rss_kib": r["worker"]["peak_rss_kib"], "processes": 1}
-r["broker_cpu_us_per_request"] = round(bcpu / n, 1)
-r["upstream_cpu_us_per_request"] = round(mcpu / n, 1)
+# the broker is shared with everything else on the machine: an upper bound
+r["broker_cpu_us_per_request"] = round(bcpu / n, 1) if n else None
+r["upstream_cpu_us_per_request"] = round(mcpu / n, 1) if n else None
 json.dump(r, open(f, "w"))
 PY
         echo "modelgw $mode: $(cat "$OUT/modelgw-$mode.json") load $(loadavg)"
