@@ -114,6 +114,8 @@ typedef struct {
     int32_t port;
     const char *password_env; /* name of the variable; NULL = no AUTH */
     const char *password;     /* resolved secret or NULL; never log */
+    const char *username_env; /* ACL user name's variable; NULL = default user */
+    const char *username;     /* resolved or NULL */
     int32_t db;
     int32_t connect_timeout_ms;
     int32_t command_timeout_ms;

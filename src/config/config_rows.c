@@ -256,6 +256,9 @@ static const gw_cfg_row top_rows[] = {
     I("redis.port", redis.port, 1, 65535, "6379", "Redis port"),
     ENV("redis.password_env", redis.password_env, redis.password, "",
         "Environment variable holding the Redis password; none = no AUTH"),
+    ENV("redis.username_env", redis.username_env, redis.username, "",
+        "Environment variable holding a Redis ACL user name (AUTH user password); none = default "
+        "user"),
     I("redis.db", redis.db, 0, 1000, "0", "Redis database number"),
     I("redis.connect_timeout_ms", redis.connect_timeout_ms, 1, MS_MAX, "1000", "Connect timeout"),
     I("redis.command_timeout_ms", redis.command_timeout_ms, 1, MS_MAX, "500",

@@ -70,6 +70,7 @@ struct gw_redis {
     gw_redis_opts o;
     char *host;
     char *password; /* never logged */
+    char *username; /* ACL user for AUTH, with the password */
     rstate state;
     redisAsyncContext *ac;
     int handshake_pending;
@@ -436,7 +437,11 @@ static void send_handshake(gw_redis *r)
 {
     redisAsyncContext *ac = r->ac;
     r->handshake_pending = 0;
-    if (r->password) {
+    if (r->password && r->username) {
+        const char *argv[3] = {"AUTH", r->username, r->password};
+        redisAsyncCommandArgv(ac, on_handshake_reply, "auth", 3, argv, NULL);
+        r->handshake_pending++;
+    } else if (r->password) {
         const char *argv[2] = {"AUTH", r->password};
         redisAsyncCommandArgv(ac, on_handshake_reply, "auth", 2, argv, NULL);
         r->handshake_pending++;
@@ -575,14 +580,22 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
     r->o.host = r->host;
     r->o.password_env = NULL; /* not kept: the caller's strings may go away */
     r->o.password = NULL;
+    r->o.username_env = NULL;
+    r->o.username = NULL;
     const char *pw = opts->password;
     if (!pw && opts->password_env && *opts->password_env)
         pw = getenv(opts->password_env);
     if (pw && *pw && !(r->password = strdup(pw)))
         goto fail_host;
+    const char *user = opts->username;
+    if (!user && opts->username_env && *opts->username_env)
+        user = getenv(opts->username_env);
+    if (user && *user && !(r->username = strdup(user)))
+        goto fail_pw;
     if (cluster) {
         gw_redis_opts co = r->o;
         co.password = r->password;
+        co.username = r->username;
         err = gw_rcluster_new(loop, &co, r, &r->cluster);
         if (err != GW_OK)
             goto fail_pw;
@@ -604,6 +617,7 @@ gw_err gw_redis_new(uv_loop_t *loop, const gw_redis_opts *opts, gw_redis **out)
     *out = r;
     return GW_OK;
 fail_pw:
+    free(r->username);
     if (r->password) {
         memset(r->password, 0, strlen(r->password));
         free(r->password);
@@ -636,6 +650,7 @@ static void release(gw_redis *r)
         memset(r->password, 0, strlen(r->password));
         free(r->password);
     }
+    free(r->username);
     free(r->host);
     free(r);
 }

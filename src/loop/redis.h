@@ -4,7 +4,8 @@
  * Built on hiredis 0.14 async + adapters/libuv.h. The module owns the
  * hiredis context and everything hiredis 0.14 lacks:
  *   - a connect timeout and a handshake (AUTH with a password read from an
- *     environment variable and never logged, SELECT db, SCRIPT LOAD of every
+ *     environment variable and never logged, "AUTH user password" when an ACL
+ *     user name is given too, SELECT db, SCRIPT LOAD of every
  *     registered script) before any user command is sent;
  *   - reconnect after an error, a disconnect or a timed-out handshake, with
  *     capped exponential backoff and jitter, reset after a good handshake;
@@ -72,7 +73,10 @@ typedef struct {
     int port;                 /* default 6379 when 0 */
     const char *password_env; /* name of the env var holding the password; NULL/"" = no AUTH */
     const char *password;     /* the secret itself (config resolves it); wins over password_env */
-    int db;                   /* SELECT db when > 0 */
+    const char
+        *username_env;    /* env var with an ACL user name: AUTH user password; NULL/"" = none */
+    const char *username; /* the name itself; wins over username_env (needs a password) */
+    int db;               /* SELECT db when > 0 */
     uint32_t connect_timeout_ms; /* TCP connect + handshake; default 1000 */
     uint32_t command_timeout_ms; /* per command, from issue to reply; default 250 */
     uint32_t reconnect_min_ms;   /* first backoff; default 100 */

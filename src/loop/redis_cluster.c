@@ -71,6 +71,7 @@ struct gw_rcluster {
     gw_redis *shell;
     gw_redis_opts o; /* per-node template: host and port replaced */
     char *password;  /* never logged */
+    char *username;  /* ACL user, with the password */
     char *seed_host[MAX_SEEDS];
     int seed_port[MAX_SEEDS];
     int nseeds;
@@ -173,6 +174,8 @@ static cnode *node_get(gw_rcluster *c, const char *host, int port)
     o.port = port;
     o.password = c->password;
     o.password_env = NULL;
+    o.username = c->username;
+    o.username_env = NULL;
     o.cluster_nodes = NULL;
     o.db = 0;
     if (gw_redis_new(c->loop, &o, &n->r) != GW_OK) {
@@ -664,6 +667,7 @@ static void release(gw_rcluster *c)
         free(c->password);
     }
     free(c->refresh_host);
+    free(c->username);
     free(c->scripts);
     free(c);
     gw_redis_shell_release(shell);
@@ -689,6 +693,8 @@ gw_err gw_rcluster_new(uv_loop_t *loop, const gw_redis_opts *o, gw_redis *shell,
     c->o.cluster_nodes = NULL;
     c->o.password = NULL;
     c->o.password_env = NULL;
+    c->o.username = NULL;
+    c->o.username_env = NULL;
     if (!parse_seeds(c, o->cluster_nodes)) {
         GW_ERROR("redis_cluster_bad_nodes", "error", "expected host:port[,host:port...]");
         for (int i = 0; i < c->nseeds; i++)
@@ -696,9 +702,11 @@ gw_err gw_rcluster_new(uv_loop_t *loop, const gw_redis_opts *o, gw_redis *shell,
         free(c);
         return GW_E_CONFIG;
     }
-    if (o->password && *o->password && (c->password = strdup(o->password)) == NULL) {
+    if ((o->password && *o->password && (c->password = strdup(o->password)) == NULL) ||
+        (o->username && *o->username && (c->username = strdup(o->username)) == NULL)) {
         for (int i = 0; i < c->nseeds; i++)
             free(c->seed_host[i]);
+        free(c->password);
         free(c);
         return GW_E_NOMEM;
     }

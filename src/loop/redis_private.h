@@ -16,7 +16,8 @@ struct gw_redis_script {
 typedef struct gw_rcluster gw_rcluster;
 
 /* redis_cluster.c: the cluster behind a gw_redis in cluster mode (shell). o
- * holds the resolved password in o->password (copied by each node). */
+ * holds the resolved password and user name in o->password and o->username
+ * (copied by each node). */
 gw_err gw_rcluster_new(uv_loop_t *loop, const gw_redis_opts *o, gw_redis *shell, gw_rcluster **out);
 /* Answers what is outstanding with GW_E_SHUTTING_DOWN (inside this call),
  * closes every node; gw_redis_shell_release(shell) runs once all is closed. */

@@ -19,6 +19,7 @@ void gw_redis_opts_from_config(const gw_config *cfg, gw_redis_opts *o)
         .host = rc->host,
         .port = rc->port,
         .password = rc->password,
+        .username = rc->username,
         .db = rc->db,
         .connect_timeout_ms = rc->connect_timeout_ms > 0 ? (uint32_t)rc->connect_timeout_ms : 0,
         .command_timeout_ms = rc->command_timeout_ms > 0 ? (uint32_t)rc->command_timeout_ms : 0,
