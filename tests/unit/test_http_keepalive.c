@@ -4,6 +4,10 @@
  * (gw_http_connects), forty with four in flight at most four; every answer
  * is complete. Headers over the in-request store and a borrowed body also
  * arrive intact (the mock answers 200 only to a well-formed request).
+ * Requests waiting in the FIFO keep their own copies of a long URL and of a
+ * body that is not lent (the caller's buffers are overwritten right after
+ * gw_http_start), and a recycled easy handle that posted does a plain GET
+ * when asked (the mock answers POST /health with 404).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,12 +117,64 @@ static void test_long_headers_and_borrowed_body(void **state)
     run(2, false, line, 2);
 }
 
+static int get_ok;
+
+static void on_done_health(void *ud, const gw_http_result *res)
+{
+    (void)ud;
+    finished++;
+    if (res->err == GW_OK && res->status == 200 && strstr(res->body, "\"ok\""))
+        get_ok++;
+}
+
+static void test_waiting_requests_own_url_and_body_get_after_post(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_http *h = NULL;
+    gw_http_config cfg = {.max_active = 1};
+    assert_int_equal(gw_http_new(&loop, &cfg, &h), GW_OK);
+    finished = ok = get_ok = 0;
+    enum { M = 8 };
+    for (int i = 0; i < M; i++) {
+        char url[600], pad[400], body[128];
+        memset(pad, 'a', sizeof pad - 1);
+        pad[sizeof pad - 1] = '\0';
+        bool post = i % 2 == 0;
+        snprintf(url, sizeof url, "%s/%s?pad=%s", mock.base_url,
+                 post ? "v1/chat/completions" : "health", pad);
+        int bl =
+            snprintf(body, sizeof body,
+                     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"%d\"}]}", i);
+        gw_http_opts o = {.url = url,
+                          .headers = {"Content-Type: application/json"},
+                          .header_count = 1,
+                          .body = post ? body : NULL,
+                          .body_len = post ? (size_t)bl : 0,
+                          .total_timeout_ms = 5000};
+        gw_http_cbs cbs = {.on_data = on_data, .on_done = post ? on_done : on_done_health};
+        gw_http_req *req = NULL;
+        assert_int_equal(gw_http_start(h, &o, &cbs, NULL, &req), GW_OK);
+        memset(url, 'x', sizeof url); /* the request must not read these again */
+        memset(body, 'x', sizeof body);
+    }
+    assert_true(gw_test_wait_count(&loop, &finished, M, 10000));
+    assert_int_equal(ok, M / 2);
+    assert_int_equal(get_ok, M / 2);
+    assert_int_equal(gw_http_connects(h), 1); /* one kept-alive socket throughout */
+    gw_http_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sequential_requests_share_one_connection),
         cmocka_unit_test(test_four_in_flight_use_at_most_four),
         cmocka_unit_test(test_long_headers_and_borrowed_body),
+        cmocka_unit_test(test_waiting_requests_own_url_and_body_get_after_post),
     };
     return cmocka_run_group_tests(tests, start_mock, stop_mock);
 }
