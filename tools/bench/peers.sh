@@ -28,14 +28,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$PEERS_DIR"
 
 install_litellm() {
-    [ -x "$PEERS_DIR/venv/bin/litellm" ] && return 0
+    [ -x "$PEERS_DIR/venv/bin/litellm" ] && "$PEERS_DIR/venv/bin/python" -c \
+        "import importlib.metadata as m, sys; sys.exit(m.version('litellm') != '$LITELLM_VERSION')" &&
+        return 0
     python3 -m venv "$PEERS_DIR/venv"
     "$PEERS_DIR/venv/bin/pip" install -q "litellm[proxy]==$LITELLM_VERSION"
 }
 
 install_portkey() {
     local d="$PEERS_DIR/portkey"
-    [ -f "$d/node_modules/@portkey-ai/gateway/build/start-server.js" ] && return 0
+    [ -f "$d/node_modules/@portkey-ai/gateway/build/start-server.js" ] &&
+        [ "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
+            "$d/node_modules/@portkey-ai/gateway/package.json")" = "$PORTKEY_VERSION" ] &&
+        return 0
     mkdir -p "$d"
     (cd "$d" && { [ -f package.json ] || npm init -y >/dev/null; } &&
         npm install --no-audit --no-fund "@portkey-ai/gateway@$PORTKEY_VERSION" >/dev/null)
