@@ -37,7 +37,8 @@ new_prefix() {
 start_worker() {
     local pidfile=$1 conf=$2
     shift 2
-    "$BUILD/modelgw" -c "$conf" --set worker.dev=false --set "kafka.bootstrap=$MODELGW_KAFKA" \
+    # BENCH_WRAP: a command the worker runs under (e.g. valgrind --tool=callgrind)
+    ${BENCH_WRAP:-} "$BUILD/modelgw" -c "$conf" --set worker.dev=false --set "kafka.bootstrap=$MODELGW_KAFKA" \
         --set "kafka.group_id=$P" --set log.level=warn "${TOPICS[@]}" "$@" \
         >"$OUT/worker-$P.log" 2>&1 &
     bench_pids+=($!)
