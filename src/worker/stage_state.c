@@ -388,7 +388,8 @@ enum {
     REDO_MAX_BYTES = 64 << 20,
     REDO_MAX_AGE_MS = 120000,
     REDO_FIRST_MS = 200,
-    REDO_BACKOFF_MAX_MS = 5000,
+    REDO_BACKOFF_MAX_MS = 2000,
+    REDO_PER_TICK = 256, /* paced: a burst would time out on a Redis just back */
 };
 
 struct gw_redo {
@@ -469,6 +470,9 @@ static void on_redone(void *ud, const gw_state_ack *a)
     struct gw_redo *r = ud;
     gw_worker *w = r->w;
     w->redo_bytes += r->bytes; /* held again until settled below */
+    if (reached(a)) /* Redis takes writes again: the rest go on the next tick */
+        for (struct gw_redo *q = w->redo_head; q != NULL; q = q->next)
+            q->next_ms = 0;
     if (reached(a) || w->run == GW_RUN_DONE ||
         gw_worker_now_ms(w) - r->first_ms > REDO_MAX_AGE_MS) {
         if (!reached(a))
@@ -487,13 +491,16 @@ void gw_stage_state_redo(gw_worker *w)
     if (w->state == NULL)
         return;
     int64_t now = gw_worker_now_ms(w);
-    /* FIFO with growing delays: send what is due, keep the rest in order */
+    /* FIFO with growing delays: send what is due, at most REDO_PER_TICK a
+     * tick, and keep the rest in order */
+    size_t sent = 0;
     for (size_t n = w->redo_count; n > 0; n--) {
         struct gw_redo *r = redo_pop(w);
-        if (r->next_ms > now) {
+        if (r->next_ms > now || sent >= REDO_PER_TICK) {
             redo_push(w, r);
             continue;
         }
+        sent++;
         w->redo_bytes -= r->bytes;
         w->n.redo_sent++;
         w->bg_pending++;
