@@ -470,7 +470,7 @@ static void on_redone(void *ud, const gw_state_ack *a)
     struct gw_redo *r = ud;
     gw_worker *w = r->w;
     w->redo_bytes += r->bytes; /* held again until settled below */
-    if (reached(a)) /* Redis takes writes again: the rest go on the next tick */
+    if (reached(a))            /* Redis takes writes again: the rest go on the next tick */
         for (struct gw_redo *q = w->redo_head; q != NULL; q = q->next)
             q->next_ms = 0;
     if (reached(a) || w->run == GW_RUN_DONE ||
