@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 enum {
-    EASY_POOL = 256,  /* reset easy handles kept */
+    EASY_POOL = 512,  /* idle easy handles kept: the default max_active, so none churn */
     REQ_POOL = 1024,  /* finished gw_http_req kept for reuse */
     HDR_INLINE = 768, /* header bytes stored inside the request */
     URL_INLINE = 256, /* URL bytes stored inside the request */
