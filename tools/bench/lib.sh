@@ -85,6 +85,8 @@ prepublished() {
     while [ ! -e "$ready" ] && kill -0 $bpid 2>/dev/null; do sleep 0.1; done
     start_worker "$pidf.tmp" "$conf" "${wflags[@]}"
     mv "$pidf.tmp" "$pidf"
+    # SECOND_WORKER=1: a second worker in the same group (fleet.sh redis2)
+    [ -n "${SECOND_WORKER:-}" ] && start_worker "$pidf.2" "$conf" "${wflags[@]}"
     local wpid
     wpid=$(cat "$pidf")
     # BENCH_PERF=FILE: sample the worker with `perf record --call-graph dwarf` for this run
@@ -107,6 +109,8 @@ prepublished() {
     fi
     sleep "${SETTLE:-0}" # writes that follow the answers (cache stores) finish
     stop_worker "$pidf"
+    [ -n "${SECOND_WORKER:-}" ] && stop_worker "$pidf.2"
+    true
 }
 
 # live RESULT CONFIG BENCH_FLAGS -- WORKER_FLAGS: worker first, then the bench.
