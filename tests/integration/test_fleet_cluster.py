@@ -203,10 +203,12 @@ def _run(fleet, start_process, binary, tmp_path, cluster):  # noqa: F811
     count = Counter(r["request_id"] for r in responses.records)
     assert all(count[rid] == 1 for rid in ids), [rid for rid in ids if count[rid] != 1][:5]
 
-    # A redelivery of an answered request: its kept answer, no provider call.
+    # A redelivery of an answered request (the same request again): its kept
+    # answer, no provider call.
     dup_id = after[-1]
     calls = mock.total()
-    fleet.produce_to("normal", [make_request(dup_id, text="anything", agent_did=agent,
+    fleet.produce_to("normal", [make_request(dup_id, text=f"cluster failover {run} "
+                                             f"{dup_id.rsplit('-', 1)[1]}", agent_did=agent,
                                              max_tokens=32)], partition=0)
     responses.until(lambda recs: sum(r["request_id"] == dup_id for r in recs) == 2, 60,
                     "the redelivered request's answer")
