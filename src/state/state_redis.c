@@ -730,39 +730,19 @@ static void rs_destroy(gw_state *st)
     gw_state_base_close(st, rs_release);
 }
 
-static const gw_state_ops redis_ops = {
-    .limit_check = rs_limit_check,
-    .limit_reconcile = rs_limit_reconcile,
-    .budget_check = rs_budget_check,
-    .budget_charge = rs_budget_charge,
-    .cache_get = rs_cache_get,
-    .cache_put = rs_cache_put,
-    .cache_get_or_lock = rs_cache_get_or_lock,
-    .cache_unlock = rs_cache_unlock,
-    .idem_claim = rs_idem_claim,
-    .idem_complete = rs_idem_complete,
-    .idem_release = rs_idem_release,
-    .admit = rs_admit,
-    .complete = rs_complete,
-    .destroy = rs_destroy,
-};
+/* The single operations, each one script or command touching one slot. */
+#define RS_SINGLE_OPS                                                                              \
+    .limit_check = rs_limit_check, .limit_reconcile = rs_limit_reconcile,                          \
+    .budget_check = rs_budget_check, .budget_charge = rs_budget_charge, .cache_get = rs_cache_get, \
+    .cache_put = rs_cache_put, .cache_get_or_lock = rs_cache_get_or_lock,                          \
+    .cache_unlock = rs_cache_unlock, .idem_claim = rs_idem_claim,                                  \
+    .idem_complete = rs_idem_complete, .idem_release = rs_idem_release, .destroy = rs_destroy
+
+static const gw_state_ops redis_ops = {RS_SINGLE_OPS, .admit = rs_admit, .complete = rs_complete};
 
 /* A cluster: admission and completion span slots, so they are composed from
- * the single operations above (each of which touches one slot). */
-static const gw_state_ops cluster_ops = {
-    .limit_check = rs_limit_check,
-    .limit_reconcile = rs_limit_reconcile,
-    .budget_check = rs_budget_check,
-    .budget_charge = rs_budget_charge,
-    .cache_get = rs_cache_get,
-    .cache_put = rs_cache_put,
-    .cache_get_or_lock = rs_cache_get_or_lock,
-    .cache_unlock = rs_cache_unlock,
-    .idem_claim = rs_idem_claim,
-    .idem_complete = rs_idem_complete,
-    .idem_release = rs_idem_release,
-    .destroy = rs_destroy,
-};
+ * the single operations (each of which touches one slot). */
+static const gw_state_ops cluster_ops = {RS_SINGLE_OPS};
 
 gw_err gw_state_redis_new(uv_loop_t *loop, gw_redis *r, const gw_state_opts *o, gw_state **out)
 {

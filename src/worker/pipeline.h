@@ -91,7 +91,7 @@ void gw_stage_state_finish(gw_job *job, const uint8_t *resp, size_t len);
 gw_step gw_stage_cache_request(gw_job *job, gw_admit_req *rq);
 /* stage_cache.c: the exact tier's answer: NEXT (miss, locked), ANSWERED
  * (hit), SUSPEND (waiting for another owner), FAILED. */
-gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r, bool hit_kept);
+gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r);
 /* stage_cache.c: the exact tier's part of the completion (store or release). */
 void gw_stage_cache_completion(gw_job *job, gw_complete_req *rq);
 /* stage_cache.c: index a stored answer in the semantic tier (after the

@@ -99,9 +99,8 @@ static void on_waited(void *ud, const gw_cache_result *r)
     gw_job_resume(job, GW_STEP_NEXT);
 }
 
-gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r, bool hit_kept)
+gw_step gw_stage_cache_admitted(gw_job *job, const gw_cache_result *r)
 {
-    (void)hit_kept;
     gw_job_cache *c = &job->cache;
     if (r->err != GW_OK) { /* failure_policy.cache = closed, or a limit */
         job->w->n.errors++;

@@ -249,7 +249,7 @@ static void on_admit(void *ud, const gw_admit_result *res)
         s = gw_job_fail(job, res->err, "error");
     } else if ((s = idempotency_decided(job, &res->idem)) == GW_STEP_NEXT &&
                (s = limits_decided(job, res)) == GW_STEP_NEXT) {
-        s = gw_stage_cache_admitted(job, &res->cache, res->hit_kept);
+        s = gw_stage_cache_admitted(job, &res->cache);
         if (s == GW_STEP_ANSWERED && res->hit_kept) {
             job->idem.claimed = false; /* the hit is already the kept answer */
             job->idem.settled = true;
@@ -271,8 +271,12 @@ gw_step gw_stage_admit(gw_job *job)
         return s;
     if (w->cfg->idempotency.enabled) {
         job->idem.asked = true;
-        if (job->idem.fp[0] == '\0' &&
-            gw_cache_key_compute(&job->req, false, job->idem.fp) != GW_OK)
+        /* the content hash: the exact cache's key when that is not shared
+         * across tenants (the same hash, computed once), else its own */
+        if (rq.cache_key != NULL && !w->cfg->cache.shared)
+            memcpy(job->idem.fp, rq.cache_key, sizeof job->idem.fp);
+        else if (job->idem.fp[0] == '\0' &&
+                 gw_cache_key_compute(&job->req, false, job->idem.fp) != GW_OK)
             job->idem.fp[0] = '\0';
         rq.fingerprint = job->idem.fp[0] ? job->idem.fp : NULL;
         rq.request_id = job->req.request_id;
@@ -436,6 +440,20 @@ static bool reached(const gw_state_ack *a)
     return a->err == GW_OK && !a->fallback;
 }
 
+/* A completion given up on: counted, and logged at most once a second (an
+ * outage can drop thousands). Its leases and locks expire by their TTLs. */
+static void redo_dropped(gw_worker *w, const char *request_id, const char *why)
+{
+    w->n.redo_dropped++;
+    int64_t now = gw_worker_now_ms(w);
+    if (now - w->redo_warned_ms < 1000)
+        return;
+    w->redo_warned_ms = now;
+    char n[24];
+    snprintf(n, sizeof n, "%" PRIu64, w->n.redo_dropped);
+    GW_WARN("completion_dropped", "request_id", request_id, "reason", why, "dropped_total", n);
+}
+
 static void redo_later(gw_worker *w, const gw_complete_req *rq)
 {
     if (w->run == GW_RUN_DONE || w->state == NULL)
@@ -444,7 +462,7 @@ static void redo_later(gw_worker *w, const gw_complete_req *rq)
     gw_complete_req *copy = r != NULL ? gw_complete_req_copy(rq) : NULL;
     if (copy == NULL) {
         free(r);
-        w->n.redo_dropped++;
+        redo_dropped(w, rq->request_id, "no memory");
         return;
     }
     int64_t now = gw_worker_now_ms(w);
@@ -458,7 +476,7 @@ static void redo_later(gw_worker *w, const gw_complete_req *rq)
         struct gw_redo *old = redo_pop(w);
         if (old == NULL)
             break;
-        w->n.redo_dropped++;
+        redo_dropped(w, old->rq->request_id, "queue full");
         redo_free(w, old);
     }
     w->redo_bytes += r->bytes;
@@ -470,13 +488,13 @@ static void on_redone(void *ud, const gw_state_ack *a)
     struct gw_redo *r = ud;
     gw_worker *w = r->w;
     w->redo_bytes += r->bytes; /* held again until settled below */
-    if (reached(a))            /* Redis takes writes again: the rest go on the next tick */
-        for (struct gw_redo *q = w->redo_head; q != NULL; q = q->next)
-            q->next_ms = 0;
+    /* Redis takes writes again: everything queued is due at once (paced by
+     * the tick); a failure brings the backoff back */
+    w->redo_all_due = reached(a);
     if (reached(a) || w->run == GW_RUN_DONE ||
         gw_worker_now_ms(w) - r->first_ms > REDO_MAX_AGE_MS) {
         if (!reached(a))
-            w->n.redo_dropped++;
+            redo_dropped(w, r->rq->request_id, w->run == GW_RUN_DONE ? "shutdown" : "too old");
         redo_free(w, r);
     } else {
         r->delay_ms = r->delay_ms * 2 > REDO_BACKOFF_MAX_MS ? REDO_BACKOFF_MAX_MS : r->delay_ms * 2;
@@ -496,7 +514,7 @@ void gw_stage_state_redo(gw_worker *w)
     size_t sent = 0;
     for (size_t n = w->redo_count; n > 0; n--) {
         struct gw_redo *r = redo_pop(w);
-        if (r->next_ms > now || sent >= REDO_PER_TICK) {
+        if ((r->next_ms > now && !w->redo_all_due) || sent >= REDO_PER_TICK) {
             redo_push(w, r);
             continue;
         }

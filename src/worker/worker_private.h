@@ -100,6 +100,8 @@ struct gw_worker {
     /* completions that did not reach Redis, sent again (stage_state.c) */
     struct gw_redo *redo_head, *redo_tail;
     size_t redo_count, redo_bytes;
+    bool redo_all_due;      /* the last one sent reached Redis: the rest go now */
+    int64_t redo_warned_ms; /* last completion_dropped log line */
 
     gw_observe *obs;            /* metrics, admin endpoint, usage accounting (worker/observe.h) */
     struct gw_regpath *regpath; /* schema registry for unknown Confluent ids (decode_registry.c) */

@@ -33,20 +33,8 @@ one() {
     stats >"$OUT/$name-$i.before"
     prepublished "$OUT/$name-$i.json" "$COUNT" "$ROOT/config/dev.conf" "$@" --set "redis.key_prefix=$kp"
     stats >"$OUT/$name-$i.after"
-    python3 - "$OUT/$name-$i.before" "$OUT/$name-$i.after" "$COUNT" >"$OUT/$name-$i.redis" <<'PY'
-import re, sys
-def read(f):
-    d = {}
-    for line in open(f):
-        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
-        if m:
-            d[m.group(1)] = int(m.group(2))
-    return d
-a, b, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3])
-delta = {k: b.get(k, 0) - a.get(k, 0) for k in b}
-delta = {k: v for k, v in delta.items() if v > 0 and k not in ("info", "ping")}
-print(" ".join(f"{k}={v / n:.2f}" for k, v in sorted(delta.items())), f"total={sum(delta.values()) / n:.2f}")
-PY
+    python3 "$ROOT/tools/bench/redis_delta.py" "$OUT/$name-$i.before" "$OUT/$name-$i.after" "$COUNT" \
+        >"$OUT/$name-$i.redis"
     echo "$name run $i: $(cat "$OUT/$name-$i.json") redis per request: $(cat "$OUT/$name-$i.redis") load $(loadavg)"
 }
 

@@ -58,25 +58,8 @@ one() {
     prepublished "$OUT/$name-$i.json" "$COUNT" "$ROOT/config/dev.conf" "$@" --set "redis.key_prefix=$kp"
     c1=$($cpu)
     stats >"$OUT/$name-$i.after"
-    python3 - "$OUT/$name-$i.before" "$OUT/$name-$i.after" "$COUNT" "$c0" "$c1" "$TICKS" \
-        >"$OUT/$name-$i.redis" <<'PY'
-import re, sys
-def read(f):
-    d = {}
-    for line in open(f):
-        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
-        if m:
-            d[m.group(1)] = int(m.group(2))
-    return d
-a, b, n = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3])
-c0, c1, hz = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
-delta = {k: b.get(k, 0) - a.get(k, 0) for k in b}
-delta = {k: v for k, v in delta.items() if v > 0 and k not in ("info", "ping", "client|setname", "select")}
-scripts = delta.get("evalsha", 0) + delta.get("eval", 0)
-total = sum(delta.values())
-print(f"scripts={scripts / n:.2f} commands={total / n:.2f} redis_cpu_us={(c1 - c0) / hz * 1e6 / n:.1f}",
-      " ".join(f"{k}={v / n:.2f}" for k, v in sorted(delta.items())))
-PY
+    python3 "$ROOT/tools/bench/redis_delta.py" "$OUT/$name-$i.before" "$OUT/$name-$i.after" "$COUNT" "$c0" "$c1" "$TICKS" \
+        >"$OUT/$name-$i.redis"
     echo "$name run $i: $(cat "$OUT/$name-$i.json") redis per request: $(cat "$OUT/$name-$i.redis") load $(loadavg)"
 }
 
