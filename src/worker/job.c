@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "kafka/producer.h"
 #include "worker/decode_registry.h"
@@ -19,6 +20,7 @@
 
 enum {
     GW_STREAM_PENDING_CAP = 4 << 20,
+    GW_STREAM_PLAN_CAP = 16 << 10,  /* chunk cuts kept with an answer: ~2,000 chunks */
     GW_DLQ_MAX_PAYLOAD = 512 << 10, /* well under the producer's message.max.bytes */
     GW_DLQ_MAX_KEY = 4096,
 };
@@ -134,12 +136,28 @@ void gw_job_add_detail(gw_job *job, const char *key, const char *value)
 
 /* ---- the stream ----------------------------------------------------------------- */
 
+/*
+ * Every non-final chunk goes out here, live or replayed, and is noted in the
+ * job's ledger: the content bytes sent so far, their hash, and where the
+ * chunk ended (the plan). The plan is kept with the answer (stage_state.c),
+ * so that a redelivery replays the same cuts: the same (request_id, seq)
+ * always carries the same bytes.
+ */
 static void publish_chunk_text(gw_job *job, const char *text)
 {
-    gw_chunk ch = {.request_id = job->req.request_id, .seq = job->out.chunk_seq, .content = text};
+    gw_job_out *o = &job->out;
+    gw_chunk ch = {.request_id = job->req.request_id, .seq = o->chunk_seq, .content = text};
     if (gw_job_publish_record(job, GW_REC_CHUNK, &ch, gw_job_topic(job->w, GW_OUT_CHUNKS),
-                              ch.seq) == GW_OK)
-        job->out.chunk_seq++;
+                              ch.seq) != GW_OK)
+        return;
+    o->chunk_seq++;
+    size_t n = strlen(text);
+    o->text_sent += n;
+    o->text_hash = gw_fnv1a64(o->text_hash, text, n);
+    char end[24];
+    int k = snprintf(end, sizeof end, "%s%zu", o->plan.len > 0 ? "," : "", o->text_sent);
+    if (gw_buf_append(&o->plan, end, (size_t)k) != GW_OK)
+        o->plan_lost = true;
 }
 
 void gw_job_flush_chunk(gw_job *job)
@@ -209,22 +227,48 @@ void gw_job_on_delta(void *ud, const char *text, size_t len)
 }
 
 /*
- * Replay a stored answer as a stream: chunks of at most
- * worker.chunk_coalesce_bytes (cut on UTF-8 boundaries), the rest left
+ * The next cut of a replay: the end of the next piece after off, from the
+ * first owner's plan when there is one (*plan advances), else at most
+ * worker.chunk_coalesce_bytes on. 0 = no more non-final pieces.
+ */
+static size_t next_cut(gw_job *job, const char **plan, const char *text, size_t len, size_t off)
+{
+    if (*plan != NULL) {
+        char *end;
+        unsigned long long v = strtoull(*plan, &end, 10);
+        if (end == *plan || v <= off || v > len || (*end != ',' && *end != '\0'))
+            return 0;
+        *plan = *end == ',' ? end + 1 : end;
+        return (size_t)v;
+    }
+    size_t step = job->w->coalesce.coalesce_bytes > 0 ? job->w->coalesce.coalesce_bytes : 64;
+    if (len - off <= step)
+        return 0;
+    size_t cut = off + step;
+    while (cut > off + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+/*
+ * Replay a stored answer as a stream: with the first owner's cuts when they
+ * were kept (a duplicate), else in pieces of at most
+ * worker.chunk_coalesce_bytes cut on UTF-8 boundaries; the rest is left
  * pending for the final chunk, as a live stream would be coalesced.
  */
-static void replay_chunks(gw_job *job, const char *text)
+static void replay_chunks(gw_job *job, const char *text, const char *plan)
 {
-    size_t step = job->w->coalesce.coalesce_bytes > 0 ? job->w->coalesce.coalesce_bytes : 64;
-    size_t len = strlen(text), off = 0;
-    while (len - off > step) {
-        size_t cut = off + step;
-        while (cut > off + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80)
-            cut--;
+    size_t len = strlen(text), off = 0, cut;
+    if (plan != NULL && *plan == '\0')
+        plan = NULL;
+    while ((cut = next_cut(job, &plan, text, len, off)) > 0) {
         char *piece = gw_arena_strndup(&job->arena, text + off, cut - off);
         if (piece == NULL)
             break;
+        int32_t seq = job->out.chunk_seq;
         publish_chunk_text(job, piece);
+        if (job->out.chunk_seq == seq)
+            break;
         off = cut;
     }
     gw_buf_reset(&job->out.pending);
@@ -252,7 +296,7 @@ bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len)
                             r->token_usage.completion_tokens * a->dep->price_out_usd_per_mtok / 1e6;
     memset(&a->usage, 0, sizeof a->usage); /* nothing billed */
     if (job->out.streaming && job->out.chunk_seq == 0)
-        replay_chunks(job, r->content ? r->content : "");
+        replay_chunks(job, r->content ? r->content : "", a->replay_plan);
     return true;
 }
 
@@ -272,6 +316,8 @@ gw_job *gw_job_new(gw_worker *w, struct gw_part *p, int64_t offset, gw_tier tier
     snprintf(job->owner, sizeof job->owner, "%s/%" PRIu64, w->worker_id, ++w->job_seq);
     gw_arena_init(&job->arena, gw_codec_get_limits(w->codec)->max_alloc_bytes * 2);
     gw_buf_init(&job->out.pending, GW_STREAM_PENDING_CAP);
+    gw_buf_init(&job->out.plan, GW_STREAM_PLAN_CAP);
+    job->out.text_hash = GW_FNV64_BASIS;
     job->stage = GW_STAGE_DECODE;
     return job;
 }
@@ -308,6 +354,7 @@ void gw_job_free(gw_job *job)
     if (job->in.pass_headers != NULL)
         rd_kafka_headers_destroy(job->in.pass_headers);
     gw_buf_cleanup(&job->out.pending);
+    gw_buf_cleanup(&job->out.plan);
     if (job->cache.semq != NULL)
         gw_semcache_query_cleanup(job->cache.semq);
     job->handles_open = (job->out.timer_init ? 1 : 0) + (job->wait_init ? 1 : 0);

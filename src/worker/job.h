@@ -104,6 +104,11 @@ typedef struct {
     gw_response *stored; /* decoded stored answer (cache hit or duplicate) */
     double saved_cost_usd;
     gw_map resp_metadata;
+    /* A duplicate (idempotency HIT) of an answer kept with its outputs (job.c,
+     * "replay"): the first owner's chunk cuts and its usage event's bytes. */
+    const char *replay_plan; /* "<end>,<end>,..." of the non-final chunks; NULL none */
+    const uint8_t *kept_usage;
+    size_t kept_usage_len;
     bool dlq; /* went to the dead-letter topic: no answer is published */
 } gw_job_answer;
 
@@ -165,6 +170,17 @@ typedef struct {
     bool streaming;
     gw_buf pending; /* delta text not yet published */
     int32_t chunk_seq;
+    /* The chunk series as published, kept with the answer so that a replay
+     * publishes the same chunks byte for byte: the content bytes the
+     * non-final chunks carried, their hash, and where each chunk ended. */
+    size_t text_sent;
+    uint64_t text_hash;
+    gw_buf plan;              /* "<end>,<end>,...": cumulative content offsets; bounded */
+    bool plan_lost;           /* over the bound, or a piece that is not the answer's */
+    bool plan_ok;             /* fixed answer: content starts with what was sent */
+    gw_usage_event usage;     /* fixed with the answer (gw_job_fix_answer) */
+    const uint8_t *usage_rec; /* its encoded bytes (arena): kept, then published */
+    size_t usage_len;
     uv_timer_t coalesce_timer;
     bool timer_init, timer_armed;
     bool answer_fixed; /* the kept record and the published one are equal */

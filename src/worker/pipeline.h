@@ -120,5 +120,8 @@ gw_err gw_job_publish_record(gw_job *job, gw_record_kind kind, const void *rec, 
 gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t key_len,
                       const void *val, size_t len, rd_kafka_headers_t *hdrs);
 const char *gw_job_topic(gw_worker *w, int out);
+/* stage_publish.c: the headers of one output (pass-through, request_id,
+ * content-type, chunk_seq when >= 0); the producer takes ownership. */
+rd_kafka_headers_t *gw_job_out_headers(gw_job *job, gw_record_kind kind, int32_t chunk_seq);
 
 #endif

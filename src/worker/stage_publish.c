@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/uuid.h"
 #include "kafka/producer.h"
@@ -72,7 +73,7 @@ static const char *content_type(gw_worker *w, gw_record_kind kind)
     return buf[kind][f];
 }
 
-static rd_kafka_headers_t *out_headers(gw_job *job, gw_record_kind kind, int32_t chunk_seq)
+rd_kafka_headers_t *gw_job_out_headers(gw_job *job, gw_record_kind kind, int32_t chunk_seq)
 {
     rd_kafka_headers_t *h = job->in.pass_headers ? rd_kafka_headers_copy(job->in.pass_headers)
                                                  : rd_kafka_headers_new(4);
@@ -110,7 +111,7 @@ gw_err gw_job_publish_record(gw_job *job, gw_record_kind kind, const void *rec, 
         return err;
     const char *key = job->req.request_id;
     err = gw_job_produce(job, topic, key, strlen(key), w->scratch.data, w->scratch.len,
-                         out_headers(job, kind, chunk_seq));
+                         gw_job_out_headers(job, kind, chunk_seq));
     if (err == GW_OK && kind == GW_REC_CHUNK)
         gw_observe_chunk(w->obs);
     return err;
@@ -174,6 +175,81 @@ void gw_job_make_response(gw_job *job, gw_error_rec *e, gw_response *r)
                        .tool_call_count = a->err == GW_OK ? a->tool_call_count : 0};
 }
 
+/* The content the non-final chunks carried is the start of the answer's:
+ * the final chunk can then be cut from the answer, and a replay can cut it
+ * the same way (job.c, "replay"). */
+static bool sent_is_prefix(const gw_job *job)
+{
+    const gw_job_out *o = &job->out;
+    const char *c = job->ans.content ? job->ans.content : "";
+    if (o->plan_lost || job->ans.err != GW_OK || job->ans.duplicate || strlen(c) < o->text_sent)
+        return false;
+    return gw_fnv1a64(GW_FNV64_BASIS, c, o->text_sent) == o->text_hash;
+}
+
+/* The usage event, fixed with the answer (latency and time of the decision)
+ * and encoded once: the kept answer holds these bytes, and every
+ * publication of this request's event, by this worker or by a later owner
+ * replaying the kept answer, sends them unchanged (same event_id). */
+static void fix_usage(gw_job *job)
+{
+    gw_worker *w = job->w;
+    const gw_job_answer *a = &job->ans;
+    const gw_job_route *rt = &job->route;
+    char *event_id = gw_arena_alloc(&job->arena, 37);
+    if (event_id == NULL)
+        return;
+    gw_uuid4(event_id);
+    const gw_deployment *d = a->dep;
+    bool billed = !a->cached && !a->duplicate;
+    double cost = 0;
+    if (d != NULL && a->err == GW_OK && billed)
+        cost = a->usage.prompt_tokens * d->price_in_usd_per_mtok / 1e6 +
+               a->usage.completion_tokens * d->price_out_usd_per_mtok / 1e6;
+    gw_usage_event u = {
+        .event_id = event_id,
+        .request_id = job->req.request_id,
+        .agent_did = job->req.agent_did ? job->req.agent_did : "",
+        .tenant_id = job->req.tenant_id ? job->req.tenant_id : job->req.agent_did,
+        .batch_id = job->req.batch_id,
+        .custom_id = job->req.custom_id,
+        .model_id = d ? d->id : NULL,
+        .provider = d ? gw_provider_kind_name(d->provider) : NULL,
+        .priority = gw_tier_name(job->in.tier),
+        .prompt_tokens = billed ? a->usage.prompt_tokens : 0,
+        .completion_tokens = billed ? a->usage.completion_tokens : 0,
+        .total_tokens = billed ? a->usage.total_tokens : 0,
+        .cost_usd = cost,
+        .saved_cost_usd = a->cached ? a->saved_cost_usd : 0,
+        .latency_ms = job->out.answer_ms,
+        .has_ttft = a->has_ttft && billed,
+        .ttft_ms = a->ttft_ms,
+        .cached = a->cached,
+        .cache_tier = a->cache_tier,
+        .has_similarity = job->cache.has_similarity,
+        .cache_similarity = job->cache.similarity,
+        .attempts = rt->fo_ready ? gw_failover_attempts(&rt->fo) : 0,
+        .failovers = rt->fo_ready ? gw_failover_failovers(&rt->fo) : 0,
+        .outcome = a->outcome ? a->outcome : "error",
+        .error_code = a->err == GW_OK ? NULL : gw_err_code(a->err),
+        .timestamp_ms = gw_worker_now_ms(w),
+    };
+    if (rt->fo_ready && rt->fo.calls == 0)
+        u.attempts = 0;
+    if (u.tenant_id == NULL)
+        u.tenant_id = "";
+    job->out.usage = u;
+    gw_buf_reset(&w->scratch);
+    if (gw_codec_encode(w->codec, GW_REC_USAGE, &u, 0, w->out_framing, &w->scratch) != GW_OK)
+        return; /* publish_usage encodes again and reports the error */
+    uint8_t *rec = gw_arena_alloc(&job->arena, w->scratch.len);
+    if (rec == NULL)
+        return;
+    memcpy(rec, w->scratch.data, w->scratch.len);
+    job->out.usage_rec = rec;
+    job->out.usage_len = w->scratch.len;
+}
+
 /* Fix the answer once, so the kept record and the published one are equal. */
 void gw_job_fix_answer(gw_job *job)
 {
@@ -184,20 +260,30 @@ void gw_job_fix_answer(gw_job *job)
     o->answer_err = job->ans.duplicate && job->ans.stored ? job->ans.stored->error : error_rec(job);
     o->answer_ms = elapsed_ms(job);
     o->answer_fixed = true;
+    o->plan_ok = o->streaming && sent_is_prefix(job);
+    if (!job->ans.dlq)
+        fix_usage(job);
 }
 
 static void publish_final_chunk(gw_job *job, gw_error_rec *e)
 {
     gw_job_out *o = &job->out;
-    char *text = gw_arena_strndup(&job->arena, o->pending.data ? (const char *)o->pending.data : "",
-                                  o->pending.len);
+    const gw_job_answer *a = &job->ans;
+    /* The rest of the answer after what the chunks carried (the same cut a
+     * replay makes), or what is pending when the two differ. */
+    char *text = o->plan_ok ? (char *)a->content + o->text_sent
+                            : gw_arena_strndup(&job->arena,
+                                               o->pending.data ? (const char *)o->pending.data : "",
+                                               o->pending.len);
+    /* A replay carries the usage the answer was given with, as the first did. */
+    gw_token_usage usage = a->duplicate && a->stored ? a->stored->token_usage : a->usage;
     gw_chunk ch = {.request_id = job->req.request_id,
                    .seq = o->chunk_seq,
                    .content = text ? text : "",
                    .is_final = true,
                    .has_usage = e == NULL,
-                   .token_usage = job->ans.usage,
-                   .finish_reason = job->ans.finish_reason,
+                   .token_usage = usage,
+                   .finish_reason = a->finish_reason,
                    .error = e};
     /* The answer's tool calls, each as one whole delta (index, id, name, all
      * its arguments): what a consumer assembling deltas by index gets. */
@@ -253,53 +339,25 @@ static void publish_response(gw_job *job, gw_error_rec *e)
         gw_buf_reset(&w->store_buf);
 }
 
+/* The usage event, as fixed with the answer; a duplicate first sends the
+ * event the kept answer was first published with (byte for byte: a
+ * consumer de-duplicating by event_id counts the provider call once, even
+ * when its first owner died between keeping the answer and publishing). */
 static void publish_usage(gw_job *job)
 {
     gw_worker *w = job->w;
-    const gw_job_answer *a = &job->ans;
-    const gw_job_route *rt = &job->route;
-    char event_id[37]; /* encoded before this returns: no arena copy needed */
-    gw_uuid4(event_id);
-    const gw_deployment *d = a->dep;
-    bool billed = !a->cached && !a->duplicate;
-    double cost = 0;
-    if (d != NULL && a->err == GW_OK && billed)
-        cost = a->usage.prompt_tokens * d->price_in_usd_per_mtok / 1e6 +
-               a->usage.completion_tokens * d->price_out_usd_per_mtok / 1e6;
-    gw_usage_event u = {
-        .event_id = event_id,
-        .request_id = job->req.request_id,
-        .agent_did = job->req.agent_did ? job->req.agent_did : "",
-        .tenant_id = job->req.tenant_id ? job->req.tenant_id : job->req.agent_did,
-        .batch_id = job->req.batch_id,
-        .custom_id = job->req.custom_id,
-        .model_id = d ? d->id : NULL,
-        .provider = d ? gw_provider_kind_name(d->provider) : NULL,
-        .priority = gw_tier_name(job->in.tier),
-        .prompt_tokens = billed ? a->usage.prompt_tokens : 0,
-        .completion_tokens = billed ? a->usage.completion_tokens : 0,
-        .total_tokens = billed ? a->usage.total_tokens : 0,
-        .cost_usd = cost,
-        .saved_cost_usd = a->cached ? a->saved_cost_usd : 0,
-        .latency_ms = elapsed_ms(job),
-        .has_ttft = a->has_ttft && billed,
-        .ttft_ms = a->ttft_ms,
-        .cached = a->cached,
-        .cache_tier = a->cache_tier,
-        .has_similarity = job->cache.has_similarity,
-        .cache_similarity = job->cache.similarity,
-        .attempts = rt->fo_ready ? gw_failover_attempts(&rt->fo) : 0,
-        .failovers = rt->fo_ready ? gw_failover_failovers(&rt->fo) : 0,
-        .outcome = a->outcome ? a->outcome : "error",
-        .error_code = a->err == GW_OK ? NULL : gw_err_code(a->err),
-        .timestamp_ms = gw_worker_now_ms(w),
-    };
-    if (rt->fo_ready && rt->fo.calls == 0)
-        u.attempts = 0;
-    if (u.tenant_id == NULL)
-        u.tenant_id = "";
-    gw_err err = gw_job_publish_record(job, GW_REC_USAGE, &u, gw_job_topic(w, GW_OUT_USAGE), -1);
-    gw_observe_outcome(job, &u);
+    const char *topic = gw_job_topic(w, GW_OUT_USAGE);
+    const char *key = job->req.request_id;
+    gw_err err = GW_OK;
+    if (job->ans.duplicate && job->ans.kept_usage != NULL)
+        err = gw_job_produce(job, topic, key, strlen(key), job->ans.kept_usage,
+                             job->ans.kept_usage_len, gw_job_out_headers(job, GW_REC_USAGE, -1));
+    if (err == GW_OK)
+        err = job->out.usage_rec != NULL
+                  ? gw_job_produce(job, topic, key, strlen(key), job->out.usage_rec,
+                                   job->out.usage_len, gw_job_out_headers(job, GW_REC_USAGE, -1))
+                  : gw_job_publish_record(job, GW_REC_USAGE, &job->out.usage, topic, -1);
+    gw_observe_outcome(job, &job->out.usage);
     if (err != GW_OK) {
         GW_ERROR("usage_unpublishable", "request_id", job->req.request_id, "error",
                  gw_err_name(err));

@@ -118,24 +118,110 @@ static gw_step wait_for_other(gw_job *job, int64_t lease_left_ms)
     return GW_STEP_SUSPEND;
 }
 
-/* A kept answer is "<fingerprint>|<response>" (the request's content hash,
- * then the response); answers kept before fingerprints have none. Points
- * *data / *len at the response and returns false when the fingerprint is
- * another request's: the request id was reused for other content. */
-static bool same_request(const gw_job *job, const uint8_t **data, size_t *len)
+/*
+ * A kept answer is "<fingerprint>[#c<plan>][#u<usage hex>]|<response>": the
+ * request's content hash, then (answers kept with their outputs) the cuts of
+ * the chunks first published and the usage event first published, then the
+ * response. Answers kept before fingerprints have no prefix. The prefix is
+ * text without '|' (it travels as a string to the state backends).
+ */
+enum { KEPT_PREFIX_MAX = 64 << 10, KEPT_USAGE_MAX = 8 << 10 };
+
+static int hexval(uint8_t c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The extras between the fingerprint and '|': #c<plan> and #u<hex>. */
+static void kept_extras(gw_job *job, const uint8_t *p, size_t n)
+{
+    while (n > 1 && p[0] == '#') {
+        size_t k = 1;
+        while (k < n && p[k] != '#')
+            k++;
+        if (p[1] == 'c') {
+            job->ans.replay_plan = gw_arena_strndup(&job->arena, (const char *)p + 2, k - 2);
+        } else if (p[1] == 'u' && (k - 2) % 2 == 0) {
+            size_t len = (k - 2) / 2;
+            uint8_t *u = gw_arena_alloc(&job->arena, len ? len : 1);
+            bool ok = u != NULL && len > 0;
+            for (size_t i = 0; ok && i < len; i++) {
+                int hi = hexval(p[2 + 2 * i]), lo = hexval(p[3 + 2 * i]);
+                ok = hi >= 0 && lo >= 0;
+                if (ok)
+                    u[i] = (uint8_t)(hi << 4 | lo);
+            }
+            if (ok) {
+                job->ans.kept_usage = u;
+                job->ans.kept_usage_len = len;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}
+
+/* Points *data / *len at the response and returns false when the
+ * fingerprint is another request's: the request id was reused for other
+ * content. */
+static bool same_request(gw_job *job, const uint8_t **data, size_t *len)
 {
     size_t n = GW_CACHE_KEY_HEX - 1;
-    if (*len <= n || (*data)[n] != '|')
+    if (*len <= n || ((*data)[n] != '|' && (*data)[n] != '#'))
         return true; /* no fingerprint: nothing to compare */
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = (*data)[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+    for (size_t i = 0; i < n; i++)
+        if (hexval((*data)[i]) < 0)
             return true; /* not a fingerprint: an answer of its own */
-    }
+    size_t bar = n;
+    while (bar < *len && bar < KEPT_PREFIX_MAX && (*data)[bar] != '|')
+        bar++;
+    if (bar >= *len || (*data)[bar] != '|')
+        return true; /* no end of prefix: let the decoder name it */
     bool same = job->idem.fp[0] == '\0' || memcmp(*data, job->idem.fp, n) == 0;
-    *data += n + 1;
-    *len -= n + 1;
+    if (same)
+        kept_extras(job, *data + n, bar - n);
+    *data += bar + 1;
+    *len -= bar + 1;
     return same;
+}
+
+/*
+ * The prefix this job's answer is kept with (see above): the fingerprint,
+ * and for an answer of its own the chunk cuts (when the chunks carried the
+ * answer's text) and the usage event's bytes. NULL = the bare fingerprint.
+ */
+static const char *kept_prefix(gw_job *job)
+{
+    const gw_job_out *o = &job->out;
+    size_t n = GW_CACHE_KEY_HEX - 1;
+    if (job->idem.fp[0] == '\0' || job->ans.duplicate)
+        return NULL;
+    bool plan = o->plan_ok && o->plan.len > 0;
+    bool usage = o->usage_rec != NULL && o->usage_len <= KEPT_USAGE_MAX;
+    if (!plan && !usage)
+        return NULL;
+    size_t cap = n + (plan ? o->plan.len + 2 : 0) + (usage ? 2 * o->usage_len + 2 : 0) + 1;
+    char *s = gw_arena_alloc(&job->arena, cap);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, job->idem.fp, n);
+    size_t at = n;
+    if (plan) {
+        memcpy(s + at, "#c", 2);
+        memcpy(s + at + 2, o->plan.data, o->plan.len);
+        at += 2 + o->plan.len;
+    }
+    if (usage) {
+        static const char hex[] = "0123456789abcdef";
+        memcpy(s + at, "#u", 2);
+        at += 2;
+        for (size_t i = 0; i < o->usage_len; i++) {
+            s[at++] = hex[o->usage_rec[i] >> 4];
+            s[at++] = hex[o->usage_rec[i] & 15];
+        }
+    }
+    s[at] = '\0';
+    return s;
 }
 
 /* NEXT: claimed (or not asked); SUSPEND: waiting; ANSWERED; FAILED. */
@@ -353,7 +439,8 @@ static bool completion(gw_job *job, const uint8_t *resp, size_t len, gw_complete
      * no lease outlives its request. */
     if (job->idem.claimed || (job->idem.asked && !job->idem.settled)) {
         rq->request_id = job->req.request_id;
-        rq->fingerprint = job->idem.fp[0] ? job->idem.fp : NULL;
+        const char *prefix = kept_prefix(job);
+        rq->fingerprint = prefix ? prefix : job->idem.fp[0] ? job->idem.fp : NULL;
         rq->idem = len > 0 && keeps_answer(job) ? GW_DONE_STORE : GW_DONE_RELEASE;
         rq->idem_ttl_s = w->cfg->idempotency.result_ttl_s;
     }

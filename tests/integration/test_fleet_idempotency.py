@@ -9,7 +9,11 @@ many finished requests are read again):
   saw it exactly once;
 * a request that was in flight on the dead worker has a lease that expires
   (lease_ms 3000) and is taken over: it is answered too;
-* every request gets an answer, none is an error.
+* every request gets an answer, none is an error;
+* duplicates are true duplicates: every copy of a chunk (request id, seq)
+  is the same chunk (half of the requests stream), and each request has
+  exactly one success usage event (one event_id, every copy identical), so
+  a consumer de-duplicating by event_id bills each answer once.
 """
 
 import signal
@@ -38,6 +42,8 @@ def test_kill9_mid_flight_no_second_call_for_finished_requests(
     victim_parts = partition_of(assignment, victim.client_id, fleet.topics["normal"])
     assert victim_parts, assignment
     responses = Tail(fleet, "responses")
+    chunks = Tail(fleet, "chunks")
+    usage = Tail(fleet, "usage")
 
     run = uuid.uuid4().hex[:8]
     sent = []
@@ -45,7 +51,8 @@ def test_kill9_mid_flight_no_second_call_for_finished_requests(
     t0 = time.monotonic()
     i = 0
     while time.monotonic() - t0 < 9.0:
-        req = make_request(f"i-{run}-{i}", text=f"idempotent {run} {i}", enable_cache=False)
+        req = make_request(f"i-{run}-{i}", text=f"idempotent {run} {i}", enable_cache=False,
+                           stream=i % 2 == 0)
         fleet.produce_to("normal", [req], partition=i % 3)
         sent.append(req["request_id"])
         i += 1
@@ -82,4 +89,34 @@ def test_kill9_mid_flight_no_second_call_for_finished_requests(
     for rid in republished:
         texts = {r["content"] for r in responses.records if r["request_id"] == rid}
         assert len(texts) == 1, (rid, texts)
-    responses.close()
+
+    streamed = {rid for rid in ids if int(rid.rsplit("-", 1)[1]) % 2 == 0}
+    chunks.until(lambda recs: streamed <= {c["request_id"] for c in recs if c["is_final"]},
+                 timeout=30, what="final chunks")
+    usage.wait_ids(ids, timeout=30)
+    chunks.poll(2.0)
+    usage.poll(2.0)
+    seen = {}
+    for c in chunks.records:
+        v = value(c)
+        first = seen.setdefault((c["request_id"], c["seq"]), v)
+        assert first == v, ("a chunk published again differs", first, v)
+    success = {}
+    for u in usage.records:
+        if u["outcome"] == "success" and u["request_id"] in ids:
+            success.setdefault(u["request_id"], {}).setdefault(u["event_id"], []).append(value(u))
+    assert set(success) == ids, sorted(ids - set(success))[:5]
+    for rid, events in success.items():
+        assert len(events) == 1, (rid, "success events with different event_ids", events)
+        copies = next(iter(events.values()))
+        assert all(c == copies[0] for c in copies), (rid, copies)
+    replayed = sum(1 for e in success.values() if len(next(iter(e.values()))) > 1)
+    print(f"chunks {len(chunks.records)} ({len(seen)} distinct), success events replayed "
+          f"{replayed}")
+    for t in (responses, chunks, usage):
+        t.close()
+
+
+def value(rec):
+    """A record's value (Tail adds _headers, _partition, _offset, _ts, _seen)."""
+    return {k: v for k, v in rec.items() if not k.startswith("_")}

@@ -28,6 +28,11 @@ def idem_env(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process
     return env, mock, w
 
 
+def value(rec):
+    """A record's value (collect adds _offset, _headers)."""
+    return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+
 def all_for(env, out, rid, n):
     got = env.collect(out, lambda rs: sum(r["request_id"] == rid for r in rs) >= n)
     return [r for r in got if r["request_id"] == rid]
@@ -39,11 +44,17 @@ def test_concurrent_copies_wait_for_the_lease_holder_and_redelivery_republishes(
     env.produce("normal", [r, r])  # two copies at once: one calls, one waits for the lease
     rid = r["request_id"]
     responses = all_for(env, "responses", rid, 2)
-    usage = all_for(env, "usage", rid, 2)
+    usage = all_for(env, "usage", rid, 3)
     assert [x["error"] for x in responses] == [None, None]
-    assert responses[0]["content"] == responses[1]["content"]
-    assert sorted(u["outcome"] for u in usage) == ["duplicate", "success"]
+    assert value(responses[0]) == value(responses[1])  # the replay is the answer as it was
+    # The waiting copy replays the kept answer: the success event again, the
+    # same event (same event_id: a consumer counts the call once), then its
+    # own duplicate event at no cost.
+    assert sorted(u["outcome"] for u in usage) == ["duplicate", "success", "success"]
+    ok = [u for u in usage if u["outcome"] == "success"]
+    assert value(ok[0]) == value(ok[1]) and ok[0]["cost_usd"] > 0
     dup = next(u for u in usage if u["outcome"] == "duplicate")
+    assert dup["event_id"] != ok[0]["event_id"]
     assert dup["cost_usd"] == 0 and dup["total_tokens"] == 0
     assert mock.calls(rid) == 1
 

@@ -26,6 +26,8 @@ enum { MAX_RECS = 256, MAX_MOVES = 64, SEQ_LEN = 256 };
 
 typedef struct {
     char topic[64];
+    char key[64];
+    size_t key_len;
     gw_job *job;
     uint8_t *val;
     size_t len;
@@ -57,13 +59,13 @@ static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key
                         const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
 {
     (void)ud;
-    (void)key;
-    (void)key_len;
     rd_kafka_headers_destroy(hdrs);
     if (h.fail_sends || h.nrecs == MAX_RECS)
         return GW_E_IO;
     rec *r = &h.recs[h.nrecs++];
     snprintf(r->topic, sizeof r->topic, "%s", topic);
+    r->key_len = key_len < sizeof r->key ? key_len : sizeof r->key;
+    memcpy(r->key, key, r->key_len);
     r->job = job;
     r->val = malloc(len);
     memcpy(r->val, val, len);
@@ -258,6 +260,11 @@ static const rec *find(const fx *f, const char *topic, size_t nth)
     return NULL;
 }
 
+static bool same_bytes(const rec *a, const rec *b)
+{
+    return a != NULL && b != NULL && a->len == b->len && memcmp(a->val, b->val, a->len) == 0;
+}
+
 static size_t count(const fx *f, const char *topic)
 {
     size_t n = 0;
@@ -342,11 +349,70 @@ static void test_duplicate_replays_kept_answer(void **state)
     gw_response a = response(&f, 0), b = response(&f, 1);
     assert_string_equal(a.content, b.content);
     assert_string_equal(a.model_id, b.model_id);
-    gw_usage_event u = usage(&f, 1);
+    /* the replay sends the kept success event again, byte for byte (same
+     * event_id: counted once), then the redelivery's own event at no cost */
+    assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 3);
+    assert_true(
+        same_bytes(find(&f, f.cfg->kafka.topics.usage, 0), find(&f, f.cfg->kafka.topics.usage, 1)));
+    assert_true(same_bytes(find(&f, f.cfg->kafka.topics.responses, 0),
+                           find(&f, f.cfg->kafka.topics.responses, 1)));
+    gw_usage_event first = usage(&f, 0);
+    assert_string_equal(first.outcome, "success");
+    assert_true(first.cost_usd > 0);
+    gw_usage_event u = usage(&f, 2);
     assert_string_equal(u.outcome, "duplicate");
     assert_int_equal(u.prompt_tokens, 0);
     assert_true(u.cost_usd == 0);
+    assert_string_not_equal(u.event_id, first.event_id);
     assert_int_equal(f.w->n.duplicates, 1);
+    fx_close(&f);
+}
+
+/* Records on topic of request id, in order. */
+static size_t records_of(const fx *f, const char *topic, const char *id, const rec **out,
+                         size_t cap, size_t from)
+{
+    size_t n = 0;
+    for (size_t i = from; i < h.nrecs && n < cap; i++)
+        if (strcmp(h.recs[i].topic, topic) == 0 && h.recs[i].key_len == strlen(id) &&
+            memcmp(h.recs[i].key, id, h.recs[i].key_len) == 0)
+            out[n++] = &h.recs[i];
+    return n;
+}
+
+/* A streamed answer served again (a redelivery) publishes the same chunk
+ * series byte for byte: the live cuts (by the provider's deltas) are kept
+ * with the answer, not re-cut by size. */
+static void test_streamed_duplicate_same_chunks(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    const char *text = "stream this answer twice, the same way both times";
+    submit(&f, &(req_spec){.id = "sd1", .text = text, .stream = true});
+    settle(&f);
+    size_t first_end = h.nrecs;
+    const rec *a[64], *b[64];
+    size_t na = records_of(&f, f.cfg->kafka.topics.chunks, "sd1", a, 64, 0);
+    assert_true(na >= 3);
+    /* the live cuts are not all the replay's size cuts (chunk_coalesce_bytes
+     * = 8), so the check below could fail if the cuts were not kept */
+    bool uneven = false;
+    for (size_t i = 0; i + 1 < na; i++) {
+        gw_chunk c;
+        assert_int_equal(gw_codec_decode_chunk(f.codec, a[i]->val, a[i]->len, &f.arena, &c), GW_OK);
+        uneven |= strlen(c.content) != 8;
+    }
+    assert_true(uneven);
+    submit(&f, &(req_spec){.id = "sd1", .text = text, .stream = true});
+    settle(&f);
+    size_t nb = records_of(&f, f.cfg->kafka.topics.chunks, "sd1", b, 64, first_end);
+    assert_int_equal(nb, na);
+    for (size_t i = 0; i < na; i++)
+        assert_true(same_bytes(a[i], b[i]));
+    const rec *ua[4], *ub[4];
+    assert_int_equal(records_of(&f, f.cfg->kafka.topics.usage, "sd1", ua, 4, 0), 3);
+    assert_int_equal(records_of(&f, f.cfg->kafka.topics.usage, "sd1", ub, 4, first_end), 2);
+    assert_true(same_bytes(ua[0], ub[0])); /* the success event, again */
     fx_close(&f);
 }
 
@@ -371,7 +437,8 @@ static void test_reused_request_id_other_content(void **state)
     h.ntraces = 0;
     submit(&f, &(req_spec){.id = "u1", .text = "what is the capital of France"});
     settle(&f);
-    gw_usage_event d = usage(&f, 2);
+    gw_usage_event k = usage(&f, 2), d = usage(&f, 3);
+    assert_string_equal(k.outcome, "success"); /* the kept event, again */
     assert_string_equal(d.outcome, "duplicate");
     gw_response a = response(&f, 0), c = response(&f, 2);
     assert_string_equal(a.content, c.content);
@@ -547,6 +614,31 @@ static void test_failed_produce_is_not_committed(void **state)
     fx_close(&f);
 }
 
+/* The answer was kept but nothing reached Kafka (the worker died, or the
+ * broker refused, between KEEP and PUBLISH): the redelivery publishes the
+ * success usage event the first owner would have, so the provider call is
+ * billed once, not lost behind a "duplicate" at cost 0. */
+static void test_kept_but_unpublished_bills_once(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    h.fail_sends = true;
+    submit(&f, &(req_spec){.id = "b1", .text = "bill me exactly once"});
+    settle(&f);
+    assert_int_equal(h.nrecs, 0);
+    h.fail_sends = false;
+    submit(&f, &(req_spec){.id = "b1", .text = "bill me exactly once"});
+    settle(&f);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 2);
+    gw_usage_event kept = usage(&f, 0), dup = usage(&f, 1);
+    assert_string_equal(kept.outcome, "success");
+    assert_true(kept.cost_usd > 0);
+    assert_true(kept.prompt_tokens > 0);
+    assert_string_equal(dup.outcome, "duplicate");
+    assert_true(dup.cost_usd == 0);
+    fx_close(&f);
+}
+
 static void test_table_moves(void **state)
 {
     assert_true(gw_stage_move_legal(GW_STAGE_DECODE, GW_STAGE_VALIDATE));
@@ -567,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_fresh_request),
         cmocka_unit_test(test_cheapest_straight_through),
         cmocka_unit_test(test_duplicate_replays_kept_answer),
+        cmocka_unit_test(test_streamed_duplicate_same_chunks),
+        cmocka_unit_test(test_kept_but_unpublished_bills_once),
         cmocka_unit_test(test_reused_request_id_other_content),
         cmocka_unit_test(test_cache_hit),
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
