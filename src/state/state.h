@@ -242,7 +242,9 @@ typedef struct {
     const char *owner;
     const uint8_t *data;
     size_t len;
-    const char *fingerprint; /* kept before the idempotency answer, as in admit */
+    const char *fingerprint; /* kept before the idempotency answer, as in admit; the
+                                worker may append extras (text without '|', see
+                                docs/worker.md "A replay is a true duplicate") */
     gw_done_kind idem;
     int32_t idem_ttl_s;
     const char *cache_key;
