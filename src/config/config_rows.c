@@ -64,6 +64,7 @@ static const char *const backend_names[] = {"redis", "memory", NULL};
 static const char *const redis_mode_names[] = {"standalone", "cluster", NULL};
 static const char *const on_limit_names[] = {"reject", "delay", NULL};
 static const char *const policy_names[] = {"open", "closed", NULL};
+static const char *const http_version_names[] = {"auto", "1.1", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off", NULL};
 
 _Static_assert(GW_LOG_OFF == 4, "level_names follows gw_log_level");
@@ -117,6 +118,14 @@ static const gw_cfg_row deployment_rows[] = {
       "Most calls in flight to this deployment from one worker"),
     I64("rpm", rpm_limit, 0, BIG, "0", "Fleet-wide requests per minute to it; 0 = unlimited"),
     I64("tpm", tpm_limit, 0, BIG, "0", "Fleet-wide tokens per minute to it; 0 = unlimited"),
+    S("tls.ca_file", tls_ca_file, 0, "",
+      "PEM CA bundle that verifies the endpoint (a private CA); empty: the system's"),
+    S("tls.cert_file", tls_cert_file, 0, "", "Client certificate (PEM) for mutual TLS"),
+    S("tls.key_file", tls_key_file, 0, "",
+      "Private key (PEM) of tls.cert_file; empty: in the certificate file"),
+    E("http_version", http_version, gw_http_version, http_version_names, "auto",
+      "`auto`: HTTP/2 over TLS when the endpoint offers it (many calls share one connection), "
+      "else HTTP/1.1; `1.1`: never HTTP/2"),
     I("timeouts.connect_ms", connect_timeout_ms, 1, MS_MAX, "@timeouts.connect_ms",
       "Connect timeout"),
     I("timeouts.first_token_ms", first_token_timeout_ms, 1, MS_MAX, "@timeouts.first_token_ms",
@@ -474,6 +483,10 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
         strncmp(d->base_url, "https://", 8) != 0) {
         snprintf(path, sizeof(path), "%s.base_url", elem_path);
         return gw_cfg_fail(ctx, NULL, path, "must start with http:// or https://");
+    }
+    if (d->tls_key_file != NULL && d->tls_cert_file == NULL) {
+        snprintf(path, sizeof(path), "%s.tls.key_file", elem_path);
+        return gw_cfg_fail(ctx, NULL, path, "needs tls.cert_file");
     }
     for (size_t i = 0; i < d->extra_header_count; i++) {
         const char *colon = strchr(d->extra_headers[i], ':');

@@ -72,6 +72,7 @@ struct gw_http_req {
     char *body_own;
     size_t body_len;
     int32_t connect_ms;
+    const gw_http_transport *transport; /* NULL or one that sets something */
     gw_http_cbs cbs;
     void *ud;
     uv_timer_t timer;
@@ -323,9 +324,9 @@ static CURL *easy_get(gw_http *h)
     return e;
 }
 
-static void easy_put(gw_http *h, CURL *e)
+static void easy_put(gw_http *h, CURL *e, bool custom)
 {
-    if (h->spare_count == EASY_POOL || h->closing) {
+    if (h->spare_count == EASY_POOL || h->closing || custom) {
         curl_easy_cleanup(e);
         return;
     }
@@ -664,7 +665,7 @@ static void req_release(gw_http_req *r)
         h->in_multi--;
     }
     if (r->easy != NULL)
-        easy_put(h, r->easy);
+        easy_put(h, r->easy, r->transport != NULL);
     r->easy = NULL;
     req_free_copies(r);
     uv_timer_stop(&r->timer);
@@ -774,6 +775,9 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
         r->body_own[o->body_len] = '\0';
     }
     r->connect_ms = o->connect_timeout_ms;
+    const gw_http_transport *t = o->transport;
+    bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->http1_only);
+    r->transport = custom ? t : NULL;
     return GW_OK;
 }
 
@@ -794,6 +798,17 @@ static void setup_easy(gw_http_req *r)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     /* 0 is curl's default (300 s) */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms > 0 ? (long)r->connect_ms : 0L);
+    const gw_http_transport *t = r->transport;
+    if (t == NULL)
+        return; /* a pooled handle: only ever default transport options */
+    if (t->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
+    if (t->key_file != NULL)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    if (t->http1_only)
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 }
 
 gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,
@@ -827,7 +842,7 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     if (err != GW_OK) {
         req_free_copies(r);
         if (r->easy)
-            easy_put(h, r->easy);
+            easy_put(h, r->easy, r->transport != NULL);
         r->easy = NULL;
         req_recycle(h, r);
         return err;

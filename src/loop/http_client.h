@@ -57,8 +57,20 @@ typedef struct {
 
 enum { GW_HTTP_MAX_HEADERS = 24, GW_HTTP_DEFAULT_MAX_BODY = 8 * 1024 * 1024 };
 
+/* Per-destination transport options (a deployment's; they outlive its
+ * requests). A transfer with any of them set runs on an easy handle of its
+ * own (never returned to the pool), so nothing carries over to transfers
+ * to other destinations. */
+typedef struct {
+    const char *ca_file;   /* PEM bundle that verifies the server; NULL: the system's */
+    const char *cert_file; /* client certificate (PEM) for mutual TLS; NULL: none */
+    const char *key_file;  /* its private key (PEM); NULL: in cert_file */
+    bool http1_only;       /* never HTTP/2 (default: HTTP/2 over TLS when offered) */
+} gw_http_transport;
+
 typedef struct {
     const char *url;
+    const gw_http_transport *transport;       /* NULL: defaults */
     const char *headers[GW_HTTP_MAX_HEADERS]; /* "Name: value"; copied by curl */
     size_t header_count;
     const char *body; /* POST body, copied unless body_borrowed; NULL for GET */

@@ -30,6 +30,12 @@ int gw_provider_kind_parse(const char *s);             /* -1 if unknown */
 
 enum { GW_MAX_CAPABILITIES = 16, GW_MAX_EXTRA_HEADERS = 8 };
 
+/* Which HTTP version a deployment's calls may use. */
+typedef enum {
+    GW_HTTP_VERSION_AUTO, /* HTTP/2 over TLS when the server offers it, else HTTP/1.1 */
+    GW_HTTP_VERSION_1_1,  /* HTTP/1.1 only */
+} gw_http_version;
+
 typedef struct {
     const char *id; /* deployment id, unique in the registry ("gpt4o-east") */
     gw_provider_kind provider;
@@ -55,6 +61,12 @@ typedef struct {
     int32_t max_concurrency;
     int64_t rpm_limit; /* requests per minute to this deployment, fleet-wide; 0 = unlimited */
     int64_t tpm_limit; /* tokens per minute to this deployment, fleet-wide; 0 = unlimited */
+
+    /* Transport: TLS files for private endpoints, HTTP version. */
+    const char *tls_ca_file;   /* NULL: the system's CA bundle */
+    const char *tls_cert_file; /* client certificate for mutual TLS; NULL: none */
+    const char *tls_key_file;  /* its key; NULL: in the certificate file */
+    gw_http_version http_version;
 
     int32_t connect_timeout_ms;
     int32_t first_token_timeout_ms;

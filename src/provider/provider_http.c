@@ -35,6 +35,7 @@ struct gw_phttp_call {
     gw_provider_cbs cbs;
     void *ud;
     gw_http_req *http;
+    gw_http_transport transport; /* the deployment's TLS files and HTTP version */
     char *hdrs[GW_HTTP_MAX_HEADERS];
     bool hdr_heap[GW_HTTP_MAX_HEADERS]; /* hdrs[i] was allocated (did not fit hstore) */
     size_t hdr_count;
@@ -1102,6 +1103,11 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
     o->idle_timeout_ms = d->idle_timeout_ms;
     o->total_timeout_ms = d->total_timeout_ms;
     o->max_body_bytes = GW_PHTTP_MAX_CONTENT + 64 * 1024;
+    c->transport = (gw_http_transport){.ca_file = d->tls_ca_file,
+                                       .cert_file = d->tls_cert_file,
+                                       .key_file = d->tls_key_file,
+                                       .http1_only = d->http_version == GW_HTTP_VERSION_1_1};
+    o->transport = &c->transport;
     return GW_OK;
 }
 

@@ -523,6 +523,12 @@ static void test_set_errors(void **state)
     expect_set_error(dev, "breaker.open_max_ms=10",
                      "--set breaker.open_max_ms=10: breaker.open_base_ms: 5000 is above "
                      "breaker.open_max_ms 10");
+    expect_set_error(dev, "deployments[mock-fast].tls.key_file=config/dev.conf",
+                     "--set deployments[mock-fast].tls.key_file=config/dev.conf: "
+                     "deployments[0].tls.key_file: needs tls.cert_file");
+    expect_set_error(dev, "deployments[mock-fast].http_version=3",
+                     "--set deployments[mock-fast].http_version=3: deployments[0].http_version: "
+                     "\"3\" is not one of: auto, 1.1");
     expect_set_error(dev, "deployments[mock-fast].provider=openai",
                      "--set deployments[mock-fast].provider=openai: deployments[0].base_url: "
                      "required for provider \"openai\"");
