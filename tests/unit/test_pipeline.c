@@ -502,12 +502,13 @@ typedef struct {
     char id[64], name[64], args[4096];
 } tool_stream;
 
-static tool_stream assemble_tool_chunks(fx *f)
+static tool_stream assemble_tool_chunks_from(fx *f, const char *id, size_t from)
 {
     tool_stream ts = {0};
-    size_t n = count(f, f->cfg->kafka.topics.chunks);
+    const rec *recs[256];
+    size_t n = records_of(f, f->cfg->kafka.topics.chunks, id, recs, 256, from);
     for (size_t i = 0; i < n; i++) {
-        const rec *r = find(f, f->cfg->kafka.topics.chunks, i);
+        const rec *r = recs[i];
         gw_chunk ch;
         assert_int_equal(gw_codec_decode_chunk(f->codec, r->val, r->len, &f->arena, &ch), GW_OK);
         assert_int_equal(ch.seq, (int32_t)i);
@@ -530,6 +531,11 @@ static tool_stream assemble_tool_chunks(fx *f)
         }
     }
     return ts;
+}
+
+static tool_stream assemble_tool_chunks(fx *f, const char *id)
+{
+    return assemble_tool_chunks_from(f, id, 0);
 }
 
 static void check_tool_response(fx *f, const tool_stream *ts)
@@ -557,7 +563,7 @@ static void test_streamed_tool_call_pieces(void **state)
                            .tools = true,
                            .strategy = GW_ROUTE_CHEAPEST});
     settle(&f);
-    tool_stream ts = assemble_tool_chunks(&f);
+    tool_stream ts = assemble_tool_chunks(&f, "t1");
     check_tool_response(&f, &ts);
     assert_true(ts.tool_chunks >= 3);
     assert_true(ts.longest_piece <= 8); /* the mock's pieces, as they came */
@@ -578,11 +584,39 @@ static void test_streamed_tool_call_coalesced(void **state)
                            .tools = true,
                            .strategy = GW_ROUTE_CHEAPEST});
     settle(&f);
-    tool_stream ts = assemble_tool_chunks(&f);
+    tool_stream ts = assemble_tool_chunks(&f, "t2");
     check_tool_response(&f, &ts);
     assert_true(ts.tool_chunks >= 2);
     assert_true(ts.longest_piece > 8); /* several pieces of 8 bytes in one delta */
     assert_true(ts.tool_chunks < (strlen(ts.args) + 7) / 8);
+    fx_close(&f);
+}
+
+/* A redelivered streamed tool call replays the kept answer: the chunks
+ * assemble to the same call (no live cuts are kept for tool streams, so the
+ * replay carries the call whole on its final chunk). */
+static void test_streamed_tool_call_duplicate(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    req_spec spec = {.id = "t3",
+                     .text = "call the tool",
+                     .stream = true,
+                     .tools = true,
+                     .strategy = GW_ROUTE_CHEAPEST};
+    submit(&f, &spec);
+    settle(&f);
+    size_t first_end = h.nrecs;
+    tool_stream a = assemble_tool_chunks(&f, "t3");
+    check_tool_response(&f, &a);
+    submit(&f, &spec);
+    settle(&f);
+    tool_stream b = assemble_tool_chunks_from(&f, "t3", first_end);
+    assert_string_equal(b.id, a.id);
+    assert_string_equal(b.name, a.name);
+    assert_string_equal(b.args, a.args);
+    assert_int_equal(b.tool_chunks, 1);
+    assert_string_equal(usage(&f, 2).outcome, "duplicate"); /* after the kept success event */
     fx_close(&f);
 }
 
@@ -764,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
         cmocka_unit_test(test_streamed_tool_call_pieces),
         cmocka_unit_test(test_streamed_tool_call_coalesced),
+        cmocka_unit_test(test_streamed_tool_call_duplicate),
         cmocka_unit_test(test_rate_limited_reject),
         cmocka_unit_test(test_rate_limited_delay),
         cmocka_unit_test(test_deadline_expired),
