@@ -678,7 +678,7 @@ static gw_err inherit(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base, const 
 /* One scalar or string-list setting; *given: an override or the file had it. */
 static gw_err resolve_value(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base,
                             const config_setting_t *grp, const char *path, const char *alt,
-                            bool *given)
+                            const char *elem_def, bool *given)
 {
     const gw_cfg_override *ov = find_override(ctx, path, alt);
     *given = true;
@@ -697,6 +697,10 @@ static gw_err resolve_value(gw_cfg_ctx *ctx, const gw_cfg_row *row, char *base,
         return e != GW_OK ? e : store(ctx, row, base, &v, s, path);
     }
     *given = false;
+    if (elem_def != NULL) {
+        *given = true;
+        return set_from_text(ctx, row, base, elem_def, path);
+    }
     if (row->def == NULL)
         return GW_OK;
     if (row->def[0] == '@')
@@ -726,7 +730,11 @@ static gw_err resolve_table(gw_cfg_ctx *ctx, const gw_cfg_table *t, char *base,
         if (row->type == GW_CT_LIST) {
             e = resolve_list(ctx, row, grp, path);
         } else {
-            e = resolve_value(ctx, row, base, grp, path, alt_prefix[0] ? alt : NULL, &given);
+            char buf[GW_CFG_PATH_MAX];
+            const char *elem_def =
+                t->elem_default != NULL ? t->elem_default(base, row, buf, sizeof buf) : NULL;
+            e = resolve_value(ctx, row, base, grp, path, alt_prefix[0] ? alt : NULL, elem_def,
+                              &given);
             if (e == GW_OK && !given && row->def == NULL)
                 e = gw_cfg_fail(ctx, grp, path, "required setting is missing");
         }

@@ -14,8 +14,9 @@
  * id, agent); a top-level row that elements inherit ("@path") comes before
  * the list row (values are resolved in row order).
  *
- * Every value is resolved once, in row order, from the first of three
- * layers that has it: a --set override, the file, the row's default.
+ * Every value is resolved once, in row order, from the first of the layers
+ * that has it: a --set override, the file, the element's default (a
+ * table's elem_default: a deployment's preset), the row's default.
  */
 #ifndef GW_CONFIG_PRIVATE_H
 #define GW_CONFIG_PRIVATE_H
@@ -60,6 +61,11 @@ struct gw_cfg_table {
     size_t elem_size;
     /* Rules across one element's fields; elem_path like "deployments[2]". */
     gw_err (*validate_elem)(gw_cfg_ctx *ctx, void *elem, const char *elem_path);
+    /* Optional: a default that depends on the element's earlier rows (a
+     * deployment's preset), in the text form of row defaults, written into
+     * buf (len bytes); NULL: the row's own default. It stands between the
+     * file and the row's default, and satisfies a required row. */
+    const char *(*elem_default)(const void *elem, const gw_cfg_row *row, char *buf, size_t len);
 };
 
 enum { GW_CFG_PATH_MAX = 256 };

@@ -8,6 +8,7 @@
  * Row macros check at compile time that the field has the row's C type.
  */
 #include "config/config_private.h"
+#include "provider/provider_preset.h"
 #include "provider/provider_table.h"
 
 #include <string.h>
@@ -86,18 +87,27 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
 #define GW_ROW_T gw_deployment
 static const gw_cfg_row deployment_rows[] = {
     S("id", id, 1, NULL, "Unique id of the deployment; a request's `model` names it"),
-    E("provider", provider, gw_provider_kind, gw_provider_kind_names, NULL, "Provider dialect"),
+    E("preset", preset, gw_preset, gw_preset_names, "none",
+      "OpenAI-compatible preset: fills provider, base_url, api_key_env and quirks (keys set here "
+      "win); see docs/providers.md"),
+    E("provider", provider, gw_provider_kind, gw_provider_kind_names, NULL,
+      "Provider dialect (required unless a preset gives it)"),
     S("model", model, 1, NULL, "Model name sent to the provider"),
     S("base_url", base_url, 0, "",
-      "Endpoint base URL (http:// or https://); required for every provider but mock"),
+      "Endpoint base URL (http:// or https://); required for every provider but mock unless a "
+      "preset gives it"),
     ENV("api_key_env", api_key_env, api_key, "",
-        "Environment variable that holds the API key (never the key itself)"),
+        "Environment variable that holds the API key (never the key itself); default from the "
+        "preset"),
     S("auth_header", auth_header, 0, "",
       "Header carrying the key; default `Authorization` (Bearer), `x-api-key` for anthropic"),
     S("anthropic_version", anthropic_version, 1, "2023-06-01",
       "`anthropic-version` header (anthropic only)"),
     S("api_version", api_version, 0, "",
       "`api-version` query parameter (azure only; empty: 2024-10-21)"),
+    SL("quirks", quirks, quirk_count, GW_MAX_QUIRKS, "",
+       "OpenAI dialect quirk flags (no_stream_options, random_seed, required_as_any, "
+       "max_completion_tokens, no_json_schema, no_json_object); default from the preset"),
     SL("extra_headers", extra_headers, extra_header_count, GW_MAX_EXTRA_HEADERS, "",
        "Extra request headers, each \"Name: value\""),
     SL("capabilities", capabilities, capability_count, GW_MAX_CAPABILITIES, "text",
@@ -145,8 +155,28 @@ static const gw_cfg_row deployment_rows[] = {
 };
 #undef GW_ROW_T
 
-static const gw_cfg_table deployment_table = {"deployment", deployment_rows, COUNT(deployment_rows),
-                                              sizeof(gw_deployment), validate_deployment};
+/* A deployment's preset gives the defaults of the rows it names. */
+static const char *deployment_default(const void *elem, const gw_cfg_row *row, char *buf,
+                                      size_t len)
+{
+    const gw_deployment *d = elem;
+    const gw_preset_info *p = gw_preset_get(d->preset);
+    if (p == NULL || p->id == GW_PRESET_NONE)
+        return NULL;
+    if (strcmp(row->path, "provider") == 0)
+        return gw_provider_kind_name(p->kind);
+    if (strcmp(row->path, "base_url") == 0)
+        return p->base_url;
+    if (strcmp(row->path, "api_key_env") == 0)
+        return p->api_key_env;
+    if (strcmp(row->path, "quirks") == 0 && p->quirks != 0)
+        return gw_quirks_format(p->quirks, buf, len) ? buf : NULL;
+    return NULL;
+}
+
+static const gw_cfg_table deployment_table = {"deployment",           deployment_rows,
+                                              COUNT(deployment_rows), sizeof(gw_deployment),
+                                              validate_deployment,    deployment_default};
 
 #define GW_ROW_T gw_cfg_agent_limit
 static const gw_cfg_row agent_limit_rows[] = {
@@ -156,8 +186,8 @@ static const gw_cfg_row agent_limit_rows[] = {
 };
 #undef GW_ROW_T
 
-static const gw_cfg_table agent_limit_table = {"agent", agent_limit_rows, COUNT(agent_limit_rows),
-                                               sizeof(gw_cfg_agent_limit), NULL};
+static const gw_cfg_table agent_limit_table = {
+    "agent", agent_limit_rows, COUNT(agent_limit_rows), sizeof(gw_cfg_agent_limit), NULL, NULL};
 
 #define GW_ROW_T gw_cfg_agent_budget
 static const gw_cfg_row agent_budget_rows[] = {
@@ -170,7 +200,7 @@ static const gw_cfg_row agent_budget_rows[] = {
 #undef GW_ROW_T
 
 static const gw_cfg_table agent_budget_table = {
-    "agent", agent_budget_rows, COUNT(agent_budget_rows), sizeof(gw_cfg_agent_budget), NULL};
+    "agent", agent_budget_rows, COUNT(agent_budget_rows), sizeof(gw_cfg_agent_budget), NULL, NULL};
 
 /* ---- the top level ---------------------------------------------------- */
 
@@ -466,9 +496,33 @@ static const gw_cfg_row top_rows[] = {
 };
 #undef GW_ROW_T
 
-const gw_cfg_table gw_cfg_top = {"setting", top_rows, COUNT(top_rows), sizeof(gw_config), NULL};
+const gw_cfg_table gw_cfg_top = {"setting",         top_rows, COUNT(top_rows),
+                                 sizeof(gw_config), NULL,     NULL};
 
 /* ---- rules across settings ------------------------------------------- */
+
+/* quirks: known names, for the OpenAI dialect only; their bits into openai_quirks. */
+static gw_err validate_quirks(gw_cfg_ctx *ctx, gw_deployment *d, const char *elem_path)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s.quirks", elem_path);
+    d->openai_quirks = 0;
+    for (size_t i = 0; i < d->quirk_count; i++) {
+        uint32_t bit = gw_quirk_parse(d->quirks[i]);
+        if (bit == 0) {
+            char names[256];
+            gw_quirks_format(UINT32_MAX >> (32 - GW_QUIRK__COUNT), names, sizeof names);
+            return gw_cfg_fail(ctx, NULL, path, "\"%.64s\" is not one of: %s", d->quirks[i], names);
+        }
+        d->openai_quirks |= bit;
+    }
+    if (d->quirk_count > 0 && d->provider != GW_PROVIDER_OPENAI && d->provider != GW_PROVIDER_AZURE)
+        return gw_cfg_fail(ctx, NULL, path,
+                           "quirks are for the openai dialect (provider openai or "
+                           "azure), not \"%s\"",
+                           gw_provider_kind_name(d->provider));
+    return GW_OK;
+}
 
 static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_path)
 {
@@ -495,6 +549,9 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
             return gw_cfg_fail(ctx, NULL, path, "item %zu is not \"Name: value\"", i);
         }
     }
+    gw_err e = validate_quirks(ctx, d, elem_path);
+    if (e != GW_OK)
+        return e;
     if (d->first_token_timeout_ms > d->total_timeout_ms ||
         d->connect_timeout_ms > d->total_timeout_ms || d->idle_timeout_ms > d->total_timeout_ms) {
         snprintf(path, sizeof(path), "%s.timeouts.total_ms", elem_path);

@@ -28,7 +28,34 @@ extern const char *const gw_provider_kind_names[GW_PROVIDER__COUNT + 1];
 const char *gw_provider_kind_name(gw_provider_kind k); /* "mock", "openai", ... */
 int gw_provider_kind_parse(const char *s);             /* -1 if unknown */
 
-enum { GW_MAX_CAPABILITIES = 16, GW_MAX_EXTRA_HEADERS = 8 };
+/* The OpenAI-compatible presets (GW_PRESET_NONE, GW_PRESET_GROQ, ...) and
+ * the OpenAI adapter's quirk bits (GW_QUIRK_RANDOM_SEED, ...), in the row
+ * order of provider/provider_preset.def (their one declaration). */
+typedef enum {
+#define GW_QUIRK_ROW(id, ...) GW_QUIRK_BIT_##id,
+#define GW_PRESET_ROW(id, ...)
+#include "provider/provider_preset.def"
+#undef GW_QUIRK_ROW
+#undef GW_PRESET_ROW
+    GW_QUIRK__COUNT
+} gw_quirk_bit;
+enum {
+#define GW_QUIRK_ROW(id, ...) GW_QUIRK_##id = 1u << GW_QUIRK_BIT_##id,
+#define GW_PRESET_ROW(id, ...)
+#include "provider/provider_preset.def"
+#undef GW_QUIRK_ROW
+#undef GW_PRESET_ROW
+};
+typedef enum {
+#define GW_QUIRK_ROW(id, ...)
+#define GW_PRESET_ROW(id, ...) GW_PRESET_##id,
+#include "provider/provider_preset.def"
+#undef GW_QUIRK_ROW
+#undef GW_PRESET_ROW
+    GW_PRESET__COUNT
+} gw_preset;
+
+enum { GW_MAX_CAPABILITIES = 16, GW_MAX_EXTRA_HEADERS = 8, GW_MAX_QUIRKS = GW_QUIRK__COUNT };
 
 /* Which HTTP version a deployment's calls may use. */
 typedef enum {
@@ -37,7 +64,8 @@ typedef enum {
 } gw_http_version;
 
 typedef struct {
-    const char *id; /* deployment id, unique in the registry ("gpt4o-east") */
+    const char *id;   /* deployment id, unique in the registry ("gpt4o-east") */
+    gw_preset preset; /* GW_PRESET_NONE, or where provider, base_url, ... default from */
     gw_provider_kind provider;
     const char *model;       /* model name sent upstream ("gpt-4o") */
     const char *base_url;    /* "http://127.0.0.1:18080" ; unused by mock */
@@ -46,8 +74,11 @@ typedef struct {
     const char *auth_header; /* "Authorization" (Bearer) or "x-api-key"; default by provider */
     const char *extra_headers[GW_MAX_EXTRA_HEADERS]; /* "Name: value" */
     size_t extra_header_count;
-    const char *anthropic_version; /* default "2023-06-01" */
-    const char *api_version;       /* azure: the api-version query parameter; NULL: default */
+    const char *anthropic_version;     /* default "2023-06-01" */
+    const char *api_version;           /* azure: the api-version query parameter; NULL: default */
+    const char *quirks[GW_MAX_QUIRKS]; /* quirk names as configured (openai dialect) */
+    size_t quirk_count;
+    uint32_t openai_quirks; /* GW_QUIRK_* bits of quirks[], set by config validation */
 
     const char *capabilities[GW_MAX_CAPABILITIES];
     size_t capability_count;

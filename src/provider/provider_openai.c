@@ -9,17 +9,21 @@
  * {"type":"function","function":{"name":...}}; response_format as OpenAI's
  * json_object / json_schema; tool calls come back in message.tool_calls (or
  * delta.tool_calls pieces keyed by index), their arguments a JSON string.
+ * The deployment's quirk bits (openai_quirks, from its preset or quirks
+ * list) rename or refuse the few fields some compatible servers reject.
  */
 #include "provider/provider_openai.h"
 
 #include <string.h>
 
-static void write_tool_choice(gw_jbuf *j, const gw_request *req)
+static void write_tool_choice(gw_jbuf *j, const gw_request *req, uint32_t quirks)
 {
     if (req->tool_count == 0 || req->tool_choice == NULL)
         return;
     gw_jbuf_lit(j, ",\"tool_choice\":");
-    if (gw_phttp_tool_mode(req) == GW_TOOLS_NAMED) {
+    if ((quirks & GW_QUIRK_REQUIRED_AS_ANY) && strcmp(req->tool_choice, "required") == 0) {
+        gw_jbuf_str(j, "any");
+    } else if (gw_phttp_tool_mode(req) == GW_TOOLS_NAMED) {
         gw_jbuf_lit(j, "{\"type\":\"function\",\"function\":{\"name\":");
         gw_jbuf_str(j, req->tool_choice);
         gw_jbuf_lit(j, "}}");
@@ -28,18 +32,25 @@ static void write_tool_choice(gw_jbuf *j, const gw_request *req)
     }
 }
 
-static void write_response_format(gw_jbuf *j, const gw_request *req)
+static void write_response_format(gw_jbuf *j, const gw_request *req, uint32_t quirks)
 {
     const gw_response_format *f = req->response_format;
     if (f == NULL)
         return;
-    if (strcmp(f->type, "json_schema") == 0) {
+    bool schema = strcmp(f->type, "json_schema") == 0, object = strcmp(f->type, "json_object") == 0;
+    if (((schema && (quirks & GW_QUIRK_NO_JSON_SCHEMA)) ||
+         (object && (quirks & GW_QUIRK_NO_JSON_OBJECT))) &&
+        j->err == GW_OK) {
+        j->err = GW_E_PROVIDER_UNSUPPORTED; /* the server rejects it: the next deployment */
+        return;
+    }
+    if (schema) {
         gw_jbuf_lit(j, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":");
         gw_jbuf_str(j, f->name ? f->name : "response");
         gw_jbuf_lit(j, ",\"schema\":");
         gw_jbuf_json(j, f->schema, true);
         gw_jbuf_lit(j, f->strict ? ",\"strict\":true}}" : ",\"strict\":false}}");
-    } else if (strcmp(f->type, "json_object") == 0) {
+    } else if (object) {
         gw_jbuf_lit(j, ",\"response_format\":{\"type\":\"json_object\"}");
     } else if (strcmp(f->type, "text") != 0 && j->err == GW_OK) {
         j->err = GW_E_INVALID_REQUEST; /* validated earlier; never sent unknown */
@@ -47,7 +58,7 @@ static void write_response_format(gw_jbuf *j, const gw_request *req)
 }
 
 /* stop, top_p, seed. */
-static void write_sampling(gw_jbuf *j, const gw_request *req)
+static void write_sampling(gw_jbuf *j, const gw_request *req, uint32_t quirks)
 {
     if (req->stop_count > 0) {
         gw_jbuf_lit(j, ",\"stop\":[");
@@ -62,13 +73,16 @@ static void write_sampling(gw_jbuf *j, const gw_request *req)
         gw_jbuf_real(j, req->top_p);
     }
     if (req->has_seed) {
-        gw_jbuf_lit(j, ",\"seed\":");
+        gw_jbuf_lit(j, quirks & GW_QUIRK_RANDOM_SEED ? ",\"random_seed\":" : ",\"seed\":");
         gw_jbuf_int(j, req->seed);
     }
 }
 
+/* d->openai_quirks (the deployment's preset or quirks list) change a few
+ * fields for servers that reject OpenAI's; see provider_preset.def. */
 static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
+    uint32_t quirks = d->openai_quirks;
     gw_jbuf_lit(j, "{\"model\":");
     gw_jbuf_str(j, d->model);
     gw_jbuf_lit(j, ",\"messages\":");
@@ -76,15 +90,18 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
     gw_jbuf_lit(j, ",\"temperature\":");
     gw_jbuf_real(j, req->temperature);
     if (req->max_tokens > 0) {
-        gw_jbuf_lit(j, ",\"max_tokens\":");
+        gw_jbuf_lit(j, quirks & GW_QUIRK_MAX_COMPLETION_TOKENS ? ",\"max_completion_tokens\":"
+                                                               : ",\"max_tokens\":");
         gw_jbuf_int(j, req->max_tokens);
     }
     gw_phttp_write_function_tools(j, req);
-    write_tool_choice(j, req);
-    write_response_format(j, req);
-    write_sampling(j, req);
+    write_tool_choice(j, req, quirks);
+    write_response_format(j, req, quirks);
+    write_sampling(j, req, quirks);
     if (req->stream)
-        gw_jbuf_lit(j, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+        gw_jbuf_lit(j, quirks & GW_QUIRK_NO_STREAM_OPTIONS
+                           ? ",\"stream\":true"
+                           : ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     gw_jbuf_lit(j, "}");
 }
 

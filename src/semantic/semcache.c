@@ -84,6 +84,55 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The request v3 fields (tools, tool_choice, response_format, stop, top_p,
+ * seed, and the earlier turns' tool calls and tool results), only when a
+ * request has any: requests without them keep the namespace they had, and
+ * only requests with identical tool and format settings are neighbours. */
+static void put_v3_fields(gw_sha256 *h, const gw_request *req, size_t last)
+{
+    bool any = req->tool_count > 0 || req->tool_choice != NULL || req->response_format != NULL ||
+               req->stop_count > 0 || req->has_top_p || req->has_seed;
+    for (size_t i = 0; !any && i < req->message_count; i++)
+        any = req->messages[i].tool_call_count > 0 || req->messages[i].tool_call_id != NULL ||
+              req->messages[i].role == GW_ROLE_TOOL;
+    if (!any)
+        return;
+    char num[64];
+    put_field(h, "|v3|");
+    snprintf(num, sizeof num, "%zu", req->tool_count);
+    put_field(h, num);
+    for (size_t i = 0; i < req->tool_count; i++) {
+        put_field(h, req->tools[i].name);
+        put_field(h, req->tools[i].description);
+        put_field(h, req->tools[i].parameters);
+    }
+    put_field(h, req->tool_choice ? req->tool_choice : "|default|");
+    const gw_response_format *f = req->response_format;
+    put_field(h, f ? f->type : "|none|");
+    put_field(h, f ? f->name : NULL);
+    put_field(h, f ? f->schema : NULL);
+    put_field(h, f && f->strict ? "strict" : "");
+    snprintf(num, sizeof num, "%zu", req->stop_count);
+    put_field(h, num);
+    for (size_t i = 0; i < req->stop_count; i++)
+        put_field(h, req->stop[i]);
+    snprintf(num, sizeof num, "%d|%.17g|%d|%lld", req->has_top_p, req->has_top_p ? req->top_p : 0,
+             req->has_seed, req->has_seed ? (long long)req->seed : 0);
+    put_field(h, num);
+    for (size_t i = 0; i < last; i++) {
+        const gw_message *m = &req->messages[i];
+        put_field(h, m->name);
+        put_field(h, m->tool_call_id);
+        snprintf(num, sizeof num, "%zu", m->tool_call_count);
+        put_field(h, num);
+        for (size_t k = 0; k < m->tool_call_count; k++) {
+            put_field(h, m->tool_calls[k].id);
+            put_field(h, m->tool_calls[k].name);
+            put_field(h, m->tool_calls[k].arguments);
+        }
+    }
+}
+
 /* Everything but the last user turn's text must match exactly. */
 static void namespace_hash(const gw_semcache *c, const gw_request *req, const char *tenant,
                            size_t last, char out[65])
@@ -110,6 +159,7 @@ static void namespace_hash(const gw_semcache *c, const gw_request *req, const ch
         put_field(&h, gw_role_name(req->messages[i].role));
         put_field(&h, req->messages[i].content);
     }
+    put_v3_fields(&h, req, last);
     uint8_t d[32];
     gw_sha256_final(&h, d);
     gw_hex(d, 16, out);

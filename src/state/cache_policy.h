@@ -18,7 +18,9 @@
  * of every field that changes the answer: the namespace (tenant_id, else
  * agent_did; "*" when cache.shared), the preferred model, the routing
  * strategy, the system prompt, temperature, max_tokens, the capabilities
- * sorted, and each message's role, name and content. `stream` is left out,
+ * sorted, and each message's role, name and content; when a request has any
+ * of them, the v3 fields too (tools, tool_choice, response_format, stop,
+ * top_p, seed, each message's tool calls and tool_call_id). `stream` is left out,
  * so a streamed request can be answered from a non-streamed one.
  */
 #ifndef GW_STATE_CACHE_POLICY_H

@@ -141,16 +141,23 @@ void gw_job_add_detail(gw_job *job, const char *key, const char *value)
  * job's ledger: the content bytes sent so far, their hash, and where the
  * chunk ended (the plan). The plan is kept with the answer (stage_state.c),
  * so that a redelivery replays the same cuts: the same (request_id, seq)
- * always carries the same bytes.
+ * always carries the same bytes. The plan has text cuts only: a chunk with
+ * tool-call pieces makes it lost (a replay re-cuts, whole calls at the end).
  */
-static void publish_chunk_text(gw_job *job, const char *text)
+static void publish_chunk(gw_job *job, const char *text, gw_tool_call_delta *tools, size_t ntools)
 {
     gw_job_out *o = &job->out;
-    gw_chunk ch = {.request_id = job->req.request_id, .seq = o->chunk_seq, .content = text};
+    gw_chunk ch = {.request_id = job->req.request_id,
+                   .seq = o->chunk_seq,
+                   .content = text,
+                   .tool_calls = tools,
+                   .tool_call_count = ntools};
     if (gw_job_publish_record(job, GW_REC_CHUNK, &ch, gw_job_topic(job->w, GW_OUT_CHUNKS),
                               ch.seq) != GW_OK)
         return;
     o->chunk_seq++;
+    if (ntools > 0)
+        o->plan_lost = true;
     size_t n = strlen(text);
     o->text_sent += n;
     o->text_hash = gw_fnv1a64(o->text_hash, text, n);
@@ -160,16 +167,35 @@ static void publish_chunk_text(gw_job *job, const char *text)
         o->plan_lost = true;
 }
 
+static void publish_chunk_text(gw_job *job, const char *text)
+{
+    publish_chunk(job, text, NULL, 0);
+}
+
+static gw_tool_call_delta *take_tool_deltas(gw_job *job, size_t *n);
+static void tool_deltas_sent(gw_job *job);
+
 void gw_job_flush_chunk(gw_job *job)
 {
     gw_job_out *o = &job->out;
-    if (o->pending.len == 0 || job->stage != GW_STAGE_ATTEMPT)
+    if ((o->pending.len == 0 && o->tools_pending == 0) || job->stage != GW_STAGE_ATTEMPT)
         return;
-    char *text = gw_arena_strndup(&job->arena, (const char *)o->pending.data, o->pending.len);
+    char *text = gw_arena_strndup(&job->arena, o->pending.data ? (const char *)o->pending.data : "",
+                                  o->pending.len);
     if (text == NULL)
         return; /* stays pending; the final chunk carries it */
     int32_t seq = o->chunk_seq;
-    publish_chunk_text(job, text);
+    if (o->tools_pending > 0) {
+        size_t n = 0;
+        gw_tool_call_delta *tools = take_tool_deltas(job, &n);
+        if (tools == NULL)
+            return; /* out of the job's memory: stays pending */
+        publish_chunk(job, text, tools, n);
+        if (o->chunk_seq != seq)
+            tool_deltas_sent(job);
+    } else {
+        publish_chunk_text(job, text);
+    }
     if (o->chunk_seq != seq)
         gw_buf_reset(&o->pending);
 }
@@ -189,26 +215,28 @@ void gw_job_stop_coalescing(gw_job *job)
     }
 }
 
+static void tools_cleanup(gw_job_out *o)
+{
+    for (size_t i = 0; i < o->tool_count; i++)
+        gw_buf_cleanup(&o->tools[i].args);
+    o->tool_count = 0;
+    o->tools_pending = 0;
+}
+
 void gw_job_drop_pending(gw_job *job)
 {
     gw_job_stop_coalescing(job);
     gw_buf_reset(&job->out.pending);
+    tools_cleanup(&job->out); /* nothing was published (else no retry): start over */
 }
 
-void gw_job_on_delta(void *ud, const char *text, size_t len)
+/* Publish now, arm the coalescing timer or wait, as worker.chunk_coalesce_* say. */
+static void coalesce(gw_job *job)
 {
-    gw_job *job = ud;
     gw_job_out *o = &job->out;
-    if (!o->streaming)
-        return;
-    if (gw_buf_append(&o->pending, text, len) != GW_OK) {
-        gw_job_flush_chunk(job); /* over the cap: publish what we have, then retry once */
-        if (gw_buf_append(&o->pending, text, len) != GW_OK)
-            return;
-    }
     uint32_t delay = 0;
-    switch (gw_coalesce_on_delta(&job->w->coalesce, (uint32_t)o->chunk_seq, o->pending.len,
-                                 o->timer_armed, &delay)) {
+    switch (gw_coalesce_on_delta(&job->w->coalesce, (uint32_t)o->chunk_seq,
+                                 o->pending.len + o->tools_pending, o->timer_armed, &delay)) {
     case GW_COALESCE_FLUSH:
         gw_job_flush_chunk(job);
         break;
@@ -224,6 +252,115 @@ void gw_job_on_delta(void *ud, const char *text, size_t len)
     case GW_COALESCE_WAIT:
         break;
     }
+}
+
+void gw_job_on_delta(void *ud, const char *text, size_t len)
+{
+    gw_job *job = ud;
+    gw_job_out *o = &job->out;
+    if (!o->streaming)
+        return;
+    if (gw_buf_append(&o->pending, text, len) != GW_OK) {
+        gw_job_flush_chunk(job); /* over the cap: publish what we have, then retry once */
+        if (gw_buf_append(&o->pending, text, len) != GW_OK)
+            return;
+    }
+    coalesce(job);
+}
+
+/* ---- the stream: tool-call pieces ------------------------------------------------ */
+
+void gw_job_on_tool_delta(void *ud, const gw_tool_call_delta *d)
+{
+    gw_job *job = ud;
+    gw_job_out *o = &job->out;
+    if (!o->streaming || d->index < 0 || d->index >= GW_JOB_MAX_TOOL_PIECES ||
+        (size_t)d->index > o->tool_count)
+        return; /* not streamed live: the final chunk carries what no chunk did */
+    if (o->tools == NULL &&
+        (o->tools = gw_arena_calloc(&job->arena, GW_JOB_MAX_TOOL_PIECES, sizeof *o->tools)) == NULL)
+        return;
+    gw_job_tool_piece *t = &o->tools[d->index];
+    if ((size_t)d->index == o->tool_count) {
+        *t = (gw_job_tool_piece){0};
+        gw_buf_init(&t->args, GW_STREAM_PENDING_CAP);
+        o->tool_count++;
+        t->id = d->id != NULL ? gw_arena_strdup(&job->arena, d->id) : NULL;
+        t->name = d->name != NULL ? gw_arena_strdup(&job->arena, d->name) : NULL;
+        t->whole = t->name == NULL || (d->id != NULL && t->id == NULL);
+        o->tools_pending += t->whole ? 0 : 1;
+    }
+    if (t->whole)
+        return;
+    size_t len = d->arguments != NULL ? strlen(d->arguments) : 0;
+    if (len > 0 && gw_buf_append(&t->args, d->arguments, len) != GW_OK) {
+        gw_job_flush_chunk(job); /* over the cap: publish what we have, then retry once */
+        if (gw_buf_append(&t->args, d->arguments, len) != GW_OK)
+            return; /* never published live: the final chunk carries the rest */
+    }
+    o->tools_pending += len;
+    coalesce(job);
+}
+
+/* The pending pieces, one delta per call (id and name on its first); in the
+ * arena. NULL when out of the job's memory. A call is published only after
+ * its head, so a consumer always sees id and name first. */
+static gw_tool_call_delta *take_tool_deltas(gw_job *job, size_t *n)
+{
+    gw_job_out *o = &job->out;
+    gw_tool_call_delta *d = gw_arena_calloc(&job->arena, o->tool_count, sizeof *d);
+    *n = 0;
+    for (size_t i = 0; d != NULL && i < o->tool_count; i++) {
+        gw_job_tool_piece *t = &o->tools[i];
+        if (t->whole || (t->head_sent && t->args.len == 0))
+            continue;
+        char *args = gw_arena_strndup(&job->arena, t->args.data ? (const char *)t->args.data : "",
+                                      t->args.len);
+        if (args == NULL)
+            return NULL;
+        d[(*n)++] = (gw_tool_call_delta){.index = (int32_t)i,
+                                         .id = t->head_sent ? NULL : t->id,
+                                         .name = t->head_sent ? NULL : t->name,
+                                         .arguments = args};
+    }
+    return d;
+}
+
+static void tool_deltas_sent(gw_job *job)
+{
+    gw_job_out *o = &job->out;
+    for (size_t i = 0; i < o->tool_count; i++) {
+        gw_job_tool_piece *t = &o->tools[i];
+        if (t->whole)
+            continue;
+        o->tools_pending -= (t->head_sent ? 0 : 1) + t->args.len;
+        t->head_sent = true;
+        t->args_sent += t->args.len;
+        gw_buf_reset(&t->args);
+    }
+}
+
+gw_tool_call_delta *gw_job_tool_rest(gw_job *job, size_t *n)
+{
+    const gw_job_answer *a = &job->ans;
+    const gw_job_out *o = &job->out;
+    gw_tool_call_delta *d =
+        a->tool_call_count > 0 ? gw_arena_calloc(&job->arena, a->tool_call_count, sizeof *d) : NULL;
+    *n = 0;
+    for (size_t i = 0; d != NULL && i < a->tool_call_count; i++) {
+        const gw_tool_call *c = &a->tool_calls[i];
+        const gw_job_tool_piece *t = i < o->tool_count ? &o->tools[i] : NULL;
+        bool head = t == NULL || !t->head_sent;
+        size_t len = strlen(c->arguments), sent = t != NULL ? t->args_sent : 0;
+        sent = sent < len ? sent : len;
+        if (!head && sent == len)
+            continue; /* all of it went out live */
+        d[(*n)++] = (gw_tool_call_delta){.index = (int32_t)i,
+                                         .id = head ? c->id : NULL,
+                                         .name = head ? c->name : NULL,
+                                         .arguments = c->arguments + sent};
+    }
+    return *n > 0 ? d : NULL;
 }
 
 /*
@@ -355,6 +492,7 @@ void gw_job_free(gw_job *job)
         rd_kafka_headers_destroy(job->in.pass_headers);
     gw_buf_cleanup(&job->out.pending);
     gw_buf_cleanup(&job->out.plan);
+    tools_cleanup(&job->out);
     if (job->cache.semq != NULL)
         gw_semcache_query_cleanup(job->cache.semq);
     job->handles_open = (job->out.timer_init ? 1 : 0) + (job->wait_init ? 1 : 0);

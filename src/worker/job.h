@@ -165,10 +165,27 @@ typedef struct {
     gw_provider_call *call;
 } gw_job_route;
 
+/* job.c: one streamed tool call of the answer, by index. Its arguments are
+ * published in order: args_sent bytes went out, args holds the next ones. */
+typedef struct {
+    const char *id, *name; /* from the call's first piece (arena); NULL before */
+    bool head_sent;        /* id and name went out in a chunk */
+    bool whole;            /* not streamed live (no name on its first piece): final chunk only */
+    gw_buf args;           /* arguments received and not yet published */
+    size_t args_sent;      /* bytes of arguments published */
+} gw_job_tool_piece;
+
+enum {
+    GW_JOB_MAX_TOOL_PIECES = 64
+}; /* calls streamed live; later ones go whole in the final chunk */
+
 /* job.c (stream) and stage_publish.c: outputs. */
 typedef struct {
     bool streaming;
-    gw_buf pending; /* delta text not yet published */
+    gw_buf pending;           /* delta text not yet published */
+    gw_job_tool_piece *tools; /* streamed tool calls (arena, GW_JOB_MAX_TOOL_PIECES), or NULL */
+    size_t tool_count;        /* indexes seen so far */
+    size_t tools_pending;     /* bytes (and heads) received and not yet published */
     int32_t chunk_seq;
     /* The chunk series as published, kept with the answer so that a replay
      * publishes the same chunks byte for byte: the content bytes the

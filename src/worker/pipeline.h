@@ -64,6 +64,13 @@ void gw_job_add_detail(gw_job *job, const char *key, const char *value);
 bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len);
 /* job.c: the stream */
 void gw_job_on_delta(void *ud, const char *text, size_t len);
+/* A streamed piece of a tool call (gw_provider_cbs.on_tool_delta): coalesced
+ * into chunks with the text. */
+void gw_job_on_tool_delta(void *ud, const gw_tool_call_delta *d);
+/* The final chunk's tool-call deltas: what of the answer's calls no chunk
+ * carried yet (each call whole when none was streamed). Arena; *n = 0 and
+ * NULL when nothing is left. */
+gw_tool_call_delta *gw_job_tool_rest(gw_job *job, size_t *n);
 /* Discard stream text not yet published (before a silent retry or failover). */
 void gw_job_drop_pending(gw_job *job);
 /* Publish the pending text as one chunk (ATTEMPT only). */

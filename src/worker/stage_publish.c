@@ -285,17 +285,11 @@ static void publish_final_chunk(gw_job *job, gw_error_rec *e)
                    .token_usage = usage,
                    .finish_reason = a->finish_reason,
                    .error = e};
-    /* The answer's tool calls, each as one whole delta (index, id, name, all
-     * its arguments): what a consumer assembling deltas by index gets. */
-    size_t n = e == NULL ? job->ans.tool_call_count : 0;
-    gw_tool_call_delta *d = n > 0 ? gw_arena_calloc(&job->arena, n, sizeof *d) : NULL;
-    for (size_t i = 0; d != NULL && i < n; i++)
-        d[i] = (gw_tool_call_delta){.index = (int32_t)i,
-                                    .id = job->ans.tool_calls[i].id,
-                                    .name = job->ans.tool_calls[i].name,
-                                    .arguments = job->ans.tool_calls[i].arguments};
-    ch.tool_calls = d;
-    ch.tool_call_count = d != NULL ? n : 0;
+    /* The answer's tool calls, as far as no chunk carried them yet (whole
+     * calls when none was streamed live): the pieces by index assemble to
+     * the response's tool_calls. */
+    if (e == NULL)
+        ch.tool_calls = gw_job_tool_rest(job, &ch.tool_call_count);
     if (gw_job_publish_record(job, GW_REC_CHUNK, &ch, gw_job_topic(job->w, GW_OUT_CHUNKS),
                               ch.seq) == GW_OK) {
         o->chunk_seq++;

@@ -233,7 +233,8 @@ static void on_done(void *ud, const gw_provider_result *res)
 
 static void attempt_admitted(gw_job *job)
 {
-    gw_provider_cbs cbs = {.on_delta = gw_job_on_delta, .on_done = on_done};
+    gw_provider_cbs cbs = {
+        .on_delta = gw_job_on_delta, .on_done = on_done, .on_tool_delta = gw_job_on_tool_delta};
     job->route.t0_ns = uv_hrtime();
     gw_job_trace_attempt_begin(job);
     gw_err err = gw_provider_call_start(job->w->providers, job->ans.dep, &job->req, &cbs, job,

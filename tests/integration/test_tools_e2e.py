@@ -1,7 +1,8 @@
 """Tool calling end to end: InferenceRequest v3 written by fastavro, produced
 to the real Kafka, served by a real worker through modelgw-mockllm in the
 OpenAI, Anthropic and Ollama dialects; the tool call comes back in the
-response and in the final StreamChunk, the follow-up with the tool's result
+response and in StreamChunks (pieces as the provider streams them), the
+follow-up with the tool's result
 completes, also when the conversation fails over from one provider to
 another; a deployment without the `tools` capability never gets a request
 with tools.
@@ -127,6 +128,19 @@ def test_streamed_tool_call_chunks_assemble(setup):
                 a["arguments"] += d["arguments"]
         assert [assembled[i] for i in sorted(assembled)] == got[r["request_id"]]["tool_calls"]
         assert_weather_call(got[r["request_id"]], m)
+        # The pieces go out as they arrive (the first chunk at once, the rest
+        # coalesced at 16 bytes), not as one whole delta on the final chunk:
+        # the mock streams OpenAI and Anthropic arguments in 8-byte pieces,
+        # Ollama's call whole.
+        with_tools = [c for c in mine if c["tool_calls"]]
+        heads = [d for c in mine for d in c["tool_calls"] if d["name"] is not None]
+        assert len(heads) == 1, (m, mine)
+        assert with_tools[0]["tool_calls"][0]["name"] == "get_weather"
+        if m == "ol":
+            assert len(with_tools) >= 1, mine
+        else:
+            assert len(with_tools) >= 2, (m, mine)
+            assert not with_tools[0]["is_final"], (m, mine)
 
 
 def test_failover_mid_conversation_keeps_tool_semantics(setup):

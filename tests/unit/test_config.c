@@ -83,7 +83,12 @@ static char *read_text(const char *path)
 static void test_reference_file_loads(void **state)
 {
     gw_config *cfg = load_ok("config/modelgw.conf");
-    assert_int_equal(cfg->deployment_count, 5);
+    assert_int_equal(cfg->deployment_count, 6);
+    const gw_deployment *mi = gw_config_deployment(cfg, "mistral-large");
+    assert_non_null(mi);
+    assert_int_equal(mi->provider, GW_PROVIDER_OPENAI); /* from its preset */
+    assert_string_equal(mi->base_url, "https://api.mistral.ai");
+    assert_string_equal(mi->api_key_env, "MISTRAL_API_KEY");
     const gw_deployment *az = gw_config_deployment(cfg, "gpt4o-azure");
     assert_non_null(az);
     assert_int_equal(az->provider, GW_PROVIDER_AZURE);
@@ -661,6 +666,64 @@ static void test_reference_in_sync(void **state)
     free(ref);
 }
 
+/* A preset fills provider, base_url, api_key_env and quirks; keys the
+ * deployment sets win; an unknown preset or quirk is a named error. */
+static void test_presets(void **state)
+{
+    setenv("GROQ_API_KEY", "gk-test-key", 1);
+    setenv("MODELGW_TEST_API_KEY", SECRET_KEY, 1);
+    gw_config *cfg = load_ok(DATA "presets.conf");
+    const gw_deployment *g = gw_config_deployment(cfg, "groq");
+    assert_int_equal(g->preset, GW_PRESET_GROQ);
+    assert_int_equal(g->provider, GW_PROVIDER_OPENAI);
+    assert_string_equal(g->base_url, "https://api.groq.com/openai/v1");
+    assert_string_equal(g->api_key_env, "GROQ_API_KEY");
+    assert_string_equal(g->api_key, "gk-test-key");
+    assert_string_equal(g->auth_header, "Authorization");
+    assert_int_equal(g->openai_quirks, 0);
+    const gw_deployment *m = gw_config_deployment(cfg, "mistral-proxy");
+    assert_int_equal(m->provider, GW_PROVIDER_OPENAI);
+    assert_string_equal(m->base_url, "http://127.0.0.1:18080");
+    assert_string_equal(m->api_key_env, "MODELGW_TEST_API_KEY");
+    assert_int_equal(m->openai_quirks, GW_QUIRK_RANDOM_SEED);
+    const gw_deployment *l = gw_config_deployment(cfg, "local");
+    assert_string_equal(l->base_url, "http://localhost:8000");
+    assert_null(l->api_key_env);
+    assert_null(l->api_key);
+    const gw_deployment *p = gw_config_deployment(cfg, "plain");
+    assert_int_equal(p->preset, GW_PRESET_NONE);
+    assert_int_equal(p->openai_quirks, GW_QUIRK_NO_STREAM_OPTIONS | GW_QUIRK_MAX_COMPLETION_TOKENS);
+    gw_config_free(cfg);
+
+    /* The preset's quirks when the deployment lists none. */
+    cfg = load_set(DATA "presets.conf", "deployments[local].preset=mistral");
+    l = gw_config_deployment(cfg, "local");
+    assert_string_equal(l->base_url, "https://api.mistral.ai");
+    assert_string_equal(l->api_key_env, "MISTRAL_API_KEY");
+    assert_int_equal(l->openai_quirks,
+                     GW_QUIRK_NO_STREAM_OPTIONS | GW_QUIRK_RANDOM_SEED | GW_QUIRK_REQUIRED_AS_ANY);
+    gw_config_free(cfg);
+    cfg = load_set(DATA "presets.conf", "deployments[local].preset=deepseek");
+    assert_int_equal(gw_config_deployment(cfg, "local")->openai_quirks, GW_QUIRK_NO_JSON_SCHEMA);
+    gw_config_free(cfg);
+
+    expect_set_error(DATA "presets.conf", "deployments[groq].preset=grok",
+                     "--set deployments[groq].preset=grok: deployments[0].preset: \"grok\" is not "
+                     "one of: none, openai, vllm, llamacpp, lmstudio, groq, mistral, together, "
+                     "openrouter, deepseek");
+    expect_set_error(DATA "presets.conf", "deployments[plain].quirks=no_seed",
+                     "--set deployments[plain].quirks=no_seed: deployments[3].quirks: \"no_seed\" "
+                     "is not one of: no_stream_options,random_seed,required_as_any,"
+                     "max_completion_tokens,no_json_schema,no_json_object");
+    expect_set_error(DATA "presets.conf", "deployments[plain].provider=anthropic",
+                     "tests/data/config/presets.conf:26: deployments[3].quirks: quirks are for the "
+                     "openai dialect (provider openai or azure), not \"anthropic\"");
+    /* Without a preset, provider and base_url are required as before. */
+    expect_set_error(DATA "presets.conf", "deployments[groq].preset=none",
+                     "tests/data/config/presets.conf:3: deployments[0].provider: required setting "
+                     "is missing");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--print-reference") == 0) {
@@ -679,6 +742,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_set_elements_and_inheritance),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_reference_in_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,9 +194,89 @@ static void test_invalid_utf8_is_named_error(void **state)
     }
 }
 
+/* The OpenAI body for d, parsed; NULL (and *err set) when not written. */
+static json_t *openai_body(const gw_deployment *d, const gw_request *req, gw_err *err)
+{
+    gw_jbuf j = {0};
+    gw_openai_dialect.write_body(&j, d, req);
+    *err = j.err;
+    json_t *root = j.err == GW_OK ? json_loadb(j.b, j.len, 0, NULL) : NULL;
+    free(j.b);
+    return root;
+}
+
+/* Each quirk bit changes the body the OpenAI dialect writes, and only that. */
+static void test_openai_quirks(void **state)
+{
+    (void)state;
+    static gw_tool tool = {.name = "get_weather", .parameters = "{\"type\":\"object\"}"};
+    gw_message m = {.role = GW_ROLE_USER, .content = "hi"};
+    gw_request req = {.messages = &m,
+                      .message_count = 1,
+                      .temperature = 0.5,
+                      .max_tokens = 64,
+                      .stream = true,
+                      .tools = &tool,
+                      .tool_count = 1,
+                      .tool_choice = "required",
+                      .has_seed = true,
+                      .seed = 42};
+    gw_deployment d = {.model = "m"};
+    gw_err err;
+    json_t *plain = openai_body(&d, &req, &err);
+    assert_non_null(plain);
+    assert_non_null(json_object_get(plain, "stream_options"));
+    assert_int_equal(json_integer_value(json_object_get(plain, "seed")), 42);
+    assert_int_equal(json_integer_value(json_object_get(plain, "max_tokens")), 64);
+    assert_string_equal(json_string_value(json_object_get(plain, "tool_choice")), "required");
+
+    d.openai_quirks = GW_QUIRK_NO_STREAM_OPTIONS | GW_QUIRK_RANDOM_SEED | GW_QUIRK_REQUIRED_AS_ANY;
+    json_t *mistral = openai_body(&d, &req, &err);
+    assert_non_null(mistral);
+    assert_null(json_object_get(mistral, "stream_options"));
+    assert_true(json_is_true(json_object_get(mistral, "stream")));
+    assert_null(json_object_get(mistral, "seed"));
+    assert_int_equal(json_integer_value(json_object_get(mistral, "random_seed")), 42);
+    assert_string_equal(json_string_value(json_object_get(mistral, "tool_choice")), "any");
+    /* Everything else is as without quirks. */
+    json_object_del(mistral, "random_seed");
+    json_object_set_new(mistral, "seed", json_integer(42));
+    json_object_set_new(mistral, "tool_choice", json_string("required"));
+    json_object_set_new(mistral, "stream_options", json_object_get(plain, "stream_options"));
+    json_incref(json_object_get(plain, "stream_options"));
+    assert_true(json_equal(mistral, plain));
+    json_decref(mistral);
+
+    d.openai_quirks = GW_QUIRK_MAX_COMPLETION_TOKENS;
+    json_t *o = openai_body(&d, &req, &err);
+    assert_null(json_object_get(o, "max_tokens"));
+    assert_int_equal(json_integer_value(json_object_get(o, "max_completion_tokens")), 64);
+    json_decref(o);
+
+    /* Formats a server does not take: PROVIDER_UNSUPPORTED (fail over). */
+    gw_response_format object = {.type = "json_object"};
+    gw_response_format schema = {.type = "json_schema", .schema = "{\"type\":\"object\"}"};
+    req.response_format = &schema;
+    d.openai_quirks = GW_QUIRK_NO_JSON_SCHEMA;
+    assert_null(openai_body(&d, &req, &err));
+    assert_int_equal(err, GW_E_PROVIDER_UNSUPPORTED);
+    req.response_format = &object; /* json_object is still fine there */
+    o = openai_body(&d, &req, &err);
+    assert_int_equal(err, GW_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "response_format"), "type")),
+        "json_object");
+    json_decref(o);
+    d.openai_quirks = GW_QUIRK_NO_JSON_OBJECT;
+    assert_null(openai_body(&d, &req, &err));
+    assert_int_equal(err, GW_E_PROVIDER_UNSUPPORTED);
+    json_decref(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_quirks),
         cmocka_unit_test(test_bodies_match_jansson),
         cmocka_unit_test(test_real_format),
         cmocka_unit_test(test_invalid_utf8_is_named_error),

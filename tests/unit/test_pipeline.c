@@ -140,7 +140,8 @@ static const char *BASE_CONF =
     "    context_window = 100000; price_in_usd_per_mtok = 0.01; price_out_usd_per_mtok = 0.01;\n"
     "    quality = 0.9; mock: { latency_ms = 0; ttft_ms = 0; chunk_delay_ms = 0; failure_rate = "
     "1.0; }; },\n"
-    "  { id = \"good\"; provider = \"mock\"; model = \"good-1\"; capabilities = [\"text\"];\n"
+    "  { id = \"good\"; provider = \"mock\"; model = \"good-1\";\n"
+    "    capabilities = [\"text\", \"tools\"];\n"
     "    context_window = 100000; price_in_usd_per_mtok = 1.0; price_out_usd_per_mtok = 2.0;\n"
     "    quality = 0.5; mock: { latency_ms = %d; ttft_ms = 0; chunk_delay_ms = 0; failure_rate = "
     "0.0; }; }\n"
@@ -193,6 +194,7 @@ typedef struct {
     int32_t max_tokens;
     gw_strategy strategy;
     int64_t deadline_in_ms; /* 0: none */
+    bool tools;             /* offer one tool: the mock answers with a call of it */
 } req_spec;
 
 /* Publish one request into the worker as the intake would. */
@@ -208,6 +210,11 @@ static void submit(fx *f, const req_spec *s)
                     .enable_cache = true,
                     .routing_strategy = s->strategy,
                     .stream = s->stream};
+    static gw_tool tool = {.name = "lookup", .parameters = "{\"type\":\"object\"}"};
+    if (s->tools) {
+        r.tools = &tool;
+        r.tool_count = 1;
+    }
     if (s->deadline_in_ms != 0) {
         r.has_deadline = true;
         r.deadline_ms = h.now_ms + s->deadline_in_ms;
@@ -488,6 +495,131 @@ static void test_streamed_cache_hit_replays_chunks(void **state)
     fx_close(&f);
 }
 
+/* The chunks of a streamed tool call: how many carry tool pieces, the
+ * longest piece of arguments, and the call they assemble to (by index). */
+typedef struct {
+    size_t tool_chunks, longest_piece;
+    char id[64], name[64], args[4096];
+} tool_stream;
+
+static tool_stream assemble_tool_chunks_from(fx *f, const char *id, size_t from)
+{
+    tool_stream ts = {0};
+    const rec *recs[256];
+    size_t n = records_of(f, f->cfg->kafka.topics.chunks, id, recs, 256, from);
+    for (size_t i = 0; i < n; i++) {
+        const rec *r = recs[i];
+        gw_chunk ch;
+        assert_int_equal(gw_codec_decode_chunk(f->codec, r->val, r->len, &f->arena, &ch), GW_OK);
+        assert_int_equal(ch.seq, (int32_t)i);
+        assert_true(ch.is_final == (i == n - 1));
+        ts.tool_chunks += ch.tool_call_count > 0;
+        for (size_t k = 0; k < ch.tool_call_count; k++) {
+            const gw_tool_call_delta *d = &ch.tool_calls[k];
+            assert_int_equal(d->index, 0);
+            if (d->name != NULL) { /* the head comes once, on the call's first piece */
+                assert_string_equal(ts.name, "");
+                assert_string_equal(ts.args, "");
+                snprintf(ts.id, sizeof ts.id, "%s", d->id);
+                snprintf(ts.name, sizeof ts.name, "%s", d->name);
+            }
+            assert_string_not_equal(ts.name, "");
+            size_t len = strlen(d->arguments), have = strlen(ts.args);
+            assert_true(have + len < sizeof ts.args);
+            memcpy(ts.args + have, d->arguments, len + 1);
+            ts.longest_piece = len > ts.longest_piece ? len : ts.longest_piece;
+        }
+    }
+    return ts;
+}
+
+static tool_stream assemble_tool_chunks(fx *f, const char *id)
+{
+    return assemble_tool_chunks_from(f, id, 0);
+}
+
+static void check_tool_response(fx *f, const tool_stream *ts)
+{
+    gw_response r = response(f, 0);
+    assert_null(r.error);
+    assert_string_equal(r.finish_reason, "tool_calls");
+    assert_int_equal(r.tool_call_count, 1);
+    assert_string_equal(ts->id, r.tool_calls[0].id);
+    assert_string_equal(ts->name, "lookup");
+    assert_string_equal(ts->args, r.tool_calls[0].arguments);
+    assert_true(strncmp(ts->args, "{\"text\":\"", 9) == 0);
+}
+
+/* A streamed tool call goes out piece by piece as the provider sends it
+ * (every piece its own chunk with chunk_coalesce_ms = 0), not as one whole
+ * delta on the final chunk, and the pieces assemble to the response's call. */
+static void test_streamed_tool_call_pieces(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    submit(&f, &(req_spec){.id = "t1",
+                           .text = "call the tool",
+                           .stream = true,
+                           .tools = true,
+                           .strategy = GW_ROUTE_CHEAPEST});
+    settle(&f);
+    tool_stream ts = assemble_tool_chunks(&f, "t1");
+    check_tool_response(&f, &ts);
+    assert_true(ts.tool_chunks >= 3);
+    assert_true(ts.longest_piece <= 8); /* the mock's pieces, as they came */
+    fx_close(&f);
+}
+
+/* Pieces are coalesced as text is: with a coalescing window, the pieces that
+ * arrive within it share one chunk (one delta per call), cut at
+ * chunk_coalesce_bytes. */
+static void test_streamed_tool_call_coalesced(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    f.w->coalesce = (gw_coalesce_cfg){.coalesce_ms = 60000, .coalesce_bytes = 20};
+    submit(&f, &(req_spec){.id = "t2",
+                           .text = "call the tool",
+                           .stream = true,
+                           .tools = true,
+                           .strategy = GW_ROUTE_CHEAPEST});
+    settle(&f);
+    tool_stream ts = assemble_tool_chunks(&f, "t2");
+    check_tool_response(&f, &ts);
+    assert_true(ts.tool_chunks >= 2);
+    assert_true(ts.longest_piece > 8); /* several pieces of 8 bytes in one delta */
+    assert_true(ts.tool_chunks < (strlen(ts.args) + 7) / 8);
+    fx_close(&f);
+}
+
+/* A redelivered streamed tool call replays the kept answer: the chunks
+ * assemble to the same call (no live cuts are kept for tool streams, so the
+ * replay carries the call whole on its final chunk). */
+static void test_streamed_tool_call_duplicate(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    req_spec spec = {.id = "t3",
+                     .text = "call the tool",
+                     .stream = true,
+                     .tools = true,
+                     .strategy = GW_ROUTE_CHEAPEST};
+    submit(&f, &spec);
+    settle(&f);
+    size_t first_end = h.nrecs;
+    tool_stream a = assemble_tool_chunks(&f, "t3");
+    check_tool_response(&f, &a);
+    submit(&f, &spec);
+    settle(&f);
+    tool_stream b = assemble_tool_chunks_from(&f, "t3", first_end);
+    assert_string_equal(b.id, a.id);
+    assert_string_equal(b.name, a.name);
+    assert_string_equal(b.args, a.args);
+    assert_int_equal(b.tool_chunks, 1);
+    assert_string_equal(usage(&f, 2).outcome, "duplicate"); /* after the kept success event */
+    fx_close(&f);
+}
+
 static void test_rate_limited_reject(void **state)
 {
     fx f;
@@ -664,6 +796,9 @@ int main(void)
         cmocka_unit_test(test_reused_request_id_other_content),
         cmocka_unit_test(test_cache_hit),
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
+        cmocka_unit_test(test_streamed_tool_call_pieces),
+        cmocka_unit_test(test_streamed_tool_call_coalesced),
+        cmocka_unit_test(test_streamed_tool_call_duplicate),
         cmocka_unit_test(test_rate_limited_reject),
         cmocka_unit_test(test_rate_limited_delay),
         cmocka_unit_test(test_deadline_expired),

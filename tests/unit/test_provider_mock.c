@@ -19,7 +19,27 @@ typedef struct {
     char finish[32];
     gw_token_usage usage;
     bool in_start;
+    /* tool calls: the streamed pieces assembled, and the result's call */
+    int tool_deltas;
+    char tool_id[64], tool_name[64], tool_args[4096];
+    size_t tool_calls;
+    char call_id[64], call_name[64], call_args[4096];
 } sink;
+
+static void on_tool_delta(void *ud, const gw_tool_call_delta *d)
+{
+    sink *s = ud;
+    assert_false(s->in_start);
+    assert_int_equal(d->index, 0);
+    assert_true((d->name != NULL) == (s->tool_deltas == 0)); /* the head once, first */
+    if (d->name != NULL) {
+        snprintf(s->tool_id, sizeof s->tool_id, "%s", d->id);
+        snprintf(s->tool_name, sizeof s->tool_name, "%s", d->name);
+    }
+    assert_true(strlen(d->arguments) <= 8);
+    strncat(s->tool_args, d->arguments, sizeof s->tool_args - strlen(s->tool_args) - 1);
+    s->tool_deltas++;
+}
 
 static void on_delta(void *ud, const char *t, size_t n)
 {
@@ -39,6 +59,12 @@ static void on_done(void *ud, const gw_provider_result *r)
     snprintf(s->content, sizeof s->content, "%s", r->content);
     snprintf(s->finish, sizeof s->finish, "%s", r->finish_reason ? r->finish_reason : "");
     s->usage = r->usage;
+    s->tool_calls = r->tool_call_count;
+    if (r->tool_call_count > 0) {
+        snprintf(s->call_id, sizeof s->call_id, "%s", r->tool_calls[0].id);
+        snprintf(s->call_name, sizeof s->call_name, "%s", r->tool_calls[0].name);
+        snprintf(s->call_args, sizeof s->call_args, "%s", r->tool_calls[0].arguments);
+    }
 }
 
 static gw_message msg = {.role = GW_ROLE_USER, .content = "tell me about kafka", .name = NULL};
@@ -49,7 +75,8 @@ static void run_call(const gw_deployment *d, gw_request *req, sink *s)
     uv_loop_init(&loop);
     gw_providers *ps;
     assert_int_equal(gw_providers_new(&loop, &ps), GW_OK);
-    gw_provider_cbs cbs = {.on_delta = on_delta, .on_done = on_done};
+    gw_provider_cbs cbs = {
+        .on_delta = on_delta, .on_done = on_done, .on_tool_delta = on_tool_delta};
     gw_provider_call *c;
     memset(s, 0, sizeof *s);
     s->in_start = true;
@@ -127,12 +154,57 @@ static void test_failure_rate_is_per_request_id(void **state)
     assert_in_range(failed, 60, 140);
 }
 
+/* With tools the mock answers one call (named by tool_choice, else the
+ * first); streamed, its pieces assemble to the result's call; none after
+ * the tool's result or with tool_choice none. */
+static void test_tool_calls(void **state)
+{
+    gw_deployment d = {.id = "m", .provider = GW_PROVIDER_MOCK};
+    static gw_tool tools[2] = {{.name = "first", .parameters = "{}"},
+                               {.name = "second", .parameters = "{}"}};
+    gw_request r = request(false, 1000, "t");
+    r.tools = tools;
+    r.tool_count = 2;
+    sink whole, streamed;
+    run_call(&d, &r, &whole);
+    assert_int_equal(whole.err, GW_OK);
+    assert_string_equal(whole.finish, "tool_calls");
+    assert_string_equal(whole.content, "");
+    assert_int_equal(whole.tool_calls, 1);
+    assert_string_equal(whole.call_name, "first");
+    assert_true(strncmp(whole.call_args, "{\"text\":\"", 9) == 0);
+    assert_int_equal(whole.tool_deltas, 0);
+    r.stream = true;
+    run_call(&d, &r, &streamed);
+    assert_true(streamed.tool_deltas >= 3);
+    assert_int_equal(streamed.deltas, 0);
+    assert_string_equal(streamed.tool_id, whole.call_id);
+    assert_string_equal(streamed.tool_name, "first");
+    assert_string_equal(streamed.tool_args, whole.call_args);
+    assert_string_equal(streamed.call_args, whole.call_args);
+    r.stream = false;
+    r.tool_choice = "second";
+    run_call(&d, &r, &whole);
+    assert_string_equal(whole.call_name, "second");
+    r.tool_choice = "none";
+    run_call(&d, &r, &whole);
+    assert_int_equal(whole.tool_calls, 0);
+    assert_string_equal(whole.finish, "stop");
+    r.tool_choice = NULL;
+    gw_message conv[2] = {msg, {.role = GW_ROLE_TOOL, .content = "42", .tool_call_id = "c"}};
+    r.messages = conv;
+    r.message_count = 2;
+    run_call(&d, &r, &whole);
+    assert_int_equal(whole.tool_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic_and_streams_equal_content),
         cmocka_unit_test(test_clipped_by_max_tokens),
         cmocka_unit_test(test_failure_rate_is_per_request_id),
+        cmocka_unit_test(test_tool_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

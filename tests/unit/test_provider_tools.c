@@ -287,6 +287,38 @@ static void test_structured_output(void **state)
     }
 }
 
+/* A deployment with every body quirk (as the mistral and openai presets set
+ * them) still gets its answers from an OpenAI-compatible server: a streamed
+ * forced tool call, a clipped text answer (max_completion_tokens read), and
+ * a format the quirks refuse is PROVIDER_UNSUPPORTED before anything is sent. */
+static void test_quirks_against_mock(void **state)
+{
+    gw_deployment d = make_dep(GW_PROVIDER_OPENAI);
+    d.openai_quirks = GW_QUIRK_NO_STREAM_OPTIONS | GW_QUIRK_RANDOM_SEED | GW_QUIRK_REQUIRED_AS_ANY |
+                      GW_QUIRK_MAX_COMPLETION_TOKENS | GW_QUIRK_NO_JSON_SCHEMA;
+    outcome o;
+    gw_request req = tool_req(true);
+    req.tool_choice = "required";
+    req.has_seed = true;
+    req.seed = 7;
+    assert_int_equal(run(&d, &req, &o), GW_OK);
+    assert_int_equal(o.err, GW_OK);
+    assert_int_equal(o.call_count, 1);
+    assert_string_equal(o.finish, "tool_calls");
+    assert_string_equal(o.piece_args[0], o.calls[0].arguments);
+    outcome_free(&o);
+    req = tool_req(false);
+    req.tools = NULL;
+    req.tool_count = 0;
+    req.max_tokens = 2;
+    assert_int_equal(run(&d, &req, &o), GW_OK);
+    assert_int_equal(o.err, GW_OK);
+    assert_string_equal(o.finish, "length");
+    static gw_response_format schema = {.type = "json_schema", .schema = WEATHER_SCHEMA};
+    req.response_format = &schema;
+    assert_int_equal(run(&d, &req, &o), GW_E_PROVIDER_UNSUPPORTED);
+}
+
 static void test_unsupported_and_invalid(void **state)
 {
     outcome o;
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_follow_up_with_result),
         cmocka_unit_test(test_structured_output),
         cmocka_unit_test(test_unsupported_and_invalid),
+        cmocka_unit_test(test_quirks_against_mock),
     };
     return cmocka_run_group_tests(tests, start_mock, stop_mock);
 }

@@ -225,6 +225,80 @@ static void test_guards_and_threshold(void **state)
     assert_false(gw_semcache_prepare(f->cache[0], &d, "t", &q));
 }
 
+/* Requests with tools, structured output or tool turns are neighbours only
+ * of requests with the same ones (the v3 fields are in the namespace). */
+static void test_v3_partition(void **state)
+{
+    fixture *f = *state;
+    static gw_tool tool_a = {.name = "get_weather", .parameters = "{\"type\":\"object\"}"};
+    static gw_tool tool_b = {.name = "get_time", .parameters = "{\"type\":\"object\"}"};
+    static gw_response_format json = {.type = "json_object"};
+    static gw_response_format schema = {.type = "json_schema", .schema = "{\"type\":\"object\"}"};
+    gw_message m1[1], m2[1];
+    gw_request a = make_req(m1, "What is the weather like in Paris today?", NULL);
+    a.tools = &tool_a, a.tool_count = 1;
+    store(f, 0, "t", &a, "k-tools");
+    gw_request b = make_req(m2, "what is the weather like in paris today", NULL);
+    result r = lookup(f, 1, "t", &b); /* no tools: not a neighbour */
+    assert_string_equal(r.key, "");
+    b.tools = &tool_a, b.tool_count = 1;
+    r = lookup(f, 1, "t", &b); /* the same tools: a hit */
+    assert_string_equal(r.key, "k-tools");
+    b.tools = &tool_b;
+    r = lookup(f, 1, "t", &b);
+    assert_string_equal(r.key, "");
+    b.tools = &tool_a, b.tool_choice = "required";
+    r = lookup(f, 1, "t", &b);
+    assert_string_equal(r.key, "");
+    b.tool_choice = NULL, b.response_format = &json;
+    r = lookup(f, 1, "t", &b);
+    assert_string_equal(r.key, "");
+    b.response_format = NULL, b.has_seed = true, b.seed = 3;
+    r = lookup(f, 1, "t", &b);
+    assert_string_equal(r.key, "");
+
+    /* Structured output: the same format hits, another schema misses. */
+    gw_message m3[1], m4[1];
+    gw_request c = make_req(m3, "List three primary colours as JSON", NULL);
+    c.response_format = &json;
+    store(f, 0, "t", &c, "k-json");
+    gw_request d = make_req(m4, "list three primary colours as json", NULL);
+    d.response_format = &json;
+    r = lookup(f, 1, "t", &d);
+    assert_string_equal(r.key, "k-json");
+    d.response_format = &schema;
+    r = lookup(f, 1, "t", &d);
+    assert_string_equal(r.key, "");
+
+    /* A conversation with a tool call and its result before the last turn:
+     * another call (other arguments) is another namespace. */
+    static gw_tool_call call1 = {
+        .id = "c1", .name = "get_weather", .arguments = "{\"city\":\"Paris\"}"};
+    static gw_tool_call call2 = {
+        .id = "c1", .name = "get_weather", .arguments = "{\"city\":\"Rome\"}"};
+    gw_message conv[4] = {
+        {.role = GW_ROLE_USER, .content = "Weather?"},
+        {.role = GW_ROLE_ASSISTANT, .content = "", .tool_calls = &call1, .tool_call_count = 1},
+        {.role = GW_ROLE_TOOL, .content = "sunny", .tool_call_id = "c1"},
+        {.role = GW_ROLE_USER, .content = "Should I take an umbrella with me today?"},
+    };
+    gw_request e = make_req(m3, "x", NULL);
+    e.messages = conv, e.message_count = 4, e.tools = &tool_a, e.tool_count = 1;
+    store(f, 0, "t", &e, "k-conv");
+    gw_message conv2[4] = {conv[0], conv[1], conv[2], conv[3]};
+    conv2[3].content = "should i take an umbrella with me today";
+    gw_request g = e;
+    g.messages = conv2;
+    r = lookup(f, 1, "t", &g);
+    assert_string_equal(r.key, "k-conv");
+    conv2[1].tool_calls = &call2;
+    r = lookup(f, 1, "t", &g);
+    assert_string_equal(r.key, "");
+    conv2[1].tool_calls = &call1, conv2[2].tool_call_id = "c2";
+    r = lookup(f, 1, "t", &g);
+    assert_string_equal(r.key, "");
+}
+
 typedef struct {
     int done;
     long long n;
@@ -289,7 +363,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hit_and_isolation, setup_mem, teardown),
         cmocka_unit_test_setup_teardown(test_guards_and_threshold, setup_mem, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_partition, setup_mem, teardown),
         cmocka_unit_test_setup_teardown(test_hit_and_isolation, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_partition, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_guards_and_threshold, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_ttls, setup_redis_ttl, teardown),
     };

@@ -120,12 +120,19 @@ static void test_key_isolation(void **s)
  * key, each one separately. */
 static void test_key_v3_fields(void **s)
 {
-    char k0[GW_CACHE_KEY_HEX], k[GW_CACHE_KEY_HEX], seen[12][GW_CACHE_KEY_HEX];
+    char k0[GW_CACHE_KEY_HEX], k[GW_CACHE_KEY_HEX], seen[18][GW_CACHE_KEY_HEX];
     gw_request r = base_request();
     key_of(&r, false, k0);
     static gw_tool tool_a = {.name = "get_weather", .parameters = "{\"type\":\"object\"}"};
     static gw_tool tool_b = {.name = "get_weather", .parameters = "{\"type\":\"string\"}"};
+    static gw_tool tool_c = {
+        .name = "get_weather", .description = "now", .parameters = "{\"type\":\"object\"}"};
     static gw_response_format fmt = {.type = "json_object"};
+    static gw_response_format sch1 = {.type = "json_schema", .schema = "{\"type\":\"object\"}"};
+    static gw_response_format sch2 = {.type = "json_schema", .schema = "{\"type\":\"array\"}"};
+    static gw_response_format sch3 = {
+        .type = "json_schema", .schema = "{\"type\":\"array\"}", .strict = true};
+    static gw_tool_call call_b = {.id = "c1", .name = "get_weather", .arguments = "{\"a\":1}"};
     static const char *stop[] = {"END"};
     static gw_tool_call call = {.id = "c1", .name = "get_weather", .arguments = "{}"};
     gw_message with_call[2] = {msgs[0], msgs[1]};
@@ -133,8 +140,11 @@ static void test_key_v3_fields(void **s)
     with_call[1].tool_call_count = 1;
     gw_message with_result[2] = {msgs[0], msgs[1]};
     with_result[1].tool_call_id = "c1";
-    gw_request v[10];
-    for (int i = 0; i < 10; i++)
+    gw_message with_call_b[2] = {msgs[0], msgs[1]};
+    with_call_b[1].tool_calls = &call_b;
+    with_call_b[1].tool_call_count = 1;
+    gw_request v[16];
+    for (int i = 0; i < 16; i++)
         v[i] = base_request();
     v[0].tools = &tool_a, v[0].tool_count = 1;
     v[1].tools = &tool_b, v[1].tool_count = 1;
@@ -146,8 +156,14 @@ static void test_key_v3_fields(void **s)
     v[7].has_seed = true, v[7].seed = 8;
     v[8].messages = with_call;
     v[9].messages = with_result;
+    v[10].tools = &tool_c, v[10].tool_count = 1; /* only the description differs from v[0] */
+    v[11].tools = &tool_a, v[11].tool_count = 1, v[11].tool_choice = "auto";
+    v[12].response_format = &sch1;
+    v[13].response_format = &sch2;
+    v[14].response_format = &sch3;
+    v[15].messages = with_call_b; /* only the call's arguments differ from v[8] */
     memcpy(seen[0], k0, sizeof k0);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 16; i++) {
         key_of(&v[i], false, k);
         for (int j = 0; j <= i; j++)
             assert_string_not_equal(k, seen[j]);
