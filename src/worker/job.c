@@ -138,11 +138,10 @@ void gw_job_add_detail(gw_job *job, const char *key, const char *value)
 
 /*
  * Every non-final chunk goes out here, live or replayed, and is noted in the
- * job's ledger: the content bytes sent so far, their hash, and where the
- * chunk ended (the plan). The plan is kept with the answer (stage_state.c),
- * so that a redelivery replays the same cuts: the same (request_id, seq)
- * always carries the same bytes. The plan has text cuts only: a chunk with
- * tool-call pieces makes it lost (a replay re-cuts, whole calls at the end).
+ * job's ledger: the content bytes and each tool call's argument bytes sent
+ * so far (with their hashes), and where the chunk ended (the plan). The plan
+ * is kept with the answer (stage_state.c), so that a redelivery replays the
+ * same cuts: the same (request_id, seq) always carries the same bytes.
  */
 static void publish_chunk(gw_job *job, const char *text, gw_tool_call_delta *tools, size_t ntools)
 {
@@ -156,14 +155,22 @@ static void publish_chunk(gw_job *job, const char *text, gw_tool_call_delta *too
                               ch.seq) != GW_OK)
         return;
     o->chunk_seq++;
-    if (ntools > 0)
-        o->plan_lost = true;
     size_t n = strlen(text);
     o->text_sent += n;
     o->text_hash = gw_fnv1a64(o->text_hash, text, n);
-    char end[24];
+    char end[48];
     int k = snprintf(end, sizeof end, "%s%zu", o->plan.len > 0 ? "," : "", o->text_sent);
-    if (gw_buf_append(&o->plan, end, (size_t)k) != GW_OK)
+    bool ok = gw_buf_append(&o->plan, end, (size_t)k) == GW_OK;
+    for (size_t i = 0; i < ntools; i++) {
+        gw_job_tool_piece *t = &o->tools[tools[i].index]; /* publishers index o->tools */
+        size_t len = strlen(tools[i].arguments);
+        t->head_sent = true;
+        t->args_sent += len;
+        t->args_hash = gw_fnv1a64(t->args_hash, tools[i].arguments, len);
+        k = snprintf(end, sizeof end, ".%d:%zu", (int)tools[i].index, t->args_sent);
+        ok = ok && gw_buf_append(&o->plan, end, (size_t)k) == GW_OK;
+    }
+    if (!ok)
         o->plan_lost = true;
 }
 
@@ -174,6 +181,7 @@ static void publish_chunk_text(gw_job *job, const char *text)
 
 static gw_tool_call_delta *take_tool_deltas(gw_job *job, size_t *n);
 static void tool_deltas_sent(gw_job *job);
+static gw_job_tool_piece *tools_table(gw_job *job);
 
 void gw_job_flush_chunk(gw_job *job)
 {
@@ -277,12 +285,11 @@ void gw_job_on_tool_delta(void *ud, const gw_tool_call_delta *d)
     if (!o->streaming || d->index < 0 || d->index >= GW_JOB_MAX_TOOL_PIECES ||
         (size_t)d->index > o->tool_count)
         return; /* not streamed live: the final chunk carries what no chunk did */
-    if (o->tools == NULL &&
-        (o->tools = gw_arena_calloc(&job->arena, GW_JOB_MAX_TOOL_PIECES, sizeof *o->tools)) == NULL)
+    if (tools_table(job) == NULL)
         return;
     gw_job_tool_piece *t = &o->tools[d->index];
     if ((size_t)d->index == o->tool_count) {
-        *t = (gw_job_tool_piece){0};
+        *t = (gw_job_tool_piece){.args_hash = GW_FNV64_BASIS};
         gw_buf_init(&t->args, GW_STREAM_PENDING_CAP);
         o->tool_count++;
         t->id = d->id != NULL ? gw_arena_strdup(&job->arena, d->id) : NULL;
@@ -326,18 +333,23 @@ static gw_tool_call_delta *take_tool_deltas(gw_job *job, size_t *n)
     return d;
 }
 
+/* After a chunk took every pending piece (publish_chunk noted them sent). */
 static void tool_deltas_sent(gw_job *job)
 {
     gw_job_out *o = &job->out;
-    for (size_t i = 0; i < o->tool_count; i++) {
-        gw_job_tool_piece *t = &o->tools[i];
-        if (t->whole)
-            continue;
-        o->tools_pending -= (t->head_sent ? 0 : 1) + t->args.len;
-        t->head_sent = true;
-        t->args_sent += t->args.len;
-        gw_buf_reset(&t->args);
-    }
+    for (size_t i = 0; i < o->tool_count; i++)
+        if (!o->tools[i].whole)
+            gw_buf_reset(&o->tools[i].args);
+    o->tools_pending = 0;
+}
+
+/* The job's table of streamed calls (live or replayed); NULL without memory. */
+static gw_job_tool_piece *tools_table(gw_job *job)
+{
+    gw_job_out *o = &job->out;
+    if (o->tools == NULL)
+        o->tools = gw_arena_calloc(&job->arena, GW_JOB_MAX_TOOL_PIECES, sizeof *o->tools);
+    return o->tools;
 }
 
 gw_tool_call_delta *gw_job_tool_rest(gw_job *job, size_t *n)
@@ -364,46 +376,114 @@ gw_tool_call_delta *gw_job_tool_rest(gw_job *job, size_t *n)
 }
 
 /*
- * The next cut of a replay: the end of the next piece after off, from the
- * first owner's plan when there is one (*plan advances), else at most
- * worker.chunk_coalesce_bytes on. 0 = no more non-final pieces.
+ * One chunk of a kept plan, "<end>[.<i>:<end>]...": where its text ends and
+ * where each tool call it carries a piece of ends. Advances *p past it (and
+ * its comma); false at the end or on anything malformed.
  */
-static size_t next_cut(gw_job *job, const char **plan, const char *text, size_t len, size_t off)
+typedef struct {
+    size_t text_end;
+    size_t n;
+    int32_t idx[GW_JOB_MAX_TOOL_PIECES];
+    size_t end[GW_JOB_MAX_TOOL_PIECES];
+} plan_chunk;
+
+static bool plan_next(const char **p, plan_chunk *pc)
 {
-    if (*plan != NULL) {
-        char *end;
-        unsigned long long v = strtoull(*plan, &end, 10);
-        if (end == *plan || v <= off || v > len || (*end != ',' && *end != '\0'))
-            return 0;
-        *plan = *end == ',' ? end + 1 : end;
-        return (size_t)v;
+    char *e;
+    if (**p < '0' || **p > '9')
+        return false;
+    pc->text_end = (size_t)strtoull(*p, &e, 10);
+    pc->n = 0;
+    while (*e == '.' && pc->n < GW_JOB_MAX_TOOL_PIECES) {
+        const char *q = e + 1;
+        long i = strtol(q, &e, 10);
+        if (e == q || *e != ':' || i < 0 || i >= GW_JOB_MAX_TOOL_PIECES)
+            return false;
+        q = e + 1;
+        pc->idx[pc->n] = (int32_t)i;
+        pc->end[pc->n++] = (size_t)strtoull(q, &e, 10);
+        if (e == q)
+            return false;
     }
-    size_t step = job->w->coalesce.coalesce_bytes > 0 ? job->w->coalesce.coalesce_bytes : 64;
-    if (len - off <= step)
-        return 0;
-    size_t cut = off + step;
-    while (cut > off + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80)
-        cut--;
-    return cut;
+    if (*e != ',' && *e != '\0')
+        return false;
+    *p = *e == ',' ? e + 1 : e;
+    return true;
+}
+
+/* The tool pieces of a replayed chunk, cut from the answer's calls where the
+ * plan says; NULL (n = 0) when it has none; false when the plan does not fit
+ * the answer. */
+static bool replay_tools(gw_job *job, const plan_chunk *pc, gw_tool_call_delta **out, size_t *n)
+{
+    const gw_job_answer *a = &job->ans;
+    *out = NULL;
+    *n = 0;
+    if (pc->n == 0)
+        return true;
+    gw_job_tool_piece *tt = tools_table(job);
+    gw_tool_call_delta *d = gw_arena_calloc(&job->arena, pc->n, sizeof *d);
+    if (tt == NULL || d == NULL)
+        return false;
+    for (size_t k = 0; k < pc->n; k++) {
+        int32_t i = pc->idx[k];
+        if ((size_t)i >= a->tool_call_count)
+            return false;
+        const gw_tool_call *c = &a->tool_calls[i];
+        size_t from = tt[i].args_sent;
+        if (pc->end[k] < from || pc->end[k] > strlen(c->arguments))
+            return false;
+        char *args = gw_arena_strndup(&job->arena, c->arguments + from, pc->end[k] - from);
+        if (args == NULL)
+            return false;
+        d[k] = (gw_tool_call_delta){.index = i,
+                                    .id = tt[i].head_sent ? NULL : c->id,
+                                    .name = tt[i].head_sent ? NULL : c->name,
+                                    .arguments = args};
+    }
+    size_t calls =
+        a->tool_call_count < GW_JOB_MAX_TOOL_PIECES ? a->tool_call_count : GW_JOB_MAX_TOOL_PIECES;
+    if (job->out.tool_count < calls)
+        job->out.tool_count = calls; /* gw_job_tool_rest reads what was replayed */
+    *out = d;
+    *n = pc->n;
+    return true;
 }
 
 /*
- * Replay a stored answer as a stream: with the first owner's cuts when they
- * were kept (a duplicate), else in pieces of at most
- * worker.chunk_coalesce_bytes cut on UTF-8 boundaries; the rest is left
- * pending for the final chunk, as a live stream would be coalesced.
+ * Replay a stored answer as a stream: with the first owner's cuts (text and
+ * tool pieces) when they were kept (a duplicate), else in pieces of at most
+ * worker.chunk_coalesce_bytes cut on UTF-8 boundaries with the tool calls
+ * whole in the final chunk; the rest is left pending for the final chunk, as
+ * a live stream would be coalesced. A plan that does not fit the answer
+ * stops where it stops fitting.
  */
 static void replay_chunks(gw_job *job, const char *text, const char *plan)
 {
-    size_t len = strlen(text), off = 0, cut;
-    if (plan != NULL && *plan == '\0')
-        plan = NULL;
-    while ((cut = next_cut(job, &plan, text, len, off)) > 0) {
+    size_t len = strlen(text), off = 0;
+    size_t step = job->w->coalesce.coalesce_bytes > 0 ? job->w->coalesce.coalesce_bytes : 64;
+    plan_chunk pc;
+    for (;;) {
+        size_t cut;
+        gw_tool_call_delta *tools = NULL;
+        size_t ntools = 0;
+        if (plan != NULL && *plan != '\0') {
+            if (!plan_next(&plan, &pc) || pc.text_end < off || pc.text_end > len ||
+                !replay_tools(job, &pc, &tools, &ntools))
+                break;
+            cut = pc.text_end;
+        } else if (plan == NULL && len - off > step) {
+            cut = off + step;
+            while (cut > off + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+                cut--;
+        } else {
+            break;
+        }
         char *piece = gw_arena_strndup(&job->arena, text + off, cut - off);
         if (piece == NULL)
             break;
         int32_t seq = job->out.chunk_seq;
-        publish_chunk_text(job, piece);
+        publish_chunk(job, piece, tools, ntools);
         if (job->out.chunk_seq == seq)
             break;
         off = cut;
@@ -433,7 +513,8 @@ bool gw_job_answer_stored(gw_job *job, const uint8_t *data, size_t len)
                             r->token_usage.completion_tokens * a->dep->price_out_usd_per_mtok / 1e6;
     memset(&a->usage, 0, sizeof a->usage); /* nothing billed */
     if (job->out.streaming && job->out.chunk_seq == 0)
-        replay_chunks(job, r->content ? r->content : "", a->replay_plan);
+        replay_chunks(job, r->content ? r->content : "",
+                      a->replay_plan && *a->replay_plan ? a->replay_plan : NULL);
     return true;
 }
 

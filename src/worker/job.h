@@ -173,6 +173,7 @@ typedef struct {
     bool whole;            /* not streamed live (no name on its first piece): final chunk only */
     gw_buf args;           /* arguments received and not yet published */
     size_t args_sent;      /* bytes of arguments published */
+    uint64_t args_hash;    /* FNV-1a of those bytes (checked against the answer's) */
 } gw_job_tool_piece;
 
 enum {
@@ -192,7 +193,9 @@ typedef struct {
      * non-final chunks carried, their hash, and where each chunk ended. */
     size_t text_sent;
     uint64_t text_hash;
-    gw_buf plan;              /* "<end>,<end>,...": cumulative content offsets; bounded */
+    gw_buf plan;              /* per non-final chunk "<end>[.<i>:<end>]...", comma-separated:
+                                 cumulative offsets into the content and into tool call
+                                 i's arguments; bounded */
     bool plan_lost;           /* over the bound, or a piece that is not the answer's */
     bool plan_ok;             /* fixed answer: content starts with what was sent */
     gw_usage_event usage;     /* fixed with the answer (gw_job_fix_answer) */

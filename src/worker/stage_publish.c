@@ -178,13 +178,33 @@ void gw_job_make_response(gw_job *job, gw_error_rec *e, gw_response *r)
 /* The content the non-final chunks carried is the start of the answer's:
  * the final chunk can then be cut from the answer, and a replay can cut it
  * the same way (job.c, "replay"). */
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static bool sent_is_prefix(const gw_job *job)
 {
     const gw_job_out *o = &job->out;
-    const char *c = job->ans.content ? job->ans.content : "";
-    if (o->plan_lost || job->ans.err != GW_OK || job->ans.duplicate || strlen(c) < o->text_sent)
+    const gw_job_answer *a = &job->ans;
+    const char *c = a->content ? a->content : "";
+    if (o->plan_lost || a->err != GW_OK || a->duplicate || strlen(c) < o->text_sent ||
+        gw_fnv1a64(GW_FNV64_BASIS, c, o->text_sent) != o->text_hash)
         return false;
-    return gw_fnv1a64(GW_FNV64_BASIS, c, o->text_sent) == o->text_hash;
+    /* and every tool call's pieces are the start of the answer's call */
+    for (size_t i = 0; i < o->tool_count; i++) {
+        const gw_job_tool_piece *t = &o->tools[i];
+        if (!t->head_sent)
+            continue;
+        if (i >= a->tool_call_count)
+            return false;
+        const gw_tool_call *tc = &a->tool_calls[i];
+        if (!same_str(t->id, tc->id) || !same_str(t->name, tc->name) ||
+            strlen(tc->arguments) < t->args_sent ||
+            gw_fnv1a64(GW_FNV64_BASIS, tc->arguments, t->args_sent) != t->args_hash)
+            return false;
+    }
+    return true;
 }
 
 /* The usage event, fixed with the answer (latency and time of the decision)

@@ -592,9 +592,8 @@ static void test_streamed_tool_call_coalesced(void **state)
     fx_close(&f);
 }
 
-/* A redelivered streamed tool call replays the kept answer: the chunks
- * assemble to the same call (no live cuts are kept for tool streams, so the
- * replay carries the call whole on its final chunk). */
+/* A redelivered streamed tool call replays the kept answer with the first
+ * owner's cuts: the same chunks, tool pieces included, byte for byte. */
 static void test_streamed_tool_call_duplicate(void **state)
 {
     fx f;
@@ -615,7 +614,14 @@ static void test_streamed_tool_call_duplicate(void **state)
     assert_string_equal(b.id, a.id);
     assert_string_equal(b.name, a.name);
     assert_string_equal(b.args, a.args);
-    assert_int_equal(b.tool_chunks, 1);
+    assert_true(a.tool_chunks >= 2);
+    assert_int_equal(b.tool_chunks, a.tool_chunks);
+    const rec *ca[64], *cb[64];
+    size_t na = records_of(&f, f.cfg->kafka.topics.chunks, "t3", ca, 64, 0);
+    size_t nb = records_of(&f, f.cfg->kafka.topics.chunks, "t3", cb, 64, first_end);
+    assert_int_equal(na, 2 * nb); /* both runs' chunks, the first run's first */
+    for (size_t i = 0; i < nb; i++)
+        assert_true(same_bytes(ca[i], cb[i]));
     assert_string_equal(usage(&f, 2).outcome, "duplicate"); /* after the kept success event */
     fx_close(&f);
 }
