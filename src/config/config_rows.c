@@ -108,6 +108,8 @@ static const gw_cfg_row deployment_rows[] = {
     SL("quirks", quirks, quirk_count, GW_MAX_QUIRKS, "",
        "OpenAI dialect quirk flags (no_stream_options, random_seed, required_as_any, "
        "max_completion_tokens, no_json_schema, no_json_object); default from the preset"),
+    S("region", region, 0, "",
+      "AWS region (bedrock only; empty: AWS_REGION, then AWS_DEFAULT_REGION)"),
     SL("extra_headers", extra_headers, extra_header_count, GW_MAX_EXTRA_HEADERS, "",
        "Extra request headers, each \"Name: value\""),
     SL("capabilities", capabilities, capability_count, GW_MAX_CAPABILITIES, "text",
@@ -528,7 +530,8 @@ static gw_err validate_deployment(gw_cfg_ctx *ctx, void *elem, const char *elem_
 {
     gw_deployment *d = elem;
     char path[300];
-    if (!gw_provider_info(d->provider)->builtin && d->base_url == NULL) {
+    const gw_provider_kind_info *k = gw_provider_info(d->provider);
+    if (!k->builtin && !k->base_url_optional && d->base_url == NULL) {
         snprintf(path, sizeof(path), "%s.base_url", elem_path);
         return gw_cfg_fail(ctx, NULL, path, "required for provider \"%s\"",
                            gw_provider_kind_name(d->provider));

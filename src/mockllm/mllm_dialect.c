@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/hash.h"
+#include "provider/eventstream.h"
 
 static const char *const vocab[32] = {
     "alpha",  "bravo",  "charlie", "delta", "echo",    "foxtrot",  "golf",    "hotel",
@@ -27,6 +29,7 @@ bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out)
         {"openai", GW_MLLM_OPENAI},
         {"anthropic", GW_MLLM_ANTHROPIC},
         {"ollama", GW_MLLM_OLLAMA},
+        {"bedrock", GW_MLLM_BEDROCK},
     };
     for (size_t i = 0; dialect != NULL && i < sizeof chat / sizeof chat[0]; i++) {
         if (strcmp(chat[i].name, dialect) == 0) {
@@ -204,8 +207,24 @@ static bool last_is_tool_result(json_t *root)
     json_array_foreach(json_object_get(last, "content"), i, part)
     {
         const char *t = json_string_value(json_object_get(part, "type"));
-        if (t != NULL && strcmp(t, "tool_result") == 0)
+        if ((t != NULL && strcmp(t, "tool_result") == 0) || json_object_get(part, "toolResult"))
             return true;
+    }
+    return false;
+}
+
+/* Bedrock: a message holds toolUse or toolResult blocks. */
+static bool has_tool_blocks(json_t *root)
+{
+    size_t i, k;
+    json_t *m, *part;
+    json_array_foreach(json_object_get(root, "messages"), i, m)
+    {
+        json_array_foreach(json_object_get(m, "content"), k, part)
+        {
+            if (json_object_get(part, "toolUse") || json_object_get(part, "toolResult"))
+                return true;
+        }
     }
     return false;
 }
@@ -214,6 +233,11 @@ static bool last_is_tool_result(json_t *root)
 static const char *tool_at(gw_mllm_api api, json_t *tools, size_t i, json_t **schema)
 {
     json_t *t = json_array_get(tools, i);
+    if (api == GW_MLLM_BEDROCK) {
+        json_t *spec = json_object_get(t, "toolSpec");
+        *schema = json_object_get(json_object_get(spec, "inputSchema"), "json");
+        return json_string_value(json_object_get(spec, "name"));
+    }
     if (api == GW_MLLM_ANTHROPIC) {
         *schema = json_object_get(t, "input_schema");
         return json_string_value(json_object_get(t, "name"));
@@ -233,6 +257,10 @@ static const char *forced_tool(gw_mllm_api api, json_t *choice)
         const char *s = json_string_value(choice);
         return strcmp(s, "none") == 0 ? NULL : strcmp(s, "required") == 0 ? "" : "*";
     }
+    if (json_object_get(choice, "any") != NULL) /* Bedrock */
+        return "";
+    if (json_object_get(choice, "tool") != NULL)
+        return json_string_value(json_object_get(json_object_get(choice, "tool"), "name"));
     const char *type = json_string_value(json_object_get(choice, "type"));
     if (type == NULL)
         return "*";
@@ -250,7 +278,14 @@ static const char *forced_tool(gw_mllm_api api, json_t *choice)
 static gw_err plan_tools(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
                          size_t errlen)
 {
-    json_t *tools = json_object_get(root, "tools");
+    json_t *tcfg = api == GW_MLLM_BEDROCK ? json_object_get(root, "toolConfig") : root;
+    json_t *tools = json_object_get(tcfg, "tools");
+    if (api == GW_MLLM_BEDROCK && tcfg == NULL && has_tool_blocks(root)) {
+        snprintf(errmsg, errlen,
+                 "The toolConfig field must be defined when using toolUse and "
+                 "toolResult content blocks.");
+        return GW_E_INVALID_REQUEST;
+    }
     if (tools != NULL && !json_is_array(tools)) {
         snprintf(errmsg, errlen, "'tools' must be an array");
         return GW_E_INVALID_REQUEST;
@@ -261,12 +296,13 @@ static gw_err plan_tools(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *e
             snprintf(errmsg, errlen, "tools[%zu]: a name is required", i);
             return GW_E_INVALID_REQUEST;
         }
-        if (api == GW_MLLM_ANTHROPIC && !json_is_object(schema)) {
+        if ((api == GW_MLLM_ANTHROPIC || api == GW_MLLM_BEDROCK) && !json_is_object(schema)) {
             snprintf(errmsg, errlen, "tools.%zu.input_schema: Field required", i);
             return GW_E_INVALID_REQUEST;
         }
     }
-    const char *forced = forced_tool(api, json_object_get(root, "tool_choice"));
+    const char *forced = forced_tool(
+        api, json_object_get(tcfg, api == GW_MLLM_BEDROCK ? "toolChoice" : "tool_choice"));
     if (json_array_size(tools) > 0 && forced != NULL && !last_is_tool_result(root)) {
         size_t pick = 0;
         json_t *schema = NULL;
@@ -346,10 +382,28 @@ static int arg_pieces(const gw_mllm_call *c)
     return n;
 }
 
+static gw_err plan_tools(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
+                         size_t errlen);
+
+static gw_err parse_bedrock(json_t *root, gw_mllm_call *c, char *errmsg, size_t errlen)
+{
+    if (!json_is_array(json_object_get(root, "messages"))) {
+        snprintf(errmsg, errlen,
+                 "1 validation error detected: Value null at 'messages' failed "
+                 "to satisfy constraint: Member must not be null");
+        return GW_E_INVALID_REQUEST;
+    }
+    c->max_tokens = opt_int(json_object_get(root, "inferenceConfig"), "maxTokens");
+    parse_messages(root, c);
+    return plan_tools(GW_MLLM_BEDROCK, root, c, errmsg, errlen);
+}
+
 static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
                          size_t errlen)
 {
     const char *model = json_string_value(json_object_get(root, "model"));
+    if (api == GW_MLLM_BEDROCK) /* the model is in the path (gw_mllm_bedrock_path) */
+        return parse_bedrock(root, c, errmsg, errlen);
     if (model == NULL) {
         snprintf(errmsg, errlen, "'model' is required");
         return GW_E_INVALID_REQUEST;
@@ -431,6 +485,8 @@ const char *gw_mllm_content_type(const gw_mllm_call *c)
 {
     if (!c->stream)
         return "application/json";
+    if (c->api == GW_MLLM_BEDROCK)
+        return "application/vnd.amazon.eventstream";
     return c->api == GW_MLLM_OLLAMA ? "application/x-ndjson" : "text/event-stream";
 }
 
@@ -459,10 +515,10 @@ static void put_model(const gw_mllm_call *c, gw_mllm_buf *b)
 static const char *finish(const gw_mllm_call *c)
 {
     if (c->tool_call)
-        return c->api == GW_MLLM_ANTHROPIC ? "tool_use"
-               : c->api == GW_MLLM_OLLAMA  ? "stop"
-                                           : "tool_calls";
-    if (c->api == GW_MLLM_ANTHROPIC)
+        return c->api == GW_MLLM_ANTHROPIC || c->api == GW_MLLM_BEDROCK ? "tool_use"
+               : c->api == GW_MLLM_OLLAMA                               ? "stop"
+                                                                        : "tool_calls";
+    if (c->api == GW_MLLM_ANTHROPIC || c->api == GW_MLLM_BEDROCK)
         return c->length_cut ? "max_tokens" : "end_turn";
     return c->length_cut ? "length" : "stop";
 }
@@ -481,6 +537,120 @@ static void put_ollama_calls(const gw_mllm_call *c, gw_mllm_buf *b)
     gw_mllm_buf_puts(b, "\",\"arguments\":");
     gw_mllm_buf_put(b, c->tool_args, c->tool_args_len);
     gw_mllm_buf_puts(b, "}}]");
+}
+
+/* ---- Bedrock Converse ---- */
+
+static void bedrock_tool_use(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_printf(b, "{\"toolUse\":{\"toolUseId\":\"tooluse_%.12s\",\"name\":\"", c->id);
+    put_tool_name(c, b);
+}
+
+static bool bedrock_full(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+    if (c->tool_call) {
+        bedrock_tool_use(c, b);
+        gw_mllm_buf_puts(b, "\",\"input\":");
+        gw_mllm_buf_put(b, c->tool_args, c->tool_args_len);
+        gw_mllm_buf_puts(b, "}}");
+    } else {
+        gw_mllm_buf_puts(b, "{\"text\":\"");
+        put_text(c, b);
+        gw_mllm_buf_puts(b, "\"}");
+    }
+    return gw_mllm_buf_printf(b,
+                              "]}},\"stopReason\":\"%s\",\"usage\":{\"inputTokens\":%d,"
+                              "\"outputTokens\":%d,\"totalTokens\":%d},\"metrics\":"
+                              "{\"latencyMs\":1}}",
+                              finish(c), c->prompt_tokens, c->ntok, c->prompt_tokens + c->ntok);
+}
+
+/* One event stream message: an event of type event (or, with exception, an
+ * exception of that type) holding the JSON payload json. */
+static bool bedrock_frame(gw_mllm_buf *b, const char *event, bool exception, const char *json)
+{
+    const char *names[] = {exception ? ":exception-type" : ":event-type", ":content-type",
+                           ":message-type"};
+    const char *values[] = {event, "application/json", exception ? "exception" : "event"};
+    size_t cap = strlen(json) + 256;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return false;
+    size_t n = gw_es_write(out, cap, names, values, 3, json, strlen(json));
+    bool ok = n > 0 && gw_mllm_buf_put(b, out, n);
+    free(out);
+    return ok;
+}
+
+/* bedrock_frame of a payload built with printf in a scratch buffer. */
+static bool bedrock_event(gw_mllm_buf *b, const char *event, const gw_mllm_buf *json)
+{
+    return !json->overflow && bedrock_frame(b, event, false, json->p ? json->p : "{}");
+}
+
+static bool bedrock_head(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    bool ok = bedrock_frame(b, "messageStart", false, "{\"role\":\"assistant\"}");
+    if (!c->tool_call)
+        return ok;
+    gw_mllm_buf j;
+    gw_mllm_buf_init(&j, 64 * 1024);
+    gw_mllm_buf_printf(&j,
+                       "{\"contentBlockIndex\":0,\"start\":{\"toolUse\":{\"toolUseId\":"
+                       "\"tooluse_%.12s\",\"name\":\"",
+                       c->id);
+    put_tool_name(c, &j);
+    gw_mllm_buf_puts(&j, "\"}}}");
+    ok = ok && bedrock_event(b, "contentBlockStart", &j);
+    gw_mllm_buf_cleanup(&j);
+    return ok;
+}
+
+/* Token or argument piece i as a contentBlockDelta. */
+static bool bedrock_delta(const gw_mllm_call *c, int i, gw_mllm_buf *b)
+{
+    gw_mllm_buf j;
+    gw_mllm_buf_init(&j, 64 * 1024);
+    if (c->tool_call || c->structured) {
+        const char *p = "";
+        size_t n = 0;
+        gw_mllm_arg_piece(c, i, &p, &n);
+        gw_mllm_buf_puts(&j, c->tool_call
+                                 ? "{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":\""
+                                 : "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"");
+        gw_mllm_buf_json_str(&j, p, n);
+        gw_mllm_buf_puts(&j, c->tool_call ? "\"}}}" : "\"}}");
+    } else {
+        bool sp;
+        const char *w = gw_mllm_token(c, i, &sp);
+        gw_mllm_buf_printf(&j, "{\"contentBlockIndex\":0,\"delta\":{\"text\":\"%s%s\"}}",
+                           sp ? " " : "", w);
+    }
+    bool ok = bedrock_event(b, "contentBlockDelta", &j);
+    gw_mllm_buf_cleanup(&j);
+    return ok;
+}
+
+static bool bedrock_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
+{
+    bool ok = bedrock_frame(b, "contentBlockStop", false, "{\"contentBlockIndex\":0}");
+    if (!terminator)
+        return ok;
+    gw_mllm_buf j;
+    gw_mllm_buf_init(&j, 4096);
+    gw_mllm_buf_printf(&j, "{\"stopReason\":\"%s\"}", finish(c));
+    ok = ok && bedrock_event(b, "messageStop", &j);
+    j.len = 0;
+    j.overflow = false;
+    gw_mllm_buf_printf(&j,
+                       "{\"usage\":{\"inputTokens\":%d,\"outputTokens\":%d,\"totalTokens\":%d},"
+                       "\"metrics\":{\"latencyMs\":1}}",
+                       c->prompt_tokens, c->ntok, c->prompt_tokens + c->ntok);
+    ok = ok && bedrock_event(b, "metadata", &j);
+    gw_mllm_buf_cleanup(&j);
+    return ok;
 }
 
 bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
@@ -551,6 +721,8 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
             "\"load_duration\":10,\"prompt_eval_count\":%d,\"prompt_eval_duration\":100,"
             "\"eval_count\":%d,\"eval_duration\":500}",
             finish(c), c->prompt_tokens, c->ntok);
+    case GW_MLLM_BEDROCK:
+        return bedrock_full(c, b);
     default:
         return embed_body(c, b);
     }
@@ -576,6 +748,8 @@ static void openai_chunk_head(const gw_mllm_call *c, gw_mllm_buf *b)
 
 bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b)
 {
+    if (c->api == GW_MLLM_BEDROCK)
+        return bedrock_head(c, b);
     if (c->api == GW_MLLM_OPENAI) {
         openai_chunk_head(c, b);
         return gw_mllm_buf_printf(b,
@@ -659,6 +833,8 @@ static bool stream_piece(const gw_mllm_call *c, int i, gw_mllm_buf *b)
 
 bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b)
 {
+    if (c->api == GW_MLLM_BEDROCK)
+        return bedrock_delta(c, i, b);
     if (c->tool_call || c->structured)
         return stream_piece(c, i, b);
     bool sp;
@@ -704,6 +880,8 @@ static bool openai_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
 
 bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
 {
+    if (c->api == GW_MLLM_BEDROCK)
+        return bedrock_tail(c, terminator, b);
     if (c->api == GW_MLLM_OPENAI)
         return openai_tail(c, terminator, b);
     if (c->api == GW_MLLM_ANTHROPIC) {
@@ -734,6 +912,9 @@ bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
 
 bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b)
 {
+    if (c->api == GW_MLLM_BEDROCK)
+        return bedrock_frame(b, "modelStreamErrorException", true,
+                             "{\"message\":\"The model stream had an error.\"}");
     if (c->api == GW_MLLM_ANTHROPIC) {
         sse_event(b, "error");
         return gw_mllm_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
@@ -772,6 +953,11 @@ static const char *err_type(gw_mllm_api api, int status)
 bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b)
 {
     const char *type = err_type(api, status);
+    if (api == GW_MLLM_BEDROCK) {
+        gw_mllm_buf_puts(b, "{\"message\":\"");
+        gw_mllm_buf_json_str(b, msg, strlen(msg));
+        return gw_mllm_buf_puts(b, "\"}");
+    }
     if (api == GW_MLLM_ANTHROPIC)
         gw_mllm_buf_printf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"",
                            type);
@@ -862,4 +1048,77 @@ static bool embed_body(const gw_mllm_call *c, gw_mllm_buf *b)
     put_model(c, b);
     return gw_mllm_buf_printf(b, "\",\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}",
                               c->prompt_tokens, c->prompt_tokens);
+}
+
+const char *gw_mllm_bedrock_error_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "ValidationException";
+    case 401:
+        return "UnrecognizedClientException";
+    case 403:
+        return "AccessDeniedException";
+    case 404:
+        return "ResourceNotFoundException";
+    case 408:
+        return "ModelTimeoutException";
+    case 424:
+        return "ModelErrorException";
+    case 429:
+        return "ThrottlingException";
+    case 503:
+        return "ServiceUnavailableException";
+    default:
+        return status >= 500 ? "InternalServerException" : "ValidationException";
+    }
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+bool gw_mllm_bedrock_path(const char *path, size_t len, gw_mllm_call *c)
+{
+    static const char pre[] = "/model/", conv[] = "/converse", stream[] = "/converse-stream";
+    size_t pl = sizeof pre - 1, cl = sizeof conv - 1, sl = sizeof stream - 1;
+    if (len <= pl || memcmp(path, pre, pl) != 0)
+        return false;
+    bool is_stream = len > pl + sl && memcmp(path + len - sl, stream, sl) == 0;
+    size_t tail = is_stream ? sl : cl;
+    if (!is_stream && (len <= pl + cl || memcmp(path + len - cl, conv, cl) != 0))
+        return false;
+    size_t at = 0;
+    for (size_t i = pl; i < len - tail; i++) {
+        char ch = path[i];
+        if (ch == '/' || at + 1 >= sizeof c->model)
+            return false;
+        if (ch == '%' && i + 2 < len - tail && hexval(path[i + 1]) >= 0 &&
+            hexval(path[i + 2]) >= 0) {
+            ch = (char)(hexval(path[i + 1]) * 16 + hexval(path[i + 2]));
+            i += 2;
+        }
+        c->model[at++] = ch;
+    }
+    c->model[at] = '\0';
+    c->stream = is_stream;
+    return at > 0;
+}
+
+bool gw_mllm_bedrock_auth_ok(const char *auth, size_t auth_len, bool has_date)
+{
+    static const char sig[] = "AWS4-HMAC-SHA256 Credential=", bearer[] = "Bearer ";
+    if (auth == NULL)
+        return false;
+    if (auth_len > sizeof bearer && strncasecmp(auth, bearer, sizeof bearer - 1) == 0)
+        return true; /* a Bedrock API key */
+    return has_date && auth_len > sizeof sig && memcmp(auth, sig, sizeof sig - 1) == 0 &&
+           memmem(auth, auth_len, "Signature=", 10) != NULL;
 }

@@ -176,6 +176,12 @@ static void respond_error(conn *c, gw_mllm_api api, int status, const char *msg,
     gw_mllm_buf b;
     gw_mllm_buf_init(&b, 64 * 1024);
     gw_mllm_error_body(api, status, msg, &b);
+    char hdrs[512];
+    if (api == GW_MLLM_BEDROCK) { /* the SDKs take the error code from this header */
+        snprintf(hdrs, sizeof hdrs, "x-amzn-ErrorType: %s:http://internal.amazon.com/coral/\r\n%s",
+                 gw_mllm_bedrock_error_type(status), extra ? extra : "");
+        extra = hdrs;
+    }
     respond(c, status, "application/json", extra, b.p, b.len);
     gw_mllm_buf_cleanup(&b);
 }
@@ -455,7 +461,7 @@ static void start_answer(conn *c)
     int64_t latency = f->latency_ms >= 0 ? f->latency_ms : cfg->latency_ms;
     int64_t ttft = f->ttft_ms >= 0 ? f->ttft_ms : cfg->ttft_ms;
     c->delay_ms = f->drip_ms >= 0 ? f->drip_ms : cfg->token_delay_ms;
-    bool chat = c->call.api <= GW_MLLM_OLLAMA;
+    bool chat = c->call.api <= GW_MLLM_BEDROCK;
     if (chat && c->call.stream) {
         c->job = JOB_STREAM;
         c->tok_idx = 0;
@@ -479,12 +485,38 @@ static void start_answer(conn *c)
     }
 }
 
+/* Bedrock: the model and stream flag from the path, and SigV4 (or a bearer
+ * API key) required; false when the request was answered with an error. */
+static bool bedrock_request(conn *c, const gw_mllm_req *r)
+{
+    size_t an = 0, dn = 0;
+    const char *auth = gw_mllm_header_get(r, "authorization", &an);
+    bool date = gw_mllm_header_get(r, "x-amz-date", &dn) != NULL;
+    const char *msg = NULL;
+    int status = 0;
+    if (!gw_mllm_bedrock_path(r->path, r->path_len, &c->call)) {
+        status = 404;
+        msg = "no such model path";
+    } else if (!gw_mllm_bedrock_auth_ok(auth, an, date)) {
+        status = 401;
+        msg = "Missing or malformed SigV4 Authorization (AWS4-HMAC-SHA256 Credential=...) or "
+              "x-amz-date header";
+    }
+    if (status == 0)
+        return true;
+    respond_error(c, GW_MLLM_BEDROCK, status, msg, NULL);
+    finish_request(c);
+    return false;
+}
+
 static void serve_api(conn *c, const gw_mllm_req *r, gw_mllm_api api, const char *path,
                       int64_t rid_count)
 {
     gw_mllm_server *s = c->srv;
     char errmsg[256];
     gw_err err = gw_mllm_call_parse(api, r->body, r->body_len, &c->call, errmsg, sizeof errmsg);
+    if (err == GW_OK && api == GW_MLLM_BEDROCK && !bedrock_request(c, r))
+        return;
     if (err == GW_OK) {
         gw_mllm_counts_incr(&s->models, c->call.model, strlen(c->call.model));
         err = collect_faults(c, r, path);
@@ -541,7 +573,10 @@ static bool find_api(const gw_mllm_req *r, gw_mllm_api *api, const char **path)
 {
     for (int k = 0; k < GW_PROVIDER__COUNT; k++) {
         const gw_provider_kind_info *row = gw_provider_info((gw_provider_kind)k);
-        if (row->dialect == NULL || row->path == NULL || !is_row_route(r, row->path))
+        if (row->dialect == NULL || row->path == NULL)
+            continue;
+        if (!is_row_route(r, row->path) && !(row->kind == GW_PROVIDER_BEDROCK &&
+                                             is_row_route(r, "/model/{model}/converse-stream")))
             continue;
         if (row->kind == GW_PROVIDER_AZURE && !query_has(r, "api-version"))
             continue; /* Azure answers 404 without an api-version */

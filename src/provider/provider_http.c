@@ -43,6 +43,10 @@ struct gw_phttp_call {
     size_t hstore_len;
     gw_sse sse;
     gw_ndjson nd;
+    gw_es es;
+    gw_err stream_err; /* an exception message in the stream: the call's outcome */
+    char sigv4[128];   /* CURLOPT_AWS_SIGV4 params, "" when not signed by curl */
+    char *userpwd;     /* "KEY_ID:SECRET" for it; wiped when the call ends */
     char *content;
     size_t content_len, content_cap;
     gw_token_usage usage;
@@ -95,6 +99,19 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
         return GW_E_NOMEM;
     snprintf(h, n, "%s: %s", name, value);
     return GW_OK;
+}
+
+gw_err gw_phttp_sigv4(gw_phttp_call *c, const char *params, const char *userpwd)
+{
+    if (strlen(params) >= sizeof c->sigv4)
+        return GW_E_CONFIG;
+    snprintf(c->sigv4, sizeof c->sigv4, "%s", params);
+    if (c->userpwd != NULL) {
+        memset(c->userpwd, 0, strlen(c->userpwd));
+        free(c->userpwd);
+    }
+    c->userpwd = strdup(userpwd);
+    return c->userpwd != NULL ? GW_OK : GW_E_NOMEM;
 }
 
 const gw_provider_kind_info *gw_phttp_kind(const gw_phttp_call *c)
@@ -371,6 +388,11 @@ static void set_detail(gw_phttp_call *c, const char *text, size_t len)
 {
     gw_redact(text, len, c->d->api_key, c->detail, sizeof c->detail);
     c->has_detail = true;
+}
+
+void gw_phttp_detail(gw_phttp_call *c, const char *text, size_t len)
+{
+    set_detail(c, text, len);
 }
 
 gw_err gw_phttp_inband_error(gw_phttp_call *c, json_t *err)
@@ -845,6 +867,57 @@ static gw_err drain_ndjson(gw_phttp_call *c)
     }
 }
 
+/* One event stream message: an event goes to the dialect's on_event with its
+ * :event-type; an exception (or error) message ends the call with the error
+ * the dialect's on_exception names. Unlike SSE, messages after the
+ * terminator are still read (Bedrock's usage follows messageStop). */
+static gw_err es_message(gw_phttp_call *c, const gw_es_message *m)
+{
+    size_t tl = 0, kl = 0;
+    const char *mt = gw_es_header_str(m, ":message-type", &tl);
+    if (mt != NULL && !(tl == 5 && memcmp(mt, "event", 5) == 0)) {
+        const char *kind = gw_es_header_str(m, ":exception-type", &kl);
+        if (kind == NULL)
+            kind = gw_es_header_str(m, ":error-code", &kl);
+        char type[64];
+        snprintf(type, sizeof type, "%.*s", (int)(kl < 63 ? kl : 63), kind ? kind : "");
+        set_detail(c, m->payload, m->payload_len);
+        gw_err err = c->dia->on_exception != NULL
+                         ? c->dia->on_exception(c, type, m->payload, m->payload_len)
+                         : GW_E_STREAM_ERROR;
+        c->stream_err = err != GW_OK ? err : GW_E_STREAM_ERROR;
+        return c->stream_err;
+    }
+    const char *et = gw_es_header_str(m, ":event-type", &tl);
+    char event[64];
+    if (et == NULL || tl >= sizeof event) {
+        static const char msg[] = "event stream message without a usable :event-type";
+        set_detail(c, msg, sizeof msg - 1);
+        return GW_E_STREAM_ERROR;
+    }
+    memcpy(event, et, tl);
+    event[tl] = '\0';
+    return handle_json(c, event, m->payload, m->payload_len);
+}
+
+static gw_err drain_es(gw_phttp_call *c)
+{
+    for (;;) {
+        gw_es_message m;
+        bool got;
+        gw_err err = gw_es_next(&c->es, &m, &got);
+        if (err != GW_OK) {
+            const char *why = gw_es_why_str(gw_es_error(&c->es));
+            set_detail(c, why, strlen(why));
+            return err;
+        }
+        if (!got)
+            return GW_OK;
+        if ((err = es_message(c, &m)) != GW_OK)
+            return err;
+    }
+}
+
 static gw_err on_data(void *ud, const char *p, size_t n)
 {
     gw_phttp_call *c = ud;
@@ -852,7 +925,14 @@ static gw_err on_data(void *ud, const char *p, size_t n)
         return GW_E_SHUTTING_DOWN;
     c->in_data = true;
     gw_err err;
-    if (c->kind->stream_framing == GW_RESP_NDJSON) {
+    if (c->kind->stream_framing == GW_RESP_EVENTSTREAM) {
+        err = gw_es_feed(&c->es, p, n);
+        if (err == GW_OK)
+            err = drain_es(c);
+        else
+            set_detail(c, gw_es_why_str(gw_es_error(&c->es)),
+                       strlen(gw_es_why_str(gw_es_error(&c->es))));
+    } else if (c->kind->stream_framing == GW_RESP_NDJSON) {
         err = gw_ndjson_feed(&c->nd, p, n);
         if (err == GW_OK)
             err = drain_ndjson(c);
@@ -868,6 +948,8 @@ static gw_err on_data(void *ud, const char *p, size_t n)
         static const char msg[] = "stream event or answer over the size limit";
         set_detail(c, msg, sizeof msg - 1);
     }
+    if (err != GW_OK && c->stream_err != GW_OK)
+        return c->stream_err; /* an exception message: its own error (a 429 class...) */
     return err == GW_OK ? GW_OK : GW_E_STREAM_ERROR;
 }
 
@@ -882,6 +964,11 @@ static void call_free(gw_phttp_call *c)
         free(c->hdrs[i]);
     }
     memset(c->hstore, 0, c->hstore_len);
+    if (c->userpwd != NULL) {
+        memset(c->userpwd, 0, strlen(c->userpwd));
+        free(c->userpwd);
+    }
+    gw_es_cleanup(&c->es);
     gw_sse_cleanup(&c->sse);
     gw_ndjson_cleanup(&c->nd);
     free(c->content);
@@ -928,8 +1015,10 @@ static gw_err judge_response(gw_phttp_call *c, const gw_http_result *hr)
     }
     if (!c->req->stream)
         return parse_full_body(c, hr);
-    bool pending = c->kind->stream_framing == GW_RESP_NDJSON ? gw_ndjson_pending(&c->nd)
-                                                             : gw_sse_pending(&c->sse);
+    gw_resp_framing f = c->kind->stream_framing;
+    bool pending = f == GW_RESP_NDJSON        ? gw_ndjson_pending(&c->nd)
+                   : f == GW_RESP_EVENTSTREAM ? gw_es_pending(&c->es)
+                                              : gw_sse_pending(&c->sse);
     if (!c->terminated || pending) {
         if (!c->has_detail) {
             static const char msg[] = "stream ended without its terminator";
@@ -1014,10 +1103,12 @@ static void on_http_done(void *ud, const gw_http_result *hr)
 static gw_err add_common_headers(gw_phttp_call *c, const gw_deployment *d, const gw_request *req)
 {
     gw_err err = gw_phttp_header(c, "Content-Type", "application/json");
+    gw_resp_framing f = c->kind->stream_framing;
     if (err == GW_OK && req->stream)
         err = gw_phttp_header(c, "Accept",
-                              c->kind->stream_framing == GW_RESP_NDJSON ? "application/x-ndjson"
-                                                                        : "text/event-stream");
+                              f == GW_RESP_NDJSON        ? "application/x-ndjson"
+                              : f == GW_RESP_EVENTSTREAM ? "application/vnd.amazon.eventstream"
+                                                         : "text/event-stream");
     if (err == GW_OK && req->request_id != NULL && req->request_id[0] != '\0')
         err = gw_phttp_header(c, "x-request-id", req->request_id);
     if (err == GW_OK && req->traceparent != NULL)
@@ -1108,6 +1199,10 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
                                        .key_file = d->tls_key_file,
                                        .http1_only = d->http_version == GW_HTTP_VERSION_1_1};
     o->transport = &c->transport;
+    if (c->sigv4[0] != '\0') {
+        o->aws_sigv4 = c->sigv4;
+        o->userpwd = c->userpwd;
+    }
     return GW_OK;
 }
 
@@ -1115,7 +1210,8 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
 static bool framing_ok(const gw_provider_kind_info *k, const gw_request *req)
 {
     if (req->stream)
-        return k->stream_framing == GW_RESP_SSE || k->stream_framing == GW_RESP_NDJSON;
+        return k->stream_framing == GW_RESP_SSE || k->stream_framing == GW_RESP_NDJSON ||
+               k->stream_framing == GW_RESP_EVENTSTREAM;
     return k->full_framing == GW_RESP_JSON;
 }
 
@@ -1137,6 +1233,7 @@ gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deplo
     c->format_tool = c->dia->format_tool != NULL ? c->dia->format_tool(req) : NULL;
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
+    gw_es_init(&c->es, GW_PHTTP_MAX_EVENT);
     char url[2048];
     gw_http_opts o;
     gw_err err = build_opts(c, &o, url, sizeof url, &c->body);

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "loop/http_client.h"
+#include "provider/eventstream.h"
 #include "provider/jscan.h"
 #include "provider/ndjson.h"
 #include "provider/provider.h"
@@ -82,7 +83,8 @@ struct gw_phttp_dialect {
     gw_err (*add_headers)(gw_phttp_call *c, const gw_deployment *d);
     /* A complete non-streamed answer. */
     gw_err (*parse_full)(gw_phttp_call *c, json_t *root);
-    /* One stream event (SSE event name + parsed data, or one NDJSON object). */
+    /* One stream event (SSE event name + parsed data, one NDJSON object, or
+     * an event stream message's :event-type + its JSON payload). */
     gw_err (*on_event)(gw_phttp_call *c, const char *event, json_t *data);
     /* Optional fast paths without a jansson tree (jscan.h). They set *handled
      * to false to leave the document to parse_full / on_event, which they
@@ -94,6 +96,11 @@ struct gw_phttp_dialect {
      * answer of req (a dialect without a native response_format forces one);
      * its arguments become the answer text, not a tool call. NULL: none. */
     const char *(*format_tool)(const gw_request *req);
+    /* Optional (event stream framing): an exception or error message in a
+     * 200 stream, by its :exception-type (or :error-code) and payload; returns
+     * the gw_err the call ends with (the detail through gw_phttp_detail).
+     * NULL: GW_E_STREAM_ERROR. */
+    gw_err (*on_exception)(gw_phttp_call *c, const char *type, const char *payload, size_t len);
 };
 
 /* Start a call of kind k (its row: k->dialect must be set). */
@@ -109,6 +116,12 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value);
 /* Add the deployment's key under d->auth_header, else the row's auth.header;
  * in an Authorization header as "<auth.scheme> KEY" (Bearer). */
 gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d);
+/* Sign the request with curl's AWS SigV4 (CURLOPT_AWS_SIGV4 params such as
+ * "aws:amz:us-east-1:bedrock", CURLOPT_USERPWD "KEY_ID:SECRET"); for a row's
+ * sign hook. Copied; the secret is wiped when the call ends. */
+gw_err gw_phttp_sigv4(gw_phttp_call *c, const char *params, const char *userpwd);
+/* Keep text (redacted, cut) as the call's error detail. */
+void gw_phttp_detail(gw_phttp_call *c, const char *text, size_t len);
 /* The call's provider table row (for its options). */
 const gw_provider_kind_info *gw_phttp_kind(const gw_phttp_call *c);
 /* Streamed or whole answer text. */

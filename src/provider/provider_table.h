@@ -29,7 +29,7 @@ typedef enum {
     GW_RESP_JSON,       /* one whole JSON document */
     GW_RESP_SSE,        /* text/event-stream (sse.c) */
     GW_RESP_NDJSON,     /* application/x-ndjson, one JSON object a line (ndjson.c) */
-    GW_RESP_EVENTSTREAM /* binary application/vnd.amazon.eventstream: reserved, no parser yet */
+    GW_RESP_EVENTSTREAM /* binary application/vnd.amazon.eventstream (eventstream.c) */
 } gw_resp_framing;
 
 /* Writes the URL of one call into out (len bytes with the NUL). GW_E_CONFIG
@@ -53,6 +53,7 @@ struct gw_provider_kind_info {
     const gw_phttp_dialect *dialect; /* request writer and answer readers (provider_<x>.c) */
     const char *path;                /* appended to base_url by the default URL builder */
     gw_provider_url_fn url;          /* NULL: gw_provider_url_base_path */
+    bool base_url_optional;          /* the url builder makes one without base_url (bedrock) */
     gw_resp_framing stream_framing;  /* a streamed answer */
     gw_resp_framing full_framing;    /* a non-streamed answer */
     struct {
