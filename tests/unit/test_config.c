@@ -83,12 +83,17 @@ static char *read_text(const char *path)
 static void test_reference_file_loads(void **state)
 {
     gw_config *cfg = load_ok("config/modelgw.conf");
-    assert_int_equal(cfg->deployment_count, 6);
+    assert_int_equal(cfg->deployment_count, 7);
     const gw_deployment *mi = gw_config_deployment(cfg, "mistral-large");
     assert_non_null(mi);
     assert_int_equal(mi->provider, GW_PROVIDER_OPENAI); /* from its preset */
     assert_string_equal(mi->base_url, "https://api.mistral.ai");
     assert_string_equal(mi->api_key_env, "MISTRAL_API_KEY");
+    const gw_deployment *br = gw_config_deployment(cfg, "claude-bedrock");
+    assert_non_null(br);
+    assert_int_equal(br->provider, GW_PROVIDER_BEDROCK);
+    assert_string_equal(br->region, "us-east-1");
+    assert_null(br->base_url); /* optional for bedrock: built from the region */
     const gw_deployment *az = gw_config_deployment(cfg, "gpt4o-azure");
     assert_non_null(az);
     assert_int_equal(az->provider, GW_PROVIDER_AZURE);
@@ -297,7 +302,7 @@ static const error_case error_cases[] = {
           "confluent"},
     {"bad_provider.conf", GW_E_CONFIG,
      DATA "bad_provider.conf:2: deployments[0].provider: \"watsonx\" is not one of: mock, openai, "
-          "anthropic, ollama, azure"},
+          "anthropic, ollama, azure, bedrock"},
     {"duplicate_id.conf", GW_E_CONFIG,
      DATA "duplicate_id.conf:5: deployments[2].id: duplicate deployment \"gpt\" (also "
           "deployments[0])"},
