@@ -1,6 +1,6 @@
 """modelgw-mockllm speaks the real dialects: the official `openai` and
-`anthropic` SDKs and the `ollama` client read its answers, streamed and not,
-with the same text both ways. Also its fault injection, /stats and embeddings.
+`anthropic` SDKs, the `ollama` client and boto3's `bedrock-runtime` client
+read its answers, streamed and not, with the same text both ways. Also its fault injection, /stats and embeddings.
 
 Needs only the build (MODELGW_BUILD_DIR); no Kafka or Redis.
 """
@@ -11,6 +11,9 @@ import urllib.error
 import urllib.request
 
 import anthropic
+import boto3
+import botocore.config
+import botocore.exceptions
 import ollama
 import openai
 import pytest
@@ -326,3 +329,99 @@ def test_azure_openai_sdk(mock_url):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 404
+
+
+# --- AWS Bedrock Converse, through boto3 (SigV4-signed, event stream) ----------
+
+BEDROCK_TOOLS = {"tools": [{"toolSpec": {"name": "get_weather", "description": "Weather for a city",
+                                         "inputSchema": {"json": WEATHER_PARAMS}}}]}
+BEDROCK_PROMPT = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"  # ':' is escaped in the path
+
+
+def bedrock_client(mock_url):
+    return boto3.client("bedrock-runtime", endpoint_url=mock_url, region_name="us-east-1",
+                        aws_access_key_id="AKIDMOCKTEST", aws_secret_access_key="mock-secret",
+                        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def test_bedrock_boto3_converse(mock_url):
+    client = bedrock_client(mock_url)
+    full = client.converse(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT,
+                           system=[{"text": "Be brief."}], inferenceConfig={"maxTokens": 100})
+    text = full["output"]["message"]["content"][0]["text"]
+    assert len(text.split()) == 12
+    assert full["stopReason"] == "end_turn"
+    assert full["usage"]["outputTokens"] == 12
+    assert full["usage"]["totalTokens"] == full["usage"]["inputTokens"] + 12
+
+    # ConverseStream: boto3 decodes the event stream frames (and checks their CRCs)
+    events = list(client.converse_stream(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT,
+                                         system=[{"text": "Be brief."}],
+                                         inferenceConfig={"maxTokens": 100})["stream"])
+    kinds = [next(iter(e)) for e in events]
+    assert kinds[0] == "messageStart" and kinds[-2:] == ["messageStop", "metadata"]
+    parts = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
+    assert "".join(parts) == text
+    assert events[-2]["messageStop"]["stopReason"] == "end_turn"
+    assert events[-1]["metadata"]["usage"]["outputTokens"] == 12
+
+    short = client.converse(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT,
+                            inferenceConfig={"maxTokens": 3})
+    assert short["stopReason"] == "max_tokens"
+
+
+def test_bedrock_boto3_tool_use(mock_url):
+    client = bedrock_client(mock_url)
+    full = client.converse(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT, toolConfig=BEDROCK_TOOLS)
+    assert full["stopReason"] == "tool_use"
+    (block,) = full["output"]["message"]["content"]
+    use = block["toolUse"]
+    assert use["name"] == "get_weather" and use["toolUseId"].startswith("tooluse_")
+    check_weather_args(use["input"])
+
+    # streamed: contentBlockStart names the call, the input comes in pieces
+    events = list(client.converse_stream(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT,
+                                         toolConfig=BEDROCK_TOOLS)["stream"])
+    start = [e["contentBlockStart"]["start"]["toolUse"] for e in events if "contentBlockStart" in e]
+    assert start == [{"toolUseId": use["toolUseId"], "name": "get_weather"}]
+    pieces = [e["contentBlockDelta"]["delta"]["toolUse"]["input"] for e in events
+              if "contentBlockDelta" in e]
+    assert len(pieces) > 1 and json.loads("".join(pieces)) == use["input"]
+    assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["tool_use"]
+
+    # the follow-up with a toolResult block is answered in text
+    follow = BEDROCK_PROMPT + [
+        full["output"]["message"],
+        {"role": "user", "content": [{"toolResult": {"toolUseId": use["toolUseId"],
+                                                     "content": [{"text": '{"temp_c": 21}'}]}}]}]
+    done = client.converse(modelId=BEDROCK_MODEL, messages=follow, toolConfig=BEDROCK_TOOLS)
+    assert done["stopReason"] == "end_turn"
+    assert len(done["output"]["message"]["content"][0]["text"].split()) == 12
+
+    forced = client.converse(modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT,
+                             toolConfig=dict(BEDROCK_TOOLS,
+                                             toolChoice={"tool": {"name": "get_weather"}}))
+    assert forced["output"]["message"]["content"][0]["toolUse"]["name"] == "get_weather"
+    # toolUse / toolResult blocks without a toolConfig are refused, as on Bedrock
+    with pytest.raises(client.exceptions.ValidationException):
+        client.converse(modelId=BEDROCK_MODEL, messages=follow)
+
+
+def test_bedrock_errors(mock_url):
+    client = bedrock_client(mock_url)
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.converse(modelId="fault-status:429", messages=BEDROCK_PROMPT)
+    # an exception message in the middle of the event stream
+    stream = client.converse_stream(modelId="fault-sse-error", messages=BEDROCK_PROMPT)["stream"]
+    with pytest.raises(botocore.exceptions.EventStreamError) as ei:
+        list(stream)
+    assert "modelStreamErrorException" in str(ei.value)
+    # an unsigned request is refused
+    req = urllib.request.Request(mock_url + "/model/m/converse", method="POST",
+                                 data=json.dumps({"messages": BEDROCK_PROMPT}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 401
+    assert e.value.headers["x-amzn-ErrorType"].startswith("UnrecognizedClientException")
