@@ -1,6 +1,7 @@
 """Tool calling end to end: InferenceRequest v3 written by fastavro, produced
 to the real Kafka, served by a real worker through modelgw-mockllm in the
-OpenAI, Anthropic and Ollama dialects; the tool call comes back in the
+OpenAI, Anthropic, Ollama and Bedrock Converse dialects (Bedrock: SigV4-signed,
+streamed over the AWS event stream); the tool call comes back in the
 response and in StreamChunks (pieces as the provider streams them), the
 follow-up with the tool's result
 completes, also when the conversation fails over from one provider to
@@ -11,6 +12,7 @@ One worker (Redis state), one mock; deployments:
   oa    OpenAI dialect, tools
   an    Anthropic dialect, tools
   ol    Ollama dialect, tools, the cheapest
+  br    Bedrock Converse, tools, lowest quality and dearest (never picked unless pinned)
   down  Anthropic dialect, tools, best quality, always 503 (the mock's rule)
   plain OpenAI dialect, no tools capability, quality above all that work
 """
@@ -36,7 +38,11 @@ ASK = {"role": "USER", "content": "What is the weather in Paris?", "name": None,
 
 @pytest.fixture
 def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, binary,
-          redis_addr, redis_prefix):
+          redis_addr, redis_prefix, monkeypatch):
+    # the worker signs Bedrock calls with these (the mock checks the signature's form)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDE2ETEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-test-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
     mock = start_mock(start_process, binary, tmp_path,
                       rules=[{"model": "down-model", "fault": "status:503"}])
@@ -48,6 +54,9 @@ def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, b
                         price_in_usd_per_mtok=0.5), provider="ollama"),
         dict(openai_dep("down", mock.url, capabilities=tools, quality=0.9), provider="anthropic"),
         openai_dep("plain", mock.url, capabilities=["text"], quality=0.95),
+        dict(openai_dep("br", mock.url, capabilities=tools, quality=0.4,
+                        price_in_usd_per_mtok=3.0, price_out_usd_per_mtok=6.0),
+             provider="bedrock", region="us-east-1"),
     ]
     conf = env.pipeline_config("w1", redis_addr, redis_prefix, deps, sections={
         "retry": {"max_attempts_per_deployment": 1, "base_backoff_ms": 10,
@@ -88,7 +97,7 @@ def assert_weather_call(resp, model_id):
 
 def test_tool_call_and_follow_up_each_dialect(setup):
     env, mock, worker = setup
-    first = {m: tool_req(model=m) for m in ("oa", "an", "ol")}
+    first = {m: tool_req(model=m) for m in ("oa", "an", "ol", "br")}
     env.produce("normal", first.values())
     got = env.responses_for([r["request_id"] for r in first.values()])
     calls = {m: assert_weather_call(got[r["request_id"]], m) for m, r in first.items()}
@@ -108,7 +117,7 @@ def test_tool_call_and_follow_up_each_dialect(setup):
 
 def test_streamed_tool_call_chunks_assemble(setup):
     env, mock, worker = setup
-    reqs = {m: tool_req(model=m, stream=True) for m in ("oa", "an", "ol")}
+    reqs = {m: tool_req(model=m, stream=True) for m in ("oa", "an", "ol", "br")}
     env.produce("normal", reqs.values())
     ids = {r["request_id"] for r in reqs.values()}
     got = env.responses_for(ids)
@@ -131,7 +140,7 @@ def test_streamed_tool_call_chunks_assemble(setup):
         # The pieces go out as they arrive (the first chunk at once, the rest
         # coalesced at 16 bytes), not as one whole delta on the final chunk:
         # the mock streams OpenAI and Anthropic arguments in 8-byte pieces,
-        # Ollama's call whole.
+        # Bedrock's in 8-byte pieces too, Ollama's call whole.
         with_tools = [c for c in mine if c["tool_calls"]]
         heads = [d for c in mine for d in c["tool_calls"] if d["name"] is not None]
         assert len(heads) == 1, (m, mine)
@@ -141,6 +150,8 @@ def test_streamed_tool_call_chunks_assemble(setup):
         else:
             assert len(with_tools) >= 2, (m, mine)
             assert not with_tools[0]["is_final"], (m, mine)
+    # Bedrock answered over ConverseStream (the AWS event stream), signed
+    assert mock.stats()["paths"].get("/model/br-model/converse-stream", 0) == 1
 
 
 def test_failover_mid_conversation_keeps_tool_semantics(setup):
