@@ -94,8 +94,8 @@ static const gw_cfg_row deployment_rows[] = {
       "Provider dialect (required unless a preset gives it)"),
     S("model", model, 1, NULL, "Model name sent to the provider"),
     S("base_url", base_url, 0, "",
-      "Endpoint base URL (http:// or https://); required for every provider but mock unless a "
-      "preset gives it"),
+      "Endpoint base URL (http:// or https://); required for every provider but mock and "
+      "bedrock (default https://bedrock-runtime.{region}.amazonaws.com) unless a preset gives it"),
     ENV("api_key_env", api_key_env, api_key, "",
         "Environment variable that holds the API key (never the key itself); default from the "
         "preset"),

@@ -68,8 +68,7 @@ struct gw_http_req {
     char *url;     /* url_inline or url_own */
     char *url_own; /* when over URL_INLINE */
     char url_inline[URL_INLINE];
-    char *sigv4, *userpwd; /* AWS signing (owned; userpwd wiped on free), or NULL */
-    const char *body;      /* NULL: GET; the caller's (borrowed) or body_own */
+    const char *body; /* NULL: GET; the caller's (borrowed) or body_own */
     char *body_own;
     size_t body_len;
     int32_t connect_ms;
@@ -339,7 +338,6 @@ static void easy_put(gw_http *h, CURL *e, bool custom)
     curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(e, CURLOPT_USERPWD, NULL); /* curl's copy of a secret */
     h->spare[h->spare_count++] = e;
 }
 
@@ -646,11 +644,7 @@ static void req_free_copies(gw_http_req *r)
     free(r->hstore);
     free(r->url_own);
     free(r->body_own);
-    if (r->userpwd != NULL)
-        memset(r->userpwd, 0, strlen(r->userpwd));
-    free(r->userpwd);
-    free(r->sigv4);
-    r->hstore = r->url_own = r->body_own = r->userpwd = r->sigv4 = NULL;
+    r->hstore = r->url_own = r->body_own = NULL;
 }
 
 /* Detach from curl and the list; the memory goes when the timer is closed. */
@@ -784,9 +778,6 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
     const gw_http_transport *t = o->transport;
     bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->http1_only);
     r->transport = custom ? t : NULL;
-    if (o->aws_sigv4 != NULL && ((r->sigv4 = strdup(o->aws_sigv4)) == NULL ||
-                                 (r->userpwd = strdup(o->userpwd ? o->userpwd : ":")) == NULL))
-        return GW_E_NOMEM;
     return GW_OK;
 }
 
@@ -807,12 +798,6 @@ static void setup_easy(gw_http_req *r)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     /* 0 is curl's default (300 s) */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_ms > 0 ? (long)r->connect_ms : 0L);
-    /* signing is per transfer: setting AWS_SIGV4 to NULL does not reset the
-     * auth method, so HTTPAUTH goes back to curl's default explicitly */
-    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, r->sigv4);
-    curl_easy_setopt(e, CURLOPT_USERPWD, r->userpwd);
-    if (r->sigv4 == NULL)
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     const gw_http_transport *t = r->transport;
     if (t == NULL)
         return; /* a pooled handle: only ever default transport options */

@@ -81,12 +81,6 @@ typedef struct {
     int32_t connect_timeout_ms, first_token_timeout_ms, idle_timeout_ms,
         total_timeout_ms;  /* 0: none */
     size_t max_body_bytes; /* 0: GW_HTTP_DEFAULT_MAX_BODY */
-    /* AWS SigV4 signing by curl (CURLOPT_AWS_SIGV4, e.g.
-     * "aws:amz:us-east-1:bedrock") with userpwd "KEY_ID:SECRET"
-     * (CURLOPT_USERPWD); both copied, the secret wiped when the request
-     * ends. NULL: no signing (a recycled handle's earlier signing is reset). */
-    const char *aws_sigv4;
-    const char *userpwd;
 } gw_http_opts;
 
 typedef struct {

@@ -26,6 +26,9 @@ static void usage(FILE *f)
                "  --token-delay-ms N  delay between streamed tokens (default 0)\n"
                "  --tokens N          words per answer (default 16; max_tokens cuts it)\n"
                "  --port-file FILE    write the bound port to FILE\n"
+               "  --aws-secret-env VAR  verify Bedrock SigV4 signatures with the secret\n"
+               "                      key in environment variable VAR (default: check\n"
+               "                      only that a signature is there)\n"
                "  --help\n"
                "Faults per request: header x-mock-fault, model \"fault-<spec>\", prompt\n"
                "\"[mock-fault:<spec>]\" or config rules; see docs/mockllm.md.\n");
@@ -61,12 +64,17 @@ static int parse_int(const char *s, const char *name)
 static void parse_args(int argc, char **argv, gw_mllm_config *cfg, const char **host,
                        const char **port_file)
 {
-    static const struct option opts[] = {
-        {"port", required_argument, 0, 'p'},    {"host", required_argument, 0, 'H'},
-        {"config", required_argument, 0, 'c'},  {"latency-ms", required_argument, 0, 'l'},
-        {"ttft-ms", required_argument, 0, 't'}, {"token-delay-ms", required_argument, 0, 'd'},
-        {"tokens", required_argument, 0, 'n'},  {"port-file", required_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"port", required_argument, 0, 'p'},
+                                         {"host", required_argument, 0, 'H'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"latency-ms", required_argument, 0, 'l'},
+                                         {"ttft-ms", required_argument, 0, 't'},
+                                         {"token-delay-ms", required_argument, 0, 'd'},
+                                         {"tokens", required_argument, 0, 'n'},
+                                         {"port-file", required_argument, 0, 'f'},
+                                         {"aws-secret-env", required_argument, 0, 'a'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int o;
     char err[512];
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -97,6 +105,13 @@ static void parse_args(int argc, char **argv, gw_mllm_config *cfg, const char **
             break;
         case 'f':
             *port_file = optarg;
+            break;
+        case 'a':
+            cfg->aws_secret = getenv(optarg);
+            if (cfg->aws_secret == NULL || cfg->aws_secret[0] == '\0') {
+                fprintf(stderr, "modelgw-mockllm: --aws-secret-env: %s is not set\n", optarg);
+                exit(2);
+            }
             break;
         case 'h':
             usage(stdout);

@@ -402,7 +402,7 @@ static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *e
                          size_t errlen)
 {
     const char *model = json_string_value(json_object_get(root, "model"));
-    if (api == GW_MLLM_BEDROCK) /* the model is in the path (gw_mllm_bedrock_path) */
+    if (api == GW_MLLM_BEDROCK) /* the model is in the path (gw_mllm_aws_path) */
         return parse_bedrock(root, c, errmsg, errlen);
     if (model == NULL) {
         snprintf(errmsg, errlen, "'model' is required");
@@ -1048,77 +1048,4 @@ static bool embed_body(const gw_mllm_call *c, gw_mllm_buf *b)
     put_model(c, b);
     return gw_mllm_buf_printf(b, "\",\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}",
                               c->prompt_tokens, c->prompt_tokens);
-}
-
-const char *gw_mllm_bedrock_error_type(int status)
-{
-    switch (status) {
-    case 400:
-        return "ValidationException";
-    case 401:
-        return "UnrecognizedClientException";
-    case 403:
-        return "AccessDeniedException";
-    case 404:
-        return "ResourceNotFoundException";
-    case 408:
-        return "ModelTimeoutException";
-    case 424:
-        return "ModelErrorException";
-    case 429:
-        return "ThrottlingException";
-    case 503:
-        return "ServiceUnavailableException";
-    default:
-        return status >= 500 ? "InternalServerException" : "ValidationException";
-    }
-}
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-bool gw_mllm_bedrock_path(const char *path, size_t len, gw_mllm_call *c)
-{
-    static const char pre[] = "/model/", conv[] = "/converse", stream[] = "/converse-stream";
-    size_t pl = sizeof pre - 1, cl = sizeof conv - 1, sl = sizeof stream - 1;
-    if (len <= pl || memcmp(path, pre, pl) != 0)
-        return false;
-    bool is_stream = len > pl + sl && memcmp(path + len - sl, stream, sl) == 0;
-    size_t tail = is_stream ? sl : cl;
-    if (!is_stream && (len <= pl + cl || memcmp(path + len - cl, conv, cl) != 0))
-        return false;
-    size_t at = 0;
-    for (size_t i = pl; i < len - tail; i++) {
-        char ch = path[i];
-        if (ch == '/' || at + 1 >= sizeof c->model)
-            return false;
-        if (ch == '%' && i + 2 < len - tail && hexval(path[i + 1]) >= 0 &&
-            hexval(path[i + 2]) >= 0) {
-            ch = (char)(hexval(path[i + 1]) * 16 + hexval(path[i + 2]));
-            i += 2;
-        }
-        c->model[at++] = ch;
-    }
-    c->model[at] = '\0';
-    c->stream = is_stream;
-    return at > 0;
-}
-
-bool gw_mllm_bedrock_auth_ok(const char *auth, size_t auth_len, bool has_date)
-{
-    static const char sig[] = "AWS4-HMAC-SHA256 Credential=", bearer[] = "Bearer ";
-    if (auth == NULL)
-        return false;
-    if (auth_len > sizeof bearer && strncasecmp(auth, bearer, sizeof bearer - 1) == 0)
-        return true; /* a Bedrock API key */
-    return has_date && auth_len > sizeof sig && memcmp(auth, sig, sizeof sig - 1) == 0 &&
-           memmem(auth, auth_len, "Signature=", 10) != NULL;
 }

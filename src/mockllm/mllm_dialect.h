@@ -88,14 +88,5 @@ bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b);
 
 /* Error body for status in the dialect of api. */
 bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b);
-/* Bedrock: the x-amzn-ErrorType of status (ThrottlingException, ...). */
-const char *gw_mllm_bedrock_error_type(int status);
-/* Bedrock: the model id of a Converse path (/model/{id}/converse or
- * /converse-stream, the id percent-decoded) into c->model, and c->stream
- * from the path; false when the path is not one of those. */
-bool gw_mllm_bedrock_path(const char *path, size_t len, gw_mllm_call *c);
-/* Bedrock: the Authorization header is SigV4 ("AWS4-HMAC-SHA256
- * Credential=...") with an x-amz-date, or a bearer API key. */
-bool gw_mllm_bedrock_auth_ok(const char *auth, size_t auth_len, bool has_date);
 
 #endif

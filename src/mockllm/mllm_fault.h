@@ -66,6 +66,7 @@ typedef struct {
     int embed_dims;
     gw_mllm_rule rules[GW_MLLM_MAX_RULES];
     size_t rule_count;
+    const char *aws_secret; /* verify Bedrock SigV4 signatures with it; NULL: their form only */
 } gw_mllm_config;
 
 void gw_mllm_config_init(gw_mllm_config *c);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mockllm/mllm_aws.h"
 #include "mockllm/mllm_dialect.h"
 #include "mockllm/mllm_http.h"
 #include "provider/provider_http.h"
@@ -171,7 +172,9 @@ static void respond(conn *c, int status, const char *ctype, const char *extra, c
     gw_mllm_buf_cleanup(&b);
 }
 
-static void respond_error(conn *c, gw_mllm_api api, int status, const char *msg, const char *extra)
+/* type: Bedrock's error code (NULL: the one of status). */
+static void respond_error_typed(conn *c, gw_mllm_api api, int status, const char *type,
+                                const char *msg, const char *extra)
 {
     gw_mllm_buf b;
     gw_mllm_buf_init(&b, 64 * 1024);
@@ -179,11 +182,16 @@ static void respond_error(conn *c, gw_mllm_api api, int status, const char *msg,
     char hdrs[512];
     if (api == GW_MLLM_BEDROCK) { /* the SDKs take the error code from this header */
         snprintf(hdrs, sizeof hdrs, "x-amzn-ErrorType: %s:http://internal.amazon.com/coral/\r\n%s",
-                 gw_mllm_bedrock_error_type(status), extra ? extra : "");
+                 type ? type : gw_mllm_aws_error_type(status), extra ? extra : "");
         extra = hdrs;
     }
     respond(c, status, "application/json", extra, b.p, b.len);
     gw_mllm_buf_cleanup(&b);
+}
+
+static void respond_error(conn *c, gw_mllm_api api, int status, const char *msg, const char *extra)
+{
+    respond_error_typed(c, api, status, NULL, msg, extra);
 }
 
 /* Append one chunk of chunked encoding holding body. */
@@ -485,26 +493,23 @@ static void start_answer(conn *c)
     }
 }
 
-/* Bedrock: the model and stream flag from the path, and SigV4 (or a bearer
- * API key) required; false when the request was answered with an error. */
+/* Bedrock: the model and stream flag from the path, and SigV4 (verified with
+ * the configured secret, else its form) or a bearer API key; false when the
+ * request was answered with an error. */
 static bool bedrock_request(conn *c, const gw_mllm_req *r)
 {
-    size_t an = 0, dn = 0;
-    const char *auth = gw_mllm_header_get(r, "authorization", &an);
-    bool date = gw_mllm_header_get(r, "x-amz-date", &dn) != NULL;
-    const char *msg = NULL;
+    char why[256];
+    const char *type = NULL;
     int status = 0;
-    if (!gw_mllm_bedrock_path(r->path, r->path_len, &c->call)) {
+    if (!gw_mllm_aws_path(r->path, r->path_len, &c->call)) {
         status = 404;
-        msg = "no such model path";
-    } else if (!gw_mllm_bedrock_auth_ok(auth, an, date)) {
-        status = 401;
-        msg = "Missing or malformed SigV4 Authorization (AWS4-HMAC-SHA256 Credential=...) or "
-              "x-amz-date header";
+        snprintf(why, sizeof why, "no such model path");
+    } else {
+        status = gw_mllm_aws_check(r, c->srv->cfg->aws_secret, &type, why, sizeof why);
     }
     if (status == 0)
         return true;
-    respond_error(c, GW_MLLM_BEDROCK, status, msg, NULL);
+    respond_error_typed(c, GW_MLLM_BEDROCK, status, type, why, NULL);
     finish_request(c);
     return false;
 }

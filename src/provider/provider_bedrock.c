@@ -23,8 +23,9 @@
  * messageStop with the stopReason: the terminator, metadata with usage);
  * exception messages end the call with the error their type names.
  *
- * Auth: curl signs with SigV4 (gw_bedrock_sign); a deployment with an
- * api_key sends it as a bearer token instead (Bedrock API keys).
+ * Auth: SigV4 computed by sigv4.c (gw_bedrock_sign adds Host, X-Amz-Date,
+ * X-Amz-Security-Token and Authorization); a deployment with an api_key
+ * sends it as a bearer token instead (Bedrock API keys).
  */
 #include "provider/provider_bedrock.h"
 
@@ -32,6 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "provider/sigv4.h"
 
 /* ---- URL and signing ---- */
 
@@ -105,10 +109,27 @@ gw_err gw_bedrock_url(const gw_provider_kind_info *k, const gw_deployment *d, bo
     return n < 0 || (size_t)n >= len - at ? GW_E_CONFIG : GW_OK;
 }
 
+/* The headers SigV4 covers, sorted: host, x-amz-date, x-amz-security-token. */
+static gw_err sign_headers(gw_phttp_call *c, const gw_sigv4_input *in)
+{
+    char auth[GW_SIGV4_AUTH_MAX];
+    gw_err err = gw_sigv4_authorization(in, auth, sizeof auth);
+    if (err == GW_OK)
+        err = gw_phttp_header(c, "Host", in->headers[0].value);
+    if (err == GW_OK)
+        err = gw_phttp_header(c, "X-Amz-Date", in->amz_date);
+    if (err == GW_OK && in->header_count == 3)
+        err = gw_phttp_header(c, "X-Amz-Security-Token", in->headers[2].value);
+    if (err == GW_OK)
+        err = gw_phttp_header(c, "Authorization", auth);
+    memset(auth, 0, sizeof auth);
+    return err == GW_E_INVALID_REQUEST ? GW_E_PROVIDER_NOT_CONFIGURED : err;
+}
+
 gw_err gw_bedrock_sign(const gw_provider_kind_info *k, gw_phttp_call *c, const gw_deployment *d,
                        const char *method, const char *url, const char *body, size_t body_len)
 {
-    (void)k, (void)method, (void)url, (void)body, (void)body_len;
+    (void)k;
     if (d->api_key != NULL && d->api_key[0] != '\0')
         return GW_OK; /* a Bedrock API key: the bearer header is written already */
     const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
@@ -116,23 +137,29 @@ gw_err gw_bedrock_sign(const gw_provider_kind_info *k, gw_phttp_call *c, const g
     if (id == NULL || id[0] == '\0' || secret == NULL || secret[0] == '\0' || region == NULL ||
         !region_ok(region))
         return GW_E_PROVIDER_NOT_CONFIGURED;
-    char params[96];
-    int n = snprintf(params, sizeof params, "aws:amz:%s:bedrock", region);
-    if (n < 0 || (size_t)n >= sizeof params)
-        return GW_E_PROVIDER_NOT_CONFIGURED;
-    size_t il = strlen(id), sl = strlen(secret);
-    char *userpwd = malloc(il + sl + 2);
-    if (userpwd == NULL)
-        return GW_E_NOMEM;
-    memcpy(userpwd, id, il);
-    userpwd[il] = ':';
-    memcpy(userpwd + il + 1, secret, sl + 1);
-    gw_err err = gw_phttp_sigv4(c, params, userpwd);
-    memset(userpwd, 0, il + sl + 1);
-    free(userpwd);
-    if (err == GW_OK && token != NULL && token[0] != '\0')
-        err = gw_phttp_header(c, "x-amz-security-token", token);
-    return err;
+    char host[256], date[GW_SIGV4_DATE_LEN + 1];
+    const char *path, *query;
+    size_t path_len;
+    if (gw_sigv4_url_parts(url, host, sizeof host, &path, &path_len, &query) != GW_OK ||
+        query != NULL)
+        return GW_E_PROVIDER_NOT_CONFIGURED; /* a base_url with a query is not signed */
+    gw_sigv4_amz_date((int64_t)time(NULL), date);
+    gw_sigv4_header hs[3] = {{"host", host, strlen(host)},
+                             {"x-amz-date", date, GW_SIGV4_DATE_LEN},
+                             {"x-amz-security-token", token, token ? strlen(token) : 0}};
+    gw_sigv4_input in = {.method = method,
+                         .path = path,
+                         .path_len = path_len,
+                         .headers = hs,
+                         .header_count = token != NULL && token[0] != '\0' ? 3 : 2,
+                         .payload = body,
+                         .payload_len = body_len,
+                         .amz_date = date,
+                         .region = region,
+                         .service = "bedrock",
+                         .key_id = id,
+                         .secret = secret};
+    return sign_headers(c, &in);
 }
 
 /* ---- request ---- */

@@ -19,9 +19,10 @@ gw_err gw_bedrock_url(const gw_provider_kind_info *k, const gw_deployment *d, bo
 const char *gw_bedrock_region(const gw_deployment *d);
 
 /* Signs a call: with the deployment's api_key (a Bedrock API key) nothing to
- * do (it went as a bearer token); else SigV4 by curl with AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY, and x-amz-security-token from AWS_SESSION_TOKEN when
- * set. No credentials: GW_E_PROVIDER_NOT_CONFIGURED. */
+ * do (it went as a bearer token); else SigV4 (sigv4.c, the current time)
+ * with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, signing host, x-amz-date and
+ * x-amz-security-token (from AWS_SESSION_TOKEN, when set). No credentials or
+ * region, or a URL with a query: GW_E_PROVIDER_NOT_CONFIGURED. */
 gw_err gw_bedrock_sign(const gw_provider_kind_info *k, gw_phttp_call *c, const gw_deployment *d,
                        const char *method, const char *url, const char *body, size_t body_len);
 

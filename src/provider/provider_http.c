@@ -45,8 +45,6 @@ struct gw_phttp_call {
     gw_ndjson nd;
     gw_es es;
     gw_err stream_err; /* an exception message in the stream: the call's outcome */
-    char sigv4[128];   /* CURLOPT_AWS_SIGV4 params, "" when not signed by curl */
-    char *userpwd;     /* "KEY_ID:SECRET" for it; wiped when the call ends */
     char *content;
     size_t content_len, content_cap;
     gw_token_usage usage;
@@ -99,19 +97,6 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
         return GW_E_NOMEM;
     snprintf(h, n, "%s: %s", name, value);
     return GW_OK;
-}
-
-gw_err gw_phttp_sigv4(gw_phttp_call *c, const char *params, const char *userpwd)
-{
-    if (strlen(params) >= sizeof c->sigv4)
-        return GW_E_CONFIG;
-    snprintf(c->sigv4, sizeof c->sigv4, "%s", params);
-    if (c->userpwd != NULL) {
-        memset(c->userpwd, 0, strlen(c->userpwd));
-        free(c->userpwd);
-    }
-    c->userpwd = strdup(userpwd);
-    return c->userpwd != NULL ? GW_OK : GW_E_NOMEM;
 }
 
 const gw_provider_kind_info *gw_phttp_kind(const gw_phttp_call *c)
@@ -964,10 +949,6 @@ static void call_free(gw_phttp_call *c)
         free(c->hdrs[i]);
     }
     memset(c->hstore, 0, c->hstore_len);
-    if (c->userpwd != NULL) {
-        memset(c->userpwd, 0, strlen(c->userpwd));
-        free(c->userpwd);
-    }
     gw_es_cleanup(&c->es);
     gw_sse_cleanup(&c->sse);
     gw_ndjson_cleanup(&c->nd);
@@ -1199,10 +1180,6 @@ static gw_err build_opts(gw_phttp_call *c, gw_http_opts *o, char *url, size_t ur
                                        .key_file = d->tls_key_file,
                                        .http1_only = d->http_version == GW_HTTP_VERSION_1_1};
     o->transport = &c->transport;
-    if (c->sigv4[0] != '\0') {
-        o->aws_sigv4 = c->sigv4;
-        o->userpwd = c->userpwd;
-    }
     return GW_OK;
 }
 

@@ -116,10 +116,6 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value);
 /* Add the deployment's key under d->auth_header, else the row's auth.header;
  * in an Authorization header as "<auth.scheme> KEY" (Bearer). */
 gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d);
-/* Sign the request with curl's AWS SigV4 (CURLOPT_AWS_SIGV4 params such as
- * "aws:amz:us-east-1:bedrock", CURLOPT_USERPWD "KEY_ID:SECRET"); for a row's
- * sign hook. Copied; the secret is wiped when the call ends. */
-gw_err gw_phttp_sigv4(gw_phttp_call *c, const char *params, const char *userpwd);
 /* Keep text (redacted, cut) as the call's error detail. */
 void gw_phttp_detail(gw_phttp_call *c, const char *text, size_t len);
 /* The call's provider table row (for its options). */

@@ -19,6 +19,7 @@ import openai
 import pytest
 
 PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
+BEDROCK_SECRET = "mock-secret/with+slash"
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,11 @@ def mock_url(request):
     if not exe.exists():
         pytest.fail(f"{exe} not built (set MODELGW_BUILD_DIR)")
     proc = subprocess.Popen(
-        [str(exe), "--port", "0", "--tokens", "12"],
+        # Bedrock requests must carry SigV4 signatures made with this secret
+        [str(exe), "--port", "0", "--tokens", "12", "--aws-secret-env", "MOCK_AWS_SECRET"],
         stdout=subprocess.PIPE,
         text=True,
+        env=dict(os.environ, MOCK_AWS_SECRET=BEDROCK_SECRET),
     )
     line = proc.stdout.readline()
     assert line.startswith("listening on "), line
@@ -339,9 +342,10 @@ BEDROCK_PROMPT = [{"role": "user", "content": [{"text": "What is the capital of 
 BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"  # ':' is escaped in the path
 
 
-def bedrock_client(mock_url):
+def bedrock_client(mock_url, secret=BEDROCK_SECRET, token=None):
     return boto3.client("bedrock-runtime", endpoint_url=mock_url, region_name="us-east-1",
-                        aws_access_key_id="AKIDMOCKTEST", aws_secret_access_key="mock-secret",
+                        aws_access_key_id="AKIDMOCKTEST", aws_secret_access_key=secret,
+                        aws_session_token=token,
                         config=botocore.config.Config(retries={"max_attempts": 1}))
 
 
@@ -417,6 +421,15 @@ def test_bedrock_errors(mock_url):
     with pytest.raises(botocore.exceptions.EventStreamError) as ei:
         list(stream)
     assert "modelStreamErrorException" in str(ei.value)
+    # boto3's signatures (with its own headers and a session token) pass the
+    # mock's verification; a wrong secret does not
+    assert bedrock_client(mock_url, token="SESSION/TOKEN==").converse(
+        modelId=BEDROCK_MODEL, messages=BEDROCK_PROMPT)["stopReason"] == "end_turn"
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        bedrock_client(mock_url, secret="wrong-secret").converse(modelId=BEDROCK_MODEL,
+                                                                 messages=BEDROCK_PROMPT)
+    assert ei.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     # an unsigned request is refused
     req = urllib.request.Request(mock_url + "/model/m/converse", method="POST",
                                  data=json.dumps({"messages": BEDROCK_PROMPT}).encode(),

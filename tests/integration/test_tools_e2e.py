@@ -39,13 +39,14 @@ ASK = {"role": "USER", "content": "What is the weather in Paris?", "name": None,
 @pytest.fixture
 def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, binary,
           redis_addr, redis_prefix, monkeypatch):
-    # the worker signs Bedrock calls with these (the mock checks the signature's form)
+    # the worker signs Bedrock calls with these; the mock verifies the signatures
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDE2ETEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-test-secret")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
     mock = start_mock(start_process, binary, tmp_path,
-                      rules=[{"model": "down-model", "fault": "status:503"}])
+                      rules=[{"model": "down-model", "fault": "status:503"}],
+                      args=["--aws-secret-env", "AWS_SECRET_ACCESS_KEY"])
     tools = ["text", "tools"]
     deps = [
         openai_dep("oa", mock.url, capabilities=tools, quality=0.5),
