@@ -5,7 +5,8 @@
  * token budget, a seed hashed from every message). The answer is a sequence
  * of words picked from a fixed vocabulary by that seed, so the same prompt
  * always gets the same text, streamed or not. Writers append one complete
- * body, or one stream event (SSE "data: ...\n\n" or one NDJSON line) to a
+ * body, or one stream event (SSE "data: ...\n\n", one NDJSON line or, for
+ * Bedrock, AWS event stream messages) to a
  * gw_mllm_buf; the server adds the HTTP framing.
  */
 #ifndef GW_MOCKLLM_DIALECT_H

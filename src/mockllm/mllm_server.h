@@ -9,7 +9,8 @@
  * threads. Streams use chunked transfer encoding.
  *
  * Routes: POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic),
- * POST /api/chat (Ollama), POST /v1/embeddings, POST /api/embed,
+ * POST /api/chat (Ollama), POST /model/{id}/converse and /converse-stream
+ * (Bedrock; mllm_aws.h), POST /v1/embeddings, POST /api/embed,
  * GET /health, GET /stats, POST /stats/reset. Faults: see mllm_fault.h.
  *
  * Lifecycle: gw_mllm_server_new binds and listens; gw_mllm_server_close
