@@ -79,7 +79,7 @@ typedef struct {
     const char *quirks[GW_MAX_QUIRKS]; /* quirk names as configured (openai dialect) */
     size_t quirk_count;
     uint32_t openai_quirks; /* GW_QUIRK_* bits of quirks[], set by config validation */
-    const char *region; /* bedrock: the AWS region; NULL: AWS_REGION, then AWS_DEFAULT_REGION */
+    const char *region;     /* bedrock: the AWS region; NULL: AWS_REGION, then AWS_DEFAULT_REGION */
 
     const char *capabilities[GW_MAX_CAPABILITIES];
     size_t capability_count;
