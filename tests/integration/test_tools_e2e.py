@@ -106,9 +106,13 @@ def test_tool_call_and_follow_up_each_dialect(setup):
     assert len({c["arguments"] for c in calls.values()}) == 1
 
     second = {m: tool_req(model=m, messages=follow_up(calls[m])) for m in calls}
-    env.produce("normal", second.values())
-    got = env.responses_for([r["request_id"] for r in second.values()])
-    for m, r in second.items():
+    # across dialects: Anthropic's call answered on Bedrock (toolUse / toolResult
+    # blocks with its toolu_ id), Bedrock's on OpenAI
+    cross = {"br": tool_req(model="br", messages=follow_up(calls["an"])),
+             "oa": tool_req(model="oa", messages=follow_up(calls["br"]))}
+    env.produce("normal", list(second.values()) + list(cross.values()))
+    got = env.responses_for([r["request_id"] for r in list(second.values()) + list(cross.values())])
+    for m, r in list(second.items()) + list(cross.items()):
         resp = got[r["request_id"]]
         assert resp["error"] is None and resp["model_id"] == m, resp
         assert resp["finish_reason"] == "stop" and resp["tool_calls"] == [], (m, resp)
