@@ -910,6 +910,20 @@ bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
         finish(c), c->prompt_tokens, c->ntok);
 }
 
+bool gw_mllm_bedrock_exception(const gw_mllm_call *c, const char *type, const char *msg,
+                               gw_mllm_buf *b)
+{
+    (void)c;
+    gw_mllm_buf j;
+    gw_mllm_buf_init(&j, 4096);
+    gw_mllm_buf_puts(&j, "{\"message\":\"");
+    gw_mllm_buf_json_str(&j, msg, strlen(msg));
+    gw_mllm_buf_puts(&j, "\"}");
+    bool ok = !j.overflow && bedrock_frame(b, type, true, j.p);
+    gw_mllm_buf_cleanup(&j);
+    return ok;
+}
+
 bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b)
 {
     if (c->api == GW_MLLM_BEDROCK)

@@ -87,6 +87,11 @@ bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
 /* A mid-stream error event (Anthropic "error", OpenAI/Ollama an error object). */
 bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b);
 
+/* Bedrock: an exception message of type (throttlingException, ...) with
+ * {"message": msg} in the event stream. */
+bool gw_mllm_bedrock_exception(const gw_mllm_call *c, const char *type, const char *msg,
+                               gw_mllm_buf *b);
+
 /* Error body for status in the dialect of api. */
 bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b);
 

@@ -48,10 +48,15 @@ static gw_err apply_flag(gw_mllm_fault *f, const item *it)
     struct {
         const char *name;
         bool *flag;
-    } flags[] = {
-        {"reset", &f->reset},         {"hang", &f->hang},           {"cut", &f->cut},
-        {"noterm", &f->noterm},       {"malformed", &f->malformed}, {"sse-error", &f->sse_error},
-        {"echo-auth", &f->echo_auth}, {"context", &f->context}};
+    } flags[] = {{"reset", &f->reset},
+                 {"hang", &f->hang},
+                 {"cut", &f->cut},
+                 {"noterm", &f->noterm},
+                 {"malformed", &f->malformed},
+                 {"sse-error", &f->sse_error},
+                 {"echo-auth", &f->echo_auth},
+                 {"context", &f->context},
+                 {"throttle-event", &f->throttle_event}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         if (is(it, flags[i].name)) {
             *flags[i].flag = true;

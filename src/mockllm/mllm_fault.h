@@ -14,6 +14,8 @@
  *                      terminator ([DONE], message_stop, done:true)
  *   malformed          invalid JSON (whole body, or one stream event)
  *   sse-error          an error event in the middle of the stream
+ *   throttle-event     Bedrock: a throttlingException message in the middle of
+ *                      the event stream (other dialects: as sse-error)
  *   fail:N[:CODE]      fail the first N calls of a request id (header
  *                      x-request-id) with CODE (default 503), then succeed
  *   echo-auth          401 whose body echoes the Authorization / x-api-key
@@ -41,6 +43,7 @@ typedef struct {
     int status;
     int64_t retry_after_s, retry_after_ms, retry_after_date_s; /* -1: unset */
     bool reset, hang, cut, noterm, malformed, sse_error, echo_auth, context;
+    bool throttle_event; /* Bedrock: a throttlingException message mid-stream */
     int fail_times, fail_status;
     int64_t drip_ms, ttft_ms, latency_ms; /* -1: unset */
     int tokens;                           /* -1: unset */

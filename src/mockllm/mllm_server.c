@@ -268,7 +268,8 @@ static bool stream_tokens(conn *c, gw_mllm_buf *body, bool *paused)
 {
     *paused = false;
     while (c->tok_idx < c->call.ntok) {
-        if ((c->fault.cut || c->fault.sse_error) && c->tok_idx == c->cut_at)
+        if ((c->fault.cut || c->fault.sse_error || c->fault.throttle_event) &&
+            c->tok_idx == c->cut_at)
             return true;
         if (c->fault.malformed && c->tok_idx == c->cut_at)
             gw_mllm_buf_puts(body, c->call.api == GW_MLLM_OLLAMA
@@ -294,13 +295,17 @@ static void stream_step(conn *c)
     }
     bool paused;
     bool stop = stream_tokens(c, &body, &paused);
-    if (!paused && !stop && (c->fault.cut || c->fault.sse_error))
+    if (!paused && !stop && (c->fault.cut || c->fault.sse_error || c->fault.throttle_event))
         stop = true; /* short answers still get cut before the tail */
     bool close_now = false, done = false;
     if (stop && c->fault.cut) {
         close_now = true;
     } else if (stop) {
-        gw_mllm_stream_error(&c->call, &body);
+        if (c->fault.throttle_event && c->call.api == GW_MLLM_BEDROCK)
+            gw_mllm_bedrock_exception(&c->call, "throttlingException",
+                                      "Too many tokens, please wait before trying again.", &body);
+        else
+            gw_mllm_stream_error(&c->call, &body);
         done = true;
     } else if (!paused) {
         gw_mllm_stream_tail(&c->call, !c->fault.noterm, &body);

@@ -421,6 +421,11 @@ def test_bedrock_errors(mock_url):
     with pytest.raises(botocore.exceptions.EventStreamError) as ei:
         list(stream)
     assert "modelStreamErrorException" in str(ei.value)
+    stream = client.converse_stream(modelId="fault-throttle-event",
+                                    messages=BEDROCK_PROMPT)["stream"]
+    with pytest.raises(botocore.exceptions.EventStreamError) as ei:
+        list(stream)
+    assert "throttlingException" in str(ei.value)
     # boto3's signatures (with its own headers and a session token) pass the
     # mock's verification; a wrong secret does not
     assert bedrock_client(mock_url, token="SESSION/TOKEN==").converse(

@@ -371,6 +371,11 @@ static void test_faults(void **state)
     assert_int_equal(o.err, GW_E_STREAM_ERROR);
     assert_non_null(strstr(o.detail, "model stream had an error"));
     assert_string_equal(o.content, "");
+    d.model = "fault-throttle-event"; /* a throttlingException message mid-stream */
+    run(&d, &req, &o);
+    assert_int_equal(o.err, GW_E_PROVIDER_RATE_LIMITED);
+    assert_non_null(strstr(o.detail, "Too many tokens"));
+    assert_string_equal(o.content, "");
     d.model = "fault-noterm"; /* no messageStop */
     run(&d, &req, &o);
     assert_int_equal(o.err, GW_E_STREAM_ERROR);
