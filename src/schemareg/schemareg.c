@@ -476,7 +476,12 @@ void gw_schemareg_get_stats(const gw_schemareg *r, gw_schemareg_stats *out)
 
 /* ---- registering schemas (at start) ------------------------------------------------------ */
 
-enum { REG_BACKOFF_MAX_MS = 5000, REG_MAX_ANSWER_BYTES = 64 * 1024 };
+/* Apicurio 2.x answers concurrent first registrations of one schema (by
+ * other workers starting at the same time, under one subject or several) with
+ * 409 "artifact already exists", and may have stored nothing for the loser:
+ * a 409 is asked again up to REG_MAX_CONFLICTS times before it counts as an
+ * incompatible schema. */
+enum { REG_BACKOFF_MAX_MS = 5000, REG_MAX_ANSWER_BYTES = 64 * 1024, REG_MAX_CONFLICTS = 3 };
 
 typedef struct {
     gw_schemareg *r;
@@ -484,7 +489,7 @@ typedef struct {
     gw_http_req *req;
     char *body;
     bool done, failed;
-    int attempt;
+    int attempt, conflicts;
     int64_t retry_at_ms;
     char why[WHY_BYTES];
 } reg_item;
@@ -526,8 +531,13 @@ static void on_register_done(void *ud, const gw_http_result *res)
             it->s->id = (uint32_t)v;
         else
             snprintf(it->why, sizeof it->why, "the registry's answer has no schema id");
-    } else if (res->err == GW_OK && res->status >= 400 && res->status < 500 &&
-               res->status != 408 && res->status != 429) {
+    } else if (res->err == GW_OK && res->status == 409 && it->conflicts < REG_MAX_CONFLICTS) {
+        it->conflicts++; /* maybe a race, not an incompatible schema: ask again */
+        snprintf(it->why, sizeof it->why, "the registry answered HTTP 409%s%.160s", msg ? ": " : "",
+                 msg ? msg : "");
+        reg_retry_later(it);
+    } else if (res->err == GW_OK && res->status >= 400 && res->status < 500 && res->status != 408 &&
+               res->status != 429) {
         snprintf(it->why, sizeof it->why, "the registry refused the schema (HTTP %d%s%.160s)",
                  res->status, msg ? ": " : "", msg ? msg : "");
         it->failed = true;
@@ -592,7 +602,9 @@ static void on_wake(uv_timer_t *t)
     (void)t; /* only ends uv_run's wait */
 }
 
-/* One pass: starts due posts; GW_OK with *all_done, or the first failure. */
+/* One pass over the subjects, one at a time in order (no 409 races among our
+ * own registrations): starts the first unregistered one when due; GW_OK with
+ * *all_done, or the failure. */
 static gw_err reg_pass(reg_item *items, size_t n, int64_t now, int64_t *next_ms, bool *all_done,
                        char *why, size_t why_len)
 {
@@ -610,6 +622,7 @@ static gw_err reg_pass(reg_item *items, size_t n, int64_t now, int64_t *next_ms,
             reg_start(it);
         if (it->req == NULL && it->retry_at_ms < *next_ms)
             *next_ms = it->retry_at_ms;
+        break;
     }
     return GW_OK;
 }

@@ -103,10 +103,12 @@ enum { GW_SCHEMAREG_MAX_SUBJECT = 255 };
  * id, so call it only before the loop runs, never from a loop callback; the
  * loop's other handles run meanwhile. Unreachable, 5xx and 429 answers are
  * retried with backoff (100 ms doubling to 5 s) until timeout_ms has passed:
- * then GW_E_CODEC_REGISTRY. A refusal that will not change (409 incompatible
- * with the subject's versions, 401/403, 422, another 4xx) is
- * GW_E_CODEC_REGISTRY at once; a bad subject name is GW_E_CONFIG. why says
- * which subject and why in one line.
+ * then GW_E_CODEC_REGISTRY. A 409 (incompatible with the subject's versions,
+ * or a registry's race between concurrent registrations) is asked again
+ * three times, then is GW_E_CODEC_REGISTRY; other refusals (401/403, 422,
+ * another 4xx) are GW_E_CODEC_REGISTRY at once. A bad subject name is
+ * GW_E_CONFIG. Subjects are registered one after the other. why says which
+ * subject and why in one line.
  */
 gw_err gw_schemareg_register_all(gw_schemareg *r, gw_schemareg_subject *subjects, size_t n,
                                  int32_t timeout_ms, char *why, size_t why_len);

@@ -79,8 +79,8 @@ static gw_err map_ids(gw_worker *w, const subjects *s)
         } else if (s->s[i].id != s->s[0].id) {
             char written[16];
             snprintf(written, sizeof written, "%" PRIu32, s->s[0].id);
-            GW_WARN("schema_id_differs", "subject", s->s[i].subject, "schema_id", id,
-                    "written_id", written);
+            GW_WARN("schema_id_differs", "subject", s->s[i].subject, "schema_id", id, "written_id",
+                    written);
         }
     }
     return GW_OK;
@@ -100,8 +100,8 @@ gw_err gw_register_outputs(gw_worker *w)
     char why[512] = "";
     gw_err err = collect(&w->cfg->kafka, s);
     if (err == GW_OK)
-        err = gw_schemareg_register_all(client, s->s, s->n, c->register_timeout_ms, why,
-                                        sizeof why);
+        err =
+            gw_schemareg_register_all(client, s->s, s->n, c->register_timeout_ms, why, sizeof why);
     if (err == GW_OK)
         err = map_ids(w, s);
     if (err != GW_OK)
