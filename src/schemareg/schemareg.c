@@ -212,7 +212,8 @@ static void on_fetch_done(void *ud, const gw_http_result *res)
         set_failed(e, GW_E_CODEC_REGISTRY, r->negative_ttl_ms);
     } else {
         if (res->err != GW_OK)
-            snprintf(why, sizeof why, "registry unreachable: %s", gw_err_name(res->err));
+            snprintf(why, sizeof why, "registry unreachable: %s (%.160s)", gw_err_name(res->err),
+                     res->transport_detail ? res->transport_detail : "no detail");
         else
             snprintf(why, sizeof why, "registry answered HTTP %d", res->status);
         retry_later(e, why);
@@ -543,7 +544,9 @@ static void on_register_done(void *ud, const gw_http_result *res)
         it->failed = true;
     } else {
         if (res->err != GW_OK)
-            snprintf(it->why, sizeof it->why, "registry unreachable: %s", gw_err_name(res->err));
+            snprintf(it->why, sizeof it->why, "registry unreachable: %s (%.160s)",
+                     gw_err_name(res->err),
+                     res->transport_detail ? res->transport_detail : "no detail");
         else
             snprintf(it->why, sizeof it->why, "registry answered HTTP %d", res->status);
         reg_retry_later(it);
