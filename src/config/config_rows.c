@@ -465,8 +465,8 @@ static const gw_cfg_row top_rows[] = {
     I("schema_registry.negative_ttl_ms", schema_registry.negative_ttl_ms, 1000, MS_MAX, "30000",
       "An unknown or incompatible id is not asked again for this long"),
     B("schema_registry.register_outputs", schema_registry.register_outputs, "false",
-      "At start, register the output schemas under <topic>-value and frame outputs with the "
-      "returned ids when kafka.output_framing = confluent"),
+      "At start, register the output schemas under `<topic>-value`; confluent output framing "
+      "writes the returned ids"),
     I("schema_registry.register_timeout_ms", schema_registry.register_timeout_ms, 1000, MS_MAX,
       "60000", "Start retries the registration this long (backoff to 5 s), then the worker exits"),
     S("schema_registry.tls_ca_file", schema_registry.tls_ca_file, 0, "",
