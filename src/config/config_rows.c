@@ -469,16 +469,16 @@ static const gw_cfg_row top_rows[] = {
       "writes the returned ids"),
     I("schema_registry.register_timeout_ms", schema_registry.register_timeout_ms, 1000, MS_MAX,
       "60000", "Start retries the registration this long (backoff to 5 s), then the worker exits"),
-    S("schema_registry.tls_ca_file", schema_registry.tls_ca_file, 0, "",
+    S("schema_registry.tls.ca_file", schema_registry.tls_ca_file, 0, "",
       "CA certificates (PEM) for an https registry; empty = the system's"),
-    S("schema_registry.tls_cert_file", schema_registry.tls_cert_file, 0, "",
+    S("schema_registry.tls.cert_file", schema_registry.tls_cert_file, 0, "",
       "Client certificate (PEM) for an https registry; empty = none"),
-    S("schema_registry.tls_key_file", schema_registry.tls_key_file, 0, "",
-      "The client certificate's private key (PEM); empty = in tls_cert_file"),
-    ENV("schema_registry.tls_key_password_env", schema_registry.tls_key_password_env,
+    S("schema_registry.tls.key_file", schema_registry.tls_key_file, 0, "",
+      "The client certificate's private key (PEM); empty = in tls.cert_file"),
+    ENV("schema_registry.tls.key_password_env", schema_registry.tls_key_password_env,
         schema_registry.tls_key_password, "",
         "Environment variable holding the private key's password"),
-    B("schema_registry.tls_verify", schema_registry.tls_verify, "true",
+    B("schema_registry.tls.verify", schema_registry.tls_verify, "true",
       "Verify the registry's certificate and host name (false only for testing)"),
     /* trace */
     S("trace.endpoint", trace.endpoint, 0, "",
@@ -644,8 +644,8 @@ static gw_err validate_schema_registry(gw_cfg_ctx *ctx, const gw_config *cfg)
                                 "schema_registry.register_outputs = true");
     if (r->tls_key_file != NULL && r->tls_key_file[0] != '\0' &&
         (r->tls_cert_file == NULL || r->tls_cert_file[0] == '\0'))
-        return gw_cfg_fail_rule(ctx, "schema_registry.tls_key_file",
-                                "schema_registry.tls_cert_file",
+        return gw_cfg_fail_rule(ctx, "schema_registry.tls.key_file",
+                                "schema_registry.tls.cert_file",
                                 "a private key without its client certificate");
     return GW_OK;
 }

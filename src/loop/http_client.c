@@ -46,8 +46,6 @@ struct gw_http {
     uint64_t connects;       /* CURLINFO_NUM_CONNECTS of finished transfers */
     struct sock_ctx **socks; /* by fd: watched or parked sockets */
     size_t socks_cap;
-    char *tls[4]; /* owned copies: CA file, cert file, key file, key password (or NULL) */
-    bool tls_no_verify;
 };
 
 typedef struct sock_ctx {
@@ -91,42 +89,6 @@ struct gw_http_req {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-static void tls_clear(gw_http *h)
-{
-    for (size_t i = 0; i < 4; i++) {
-        if (h->tls[i] != NULL)
-            memset(h->tls[i], 0, strlen(h->tls[i])); /* the key password among them */
-        free(h->tls[i]);
-        h->tls[i] = NULL;
-    }
-}
-
-static bool tls_copy(gw_http *h, const gw_http_tls *t)
-{
-    const char *const v[4] = {t->ca_file, t->cert_file, t->key_file, t->key_password};
-    h->tls_no_verify = t->no_verify;
-    for (size_t i = 0; i < 4; i++)
-        if (v[i] != NULL && v[i][0] != '\0' && (h->tls[i] = strdup(v[i])) == NULL)
-            return false;
-    return true;
-}
-
-/* The gw_http's TLS options on a new easy handle (curl copies the strings). */
-static void tls_apply(const gw_http *h, CURL *e)
-{
-    static const CURLoption opt[4] = {CURLOPT_CAINFO, CURLOPT_SSLCERT, CURLOPT_SSLKEY,
-                                      CURLOPT_KEYPASSWD};
-    for (size_t i = 0; i < 4; i++)
-        if (h->tls[i] != NULL)
-            curl_easy_setopt(e, opt[i], h->tls[i]);
-    if (h->tls[1] != NULL)
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    if (h->tls_no_verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-}
-
 static void http_maybe_free(gw_http *h)
 {
     if (!h->closing || h->open_handles != 0)
@@ -137,7 +99,6 @@ static void http_maybe_free(gw_http *h)
         free(r);
     }
     free(h->socks);
-    tls_clear(h);
     free(h);
 }
 
@@ -305,10 +266,7 @@ gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
         return GW_E_NOMEM;
     h->loop = loop;
     h->multi = curl_multi_init();
-    if (h->multi == NULL || (cfg && cfg->tls && !tls_copy(h, cfg->tls))) {
-        if (h->multi != NULL)
-            curl_multi_cleanup(h->multi);
-        tls_clear(h);
+    if (h->multi == NULL) {
         free(h);
         return GW_E_NOMEM;
     }
@@ -363,7 +321,6 @@ static CURL *easy_get(gw_http *h)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
-    tls_apply(h, e);
     return e;
 }
 
@@ -819,7 +776,8 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
     }
     r->connect_ms = o->connect_timeout_ms;
     const gw_http_transport *t = o->transport;
-    bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->http1_only);
+    bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->key_password ||
+                                t->http1_only || t->no_verify);
     r->transport = custom ? t : NULL;
     return GW_OK;
 }
@@ -850,8 +808,14 @@ static void setup_easy(gw_http_req *r)
         curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
     if (t->key_file != NULL)
         curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    if (t->key_password != NULL)
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, t->key_password);
     if (t->http1_only)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (t->no_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 }
 
 gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,

@@ -49,35 +49,25 @@
 typedef struct gw_http gw_http;
 typedef struct gw_http_req gw_http_req;
 
-/* TLS of every https transfer of one gw_http (copied by gw_http_new). NULL or
- * "" leaves curl's default: the system's CA certificates, no client
- * certificate. no_verify turns off CURLOPT_SSL_VERIFYPEER and VERIFYHOST. */
-typedef struct {
-    const char *ca_file;      /* CURLOPT_CAINFO */
-    const char *cert_file;    /* CURLOPT_SSLCERT (PEM) */
-    const char *key_file;     /* CURLOPT_SSLKEY (PEM) */
-    const char *key_password; /* CURLOPT_KEYPASSWD; a secret, never logged */
-    bool no_verify;
-} gw_http_tls;
-
 typedef struct {
     long max_host_connections; /* per host; default 256 */
     long max_connects;         /* connection cache size; default 512 */
     long max_active;           /* transfers inside curl at once; default max_connects */
-    const gw_http_tls *tls;    /* NULL: curl's defaults */
 } gw_http_config;
 
 enum { GW_HTTP_MAX_HEADERS = 24, GW_HTTP_DEFAULT_MAX_BODY = 8 * 1024 * 1024 };
 
-/* Per-destination transport options (a deployment's; they outlive its
- * requests). A transfer with any of them set runs on an easy handle of its
- * own (never returned to the pool), so nothing carries over to transfers
- * to other destinations. */
+/* Per-destination transport options (a deployment's, the schema registry's;
+ * they outlive its requests). A transfer with any of them set runs on an
+ * easy handle of its own (never returned to the pool), so nothing carries
+ * over to transfers to other destinations. */
 typedef struct {
-    const char *ca_file;   /* PEM bundle that verifies the server; NULL: the system's */
-    const char *cert_file; /* client certificate (PEM) for mutual TLS; NULL: none */
-    const char *key_file;  /* its private key (PEM); NULL: in cert_file */
-    bool http1_only;       /* never HTTP/2 (default: HTTP/2 over TLS when offered) */
+    const char *ca_file;      /* PEM bundle that verifies the server; NULL: the system's */
+    const char *cert_file;    /* client certificate (PEM) for mutual TLS; NULL: none */
+    const char *key_file;     /* its private key (PEM); NULL: in cert_file */
+    const char *key_password; /* the key's password (CURLOPT_KEYPASSWD); a secret */
+    bool http1_only;          /* never HTTP/2 (default: HTTP/2 over TLS when offered) */
+    bool no_verify;           /* do not verify the server's certificate and name (tests only) */
 } gw_http_transport;
 
 typedef struct {

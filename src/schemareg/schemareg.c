@@ -60,6 +60,7 @@ struct gw_schemareg {
     int32_t timeout_ms, max_wait_ms, negative_ttl_ms;
     size_t max_entries;
     gw_http *http;
+    gw_http_transport tls; /* owned copies of the strings; NULL where not set */
     entry *entries;
     uint64_t clock;
     size_t nwaiters;
@@ -237,6 +238,7 @@ static void start_fetch(entry *e)
     char url[1024], auth[600];
     snprintf(url, sizeof url, "%s/schemas/ids/%" PRIu32, r->url, e->id);
     gw_http_opts o = {.url = url,
+                      .transport = &r->tls,
                       .headers = {"Accept: application/vnd.schemaregistry.v1+json, "
                                   "application/json"},
                       .header_count = 1,
@@ -394,6 +396,40 @@ bool gw_schemareg_lookup(gw_schemareg *r, uint32_t id, int64_t give_up_ms, gw_sc
 
 /* ---- life -------------------------------------------------------------------------------- */
 
+/* A string option: a copy, or NULL when unset or empty. */
+static gw_err copy_opt(const char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL || src[0] == '\0')
+        return GW_OK;
+    *dst = strdup(src);
+    return *dst != NULL ? GW_OK : GW_E_NOMEM;
+}
+
+static gw_err copy_tls(gw_http_transport *dst, const gw_http_transport *src)
+{
+    *dst = (gw_http_transport){.http1_only = src->http1_only, .no_verify = src->no_verify};
+    gw_err err = copy_opt(&dst->ca_file, src->ca_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->cert_file, src->cert_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->key_file, src->key_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->key_password, src->key_password);
+    return err;
+}
+
+static void free_tls(gw_http_transport *t)
+{
+    if (t->key_password != NULL)
+        memset((char *)t->key_password, 0, strlen(t->key_password));
+    free((char *)t->ca_file);
+    free((char *)t->cert_file);
+    free((char *)t->key_file);
+    free((char *)t->key_password);
+    *t = (gw_http_transport){0};
+}
+
 gw_err gw_schemareg_new(uv_loop_t *loop, const gw_schemareg_opts *o, gw_schemareg **out)
 {
     if (o->url == NULL || o->url[0] == '\0' || o->reader_json == NULL)
@@ -425,9 +461,10 @@ gw_err gw_schemareg_new(uv_loop_t *loop, const gw_schemareg_opts *o, gw_schemare
             base64((const unsigned char *)plain, (size_t)len, r->auth);
         memset(plain, 0, sizeof plain);
     }
-    gw_http_config hc = {.tls = &o->tls};
     if (err == GW_OK)
-        err = gw_http_new(loop, &hc, &r->http);
+        err = copy_tls(&r->tls, &o->tls);
+    if (err == GW_OK)
+        err = gw_http_new(loop, NULL, &r->http);
     if (err != GW_OK) {
         free(r->timer);
         r->timer = NULL;
@@ -464,6 +501,7 @@ void gw_schemareg_free(gw_schemareg *r)
     if (r->auth != NULL)
         memset(r->auth, 0, strlen(r->auth));
     free(r->auth);
+    free_tls(&r->tls); /* after gw_http_free: curl copied the strings it used */
     free(r->entries);
     free(r->url);
     free(r->reader);
@@ -560,6 +598,7 @@ static void reg_start(reg_item *it)
     char url[1024], auth[600];
     snprintf(url, sizeof url, "%s/subjects/%s/versions", r->url, it->s->subject);
     gw_http_opts o = {.url = url,
+                      .transport = &r->tls,
                       .headers = {"Content-Type: application/vnd.schemaregistry.v1+json",
                                   "Accept: application/vnd.schemaregistry.v1+json, "
                                   "application/json"},

@@ -50,7 +50,7 @@ typedef struct {
     const char *url;         /* the API base, e.g. http://registry:8081 (no trailing /) */
     const char *username;    /* basic auth, or NULL */
     const char *password;    /* basic auth, or NULL */
-    gw_http_tls tls;         /* https: CA file, client certificate, verification */
+    gw_http_transport tls;   /* https: CA file, client certificate, verification (copied) */
     const char *reader_json; /* the reader schema the resolvers target (copied) */
     int32_t timeout_ms;      /* one request; default 5000 */
     int32_t max_wait_ms;     /* longest a lookup waits, retries included; default 10000 */

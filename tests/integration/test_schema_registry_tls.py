@@ -4,14 +4,14 @@ requires a client certificate signed by the test's CA, and forwards every
 request to the real registry (MODELGW_REGISTRY). Certificates are made by the
 test (the cryptography package), the client's private key encrypted with a
 password the worker reads from the variable named by
-schema_registry.tls_key_password_env; basic auth (username, password_env)
+schema_registry.tls.key_password_env; basic auth (username, password_env)
 goes inside the same connection.
 
 A worker given the CA, the client certificate and the key registers its
 output schemas through the proxy (the proxy saw the client certificate's
 name) and starts; one that trusts only the system's CAs, and one without a
 client certificate, cannot (the start fails, the reason in the log);
-tls_verify = false accepts the unknown server certificate.
+tls.verify = false accepts the unknown server certificate.
 """
 
 import base64
@@ -194,10 +194,11 @@ def test_registry_tls_options(fleet, proxy, monkeypatch):
     monkeypatch.setenv("MODELGW_TEST_REGISTRY_KEY_PASSWORD", KEY_PASSWORD)
     monkeypatch.setenv("MODELGW_TEST_REGISTRY_PASSWORD", BASIC_PASSWORD)
     c = proxy.certs
+    tls = {"ca_file": c["ca"], "cert_file": c["client_cert"], "key_file": c["client_key"],
+           "key_password_env": "MODELGW_TEST_REGISTRY_KEY_PASSWORD"}
     full = {"url": proxy.url, "username": "gw", "password_env": "MODELGW_TEST_REGISTRY_PASSWORD",
-            "tls_ca_file": c["ca"], "tls_cert_file": c["client_cert"],
-            "tls_key_file": c["client_key"],
-            "tls_key_password_env": "MODELGW_TEST_REGISTRY_KEY_PASSWORD"}
+            "tls": tls}
+    no_ca = dict(full, tls={k: v for k, v in tls.items() if k != "ca_file"})
 
     # CA + client certificate with its encrypted key: registered through the proxy.
     w = start(fleet, "w-full", full)
@@ -215,21 +216,20 @@ def test_registry_tls_options(fleet, proxy, monkeypatch):
 
     # The system's CAs do not know the test CA: no start.
     n = len(proxy.snapshot())
-    w = start(fleet, "w-noca", {k: v for k, v in full.items() if k != "tls_ca_file"})
+    w = start(fleet, "w-noca", no_ca)
     assert w.wait(60) == 1, w.describe()
     retry = [e for e in events(w) if e["event"] == "schema_register_retry"]
     assert retry and "certificate" in retry[0]["why"].lower(), retry
     assert len(proxy.snapshot()) == n  # never got past the handshake
 
     # Verification off: the unknown server certificate is accepted.
-    w = start(fleet, "w-noverify", {k: v for k, v in full.items() if k != "tls_ca_file"}
-              | {"tls_verify": False})
+    w = start(fleet, "w-noverify", dict(no_ca, tls=dict(no_ca["tls"], verify=False)))
     assert started(w), w.describe()
     assert w.stop() == 0, w.describe()
     assert len(proxy.snapshot()) == n + 3
 
     # No client certificate: the proxy refuses the handshake.
-    w = start(fleet, "w-nocert", {"url": proxy.url, "tls_ca_file": c["ca"]})
+    w = start(fleet, "w-nocert", {"url": proxy.url, "tls": {"ca_file": c["ca"]}})
     assert w.wait(60) == 1, w.describe()
     assert [e for e in events(w) if e["event"] == "schema_register_failed"], w.describe()
     assert len(proxy.snapshot()) == n + 3

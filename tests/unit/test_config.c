@@ -732,11 +732,11 @@ static void test_schema_registry_rules(void **state)
     gw_config *cfg =
         load_set("config/dev.conf", "schema_registry.url=\"https://registry:8081\"",
                  "schema_registry.register_outputs=true", "kafka.output_framing=\"confluent\"",
-                 "schema_registry.tls_ca_file=\"/etc/ca.pem\"",
-                 "schema_registry.tls_cert_file=\"/etc/client.pem\"",
-                 "schema_registry.tls_key_file=\"/etc/client.key\"",
-                 "schema_registry.tls_key_password_env=\"MODELGW_TEST_REGISTRY_KEY_PASSWORD\"",
-                 "schema_registry.tls_verify=false");
+                 "schema_registry.tls.ca_file=\"/etc/ca.pem\"",
+                 "schema_registry.tls.cert_file=\"/etc/client.pem\"",
+                 "schema_registry.tls.key_file=\"/etc/client.key\"",
+                 "schema_registry.tls.key_password_env=\"MODELGW_TEST_REGISTRY_KEY_PASSWORD\"",
+                 "schema_registry.tls.verify=false");
     const gw_schema_registry_config *r = &cfg->schema_registry;
     assert_true(r->register_outputs);
     assert_int_equal(r->register_timeout_ms, 60000);
@@ -760,8 +760,8 @@ static void test_schema_registry_rules(void **state)
                      "--set kafka.output_framing=confluent: kafka.output_framing: confluent "
                      "output framing needs schema ids: set schema_registry.register_outputs = "
                      "true");
-    expect_set_error("config/dev.conf", "schema_registry.tls_key_file=\"/k.pem\"",
-                     "--set schema_registry.tls_key_file=/k.pem: schema_registry.tls_key_file: a "
+    expect_set_error("config/dev.conf", "schema_registry.tls.key_file=\"/k.pem\"",
+                     "--set schema_registry.tls.key_file=/k.pem: schema_registry.tls.key_file: a "
                      "private key without its client certificate");
 }
 

@@ -1,12 +1,13 @@
 /*
- * test_http_tls: gw_http_config.tls reaches every easy handle of that client
- * and no other. An https request goes to a loopback socket that listens but
- * never accepts (the kernel completes the TCP handshake, so curl gets as far
- * as setting up TLS, where it loads the files): a CA file that does not exist
- * fails with curl's message naming that file, so does a client certificate;
- * a second client without TLS options, on the same loop, gets no such error
- * (it times out waiting for the server's TLS answer). The key password is
- * copied and never shows in the result.
+ * test_http_tls: a request's gw_http_transport TLS options (CA file, client
+ * certificate and key, key password, verification off; the schema
+ * registry's) reach curl, and only for that request. An https request goes
+ * to a loopback socket that listens but never accepts (the kernel completes
+ * the TCP handshake, so curl gets as far as setting up TLS, where it loads
+ * the files): a CA file that does not exist fails with curl's message naming
+ * that file, so does a client certificate; the next request on the same
+ * client without transport options gets no such error (it times out waiting
+ * for the server's TLS answer). The key password never shows in the result.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,69 +51,62 @@ static int listener(int *port)
     return fd;
 }
 
-static void run(const gw_http_tls *tls, int port, int32_t total_ms, result *r)
+static void run(gw_http *h, uv_loop_t *loop, const gw_http_transport *t, int port, int32_t total_ms,
+                result *r)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    gw_http_config cfg = {.tls = tls};
-    gw_http *h = NULL;
-    assert_int_equal(gw_http_new(&loop, &cfg, &h), GW_OK);
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/subjects", port);
-    gw_http_opts o = {.url = url, .connect_timeout_ms = 2000, .total_timeout_ms = total_ms};
+    gw_http_opts o = {
+        .url = url, .transport = t, .connect_timeout_ms = 2000, .total_timeout_ms = total_ms};
     gw_http_cbs cbs = {.on_done = on_done};
     gw_http_req *req = NULL;
     assert_int_equal(gw_http_start(h, &o, &cbs, r, &req), GW_OK);
     while (r->done == 0)
-        uv_run(&loop, UV_RUN_ONCE);
+        uv_run(loop, UV_RUN_ONCE);
+    assert_int_equal(r->done, 1);
+}
+
+/* first with t (which must fail naming want), then without options */
+static void check(const gw_http_transport *t, const char *want, const char *secret)
+{
+    int port, fd = listener(&port);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_http *h = NULL;
+    assert_int_equal(gw_http_new(&loop, NULL, &h), GW_OK);
+    result r = {0};
+    run(h, &loop, t, port, 5000, &r);
+    assert_int_equal(r.err, GW_E_PROVIDER_TRANSPORT);
+    if (strstr(r.detail, want) == NULL)
+        fail_msg("curl's message does not name %s: %s", want, r.detail);
+    if (secret != NULL)
+        assert_null(strstr(r.detail, secret));
+    result plain = {0};
+    run(h, &loop, NULL, port, 300, &plain); /* the system's CAs; the silent server times out */
+    assert_int_not_equal(plain.err, GW_OK);
+    assert_null(strstr(plain.detail, "/nonexistent/"));
     gw_http_free(h);
     while (uv_loop_alive(&loop))
         uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(uv_loop_close(&loop), 0);
+    close(fd);
 }
 
 static void test_ca_file_reaches_curl(void **state)
 {
     (void)state;
-    int port, fd = listener(&port);
-    gw_http_tls tls = {.ca_file = "/nonexistent/modelgw-test-ca.pem"};
-    result r = {0};
-    run(&tls, port, 5000, &r);
-    assert_int_equal(r.done, 1);
-    assert_int_equal(r.err, GW_E_PROVIDER_TRANSPORT);
-    if (strstr(r.detail, "/nonexistent/modelgw-test-ca.pem") == NULL)
-        fail_msg("curl's message does not name the CA file: %s", r.detail);
-    close(fd);
+    gw_http_transport t = {.ca_file = "/nonexistent/modelgw-test-ca.pem"};
+    check(&t, "/nonexistent/modelgw-test-ca.pem", NULL);
 }
 
 static void test_client_cert_and_password_reach_curl(void **state)
 {
     (void)state;
-    int port, fd = listener(&port);
-    gw_http_tls tls = {.cert_file = "/nonexistent/modelgw-test-client.pem",
-                       .key_file = "/nonexistent/modelgw-test-client.key",
-                       .key_password = "tls-SECRET-pw",
-                       .no_verify = true};
-    result r = {0};
-    run(&tls, port, 5000, &r);
-    assert_int_equal(r.err, GW_E_PROVIDER_TRANSPORT);
-    if (strstr(r.detail, "/nonexistent/modelgw-test-client.pem") == NULL)
-        fail_msg("curl's message does not name the client certificate: %s", r.detail);
-    assert_null(strstr(r.detail, "tls-SECRET-pw"));
-    close(fd);
-}
-
-static void test_no_tls_options_no_file_errors(void **state)
-{
-    (void)state;
-    int port, fd = listener(&port);
-    result r = {0};
-    run(NULL, port, 300, &r); /* the system's CAs load; the silent server times out */
-    assert_int_equal(r.done, 1);
-    assert_int_not_equal(r.err, GW_OK);
-    assert_null(strstr(r.detail, "/nonexistent/"));
-    assert_null(strstr(r.detail, "certificate file"));
-    close(fd);
+    gw_http_transport t = {.cert_file = "/nonexistent/modelgw-test-client.pem",
+                           .key_file = "/nonexistent/modelgw-test-client.key",
+                           .key_password = "tls-SECRET-pw",
+                           .no_verify = true};
+    check(&t, "/nonexistent/modelgw-test-client.pem", "tls-SECRET-pw");
 }
 
 int main(void)
@@ -120,7 +114,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_file_reaches_curl),
         cmocka_unit_test(test_client_cert_and_password_reach_curl),
-        cmocka_unit_test(test_no_tls_options_no_file_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
