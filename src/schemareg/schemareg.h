@@ -1,6 +1,7 @@
 /*
  * schemareg: a Confluent Schema Registry client on the worker's loop, for
- * decoding requests whose Confluent schema id the codec does not know.
+ * decoding requests whose Confluent schema id the codec does not know, and
+ * for registering the output schemas at start (gw_schemareg_register_all).
  *
  * gw_schemareg_lookup(id) answers from a bounded cache, or fetches the writer
  * schema (GET {url}/schemas/ids/{id}, through libcurl on the loop with
