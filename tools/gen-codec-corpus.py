@@ -65,6 +65,7 @@ RESP1 = load("InferenceResponse.v1")
 CHUNK = load("StreamChunk")
 CHUNK1 = load("StreamChunk.v1")
 USAGE = load("UsageEvent")
+USAGE1 = load("UsageEvent.v1")
 
 V1_REQ = {
     "request_id": "r-1", "agent_did": "did:example:a",
@@ -105,6 +106,8 @@ USAGE_REC = {"event_id": "e", "request_id": "r", "agent_did": "a", "tenant_id": 
              "saved_cost_usd": 0.0, "latency_ms": 5.0, "ttft_ms": 1.0, "cached": False,
              "cache_tier": None, "cache_similarity": None, "attempts": 1, "failovers": 0,
              "outcome": "success", "error_code": None, "timestamp_ms": 1790000000000}
+USAGE1_REC = USAGE_REC
+USAGE_REC = dict(USAGE1_REC, trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7")
 
 
 def so(schema, body):
@@ -159,6 +162,7 @@ def valid_files():
         "chunk_v1_single_object": ("chunk", so(CHUNK1, datum(CHUNK1, CHUNK1_REC))),
         "usage_bare": ("usage", datum(USAGE, USAGE_REC)),
         "usage_single_object": ("usage", so(USAGE, datum(USAGE, USAGE_REC))),
+        "usage_v1_single_object": ("usage", so(USAGE1, datum(USAGE1, USAGE1_REC))),
     }
 
 

@@ -150,33 +150,29 @@ static const gw_field chunk_v2_fields[] = {
 static const gw_record_desc chunk_v1 = DESC("StreamChunk", gw_chunk, chunk_v1_fields);
 static const gw_record_desc chunk_v2 = DESC("StreamChunk", gw_chunk, chunk_v2_fields);
 
-static const gw_field usage_event_fields[] = {
-    F(gw_usage_event, event_id, GW_F_STR),
-    F(gw_usage_event, request_id, GW_F_STR),
-    F(gw_usage_event, agent_did, GW_F_STR),
-    F(gw_usage_event, tenant_id, GW_F_STR),
-    F(gw_usage_event, batch_id, GW_F_OPT_STR),
-    F(gw_usage_event, custom_id, GW_F_OPT_STR),
-    F(gw_usage_event, model_id, GW_F_OPT_STR),
-    F(gw_usage_event, provider, GW_F_OPT_STR),
-    F(gw_usage_event, priority, GW_F_STR),
-    F(gw_usage_event, prompt_tokens, GW_F_INT),
-    F(gw_usage_event, completion_tokens, GW_F_INT),
-    F(gw_usage_event, total_tokens, GW_F_INT),
-    F(gw_usage_event, cost_usd, GW_F_DOUBLE),
-    F(gw_usage_event, saved_cost_usd, GW_F_DOUBLE),
-    F(gw_usage_event, latency_ms, GW_F_DOUBLE),
-    FA(gw_usage_event, ttft_ms, GW_F_OPT_DOUBLE, has_ttft),
-    F(gw_usage_event, cached, GW_F_BOOL),
-    F(gw_usage_event, cache_tier, GW_F_OPT_STR),
-    FA(gw_usage_event, cache_similarity, GW_F_OPT_DOUBLE, has_similarity),
-    F(gw_usage_event, attempts, GW_F_INT),
-    F(gw_usage_event, failovers, GW_F_INT),
-    F(gw_usage_event, outcome, GW_F_STR),
-    F(gw_usage_event, error_code, GW_F_OPT_STR),
-    F(gw_usage_event, timestamp_ms, GW_F_LONG),
+#define USAGE_V1_FIELDS                                                                            \
+    F(gw_usage_event, event_id, GW_F_STR), F(gw_usage_event, request_id, GW_F_STR),                \
+        F(gw_usage_event, agent_did, GW_F_STR), F(gw_usage_event, tenant_id, GW_F_STR),            \
+        F(gw_usage_event, batch_id, GW_F_OPT_STR), F(gw_usage_event, custom_id, GW_F_OPT_STR),     \
+        F(gw_usage_event, model_id, GW_F_OPT_STR), F(gw_usage_event, provider, GW_F_OPT_STR),      \
+        F(gw_usage_event, priority, GW_F_STR), F(gw_usage_event, prompt_tokens, GW_F_INT),         \
+        F(gw_usage_event, completion_tokens, GW_F_INT), F(gw_usage_event, total_tokens, GW_F_INT), \
+        F(gw_usage_event, cost_usd, GW_F_DOUBLE), F(gw_usage_event, saved_cost_usd, GW_F_DOUBLE),  \
+        F(gw_usage_event, latency_ms, GW_F_DOUBLE),                                                \
+        FA(gw_usage_event, ttft_ms, GW_F_OPT_DOUBLE, has_ttft),                                    \
+        F(gw_usage_event, cached, GW_F_BOOL), F(gw_usage_event, cache_tier, GW_F_OPT_STR),         \
+        FA(gw_usage_event, cache_similarity, GW_F_OPT_DOUBLE, has_similarity),                     \
+        F(gw_usage_event, attempts, GW_F_INT), F(gw_usage_event, failovers, GW_F_INT),             \
+        F(gw_usage_event, outcome, GW_F_STR), F(gw_usage_event, error_code, GW_F_OPT_STR),         \
+        F(gw_usage_event, timestamp_ms, GW_F_LONG)
+static const gw_field usage_v1_fields[] = {USAGE_V1_FIELDS};
+static const gw_field usage_v2_fields[] = {
+    USAGE_V1_FIELDS,
+    F(gw_usage_event, trace_id, GW_F_OPT_STR),
+    F(gw_usage_event, span_id, GW_F_OPT_STR),
 };
-static const gw_record_desc usage_v1 = DESC("UsageEvent", gw_usage_event, usage_event_fields);
+static const gw_record_desc usage_v1 = DESC("UsageEvent", gw_usage_event, usage_v1_fields);
+static const gw_record_desc usage_v2 = DESC("UsageEvent", gw_usage_event, usage_v2_fields);
 
 /* Ordered by kind, then version; the last row of a kind is its current version. */
 const gw_schema_version gw_schema_versions[] = {
@@ -187,7 +183,8 @@ const gw_schema_version gw_schema_versions[] = {
     {GW_REC_RESPONSE, 2, "InferenceResponse", &response_v2},
     {GW_REC_CHUNK, 1, "StreamChunk.v1", &chunk_v1},
     {GW_REC_CHUNK, 2, "StreamChunk", &chunk_v2},
-    {GW_REC_USAGE, 1, "UsageEvent", &usage_v1},
+    {GW_REC_USAGE, 1, "UsageEvent.v1", &usage_v1},
+    {GW_REC_USAGE, 2, "UsageEvent", &usage_v2},
 };
 const size_t gw_schema_version_count = sizeof(gw_schema_versions) / sizeof(gw_schema_versions[0]);
 

@@ -91,7 +91,7 @@ typedef enum {
     X(CODEC_INCOMPATIBLE, "E4809", CODEC, false,                                                   \
       "the writer schema cannot be resolved against the reader schema")                            \
     X(CODEC_REGISTRY, "E4810", CODEC, false,                                                       \
-      "the schema registry did not give the writer schema in time")
+      "the schema registry did not give a schema or schema id in time, or refused")
 
 typedef enum {
 #define GW_ERR_ENUM(name, code, domain, retry, msg) GW_E_##name,

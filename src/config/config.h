@@ -250,6 +250,14 @@ typedef struct {
     const char *password_env; /* variable holding the basic-auth password; NULL = none */
     const char *password;     /* resolved secret or NULL; never log */
     int32_t timeout_ms, max_wait_ms, cache_entries, negative_ttl_ms;
+    bool register_outputs;            /* register the output schemas at start (TopicNameStrategy) */
+    int32_t register_timeout_ms;      /* start gives up registering after this */
+    const char *tls_ca_file;          /* CA bundle for https; "" = the system's */
+    const char *tls_cert_file;        /* client certificate (PEM); "" = none */
+    const char *tls_key_file;         /* its private key (PEM); "" = in tls_cert_file */
+    const char *tls_key_password_env; /* variable holding the key's password */
+    const char *tls_key_password;     /* resolved secret or NULL; never log */
+    bool tls_verify;                  /* verify the registry's certificate and host name */
 } gw_schema_registry_config;
 
 /* Span export (docs/observability.md, "Traces"); off while endpoint is "". */

@@ -466,6 +466,22 @@ static const gw_cfg_row top_rows[] = {
       "Schema ids cached (resolved or failed)"),
     I("schema_registry.negative_ttl_ms", schema_registry.negative_ttl_ms, 1000, MS_MAX, "30000",
       "An unknown or incompatible id is not asked again for this long"),
+    B("schema_registry.register_outputs", schema_registry.register_outputs, "false",
+      "At start, register the output schemas under `<topic>-value`; confluent output framing "
+      "writes the returned ids"),
+    I("schema_registry.register_timeout_ms", schema_registry.register_timeout_ms, 1000, MS_MAX,
+      "60000", "Start retries the registration this long (backoff to 5 s), then the worker exits"),
+    S("schema_registry.tls.ca_file", schema_registry.tls_ca_file, 0, "",
+      "CA certificates (PEM) for an https registry; empty = the system's"),
+    S("schema_registry.tls.cert_file", schema_registry.tls_cert_file, 0, "",
+      "Client certificate (PEM) for an https registry; empty = none"),
+    S("schema_registry.tls.key_file", schema_registry.tls_key_file, 0, "",
+      "The client certificate's private key (PEM); empty = in tls.cert_file"),
+    ENV("schema_registry.tls.key_password_env", schema_registry.tls_key_password_env,
+        schema_registry.tls_key_password, "",
+        "Environment variable holding the private key's password"),
+    B("schema_registry.tls.verify", schema_registry.tls_verify, "true",
+      "Verify the registry's certificate and host name (false only for testing)"),
     /* trace */
     S("trace.endpoint", trace.endpoint, 0, "",
       "OTLP/HTTP JSON traces URL (http://host:4318/v1/traces); empty = no span export"),
@@ -618,6 +634,25 @@ static gw_err validate_worker(gw_cfg_ctx *ctx, const gw_worker_config *w)
     return GW_OK;
 }
 
+static gw_err validate_schema_registry(gw_cfg_ctx *ctx, const gw_config *cfg)
+{
+    const gw_schema_registry_config *r = &cfg->schema_registry;
+    bool off = r->url == NULL || r->url[0] == '\0';
+    if (r->register_outputs && off)
+        return gw_cfg_fail_rule(ctx, "schema_registry.register_outputs", "schema_registry.url",
+                                "registering the output schemas needs schema_registry.url");
+    if (cfg->kafka.output_framing == GW_CFG_FRAMING_CONFLUENT && !r->register_outputs)
+        return gw_cfg_fail_rule(ctx, "kafka.output_framing", "schema_registry.register_outputs",
+                                "confluent output framing needs schema ids: set "
+                                "schema_registry.register_outputs = true");
+    if (r->tls_key_file != NULL && r->tls_key_file[0] != '\0' &&
+        (r->tls_cert_file == NULL || r->tls_cert_file[0] == '\0'))
+        return gw_cfg_fail_rule(ctx, "schema_registry.tls.key_file",
+                                "schema_registry.tls.cert_file",
+                                "a private key without its client certificate");
+    return GW_OK;
+}
+
 static gw_err validate_cache(gw_cfg_ctx *ctx, const gw_config *cfg)
 {
     static const char *const reasons[] = {"stop", "length", "content_filter", "tool_calls", NULL};
@@ -682,5 +717,7 @@ gw_err gw_cfg_validate_top(gw_cfg_ctx *ctx)
                         "the BALANCED weights must not all be zero");
     if (e == GW_OK)
         e = validate_cache(ctx, cfg);
+    if (e == GW_OK)
+        e = validate_schema_registry(ctx, cfg);
     return e;
 }

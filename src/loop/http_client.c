@@ -776,7 +776,8 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
     }
     r->connect_ms = o->connect_timeout_ms;
     const gw_http_transport *t = o->transport;
-    bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->http1_only);
+    bool custom = t != NULL && (t->ca_file || t->cert_file || t->key_file || t->key_password ||
+                                t->http1_only || t->no_verify);
     r->transport = custom ? t : NULL;
     return GW_OK;
 }
@@ -807,8 +808,14 @@ static void setup_easy(gw_http_req *r)
         curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
     if (t->key_file != NULL)
         curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    if (t->key_password != NULL)
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, t->key_password);
     if (t->http1_only)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (t->no_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 }
 
 gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, void *ud,

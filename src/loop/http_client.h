@@ -57,15 +57,17 @@ typedef struct {
 
 enum { GW_HTTP_MAX_HEADERS = 24, GW_HTTP_DEFAULT_MAX_BODY = 8 * 1024 * 1024 };
 
-/* Per-destination transport options (a deployment's; they outlive its
- * requests). A transfer with any of them set runs on an easy handle of its
- * own (never returned to the pool), so nothing carries over to transfers
- * to other destinations. */
+/* Per-destination transport options (a deployment's, the schema registry's;
+ * they outlive its requests). A transfer with any of them set runs on an
+ * easy handle of its own (never returned to the pool), so nothing carries
+ * over to transfers to other destinations. */
 typedef struct {
-    const char *ca_file;   /* PEM bundle that verifies the server; NULL: the system's */
-    const char *cert_file; /* client certificate (PEM) for mutual TLS; NULL: none */
-    const char *key_file;  /* its private key (PEM); NULL: in cert_file */
-    bool http1_only;       /* never HTTP/2 (default: HTTP/2 over TLS when offered) */
+    const char *ca_file;      /* PEM bundle that verifies the server; NULL: the system's */
+    const char *cert_file;    /* client certificate (PEM) for mutual TLS; NULL: none */
+    const char *key_file;     /* its private key (PEM); NULL: in cert_file */
+    const char *key_password; /* the key's password (CURLOPT_KEYPASSWD); a secret */
+    bool http1_only;          /* never HTTP/2 (default: HTTP/2 over TLS when offered) */
+    bool no_verify;           /* do not verify the server's certificate and name (tests only) */
 } gw_http_transport;
 
 typedef struct {

@@ -211,6 +211,9 @@ typedef struct {
         *outcome; /* "success" | "cached" | "error" | "rate_limited" | "expired" | "invalid" */
     const char *error_code; /* optional */
     int64_t timestamp_ms;
+    /* --- added in schema v2 --- */
+    const char *trace_id; /* optional: 32 hex digits, the request's trace */
+    const char *span_id;  /* optional: 16 hex digits, the gateway's request span */
 } gw_usage_event;
 
 #endif

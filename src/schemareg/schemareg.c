@@ -9,6 +9,7 @@
  */
 #include "schemareg/schemareg.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@ struct gw_schemareg {
     int32_t timeout_ms, max_wait_ms, negative_ttl_ms;
     size_t max_entries;
     gw_http *http;
+    gw_http_transport tls; /* owned copies of the strings; NULL where not set */
     entry *entries;
     uint64_t clock;
     size_t nwaiters;
@@ -211,7 +213,8 @@ static void on_fetch_done(void *ud, const gw_http_result *res)
         set_failed(e, GW_E_CODEC_REGISTRY, r->negative_ttl_ms);
     } else {
         if (res->err != GW_OK)
-            snprintf(why, sizeof why, "registry unreachable: %s", gw_err_name(res->err));
+            snprintf(why, sizeof why, "registry unreachable: %s (%.160s)", gw_err_name(res->err),
+                     res->transport_detail ? res->transport_detail : "no detail");
         else
             snprintf(why, sizeof why, "registry answered HTTP %d", res->status);
         retry_later(e, why);
@@ -220,22 +223,29 @@ static void on_fetch_done(void *ud, const gw_http_result *res)
     answer_all(e);
 }
 
+/* The Authorization header into buf (bytes), added to o when credentials are set. */
+static void add_auth(const gw_schemareg *r, gw_http_opts *o, char *buf, size_t bytes)
+{
+    if (r->auth == NULL)
+        return;
+    snprintf(buf, bytes, "Authorization: Basic %s", r->auth);
+    o->headers[o->header_count++] = buf;
+}
+
 static void start_fetch(entry *e)
 {
     gw_schemareg *r = e->owner;
     char url[1024], auth[600];
     snprintf(url, sizeof url, "%s/schemas/ids/%" PRIu32, r->url, e->id);
     gw_http_opts o = {.url = url,
+                      .transport = &r->tls,
                       .headers = {"Accept: application/vnd.schemaregistry.v1+json, "
                                   "application/json"},
                       .header_count = 1,
                       .connect_timeout_ms = r->timeout_ms,
                       .total_timeout_ms = r->timeout_ms,
                       .max_body_bytes = GW_RESOLVE_MAX_SCHEMA_BYTES + 64 * 1024};
-    if (r->auth != NULL) {
-        snprintf(auth, sizeof auth, "Authorization: Basic %s", r->auth);
-        o.headers[o.header_count++] = auth;
-    }
+    add_auth(r, &o, auth, sizeof auth);
     gw_http_cbs cbs = {.on_done = on_fetch_done};
     r->st.fetches++;
     gw_err err = gw_http_start(r->http, &o, &cbs, e, &e->req);
@@ -386,6 +396,40 @@ bool gw_schemareg_lookup(gw_schemareg *r, uint32_t id, int64_t give_up_ms, gw_sc
 
 /* ---- life -------------------------------------------------------------------------------- */
 
+/* A string option: a copy, or NULL when unset or empty. */
+static gw_err copy_opt(const char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL || src[0] == '\0')
+        return GW_OK;
+    *dst = strdup(src);
+    return *dst != NULL ? GW_OK : GW_E_NOMEM;
+}
+
+static gw_err copy_tls(gw_http_transport *dst, const gw_http_transport *src)
+{
+    *dst = (gw_http_transport){.http1_only = src->http1_only, .no_verify = src->no_verify};
+    gw_err err = copy_opt(&dst->ca_file, src->ca_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->cert_file, src->cert_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->key_file, src->key_file);
+    if (err == GW_OK)
+        err = copy_opt(&dst->key_password, src->key_password);
+    return err;
+}
+
+static void free_tls(gw_http_transport *t)
+{
+    if (t->key_password != NULL)
+        memset((char *)t->key_password, 0, strlen(t->key_password));
+    free((char *)t->ca_file);
+    free((char *)t->cert_file);
+    free((char *)t->key_file);
+    free((char *)t->key_password);
+    *t = (gw_http_transport){0};
+}
+
 gw_err gw_schemareg_new(uv_loop_t *loop, const gw_schemareg_opts *o, gw_schemareg **out)
 {
     if (o->url == NULL || o->url[0] == '\0' || o->reader_json == NULL)
@@ -417,6 +461,8 @@ gw_err gw_schemareg_new(uv_loop_t *loop, const gw_schemareg_opts *o, gw_schemare
             base64((const unsigned char *)plain, (size_t)len, r->auth);
         memset(plain, 0, sizeof plain);
     }
+    if (err == GW_OK)
+        err = copy_tls(&r->tls, &o->tls);
     if (err == GW_OK)
         err = gw_http_new(loop, NULL, &r->http);
     if (err != GW_OK) {
@@ -455,6 +501,7 @@ void gw_schemareg_free(gw_schemareg *r)
     if (r->auth != NULL)
         memset(r->auth, 0, strlen(r->auth));
     free(r->auth);
+    free_tls(&r->tls); /* after gw_http_free: curl copied the strings it used */
     free(r->entries);
     free(r->url);
     free(r->reader);
@@ -464,4 +511,205 @@ void gw_schemareg_free(gw_schemareg *r)
 void gw_schemareg_get_stats(const gw_schemareg *r, gw_schemareg_stats *out)
 {
     *out = r->st;
+}
+
+/* ---- registering schemas (at start) ------------------------------------------------------ */
+
+/* Apicurio 2.x answers concurrent first registrations of one schema (by
+ * other workers starting at the same time, under one subject or several) with
+ * 409 "artifact already exists", and may have stored nothing for the loser:
+ * a 409 is asked again up to REG_MAX_CONFLICTS times before it counts as an
+ * incompatible schema. */
+enum { REG_BACKOFF_MAX_MS = 5000, REG_MAX_ANSWER_BYTES = 64 * 1024, REG_MAX_CONFLICTS = 3 };
+
+typedef struct {
+    gw_schemareg *r;
+    gw_schemareg_subject *s;
+    gw_http_req *req;
+    char *body;
+    bool done, failed;
+    int attempt, conflicts;
+    int64_t retry_at_ms;
+    char why[WHY_BYTES];
+} reg_item;
+
+static bool subject_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > GW_SCHEMAREG_MAX_SUBJECT)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+static void reg_retry_later(reg_item *it)
+{
+    int64_t backoff = BACKOFF_FIRST_MS;
+    for (int i = 0; i < it->attempt && backoff < REG_BACKOFF_MAX_MS; i++)
+        backoff *= 2;
+    it->attempt++;
+    it->retry_at_ms = now_ms() + (backoff < REG_BACKOFF_MAX_MS ? backoff : REG_BACKOFF_MAX_MS);
+    GW_WARN("schema_register_retry", "subject", it->s->subject, "why", it->why);
+}
+
+/* {"id": N} from a 200; a refusal's {"message": "..."} into why. */
+static void on_register_done(void *ud, const gw_http_result *res)
+{
+    reg_item *it = ud;
+    it->req = NULL;
+    json_t *j = res->err == GW_OK ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    json_t *id = json_object_get(j, "id");
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    if (res->err == GW_OK && res->status == 200) {
+        json_int_t v = json_is_integer(id) ? json_integer_value(id) : -1;
+        it->done = v >= 0 && v <= (json_int_t)UINT32_MAX;
+        it->failed = !it->done;
+        if (it->done)
+            it->s->id = (uint32_t)v;
+        else
+            snprintf(it->why, sizeof it->why, "the registry's answer has no schema id");
+    } else if (res->err == GW_OK && res->status == 409 && it->conflicts < REG_MAX_CONFLICTS) {
+        it->conflicts++; /* maybe a race, not an incompatible schema: ask again */
+        snprintf(it->why, sizeof it->why, "the registry answered HTTP 409%s%.160s", msg ? ": " : "",
+                 msg ? msg : "");
+        reg_retry_later(it);
+    } else if (res->err == GW_OK && res->status >= 400 && res->status < 500 && res->status != 408 &&
+               res->status != 429) {
+        snprintf(it->why, sizeof it->why, "the registry refused the schema (HTTP %d%s%.160s)",
+                 res->status, msg ? ": " : "", msg ? msg : "");
+        it->failed = true;
+    } else {
+        if (res->err != GW_OK)
+            snprintf(it->why, sizeof it->why, "registry unreachable: %s (%.160s)",
+                     gw_err_name(res->err),
+                     res->transport_detail ? res->transport_detail : "no detail");
+        else
+            snprintf(it->why, sizeof it->why, "registry answered HTTP %d", res->status);
+        reg_retry_later(it);
+    }
+    json_decref(j);
+}
+
+static void reg_start(reg_item *it)
+{
+    gw_schemareg *r = it->r;
+    char url[1024], auth[600];
+    snprintf(url, sizeof url, "%s/subjects/%s/versions", r->url, it->s->subject);
+    gw_http_opts o = {.url = url,
+                      .transport = &r->tls,
+                      .headers = {"Content-Type: application/vnd.schemaregistry.v1+json",
+                                  "Accept: application/vnd.schemaregistry.v1+json, "
+                                  "application/json"},
+                      .header_count = 2,
+                      .body = it->body,
+                      .body_len = strlen(it->body),
+                      .body_borrowed = true,
+                      .connect_timeout_ms = r->timeout_ms,
+                      .total_timeout_ms = r->timeout_ms,
+                      .max_body_bytes = REG_MAX_ANSWER_BYTES};
+    add_auth(r, &o, auth, sizeof auth);
+    gw_http_cbs cbs = {.on_done = on_register_done};
+    gw_err err = gw_http_start(r->http, &o, &cbs, it, &it->req);
+    memset(auth, 0, sizeof auth);
+    if (err != GW_OK) {
+        it->req = NULL;
+        snprintf(it->why, sizeof it->why, "%s", gw_err_name(err));
+        reg_retry_later(it);
+    }
+}
+
+static gw_err reg_prepare(reg_item *items, gw_schemareg *r, gw_schemareg_subject *s, size_t n,
+                          char *why, size_t why_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i] = (reg_item){.r = r, .s = &s[i]};
+        if (!subject_ok(s[i].subject) || s[i].schema == NULL) {
+            snprintf(why, why_len, "subject \"%.64s\" is not [A-Za-z0-9._-]{1,%d}",
+                     s[i].subject ? s[i].subject : "", GW_SCHEMAREG_MAX_SUBJECT);
+            return GW_E_CONFIG;
+        }
+        json_t *b = json_pack("{s:s}", "schema", s[i].schema);
+        items[i].body = b != NULL ? json_dumps(b, JSON_COMPACT) : NULL;
+        json_decref(b);
+        if (items[i].body == NULL)
+            return GW_E_NOMEM;
+    }
+    return GW_OK;
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t; /* only ends uv_run's wait */
+}
+
+/* One pass over the subjects, one at a time in order (no 409 races among our
+ * own registrations): starts the first unregistered one when due; GW_OK with
+ * *all_done, or the failure. */
+static gw_err reg_pass(reg_item *items, size_t n, int64_t now, int64_t *next_ms, bool *all_done,
+                       char *why, size_t why_len)
+{
+    *all_done = true;
+    for (size_t i = 0; i < n; i++) {
+        reg_item *it = &items[i];
+        if (it->failed) {
+            snprintf(why, why_len, "subject %s: %s", it->s->subject, it->why);
+            return GW_E_CODEC_REGISTRY;
+        }
+        if (it->done)
+            continue;
+        *all_done = false;
+        if (it->req == NULL && now >= it->retry_at_ms)
+            reg_start(it);
+        if (it->req == NULL && it->retry_at_ms < *next_ms)
+            *next_ms = it->retry_at_ms;
+        break;
+    }
+    return GW_OK;
+}
+
+gw_err gw_schemareg_register_all(gw_schemareg *r, gw_schemareg_subject *subjects, size_t n,
+                                 int32_t timeout_ms, char *why, size_t why_len)
+{
+    why[0] = '\0';
+    reg_item *items = calloc(n ? n : 1, sizeof *items);
+    uv_timer_t *wake = malloc(sizeof *wake);
+    gw_err err = items != NULL && wake != NULL ? GW_OK : GW_E_NOMEM;
+    if (err == GW_OK)
+        err = reg_prepare(items, r, subjects, n, why, why_len);
+    if (err != GW_OK)
+        goto cleanup;
+    uv_timer_init(r->loop, wake);
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int64_t now = now_ms(), next = deadline;
+        bool all_done;
+        if ((err = reg_pass(items, n, now, &next, &all_done, why, why_len)) != GW_OK || all_done)
+            break;
+        if (now >= deadline) {
+            size_t k = 0;
+            while (k + 1 < n && items[k].done)
+                k++;
+            const reg_item *late = &items[k];
+            snprintf(why, why_len, "subject %s: no schema id in time (%s)", late->s->subject,
+                     late->why[0] ? late->why : "no answer yet");
+            err = GW_E_CODEC_REGISTRY;
+            break;
+        }
+        uv_timer_start(wake, on_wake, (uint64_t)(next > now ? next - now : 0), 0);
+        uv_run(r->loop, UV_RUN_ONCE);
+        uv_timer_stop(wake);
+    }
+    uv_close((uv_handle_t *)wake, on_timer_closed);
+    wake = NULL;
+cleanup:
+    for (size_t i = 0; items != NULL && i < n; i++) {
+        if (items[i].req != NULL)
+            gw_http_cancel(items[i].req);
+        free(items[i].body);
+    }
+    free(items);
+    free(wake);
+    return err;
 }

@@ -67,6 +67,11 @@ gw_err gw_regpath_open(gw_worker *w)
     gw_schemareg_opts o = {.url = c->url,
                            .username = c->username,
                            .password = c->password,
+                           .tls = {.ca_file = c->tls_ca_file,
+                                   .cert_file = c->tls_cert_file,
+                                   .key_file = c->tls_key_file,
+                                   .key_password = c->tls_key_password,
+                                   .no_verify = !c->tls_verify},
                            .reader_json = reader_schema(),
                            .timeout_ms = c->timeout_ms,
                            .max_wait_ms = c->max_wait_ms,
@@ -75,8 +80,15 @@ gw_err gw_regpath_open(gw_worker *w)
     gw_err err = gw_schemareg_new(w->loop, &o, &p->client);
     if (err == GW_OK)
         GW_INFO("schema_registry", "url", c->url, "auth",
-                c->username != NULL && c->username[0] ? "basic" : "none");
+                c->username != NULL && c->username[0] ? "basic" : "none", "tls_client_cert",
+                c->tls_cert_file != NULL && c->tls_cert_file[0] ? "yes" : "no", "tls_verify",
+                c->tls_verify ? "on" : "off");
     return err;
+}
+
+gw_schemareg *gw_regpath_client(gw_worker *w)
+{
+    return w->regpath != NULL ? w->regpath->client : NULL;
 }
 
 void gw_regpath_close(gw_worker *w)

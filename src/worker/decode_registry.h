@@ -20,12 +20,15 @@
 #include <stdbool.h>
 
 #include "common/err.h"
+#include "schemareg/schemareg.h"
 #include "worker/job.h"
 #include "worker/pipeline.h"
 
 /* Builds w->regpath when schema_registry.url is set (else leaves it NULL). */
 gw_err gw_regpath_open(gw_worker *w);
 void gw_regpath_close(gw_worker *w);
+/* The registry client of w->regpath, or NULL when the registry is off. */
+gw_schemareg *gw_regpath_client(gw_worker *w);
 
 /* DECODE got err for message m: true when this path takes the message over
  * (DECODE then returns *step: NEXT, FAILED after the DLQ, or SUSPEND). */

@@ -253,6 +253,8 @@ static void fix_usage(gw_job *job)
         .outcome = a->outcome ? a->outcome : "error",
         .error_code = a->err == GW_OK ? NULL : gw_err_code(a->err),
         .timestamp_ms = gw_worker_now_ms(w),
+        .trace_id = job->trace.started ? job->trace.trace_hex : NULL,
+        .span_id = job->trace.started ? job->trace.span_hex : NULL,
     };
     if (rt->fo_ready && rt->fo.calls == 0)
         u.attempts = 0;

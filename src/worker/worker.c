@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "worker/pipeline.h"
+#include "worker/register_outputs.h"
 #include "worker/worker_private.h"
 #include "worker/worker_shared.h"
 
@@ -551,6 +552,9 @@ static void on_tick(uv_timer_t *t)
 gw_err gw_worker_start(gw_worker *w)
 {
     const gw_kafka_config *k = &w->cfg->kafka;
+    gw_err err = gw_register_outputs(w); /* ids for confluent outputs, before any intake */
+    if (err != GW_OK)
+        return err;
     if (gw_consumer_subscribe(w->consumer) != GW_OK)
         return GW_E_IO;
     w->run = GW_RUN_RUNNING;

@@ -179,13 +179,15 @@ SAMPLES = {
          "completion_tokens": 2, "total_tokens": 3, "cost_usd": 0.0125, "saved_cost_usd": 0.0,
          "latency_ms": 99.5, "ttft_ms": 10.5, "cached": False, "cache_tier": None,
          "cache_similarity": None, "attempts": 2, "failovers": 1, "outcome": "success",
-         "error_code": None, "timestamp_ms": 1790000000000},
+         "error_code": None, "timestamp_ms": 1790000000000,
+         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
         {"event_id": "e2", "request_id": "r", "agent_did": "a", "tenant_id": "t", "batch_id": None,
          "custom_id": None, "model_id": None, "provider": None, "priority": "low",
          "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0,
          "saved_cost_usd": 0.5, "latency_ms": 1.0, "ttft_ms": None, "cached": True,
          "cache_tier": "semantic", "cache_similarity": 0.93, "attempts": 0, "failovers": 0,
-         "outcome": "cached", "error_code": "E4200", "timestamp_ms": 1},
+         "outcome": "cached", "error_code": "E4200", "timestamp_ms": 1, "trace_id": None,
+         "span_id": None},
     ],
 }
 
@@ -196,7 +198,7 @@ def test_fingerprints_and_canonical_forms_match_fastavro(tool):
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert {row["name"] for row in rows} == {
         "InferenceRequest.v1", "InferenceRequest.v2", "InferenceRequest", "InferenceResponse.v1",
-        "InferenceResponse", "StreamChunk.v1", "StreamChunk", "UsageEvent"}
+        "InferenceResponse", "StreamChunk.v1", "StreamChunk", "UsageEvent.v1", "UsageEvent"}
     for row in rows:
         parsed = schema(row["name"])
         assert row["canonical_form"] == to_parsing_canonical_form(parsed), row["name"]
@@ -319,15 +321,17 @@ def test_current_writer_read_with_v1_reader_schema(tool, topic):
     assert r.returncode == 0, r.stderr
     (data,) = through_kafka(topic, [bytes.fromhex(r.stdout.strip())])
     assert read(v1, data, reader=v3) == as_current(REQ_V1)
-    # responses and chunks: v1 readers skip tool_calls
-    for kind, old in (("response", "InferenceResponse.v1"), ("chunk", "StreamChunk.v1")):
+    # responses and chunks: v1 readers skip tool_calls; usage: trace_id and span_id
+    for kind, old, added in (("response", "InferenceResponse.v1", {"tool_calls"}),
+                             ("chunk", "StreamChunk.v1", {"tool_calls"}),
+                             ("usage", "UsageEvent.v1", {"trace_id", "span_id"})):
         recs = SAMPLES[kind]
         r = run_tool(tool, ["encode", "--kind", kind, "--framing", "bare"],
                      "".join(json.dumps(rec) + "\n" for rec in recs))
         assert r.returncode == 0, r.stderr
         for line, rec in zip(r.stdout.splitlines(), recs):
             got = read(schema(KINDS[kind]), bytes.fromhex(line), reader=schema(old))
-            assert got == {k: v for k, v in rec.items() if k != "tool_calls"}
+            assert got == {k: v for k, v in rec.items() if k not in added}
 
 
 def test_missing_request_id_gets_a_uuid(tool):

@@ -10,6 +10,15 @@ requests; the worker, which has no id mapped, fetches the writer schema,
 resolves it and answers every request. An incompatible writer schema, an id
 the registry does not know, and a registry that does not answer each send
 the message to the DLQ with its own error name, and the partition goes on.
+
+Output schemas (docs/schemas.md, "Output schemas"): a worker with
+schema_registry.register_outputs registers InferenceResponse, StreamChunk and
+UsageEvent under "<topic>-value" at start and writes its outputs as 00 + id +
+datum; confluent-kafka's AvroDeserializer with a SchemaRegistryClient reads
+the responses, chunks, usage events and a reply topic's response, and each id
+resolves to the repository's schema. A registry that does not answer at start
+and one that refuses the schema (incompatible with the subject's versions)
+each stop the start before anything is consumed.
 """
 
 import json
@@ -21,9 +30,11 @@ import uuid
 
 import pytest
 
-from fleet import MockLLM, free_port, openai_deployment  # noqa: F401
+from fastavro.schema import parse_schema, to_parsing_canonical_form
+
+from fleet import MockLLM, free_port, openai_deployment, wait_for  # noqa: F401
 from fleet import fleet  # noqa: F401 (fixture)
-from gwlib import make_request
+from gwlib import decode, make_request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 REGISTRY = os.environ.get("MODELGW_REGISTRY", "http://127.0.0.1:18081/apis/ccompat/v7")
@@ -158,3 +169,194 @@ def test_registry_down_goes_to_dlq_without_stalling(fleet, registry_url, start_p
     assert dlq[0]["_key"] == b"waiting"
     assert dlq[0]["_headers"]["error_name"] == "CODEC_REGISTRY"
     assert w.stop() == 0, w.describe()
+
+
+# --- output schemas -----------------------------------------------------------------
+
+
+def mock_dep(dep_id):
+    return {"id": dep_id, "provider": "mock", "model": dep_id + "-model",
+            "capabilities": ["text"], "context_window": 8192}
+
+
+def raw_records(bootstrap, topic, until, timeout=60):
+    """(key, value, headers) of topic from the beginning, until until(records)."""
+    import time
+
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "raw-" + uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(out):
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out reading {topic}: have {len(out)} records")
+            for m in c.consume(100, 0.5):
+                if m.error() is None:
+                    out.append((m.key(), m.value(), dict(m.headers() or [])))
+    finally:
+        c.close()
+    return out
+
+
+def canonical(schema_json):
+    return to_parsing_canonical_form(parse_schema(json.loads(schema_json)))
+
+
+def log_events(proc):
+    return [json.loads(line) for line in proc.stderr_path.read_text().splitlines()
+            if line.startswith("{")]
+
+
+def test_outputs_registered_and_confluent_framed(fleet, registry_url, create_topic,
+                                                 unique_name):
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    reply = create_topic(unique_name("reply"), 1)
+    over = {"schema_registry": {"url": registry_url, "register_outputs": True},
+            "kafka": {"output_framing": "confluent", "reply_topics": [reply, "replies.*"]}}
+    w = fleet.start_worker("w0", [mock_dep("reg-out")], over=over)
+    fleet.wait_assigned([w])
+    plain = make_request(text="registered outputs")
+    streamed = make_request(text="registered outputs, streamed", stream=True)
+    replied = make_request(text="to my own topic", reply_topic=reply)
+    fleet.produce("normal", [plain, streamed, replied])
+
+    t = fleet.topics
+    ids = {plain["request_id"], streamed["request_id"]}
+    resp = raw_records(fleet.bootstrap, t["responses"],
+                       lambda rs: ids <= {k.decode() for k, _, _ in rs})
+    usage = raw_records(fleet.bootstrap, t["usage"], lambda rs: len(rs) >= 3)
+    chunks = raw_records(fleet.bootstrap, t["chunks"],
+                         lambda rs: any(decode("chunk", v)["is_final"] for _, v, _ in rs))
+    mine = raw_records(fleet.bootstrap, reply, lambda rs: len(rs) >= 1)
+
+    client = SchemaRegistryClient({"url": registry_url})
+    want = {"responses": "InferenceResponse", "chunks": "StreamChunk", "usage": "UsageEvent"}
+    subject_ids = {}
+    for out, name in want.items():
+        reg = client.get_latest_version(f"{t[out]}-value")
+        assert canonical(reg.schema.schema_str) == canonical(
+            (ROOT / f"schemas/{name}.avsc").read_text()), out
+        subject_ids[out] = reg.schema_id
+    reg = client.get_latest_version(f"{reply}-value")
+    assert canonical(reg.schema.schema_str) == canonical(
+        (ROOT / "schemas/InferenceResponse.avsc").read_text())
+
+    de = AvroDeserializer(client)  # the writer schema by the id in each record
+    read = {}
+    for out, recs in (("responses", resp), ("chunks", chunks), ("usage", usage),
+                      ("reply", mine)):
+        for key, value, headers in recs:
+            assert value[0] == 0, (out, value[:8])
+            sid = int.from_bytes(value[1:5], "big")
+            assert sid == subject_ids["responses" if out == "reply" else out], (out, sid)
+            assert headers["content-type"].decode().endswith(";framing=confluent")
+            topic = reply if out == "reply" else t[out]
+            rec = de(value, SerializationContext(topic, MessageField.VALUE))
+            assert rec["request_id"] == key.decode()
+            read.setdefault(out, []).append(rec)
+    by_id = {r["request_id"]: r for r in read["responses"]}
+    assert by_id[plain["request_id"]]["error"] is None and by_id[plain["request_id"]]["content"]
+    assert [r["request_id"] for r in read["reply"]] == [replied["request_id"]]
+    assert read["reply"][0]["content"]
+    assert any(c["is_final"] for c in read["chunks"])
+    assert {c["request_id"] for c in read["chunks"]} == {streamed["request_id"]}
+    uses = {u["request_id"]: u for u in read["usage"]}
+    assert set(uses) == {plain["request_id"], streamed["request_id"], replied["request_id"]}
+    assert all(len(u["trace_id"]) == 32 and len(u["span_id"]) == 16 for u in uses.values())
+
+    assert w.stop() == 0, w.describe()
+    registered = {e["subject"]: int(e["schema_id"]) for e in log_events(w)
+                  if e["event"] == "schema_registered"}
+    assert registered == {f"{t['responses']}-value": subject_ids["responses"],
+                          f"{t['chunks']}-value": subject_ids["chunks"],
+                          f"{t['usage']}-value": subject_ids["usage"],
+                          f"{reply}-value": reg.schema_id}  # the pattern names no subject
+
+    # A second start registers again and gets the same ids (one version per subject).
+    w1 = fleet.start_worker("w1", [mock_dep("reg-out")], over=over)
+    wait_for(lambda: any(e["event"] == "worker_started" for e in log_events(w1)), 60,
+             "the second worker's start")
+    assert w1.stop() == 0, w1.describe()
+    again = {e["subject"]: int(e["schema_id"]) for e in log_events(w1)
+             if e["event"] == "schema_registered"}
+    assert again == registered
+    assert client.get_versions(f"{t['usage']}-value") == [1]
+
+
+def test_registry_down_at_start_stops_the_start(fleet, start_process):
+    dead = free_port()
+    w = fleet.start_worker("w0", [mock_dep("reg-down")],
+                           over={"schema_registry": {"url": f"http://127.0.0.1:{dead}",
+                                                     "register_outputs": True,
+                                                     "register_timeout_ms": 1500,
+                                                     "timeout_ms": 200},
+                                 "kafka": {"output_framing": "confluent"}})
+    assert w.wait(60) == 1, w.describe()
+    events = log_events(w)
+    names = [e["event"] for e in events]
+    assert "worker_started" not in names  # nothing subscribed, nothing consumed
+    retries = [e for e in events if e["event"] == "schema_register_retry"]
+    assert len(retries) >= 2 and "unreachable" in retries[0]["why"], retries
+    failed = [e for e in events if e["event"] == "schema_register_failed"]
+    assert len(failed) == 1 and failed[0]["error"] == "CODEC_REGISTRY", failed
+    assert "no schema id in time" in failed[0]["why"]
+
+
+def test_incompatible_subject_refuses_at_once(fleet, registry_url):
+    """The usage topic's subject already holds another record under BACKWARD
+    compatibility: the registry answers 409, asked again three times (a 409
+    may be the registry's race between workers registering at once), then
+    the start fails."""
+    subject = f"{fleet.topics['usage']}-value"
+    other = {"type": "record", "name": "Other", "namespace": "io.example",
+             "fields": [{"name": "a", "type": "int"}]}
+
+    def call(method, path, body):
+        req = urllib.request.Request(registry_url + path, data=json.dumps(body).encode(),
+                                     method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    call("PUT", f"/config/{subject}", {"compatibility": "BACKWARD"})
+    call("POST", f"/subjects/{subject}/versions", {"schema": json.dumps(other)})
+    w = fleet.start_worker("w0", [mock_dep("reg-409")],
+                           over={"schema_registry": {"url": registry_url,
+                                                     "register_outputs": True}})
+    assert w.wait(60) == 1, w.describe()
+    events = log_events(w)
+    assert "worker_started" not in [e["event"] for e in events]
+    retries = [e for e in events if e["event"] == "schema_register_retry"]
+    assert [e["subject"] for e in retries] == [subject] * 3, retries
+    assert all("HTTP 409" in e["why"] for e in retries)
+    failed = [e for e in events if e["event"] == "schema_register_failed"]
+    assert len(failed) == 1, events
+    assert failed[0]["error"] == "CODEC_REGISTRY"
+    assert failed[0]["why"].startswith(f"subject {subject}: the registry refused the schema "
+                                       "(HTTP 409"), failed
+
+
+def test_workers_starting_together_all_register(fleet, registry_url):
+    """Three workers register the same new subjects at the same moment (a
+    registry may answer such a race with 409): every one starts, with the
+    same ids."""
+    over = {"schema_registry": {"url": registry_url, "register_outputs": True},
+            "kafka": {"output_framing": "confluent"}}
+    procs = fleet.start_workers(3, [mock_dep("reg-race")], over=over)
+    req = make_request(text="after a crowded start")
+    fleet.produce("normal", [req])
+    got = fleet.collect("responses", lambda rs: req["request_id"] in {r["request_id"] for r in rs})
+    assert got[0]["error"] is None
+    ids = []
+    for p in procs:
+        assert p.stop() == 0, p.describe()
+        ids.append({e["subject"]: e["schema_id"] for e in log_events(p)
+                    if e["event"] == "schema_registered"})
+    assert len(ids[0]) == 3 and ids[0] == ids[1] == ids[2], ids

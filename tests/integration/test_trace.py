@@ -7,7 +7,8 @@ records the headers of every call (modelgw-mockllm does not report request
 headers). Checked: a request's traceparent reaches the provider call as a
 child span of the gateway's request span, with its tracestate; a request
 without one gets a new trace id; the outputs' and the usage event's headers,
-the request_done log line and the exported spans all carry the same trace id;
+the request_done log line, the usage event's trace_id and span_id fields and
+the exported spans all carry the same trace id;
 the spans (request, each provider attempt, cache and limit decisions) are
 linked parent to child and carry the GenAI attribute names; an unsampled
 trace exports nothing.
@@ -164,6 +165,13 @@ def test_trace_context_end_to_end(fleet, servers):
     assert len(new_traces) == 2 and not new_traces & {t1, e_trace, "0" * 32}
     trace_of = {rid: tp[0] for rid, tp in out_tp.items()}
     span_of = {rid: tp[1] for rid, tp in out_tp.items()}
+    # The usage event's own fields (UsageEvent v2) name the same trace and request span:
+    # the caller's trace id when it sent one, a new one otherwise (also unsampled).
+    for rid in ids:
+        assert uses[rid]["trace_id"] == trace_of[rid], uses[rid]
+        assert uses[rid]["span_id"] == span_of[rid], uses[rid]
+    assert uses[a["request_id"]]["trace_id"] == t1
+    assert uses[e["request_id"]]["trace_id"] == e_trace
 
     # Provider calls: traceparent = the trace with a fresh child span id per attempt.
     calls = {}

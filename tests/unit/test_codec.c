@@ -111,6 +111,7 @@ static void test_fingerprints(void **state)
     assert_true(gw_codec_fingerprint(c, GW_REC_CHUNK, 1) == 0x55561f4f99f2b13fULL);
     assert_true(gw_codec_fingerprint(c, GW_REC_CHUNK, 2) == 0x51c6c6484a0bc874ULL);
     assert_true(gw_codec_fingerprint(c, GW_REC_USAGE, 1) == 0xbdf3d20df36af64cULL);
+    assert_true(gw_codec_fingerprint(c, GW_REC_USAGE, 2) == 0xf6a1e6c65d260407ULL);
     assert_int_equal(gw_codec_fingerprint(c, GW_REC_REQUEST, 4), 0);
     assert_true(gw_avro_fingerprint64("\"int\"", 5) == 0x7275d51a3f395c8fULL);
     const char *canon = gw_codec_canonical_form(c, GW_REC_CHUNK, 1);
@@ -226,6 +227,54 @@ static void test_framing_modes(void **state)
     gw_arena_cleanup(&arena);
     gw_buf_cleanup(&buf);
     gw_codec_free(c);
+}
+
+/* UsageEvent v2 added trace_id and span_id: set, they round-trip; a v1
+ * writer's event decodes with both null; a v1 reader's view (v1 encode of a
+ * v2 record) drops them. */
+static void test_usage_trace_fields(void **state)
+{
+    gw_codec *c = *state;
+    gw_usage_event in, out;
+    gw_buf buf;
+    gw_arena arena;
+    gw_buf_init(&buf, 0);
+    gw_arena_init(&arena, 0);
+    sample_usage(&in, false);
+    in.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    in.span_id = "00f067aa0ba902b7";
+    assert_int_equal(gw_codec_encode_usage(c, &in, GW_FRAMING_SINGLE_OBJECT, &buf), GW_OK);
+    gw_codec_frame f;
+    assert_int_equal(gw_codec_detect(c, GW_REC_USAGE, buf.data, buf.len, &f), GW_OK);
+    assert_int_equal(f.writer_version, 2);
+    assert_int_equal(gw_codec_decode(c, GW_REC_USAGE, buf.data, buf.len, &arena, &out), GW_OK);
+    assert_string_equal(out.trace_id, in.trace_id);
+    assert_string_equal(out.span_id, in.span_id);
+    assert_string_equal(out.request_id, "req-1");
+    assert_records_equal(GW_REC_USAGE, &in, &out);
+    size_t v2_len = buf.len;
+
+    gw_buf_reset(&buf);
+    assert_int_equal(gw_codec_encode(c, GW_REC_USAGE, &in, 1, GW_FRAMING_SINGLE_OBJECT, &buf),
+                     GW_OK);
+    assert_int_equal(buf.len, v2_len - 2 - 32 - 2 - 16); /* two union indexes, two strings */
+    assert_int_equal(gw_codec_detect(c, GW_REC_USAGE, buf.data, buf.len, &f), GW_OK);
+    assert_int_equal(f.writer_version, 1);
+    assert_int_equal(gw_codec_decode(c, GW_REC_USAGE, buf.data, buf.len, &arena, &out), GW_OK);
+    assert_null(out.trace_id);
+    assert_null(out.span_id);
+    assert_string_equal(out.outcome, "success");
+    assert_true(out.timestamp_ms == in.timestamp_ms);
+
+    /* the JSON form names them; null when unset */
+    json_t *j = gw_usage_to_json(&in);
+    assert_string_equal(json_string_value(json_object_get(j, "trace_id")), in.trace_id);
+    json_decref(j);
+    j = gw_usage_to_json(&out);
+    assert_true(json_is_null(json_object_get(j, "span_id")));
+    json_decref(j);
+    gw_arena_cleanup(&arena);
+    gw_buf_cleanup(&buf);
 }
 
 static void test_block_encodings(void **state)
@@ -378,7 +427,7 @@ int main(void)
         cmocka_unit_test(test_fingerprints),    cmocka_unit_test(test_canonical_form_rules),
         cmocka_unit_test(test_confluent_ids),   cmocka_unit_test(test_framing_modes),
         cmocka_unit_test(test_block_encodings), cmocka_unit_test(test_json),
-        cmocka_unit_test(test_buf_and_uuid),
+        cmocka_unit_test(test_buf_and_uuid),    cmocka_unit_test(test_usage_trace_fields),
     };
     return cmocka_run_group_tests(tests, codec_setup, codec_teardown);
 }

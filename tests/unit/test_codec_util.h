@@ -19,7 +19,8 @@
 
 /* cmocka group setup: a codec with the default limits and the Confluent
  * schema ids the corpora use (7: request v2, 8: request v1, 9: response v1,
- * 10: chunk v1, 11: usage, 12: request v3, 13: response v2, 14: chunk v2). */
+ * 10: chunk v1, 11: usage v1, 12: request v3, 13: response v2, 14: chunk v2,
+ * 15: usage v2). */
 static inline int codec_setup(void **state)
 {
     gw_codec *c = gw_codec_new(NULL);
@@ -33,6 +34,7 @@ static inline int codec_setup(void **state)
     gw_codec_set_confluent_id(c, 12, GW_REC_REQUEST, 3);
     gw_codec_set_confluent_id(c, 13, GW_REC_RESPONSE, 2);
     gw_codec_set_confluent_id(c, 14, GW_REC_CHUNK, 2);
+    gw_codec_set_confluent_id(c, 15, GW_REC_USAGE, 2);
     *state = c;
     return 0;
 }
@@ -232,6 +234,8 @@ static inline void sample_usage(gw_usage_event *u, bool full)
     u->cache_similarity = 0.97;
     u->failovers = 2;
     u->error_code = "E4200";
+    u->trace_id = "0af7651916cd43dd8448eb211c80319c";
+    u->span_id = "b7ad6b7169203331";
 }
 
 /* A record of kind with every optional field set (full) or none. */

@@ -729,6 +729,47 @@ static void test_presets(void **state)
                      "is missing");
 }
 
+/* The schema registry's output registration and TLS settings, and the rules
+ * between them. */
+static void test_schema_registry_rules(void **state)
+{
+    setenv("MODELGW_TEST_REGISTRY_KEY_PASSWORD", SECRET_PASSWORD, 1);
+    gw_config *cfg =
+        load_set("config/dev.conf", "schema_registry.url=\"https://registry:8081\"",
+                 "schema_registry.register_outputs=true", "kafka.output_framing=\"confluent\"",
+                 "schema_registry.tls.ca_file=\"/etc/ca.pem\"",
+                 "schema_registry.tls.cert_file=\"/etc/client.pem\"",
+                 "schema_registry.tls.key_file=\"/etc/client.key\"",
+                 "schema_registry.tls.key_password_env=\"MODELGW_TEST_REGISTRY_KEY_PASSWORD\"",
+                 "schema_registry.tls.verify=false");
+    const gw_schema_registry_config *r = &cfg->schema_registry;
+    assert_true(r->register_outputs);
+    assert_int_equal(r->register_timeout_ms, 60000);
+    assert_string_equal(r->tls_ca_file, "/etc/ca.pem");
+    assert_string_equal(r->tls_cert_file, "/etc/client.pem");
+    assert_string_equal(r->tls_key_file, "/etc/client.key");
+    assert_string_equal(r->tls_key_password, SECRET_PASSWORD);
+    assert_false(r->tls_verify);
+    char *dump = dump_of(cfg);
+    assert_no_secret(dump);
+    free(dump);
+    gw_config_free(cfg);
+    assert_true(gw_config_defaults()->schema_registry.tls_verify);
+    assert_false(gw_config_defaults()->schema_registry.register_outputs);
+
+    expect_set_error("config/dev.conf", "schema_registry.register_outputs=true",
+                     "--set schema_registry.register_outputs=true: "
+                     "schema_registry.register_outputs: registering the output schemas needs "
+                     "schema_registry.url");
+    expect_set_error("config/dev.conf", "kafka.output_framing=\"confluent\"",
+                     "--set kafka.output_framing=confluent: kafka.output_framing: confluent "
+                     "output framing needs schema ids: set schema_registry.register_outputs = "
+                     "true");
+    expect_set_error("config/dev.conf", "schema_registry.tls.key_file=\"/k.pem\"",
+                     "--set schema_registry.tls.key_file=/k.pem: schema_registry.tls.key_file: a "
+                     "private key without its client certificate");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--print-reference") == 0) {
@@ -749,6 +790,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_reference_in_sync),
+        cmocka_unit_test(test_schema_registry_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
