@@ -137,6 +137,17 @@ typedef struct {
     double tie_rel_eps;  /* scores within this relative distance tie */
     int32_t stats_refresh_ms;
     int32_t stats_ttl_s;
+    double explore_share;        /* FASTEST/BALANCED: share of requests sent to a deployment below
+                                    min_samples */
+    double explore_rate;         /* FASTEST/BALANCED: share sent to a random other candidate */
+    bool adaptive_concurrency;   /* AIMD in-flight cap per deployment */
+    int32_t concurrency_min;     /* the cap never goes below this */
+    double concurrency_increase; /* added to the cap per cap successes */
+    double concurrency_decrease; /* the cap is multiplied by this on a congestion signal */
+    double concurrency_latency_factor; /* latency over this times its baseline is a
+                                          congestion signal; 0: off */
+    double concurrency_low_remaining;  /* remaining/limit of a rate-limit header below this is
+                                          a congestion signal */
 } gw_routing_config;
 
 typedef struct {

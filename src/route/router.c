@@ -14,6 +14,7 @@
 typedef struct {
     uint16_t idx;
     bool half_open;
+    bool cold; /* fewer than min_samples latency samples: its latency is the prior */
     double score;
     double w; /* tie-break weight: weight / (1 + in-flight) */
     double lat, cost, qual;
@@ -27,7 +28,9 @@ void gw_router_opts_from_config(const gw_config *cfg, gw_router_opts *o)
                           .w_cost = r->w_cost,
                           .w_quality = r->w_quality,
                           .min_samples = r->min_samples,
-                          .tie_rel_eps = r->tie_rel_eps};
+                          .tie_rel_eps = r->tie_rel_eps,
+                          .explore_share = r->explore_share,
+                          .explore_rate = r->explore_rate};
 }
 
 double gw_route_estimate_cost_usd(const gw_deployment *d, int32_t prompt_tokens,
@@ -67,12 +70,13 @@ static bool name_matches(const gw_deployment *d, const char *name)
 }
 
 static double observed_latency(const gw_route_view *v, const gw_router_opts *o,
-                               const gw_deployment *d, size_t idx, bool stream)
+                               const gw_deployment *d, size_t idx, bool stream, bool *cold)
 {
     gw_latency l = {0};
     if (v != NULL && v->latency != NULL)
         v->latency(v->ud, idx, &l);
-    if (l.samples >= o->min_samples && l.samples > 0)
+    *cold = !(l.samples >= o->min_samples && l.samples > 0);
+    if (!*cold)
         return stream && l.ttft_ms > 0 ? l.ttft_ms : l.total_ms;
     return stream ? d->ttft_prior_ms : d->latency_prior_ms;
 }
@@ -156,7 +160,7 @@ static void score_all(const gw_registry *reg, const gw_router_opts *o, const gw_
     int32_t out_tokens = req->max_tokens > 0 ? req->max_tokens : 0;
     for (size_t i = 0; i < m; i++) {
         const gw_deployment *d = gw_registry_get(reg, c[i].idx);
-        c[i].lat = observed_latency(v, o, d, c[i].idx, req->stream);
+        c[i].lat = observed_latency(v, o, d, c[i].idx, req->stream, &c[i].cold);
         c[i].cost = gw_route_estimate_cost_usd(d, prompt, out_tokens);
         c[i].qual = d->quality;
         switch (req->routing_strategy) {
@@ -228,6 +232,54 @@ static void spread(cand *c, size_t lo, size_t hi, gw_rng *rng)
     }
 }
 
+/* The strategies whose ranking depends on observed latency, so they must
+ * observe: CHEAPEST, BEST_QUALITY and CAPABILITY_MATCH rank by static
+ * properties of the deployments, and exploring would only cost quality or
+ * money. */
+static bool learns_latency(gw_strategy s)
+{
+    return s == GW_ROUTE_FASTEST || s == GW_ROUTE_BALANCED || s >= GW_ROUTE__COUNT;
+}
+
+/* Index of the k-th (from 0) cold candidate of c[1..n), or 0. */
+static size_t nth_cold(const cand *c, size_t n, size_t k)
+{
+    for (size_t i = 1; i < n; i++)
+        if (c[i].cold && k-- == 0)
+            return i;
+    return 0;
+}
+
+/*
+ * Exploration: with probability explore_share one of the cold CLOSED
+ * candidates behind the leader (picked uniformly) leads instead; otherwise
+ * with probability explore_rate a uniformly picked CLOSED candidate behind
+ * the leader does. The former leader stays first among the others, so a
+ * failed exploration fails over to it. Only candidates that passed every
+ * filter take part; HALF_OPEN ones are left to the breaker's probe.
+ */
+static void explore(const gw_router_opts *o, cand *c, size_t m, gw_rng *rng)
+{
+    size_t closed = 0;
+    while (closed < m && !c[closed].half_open)
+        closed++;
+    if (closed < 2)
+        return;
+    size_t cold = 0;
+    for (size_t i = 1; i < closed; i++)
+        cold += c[i].cold;
+    size_t pick = 0;
+    if (cold > 0 && o->explore_share > 0 && gw_rng_unit(rng) < o->explore_share)
+        pick = nth_cold(c, closed, (size_t)(gw_rng_unit(rng) * (double)cold) % cold);
+    if (pick == 0 && o->explore_rate > 0 && gw_rng_unit(rng) < o->explore_rate)
+        pick = 1 + (size_t)(gw_rng_unit(rng) * (double)(closed - 1)) % (closed - 1);
+    if (pick == 0)
+        return;
+    cand x = c[pick];
+    memmove(&c[1], &c[0], pick * sizeof *c);
+    c[0] = x;
+}
+
 gw_err gw_route(const gw_registry *reg, const gw_router_opts *o, const gw_request *req,
                 const gw_route_view *view, gw_rng *rng, gw_route_plan *plan)
 {
@@ -251,6 +303,8 @@ gw_err gw_route(const gw_registry *reg, const gw_router_opts *o, const gw_reques
             spread(c, i, j, rng);
         i = j + 1;
     }
+    if (rng != NULL && learns_latency(req->routing_strategy))
+        explore(o, c, m, rng);
     size_t cap = o->max_fallbacks >= 0 ? (size_t)o->max_fallbacks + 1 : 1;
     plan->count = m < cap ? m : cap;
     for (size_t i = 0; i < plan->count; i++) {

@@ -28,6 +28,18 @@
  * deny). Candidates whose scores are within tie_rel_eps of each other form a
  * tie group, ordered by a weighted random draw with weight / (1 + in-flight)
  * from the caller's seedable rng. The plan keeps 1 + max_fallbacks entries.
+ *
+ * Exploration (FASTEST and BALANCED only, and only with an rng): a
+ * deployment below min_samples is ranked by its prior, which may keep it
+ * from ever being tried. So with probability explore_share a cold CLOSED
+ * candidate (uniformly among them) is moved to the front, else with
+ * probability explore_rate any CLOSED candidate behind the leader is; the
+ * former leader comes next. A cold deployment thus gets at most
+ * explore_share + explore_rate of the traffic it is eligible for until it
+ * has min_samples samples, and every candidate keeps a trickle of
+ * explore_rate / (n - 1) so its statistics stay fresh. Exploration only
+ * reorders what passed the filters. CHEAPEST, BEST_QUALITY and
+ * CAPABILITY_MATCH never explore: their scores do not depend on latency.
  */
 #ifndef GW_ROUTE_ROUTER_H
 #define GW_ROUTE_ROUTER_H
@@ -46,8 +58,10 @@
 typedef struct {
     int32_t max_fallbacks; /* plan length is 1 + max_fallbacks (capped by GW_REGISTRY_MAX) */
     double w_latency, w_cost, w_quality;
-    int32_t min_samples; /* latency samples before observed EWMA replaces the prior */
-    double tie_rel_eps;  /* scores within this relative distance tie */
+    int32_t min_samples;  /* latency samples before observed EWMA replaces the prior */
+    double tie_rel_eps;   /* scores within this relative distance tie */
+    double explore_share; /* FASTEST/BALANCED: P(a cold candidate leads), see below */
+    double explore_rate;  /* FASTEST/BALANCED: P(a random other candidate leads) */
 } gw_router_opts;
 
 /* routing.* of cfg; gw_config_defaults() gives the documented defaults. */

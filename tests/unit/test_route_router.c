@@ -3,7 +3,9 @@
  * picks what it should; capability, context, preferred-model, provider and
  * breaker filters with their distinct errors; weighted tie spreading over
  * many seeded draws; FASTEST moving to the faster deployment once latency
- * samples arrive.
+ * samples arrive; exploration of deployments without samples (the issue's
+ * scenario replayed offline, the share bound, eligibility, strategies that
+ * never explore).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +95,7 @@ static void test_opts_from_config(void **st)
     assert_true(o.w_latency == 1.0 && o.w_cost == 1.0 && o.w_quality == 1.0);
     assert_int_equal(o.min_samples, 5);
     assert_true(o.tie_rel_eps == 0.02);
+    assert_true(o.explore_share == 0.1 && o.explore_rate == 0.02);
     gw_failover_opts fo;
     gw_failover_opts_from_config(def, &fo);
     assert_int_equal(fo.max_attempts_per_deployment, 2);
@@ -369,6 +372,7 @@ static void test_tie_spreading(void **st)
     assert_int_equal(gw_registry_new(d, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &r), GW_OK);
     gw_router_opts o;
     gw_router_opts_from_config(gw_config_defaults(), &o);
+    o.explore_share = o.explore_rate = 0; /* ties alone */
     gw_rng rng;
     gw_rng_seed(&rng, 42);
     gw_request q = mkreq(GW_ROUTE_FASTEST, 100);
@@ -432,6 +436,7 @@ static void test_fastest_shifts_to_observed(void **st)
     assert_int_equal(gw_latstats_mem_new(2, 0.3, &g_stats), GW_OK);
     gw_router_opts o;
     gw_router_opts_from_config(gw_config_defaults(), &o);
+    o.explore_share = o.explore_rate = 0; /* the ranking alone */
     gw_route_view v = {.latency = stats_lat};
     gw_rng rng;
     gw_rng_seed(&rng, 1);
@@ -455,6 +460,160 @@ static void test_fastest_shifts_to_observed(void **st)
     assert_true(l.samples > 20);
     assert_true(l.total_ms > 99.9 && l.total_ms < 100.1);
     gw_latstats_free(g_stats);
+    gw_registry_free(r);
+}
+
+/* Two mock deployments without priors (both 1000 ms): "fast" answers in 20
+ * ms, "smart" in 40 ms with a higher quality. */
+static gw_registry *issue_pair(gw_deployment *d)
+{
+    d[0] = deps[0];
+    d[1] = deps[2];
+    d[0].capability_count = d[1].capability_count = 0;
+    d[0].latency_prior_ms = d[1].latency_prior_ms = 1000;
+    d[0].ttft_prior_ms = d[1].ttft_prior_ms = 300;
+    d[0].price_in_usd_per_mtok = d[1].price_in_usd_per_mtok = 1;
+    d[0].price_out_usd_per_mtok = d[1].price_out_usd_per_mtok = 1;
+    gw_registry *r = NULL;
+    assert_int_equal(gw_registry_new(d, 2, GW_PROVIDER_MASK_ALL, NULL, 0, &r), GW_OK);
+    return r;
+}
+
+/* Route one request and feed its (real) latency back, as the worker does. */
+static size_t route_and_learn(gw_registry *r, const gw_router_opts *o, gw_strategy s,
+                              const gw_route_view *v, gw_rng *rng)
+{
+    static const double real_ms[2] = {20, 40};
+    gw_request q = mkreq(s, 100);
+    gw_route_plan p;
+    assert_int_equal(gw_route(r, o, &q, v, rng, &p), GW_OK);
+    size_t k = p.idx[0];
+    gw_latstats_record(g_stats, k, real_ms[k] / 2, real_ms[k]);
+    return k;
+}
+
+/* The issue's scenario, offline: 300 BALANCED requests went to the slower,
+ * better deployment; without exploration FASTEST then kept choosing it (the
+ * unsampled 20 ms one kept its 1,000 ms prior for ever). With the default
+ * exploration FASTEST tries the cold one and converges to it. */
+static void test_fastest_explores_cold_deployment(void **st)
+{
+    (void)st;
+    gw_deployment d[2];
+    gw_registry *r = issue_pair(d);
+    gw_route_view v = {.latency = stats_lat};
+    gw_router_opts o;
+    gw_router_opts_from_config(gw_config_defaults(), &o);
+    gw_rng rng;
+    gw_rng_seed(&rng, 2026);
+
+    /* The defect: no exploration, 300 BALANCED to "smart", then FASTEST 6/6 "smart". */
+    gw_router_opts off = o;
+    off.explore_share = off.explore_rate = 0;
+    assert_int_equal(gw_latstats_mem_new(2, 0.2, &g_stats), GW_OK);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(route_and_learn(r, &off, GW_ROUTE_BALANCED, &v, &rng), 1);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(route_and_learn(r, &off, GW_ROUTE_FASTEST, &v, &rng), 1);
+
+    /* The fix, from the same state: FASTEST explores "fast" and moves to it. */
+    int first_fast = -1, fast_last100 = 0;
+    for (int i = 0; i < 400; i++) {
+        size_t k = route_and_learn(r, &o, GW_ROUTE_FASTEST, &v, &rng);
+        if (k == 0 && first_fast < 0)
+            first_fast = i;
+        if (i >= 300)
+            fast_last100 += k == 0;
+    }
+    /* P(no exploration in 100 draws) = 0.9^100 < 3e-5; the seed is fixed anyway. */
+    assert_true(first_fast >= 0 && first_fast < 100);
+    /* Only explore_rate (2 %) still goes to "smart": expected 98 of 100. */
+    assert_true(fast_last100 >= 90);
+    gw_latency l;
+    gw_latstats_get(g_stats, 0, &l);
+    assert_true(l.samples >= o.min_samples);
+    assert_true(l.total_ms > 19.9 && l.total_ms < 20.1);
+    gw_latstats_free(g_stats);
+
+    /* BALANCED explores too: from scratch, "fast" gets samples while "smart" leads. */
+    assert_int_equal(gw_latstats_mem_new(2, 0.2, &g_stats), GW_OK);
+    int fast_n = 0;
+    for (int i = 0; i < 300; i++)
+        fast_n += route_and_learn(r, &o, GW_ROUTE_BALANCED, &v, &rng) == 0;
+    gw_latstats_get(g_stats, 0, &l);
+    assert_true(l.samples >= o.min_samples);
+    assert_true(fast_n >= o.min_samples);
+    gw_latstats_free(g_stats);
+    gw_registry_free(r);
+}
+
+/* A leader with samples ("fast") and a cold CLOSED one ("cheap"): the cold
+ * one gets explore_share + (1 - explore_share) * explore_rate of the leads
+ * (11.8 % with the defaults), never more than the bound; an OPEN, HALF_OPEN
+ * or incapable deployment is never explored; CHEAPEST, BEST_QUALITY and
+ * CAPABILITY_MATCH never explore. */
+static void test_explore_share_bounded(void **st)
+{
+    (void)st;
+    gw_registry *r = reg4(); /* fast, cheap, smart, coder */
+    gw_router_opts o;
+    gw_router_opts_from_config(gw_config_defaults(), &o);
+    gw_rng rng;
+    gw_rng_seed(&rng, 99);
+    memset(states, 0, sizeof states);
+    memset(lats, 0, sizeof lats);
+    memset(inflight, 0, sizeof inflight);
+    lats[0] = (gw_latency){.ttft_ms = 10, .total_ms = 20, .samples = 100};
+    states[2] = GW_BREAKER_OPEN;      /* smart: never */
+    states[3] = GW_BREAKER_HALF_OPEN; /* coder: left to the breaker's probe */
+    gw_request q = mkreq(GW_ROUTE_FASTEST, 100);
+    const int N = 20000;
+    int led[4] = {0};
+    for (int i = 0; i < N; i++) {
+        gw_route_plan p;
+        assert_int_equal(gw_route(r, &o, &q, &view, &rng, &p), GW_OK);
+        led[p.idx[0]]++;
+        if (p.idx[0] != 0)
+            assert_int_equal(p.idx[1], 0); /* the former leader is the first fallback */
+    }
+    assert_int_equal(led[2], 0);
+    assert_int_equal(led[3], 0);
+    /* Expected 0.118 N; binomial sd 0.0023 N; the bound share + rate = 0.12 N
+     * plus 2 sd, and at least share - 1 %. */
+    double cold = (double)led[1] / N;
+    assert_true(cold <= o.explore_share + o.explore_rate + 0.005);
+    assert_true(cold >= o.explore_share - 0.01);
+
+    /* A capability filter: "code" leaves smart (open) and coder: coder is
+     * the only eligible one, so nothing is explored in its place. */
+    states[3] = GW_BREAKER_CLOSED;
+    const char *code = "code";
+    q.capabilities = &code;
+    q.capability_count = 1;
+    for (int i = 0; i < 1000; i++) {
+        gw_route_plan p;
+        assert_int_equal(gw_route(r, &o, &q, &view, &rng, &p), GW_OK);
+        assert_int_equal(p.idx[0], 3);
+        assert_int_equal(p.count, 1);
+    }
+    q.capabilities = NULL;
+    q.capability_count = 0;
+
+    /* Strategies that do not learn latency never explore. */
+    const gw_strategy fixed[] = {GW_ROUTE_CHEAPEST, GW_ROUTE_BEST_QUALITY,
+                                 GW_ROUTE_CAPABILITY_MATCH};
+    for (size_t s = 0; s < 3; s++) {
+        q.routing_strategy = fixed[s];
+        gw_route_plan p0;
+        assert_int_equal(gw_route(r, &o, &q, &view, &rng, &p0), GW_OK);
+        for (int i = 0; i < 2000; i++) {
+            gw_route_plan p;
+            assert_int_equal(gw_route(r, &o, &q, &view, &rng, &p), GW_OK);
+            assert_int_equal(p.idx[0], p0.idx[0]);
+        }
+    }
+    memset(states, 0, sizeof states);
+    memset(lats, 0, sizeof lats);
     gw_registry_free(r);
 }
 
@@ -492,6 +651,8 @@ int main(void)
         cmocka_unit_test(test_breaker_filter),
         cmocka_unit_test(test_tie_spreading),
         cmocka_unit_test(test_fastest_shifts_to_observed),
+        cmocka_unit_test(test_fastest_explores_cold_deployment),
+        cmocka_unit_test(test_explore_share_bounded),
         cmocka_unit_test(test_latency_ewma),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
