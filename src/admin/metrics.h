@@ -42,6 +42,10 @@ typedef enum { GW_MT_COUNTER, GW_MT_GAUGE, GW_MT_HISTOGRAM } gw_metric_type;
     X(BREAKER_STATE, "modelgw_breaker_state", GAUGE,                                               \
       "Circuit breaker state per deployment (0 closed, 1 half-open, 2 open).", 1, "deployment",    \
       NULL, NULL)                                                                                  \
+    X(CONCURRENCY_LIMIT, "modelgw_deployment_concurrency_limit", GAUGE,                            \
+      "In-flight cap per deployment in this worker (adaptive when "                                \
+      "routing.adaptive_concurrency is on).",                                                      \
+      1, "deployment", NULL, NULL)                                                                 \
     X(PROVIDER_CALLS, "modelgw_provider_calls_total", COUNTER,                                     \
       "Provider call attempts by deployment and result code.", 2, "deployment", "code", NULL)      \
     X(FAILOVERS, "modelgw_failovers_total", COUNTER,                                               \

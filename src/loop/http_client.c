@@ -495,6 +495,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     gw_http_req *r = ud;
     size_t n = size * nmemb;
     note_byte(r);
+    if (r->cbs.on_header != NULL)
+        r->cbs.on_header(r->ud, p, n);
     size_t v;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         r->retry_after_ms = -1; /* a new response (after 1xx) */

@@ -30,7 +30,9 @@
  * arrives and never buffered here; any other body is buffered up to
  * max_body_bytes (a longer success body is GW_E_LIMIT; a longer error body is
  * cut, since only its start is reported). Retry-After (seconds or HTTP date)
- * and retry-after-ms headers are parsed into retry_after_ms.
+ * and retry-after-ms headers are parsed into retry_after_ms; every header
+ * line also goes to the optional on_header (the provider adapters read the
+ * rate-limit headers there).
  *
  * Callbacks never run inside gw_http_start (curl is driven from the loop),
  * and on_done runs exactly once unless the request was cancelled. The result
@@ -100,6 +102,10 @@ typedef struct {
     /* Streamed 2xx bytes. Return non-GW_OK to abort: on_done then gets that err. */
     gw_err (*on_data)(void *ud, const char *p, size_t n);
     void (*on_done)(void *ud, const gw_http_result *res);
+    /* Optional: each response header line as received ("Name: value\r\n",
+     * status lines included; a new "HTTP/" line starts another response
+     * after a 1xx). Lives during the call only; must not call into h. */
+    void (*on_header)(void *ud, const char *line, size_t n);
 } gw_http_cbs;
 
 gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out);

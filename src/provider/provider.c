@@ -4,7 +4,8 @@
  * provider_http.c with the row's dialect), the shared HTTP client, and the per-deployment
  * concurrency cap with its bounded wait queue. See provider.h.
  *
- * Concurrency cap: when d->max_concurrency > 0 and that many calls of d are
+ * Concurrency cap: when d->max_concurrency > 0 (or the lower adaptive
+ * limit set by gw_providers_set_limit) and that many calls of d are
  * running, a new call waits in d's FIFO queue (at most GW_PROVIDER_QUEUE_MAX
  * waiting; beyond that the start fails with GW_E_PROVIDER_SATURATED, which is
  * retryable so failover can try another deployment). A queued call starts when
@@ -47,6 +48,7 @@ struct gw_provider_call {
 
 struct inflight_slot {
     const gw_deployment *d;
+    int limit;   /* the adaptive cap below d->max_concurrency; 0: none */
     int n;       /* running + queued */
     int running; /* started on the adapter */
     int queued;
@@ -158,9 +160,32 @@ static void fail_queued(gw_provider_call *c, gw_err err)
     user.on_done(user_ud, &res);
 }
 
+static int slot_cap(const inflight_slot *slot)
+{
+    int max = slot->d->max_concurrency;
+    return slot->limit > 0 && (max <= 0 || slot->limit < max) ? slot->limit : max;
+}
+
+gw_err gw_providers_set_limit(gw_providers *ps, const gw_deployment *d, int limit)
+{
+    inflight_slot *slot = slot_for(ps, d);
+    if (slot == NULL)
+        return GW_E_LIMIT;
+    slot->limit = limit > 0 && (d->max_concurrency <= 0 || limit < d->max_concurrency) ? limit : 0;
+    return GW_OK;
+}
+
+int gw_providers_limit(const gw_providers *ps, const gw_deployment *d)
+{
+    for (size_t i = 0; i < ps->slot_count; i++)
+        if (ps->inflight[i].d == d)
+            return slot_cap(&ps->inflight[i]);
+    return d->max_concurrency;
+}
+
 static void start_queued(inflight_slot *slot)
 {
-    int cap = slot->d->max_concurrency;
+    int cap = slot_cap(slot);
     while (slot->qhead != NULL && (cap <= 0 || slot->running < cap)) {
         gw_provider_call *c = slot->qhead;
         slot->qhead = c->qnext;
@@ -184,7 +209,8 @@ gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw
     inflight_slot *slot = slot_for(ps, d);
     if (slot == NULL)
         return GW_E_LIMIT;
-    bool must_wait = d->max_concurrency > 0 && slot->running >= d->max_concurrency;
+    int cap = slot_cap(slot);
+    bool must_wait = cap > 0 && slot->running >= cap;
     if (must_wait && slot->queued >= GW_PROVIDER_QUEUE_MAX)
         return GW_E_PROVIDER_SATURATED;
     gw_provider_call *c = calloc(1, sizeof *c);

@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "model/deployment.h"
 #include "model/model.h"
+#include "provider/ratelimit.h"
 
 typedef struct gw_provider_call gw_provider_call;
 typedef struct gw_providers gw_providers;
@@ -44,6 +45,7 @@ typedef struct {
     /* The tool calls of the answer, assembled (finish_reason "tool_calls"). */
     const gw_tool_call *tool_calls;
     size_t tool_call_count;
+    gw_ratelimit ratelimit; /* the response's rate-limit headers (none present: have == 0) */
 } gw_provider_result;
 
 typedef struct {
@@ -67,7 +69,8 @@ gw_err gw_providers_new(uv_loop_t *loop, gw_providers **out);
 void gw_providers_free(gw_providers *ps);
 
 /* Start a call. On error nothing was started and no callback will run.
- * cbs->on_delta may be NULL. When d->max_concurrency calls of d are running,
+ * cbs->on_delta may be NULL. When d's cap (d->max_concurrency, or the lower
+ * gw_providers_set_limit) calls of d are running,
  * the call waits in a bounded FIFO (GW_PROVIDER_QUEUE_MAX; when full:
  * GW_E_PROVIDER_SATURATED). */
 gw_err gw_provider_call_start(gw_providers *ps, const gw_deployment *d, const gw_request *req,
@@ -76,6 +79,14 @@ void gw_provider_call_cancel(gw_provider_call *c);
 
 /* Number of calls in flight on deployment d (for the concurrency cap and load balancing). */
 int gw_providers_inflight(const gw_providers *ps, const gw_deployment *d);
+/* Lower d's concurrency cap to limit (1 .. d->max_concurrency; 0 or more
+ * restores d->max_concurrency): the adaptive cap of src/route/aimd.h. Calls
+ * already running are not stopped; queued ones start as running calls end
+ * (a raised cap drains the queue when the next call of d ends).
+ * GW_E_LIMIT when no slot is left for d. */
+gw_err gw_providers_set_limit(gw_providers *ps, const gw_deployment *d, int limit);
+/* The cap in force for d (d->max_concurrency unless lowered). */
+int gw_providers_limit(const gw_providers *ps, const gw_deployment *d);
 
 /* Deterministic token estimate used for limits and context checks (~4 bytes/token). */
 int32_t gw_estimate_tokens(const char *text);

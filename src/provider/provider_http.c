@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/redact.h"
 
@@ -63,6 +64,7 @@ struct gw_phttp_call {
     size_t tool_count, tool_cap, tool_bytes;
     gw_tool_call *tool_out;  /* the assembled calls handed to on_done */
     const char *format_tool; /* the dialect's structured-output tool name, or NULL */
+    gw_ratelimit rl;         /* rate-limit headers of the (last) response */
 };
 
 /* ---- helpers for dialects ---- */
@@ -1030,6 +1032,23 @@ static gw_err judge(gw_phttp_call *c, const gw_http_result *hr)
     }
 }
 
+static void on_http_header(void *ud, const char *line, size_t n)
+{
+    gw_phttp_call *c = ud;
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        memset(&c->rl, 0, sizeof c->rl); /* a new response (after 1xx) */
+        return;
+    }
+    /* Only Anthropic's resets are times: the wall clock is read for them alone. */
+    int64_t now_ms = 0;
+    if (n > 20 && strncasecmp(line, "anthropic-ratelimit-", 20) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    gw_ratelimit_header(&c->rl, line, n, now_ms);
+}
+
 static void on_http_done(void *ud, const gw_http_result *hr)
 {
     gw_phttp_call *c = ud;
@@ -1041,6 +1060,7 @@ static void on_http_done(void *ud, const gw_http_result *hr)
     res.err = judge(c, hr);
     res.http_status = hr->status;
     res.retry_after_ms = hr->retry_after_ms;
+    res.ratelimit = c->rl;
     res.error_detail = c->has_detail ? c->detail : NULL;
     res.streamed_any = c->streamed_any;
     res.latency_ms = hr->total_ms;
@@ -1215,7 +1235,8 @@ gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deplo
     gw_http_opts o;
     gw_err err = build_opts(c, &o, url, sizeof url, &c->body);
     if (err == GW_OK) {
-        gw_http_cbs hcbs = {.on_data = on_data, .on_done = on_http_done};
+        gw_http_cbs hcbs = {
+            .on_data = on_data, .on_done = on_http_done, .on_header = on_http_header};
         err = gw_http_start(h, &o, &hcbs, c, &c->http);
     }
     if (err != GW_OK) {

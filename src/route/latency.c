@@ -26,6 +26,13 @@ void gw_latstats_record(gw_latstats *s, size_t idx, double ttft_ms, double total
         s->ops->record(s, idx, ttft_ms, total_ms);
 }
 
+void gw_latstats_concurrency(gw_latstats *s, size_t idx, double inc, int32_t dec,
+                             const gw_latstats_cap *p)
+{
+    if (s != NULL && idx < s->count && s->ops->concurrency != NULL)
+        s->ops->concurrency(s, idx, inc, dec, p);
+}
+
 void gw_latstats_flush(gw_latstats *s)
 {
     if (s != NULL && s->ops->flush != NULL)
@@ -76,7 +83,7 @@ static void mem_free(gw_latstats *s)
     free(s);
 }
 
-static const gw_latstats_ops mem_ops = {mem_record, mem_get, mem_free, NULL};
+static const gw_latstats_ops mem_ops = {mem_record, mem_get, mem_free, NULL, NULL};
 
 gw_err gw_latstats_mem_new(size_t count, double alpha, gw_latstats **out)
 {

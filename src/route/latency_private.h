@@ -12,6 +12,8 @@ typedef struct {
     void (*get)(gw_latstats *s, size_t idx, gw_latency *out);
     void (*free)(gw_latstats *s);
     void (*flush)(gw_latstats *s); /* NULL: nothing is batched */
+    void (*concurrency)(gw_latstats *s, size_t idx, double inc, int32_t dec,
+                        const gw_latstats_cap *p); /* NULL: nothing shared */
 } gw_latstats_ops;
 
 struct gw_latstats {

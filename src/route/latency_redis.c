@@ -10,6 +10,11 @@
  * formula atomically to one deployment's hash and returns the new values;
  * src/route/lua/latency_read.lua returns every deployment's values in one
  * reply. Values are kept as decimal strings with 3 decimals.
+ *
+ * The same call carries the changes of the adaptive concurrency cap since
+ * the last flush (gw_latstats_concurrency), so sharing the cap costs no
+ * Redis call of its own; its replies and the reads bring the fleet's cap
+ * back in gw_latency.fleet_cap.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,10 @@ typedef struct {
     int32_t k;
     double first, d, sum, d2, sum2;      /* total */
     double tfirst, td, tsum, td2, tsum2; /* ttft */
+    bool has_cap;                        /* cap changes to send (see latency_record.lua) */
+    double cap_inc;
+    int32_t cap_dec;
+    gw_latstats_cap cap;
 } lat_batch;
 
 typedef struct {
@@ -76,13 +85,14 @@ static void fill(gw_latency *l, const redisReply *triple)
     l->ttft_ms = num(gw_redis_reply_elem(triple, 0));
     l->total_ms = num(gw_redis_reply_elem(triple, 1));
     l->samples = (int64_t)num(gw_redis_reply_elem(triple, 2));
+    l->fleet_cap = num(gw_redis_reply_elem(triple, 3));
 }
 
 static void on_record(void *arg, gw_err err, const redisReply *rep)
 {
     rec_req *q = arg;
     redis_stats *rs = q->rs;
-    if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+    if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 &&
         !rs->closing)
         fill(&rs->l[q->idx], rep);
     free(q);
@@ -92,25 +102,35 @@ static void on_record(void *arg, gw_err err, const redisReply *rep)
 static void flush_one(redis_stats *rs, size_t idx)
 {
     lat_batch *b = &rs->batch[idx];
-    if (b->k == 0)
+    if (b->k == 0 && !b->has_cap)
         return;
     rec_req *q = malloc(sizeof *q);
     if (q == NULL)
         return; /* kept for the next flush */
     *q = (rec_req){.rs = rs, .idx = idx};
-    char a[12][40];
+    char a[18][40];
     snprintf(a[0], 40, "%d", b->k);
     snprintf(a[1], 40, "%lld", (long long)rs->ttl_ms);
     const double v[10] = {b->first,  b->d,  b->sum,  b->d2,  b->sum2,
                           b->tfirst, b->td, b->tsum, b->td2, b->tsum2};
     for (int i = 0; i < 10; i++)
         snprintf(a[2 + i], 40, "%.17g", v[i]);
-    const char *argv[13] = {rs->keys[idx]};
-    for (int i = 0; i < 12; i++)
+    int argc = 13;
+    if (b->has_cap) {
+        snprintf(a[12], 40, "%.17g", b->cap_inc);
+        snprintf(a[13], 40, "%d", (int)b->cap_dec);
+        snprintf(a[14], 40, "%d", (int)b->cap.min);
+        snprintf(a[15], 40, "%d", (int)b->cap.max);
+        snprintf(a[16], 40, "%.17g", b->cap.decrease);
+        snprintf(a[17], 40, "%lld", (long long)b->cap.hold_ms);
+        argc = 19;
+    }
+    const char *argv[19] = {rs->keys[idx]};
+    for (int i = 0; i < argc - 1; i++)
         argv[1 + i] = a[i];
     memset(b, 0, sizeof *b);
     rs->base.pending++;
-    gw_redis_eval(rs->r, rs->record_s, 1, 13, argv, NULL, on_record, q);
+    gw_redis_eval(rs->r, rs->record_s, 1, argc, argv, NULL, on_record, q);
 }
 
 static void r_record(gw_latstats *s, size_t idx, double ttft_ms, double total_ms)
@@ -143,6 +163,16 @@ static void r_record(gw_latstats *s, size_t idx, double ttft_ms, double total_ms
     }
     if (++b->k >= BATCH_MAX)
         flush_one(rs, idx);
+}
+
+static void r_concurrency(gw_latstats *s, size_t idx, double inc, int32_t dec,
+                          const gw_latstats_cap *p)
+{
+    lat_batch *b = &((redis_stats *)s)->batch[idx];
+    b->has_cap = true;
+    b->cap_inc += inc;
+    b->cap_dec += dec;
+    b->cap = *p;
 }
 
 static void r_flush(gw_latstats *s)
@@ -241,7 +271,7 @@ static void r_free(gw_latstats *s)
     }
 }
 
-static const gw_latstats_ops redis_ops = {r_record, r_get, r_free, r_flush};
+static const gw_latstats_ops redis_ops = {r_record, r_get, r_free, r_flush, r_concurrency};
 
 gw_err gw_latstats_redis_new(const gw_registry *reg, gw_redis *r, const char *key_prefix,
                              double alpha, int32_t refresh_ms, int32_t ttl_s, gw_latstats **out)

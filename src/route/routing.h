@@ -7,7 +7,9 @@
  *
  * Per request:  gw_routing_route()  then  gw_routing_failover_init().
  * Per attempt:  gw_routing_allow()  ->  provider call  ->  gw_routing_report()
- *               (breaker outcome + latency sample, issued together) ->
+ *               (breaker outcome + latency sample, issued together; the
+ *               deployment's adaptive in-flight cap, pushed to the providers'
+ *               queue when it changes) ->
  *               gw_failover_on_outcome().
  * See docs/routing.md for the full sequence.
  */
@@ -56,6 +58,10 @@ void gw_routing_report(gw_routing *rt, size_t idx, const char *token, bool was_p
  * flush (one script call per deployment with Redis). Every 100 ms from the
  * worker's tick, and before it stops. */
 void gw_routing_flush(gw_routing *rt);
+/* The in-flight cap in force for the deployment at idx: the adaptive one
+ * (src/route/aimd.h) when routing.adaptive_concurrency is on, else its
+ * max_concurrency. For /metrics and /health. */
+int gw_routing_concurrency_limit(const gw_routing *rt, size_t idx);
 /* The routing part of /health (new reference; NULL on OOM). */
 json_t *gw_routing_health_json(gw_routing *rt);
 

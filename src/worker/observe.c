@@ -66,6 +66,7 @@ static void collect_breakers(gw_observe *o)
                    : hs[i].breaker.state == GW_BREAKER_HALF_OPEN ? 1
                                                                  : 0;
         gw_metric_set(o->m, GW_M_BREAKER_STATE, v, hs[i].id);
+        gw_metric_set(o->m, GW_M_CONCURRENCY_LIMIT, gw_routing_concurrency_limit(rt, i), hs[i].id);
     }
 }
 
@@ -483,12 +484,14 @@ static json_t *providers_json(gw_observe *o, int *unavailable, int *count)
         *unavailable += !up;
         json_object_set_new(
             p, h->id,
-            json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:f, s:f, s:I}", "status", h->status,
-                      "provider", h->provider, "model", h->model ? h->model : "", "breaker_state",
-                      gw_breaker_state_name(h->breaker.state), "error_rate", h->breaker.error_rate,
-                      "window_calls", h->breaker.window_calls, "open_count", h->breaker.open_count,
-                      "latency_ms", h->latency.total_ms, "ttft_ms", h->latency.ttft_ms,
-                      "open_remaining_ms", (json_int_t)h->breaker.open_remaining_ms));
+            json_pack("{s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:f, s:f, s:I, s:i}", "status",
+                      h->status, "provider", h->provider, "model", h->model ? h->model : "",
+                      "breaker_state", gw_breaker_state_name(h->breaker.state), "error_rate",
+                      h->breaker.error_rate, "window_calls", h->breaker.window_calls, "open_count",
+                      h->breaker.open_count, "latency_ms", h->latency.total_ms, "ttft_ms",
+                      h->latency.ttft_ms, "open_remaining_ms",
+                      (json_int_t)h->breaker.open_remaining_ms, "concurrency_limit",
+                      gw_routing_concurrency_limit(rt, i)));
     }
     *count = (int)n;
     return p;

@@ -792,7 +792,8 @@ static void latency_record(const char *k, const char *ttft, const char *total, c
         argv[3 + i] = num[i];
     }
     redisReply *r = eval("route/latency_record", 1, 13, argv, NULL);
-    assert_int_equal(r->elements, 3);
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(elem_str(r, 3), "0"); /* no cap change sent: none kept */
     assert_string_equal(elem_str(r, 0), want_t);
     assert_string_equal(elem_str(r, 1), want_T);
     assert_int_equal(elem_int(r, 2), want_n);
@@ -817,15 +818,57 @@ static void test_latency_record_read(void **state)
     redisReply *r = eval("route/latency_read", 3, 3, keys, NULL);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 3);
-    const char *want[3][3] = {
-        {"200.000", "300.000", "3"}, {"50.500", "50.500", "1"}, {"0", "0", "0"}};
+    const char *want[3][4] = {
+        {"200.000", "300.000", "3", "0"}, {"50.500", "50.500", "1", "0"}, {"0", "0", "0", "0"}};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(r->element[i]->elements, 3);
-        for (size_t j = 0; j < 3; j++)
+        assert_int_equal(r->element[i]->elements, 4);
+        for (size_t j = 0; j < 4; j++)
             assert_string_equal(elem_str(r->element[i], j), want[i][j]);
     }
     freeReplyObject(r);
     assert_int_equal(exists(c), 0);
+}
+
+/* A batch of cap changes only (k = 0): inc, dec, min, max, factor, hold_ms. */
+static void cap_batch(const char *k, const char *inc, const char *dec, const char *want_cap)
+{
+    const char *argv[19] = {k,   "0", "60000", "0", "0", "0", "0", "0",   "0",    "0",
+                            "0", "0", "0",     inc, dec, "1", "8", "0.5", "60000"};
+    redisReply *r = eval("route/latency_record", 1, 19, argv, NULL);
+    assert_int_equal(r->elements, 4);
+    assert_int_equal(elem_int(r, 2), 0); /* no samples invented */
+    assert_string_equal(elem_str(r, 3), want_cap);
+    freeReplyObject(r);
+}
+
+/* The adaptive cap kept beside the latency: starts at max, one decrease per
+ * hold whatever the number of workers reporting one, increases add up,
+ * clamped to min..max, read back by latency_read. */
+static void test_latency_cap(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    const char *a = key("lat:{cap}");
+    cap_batch(a, "0", "1", "4.000");   /* 8 * 0.5 */
+    cap_batch(a, "0", "3", "4.000");   /* within the 60 s hold: ignored */
+    cap_batch(a, "1.5", "0", "5.500"); /* increases add */
+    cap_batch(a, "10", "0", "8.000");  /* at most max */
+    assert_true(pttl(a) > 0 && pttl(a) <= 60000);
+    const char *keys[1] = {a};
+    redisReply *r = eval("route/latency_read", 1, 1, keys, NULL);
+    assert_string_equal(elem_str(r->element[0], 3), "8.000");
+    assert_string_equal(elem_str(r->element[0], 2), "0");
+    freeReplyObject(r);
+    /* a hold of 0: every batch with a decrease halves, down to min 1 */
+    const char *b = key("lat:{cap2}");
+    keys[0] = b;
+    const char *argv[19] = {b,   "0", "60000", "0", "0", "0", "0", "0",   "0", "0",
+                            "0", "0", "0",     "0", "1", "1", "8", "0.5", "0"};
+    for (int i = 0; i < 5; i++)
+        freeReplyObject(eval("route/latency_record", 1, 19, argv, NULL));
+    r = eval("route/latency_read", 1, 1, keys, NULL);
+    assert_string_equal(elem_str(r->element[0], 3), "1.000");
+    freeReplyObject(r);
 }
 
 /* ---- semantic: the LSH store ------------------------------------------------------------- */
@@ -1106,6 +1149,7 @@ int main(void)
         T(test_breaker_half_open_probe),
         T(test_breaker_rate_limited),
         T(test_latency_record_read),
+        T(test_latency_cap),
         T(test_semstore_put_search),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
