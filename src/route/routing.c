@@ -189,7 +189,8 @@ void gw_routing_report(gw_routing *rt, size_t idx, const char *token, bool was_p
     gw_breaker_record(rt->brk, idx, token, &o);
     if (res->err == GW_OK)
         gw_latstats_record(rt->lat, idx, res->ttft_ms > 0 ? res->ttft_ms : -1, res->latency_ms);
-    if (rt->aimd != NULL && idx < gw_registry_count(rt->reg))
+    if (rt->aimd != NULL && idx < gw_registry_count(rt->reg) &&
+        gw_registry_get(rt->reg, idx)->max_concurrency > 0)
         adapt(rt, idx, res);
 }
 
@@ -241,8 +242,9 @@ int gw_routing_concurrency_limit(const gw_routing *rt, size_t idx)
 {
     if (idx >= gw_registry_count(rt->reg))
         return 0;
-    if (rt->aimd == NULL)
-        return gw_registry_get(rt->reg, idx)->max_concurrency;
+    const gw_deployment *d = gw_registry_get(rt->reg, idx);
+    if (rt->aimd == NULL || d->max_concurrency <= 0) /* 0: unlimited, nothing to adapt */
+        return d->max_concurrency;
     return gw_aimd_limit(&rt->aimd[idx]);
 }
 

@@ -1,7 +1,8 @@
 /*
  * Latency statistics shared through Redis (one worker records, another
  * reads the same EWMA as the in-memory formula gives), and the health view
- * (status words and JSON). Redis from MODELGW_REDIS (default
+ * (status words and JSON); the adaptive concurrency cap one facade lowers
+ * on 429s reaches another facade through the same batched flush. Redis from MODELGW_REDIS (default
  * 127.0.0.1:16379); the Redis test fails clearly when it is unreachable.
  */
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "route/health.h"
+#include "route/routing.h"
 #include "loop/redis.h"
 #include "test_support.h"
 
@@ -130,6 +132,100 @@ static void test_cluster_latency_shared(void **st)
     latency_shared(cluster);
 }
 
+static void pump(uv_loop_t *loop, gw_routing *rt)
+{
+    for (int i = 0; i < 500 && gw_latstats_pending(gw_routing_latency(rt)) > 0; i++)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+/* Two workers' facades on one Redis: worker A sees 429s on d1 and halves
+ * its cap (16 -> 8 -> 4, one decrease per hold); after A's flush, B adopts
+ * 4 at its next flush without a call of its own; B's successes then raise
+ * the shared cap, which A adopts. */
+static void test_redis_cap_shared(void **st)
+{
+    (void)st;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char host[128];
+    int port;
+    gw_test_redis_addr(host, sizeof host, &port);
+    gw_redis *ra = NULL, *rb = NULL;
+    gw_redis_opts ro = {.host = host, .port = port};
+    gw_redis_opts_defaults(&ro);
+    assert_int_equal(gw_redis_new(&loop, &ro, &ra), GW_OK);
+    assert_int_equal(gw_redis_new(&loop, &ro, &rb), GW_OK);
+    if (!gw_test_wait_redis(&loop, ra, true, 3000) || !gw_test_wait_redis(&loop, rb, true, 3000))
+        fail_msg("Redis at %s:%d is unreachable (tools/services start, MODELGW_REDIS)", host, port);
+    gw_config *cfg = NULL;
+    assert_int_equal(gw_config_default(&cfg), GW_OK);
+    gw_deployment d[2] = {deps[0], deps[1]};
+    d[0].max_concurrency = d[1].max_concurrency = 16;
+    cfg->deployments = d;
+    cfg->deployment_count = 2;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "test:cap:%d:%u:", (int)getpid(), (unsigned)rand());
+    cfg->redis.key_prefix = prefix;
+    cfg->routing.stats_refresh_ms = 10;
+    cfg->routing.stats_ttl_s = 60; /* the keys go away on their own */
+    gw_routing *a = NULL, *b = NULL;
+    assert_int_equal(gw_routing_new(cfg, ra, NULL, GW_PROVIDER_MASK_ALL, 1, NULL, 0, &a), GW_OK);
+    assert_int_equal(gw_routing_new(cfg, rb, NULL, GW_PROVIDER_MASK_ALL, 2, NULL, 0, &b), GW_OK);
+    gw_provider_result r429 = {.err = GW_E_PROVIDER_RATE_LIMITED,
+                               .http_status = 429,
+                               .retry_after_ms = -1,
+                               .content = "",
+                               .finish_reason = "error"};
+    gw_routing_report(a, 0, "t", false, &r429);
+    assert_int_equal(gw_routing_concurrency_limit(a, 0), 8);
+    gw_routing_report(a, 0, "t", false, &r429); /* within the hold: counts once */
+    assert_int_equal(gw_routing_concurrency_limit(a, 0), 8);
+    gw_routing_flush(a);
+    pump(&loop, a);
+    assert_int_equal(gw_routing_concurrency_limit(b, 0), 16);
+    assert_int_equal(gw_routing_concurrency_limit(b, 1), 16);
+    for (int i = 0; i < 50 && gw_routing_concurrency_limit(b, 0) != 8; i++) {
+        gw_routing_flush(b); /* reads the fleet's values (refresh_ms 10), then adopts */
+        pump(&loop, b);
+        usleep(11000);
+    }
+    assert_int_equal(gw_routing_concurrency_limit(b, 0), 8);
+    assert_int_equal(gw_routing_concurrency_limit(b, 1), 16); /* d2 untouched */
+    /* B's successes: + 1/cap each; 40 of them take 8 to 12 */
+    gw_provider_result ok = {.err = GW_OK,
+                             .http_status = 200,
+                             .retry_after_ms = -1,
+                             .content = "x",
+                             .content_len = 1,
+                             .finish_reason = "stop",
+                             .ttft_ms = 5,
+                             .latency_ms = 10};
+    for (int i = 0; i < 40; i++)
+        gw_routing_report(b, 0, "t", false, &ok);
+    int raised = gw_routing_concurrency_limit(b, 0);
+    assert_true(raised > 8);
+    gw_routing_flush(b);
+    pump(&loop, b);
+    for (int i = 0; i < 50 && gw_routing_concurrency_limit(a, 0) != raised; i++) {
+        gw_routing_flush(a);
+        pump(&loop, a);
+        usleep(11000);
+    }
+    assert_int_equal(gw_routing_concurrency_limit(a, 0), raised);
+    gw_routing_free(a);
+    gw_routing_free(b);
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    cfg->deployments = NULL;
+    cfg->deployment_count = 0;
+    cfg->redis.key_prefix = NULL;
+    gw_config_free(cfg);
+    gw_redis_free(ra);
+    gw_redis_free(rb);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
 static int64_t now_v = 1000000;
 
 static int64_t clock_fn(void *ud)
@@ -191,6 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_view),
         cmocka_unit_test(test_redis_latency_shared),
+        cmocka_unit_test(test_redis_cap_shared),
         cmocka_unit_test(test_cluster_latency_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
