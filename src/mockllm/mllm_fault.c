@@ -15,6 +15,7 @@ void gw_mllm_fault_init(gw_mllm_fault *f)
     f->drip_ms = f->ttft_ms = f->latency_ms = -1;
     f->tokens = -1;
     f->fail_status = 503;
+    f->rl_remaining = f->rl_limit = -1;
 }
 
 static bool num(const char *s, size_t n, int64_t *out)
@@ -99,7 +100,12 @@ static gw_err apply_item(gw_mllm_fault *f, const item *it)
         f->latency_ms = v;
     else if (is(it, "tokens") && v >= 1 && v <= 100000)
         f->tokens = (int)v;
-    else
+    else if (is(it, "ratelimit")) {
+        if (it->l2 > 0 && (!num(it->a2, it->l2, &v2) || v2 < 1))
+            return GW_E_INVALID_REQUEST;
+        f->rl_remaining = v;
+        f->rl_limit = it->l2 > 0 ? v2 : 100;
+    } else
         return GW_E_INVALID_REQUEST;
     return GW_OK;
 }

@@ -21,6 +21,10 @@
  *   echo-auth          401 whose body echoes the Authorization / x-api-key
  *   context            400 "context_length_exceeded"
  *   ttft:MS, latency:MS, tokens:N   per-request timing and length overrides
+ *   ratelimit:R[:L]    every answer carries rate-limit headers: R requests
+ *                      remaining of L (default 100), reset in 1 s (OpenAI
+ *                      x-ratelimit-*; Anthropic anthropic-ratelimit-* with
+ *                      an RFC 3339 reset, for Anthropic requests)
  * Faults come from the x-mock-fault header, from a model named
  * "fault-<spec>", from "[mock-fault:<spec>]" in the prompt, and from rules in
  * the config file (match on model, prompt substring, path). All that apply
@@ -47,6 +51,7 @@ typedef struct {
     int fail_times, fail_status;
     int64_t drip_ms, ttft_ms, latency_ms; /* -1: unset */
     int tokens;                           /* -1: unset */
+    int64_t rl_remaining, rl_limit;       /* ratelimit:R[:L]; -1: unset */
 } gw_mllm_fault;
 
 void gw_mllm_fault_init(gw_mllm_fault *f);

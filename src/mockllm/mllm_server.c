@@ -135,6 +135,33 @@ static const char *reason(int status)
     }
 }
 
+/* The fault's rate-limit headers, in the shape of the request's dialect. */
+static void put_ratelimit(const conn *c, gw_mllm_buf *b)
+{
+    const gw_mllm_fault *f = &c->fault;
+    if (f->rl_remaining < 0)
+        return;
+    long long rem = (long long)f->rl_remaining, lim = (long long)f->rl_limit;
+    if (c->call.api == GW_MLLM_ANTHROPIC) {
+        time_t t = time(NULL) + 1;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char at[32];
+        strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        gw_mllm_buf_printf(b,
+                           "anthropic-ratelimit-requests-limit: %lld\r\n"
+                           "anthropic-ratelimit-requests-remaining: %lld\r\n"
+                           "anthropic-ratelimit-requests-reset: %s\r\n",
+                           lim, rem, at);
+        return;
+    }
+    gw_mllm_buf_printf(b,
+                       "x-ratelimit-limit-requests: %lld\r\n"
+                       "x-ratelimit-remaining-requests: %lld\r\n"
+                       "x-ratelimit-reset-requests: 1s\r\n",
+                       lim, rem);
+}
+
 static void put_head(conn *c, gw_mllm_buf *b, int status, const char *ctype, const char *extra,
                      long content_len)
 {
@@ -147,6 +174,7 @@ static void put_head(conn *c, gw_mllm_buf *b, int status, const char *ctype, con
         gw_mllm_buf_puts(b, "Connection: close\r\n");
     if (extra)
         gw_mllm_buf_puts(b, extra);
+    put_ratelimit(c, b);
     gw_mllm_buf_puts(b, "\r\n");
 }
 

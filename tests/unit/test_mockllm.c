@@ -74,7 +74,16 @@ static void test_fault_specs(void **state)
     assert_int_equal(f.fail_times, 2);
     assert_int_equal(f.fail_status, 502);
     assert_true(f.cut);
-    const char *bad[] = {"nope", "status:99", "fail:x", "drip", "tokens:0"};
+    assert_int_equal(f.rl_remaining, -1);
+    const char *rl = "ratelimit:3:50";
+    assert_int_equal(gw_mllm_fault_parse(&f, rl, strlen(rl)), GW_OK);
+    assert_int_equal(f.rl_remaining, 3);
+    assert_int_equal(f.rl_limit, 50);
+    rl = "ratelimit:0";
+    assert_int_equal(gw_mllm_fault_parse(&f, rl, strlen(rl)), GW_OK);
+    assert_int_equal(f.rl_remaining, 0);
+    assert_int_equal(f.rl_limit, 100);
+    const char *bad[] = {"nope", "status:99", "fail:x", "drip", "tokens:0", "ratelimit:1:0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gw_mllm_fault_init(&f);
         assert_int_equal(gw_mllm_fault_parse(&f, bad[i], strlen(bad[i])), GW_E_INVALID_REQUEST);
