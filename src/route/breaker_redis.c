@@ -115,6 +115,12 @@ static void on_allow(void *arg, gw_err err, const redisReply *rep)
                                   .state = state_of(elem(rep, 2)),
                                   .rate_limited = elem(rep, 3) != 0};
         c->view.state = d.state;
+        /* the view's remaining times are aged from view_at: an answer that
+         * moves view_at must also replace them, or an ended cool-down would
+         * look fresh again to gw_breaker_peek (and the router) */
+        c->view.cooldown_remaining_ms = d.rate_limited ? d.retry_in_ms : 0;
+        c->view.open_remaining_ms =
+            d.verdict == GW_VERDICT_DENIED && d.state == GW_BREAKER_OPEN ? d.retry_in_ms : 0;
         c->view_at = now;
         bool definite = d.verdict == GW_VERDICT_DENIED && d.state != GW_BREAKER_HALF_OPEN;
         definite = definite || d.rate_limited;

@@ -51,6 +51,10 @@ typedef struct {
     char (*keys)[KEY_MAX];
     gw_latency *l;
     lat_batch *batch;
+    /* Record replies per deployment, and their count when the running read
+     * was issued: a read older than a record reply would take the copy back
+     * (the fleet cap too, which would then be adopted). */
+    uint32_t *rec_seq, *read_seq;
 } redis_stats;
 
 typedef struct {
@@ -58,15 +62,21 @@ typedef struct {
     size_t idx;
 } rec_req;
 
+static void stats_free(redis_stats *rs)
+{
+    free(rs->keys);
+    free(rs->l);
+    free(rs->batch);
+    free(rs->rec_seq);
+    free(rs->read_seq);
+    free(rs);
+}
+
 static void release(redis_stats *rs)
 {
     rs->base.pending--;
-    if (rs->closing && rs->base.pending == 0) {
-        free(rs->keys);
-        free(rs->l);
-        free(rs->batch);
-        free(rs);
-    }
+    if (rs->closing && rs->base.pending == 0)
+        stats_free(rs);
 }
 
 static double num(const redisReply *r)
@@ -88,13 +98,22 @@ static void fill(gw_latency *l, const redisReply *triple)
     l->fleet_cap = num(gw_redis_reply_elem(triple, 3));
 }
 
+/* A read's values for idx, unless a record reply came after the read was issued. */
+static void fill_read(redis_stats *rs, size_t idx, const redisReply *vals)
+{
+    if (rs->rec_seq[idx] == rs->read_seq[idx])
+        fill(&rs->l[idx], vals);
+}
+
 static void on_record(void *arg, gw_err err, const redisReply *rep)
 {
     rec_req *q = arg;
     redis_stats *rs = q->rs;
     if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 &&
-        !rs->closing)
+        !rs->closing) {
         fill(&rs->l[q->idx], rep);
+        rs->rec_seq[q->idx]++;
+    }
     free(q);
     release(rs);
 }
@@ -191,7 +210,7 @@ static void on_read(void *arg, gw_err err, const redisReply *rep)
     if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
         rep->elements == rs->base.count && !rs->closing) {
         for (size_t i = 0; i < rep->elements; i++)
-            fill(&rs->l[i], rep->element[i]);
+            fill_read(rs, i, rep->element[i]);
     }
     release(rs);
 }
@@ -208,7 +227,7 @@ static void on_read_one(void *arg, gw_err err, const redisReply *rep)
     redis_stats *rs = q->rs;
     if (err == GW_OK && rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
         !rs->closing)
-        fill(&rs->l[q->idx], rep->element[0]);
+        fill_read(rs, q->idx, rep->element[0]);
     if (--rs->reads_left == 0)
         rs->refreshing = false;
     free(q);
@@ -235,6 +254,7 @@ static void refresh_per_key(redis_stats *rs)
 static void refresh(redis_stats *rs, int64_t now)
 {
     const char *argv[GW_REGISTRY_MAX];
+    memcpy(rs->read_seq, rs->rec_seq, rs->base.count * sizeof *rs->rec_seq);
     if (gw_redis_is_cluster(rs->r)) {
         rs->refreshing = true;
         rs->refreshed_at = now;
@@ -263,12 +283,8 @@ static void r_free(gw_latstats *s)
 {
     redis_stats *rs = (redis_stats *)s;
     rs->closing = true;
-    if (s->pending == 0) {
-        free(rs->keys);
-        free(rs->l);
-        free(rs->batch);
-        free(rs);
-    }
+    if (s->pending == 0)
+        stats_free(rs);
 }
 
 static const gw_latstats_ops redis_ops = {r_record, r_get, r_free, r_flush, r_concurrency};
@@ -285,6 +301,10 @@ gw_err gw_latstats_redis_new(const gw_registry *reg, gw_redis *r, const char *ke
     gw_latency *l = calloc(n, sizeof *l);
     lat_batch *batch = calloc(n, sizeof *batch);
     if (rs == NULL || keys == NULL || l == NULL || batch == NULL)
+        goto nomem;
+    rs->rec_seq = calloc(n, sizeof *rs->rec_seq);
+    rs->read_seq = calloc(n, sizeof *rs->read_seq);
+    if (rs->rec_seq == NULL || rs->read_seq == NULL)
         goto nomem;
     rs->record_s = gw_redis_script_add(r, gw_lua_script("route/latency_record"));
     rs->read_s = gw_redis_script_add(r, gw_lua_script("route/latency_read"));
@@ -303,6 +323,10 @@ gw_err gw_latstats_redis_new(const gw_registry *reg, gw_redis *r, const char *ke
     *out = &rs->base;
     return GW_OK;
 nomem:
+    if (rs != NULL) {
+        free(rs->rec_seq);
+        free(rs->read_seq);
+    }
     free(batch);
     free(l);
     free(keys);
