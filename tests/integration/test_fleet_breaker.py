@@ -257,8 +257,11 @@ def test_fastest_shifts_to_the_faster_deployment(
                           ttft_prior_ms=80.0),
     ]
     host, port = redis_addr.rsplit(":", 1)
+    # Exploration off: this checks that the ranking follows the shared
+    # statistics, request by request (test_route_router covers exploration).
     over = dict(BREAKER, routing={"max_fallbacks": 1, "min_samples": 3, "ewma_alpha": 0.5,
-                                  "stats_refresh_ms": 100})
+                                  "stats_refresh_ms": 100, "explore_share": 0.0,
+                                  "explore_rate": 0.0})
     procs = [fleet.start_worker(f"w{i}", deps, redis_settings(host, port, redis_prefix), over)
              for i in range(2)]
     fleet.wait_assigned(procs)
