@@ -1,8 +1,9 @@
 /*
  * Provider adapters (OpenAI, Anthropic, Ollama) over http_client against a
  * real modelgw-mockllm spawned on a free port: success streamed and not,
- * the fault matrix, timeouts, redaction, Retry-After, concurrency cap and
- * 2,000 concurrent streams. Also the pure helpers (status mapping, finish
+ * the fault matrix, timeouts, redaction, Retry-After, rate-limit headers,
+ * concurrency cap (fixed and lowered by gw_providers_set_limit) and 2,000
+ * concurrent streams. Also the pure helpers (status mapping, finish
  * reasons, Retry-After parsing).
  */
 #include <setjmp.h>
@@ -53,6 +54,7 @@ typedef struct {
     bool has_detail;
     gw_token_usage usage;
     bool streamed_any;
+    gw_ratelimit rl;
 } outcome;
 
 static void on_delta(void *ud, const char *text, size_t len)
@@ -75,6 +77,7 @@ static void on_done(void *ud, const gw_provider_result *r)
     snprintf(o->detail, sizeof o->detail, "%s", r->error_detail ? r->error_detail : "");
     o->usage = r->usage;
     o->streamed_any = r->streamed_any;
+    o->rl = r->ratelimit;
 }
 
 static gw_message msgs[] = {
@@ -248,6 +251,37 @@ static void test_retry_after(void **state)
     assert_int_equal(o.retry_after_ms, -1);
 }
 
+/* The mock's rate-limit headers reach gw_provider_result.ratelimit, on
+ * successes (streamed or not) and on a 429, in each dialect's shape. */
+static void test_ratelimit_headers(void **state)
+{
+    outcome o;
+    gw_request req = make_req(false);
+    gw_deployment d = make_dep(GW_PROVIDER_OPENAI, "ratelimit:3:50");
+    run(&d, &req, &o);
+    assert_int_equal(o.err, GW_OK);
+    assert_int_equal(o.rl.have, GW_RL_LIMIT_REQ | GW_RL_REMAIN_REQ | GW_RL_RESET_REQ);
+    assert_int_equal(o.rl.remaining_requests, 3);
+    assert_int_equal(o.rl.limit_requests, 50);
+    assert_int_equal(o.rl.reset_requests_ms, 1000);
+    req = make_req(true);
+    d = make_dep(GW_PROVIDER_ANTHROPIC, "ratelimit:7");
+    run(&d, &req, &o);
+    assert_int_equal(o.err, GW_OK);
+    assert_int_equal(o.rl.remaining_requests, 7);
+    assert_int_equal(o.rl.limit_requests, 100);
+    /* an RFC 3339 time 1 s ahead, whole seconds: 0 .. 2 s from now */
+    assert_true(o.rl.reset_requests_ms >= 0 && o.rl.reset_requests_ms <= 2000);
+    d = make_dep(GW_PROVIDER_OPENAI, "429:1,ratelimit:0");
+    run(&d, &req, &o);
+    assert_int_equal(o.err, GW_E_PROVIDER_RATE_LIMITED);
+    assert_int_equal(o.rl.remaining_requests, 0);
+    assert_true(gw_ratelimit_remaining_share(&o.rl) == 0);
+    d = make_dep(GW_PROVIDER_OPENAI, NULL);
+    run(&d, &req, &o);
+    assert_int_equal(o.rl.have, 0);
+}
+
 static void test_redaction_of_echoed_key(void **state)
 {
     for (size_t k = 0; k < 3; k++) {
@@ -352,6 +386,8 @@ enum { MANY = 2000 };
 
 typedef struct {
     int done, ok, max_inflight;
+    int limit;                    /* > 0: gw_providers_set_limit before the calls */
+    int streaming, streaming_max; /* calls between their first delta and on_done */
     gw_providers *ps;
     const gw_deployment *d;
     char expect[4096];
@@ -361,17 +397,24 @@ typedef struct {
 typedef struct {
     many_state *m;
     char deltas[512];
+    bool streaming;
 } many_call;
 
 static void many_delta(void *ud, const char *text, size_t len)
 {
     many_call *c = ud;
     strncat(c->deltas, text, len);
+    if (!c->streaming) {
+        c->streaming = true;
+        if (++c->m->streaming > c->m->streaming_max)
+            c->m->streaming_max = c->m->streaming;
+    }
 }
 
 static void many_done(void *ud, const gw_provider_result *r)
 {
     many_call *c = ud;
+    c->m->streaming -= c->streaming;
     c->m->done++;
     if (r->err == GW_OK)
         c->m->ok++;
@@ -384,6 +427,10 @@ static void run_many(const gw_deployment *d, int n, many_state *m)
     uv_loop_t loop;
     uv_loop_init(&loop);
     gw_providers_new(&loop, &m->ps);
+    if (m->limit > 0) {
+        assert_int_equal(gw_providers_set_limit(m->ps, d, m->limit), GW_OK);
+        assert_int_equal(gw_providers_limit(m->ps, d), m->limit);
+    }
     many_call *calls = calloc((size_t)n, sizeof *calls);
     gw_request req = make_req(true);
     gw_provider_cbs cbs = {.on_delta = many_delta, .on_done = many_done};
@@ -429,6 +476,35 @@ static void test_concurrency_cap_queue(void **state)
     run_many(&d, 40, &m);
     assert_int_equal(m.ok, 40);
     assert_false(m.mismatch);
+    assert_true(m.streaming_max <= 4);
+    /* the adaptive cap lowers it: never more than 2 streaming at once */
+    many_state low = {.limit = 2};
+    snprintf(low.expect, sizeof low.expect, "%s", one.content);
+    run_many(&d, 12, &low);
+    assert_int_equal(low.ok, 12);
+    assert_true(low.streaming_max >= 1 && low.streaming_max <= 2);
+}
+
+/* The cap stays within 1 .. max_concurrency; 0 restores the configured one. */
+static void test_set_limit_bounds(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_providers *ps;
+    assert_int_equal(gw_providers_new(&loop, &ps), GW_OK);
+    gw_deployment d = make_dep(GW_PROVIDER_OPENAI, NULL);
+    d.max_concurrency = 8;
+    assert_int_equal(gw_providers_limit(ps, &d), 8);
+    assert_int_equal(gw_providers_set_limit(ps, &d, 3), GW_OK);
+    assert_int_equal(gw_providers_limit(ps, &d), 3);
+    assert_int_equal(gw_providers_set_limit(ps, &d, 100), GW_OK);
+    assert_int_equal(gw_providers_limit(ps, &d), 8);
+    assert_int_equal(gw_providers_set_limit(ps, &d, 3), GW_OK);
+    assert_int_equal(gw_providers_set_limit(ps, &d, 0), GW_OK);
+    assert_int_equal(gw_providers_limit(ps, &d), 8);
+    gw_providers_free(ps);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* ---- cancellation ---- */
@@ -550,6 +626,8 @@ int main(void)
         cmocka_unit_test(test_length_finish),
         cmocka_unit_test(test_fault_matrix),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_ratelimit_headers),
+        cmocka_unit_test(test_set_limit_bounds),
         cmocka_unit_test(test_redaction_of_echoed_key),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_connect_refused),
