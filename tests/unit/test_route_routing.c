@@ -3,7 +3,8 @@
  * route, allow, report provider results; failures trip the breaker and the
  * router then skips the deployment; a 429 blocks it without tripping;
  * successes feed the latency statistics; /health shows it all; invalid
- * breaker settings are refused with a message.
+ * breaker settings are refused with a message; the adaptive concurrency cap
+ * in single-worker mode (memory backends) and with it switched off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,11 +132,48 @@ static void test_facade_rejects_bad_settings(void **st)
     cfg_free(cfg);
 }
 
+/* Memory backends: the cap lives in the worker alone. A 429 halves it, a
+ * flush changes nothing (no fleet), /health shows it; off, it stays at
+ * max_concurrency. */
+static void test_facade_adaptive_cap_in_memory(void **st)
+{
+    (void)st;
+    gw_config *cfg = cfg_new();
+    deps[0].max_concurrency = deps[1].max_concurrency = 8;
+    gw_routing *rt = NULL;
+    assert_int_equal(gw_routing_new(cfg, NULL, NULL, GW_PROVIDER_MASK_ALL, 3, NULL, 0, &rt), GW_OK);
+    assert_int_equal(gw_routing_concurrency_limit(rt, 0), 8);
+    gw_provider_result r429 = {.err = GW_E_PROVIDER_RATE_LIMITED,
+                               .http_status = 429,
+                               .retry_after_ms = 0,
+                               .content = "",
+                               .finish_reason = "error"};
+    gw_routing_report(rt, 0, "t", false, &r429);
+    assert_int_equal(gw_routing_concurrency_limit(rt, 0), 4);
+    assert_int_equal(gw_routing_concurrency_limit(rt, 1), 8);
+    gw_routing_flush(rt);
+    assert_int_equal(gw_routing_concurrency_limit(rt, 0), 4);
+    json_t *h = gw_routing_health_json(rt);
+    json_t *d0 = json_array_get(json_object_get(h, "deployments"), 0);
+    assert_int_equal(json_integer_value(json_object_get(d0, "concurrency_limit")), 4);
+    json_decref(h);
+    gw_routing_free(rt);
+
+    cfg->routing.adaptive_concurrency = false;
+    assert_int_equal(gw_routing_new(cfg, NULL, NULL, GW_PROVIDER_MASK_ALL, 3, NULL, 0, &rt), GW_OK);
+    gw_routing_report(rt, 0, "t", false, &r429);
+    assert_int_equal(gw_routing_concurrency_limit(rt, 0), 8);
+    gw_routing_free(rt);
+    deps[0].max_concurrency = deps[1].max_concurrency = 0;
+    cfg_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_facade_end_to_end),
         cmocka_unit_test(test_facade_rejects_bad_settings),
+        cmocka_unit_test(test_facade_adaptive_cap_in_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
