@@ -28,6 +28,15 @@
  * estimate (from below, up to the consumer's lag) of the worker's peak
  * number of requests in flight. --timeline F writes every answer's arrival
  * time (µs after the first answer), one per line, to see stalls.
+ * --open-loop (with --rate) sends request i at its scheduled time t0 + i/rate
+ * whether or not earlier ones were answered (no concurrency bound), and
+ * measures each latency from that scheduled time, not from the publish call,
+ * so a stall that delays sending is counted against the requests it delayed
+ * (no coordinated omission); the bench's own lag behind the schedule is
+ * reported apart (send_lag_ms). With --stream the chunks topic is consumed
+ * too and the first chunk of each request gives its time to first chunk
+ * (ttft_ms, from the same start); latency_ms is then the time to the final
+ * response.
  * Exit: 0 all answered, 1 some answered with errors, 2 usage, 3 timeout,
  * 4 Kafka failure.
  */
@@ -36,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli_ctx.h"
 #include "cli/cli_latency.h"
@@ -56,7 +66,7 @@ typedef struct {
     double rate; /* requests/s; 0 = as fast as possible */
     long count, concurrency, prompt_bytes, max_tokens, worker_pid, window_ms;
     int timeout_s;
-    bool stream, json, cache, prepublish;
+    bool stream, json, cache, prepublish, open_loop;
 } bench_args;
 
 typedef struct {
@@ -64,11 +74,13 @@ typedef struct {
     gw_cli_ctx ctx;
     const char *topic;
     char run_id[9];
-    int64_t *sent_us;   /* per request index */
-    int64_t *answer_us; /* arrival times, in order (with --window-ms) */
+    int64_t *sent_us;    /* per request index: publish call, or schedule (open loop) */
+    uint8_t *chunk_seen; /* per request index (with --stream) */
+    int64_t *answer_us;  /* arrival times, in order (with --window-ms) */
     int64_t first_answer_us, last_answer_us;
     gw_cli_strset outstanding;
-    gw_cli_lat lat;
+    gw_cli_lat lat, ttft, lag;
+    int64_t t0_us; /* the schedule's origin (open loop) */
     long sent, answered, errors, cached;
     gw_cli_proc p0, p1;
     bool have_proc;
@@ -77,6 +89,8 @@ typedef struct {
 static const char HELP[] =
     "Usage: modelgw-bench [flags]\n"
     "  --rate N|max           requests per second, or as fast as possible (default max)\n"
+    "  --open-loop            with --rate: send on schedule whatever is outstanding,\n"
+    "                         latency from the scheduled send time\n"
     "  --count N              requests to send (default 10000)\n"
     "  --concurrency N        most requests outstanding at once (default 1000)\n"
     "  --stream               ask for streamed answers\n"
@@ -119,7 +133,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
         O_READY,
         O_PIDFILE,
         O_WINDOW,
-        O_TIMELINE
+        O_TIMELINE,
+        O_OPEN
     };
     static const struct option opts[] = {{"rate", required_argument, 0, O_RATE},
                                          {"count", required_argument, 0, O_COUNT},
@@ -141,6 +156,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
                                          {"worker-pid-file", required_argument, 0, O_PIDFILE},
                                          {"window-ms", required_argument, 0, O_WINDOW},
                                          {"timeline", required_argument, 0, O_TIMELINE},
+                                         {"open-loop", no_argument, 0, O_OPEN},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int opt;
@@ -208,6 +224,9 @@ static int parse_args(bench_args *a, int argc, char **argv)
         case O_TIMELINE:
             a->timeline = optarg;
             break;
+        case O_OPEN:
+            a->open_loop = true;
+            break;
         case 'h':
             printf("%s", HELP);
             return 0;
@@ -218,7 +237,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
     bool ok = a->count >= 1 && a->count <= 10000000 && a->concurrency >= 1 &&
               a->concurrency <= 1000000 && a->prompt_bytes >= 1 && a->prompt_bytes <= (1 << 20) &&
               a->max_tokens >= 1 && a->timeout_s >= 1 && a->window_ms >= 0 &&
-              a->window_ms <= 3600000 && optind == argc;
+              a->window_ms <= 3600000 && (!a->open_loop || (a->rate > 0 && !a->prepublish)) &&
+              optind == argc;
     return ok ? -1 : 2;
 }
 
@@ -236,7 +256,14 @@ static int send_one(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, g
         return GW_CLI_EXIT_USAGE;
     if (gw_cli_strset_add(&b->outstanding, id, (void *)(intptr_t)(b->sent + 1)) != GW_OK)
         return GW_CLI_EXIT_KAFKA;
-    b->sent_us[b->sent] = gw_cli_mono_us();
+    int64_t now = gw_cli_mono_us();
+    if (b->a.open_loop) {
+        b->sent_us[b->sent] = b->t0_us + (int64_t)((double)b->sent * 1e6 / b->a.rate);
+        gw_cli_lat_add(&b->lag,
+                       (uint64_t)(now > b->sent_us[b->sent] ? now - b->sent_us[b->sent] : 0));
+    } else {
+        b->sent_us[b->sent] = now;
+    }
     if (gw_cli_produce(prod, b->topic, id, buf->data, buf->len,
                        "application/vnd.modelgw.request+avro", NULL,
                        30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -304,6 +331,36 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
         b->cached++;
 }
 
+/* The request index of one of our ids ("bench-RUNID-INDEX"); -1 otherwise. */
+static long id_index(const bench *b, const char *id)
+{
+    if (strncmp(id, "bench-", 6) != 0 || strncmp(id + 6, b->run_id, 8) != 0 || id[14] != '-' ||
+        id[15] < '0' || id[15] > '9')
+        return -1;
+    char *end = NULL;
+    long i = strtol(id + 15, &end, 10);
+    return *end == '\0' && i >= 0 && i < b->sent ? i : -1;
+}
+
+/* A chunk (--stream): the first one of a request gives its TTFT. Chunks of
+ * a request may arrive after its response (another topic), so the index is
+ * taken from the id, not from the outstanding set. */
+static void on_chunk(bench *b, const rd_kafka_message_t *m, int64_t now)
+{
+    char id[64];
+    if (!gw_cli_header(m, "request_id", id, sizeof id)) {
+        if (m->key_len >= sizeof id)
+            return;
+        memcpy(id, m->key, m->key_len);
+        id[m->key_len] = '\0';
+    }
+    long i = id_index(b, id);
+    if (i < 0 || b->chunk_seen[i])
+        return;
+    b->chunk_seen[i] = 1;
+    gw_cli_lat_add(&b->ttft, (uint64_t)(now - b->sent_us[i]));
+}
+
 /* --prepublish: every request published and acknowledged before any answer
  * is awaited. */
 static int prepublish(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, gw_buf *buf)
@@ -329,6 +386,68 @@ static int prepublish(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt,
     return rc;
 }
 
+static void sleep_us_(int64_t us)
+{
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Sends what is due: open loop, every request whose scheduled time has
+ * come; otherwise up to the rate and the concurrency bound. */
+static int send_due(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, gw_buf *buf,
+                    int64_t now)
+{
+    int rc = GW_CLI_EXIT_OK;
+    double due = (double)(now - b->t0_us) * b->a.rate / 1e6;
+    if (b->a.open_loop) {
+        while (b->sent < b->a.count && (double)b->sent <= due && rc == GW_CLI_EXIT_OK)
+            rc = send_one(b, prod, req, prompt, buf);
+        return rc;
+    }
+    while (b->sent < b->a.count && b->sent - b->answered < b->a.concurrency &&
+           (b->a.rate <= 0 || (double)b->sent < due) && rc == GW_CLI_EXIT_OK)
+        rc = send_one(b, prod, req, prompt, buf);
+    return rc;
+}
+
+/* How long the consumer may block (ms) and how long to sleep after a poll
+ * that returned nothing (µs): open loop, until the next scheduled send
+ * (polls block in whole ms, so the sub-ms rest is slept). */
+static int wait_ms(const bench *b, int64_t now, int64_t *sleep_us)
+{
+    *sleep_us = 0;
+    if (!b->a.open_loop || b->sent >= b->a.count)
+        return b->a.rate > 0 ? 1 : 5;
+    int64_t next = b->t0_us + (int64_t)((double)b->sent * 1e6 / b->a.rate);
+    int64_t w = next - now;
+    if (w >= 1000)
+        return (int)(w / 1000);
+    *sleep_us = w > 0 ? w : 0;
+    return 0;
+}
+
+/* One consumer poll batch: answers, and chunks with --stream. false when
+ * nothing arrived. */
+static bool consume(bench *b, rd_kafka_t *cons, gw_arena *a, int timeout_ms)
+{
+    bool got = false;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, timeout_ms);
+    for (int i = 0; m && i < 100000; i++) {
+        if (!m->err) {
+            got = true;
+            if (b->chunk_seen && strcmp(rd_kafka_topic_name(m->rkt), b->ctx.topics.chunks) == 0)
+                on_chunk(b, m, gw_cli_mono_us());
+            else
+                on_answer(b, m, a);
+        }
+        rd_kafka_message_destroy(m);
+        m = rd_kafka_consumer_poll(cons, 0);
+    }
+    if (m)
+        rd_kafka_message_destroy(m);
+    return got;
+}
+
 static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, char *prompt,
                int64_t *elapsed_us)
 {
@@ -339,29 +458,23 @@ static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, ch
     int rc = GW_CLI_EXIT_OK;
     if (b->a.prepublish)
         rc = prepublish(b, prod, req, prompt, &buf);
-    int64_t t0 = gw_cli_mono_us(), last_answer = t0;
+    b->t0_us = gw_cli_mono_us();
+    int64_t last_answer = b->t0_us;
     while (rc == GW_CLI_EXIT_OK && b->answered < b->a.count && !g_stop) {
         int64_t now = gw_cli_mono_us();
-        while (b->sent < b->a.count && b->sent - b->answered < b->a.concurrency &&
-               (b->a.rate <= 0 || (double)b->sent < (double)(now - t0) * b->a.rate / 1e6) &&
-               rc == GW_CLI_EXIT_OK)
-            rc = send_one(b, prod, req, prompt, &buf);
+        rc = send_due(b, prod, req, prompt, &buf, now);
         rd_kafka_poll(prod, 0);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, b->a.rate > 0 ? 1 : 5);
-        for (int i = 0; m && i < 100000; i++) {
-            if (!m->err) {
-                on_answer(b, m, &a);
-                last_answer = gw_cli_mono_us();
-            }
-            rd_kafka_message_destroy(m);
-            m = rd_kafka_consumer_poll(cons, 0);
-        }
-        if (m)
-            rd_kafka_message_destroy(m);
+        int64_t sleep_us = 0;
+        int timeout_ms = wait_ms(b, gw_cli_mono_us(), &sleep_us);
+        if (consume(b, cons, &a, timeout_ms))
+            last_answer = gw_cli_mono_us();
+        else if (sleep_us > 0)
+            sleep_us_(sleep_us);
         if (gw_cli_mono_us() - last_answer > (int64_t)b->a.timeout_s * 1000000)
             rc = GW_CLI_EXIT_TIMEOUT;
     }
-    *elapsed_us = b->a.prepublish ? b->last_answer_us - b->first_answer_us : gw_cli_mono_us() - t0;
+    *elapsed_us =
+        b->a.prepublish ? b->last_answer_us - b->first_answer_us : gw_cli_mono_us() - b->t0_us;
     gw_buf_cleanup(&buf);
     gw_arena_cleanup(&a);
     return rc != GW_CLI_EXIT_OK ? rc : g_stop ? GW_CLI_EXIT_TIMEOUT : GW_CLI_EXIT_OK;
@@ -393,6 +506,22 @@ static void write_timeline(const bench *b)
     fclose(f);
 }
 
+/* ,"name":{"n":N,"p50":..,"p99":..,"p999":..,"max":..} in ms */
+static void print_json_lat(const char *name, gw_cli_lat *l)
+{
+    printf(",\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}", name,
+           l->count, gw_cli_lat_percentile(l, 50) / 1000.0, gw_cli_lat_percentile(l, 99) / 1000.0,
+           gw_cli_lat_percentile(l, 99.9) / 1000.0, gw_cli_lat_percentile(l, 100) / 1000.0);
+}
+
+static void print_text_lat(const char *label, gw_cli_lat *l)
+{
+    printf("%s p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (%zu samples)\n", label,
+           gw_cli_lat_percentile(l, 50) / 1000.0, gw_cli_lat_percentile(l, 99) / 1000.0,
+           gw_cli_lat_percentile(l, 99.9) / 1000.0, gw_cli_lat_percentile(l, 100) / 1000.0,
+           l->count);
+}
+
 static void report(bench *b, int64_t elapsed_us, int rc)
 {
     if (b->a.timeline && b->answer_us)
@@ -405,6 +534,7 @@ static void report(bench *b, int64_t elapsed_us, int rc)
     double p50 = gw_cli_lat_percentile(&b->lat, 50) / 1000.0;
     double p90 = gw_cli_lat_percentile(&b->lat, 90) / 1000.0;
     double p99 = gw_cli_lat_percentile(&b->lat, 99) / 1000.0;
+    double p999 = gw_cli_lat_percentile(&b->lat, 99.9) / 1000.0;
     double pmax = gw_cli_lat_percentile(&b->lat, 100) / 1000.0;
     double cpu_per_req = b->have_proc && b->answered
                              ? (double)(b->p1.cpu_us - b->p0.cpu_us) / (double)b->answered
@@ -412,10 +542,15 @@ static void report(bench *b, int64_t elapsed_us, int rc)
     if (b->a.json) {
         printf("{\"sent\":%ld,\"answered\":%ld,\"errors\":%ld,\"cached\":%ld,\"elapsed_s\":%.3f,"
                "\"throughput_rps\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
-               "\"max\":%.3f,\"mean\":%.3f},\"rate\":%.1f,\"concurrency\":%ld,\"stream\":%s",
-               b->sent, b->answered, b->errors, b->cached, secs, tput, p50, p90, p99, pmax,
+               "\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"rate\":%.1f,\"concurrency\":%ld,"
+               "\"stream\":%s,\"open_loop\":%s",
+               b->sent, b->answered, b->errors, b->cached, secs, tput, p50, p90, p99, p999, pmax,
                gw_cli_lat_mean(&b->lat) / 1000.0, b->a.rate, b->a.concurrency,
-               b->a.stream ? "true" : "false");
+               b->a.stream ? "true" : "false", b->a.open_loop ? "true" : "false");
+        if (b->chunk_seen)
+            print_json_lat("ttft_ms", &b->ttft);
+        if (b->a.open_loop)
+            print_json_lat("send_lag_ms", &b->lag);
         if (b->have_proc)
             printf(",\"worker\":{\"pid\":%ld,\"cpu_us_per_request\":%.1f,\"cpu_s\":%.3f,"
                    "\"peak_rss_kib\":%llu,\"rss_kib\":%llu}",
@@ -432,7 +567,12 @@ static void report(bench *b, int64_t elapsed_us, int rc)
     printf("elapsed      %.3f s%s\n", secs,
            b->a.prepublish ? " (first answer to last; throughput over answered - 1)" : "");
     printf("throughput   %.1f requests/s\n", tput);
-    printf("latency ms   p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", p50, p90, p99, pmax);
+    printf("latency ms   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f%s\n", p50, p90, p99,
+           p999, pmax, b->a.open_loop ? " (from the scheduled send)" : "");
+    if (b->chunk_seen)
+        print_text_lat("ttft ms     ", &b->ttft);
+    if (b->a.open_loop)
+        print_text_lat("send lag ms ", &b->lag);
     if (b->have_proc)
         printf("worker %ld   cpu %.1f us/request (%.3f s), peak RSS %.1f MiB, RSS now %.1f MiB\n",
                b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
@@ -461,11 +601,13 @@ static void build_request(bench *b, gw_request *req, gw_message *msg, char *prom
 static int setup_and_run(bench *b)
 {
     char err[512];
-    const char *topics[2] = {b->topic, b->ctx.topics.responses};
+    const char *topics[3] = {b->topic, b->ctx.topics.responses, b->ctx.topics.chunks};
     rd_kafka_t *prod = NULL, *cons = gw_cli_consumer_new(b->ctx.bootstrap, err, sizeof err);
     int rc = GW_CLI_EXIT_KAFKA;
-    if (!cons || gw_cli_ensure_topics(cons, topics, 2, 3, 10000, err, sizeof err) != GW_OK ||
-        gw_cli_assign(cons, topics + 1, 1, false, 10000, err, sizeof err) != GW_OK ||
+    size_t n_out = b->chunk_seen ? 2 : 1;
+    if (!cons ||
+        gw_cli_ensure_topics(cons, topics, 1 + n_out, 3, 10000, err, sizeof err) != GW_OK ||
+        gw_cli_assign(cons, topics + 1, n_out, false, 10000, err, sizeof err) != GW_OK ||
         !(prod = gw_cli_producer_new(b->ctx.bootstrap, GW_CLI_PRODUCER_INTERACTIVE, NULL, NULL, err,
                                      sizeof err))) {
         fprintf(stderr, "modelgw-bench: Kafka at %s (%s): %s\n", b->ctx.bootstrap,
@@ -534,11 +676,20 @@ int main(int argc, char **argv)
     b.sent_us = calloc((size_t)b.a.count, sizeof *b.sent_us);
     if (b.a.window_ms > 0 || b.a.timeline)
         b.answer_us = calloc((size_t)b.a.count, sizeof *b.answer_us);
-    gw_cli_strset_init(&b.outstanding, (size_t)(b.a.prepublish ? b.a.count : b.a.concurrency) + 1);
+    if (b.a.stream)
+        b.chunk_seen = calloc((size_t)b.a.count, 1);
+    bool all_out = b.a.prepublish || b.a.open_loop;
+    gw_cli_strset_init(&b.outstanding, (size_t)(all_out ? b.a.count : b.a.concurrency) + 1);
     gw_cli_lat_init(&b.lat, (size_t)b.a.count);
-    bool mem_ok = b.sent_us && ((b.a.window_ms == 0 && !b.a.timeline) || b.answer_us);
+    gw_cli_lat_init(&b.ttft, (size_t)b.a.count);
+    gw_cli_lat_init(&b.lag, (size_t)b.a.count);
+    bool mem_ok = b.sent_us && ((b.a.window_ms == 0 && !b.a.timeline) || b.answer_us) &&
+                  (!b.a.stream || b.chunk_seen);
     int rc = b.ctx.codec && mem_ok ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
     gw_cli_lat_cleanup(&b.lat);
+    gw_cli_lat_cleanup(&b.ttft);
+    gw_cli_lat_cleanup(&b.lag);
+    free(b.chunk_seen);
     gw_cli_strset_cleanup(&b.outstanding);
     free(b.sent_us);
     free(b.answer_us);

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmark: produce-to-response latency at fixed offered loads, through the
+# Kafka broker, with a zero-latency model, so the numbers are what the
+# gateway (and Kafka) add on top of the model.
+#
+# modelgw-bench --open-loop sends request i at t0 + i/rate whatever is still
+# outstanding and measures each latency from that scheduled time (no
+# coordinated omission; its own lag behind the schedule is reported apart).
+# For each variant, one worker (every kafka.* and worker.* setting at its
+# built-in default: tools/bench/latency.conf, in-memory state) on a fresh
+# topic prefix and group, a warm-up, then for each offered load and each of
+# plain and streamed requests, BENCH_RUNS runs of LAT_DURATION s each:
+#   mock   the built-in mock provider at zero latency
+#   http   the OpenAI adapter against modelgw-mockllm at zero latency
+#          (tools/bench/latency-http.conf), 16-token answers either way
+# Streamed: TTFT is the first chunk's arrival, total the final response's.
+# Worker CPU per request is utime+stime over the run / answered.
+#
+# Usage: tools/bench/latency.sh     (environment, all optional:)
+#   LAT_LOADS="100 1000 5000"   offered loads, requests/s
+#   LAT_DURATION=10             seconds per run
+#   BENCH_RUNS=2                runs per point
+#   LAT_VARIANTS="mock http"    which variants
+#   LAT_MODES="plain stream"
+#   LAT_STATE=memory|redis      redis: the running one ($MODELGW_REDIS)
+#   LAT_WORKER_ARGS="--set kafka.linger_ms=0"   extra worker flags
+source "$(dirname "$0")/lib.sh"
+LOADS=${LAT_LOADS:-100 1000 5000}
+DURATION=${LAT_DURATION:-10}
+RUNS=${BENCH_RUNS:-2}
+VARIANTS=${LAT_VARIANTS:-mock http}
+MODES=${LAT_MODES:-plain stream}
+read -r -a EXTRA <<<"${LAT_WORKER_ARGS:-}"
+STATE=()
+if [ "${LAT_STATE:-memory}" = redis ]; then
+    STATE=(--set state.backend=redis --set "redis.host=${MODELGW_REDIS%:*}"
+           --set "redis.port=${MODELGW_REDIS##*:}")
+fi
+
+# one_run FILE LOAD COUNT [--stream]: an open-loop run against the worker
+one_run() {
+    local file=$1 load=$2 count=$3
+    shift 3
+    "$BUILD/modelgw-bench" --topic-prefix "$P" --open-loop --rate "$load" --count "$count" \
+        --worker-pid "$WPID" --timeout 10 --json "$@" >"$file" 2>"$file.err" || true
+}
+
+echo "load before: $(loadavg); loads: $LOADS req/s, ${DURATION} s per run, $RUNS runs per point"
+for variant in $VARIANTS; do
+    new_prefix
+    wflags=("${STATE[@]}" --set "redis.key_prefix=$P:" "${EXTRA[@]}")
+    conf=$ROOT/tools/bench/latency.conf
+    if [ "$variant" = http ]; then
+        start_mockllm --latency-ms 0 --ttft-ms 0 --token-delay-ms 0 --tokens 16
+        conf=$ROOT/tools/bench/latency-http.conf
+        wflags+=(--set "deployments[0].base_url=$MOCK_URL")
+    fi
+    # creates the topics (3 partitions each), then the worker joins its group
+    "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 --stream >/dev/null 2>&1 || true
+    start_worker "$OUT/$P.pid" "$conf" "${wflags[@]}"
+    WPID=$(cat "$OUT/$P.pid")
+    sleep 3
+    for mode in $MODES; do # warm-up: connections, first fetches
+        sflag=()
+        [ "$mode" = stream ] && sflag=(--stream)
+        one_run "$OUT/warmup-$variant-$mode.json" 200 400 "${sflag[@]}"
+    done
+    for load in $LOADS; do
+        count=$(python3 -c "print(max(1, int($load * $DURATION)))")
+        for mode in $MODES; do
+            sflag=()
+            [ "$mode" = stream ] && sflag=(--stream)
+            for i in $(seq "$RUNS"); do
+                f="$OUT/lat-$variant-$mode-$load-$i.json"
+                one_run "$f" "$load" "$count" "${sflag[@]}"
+                echo "$variant $mode $load req/s run $i: $(cat "$f") load $(loadavg)"
+            done
+        done
+    done
+    stop_worker "$OUT/$P.pid"
+    [ "$variant" = http ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+done
+echo "load after: $(loadavg)"
+python3 "$ROOT/tools/bench/latency_table.py" "$OUT"/lat-*.json
