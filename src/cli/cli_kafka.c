@@ -78,6 +78,35 @@ static bool conf_set(rd_kafka_conf_t *c, const char *k, const char *v, char *err
     return rd_kafka_conf_set(c, k, v, err, errlen) == RD_KAFKA_CONF_OK;
 }
 
+/* Extra "key=value" properties (gw_cli_kafka_properties): not owned. */
+static const char *const *g_extra;
+static size_t g_extra_n;
+
+void gw_cli_kafka_properties(const char *const *kv, size_t n)
+{
+    g_extra = kv;
+    g_extra_n = n;
+}
+
+/* Applies the extra properties last; false with the bad one in err. */
+static bool conf_extra(rd_kafka_conf_t *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < g_extra_n; i++) {
+        char k[128];
+        const char *eq = strchr(g_extra[i], '=');
+        size_t klen = eq ? (size_t)(eq - g_extra[i]) : 0;
+        if (klen == 0 || klen >= sizeof k) {
+            snprintf(err, errlen, "Kafka property %zu is not key=value", i + 1);
+            return false;
+        }
+        memcpy(k, g_extra[i], klen);
+        k[klen] = '\0';
+        if (!conf_set(c, k, eq + 1, err, errlen))
+            return false;
+    }
+    return true;
+}
+
 typedef struct {
     gw_cli_delivery_fn fn;
     void *opaque;
@@ -111,7 +140,7 @@ rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind
               conf_set(c, "batch.num.messages", "10000", err, errlen) &&
               conf_set(c, "queue.buffering.max.messages", "1000000", err, errlen) &&
               conf_set(c, "compression.codec", bulk ? "lz4" : "none", err, errlen) &&
-              conf_set(c, "log_level", "3", err, errlen);
+              conf_set(c, "log_level", "3", err, errlen) && conf_extra(c, err, errlen);
     if (!ok) {
         rd_kafka_conf_destroy(c);
         free(d);
@@ -151,7 +180,7 @@ rd_kafka_t *gw_cli_consumer_new(const char *bootstrap, char *err, size_t errlen)
               conf_set(c, "enable.auto.commit", "false", err, errlen) &&
               conf_set(c, "enable.auto.offset.store", "false", err, errlen) &&
               conf_set(c, "fetch.wait.max.ms", "10", err, errlen) &&
-              conf_set(c, "log_level", "3", err, errlen);
+              conf_set(c, "log_level", "3", err, errlen) && conf_extra(c, err, errlen);
     if (!ok) {
         rd_kafka_conf_destroy(c);
         return NULL;

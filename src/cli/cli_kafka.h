@@ -52,6 +52,11 @@ typedef enum {
  * msg_opaque is what gw_cli_produce was given. */
 typedef void (*gw_cli_delivery_fn)(void *opaque, void *msg_opaque, rd_kafka_resp_err_t err);
 
+/* Extra librdkafka properties ("key=value", not copied: they must outlive
+ * every client) applied last to every producer and consumer made after this
+ * call; modelgw-bench --kafka-property. */
+void gw_cli_kafka_properties(const char *const *kv, size_t n);
+
 /* New producer (idempotent, acks=all). dr may be NULL. NULL with a message in err. */
 rd_kafka_t *gw_cli_producer_new(const char *bootstrap, gw_cli_producer_kind kind,
                                 gw_cli_delivery_fn dr, void *opaque, char *err, size_t errlen);

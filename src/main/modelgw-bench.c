@@ -37,6 +37,9 @@
  * too and the first chunk of each request gives its time to first chunk
  * (ttft_ms, from the same start); latency_ms is then the time to the final
  * response.
+ * --echo consumes the request topic itself instead of the responses: one
+ * Kafka hop (produce, broker, fetch) with these clients and no worker, the
+ * floor under the two hops a gateway answer takes.
  * Exit: 0 all answered, 1 some answered with errors, 2 usage, 3 timeout,
  * 4 Kafka failure.
  */
@@ -46,6 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <poll.h>
 
 #include "cli/cli_ctx.h"
 #include "cli/cli_latency.h"
@@ -66,7 +72,9 @@ typedef struct {
     double rate; /* requests/s; 0 = as fast as possible */
     long count, concurrency, prompt_bytes, max_tokens, worker_pid, window_ms;
     int timeout_s;
-    bool stream, json, cache, prepublish, open_loop;
+    bool stream, json, cache, prepublish, open_loop, echo;
+    const char *props[16]; /* --kafka-property */
+    size_t prop_count;
 } bench_args;
 
 typedef struct {
@@ -108,6 +116,11 @@ static const char HELP[] =
     "  --window-ms W          report the most answers within any W ms (peak in flight\n"
     "                         estimate when the mock latency is >= W)\n"
     "  --timeline F           write each answer's arrival (µs after the first) to F\n"
+    "  --echo                 consume the request topic instead of the responses: one\n"
+    "                         Kafka hop without a worker (the broker's share; run it\n"
+    "                         on a topic prefix no worker serves)\n"
+    "  --kafka-property K=V   librdkafka property for the bench's own producer and\n"
+    "                         consumer, applied last (up to 16)\n"
     "  --bootstrap, --topic-prefix, --topic-requests T, --topic-responses T\n"
     "                         as for modelgw-cli (--topic-requests overrides the tier)\n";
 
@@ -134,7 +147,9 @@ static int parse_args(bench_args *a, int argc, char **argv)
         O_PIDFILE,
         O_WINDOW,
         O_TIMELINE,
-        O_OPEN
+        O_OPEN,
+        O_PROP,
+        O_ECHO
     };
     static const struct option opts[] = {{"rate", required_argument, 0, O_RATE},
                                          {"count", required_argument, 0, O_COUNT},
@@ -157,6 +172,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
                                          {"window-ms", required_argument, 0, O_WINDOW},
                                          {"timeline", required_argument, 0, O_TIMELINE},
                                          {"open-loop", no_argument, 0, O_OPEN},
+                                         {"kafka-property", required_argument, 0, O_PROP},
+                                         {"echo", no_argument, 0, O_ECHO},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int opt;
@@ -227,6 +244,14 @@ static int parse_args(bench_args *a, int argc, char **argv)
         case O_OPEN:
             a->open_loop = true;
             break;
+        case O_ECHO:
+            a->echo = true;
+            break;
+        case O_PROP:
+            if (a->prop_count == sizeof a->props / sizeof a->props[0])
+                return 2;
+            a->props[a->prop_count++] = optarg;
+            break;
         case 'h':
             printf("%s", HELP);
             return 0;
@@ -238,7 +263,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
               a->concurrency <= 1000000 && a->prompt_bytes >= 1 && a->prompt_bytes <= (1 << 20) &&
               a->max_tokens >= 1 && a->timeout_s >= 1 && a->window_ms >= 0 &&
               a->window_ms <= 3600000 && (!a->open_loop || (a->rate > 0 && !a->prepublish)) &&
-              optind == argc;
+              (!a->echo || (!a->stream && !a->prepublish)) && optind == argc;
     return ok ? -1 : 2;
 }
 
@@ -323,6 +348,8 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
     if (b->answer_us)
         b->answer_us[b->answered] = now;
     b->answered++;
+    if (b->a.echo)
+        return; /* the request itself came back: nothing to decode */
     gw_response r;
     gw_arena_reset(a);
     if (gw_codec_decode_response(b->ctx.codec, m->payload, m->len, a, &r) != GW_OK || r.error)
@@ -386,12 +413,6 @@ static int prepublish(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt,
     return rc;
 }
 
-static void sleep_us_(int64_t us)
-{
-    struct timespec ts = {.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
 /* Sends what is due: open loop, every request whose scheduled time has
  * come; otherwise up to the rate and the concurrency bound. */
 static int send_due(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, gw_buf *buf,
@@ -410,20 +431,27 @@ static int send_due(bench *b, rd_kafka_t *prod, gw_request *req, char *prompt, g
     return rc;
 }
 
-/* How long the consumer may block (ms) and how long to sleep after a poll
- * that returned nothing (µs): open loop, until the next scheduled send
- * (polls block in whole ms, so the sub-ms rest is slept). */
-static int wait_ms(const bench *b, int64_t now, int64_t *sleep_us)
+/* Open loop: waits until the next scheduled send (or 5 ms once all are
+ * sent) or until the consumer queue gets a message (its io event writes to
+ * wake_fd), whichever comes first, to the µs: a consumer poll would block
+ * in whole ms and so quantize the measured latencies. */
+static void wait_next(const bench *b, int wake_fd)
 {
-    *sleep_us = 0;
-    if (!b->a.open_loop || b->sent >= b->a.count)
-        return b->a.rate > 0 ? 1 : 5;
-    int64_t next = b->t0_us + (int64_t)((double)b->sent * 1e6 / b->a.rate);
-    int64_t w = next - now;
-    if (w >= 1000)
-        return (int)(w / 1000);
-    *sleep_us = w > 0 ? w : 0;
-    return 0;
+    int64_t w_us = 5000;
+    if (b->sent < b->a.count) {
+        int64_t next = b->t0_us + (int64_t)((double)b->sent * 1e6 / b->a.rate);
+        w_us = next - gw_cli_mono_us();
+        if (w_us <= 0)
+            return;
+    }
+    struct pollfd pfd = {.fd = wake_fd, .events = POLLIN};
+    struct timespec ts = {.tv_sec = (time_t)(w_us / 1000000),
+                          .tv_nsec = (long)(w_us % 1000000) * 1000};
+    if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+        char drain[256];
+        while (read(wake_fd, drain, sizeof drain) > 0) {
+        }
+    }
 }
 
 /* One consumer poll batch: answers, and chunks with --stream. false when
@@ -448,8 +476,8 @@ static bool consume(bench *b, rd_kafka_t *cons, gw_arena *a, int timeout_ms)
     return got;
 }
 
-static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, char *prompt,
-               int64_t *elapsed_us)
+static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, int wake_fd, gw_request *req,
+               char *prompt, int64_t *elapsed_us)
 {
     gw_buf buf;
     gw_buf_init(&buf, 0);
@@ -464,12 +492,11 @@ static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, ch
         int64_t now = gw_cli_mono_us();
         rc = send_due(b, prod, req, prompt, &buf, now);
         rd_kafka_poll(prod, 0);
-        int64_t sleep_us = 0;
-        int timeout_ms = wait_ms(b, gw_cli_mono_us(), &sleep_us);
+        int timeout_ms = b->a.open_loop ? 0 : b->a.rate > 0 ? 1 : 5;
         if (consume(b, cons, &a, timeout_ms))
             last_answer = gw_cli_mono_us();
-        else if (sleep_us > 0)
-            sleep_us_(sleep_us);
+        else if (b->a.open_loop)
+            wait_next(b, wake_fd);
         if (gw_cli_mono_us() - last_answer > (int64_t)b->a.timeout_s * 1000000)
             rc = GW_CLI_EXIT_TIMEOUT;
     }
@@ -598,10 +625,41 @@ static void build_request(bench *b, gw_request *req, gw_message *msg, char *prom
     req->enable_cache = b->a.cache;
 }
 
+/* Open loop: the consumer queue's io event, so wait_next wakes on an answer. */
+typedef struct {
+    int fds[2];
+    rd_kafka_queue_t *q;
+} bench_wake;
+
+static bool wake_open(bench_wake *w, rd_kafka_t *cons)
+{
+    if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return false;
+    w->q = rd_kafka_queue_get_consumer(cons);
+    if (!w->q)
+        return false;
+    rd_kafka_queue_io_event_enable(w->q, w->fds[1], "1", 1);
+    return true;
+}
+
+static void wake_close(bench_wake *w)
+{
+    if (w->q) {
+        rd_kafka_queue_io_event_enable(w->q, -1, NULL, 0);
+        rd_kafka_queue_destroy(w->q);
+    }
+    for (int i = 0; i < 2; i++)
+        if (w->fds[i] >= 0)
+            close(w->fds[i]);
+}
+
 static int setup_and_run(bench *b)
 {
+    bench_wake wake = {.fds = {-1, -1}, .q = NULL};
     char err[512];
     const char *topics[3] = {b->topic, b->ctx.topics.responses, b->ctx.topics.chunks};
+    if (b->a.echo)
+        topics[1] = b->topic;
     rd_kafka_t *prod = NULL, *cons = gw_cli_consumer_new(b->ctx.bootstrap, err, sizeof err);
     int rc = GW_CLI_EXIT_KAFKA;
     size_t n_out = b->chunk_seen ? 2 : 1;
@@ -609,7 +667,8 @@ static int setup_and_run(bench *b)
         gw_cli_ensure_topics(cons, topics, 1 + n_out, 3, 10000, err, sizeof err) != GW_OK ||
         gw_cli_assign(cons, topics + 1, n_out, false, 10000, err, sizeof err) != GW_OK ||
         !(prod = gw_cli_producer_new(b->ctx.bootstrap, GW_CLI_PRODUCER_INTERACTIVE, NULL, NULL, err,
-                                     sizeof err))) {
+                                     sizeof err)) ||
+        (b->a.open_loop && !wake_open(&wake, cons))) {
         fprintf(stderr, "modelgw-bench: Kafka at %s (%s): %s\n", b->ctx.bootstrap,
                 b->ctx.bootstrap_source, err);
         goto cleanup;
@@ -623,7 +682,7 @@ static int setup_and_run(bench *b)
     if (!b->a.prepublish)
         sample_worker_start(b);
     int64_t elapsed = 0;
-    rc = run(b, prod, cons, &req, prompt, &elapsed);
+    rc = run(b, prod, cons, wake.fds[0], &req, prompt, &elapsed);
     if (b->have_proc && gw_cli_proc_sample((pid_t)b->a.worker_pid, &b->p1) != GW_OK)
         b->have_proc = false;
     free(prompt);
@@ -631,6 +690,7 @@ static int setup_and_run(bench *b)
         rc = GW_CLI_EXIT_ANSWER_ERROR;
     report(b, elapsed, rc);
 cleanup:
+    wake_close(&wake);
     if (prod)
         gw_cli_producer_free(prod, 5000);
     if (cons) {
@@ -666,6 +726,7 @@ int main(int argc, char **argv)
         snprintf(b.ctx.topics.responses, GW_CLI_TOPIC_MAX, "%s", b.a.t_resp);
     gw_cli_bootstrap(b.a.bootstrap, b.ctx.bootstrap, sizeof b.ctx.bootstrap,
                      &b.ctx.bootstrap_source);
+    gw_cli_kafka_properties(b.a.props, b.a.prop_count);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     char u[37];

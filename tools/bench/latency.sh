@@ -13,6 +13,9 @@
 #   mock   the built-in mock provider at zero latency
 #   http   the OpenAI adapter against modelgw-mockllm at zero latency
 #          (tools/bench/latency-http.conf), 16-token answers either way
+#   echo   no worker: the bench consumes its own requests (--echo), one
+#          Kafka hop with the same clients and broker; a gateway answer
+#          takes two such hops, so mock - 2 x echo is what the worker adds
 # Streamed: TTFT is the first chunk's arrival, total the final response's.
 # Worker CPU per request is utime+stime over the run / answered.
 #
@@ -20,17 +23,19 @@
 #   LAT_LOADS="100 1000 5000"   offered loads, requests/s
 #   LAT_DURATION=10             seconds per run
 #   BENCH_RUNS=2                runs per point
-#   LAT_VARIANTS="mock http"    which variants
+#   LAT_VARIANTS="echo mock http"    which variants
 #   LAT_MODES="plain stream"
 #   LAT_STATE=memory|redis      redis: the running one ($MODELGW_REDIS)
 #   LAT_WORKER_ARGS="--set kafka.linger_ms=0"   extra worker flags
+#   LAT_BENCH_ARGS="--kafka-property socket.nagle.disable=true"   extra bench flags
 source "$(dirname "$0")/lib.sh"
 LOADS=${LAT_LOADS:-100 1000 5000}
 DURATION=${LAT_DURATION:-10}
 RUNS=${BENCH_RUNS:-2}
-VARIANTS=${LAT_VARIANTS:-mock http}
+VARIANTS=${LAT_VARIANTS:-echo mock http}
 MODES=${LAT_MODES:-plain stream}
 read -r -a EXTRA <<<"${LAT_WORKER_ARGS:-}"
+read -r -a BEXTRA <<<"${LAT_BENCH_ARGS:-}"
 STATE=()
 if [ "${LAT_STATE:-memory}" = redis ]; then
     STATE=(--set state.backend=redis --set "redis.host=${MODELGW_REDIS%:*}"
@@ -41,13 +46,29 @@ fi
 one_run() {
     local file=$1 load=$2 count=$3
     shift 3
+    local pid=()
+    [ -n "$WPID" ] && pid=(--worker-pid "$WPID")
     "$BUILD/modelgw-bench" --topic-prefix "$P" --open-loop --rate "$load" --count "$count" \
-        --worker-pid "$WPID" --timeout 10 --json "$@" >"$file" 2>"$file.err" || true
+        "${pid[@]}" --timeout 10 --json "${BEXTRA[@]}" "$@" >"$file" 2>"$file.err" || true
 }
 
 echo "load before: $(loadavg); loads: $LOADS req/s, ${DURATION} s per run, $RUNS runs per point"
 for variant in $VARIANTS; do
     new_prefix
+    if [ "$variant" = echo ]; then
+        WPID=
+        "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 --echo >/dev/null 2>&1 || true
+        one_run "$OUT/warmup-echo.json" 200 400 --echo
+        for load in $LOADS; do
+            count=$(python3 -c "print(max(1, int($load * $DURATION)))")
+            for i in $(seq "$RUNS"); do
+                f="$OUT/lat-echo-plain-$load-$i.json"
+                one_run "$f" "$load" "$count" --echo
+                echo "echo $load req/s run $i: $(cat "$f") load $(loadavg)"
+            done
+        done
+        continue
+    fi
     wflags=("${STATE[@]}" --set "redis.key_prefix=$P:" "${EXTRA[@]}")
     conf=$ROOT/tools/bench/latency.conf
     if [ "$variant" = http ]; then
