@@ -42,6 +42,21 @@ if [ "${LAT_STATE:-memory}" = redis ]; then
            --set "redis.port=${MODELGW_REDIS##*:}")
 fi
 
+# make_topics: every topic of prefix $P, 3 partitions each (a worker
+# subscribed to a missing tier topic logs errors and refreshes metadata)
+make_topics() {
+    python3 - "$MODELGW_KAFKA" "$P" <<'PY'
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+names = ["requests.high", "requests.normal", "requests.low", "responses", "chunks", "usage", "dlq"]
+fs = a.create_topics([NewTopic(sys.argv[2] + "." + n, 3, 1) for n in names])
+for f in fs.values():
+    f.result(10)
+PY
+    sleep 1 # fresh partitions: let their leaders settle
+}
+
 # one_run FILE LOAD COUNT [--stream]: an open-loop run against the worker
 one_run() {
     local file=$1 load=$2 count=$3
@@ -57,7 +72,7 @@ for variant in $VARIANTS; do
     new_prefix
     if [ "$variant" = echo ]; then
         WPID=
-        "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 --echo >/dev/null 2>&1 || true
+        make_topics
         one_run "$OUT/warmup-echo.json" 200 400 --echo
         for load in $LOADS; do
             count=$(python3 -c "print(max(1, int($load * $DURATION)))")
@@ -76,8 +91,7 @@ for variant in $VARIANTS; do
         conf=$ROOT/tools/bench/latency-http.conf
         wflags+=(--set "deployments[0].base_url=$MOCK_URL")
     fi
-    # creates the topics (3 partitions each), then the worker joins its group
-    "$BUILD/modelgw-bench" --topic-prefix "$P" --count 1 --timeout 1 --stream >/dev/null 2>&1 || true
+    make_topics
     start_worker "$OUT/$P.pid" "$conf" "${wflags[@]}"
     WPID=$(cat "$OUT/$P.pid")
     sleep 3
