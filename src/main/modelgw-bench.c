@@ -13,7 +13,7 @@
  * /proc/PID/stat, before the first publish and after the last answer) and
  * its peak RSS (VmHWM, the process's lifetime peak).
  * The bench itself stays cheap: one encode per request into a reused buffer,
- * librdkafka batching (linger 5 ms), one consumer poll batch per loop turn.
+ * librdkafka batching (linger 1 ms), one consumer poll batch per loop turn.
  * --prepublish publishes every request first (concurrency and rate are
  * ignored), flushes, says so on stderr (and by creating --ready-file), then
  * only consumes: start the worker after that. Throughput is then measured
