@@ -287,6 +287,13 @@ static gw_err add_topic_partitions(rd_kafka_t *c, rd_kafka_topic_partition_list_
     for (int p = 0; p < cnt; p++) {
         int64_t lo = 0, hi = 0;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, timeout_ms);
+        /* just created: the leader may not be known to the broker yet */
+        for (int tries = 0; tries < 20 && (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                                           e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+             tries++) {
+            rd_kafka_poll(c, 100);
+            e = rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, timeout_ms);
+        }
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             snprintf(err, errlen, "watermarks of %s[%d]: %s", topic, p, rd_kafka_err2str(e));
             return GW_E_IO;
