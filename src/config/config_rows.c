@@ -251,6 +251,13 @@ static const gw_cfg_row top_rows[] = {
     I("kafka.output_retry_ms", kafka.output_retry_ms, 0, MS_MAX, "30000",
       "An output whose delivery failed is produced again with backoff for this long, then "
       "dead-lettered (a reply_topic response: an error response on kafka.topics.responses)"),
+    B("kafka.transactional", kafka.transactional, "false",
+      "Exactly-once outputs: responses, chunks, usage and consumed offsets in one Kafka "
+      "transaction per commit interval (read them with isolation.level=read_committed)"),
+    S("kafka.transactional_id_prefix", kafka.transactional_id_prefix, 1, "modelgw",
+      "transactional.id = <prefix>-<kafka.group_instance_id, or the worker id when none>"),
+    I("kafka.transaction_timeout_ms", kafka.transaction_timeout_ms, 1000, 900000, "60000",
+      "transaction.timeout.ms: the broker aborts a dead worker's open transaction after this"),
     ENV("kafka.sasl_password_env", kafka.sasl_password_env, kafka.sasl_password, "",
         "Environment variable holding the SASL password (sasl.password); none = not set"),
     ENV("kafka.ssl_key_password_env", kafka.ssl_key_password_env, kafka.ssl_key_password, "",

@@ -15,6 +15,10 @@
  *    (gw_consumer_set_paused is the only writer besides rebalances).
  *  - A tracker's run-ahead never exceeds its window (gw_offsets_capacity);
  *    intake pauses the partition at kafka.max_partition_runahead, below it.
+ *  - kafka.transactional: offsets are committed only in the producer's
+ *    transaction, with the outputs of the work they cover (txn_end); a job
+ *    whose partition's generation moved on produces nothing
+ *    (gw_worker_output_muted), so no output is committed twice.
  */
 #include "worker/worker.h"
 
@@ -35,6 +39,7 @@ enum {
     INTAKE_BUDGET = 512,
     GW_FENCE_WINDOW_MIN_MS = 30000, /* fenced again within this: another process has the id */
     GW_TOPIC_DESCRIBE_MS = 5000,
+    GW_TXN_CALL_MS = 10000, /* bound of each blocking transaction call (flush, commit, abort) */
 };
 
 static int64_t wall_clock_ms(void *ud)
@@ -294,6 +299,103 @@ static bool serve_producer(void *ud)
     return false;
 }
 
+/* ---- transactions (kafka.transactional) ------------------------------------------ */
+
+bool gw_worker_output_muted(const gw_worker *w, const gw_job *job)
+{
+    const gw_part *p = job->in.part;
+    return p != NULL && gw_producer_transactional(w->prod) &&
+           (!p->assigned || p->generation != job->in.part_gen);
+}
+
+/* The transaction could not be ended cleanly: the producer is fenced or
+ * broken. The broker aborts what it held; the group serves it again. */
+static void txn_fatal(gw_worker *w)
+{
+    GW_ERROR("txn_fatal", "action",
+             "stopping: the open transaction is aborted and its requests are served again by "
+             "the group");
+    w->fatal = true;
+    gw_worker_stop(w);
+}
+
+/*
+ * End the open transaction. commit: wait for every output in flight (the
+ * delivery reports finish their jobs, so their offsets are done), then
+ * commit the outputs with the done offsets (fenced by the group generation).
+ * Otherwise, or when the commit hits an abortable error, abort it; rewind
+ * then sends the assigned partitions back to their last committed offsets
+ * (not when they are being given up anyway). It blocks the loop (each call
+ * at most GW_TXN_CALL_MS): nothing is produced meanwhile.
+ */
+static void txn_end(gw_worker *w, bool commit, bool rewind)
+{
+    if (!gw_producer_transactional(w->prod) || w->txn_busy)
+        return;
+    w->txn_busy = true;
+    w->txn_last_ms = gw_worker_now_ms(w);
+    gw_txn_result r = GW_TXN_OK;
+    if (commit) {
+        gw_producer_flush(w->prod, GW_TXN_CALL_MS);
+        rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
+        rd_kafka_consumer_group_metadata_t *md =
+            offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
+        bool open = gw_producer_txn_open(w->prod) || offs != NULL;
+        r = gw_producer_txn_commit(w->prod, offs, md, GW_TXN_CALL_MS);
+        if (r == GW_TXN_OK && open) {
+            gw_consumer_txn_committed(w->consumer, offs);
+            w->n.txn_commits++;
+        }
+        if (md != NULL)
+            rd_kafka_consumer_group_metadata_destroy(md);
+        if (offs != NULL)
+            rd_kafka_topic_partition_list_destroy(offs);
+    } else if (gw_producer_txn_open(w->prod)) {
+        r = gw_producer_txn_abort(w->prod, GW_TXN_CALL_MS) == GW_TXN_OK ? GW_TXN_ABORTED
+                                                                        : GW_TXN_FATAL;
+    }
+    if (r == GW_TXN_ABORTED) {
+        w->n.txn_aborts++;
+        GW_WARN("txn_aborted", "action",
+                rewind ? "serving the partitions again from the last commit"
+                       : "the partitions' next owner serves them from the last commit");
+        if (rewind)
+            gw_consumer_rewind(w->consumer);
+    }
+    w->txn_busy = false;
+    if (r == GW_TXN_FATAL)
+        txn_fatal(w);
+}
+
+/* Partitions are being revoked: what is done goes in the group with its
+ * outputs before another member takes them (a lost assignment cannot commit:
+ * abort). At exit, finish_shutdown has ended the transaction already. */
+static void on_revoking(void *ud, bool lost)
+{
+    gw_worker *w = ud;
+    if (w->run != GW_RUN_DONE)
+        txn_end(w, !lost, false);
+}
+
+/* The transactional.id: the prefix and the static member id, stable across
+ * restarts (a restarted worker aborts what its predecessor left open), or
+ * the worker id (a dead worker's transaction then holds read_committed
+ * readers until kafka.transaction_timeout_ms). */
+static const char *txn_id(gw_worker *w, char *buf, size_t size)
+{
+    const gw_kafka_config *k = &w->cfg->kafka;
+    if (!k->transactional)
+        return NULL;
+    bool stable = k->group_instance_id != NULL && k->group_instance_id[0] != '\0';
+    snprintf(buf, size, "%s-%s", k->transactional_id_prefix,
+             stable ? k->group_instance_id : w->worker_id);
+    if (!stable)
+        GW_WARN("txn_id_unstable", "transactional_id", buf, "hint",
+                "set kafka.group_instance_id: a killed worker's open transaction then ends "
+                "when it restarts, not after kafka.transaction_timeout_ms");
+    return buf;
+}
+
 /* ---- hooks of the Kafka clients ----------------------------------------------- */
 
 static void on_delivery(void *ud, const rd_kafka_message_t *m, void *msg_opaque)
@@ -345,7 +447,9 @@ static void on_consumer_stats(void *ud, const char *json, size_t len)
 static gw_err make_clients(gw_worker *w)
 {
     gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_producer_fatal};
-    gw_err err = gw_producer_new(&w->cfg->kafka, w->bootstrap, &ph, &w->prod);
+    char tid[256];
+    gw_err err =
+        gw_producer_new(&w->cfg->kafka, w->bootstrap, txn_id(w, tid, sizeof tid), &ph, &w->prod);
     if (err != GW_OK)
         return err;
     /* The consumer must be able to fetch the largest record a request topic
@@ -356,7 +460,8 @@ static gw_err make_clients(gw_worker *w)
                             .assigned = on_assigned,
                             .fatal = on_consumer_fatal,
                             .stats = on_consumer_stats,
-                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS};
+                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS,
+                            .revoking = on_revoking};
     return gw_consumer_new(&w->cfg->kafka, w->bootstrap, w->tier_topics, max_record, &ch,
                            &w->consumer);
 }
@@ -496,8 +601,10 @@ static gw_err open_consumer_queues(gw_worker *w)
 static void consumer_reset_step(gw_worker *w)
 {
     if (w->consumer_reset == 1) {
-        if (gw_consumer_fenced(w->consumer))
+        bool fenced = gw_consumer_fenced(w->consumer);
+        if (fenced)
             w->last_fence_ms = gw_worker_now_ms(w);
+        txn_end(w, !fenced, false); /* a fenced member cannot commit offsets */
         gw_consumer_give_up(w->consumer);
         gw_kq_close(&w->ckq);
         for (int t = 0; t < GW_TIER__COUNT; t++)
@@ -543,6 +650,9 @@ static void on_tick(uv_timer_t *t)
     }
     if (gw_producer_deferred(w->prod) > 0)
         gw_producer_tick(w->prod, gw_worker_now_ms(w)); /* outputs produced again after backoff */
+    if (gw_producer_transactional(w->prod) && w->run != GW_RUN_DONE &&
+        gw_worker_now_ms(w) - w->txn_last_ms >= w->cfg->kafka.commit_interval_ms)
+        txn_end(w, true, true); /* one transaction per commit interval */
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     else if (w->run == GW_RUN_RUNNING && w->consumer_reset == 0)
@@ -596,6 +706,10 @@ static void finish_shutdown(gw_worker *w, bool drained)
     for (gw_job *j = w->jobs; j != NULL; j = j->next)
         gw_job_abort(j);
     gw_routing_flush(w->routing);
+    /* Transactional: a drained worker commits its last transaction; after the
+     * deadline, aborted jobs may have outputs in it: abort, the group serves
+     * the interval again. */
+    txn_end(w, drained, false);
     rd_kafka_resp_err_t err = gw_consumer_commit_sync(w->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         GW_ERROR("final_commit_failed", "error", rd_kafka_err2str(err));
@@ -630,7 +744,7 @@ static void finish_shutdown(gw_worker *w, bool drained)
 
 static void maybe_finish_drain(gw_worker *w)
 {
-    if (w->run == GW_RUN_DRAINING && w->job_count == 0 && w->bg_pending == 0 &&
+    if (w->run == GW_RUN_DRAINING && !w->txn_busy && w->job_count == 0 && w->bg_pending == 0 &&
         gw_producer_outq_len(w->prod) == 0)
         finish_shutdown(w, true);
 }

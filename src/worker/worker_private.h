@@ -37,6 +37,8 @@ typedef struct {
     uint64_t idem_keep_failed;        /* kept response not stored before publishing */
     uint64_t idem_lease_lost;         /* a renewal found the lease taken over */
     uint64_t redo_sent, redo_dropped; /* completions sent again; given up */
+    uint64_t txn_commits, txn_aborts; /* kafka.transactional: transactions ended */
+    uint64_t txn_muted;               /* outputs of a job whose partition moved on, not sent */
 } gw_worker_counters;
 
 /*
@@ -119,6 +121,8 @@ struct gw_worker {
      * adapters closing (the next tick makes the new handle). */
     int consumer_reset;
     int64_t last_fence_ms; /* when the last fenced handle was replaced; 0 never */
+    int64_t txn_last_ms;   /* kafka.transactional: when the last transaction ended */
+    bool txn_busy;         /* inside txn_end (its flush serves delivery reports) */
     gw_worker_counters n;
 };
 
@@ -128,6 +132,10 @@ enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
  * is still the job's), unlink and free it, take waiting work. */
 void gw_worker_job_finished(gw_worker *w, gw_job *job);
 int64_t gw_worker_now_ms(const gw_worker *w);
+/* kafka.transactional: the job's partition was revoked or rewound since it
+ * was taken, so its outputs must not be produced (the partition's next
+ * reader answers it, from the idempotency store). False otherwise. */
+bool gw_worker_output_muted(const gw_worker *w, const gw_job *job);
 /* The worker without its Kafka clients (the unit tests give it a sink and a
  * clock): codec, providers, observability, shared state from the config. */
 gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,
