@@ -152,6 +152,24 @@ rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c)
 
 /* ---- rebalance ----------------------------------------------------------------- */
 
+/* A new generation of p: fresh trackers (the publish tracker too when
+ * transactional), nothing paused for run-ahead. */
+static void part_fresh(gw_consumer *c, gw_part *p, uint32_t window)
+{
+    if (p->offs_ready)
+        gw_offsets_cleanup(&p->offs);
+    p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
+    if (p->pubs_ready)
+        gw_offsets_cleanup(&p->pubs);
+    p->pubs_ready = c->transactional && gw_offsets_init(&p->pubs, window) == GW_OK;
+    if (c->transactional && !p->pubs_ready && p->offs_ready) {
+        gw_offsets_cleanup(&p->offs); /* both or neither: intake skips the partition */
+        p->offs_ready = false;
+    }
+    p->generation++;
+    p->runahead_full = false;
+}
+
 /*
  * After a handle was given up (gw_consumer_give_up), what it had finished
  * but could not commit is resumed from: a partition assigned again starts at
@@ -216,13 +234,9 @@ static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
         gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, true);
         if (p == NULL)
             continue;
-        if (p->offs_ready)
-            gw_offsets_cleanup(&p->offs);
-        p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
-        p->generation++;
+        part_fresh(c, p, window);
         p->assigned = true;
         p->paused = false;
-        p->runahead_full = false;
         p->stored = -1;
         p->txn_committed = -1;
     }
@@ -375,11 +389,7 @@ void gw_consumer_rewind(gw_consumer *c)
                 to = g->offset;
             if (to < 0)
                 to = RD_KAFKA_OFFSET_BEGINNING; /* the group has none: auto.offset.reset */
-            if (p->offs_ready)
-                gw_offsets_cleanup(&p->offs);
-            p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
-            p->generation++;
-            p->runahead_full = false;
+            part_fresh(c, p, window);
             gw_consumer_seek(c, p, to);
             n++;
         }
@@ -683,6 +693,8 @@ void gw_consumer_free(gw_consumer *c)
             gw_part *p = c->parts[t].items[i];
             if (p != NULL && p->offs_ready)
                 gw_offsets_cleanup(&p->offs);
+            if (p != NULL && p->pubs_ready)
+                gw_offsets_cleanup(&p->pubs);
             free(p);
         }
         free(c->parts[t].items);

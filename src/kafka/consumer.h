@@ -65,6 +65,11 @@ typedef struct gw_part {
     uint32_t generation; /* bumped on assign and on revoke */
     gw_offsets offs;
     bool offs_ready;
+    /* Transactional only: offsets taken and not yet published (a job
+     * publishes when it is the lowest, so what a transaction holds is
+     * always a prefix of the partition); same window as offs. */
+    gw_offsets pubs;
+    bool pubs_ready;
     int64_t stored;        /* last offset handed to rd_kafka_offsets_store; -1 none */
     int64_t carry;         /* finished up to here when its handle was given up; -1 none */
     int64_t txn_committed; /* transactional: last offset committed in a transaction during

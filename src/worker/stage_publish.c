@@ -391,6 +391,8 @@ static void publish_usage(gw_job *job)
 
 gw_step gw_stage_publish(gw_job *job)
 {
+    if (!gw_worker_publish_turn(job->w, job))
+        return GW_STEP_SUSPEND; /* kafka.transactional: after its partition's earlier requests */
     if (job->ans.dlq)
         return GW_STEP_NEXT; /* the DLQ record is the only output */
     gw_job_fix_answer(job);

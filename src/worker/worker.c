@@ -215,6 +215,8 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
     case GW_OFFSETS_TRACKED:
         break;
     }
+    if (p->pubs_ready) /* transactional: same offsets, same window */
+        (void)gw_offsets_track(&p->pubs, m->offset);
     w->n.received++;
     gw_job *job = gw_job_new(w, p, m->offset, (gw_tier)t);
     if (job == NULL) {
@@ -306,6 +308,77 @@ bool gw_worker_output_muted(const gw_worker *w, const gw_job *job)
     const gw_part *p = job->in.part;
     return p != NULL && gw_producer_transactional(w->prod) &&
            (!p->assigned || p->generation != job->in.part_gen);
+}
+
+/* The held job of partition p, generation gen, at offset off; -1 none.
+ * A walk: only held jobs, and only while some are held. */
+static int held_find(const gw_worker *w, const gw_part *p, uint32_t gen, int64_t off)
+{
+    for (uint32_t i = 0; i < w->held_count; i++) {
+        const gw_job *j = w->held[i];
+        if (j->in.part == p && j->in.part_gen == gen && j->in.offset == off)
+            return (int)i;
+    }
+    return -1;
+}
+
+static gw_job *held_take(gw_worker *w, uint32_t i)
+{
+    gw_job *j = w->held[i];
+    w->held[i] = w->held[--w->held_count];
+    return j;
+}
+
+/* Resume, in offset order, the held jobs whose turn has come. Iterative: a
+ * resumed job publishes from here and its own turn does not recurse. */
+static void release_held(gw_worker *w, gw_part *p)
+{
+    if (w->releasing)
+        return;
+    w->releasing = true;
+    int i;
+    while (w->held_count > 0 && p->pubs_ready &&
+           (i = held_find(w, p, p->generation, gw_offsets_committable(&p->pubs))) >= 0)
+        gw_job_resume(held_take(w, (uint32_t)i), GW_STEP_AGAIN);
+    w->releasing = false;
+}
+
+/* Held jobs whose partition was revoked or rewound: they go on, muted. */
+static void release_stale(gw_worker *w)
+{
+    for (uint32_t i = 0; i < w->held_count;) {
+        const gw_part *p = w->held[i]->in.part;
+        if (p->assigned && p->generation == w->held[i]->in.part_gen) {
+            i++;
+            continue;
+        }
+        gw_job_resume(held_take(w, i), GW_STEP_AGAIN);
+    }
+}
+
+bool gw_worker_publish_turn(gw_worker *w, gw_job *job)
+{
+    gw_part *p = job->in.part;
+    if (!gw_producer_transactional(w->prod) || p == NULL || gw_worker_output_muted(w, job) ||
+        !p->pubs_ready)
+        return true;
+    if (gw_offsets_committable(&p->pubs) != job->in.offset) {
+        if (w->held_count == w->held_cap) {
+            uint32_t cap = w->held_cap ? w->held_cap * 2 : 64;
+            gw_job **h = realloc(w->held, cap * sizeof *h);
+            if (h == NULL)
+                return true; /* out of memory: publish now (at-least-once for this one) */
+            w->held = h;
+            w->held_cap = cap;
+        }
+        w->held[w->held_count++] = job;
+        return false;
+    }
+    bool was_pending = gw_offsets_done(&p->pubs, job->in.offset);
+    assert(was_pending);
+    (void)was_pending;
+    release_held(w, p);
+    return true;
 }
 
 /* The transaction could not be ended cleanly: the producer is fenced or
@@ -650,6 +723,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (gw_producer_deferred(w->prod) > 0)
         gw_producer_tick(w->prod, gw_worker_now_ms(w)); /* outputs produced again after backoff */
+    if (w->held_count > 0)
+        release_stale(w);
     if (gw_producer_transactional(w->prod) && w->run != GW_RUN_DONE &&
         gw_worker_now_ms(w) - w->txn_last_ms >= w->cfg->kafka.commit_interval_ms)
         txn_end(w, true, true); /* one transaction per commit interval */
@@ -792,6 +867,7 @@ void gw_worker_free(gw_worker *w)
         gw_job_abort(j);
         gw_job_free(j);
     }
+    free(w->held);
     gw_consumer_free(w->consumer);
     gw_producer_free(w->prod);
     if (w->providers)

@@ -123,6 +123,12 @@ struct gw_worker {
     int64_t last_fence_ms; /* when the last fenced handle was replaced; 0 never */
     int64_t txn_last_ms;   /* kafka.transactional: when the last transaction ended */
     bool txn_busy;         /* inside txn_end (its flush serves delivery reports) */
+    /* Transactional: jobs suspended in PUBLISH until every earlier offset of
+     * their partition has published (gw_worker_publish_turn); unordered, at
+     * most job_count. */
+    gw_job **held;
+    uint32_t held_count, held_cap;
+    bool releasing; /* inside release_held (resumed jobs publish from there) */
     gw_worker_counters n;
 };
 
@@ -136,6 +142,12 @@ int64_t gw_worker_now_ms(const gw_worker *w);
  * was taken, so its outputs must not be produced (the partition's next
  * reader answers it, from the idempotency store). False otherwise. */
 bool gw_worker_output_muted(const gw_worker *w, const gw_job *job);
+/* kafka.transactional: may the job publish now? True when it is the lowest
+ * offset of its partition not yet published (it is then marked published and
+ * the next such job, if held, is resumed with GW_STEP_AGAIN), when its
+ * outputs are muted, or when not transactional. False: the job is held and
+ * PUBLISH must return GW_STEP_SUSPEND. */
+bool gw_worker_publish_turn(gw_worker *w, gw_job *job);
 /* The worker without its Kafka clients (the unit tests give it a sink and a
  * clock): codec, providers, observability, shared state from the config. */
 gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,
