@@ -392,6 +392,37 @@ static void txn_fatal(gw_worker *w)
     gw_worker_stop(w);
 }
 
+/* The commit half of txn_end: flush (delivery reports finish jobs), then the
+ * done offsets and the outputs in one commit. */
+static gw_txn_result txn_commit(gw_worker *w)
+{
+    uint64_t t0_ns = uv_hrtime();
+    gw_producer_flush(w->prod, GW_TXN_CALL_MS);
+    uint64_t t1_ns = uv_hrtime();
+    rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
+    rd_kafka_consumer_group_metadata_t *md =
+        offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
+    bool open = gw_producer_txn_open(w->prod) || offs != NULL;
+    gw_txn_result r = gw_producer_txn_commit(w->prod, offs, md, GW_TXN_CALL_MS);
+    if (r == GW_TXN_OK && open) {
+        gw_consumer_txn_committed(w->consumer, offs);
+        w->n.txn_commits++;
+    }
+    if (open && gw_log_get_level() <= GW_LOG_DEBUG) {
+        char f[24], c[24], n[16];
+        snprintf(f, sizeof f, "%.1f", (double)(t1_ns - t0_ns) / 1e6);
+        snprintf(c, sizeof c, "%.1f", (double)(uv_hrtime() - t1_ns) / 1e6);
+        snprintf(n, sizeof n, "%d", offs != NULL ? offs->cnt : 0);
+        GW_DEBUG("txn_committed", "flush_ms", f, "commit_ms", c, "partitions", n, "ok",
+                 r == GW_TXN_OK ? "true" : "false");
+    }
+    if (md != NULL)
+        rd_kafka_consumer_group_metadata_destroy(md);
+    if (offs != NULL)
+        rd_kafka_topic_partition_list_destroy(offs);
+    return r;
+}
+
 /*
  * End the open transaction. commit: wait for every output in flight (the
  * delivery reports finish their jobs, so their offsets are done), then
@@ -407,22 +438,10 @@ static void txn_end(gw_worker *w, bool commit, bool rewind)
         return;
     w->txn_busy = true;
     w->txn_last_ms = gw_worker_now_ms(w);
+    uint64_t t0_ns = uv_hrtime();
     gw_txn_result r = GW_TXN_OK;
     if (commit) {
-        gw_producer_flush(w->prod, GW_TXN_CALL_MS);
-        rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
-        rd_kafka_consumer_group_metadata_t *md =
-            offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
-        bool open = gw_producer_txn_open(w->prod) || offs != NULL;
-        r = gw_producer_txn_commit(w->prod, offs, md, GW_TXN_CALL_MS);
-        if (r == GW_TXN_OK && open) {
-            gw_consumer_txn_committed(w->consumer, offs);
-            w->n.txn_commits++;
-        }
-        if (md != NULL)
-            rd_kafka_consumer_group_metadata_destroy(md);
-        if (offs != NULL)
-            rd_kafka_topic_partition_list_destroy(offs);
+        r = txn_commit(w);
     } else if (gw_producer_txn_open(w->prod)) {
         r = gw_producer_txn_abort(w->prod, GW_TXN_CALL_MS) == GW_TXN_OK ? GW_TXN_ABORTED
                                                                         : GW_TXN_FATAL;
@@ -435,6 +454,10 @@ static void txn_end(gw_worker *w, bool commit, bool rewind)
         if (rewind)
             gw_consumer_rewind(w->consumer);
     }
+    uint64_t us = (uv_hrtime() - t0_ns) / 1000;
+    w->n.txn_us_total += us;
+    if (us > w->n.txn_us_max)
+        w->n.txn_us_max = us;
     w->txn_busy = false;
     if (r == GW_TXN_FATAL)
         txn_fatal(w);
@@ -773,6 +796,20 @@ static void on_drain_timer_closed(uv_handle_t *h)
     gw_worker_release_shared(h->data);
 }
 
+static void log_txn_counters(const gw_worker *w)
+{
+    char c[24], a[24], m[24], avg[24], max[24];
+    const gw_worker_counters *n = &w->n;
+    snprintf(c, sizeof c, "%" PRIu64, n->txn_commits);
+    snprintf(a, sizeof a, "%" PRIu64, n->txn_aborts);
+    snprintf(m, sizeof m, "%" PRIu64, n->txn_muted);
+    snprintf(avg, sizeof avg, "%.1f",
+             n->txn_commits > 0 ? (double)n->txn_us_total / 1000.0 / (double)n->txn_commits : 0.0);
+    snprintf(max, sizeof max, "%.1f", (double)n->txn_us_max / 1000.0);
+    GW_INFO("txn_stats", "commits", c, "aborts", a, "muted_outputs", m, "end_ms_avg", avg,
+            "end_ms_max", max);
+}
+
 static void finish_shutdown(gw_worker *w, bool drained)
 {
     if (w->run == GW_RUN_DONE)
@@ -815,6 +852,8 @@ static void finish_shutdown(gw_worker *w, bool drained)
     GW_INFO("worker_stopped", "drained", drained ? "true" : "false", "requests_done", n,
             "unfinished", f, "pauses", pz, "resumes", rs, "consumer_wakeups", cw,
             "producer_wakeups", pw);
+    if (gw_producer_transactional(w->prod))
+        log_txn_counters(w);
 }
 
 static void maybe_finish_drain(gw_worker *w)

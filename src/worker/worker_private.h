@@ -34,11 +34,12 @@ typedef struct {
     uint64_t pauses, resumes, consumer_wakeups, producer_wakeups, consumer_resets;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
-    uint64_t idem_keep_failed;        /* kept response not stored before publishing */
-    uint64_t idem_lease_lost;         /* a renewal found the lease taken over */
-    uint64_t redo_sent, redo_dropped; /* completions sent again; given up */
-    uint64_t txn_commits, txn_aborts; /* kafka.transactional: transactions ended */
-    uint64_t txn_muted;               /* outputs of a job whose partition moved on, not sent */
+    uint64_t idem_keep_failed;         /* kept response not stored before publishing */
+    uint64_t idem_lease_lost;          /* a renewal found the lease taken over */
+    uint64_t redo_sent, redo_dropped;  /* completions sent again; given up */
+    uint64_t txn_commits, txn_aborts;  /* kafka.transactional: transactions ended */
+    uint64_t txn_muted;                /* outputs of a job whose partition moved on, not sent */
+    uint64_t txn_us_total, txn_us_max; /* time the loop spent in txn_end (flush and commit) */
 } gw_worker_counters;
 
 /*

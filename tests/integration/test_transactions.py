@@ -3,9 +3,11 @@
 Two transactional `modelgw` workers (static members w0, w1, so each has a
 stable transactional.id) share a Redis for idempotency; the mock answers
 after 300 ms, one in four requests is streamed. 300 requests flow for about
-6 s; half-way, w0 is killed with SIGKILL (its open transaction holds
-outputs and the requests they answer were done but not committed) and
-started again with the same group.instance.id, whose init_transactions
+6 s; after a third of them a third worker w2 joins (a rebalance: revoked
+partitions commit their transaction first, jobs still in flight on them
+publish nothing); half-way, w0 is killed with SIGKILL (its open transaction
+holds outputs, and the requests they answer were done but not committed)
+and started again with the same group.instance.id, whose init_transactions
 aborts what the dead process left open. Then:
 
 * a read_committed consumer sees exactly one response per request id, none
@@ -20,6 +22,7 @@ aborts what the dead process left open. Then:
 * the group's committed offsets cover every request.
 """
 
+import json
 import signal
 import time
 import uuid
@@ -50,9 +53,9 @@ def test_kill9_read_committed_sees_each_answer_once(
     dep = openai_deployment("oa-txn", mock.url, model="txn-model")
     # Static members: the group.instance.id prefix makes the run's ids unique.
     run = uuid.uuid4().hex[:8]
-    names = [f"w0-{run}", f"w1-{run}"]
+    names = [f"w0-{run}", f"w1-{run}", f"w2-{run}"]
     redis = redis_settings(host, port, redis_prefix)
-    victim, survivor = (fleet.start_worker(n, [dep], redis, _over(n)) for n in names)
+    victim, survivor = (fleet.start_worker(n, [dep], redis, _over(n)) for n in names[:2])
     fleet.wait_assigned([victim, survivor])
     for w in (victim, survivor):
         assert '"txn_ready"' in w.stderr + w.stdout, w.describe()
@@ -66,8 +69,11 @@ def test_kill9_read_committed_sees_each_answer_once(
                          stream=(i % 4 == 0)) for i in range(N)]
     streamed = {r["request_id"] for r in reqs if r["stream"]}
     kill_ms = None
+    third = None
     for i in range(0, N, 15):
         fleet.produce_spread("normal", reqs[i:i + 15])
+        if third is None and i >= N // 3:
+            third = fleet.start_worker(names[2], [dep], redis, _over(names[2]))
         if kill_ms is None and i >= N // 2:
             kill_ms = time.time() * 1000
             victim.signal(signal.SIGKILL)
@@ -78,7 +84,7 @@ def test_kill9_read_committed_sees_each_answer_once(
     # process's open transaction, and it gets its partitions back.
     again = fleet.start_worker(names[0] + "-again", [dep], redis, _over(names[0]))
     again.client_id = names[0]
-    fleet.wait_assigned([again, survivor])
+    fleet.wait_assigned([again, survivor, third])
 
     ids = {r["request_id"] for r in reqs}
     committed_resp.wait_ids(ids, timeout=45)
@@ -86,6 +92,10 @@ def test_kill9_read_committed_sees_each_answer_once(
     # more output can become visible after this.
     assert again.stop() == 0, again.describe()
     assert survivor.stop() == 0, survivor.describe()
+    assert third.stop() == 0, third.describe()
+    stats = [json.loads(line) for w in (again, survivor, third) for line in w.stderr.splitlines()
+             if '"txn_stats"' in line]
+    assert len(stats) == 3 and all(int(s["commits"]) > 0 for s in stats), stats
     committed_resp.poll(1.0)
     usage.until(lambda recs: ids <= {r["request_id"] for r in recs}, 15, "usage events")
     usage.poll(1.0)
@@ -131,6 +141,6 @@ def test_kill9_read_committed_sees_each_answer_once(
     print(f"responses: read_committed {len(committed_resp.records)}, read_uncommitted "
           f"{len(uncommitted_resp.records)}; usage outcomes {dict(outcomes)}; chunks "
           f"{len(chunks.records)}; answered before the kill {len(before)}; provider calls "
-          f"{sum(calls.values())} for {N} requests")
+          f"{sum(calls.values())} for {N} requests; {stats}")
     for t in (committed_resp, uncommitted_resp, usage, chunks):
         t.close()
