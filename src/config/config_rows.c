@@ -636,6 +636,12 @@ static gw_err validate_kafka(gw_cfg_ctx *ctx, const gw_kafka_config *k)
         }
     if (k->output_framing == GW_CFG_FRAMING_AUTO)
         return gw_cfg_fail(ctx, NULL, "kafka.output_framing", "auto is for input only");
+    /* Each transaction lives one commit interval (plus its commit): a
+     * timeout shorter than that would have the broker abort every one. */
+    if (k->transactional && k->transaction_timeout_ms <= k->commit_interval_ms)
+        return gw_cfg_fail_rule(ctx, "kafka.transaction_timeout_ms", "kafka.commit_interval_ms",
+                                "%d is not above kafka.commit_interval_ms %d",
+                                (int)k->transaction_timeout_ms, (int)k->commit_interval_ms);
     for (size_t i = 0; i < k->property_count; i++) {
         const char *eq = strchr(k->properties[i], '=');
         if (eq == NULL || eq == k->properties[i])

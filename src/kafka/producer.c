@@ -29,9 +29,10 @@ struct gw_producer {
     size_t deferred_count;
     bool transactional; /* made with a transactional.id */
     bool txn_open;      /* begun, not yet committed or aborted */
+    bool txn_dead;      /* a transaction call ended in GW_TXN_FATAL: no more calls */
 };
 
-enum { GW_TXN_INIT_MS = 30000 };
+enum { GW_TXN_INIT_MS = 30000, GW_TXN_RETRY_PAUSE_NS = 100 * 1000 * 1000 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -114,6 +115,8 @@ static bool txn_begin(gw_producer *p)
 {
     if (!p->transactional || p->txn_open)
         return true;
+    if (p->txn_dead)
+        return false;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
     if (e != NULL) {
         GW_ERROR("txn_failed", "step", "begin", "error", rd_kafka_error_string(e));
@@ -303,8 +306,18 @@ static void txn_log(const char *step, const rd_kafka_error_t *e)
             rd_kafka_error_txn_requires_abort(e) ? "true" : "false");
 }
 
+/* The producer cannot end its transaction: every later call fails at once
+ * (the broker, or the next producer with this id, ends it). */
+static gw_txn_result txn_dead(gw_producer *p)
+{
+    p->txn_dead = true;
+    return GW_TXN_FATAL;
+}
+
 gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms)
 {
+    if (p->txn_dead)
+        return GW_TXN_FATAL;
     if (!p->txn_open)
         return GW_TXN_OK;
     for (int tries = 0; tries < 2; tries++) {
@@ -319,7 +332,7 @@ gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms)
         if (!retry)
             break;
     }
-    return GW_TXN_FATAL;
+    return txn_dead(p);
 }
 
 static int64_t mono_ns(void)
@@ -346,6 +359,9 @@ static rd_kafka_error_t *txn_step(gw_producer *p, const rd_kafka_topic_partition
             return e;
         txn_log(offsets != NULL ? "send_offsets" : "commit", e);
         rd_kafka_error_destroy(e);
+        /* a timeout used up its wait; anything else failed at once: pause */
+        struct timespec pause = {0, GW_TXN_RETRY_PAUSE_NS};
+        nanosleep(&pause, NULL);
     }
 }
 
@@ -353,10 +369,12 @@ gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partit
                                      const rd_kafka_consumer_group_metadata_t *cgmd, int timeout_ms)
 {
     bool any_offsets = offsets != NULL && offsets->cnt > 0;
+    if (p->txn_dead)
+        return GW_TXN_FATAL;
     if (!p->txn_open && !any_offsets)
         return GW_TXN_OK;
     if (!txn_begin(p))
-        return GW_TXN_FATAL;
+        return txn_dead(p);
     int64_t deadline_ns = mono_ns() + (int64_t)timeout_ms * 1000000;
     const char *step = "send_offsets";
     rd_kafka_error_t *e = any_offsets ? txn_step(p, offsets, cgmd, deadline_ns) : NULL;
@@ -369,11 +387,20 @@ gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partit
         return GW_TXN_OK;
     }
     txn_log(step, e);
-    bool fatal = rd_kafka_error_is_fatal(e);
+    /* A commit still retriable at the deadline is in progress: it can only
+     * be resumed, not aborted. The broker (or the next producer with this
+     * transactional.id) finishes it either way, atomically. */
+    bool stuck = rd_kafka_error_is_fatal(e) ||
+                 (rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e));
     rd_kafka_error_destroy(e);
-    if (fatal)
-        return GW_TXN_FATAL;
+    if (stuck)
+        return txn_dead(p);
     return gw_producer_txn_abort(p, timeout_ms) == GW_TXN_OK ? GW_TXN_ABORTED : GW_TXN_FATAL;
+}
+
+bool gw_producer_txn_dead(const gw_producer *p)
+{
+    return p != NULL && p->txn_dead;
 }
 
 void gw_producer_free(gw_producer *p)

@@ -126,9 +126,11 @@ void gw_producer_flush(gw_producer *p, int timeout_ms);
  * Commit the open transaction (one is begun when none is open and offsets
  * holds any), with offsets (NULL: none) sent to the group of cgmd first
  * (rd_kafka_send_offsets_to_transaction). Retriable errors (timeouts) are
- * retried until timeout_ms has passed; an error that is neither fatal nor
- * fixed by then aborts the transaction (GW_TXN_ABORTED, or GW_TXN_FATAL when
- * even the abort fails). Every failure is logged (txn_failed).
+ * retried until timeout_ms has passed (100 ms apart when they fail at once).
+ * An abortable error aborts the transaction (GW_TXN_ABORTED, or GW_TXN_FATAL
+ * when even the abort fails); a fatal one, or a commit still retriable at the
+ * deadline (it can be resumed, not aborted), is GW_TXN_FATAL. Every failure
+ * is logged (txn_failed).
  */
 gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
                                      const rd_kafka_consumer_group_metadata_t *cgmd,
@@ -136,6 +138,11 @@ gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partit
 /* Abort the open transaction (its messages are purged and reported failed);
  * GW_TXN_OK when none was open. */
 gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms);
+/* A transaction call returned GW_TXN_FATAL: the producer makes no more
+ * transactional calls (each returns GW_TXN_FATAL at once) and sends nothing
+ * more; its open transaction is ended by the broker (transaction timeout) or
+ * by the next producer with the same transactional.id. */
+bool gw_producer_txn_dead(const gw_producer *p);
 
 /* Purges what is queued or in flight (no report is served after), destroys
  * the handle. NULL is ok. */

@@ -306,8 +306,11 @@ static bool serve_producer(void *ud)
 bool gw_worker_output_muted(const gw_worker *w, const gw_job *job)
 {
     const gw_part *p = job->in.part;
-    return p != NULL && gw_producer_transactional(w->prod) &&
-           (!p->assigned || p->generation != job->in.part_gen);
+    if (!gw_producer_transactional(w->prod))
+        return false;
+    /* a dead transactional producer sends nothing more (txn_fatal) */
+    return gw_producer_txn_dead(w->prod) ||
+           (p != NULL && (!p->assigned || p->generation != job->in.part_gen));
 }
 
 /* The held job of partition p, generation gen, at offset off; -1 none.
@@ -434,7 +437,7 @@ static gw_txn_result txn_commit(gw_worker *w)
  */
 static void txn_end(gw_worker *w, bool commit, bool rewind)
 {
-    if (!gw_producer_transactional(w->prod) || w->txn_busy)
+    if (!gw_producer_transactional(w->prod) || w->txn_busy || gw_producer_txn_dead(w->prod))
         return;
     w->txn_busy = true;
     w->txn_last_ms = gw_worker_now_ms(w);

@@ -15,14 +15,17 @@ import collections
 import time
 
 from gwlib import make_request, start_worker
-from test_broker_restart import PrivateKafka, private_env, private_kafka  # noqa: F401
+from test_broker_restart import (  # noqa: F401
+    PrivateKafka, _free_port, _get, private_env, private_kafka,
+)
 
 
-def _conf(env, name):
+def _conf(env, name, admin_port):
     return env.config(name, kafka={"session_timeout_ms": 6000, "group_instance_id": name,
                                    "transactional": True, "commit_interval_ms": 300,
                                    "transaction_timeout_ms": 30000},
-                      worker={"max_in_flight": 64}, mock={"latency_ms": 20})
+                      worker={"max_in_flight": 64}, mock={"latency_ms": 20},
+                      extra=f"admin: {{ port = {admin_port}; }};")
 
 
 def _read_committed(env, out, want, timeout=120):
@@ -34,7 +37,8 @@ def _read_committed(env, out, want, timeout=120):
 def test_broker_restart_keeps_outputs_exactly_once(private_kafka, private_env, start_process,
                                                    binary):
     env = private_env
-    w = start_worker(start_process, binary, _conf(env, "tx"), "tx")
+    port = _free_port()
+    w = start_worker(start_process, binary, _conf(env, "tx", port), "tx")
     first = [make_request(text=f"before {i}") for i in range(60)]
     env.produce("normal", first)
     want = {r["request_id"] for r in first}
@@ -64,9 +68,12 @@ def test_broker_restart_keeps_outputs_exactly_once(private_kafka, private_env, s
             assert w.proc.returncode == 1, w.describe()
             assert '"txn_fatal"' in w.stderr or '"txn_init_failed"' in w.stderr, w.describe()
             restarted += 1
-            w = start_worker(start_process, binary, _conf(env, "tx"), f"tx-{restarted}")
+            w = start_worker(start_process, binary, _conf(env, "tx", port), f"tx-{restarted}")
     responses = _read_committed(env, "responses", want)
     usage = _read_committed(env, "usage", want)
+    status, health = _get(port, "/health")
+    txns = health["kafka"]["transactions"]
+    assert status == 200 and txns["commits"] > 0 and txns["held"] == 0, health
     assert w.stop() == 0, w.describe()
 
     counts = collections.Counter(r["request_id"] for r in responses)
@@ -78,4 +85,4 @@ def test_broker_restart_keeps_outputs_exactly_once(private_kafka, private_env, s
     log = w.stderr
     print(f"answered {len(counts)}; worker restarted {restarted} times; aborts "
           f"{log.count('txn_aborted')}, rewinds {log.count('txn_rewind')}, fenced consumers "
-          f"{log.count('consumer_fenced')}")
+          f"{log.count('consumer_fenced')}; /health transactions {txns}")
