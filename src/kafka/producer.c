@@ -388,10 +388,11 @@ gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partit
     }
     txn_log(step, e);
     /* A commit still retriable at the deadline is in progress: it can only
-     * be resumed, not aborted. The broker (or the next producer with this
-     * transactional.id) finishes it either way, atomically. */
+     * be resumed, not aborted (offsets not yet sent can be). The broker (or the next producer with
+     * this transactional.id) finishes it either way, atomically. */
     bool stuck = rd_kafka_error_is_fatal(e) ||
-                 (rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e));
+                 (strcmp(step, "commit") == 0 && rd_kafka_error_is_retriable(e) &&
+                  !rd_kafka_error_txn_requires_abort(e));
     rd_kafka_error_destroy(e);
     if (stuck)
         return txn_dead(p);

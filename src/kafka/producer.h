@@ -128,8 +128,9 @@ void gw_producer_flush(gw_producer *p, int timeout_ms);
  * (rd_kafka_send_offsets_to_transaction). Retriable errors (timeouts) are
  * retried until timeout_ms has passed (100 ms apart when they fail at once).
  * An abortable error aborts the transaction (GW_TXN_ABORTED, or GW_TXN_FATAL
- * when even the abort fails); a fatal one, or a commit still retriable at the
- * deadline (it can be resumed, not aborted), is GW_TXN_FATAL. Every failure
+ * when even the abort fails), and so does any other error but these two: a
+ * fatal one, or a commit still retriable at the deadline (it can be resumed,
+ * not aborted), is GW_TXN_FATAL. Every failure
  * is logged (txn_failed).
  */
 gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,

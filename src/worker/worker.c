@@ -389,8 +389,8 @@ bool gw_worker_publish_turn(gw_worker *w, gw_job *job)
 static void txn_fatal(gw_worker *w)
 {
     GW_ERROR("txn_fatal", "action",
-             "stopping: the open transaction is aborted and its requests are served again by "
-             "the group");
+             "stopping: the broker or this worker's restart ends the open transaction; what it "
+             "did not commit is served again by the group");
     w->fatal = true;
     gw_worker_stop(w);
 }
