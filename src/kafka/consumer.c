@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "kafka/kconf.h"
 
-enum { MAX_PARTITIONS = 4096 };
+enum { MAX_PARTITIONS = 4096, GW_REWIND_LOOKUP_MS = 5000 };
 
 struct gw_consumer {
     rd_kafka_t *rk;
@@ -350,36 +350,39 @@ rd_kafka_consumer_group_metadata_t *gw_consumer_group_metadata(gw_consumer *c)
 }
 
 /* The group's committed offsets of the assigned partitions that have no
- * transaction's offset yet (NULL when every one has). */
-static rd_kafka_topic_partition_list_t *rewind_lookup(gw_consumer *c)
+ * transaction's offset yet (*l NULL when every one has). False when they
+ * could not be read. */
+static bool rewind_lookup(gw_consumer *c, rd_kafka_topic_partition_list_t **l)
 {
-    rd_kafka_topic_partition_list_t *l = NULL;
+    *l = NULL;
     for (int t = 0; t < GW_TIER__COUNT; t++)
         for (int32_t i = 0; i < c->parts[t].count; i++) {
             gw_part *p = c->parts[t].items[i];
             if (p == NULL || !p->assigned || p->txn_committed >= 0)
                 continue;
-            if (l == NULL)
-                l = rd_kafka_topic_partition_list_new(8);
-            rd_kafka_topic_partition_list_add(l, c->tier_topics[t], p->partition);
+            if (*l == NULL)
+                *l = rd_kafka_topic_partition_list_new(8);
+            rd_kafka_topic_partition_list_add(*l, c->tier_topics[t], p->partition);
         }
-    if (l != NULL && rd_kafka_committed(c->rk, l, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        GW_ERROR("txn_rewind_lookup_failed", "action", "rewinding to the beginning");
-        for (int i = 0; i < l->cnt; i++)
-            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-    }
-    return l;
+    if (*l == NULL)
+        return true;
+    bool ok = rd_kafka_committed(c->rk, *l, GW_REWIND_LOOKUP_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; ok && i < (*l)->cnt; i++)
+        ok = (*l)->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    return ok;
 }
 
-void gw_consumer_rewind(gw_consumer *c)
+gw_err gw_consumer_rewind(gw_consumer *c)
 {
-    rd_kafka_topic_partition_list_t *group = rewind_lookup(c);
+    rd_kafka_topic_partition_list_t *group = NULL;
+    bool known = rewind_lookup(c, &group);
     uint32_t window = (uint32_t)c->k->max_partition_runahead * 2, n = 0;
     for (int t = 0; t < GW_TIER__COUNT; t++)
         for (int32_t i = 0; i < c->parts[t].count; i++) {
             gw_part *p = c->parts[t].items[i];
             if (p == NULL || !p->assigned)
                 continue;
+            part_fresh(c, p, window); /* jobs in flight no longer touch it */
             int64_t to = p->txn_committed;
             rd_kafka_topic_partition_t *g =
                 to >= 0 || group == NULL
@@ -389,18 +392,24 @@ void gw_consumer_rewind(gw_consumer *c)
                 to = g->offset;
             if (to < 0)
                 to = RD_KAFKA_OFFSET_BEGINNING; /* the group has none: auto.offset.reset */
-            part_fresh(c, p, window);
-            gw_consumer_seek(c, p, to);
+            if (known)
+                gw_consumer_seek(c, p, to);
             n++;
         }
     if (group != NULL)
         rd_kafka_topic_partition_list_destroy(group);
     char cnt[16];
     snprintf(cnt, sizeof cnt, "%u", n);
+    if (!known) {
+        GW_ERROR("txn_rewind_failed", "partitions", cnt, "error",
+                 "the group's committed offsets could not be read");
+        return GW_E_IO;
+    }
     GW_WARN("txn_rewind", "partitions", cnt, "action",
             "served again from the last committed offsets");
     if (c->hooks.assigned != NULL)
         c->hooks.assigned(c->hooks.ud);
+    return GW_OK;
 }
 
 /* ---- set-up -------------------------------------------------------------------- */

@@ -194,9 +194,11 @@ rd_kafka_consumer_group_metadata_t *gw_consumer_group_metadata(gw_consumer *c);
  * sought back to its last committed offset (the transaction's, else the
  * group's, read with rd_kafka_committed: blocks up to 5 s; the beginning
  * when the group has none), so what the aborted transaction held is served
- * again. hooks.assigned runs after (pause states). Logs txn_rewind.
+ * again; hooks.assigned runs after (pause states). Logs txn_rewind. GW_E_IO
+ * (logged txn_rewind_failed, nothing sought) when the group's offsets could
+ * not be read: the caller must then commit nothing more.
  */
-void gw_consumer_rewind(gw_consumer *c);
+gw_err gw_consumer_rewind(gw_consumer *c);
 /* rd_kafka_consumer_close(): leaves the group (the revoke runs from here). */
 void gw_consumer_close(gw_consumer *c);
 /* Destroys the queues and the handle, then the partition table. NULL is ok. */

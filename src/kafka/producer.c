@@ -404,6 +404,11 @@ bool gw_producer_txn_dead(const gw_producer *p)
     return p != NULL && p->txn_dead;
 }
 
+void gw_producer_txn_give_up(gw_producer *p)
+{
+    (void)txn_dead(p);
+}
+
 void gw_producer_free(gw_producer *p)
 {
     if (p == NULL)

@@ -144,6 +144,8 @@ gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms);
  * more; its open transaction is ended by the broker (transaction timeout) or
  * by the next producer with the same transactional.id. */
 bool gw_producer_txn_dead(const gw_producer *p);
+/* Make it so (the owner can no longer tell which offsets to commit). */
+void gw_producer_txn_give_up(gw_producer *p);
 
 /* Purges what is queued or in flight (no report is served after), destroys
  * the handle. NULL is ok. */

@@ -454,8 +454,10 @@ static void txn_end(gw_worker *w, bool commit, bool rewind)
         GW_WARN("txn_aborted", "action",
                 rewind ? "serving the partitions again from the last commit"
                        : "the partitions' next owner serves them from the last commit");
-        if (rewind)
-            gw_consumer_rewind(w->consumer);
+        if (rewind && gw_consumer_rewind(w->consumer) != GW_OK) {
+            gw_producer_txn_give_up(w->prod); /* where to resume is unknown: commit nothing */
+            r = GW_TXN_FATAL;
+        }
     }
     uint64_t us = (uv_hrtime() - t0_ns) / 1000;
     w->n.txn_us_total += us;
