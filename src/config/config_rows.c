@@ -227,7 +227,8 @@ static const gw_cfg_row top_rows[] = {
     I("kafka.max_partition_runahead", kafka.max_partition_runahead, 1, 1000000, "20000",
       "Messages a partition may run past its commit watermark before it is paused"),
     I("kafka.commit_interval_ms", kafka.commit_interval_ms, 10, MS_MAX, "1000",
-      "How often stored offsets are committed"),
+      "How often stored offsets are committed (with kafka.transactional: how often a "
+      "transaction ends)"),
     I("kafka.session_timeout_ms", kafka.session_timeout_ms, 1000, 3600000, "10000",
       "Consumer group session timeout"),
     I("kafka.max_poll_interval_ms", kafka.max_poll_interval_ms, 1000, MS_MAX, "300000",
@@ -255,7 +256,8 @@ static const gw_cfg_row top_rows[] = {
       "Exactly-once outputs: responses, chunks, usage and consumed offsets in one Kafka "
       "transaction per commit interval (read them with isolation.level=read_committed)"),
     S("kafka.transactional_id_prefix", kafka.transactional_id_prefix, 1, "modelgw",
-      "transactional.id = <prefix>-<kafka.group_instance_id, or the worker id when none>"),
+      "transactional.id = this prefix, a dash, then kafka.group_instance_id (or the worker id "
+      "when none)"),
     I("kafka.transaction_timeout_ms", kafka.transaction_timeout_ms, 1000, 900000, "60000",
       "transaction.timeout.ms: the broker aborts a dead worker's open transaction after this"),
     ENV("kafka.sasl_password_env", kafka.sasl_password_env, kafka.sasl_password, "",
