@@ -396,12 +396,23 @@ static void txn_fatal(gw_worker *w)
 }
 
 /* The commit half of txn_end: flush (delivery reports finish jobs), then the
- * done offsets and the outputs in one commit. */
-static gw_txn_result txn_commit(gw_worker *w)
+ * done offsets and the outputs in one commit. When the flush left outputs
+ * unacknowledged (a broker away), their requests are not done yet, so the
+ * offsets would not cover outputs the commit makes visible: nothing is
+ * committed (*deferred; the transaction stays open). */
+static gw_txn_result txn_commit(gw_worker *w, bool *deferred)
 {
     uint64_t t0_ns = uv_hrtime();
     gw_producer_flush(w->prod, GW_TXN_CALL_MS);
     uint64_t t1_ns = uv_hrtime();
+    *deferred = gw_producer_outq_len(w->prod) > 0;
+    if (*deferred) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", gw_producer_outq_len(w->prod));
+        GW_WARN("txn_commit_deferred", "unacknowledged", n, "action",
+                "the transaction stays open: committed once every output is acknowledged");
+        return GW_TXN_OK;
+    }
     rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
     rd_kafka_consumer_group_metadata_t *md =
         offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
@@ -430,12 +441,15 @@ static gw_txn_result txn_commit(gw_worker *w)
  * End the open transaction. commit: wait for every output in flight (the
  * delivery reports finish their jobs, so their offsets are done), then
  * commit the outputs with the done offsets (fenced by the group generation).
- * Otherwise, or when the commit hits an abortable error, abort it; rewind
- * then sends the assigned partitions back to their last committed offsets
- * (not when they are being given up anyway). It blocks the loop (each call
- * at most GW_TXN_CALL_MS): nothing is produced meanwhile.
+ * Otherwise, or when the commit hits an abortable error, abort it. tick: the
+ * commit interval's end, which may leave the transaction open when outputs
+ * are still unacknowledged, and after an abort sends the assigned partitions
+ * back to their last committed offsets; else (revoke, handle replaced, exit)
+ * the partitions are being given up: what cannot be committed now is
+ * aborted. It blocks the loop (each call at most GW_TXN_CALL_MS): nothing is
+ * produced meanwhile.
  */
-static void txn_end(gw_worker *w, bool commit, bool rewind)
+static void txn_end(gw_worker *w, bool commit, bool tick)
 {
     if (!gw_producer_transactional(w->prod) || w->txn_busy || gw_producer_txn_dead(w->prod))
         return;
@@ -443,18 +457,19 @@ static void txn_end(gw_worker *w, bool commit, bool rewind)
     w->txn_last_ms = gw_worker_now_ms(w);
     uint64_t t0_ns = uv_hrtime();
     gw_txn_result r = GW_TXN_OK;
-    if (commit) {
-        r = txn_commit(w);
-    } else if (gw_producer_txn_open(w->prod)) {
+    bool deferred = false;
+    if (commit)
+        r = txn_commit(w, &deferred);
+    if ((!commit || (deferred && !tick)) && gw_producer_txn_open(w->prod)) {
         r = gw_producer_txn_abort(w->prod, GW_TXN_CALL_MS) == GW_TXN_OK ? GW_TXN_ABORTED
                                                                         : GW_TXN_FATAL;
     }
     if (r == GW_TXN_ABORTED) {
         w->n.txn_aborts++;
         GW_WARN("txn_aborted", "action",
-                rewind ? "serving the partitions again from the last commit"
-                       : "the partitions' next owner serves them from the last commit");
-        if (rewind && gw_consumer_rewind(w->consumer) != GW_OK) {
+                tick ? "serving the partitions again from the last commit"
+                     : "the partitions' next owner serves them from the last commit");
+        if (tick && gw_consumer_rewind(w->consumer) != GW_OK) {
             gw_producer_txn_give_up(w->prod); /* where to resume is unknown: commit nothing */
             r = GW_TXN_FATAL;
         }
