@@ -82,11 +82,14 @@ typedef struct {
      * topics.responses (worker/validate.h) */
     const char *reply_topics[GW_CFG_MAX_REPLY_TOPICS];
     size_t reply_topic_count;
-    int32_t output_retry_ms;          /* an undeliverable output is retried this long */
-    const char *sasl_password_env;    /* variable holding sasl.password; NULL = none */
-    const char *sasl_password;        /* resolved secret or NULL; never log */
-    const char *ssl_key_password_env; /* variable holding ssl.key.password; NULL = none */
-    const char *ssl_key_password;     /* resolved secret or NULL; never log */
+    int32_t output_retry_ms;             /* an undeliverable output is retried this long */
+    bool transactional;                  /* exactly-once outputs (kafka/txn in worker.c) */
+    const char *transactional_id_prefix; /* transactional.id = prefix-<instance or worker id> */
+    int32_t transaction_timeout_ms;      /* transaction.timeout.ms */
+    const char *sasl_password_env;       /* variable holding sasl.password; NULL = none */
+    const char *sasl_password;           /* resolved secret or NULL; never log */
+    const char *ssl_key_password_env;    /* variable holding ssl.key.password; NULL = none */
+    const char *ssl_key_password;        /* resolved secret or NULL; never log */
 } gw_kafka_config;
 
 typedef struct {

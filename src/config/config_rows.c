@@ -227,7 +227,8 @@ static const gw_cfg_row top_rows[] = {
     I("kafka.max_partition_runahead", kafka.max_partition_runahead, 1, 1000000, "20000",
       "Messages a partition may run past its commit watermark before it is paused"),
     I("kafka.commit_interval_ms", kafka.commit_interval_ms, 10, MS_MAX, "1000",
-      "How often stored offsets are committed"),
+      "How often stored offsets are committed (with kafka.transactional: how often a "
+      "transaction ends)"),
     I("kafka.session_timeout_ms", kafka.session_timeout_ms, 1000, 3600000, "10000",
       "Consumer group session timeout"),
     I("kafka.max_poll_interval_ms", kafka.max_poll_interval_ms, 1000, MS_MAX, "300000",
@@ -252,6 +253,14 @@ static const gw_cfg_row top_rows[] = {
     I("kafka.output_retry_ms", kafka.output_retry_ms, 0, MS_MAX, "30000",
       "An output whose delivery failed is produced again with backoff for this long, then "
       "dead-lettered (a reply_topic response: an error response on kafka.topics.responses)"),
+    B("kafka.transactional", kafka.transactional, "false",
+      "Exactly-once outputs: responses, chunks, usage and consumed offsets in one Kafka "
+      "transaction per commit interval (read them with isolation.level=read_committed)"),
+    S("kafka.transactional_id_prefix", kafka.transactional_id_prefix, 1, "modelgw",
+      "transactional.id = this prefix, a dash, then kafka.group_instance_id (or the worker id "
+      "when none)"),
+    I("kafka.transaction_timeout_ms", kafka.transaction_timeout_ms, 1000, 900000, "60000",
+      "transaction.timeout.ms: the broker aborts a dead worker's open transaction after this"),
     ENV("kafka.sasl_password_env", kafka.sasl_password_env, kafka.sasl_password, "",
         "Environment variable holding the SASL password (sasl.password); none = not set"),
     ENV("kafka.ssl_key_password_env", kafka.ssl_key_password_env, kafka.ssl_key_password, "",
@@ -630,6 +639,12 @@ static gw_err validate_kafka(gw_cfg_ctx *ctx, const gw_kafka_config *k)
         }
     if (k->output_framing == GW_CFG_FRAMING_AUTO)
         return gw_cfg_fail(ctx, NULL, "kafka.output_framing", "auto is for input only");
+    /* Each transaction lives one commit interval (plus its commit): a
+     * timeout shorter than that would have the broker abort every one. */
+    if (k->transactional && k->transaction_timeout_ms <= k->commit_interval_ms)
+        return gw_cfg_fail_rule(ctx, "kafka.transaction_timeout_ms", "kafka.commit_interval_ms",
+                                "%d is not above kafka.commit_interval_ms %d",
+                                (int)k->transaction_timeout_ms, (int)k->commit_interval_ms);
     for (size_t i = 0; i < k->property_count; i++) {
         const char *eq = strchr(k->properties[i], '=');
         if (eq == NULL || eq == k->properties[i])

@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "kafka/kconf.h"
 
-enum { MAX_PARTITIONS = 4096 };
+enum { MAX_PARTITIONS = 4096, GW_REWIND_LOOKUP_MS = 5000 };
 
 struct gw_consumer {
     rd_kafka_t *rk;
@@ -26,6 +26,7 @@ struct gw_consumer {
     gw_part_table parts[GW_TIER__COUNT];
     gw_consumer_hooks hooks;
     bool record_too_large; /* a fetch failed on receive.message.max.bytes */
+    bool transactional;    /* offsets go through the producer's transactions */
 };
 
 /* ---- the partition table ------------------------------------------------------- */
@@ -53,6 +54,7 @@ static gw_part *part_get(gw_consumer *c, gw_tier t, int32_t partition, bool crea
         p->partition = partition;
         p->stored = -1;
         p->carry = -1;
+        p->txn_committed = -1;
         tb->items[partition] = p;
     }
     return tb->items[partition];
@@ -102,7 +104,7 @@ bool gw_consumer_set_paused(gw_consumer *c, gw_part *p, bool pause)
 
 void gw_consumer_store(gw_consumer *c, gw_part *p)
 {
-    if (!p->assigned || !p->offs_ready)
+    if (!p->assigned || !p->offs_ready || c->transactional)
         return;
     int64_t off = gw_offsets_committable(&p->offs);
     if (off < 0 || off == p->stored)
@@ -141,12 +143,32 @@ void gw_consumer_seek(gw_consumer *c, gw_part *p, int64_t offset)
 
 rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c)
 {
+    if (c->transactional)
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
     gw_consumer_store_all(c);
     rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
     return err == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR : err;
 }
 
 /* ---- rebalance ----------------------------------------------------------------- */
+
+/* A new generation of p: fresh trackers (the publish tracker too when
+ * transactional), nothing paused for run-ahead. */
+static void part_fresh(gw_consumer *c, gw_part *p, uint32_t window)
+{
+    if (p->offs_ready)
+        gw_offsets_cleanup(&p->offs);
+    p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
+    if (p->pubs_ready)
+        gw_offsets_cleanup(&p->pubs);
+    p->pubs_ready = c->transactional && gw_offsets_init(&p->pubs, window) == GW_OK;
+    if (c->transactional && !p->pubs_ready && p->offs_ready) {
+        gw_offsets_cleanup(&p->offs); /* both or neither: intake skips the partition */
+        p->offs_ready = false;
+    }
+    p->generation++;
+    p->runahead_full = false;
+}
 
 /*
  * After a handle was given up (gw_consumer_give_up), what it had finished
@@ -212,14 +234,11 @@ static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
         gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, parts->elems[i].partition, true);
         if (p == NULL)
             continue;
-        if (p->offs_ready)
-            gw_offsets_cleanup(&p->offs);
-        p->offs_ready = gw_offsets_init(&p->offs, window) == GW_OK;
-        p->generation++;
+        part_fresh(c, p, window);
         p->assigned = true;
         p->paused = false;
-        p->runahead_full = false;
         p->stored = -1;
+        p->txn_committed = -1;
     }
     rd_kafka_assign(c->rk, parts);
     store_carried(c, parts);
@@ -243,7 +262,10 @@ static void on_assign(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(gw_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     bool lost = rd_kafka_assignment_lost(c->rk);
-    if (!lost) {
+    if (c->transactional) {
+        if (c->hooks.revoking != NULL)
+            c->hooks.revoking(c->hooks.ud, lost);
+    } else if (!lost) {
         /* Synchronous, but only here and at exit: the group must hold what is
          * done before another member takes these partitions. */
         rd_kafka_resp_err_t err = gw_consumer_commit_sync(c);
@@ -290,6 +312,104 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     if (c->hooks.stats != NULL)
         c->hooks.stats(c->hooks.ud, json, len);
     return 0; /* librdkafka frees json */
+}
+
+/* ---- transactional offsets ---------------------------------------------------- */
+
+rd_kafka_topic_partition_list_t *gw_consumer_txn_offsets(gw_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        for (int32_t i = 0; i < c->parts[t].count; i++) {
+            gw_part *p = c->parts[t].items[i];
+            if (p == NULL || !p->assigned || !p->offs_ready)
+                continue;
+            int64_t off = gw_offsets_committable(&p->offs);
+            if (off < 0 || off == p->txn_committed)
+                continue;
+            if (l == NULL)
+                l = rd_kafka_topic_partition_list_new(8);
+            rd_kafka_topic_partition_list_add(l, c->tier_topics[t], p->partition)->offset = off;
+        }
+    return l;
+}
+
+void gw_consumer_txn_committed(gw_consumer *c, const rd_kafka_topic_partition_list_t *offsets)
+{
+    for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
+        int t = gw_consumer_tier_of(c, offsets->elems[i].topic);
+        gw_part *p = t < 0 ? NULL : part_get(c, (gw_tier)t, offsets->elems[i].partition, false);
+        if (p != NULL && p->assigned)
+            p->txn_committed = offsets->elems[i].offset;
+    }
+}
+
+rd_kafka_consumer_group_metadata_t *gw_consumer_group_metadata(gw_consumer *c)
+{
+    return rd_kafka_consumer_group_metadata(c->rk);
+}
+
+/* The group's committed offsets of the assigned partitions that have no
+ * transaction's offset yet (*l NULL when every one has). False when they
+ * could not be read. */
+static bool rewind_lookup(gw_consumer *c, rd_kafka_topic_partition_list_t **l)
+{
+    *l = NULL;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        for (int32_t i = 0; i < c->parts[t].count; i++) {
+            gw_part *p = c->parts[t].items[i];
+            if (p == NULL || !p->assigned || p->txn_committed >= 0)
+                continue;
+            if (*l == NULL)
+                *l = rd_kafka_topic_partition_list_new(8);
+            rd_kafka_topic_partition_list_add(*l, c->tier_topics[t], p->partition);
+        }
+    if (*l == NULL)
+        return true;
+    bool ok = rd_kafka_committed(c->rk, *l, GW_REWIND_LOOKUP_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; ok && i < (*l)->cnt; i++)
+        ok = (*l)->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    return ok;
+}
+
+gw_err gw_consumer_rewind(gw_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *group = NULL;
+    bool known = rewind_lookup(c, &group);
+    uint32_t window = (uint32_t)c->k->max_partition_runahead * 2, n = 0;
+    for (int t = 0; t < GW_TIER__COUNT; t++)
+        for (int32_t i = 0; i < c->parts[t].count; i++) {
+            gw_part *p = c->parts[t].items[i];
+            if (p == NULL || !p->assigned)
+                continue;
+            part_fresh(c, p, window); /* jobs in flight no longer touch it */
+            int64_t to = p->txn_committed;
+            rd_kafka_topic_partition_t *g =
+                to >= 0 || group == NULL
+                    ? NULL
+                    : rd_kafka_topic_partition_list_find(group, c->tier_topics[t], p->partition);
+            if (g != NULL)
+                to = g->offset;
+            if (to < 0)
+                to = RD_KAFKA_OFFSET_BEGINNING; /* the group has none: auto.offset.reset */
+            if (known)
+                gw_consumer_seek(c, p, to);
+            n++;
+        }
+    if (group != NULL)
+        rd_kafka_topic_partition_list_destroy(group);
+    char cnt[16];
+    snprintf(cnt, sizeof cnt, "%u", n);
+    if (!known) {
+        GW_ERROR("txn_rewind_failed", "partitions", cnt, "error",
+                 "the group's committed offsets could not be read");
+        return GW_E_IO;
+    }
+    GW_WARN("txn_rewind", "partitions", cnt, "action",
+            "served again from the last committed offsets");
+    if (c->hooks.assigned != NULL)
+        c->hooks.assigned(c->hooks.ud);
+    return GW_OK;
 }
 
 /* ---- set-up -------------------------------------------------------------------- */
@@ -339,7 +459,7 @@ static rd_kafka_t *make_consumer(gw_consumer *kc, const char *bootstrap)
               (k->group_instance_id == NULL || k->group_instance_id[0] == '\0' ||
                gw_kconf_set(c, "group.instance.id", k->group_instance_id)) &&
               gw_kconf_set(c, "enable.auto.offset.store", "false") &&
-              gw_kconf_set(c, "enable.auto.commit", "true") &&
+              gw_kconf_set(c, "enable.auto.commit", k->transactional ? "false" : "true") &&
               gw_kconf_int(c, "auto.commit.interval.ms", k->commit_interval_ms) &&
               gw_kconf_set(c, "auto.offset.reset", "earliest") &&
               gw_kconf_set(c, "partition.assignment.strategy", "roundrobin") &&
@@ -377,6 +497,7 @@ gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
     if (c == NULL)
         return GW_E_NOMEM;
     c->k = k;
+    c->transactional = k->transactional;
     c->max_record_bytes = max_record_bytes;
     c->bootstrap = strdup(bootstrap);
     if (c->bootstrap == NULL) {
@@ -422,7 +543,9 @@ void gw_consumer_give_up(gw_consumer *c)
             if (p == NULL || !p->assigned)
                 continue;
             int64_t done = p->offs_ready ? gw_offsets_committable(&p->offs) : -1;
-            p->carry = done > p->stored ? done : p->stored;
+            /* Transactional: what is done but uncommitted is in a transaction
+             * that is aborted (or was committed with its offsets): no carry. */
+            p->carry = c->transactional ? -1 : done > p->stored ? done : p->stored;
             p->assigned = false;
             p->paused = false;
             p->generation++;
@@ -579,6 +702,8 @@ void gw_consumer_free(gw_consumer *c)
             gw_part *p = c->parts[t].items[i];
             if (p != NULL && p->offs_ready)
                 gw_offsets_cleanup(&p->offs);
+            if (p != NULL && p->pubs_ready)
+                gw_offsets_cleanup(&p->pubs);
             free(p);
         }
         free(c->parts[t].items);

@@ -28,6 +28,13 @@
  *    generation the stored offset never moves backwards.
  *  - p->paused mirrors what librdkafka was told for an assigned partition;
  *    an unassigned partition is never marked paused.
+ *
+ * Transactional mode (kafka.transactional): nothing is stored or committed
+ * by the consumer (enable.auto.commit=false); the worker reads the
+ * committable offsets (gw_consumer_txn_offsets) and commits them in its
+ * producer's transaction, and the revoke calls hooks.revoking instead of
+ * committing. gw_consumer_rewind() sends every assigned partition back to
+ * its last committed offset after an aborted transaction.
  */
 #ifndef GW_KAFKA_CONSUMER_H
 #define GW_KAFKA_CONSUMER_H
@@ -58,8 +65,15 @@ typedef struct gw_part {
     uint32_t generation; /* bumped on assign and on revoke */
     gw_offsets offs;
     bool offs_ready;
-    int64_t stored; /* last offset handed to rd_kafka_offsets_store; -1 none */
-    int64_t carry;  /* finished up to here when its handle was given up; -1 none */
+    /* Transactional only: offsets taken and not yet published (a job
+     * publishes when it is the lowest, so what a transaction holds is
+     * always a prefix of the partition); same window as offs. */
+    gw_offsets pubs;
+    bool pubs_ready;
+    int64_t stored;        /* last offset handed to rd_kafka_offsets_store; -1 none */
+    int64_t carry;         /* finished up to here when its handle was given up; -1 none */
+    int64_t txn_committed; /* transactional: last offset committed in a transaction during
+                            * this assignment; -1 none yet */
 } gw_part;
 
 typedef struct {
@@ -80,6 +94,10 @@ typedef struct {
      * librdkafka frees json after the call. */
     void (*stats)(void *ud, const char *json, size_t len);
     int stats_interval_ms; /* statistics.interval.ms when stats is set */
+    /* Transactional mode: the assigned partitions are about to be given up
+     * (lost: the group already gave them to another member). The worker ends
+     * its open transaction here; partitions are still assigned. */
+    void (*revoking)(void *ud, bool lost);
 } gw_consumer_hooks;
 
 /*
@@ -158,8 +176,29 @@ void gw_consumer_store_all(gw_consumer *c);
 void gw_consumer_seek(gw_consumer *c, gw_part *p, int64_t offset);
 /* Store every partition's committable offset and commit synchronously (it
  * blocks: only on revoke and at exit). RD_KAFKA_RESP_ERR__NO_OFFSET (nothing
- * to commit) is reported as no error. */
+ * to commit) is reported as no error. Does nothing in transactional mode. */
 rd_kafka_resp_err_t gw_consumer_commit_sync(gw_consumer *c);
+/* Transactional mode: the committable offset of every assigned partition
+ * whose offset moved since its last transaction (NULL when none), for
+ * rd_kafka_send_offsets_to_transaction; the caller destroys it. */
+rd_kafka_topic_partition_list_t *gw_consumer_txn_offsets(gw_consumer *c);
+/* Those offsets were committed: remember them per partition (those still
+ * assigned). */
+void gw_consumer_txn_committed(gw_consumer *c, const rd_kafka_topic_partition_list_t *offsets);
+/* The group metadata the transaction's offsets are fenced with (KIP-447:
+ * a member of an older generation cannot commit); the caller destroys it. */
+rd_kafka_consumer_group_metadata_t *gw_consumer_group_metadata(gw_consumer *c);
+/*
+ * After an aborted transaction: every assigned partition gets a fresh
+ * tracker and a new generation (jobs in flight no longer touch it) and is
+ * sought back to its last committed offset (the transaction's, else the
+ * group's, read with rd_kafka_committed: blocks up to 5 s; the beginning
+ * when the group has none), so what the aborted transaction held is served
+ * again; hooks.assigned runs after (pause states). Logs txn_rewind. GW_E_IO
+ * (logged txn_rewind_failed, nothing sought) when the group's offsets could
+ * not be read: the caller must then commit nothing more.
+ */
+gw_err gw_consumer_rewind(gw_consumer *c);
 /* rd_kafka_consumer_close(): leaves the group (the revoke runs from here). */
 void gw_consumer_close(gw_consumer *c);
 /* Destroys the queues and the handle, then the partition table. NULL is ok. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "kafka/kconf.h"
@@ -26,7 +27,12 @@ struct gw_producer {
     gw_producer_hooks hooks;
     gw_deferred *deferred; /* unordered; short (only failed outputs) */
     size_t deferred_count;
+    bool transactional; /* made with a transactional.id */
+    bool txn_open;      /* begun, not yet committed or aborted */
+    bool txn_dead;      /* a transaction call ended in GW_TXN_FATAL: no more calls */
 };
+
+enum { GW_TXN_INIT_MS = 30000, GW_TXN_RETRY_PAUSE_NS = 100 * 1000 * 1000 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -42,8 +48,31 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         p->hooks.fatal(p->hooks.ud);
 }
 
+/* The transactional properties, or nothing when id is NULL. */
+static bool conf_txn(rd_kafka_conf_t *c, const gw_kafka_config *k, const char *id)
+{
+    return id == NULL || (gw_kconf_set(c, "transactional.id", id) &&
+                          gw_kconf_int(c, "transaction.timeout.ms", k->transaction_timeout_ms));
+}
+
+/* rd_kafka_init_transactions: registers the id with its coordinator, fencing
+ * and aborting what an earlier producer with the same id left open. */
+static gw_err txn_init(gw_producer *p, const char *id)
+{
+    rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, GW_TXN_INIT_MS);
+    if (e == NULL) {
+        p->transactional = true;
+        GW_INFO("txn_ready", "transactional_id", id);
+        return GW_OK;
+    }
+    GW_ERROR("txn_init_failed", "transactional_id", id, "error", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return GW_E_IO;
+}
+
 gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
-                       const gw_producer_hooks *hooks, gw_producer **out)
+                       const char *transactional_id, const gw_producer_hooks *hooks,
+                       gw_producer **out)
 {
     gw_producer *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -54,7 +83,8 @@ gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
     bool ok = gw_kconf_set(c, "enable.idempotence", "true") && gw_kconf_set(c, "acks", "all") &&
               gw_kconf_int(c, "linger.ms", k->linger_ms) &&
               gw_kconf_set(c, "compression.type", "lz4") &&
-              gw_kconf_set(c, "batch.num.messages", "10000") && gw_kconf_common(c, k, bootstrap);
+              gw_kconf_set(c, "batch.num.messages", "10000") && conf_txn(c, k, transactional_id) &&
+              gw_kconf_common(c, k, bootstrap);
     if (!ok) {
         rd_kafka_conf_destroy(c);
         free(p);
@@ -72,15 +102,37 @@ gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
         return GW_E_CONFIG;
     }
     p->pq = rd_kafka_queue_get_main(p->rk);
+    if (transactional_id != NULL && txn_init(p, transactional_id) != GW_OK) {
+        gw_producer_free(p);
+        return GW_E_IO;
+    }
     *out = p;
     return GW_OK;
+}
+
+/* Open a transaction before the first message after a commit or abort. */
+static bool txn_begin(gw_producer *p)
+{
+    if (!p->transactional || p->txn_open)
+        return true;
+    if (p->txn_dead)
+        return false;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
+    if (e != NULL) {
+        GW_ERROR("txn_failed", "step", "begin", "error", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return false;
+    }
+    p->txn_open = true;
+    return true;
 }
 
 gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size_t key_len,
                         const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque)
 {
     rd_kafka_resp_err_t err =
-        headers != NULL
+        !txn_begin(p) ? RD_KAFKA_RESP_ERR__STATE
+        : headers != NULL
             ? rd_kafka_producev(
                   p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                   RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -228,6 +280,133 @@ int gw_producer_outq_len(gw_producer *p)
 rd_kafka_t *gw_producer_handle(gw_producer *p)
 {
     return p->rk;
+}
+
+/* ---- transactions ------------------------------------------------------------- */
+
+bool gw_producer_transactional(const gw_producer *p)
+{
+    return p != NULL && p->transactional;
+}
+
+bool gw_producer_txn_open(const gw_producer *p)
+{
+    return p != NULL && p->txn_open;
+}
+
+void gw_producer_flush(gw_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+}
+
+static void txn_log(const char *step, const rd_kafka_error_t *e)
+{
+    GW_WARN("txn_failed", "step", step, "error", rd_kafka_error_string(e), "fatal",
+            rd_kafka_error_is_fatal(e) ? "true" : "false", "abortable",
+            rd_kafka_error_txn_requires_abort(e) ? "true" : "false");
+}
+
+/* The producer cannot end its transaction: every later call fails at once
+ * (the broker, or the next producer with this id, ends it). */
+static gw_txn_result txn_dead(gw_producer *p)
+{
+    p->txn_dead = true;
+    return GW_TXN_FATAL;
+}
+
+gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms)
+{
+    if (p->txn_dead)
+        return GW_TXN_FATAL;
+    if (!p->txn_open)
+        return GW_TXN_OK;
+    for (int tries = 0; tries < 2; tries++) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, timeout_ms);
+        if (e == NULL) {
+            p->txn_open = false;
+            return GW_TXN_OK;
+        }
+        txn_log("abort", e);
+        bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        if (!retry)
+            break;
+    }
+    return txn_dead(p);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One step of a commit, retried while its error is retriable and time is
+ * left. NULL: done; else the last error (the caller's). */
+static rd_kafka_error_t *txn_step(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
+                                  const rd_kafka_consumer_group_metadata_t *cgmd,
+                                  int64_t deadline_ns)
+{
+    for (;;) {
+        int64_t left_ms = (deadline_ns - mono_ns()) / 1000000;
+        int t = left_ms < 100 ? 100 : (int)left_ms;
+        rd_kafka_error_t *e = offsets != NULL
+                                  ? rd_kafka_send_offsets_to_transaction(p->rk, offsets, cgmd, t)
+                                  : rd_kafka_commit_transaction(p->rk, t);
+        if (e == NULL || !rd_kafka_error_is_retriable(e) || rd_kafka_error_txn_requires_abort(e) ||
+            rd_kafka_error_is_fatal(e) || mono_ns() >= deadline_ns)
+            return e;
+        txn_log(offsets != NULL ? "send_offsets" : "commit", e);
+        rd_kafka_error_destroy(e);
+        /* a timeout used up its wait; anything else failed at once: pause */
+        struct timespec pause = {0, GW_TXN_RETRY_PAUSE_NS};
+        nanosleep(&pause, NULL);
+    }
+}
+
+gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
+                                     const rd_kafka_consumer_group_metadata_t *cgmd, int timeout_ms)
+{
+    bool any_offsets = offsets != NULL && offsets->cnt > 0;
+    if (p->txn_dead)
+        return GW_TXN_FATAL;
+    if (!p->txn_open && !any_offsets)
+        return GW_TXN_OK;
+    if (!txn_begin(p))
+        return txn_dead(p);
+    int64_t deadline_ns = mono_ns() + (int64_t)timeout_ms * 1000000;
+    const char *step = "send_offsets";
+    rd_kafka_error_t *e = any_offsets ? txn_step(p, offsets, cgmd, deadline_ns) : NULL;
+    if (e == NULL) {
+        step = "commit";
+        e = txn_step(p, NULL, NULL, deadline_ns);
+    }
+    if (e == NULL) {
+        p->txn_open = false;
+        return GW_TXN_OK;
+    }
+    txn_log(step, e);
+    /* A commit still retriable at the deadline is in progress: it can only
+     * be resumed, not aborted (offsets not yet sent can be). The broker (or the next producer with
+     * this transactional.id) finishes it either way, atomically. */
+    bool stuck = rd_kafka_error_is_fatal(e) ||
+                 (strcmp(step, "commit") == 0 && rd_kafka_error_is_retriable(e) &&
+                  !rd_kafka_error_txn_requires_abort(e));
+    rd_kafka_error_destroy(e);
+    if (stuck)
+        return txn_dead(p);
+    return gw_producer_txn_abort(p, timeout_ms) == GW_TXN_OK ? GW_TXN_ABORTED : GW_TXN_FATAL;
+}
+
+bool gw_producer_txn_dead(const gw_producer *p)
+{
+    return p != NULL && p->txn_dead;
+}
+
+void gw_producer_txn_give_up(gw_producer *p)
+{
+    (void)txn_dead(p);
 }
 
 void gw_producer_free(gw_producer *p)

@@ -10,6 +10,15 @@
  * and call gw_producer_poll() when it is readable (delivery reports run from
  * there); at shutdown wait for gw_producer_outq_len() to reach 0;
  * gw_producer_free() purges what is left. Loop thread only.
+ *
+ * Transactions (kafka.transactional; docs/worker.md, "Exactly-once
+ * outputs"): made with a transactional.id, the producer opens a transaction
+ * at the first message sent after the last commit or abort
+ * (rd_kafka_begin_transaction, local), and the owner ends it with
+ * gw_producer_txn_commit() (the consumed offsets go in the same
+ * transaction) or gw_producer_txn_abort(). Those calls block the calling
+ * thread for at most their timeout; nothing may be sent meanwhile, which a
+ * loop-thread caller gets for free.
  */
 #ifndef GW_KAFKA_PRODUCER_H
 #define GW_KAFKA_PRODUCER_H
@@ -33,9 +42,14 @@ typedef struct {
 } gw_producer_hooks;
 
 /* k must outlive the producer; bootstrap is used during the call only.
- * Logs and returns GW_E_CONFIG when librdkafka rejects the configuration. */
+ * Logs and returns GW_E_CONFIG when librdkafka rejects the configuration.
+ * transactional_id non-NULL makes a transactional producer (with
+ * k->transaction_timeout_ms); its rd_kafka_init_transactions() runs here and
+ * blocks up to 30 s (it fences and aborts what an earlier producer with the
+ * same id left open); GW_E_IO (logged txn_init_failed) when it fails. */
 gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
-                       const gw_producer_hooks *hooks, gw_producer **out);
+                       const char *transactional_id, const gw_producer_hooks *hooks,
+                       gw_producer **out);
 
 /*
  * Produce one message (key, value copied: RD_KAFKA_MSG_F_COPY); its delivery
@@ -93,6 +107,46 @@ rd_kafka_queue_t *gw_producer_queue(gw_producer *p);
 int gw_producer_outq_len(gw_producer *p);
 /* The librdkafka handle, for callers not yet on gw_producer_send. */
 rd_kafka_t *gw_producer_handle(gw_producer *p);
+/* ---- transactions ---- */
+
+typedef enum {
+    GW_TXN_OK,      /* committed (or nothing to commit) */
+    GW_TXN_ABORTED, /* an abortable error: the transaction was aborted */
+    GW_TXN_FATAL,   /* fenced or otherwise unusable: the producer must go */
+} gw_txn_result;
+
+/* Made with a transactional_id. */
+bool gw_producer_transactional(const gw_producer *p);
+/* A transaction is open (something was sent since the last commit/abort). */
+bool gw_producer_txn_open(const gw_producer *p);
+/* Wait up to timeout_ms for every message in flight to be acknowledged or
+ * failed; their delivery reports are served from this call. */
+void gw_producer_flush(gw_producer *p, int timeout_ms);
+/*
+ * Commit the open transaction (one is begun when none is open and offsets
+ * holds any), with offsets (NULL: none) sent to the group of cgmd first
+ * (rd_kafka_send_offsets_to_transaction). Retriable errors (timeouts) are
+ * retried until timeout_ms has passed (100 ms apart when they fail at once).
+ * An abortable error aborts the transaction (GW_TXN_ABORTED, or GW_TXN_FATAL
+ * when even the abort fails), and so does any other error but these two: a
+ * fatal one, or a commit still retriable at the deadline (it can be resumed,
+ * not aborted), is GW_TXN_FATAL. Every failure
+ * is logged (txn_failed).
+ */
+gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
+                                     const rd_kafka_consumer_group_metadata_t *cgmd,
+                                     int timeout_ms);
+/* Abort the open transaction (its messages are purged and reported failed);
+ * GW_TXN_OK when none was open. */
+gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms);
+/* A transaction call returned GW_TXN_FATAL: the producer makes no more
+ * transactional calls (each returns GW_TXN_FATAL at once) and sends nothing
+ * more; its open transaction is ended by the broker (transaction timeout) or
+ * by the next producer with the same transactional.id. */
+bool gw_producer_txn_dead(const gw_producer *p);
+/* Make it so (the owner can no longer tell which offsets to commit). */
+void gw_producer_txn_give_up(gw_producer *p);
+
 /* Purges what is queued or in flight (no report is served after), destroys
  * the handle. NULL is ok. */
 void gw_producer_free(gw_producer *p);

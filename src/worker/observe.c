@@ -563,6 +563,12 @@ static bool health_cb(void *ud, char **out)
     json_t *k = kafka_json(w);
     json_object_set_new(k, "brokers_up", json_integer(o->brokers_up));
     json_object_set_new(k, "consumer_resets", json_integer((json_int_t)w->n.consumer_resets));
+    if (gw_producer_transactional(w->prod))
+        json_object_set_new(k, "transactions",
+                            json_pack("{s:I, s:I, s:I, s:i}", "commits",
+                                      (json_int_t)w->n.txn_commits, "aborts",
+                                      (json_int_t)w->n.txn_aborts, "muted_outputs",
+                                      (json_int_t)w->n.txn_muted, "held", (int)w->held_count));
     json_t *root = json_pack(
         "{s:s, s:s, s:b, s:b, s:o, s:s, s:{s:i}, s:{s:I, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, "
         "s:{s:s, s:b}}",

@@ -26,7 +26,7 @@ static const gw_stage_row table[GW_STAGE__COUNT] = {
     [GW_STAGE_ROUTE] = {gw_stage_route, GW_STAGE_ATTEMPT, true, false},
     [GW_STAGE_ATTEMPT] = {gw_stage_attempt, GW_STAGE_KEEP, true, true},
     [GW_STAGE_KEEP] = {gw_stage_keep, GW_STAGE_PUBLISH, false, false},
-    [GW_STAGE_PUBLISH] = {gw_stage_publish, GW_STAGE_ACKS, false, false},
+    [GW_STAGE_PUBLISH] = {gw_stage_publish, GW_STAGE_ACKS, false, true},
     [GW_STAGE_ACKS] = {gw_stage_acks, GW_STAGE_DONE, false, false},
     [GW_STAGE_DONE] = {NULL, GW_STAGE_DONE, false, false},
 };

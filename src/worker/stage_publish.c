@@ -92,6 +92,12 @@ gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t ke
                       const void *val, size_t len, rd_kafka_headers_t *hdrs)
 {
     gw_worker *w = job->w;
+    if (gw_worker_output_muted(w, job)) { /* exactly-once: the next owner answers */
+        if (hdrs != NULL)
+            rd_kafka_headers_destroy(hdrs);
+        w->n.txn_muted++;
+        return GW_OK;
+    }
     gw_err err = w->sink.send(w->sink.ud, topic, key, key_len, val, len, hdrs, job);
     if (err != GW_OK) {
         job->out.publish_failed = true;
@@ -385,6 +391,8 @@ static void publish_usage(gw_job *job)
 
 gw_step gw_stage_publish(gw_job *job)
 {
+    if (!gw_worker_publish_turn(job->w, job))
+        return GW_STEP_SUSPEND; /* kafka.transactional: after its partition's earlier requests */
     if (job->ans.dlq)
         return GW_STEP_NEXT; /* the DLQ record is the only output */
     gw_job_fix_answer(job);
@@ -483,7 +491,7 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     const char *dlq = gw_job_topic(w, GW_OUT_DLQ);
     const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
-    if (w->run == GW_RUN_DONE || gw_producer_fatal(w->prod)) {
+    if (w->run == GW_RUN_DONE || gw_producer_fatal(w->prod) || gw_producer_transactional(w->prod)) {
         GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
                 rd_kafka_err2str(m->err));
         gw_job_delivered(job, false); /* redelivered to the partition's next owner */

@@ -15,6 +15,10 @@
  *    (gw_consumer_set_paused is the only writer besides rebalances).
  *  - A tracker's run-ahead never exceeds its window (gw_offsets_capacity);
  *    intake pauses the partition at kafka.max_partition_runahead, below it.
+ *  - kafka.transactional: offsets are committed only in the producer's
+ *    transaction, with the outputs of the work they cover (txn_end); a job
+ *    whose partition's generation moved on produces nothing
+ *    (gw_worker_output_muted), so no output is committed twice.
  */
 #include "worker/worker.h"
 
@@ -35,6 +39,7 @@ enum {
     INTAKE_BUDGET = 512,
     GW_FENCE_WINDOW_MIN_MS = 30000, /* fenced again within this: another process has the id */
     GW_TOPIC_DESCRIBE_MS = 5000,
+    GW_TXN_CALL_MS = 10000, /* bound of each blocking transaction call (flush, commit, abort) */
 };
 
 static int64_t wall_clock_ms(void *ud)
@@ -210,6 +215,8 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
     case GW_OFFSETS_TRACKED:
         break;
     }
+    if (p->pubs_ready) /* transactional: same offsets, same window */
+        (void)gw_offsets_track(&p->pubs, m->offset);
     w->n.received++;
     gw_job *job = gw_job_new(w, p, m->offset, (gw_tier)t);
     if (job == NULL) {
@@ -294,6 +301,217 @@ static bool serve_producer(void *ud)
     return false;
 }
 
+/* ---- transactions (kafka.transactional) ------------------------------------------ */
+
+bool gw_worker_output_muted(const gw_worker *w, const gw_job *job)
+{
+    const gw_part *p = job->in.part;
+    if (!gw_producer_transactional(w->prod))
+        return false;
+    /* a dead transactional producer sends nothing more (txn_fatal) */
+    return gw_producer_txn_dead(w->prod) ||
+           (p != NULL && (!p->assigned || p->generation != job->in.part_gen));
+}
+
+/* The held job of partition p, generation gen, at offset off; -1 none.
+ * A walk: only held jobs, and only while some are held. */
+static int held_find(const gw_worker *w, const gw_part *p, uint32_t gen, int64_t off)
+{
+    for (uint32_t i = 0; i < w->held_count; i++) {
+        const gw_job *j = w->held[i];
+        if (j->in.part == p && j->in.part_gen == gen && j->in.offset == off)
+            return (int)i;
+    }
+    return -1;
+}
+
+static gw_job *held_take(gw_worker *w, uint32_t i)
+{
+    gw_job *j = w->held[i];
+    w->held[i] = w->held[--w->held_count];
+    return j;
+}
+
+/* Resume, in offset order, the held jobs whose turn has come. Iterative: a
+ * resumed job publishes from here and its own turn does not recurse. */
+static void release_held(gw_worker *w, gw_part *p)
+{
+    if (w->releasing)
+        return;
+    w->releasing = true;
+    int i;
+    while (w->held_count > 0 && p->pubs_ready &&
+           (i = held_find(w, p, p->generation, gw_offsets_committable(&p->pubs))) >= 0)
+        gw_job_resume(held_take(w, (uint32_t)i), GW_STEP_AGAIN);
+    w->releasing = false;
+}
+
+/* Held jobs whose partition was revoked or rewound: they go on, muted. */
+static void release_stale(gw_worker *w)
+{
+    for (uint32_t i = 0; i < w->held_count;) {
+        const gw_part *p = w->held[i]->in.part;
+        if (p->assigned && p->generation == w->held[i]->in.part_gen) {
+            i++;
+            continue;
+        }
+        gw_job_resume(held_take(w, i), GW_STEP_AGAIN);
+    }
+}
+
+bool gw_worker_publish_turn(gw_worker *w, gw_job *job)
+{
+    gw_part *p = job->in.part;
+    if (!gw_producer_transactional(w->prod) || p == NULL || gw_worker_output_muted(w, job) ||
+        !p->pubs_ready)
+        return true;
+    if (gw_offsets_committable(&p->pubs) != job->in.offset) {
+        if (w->held_count == w->held_cap) {
+            uint32_t cap = w->held_cap ? w->held_cap * 2 : 64;
+            gw_job **h = realloc(w->held, cap * sizeof *h);
+            if (h == NULL)
+                return true; /* out of memory: publish now (at-least-once for this one) */
+            w->held = h;
+            w->held_cap = cap;
+        }
+        w->held[w->held_count++] = job;
+        return false;
+    }
+    bool was_pending = gw_offsets_done(&p->pubs, job->in.offset);
+    assert(was_pending);
+    (void)was_pending;
+    release_held(w, p);
+    return true;
+}
+
+/* The transaction could not be ended cleanly: the producer is fenced or
+ * broken. The broker aborts what it held; the group serves it again. */
+static void txn_fatal(gw_worker *w)
+{
+    GW_ERROR("txn_fatal", "action",
+             "stopping: the broker or this worker's restart ends the open transaction; what it "
+             "did not commit is served again by the group");
+    w->fatal = true;
+    gw_worker_stop(w);
+}
+
+/* The commit half of txn_end: flush (delivery reports finish jobs), then the
+ * done offsets and the outputs in one commit. When the flush left outputs
+ * unacknowledged (a broker away), their requests are not done yet, so the
+ * offsets would not cover outputs the commit makes visible: nothing is
+ * committed (*deferred; the transaction stays open). */
+static gw_txn_result txn_commit(gw_worker *w, bool *deferred)
+{
+    uint64_t t0_ns = uv_hrtime();
+    gw_producer_flush(w->prod, GW_TXN_CALL_MS);
+    uint64_t t1_ns = uv_hrtime();
+    *deferred = gw_producer_outq_len(w->prod) > 0;
+    if (*deferred) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", gw_producer_outq_len(w->prod));
+        GW_WARN("txn_commit_deferred", "unacknowledged", n, "action",
+                "the transaction stays open: committed once every output is acknowledged");
+        return GW_TXN_OK;
+    }
+    rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
+    rd_kafka_consumer_group_metadata_t *md =
+        offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
+    bool open = gw_producer_txn_open(w->prod) || offs != NULL;
+    gw_txn_result r = gw_producer_txn_commit(w->prod, offs, md, GW_TXN_CALL_MS);
+    if (r == GW_TXN_OK && open) {
+        gw_consumer_txn_committed(w->consumer, offs);
+        w->n.txn_commits++;
+    }
+    if (open && gw_log_get_level() <= GW_LOG_DEBUG) {
+        char f[24], c[24], n[16];
+        snprintf(f, sizeof f, "%.1f", (double)(t1_ns - t0_ns) / 1e6);
+        snprintf(c, sizeof c, "%.1f", (double)(uv_hrtime() - t1_ns) / 1e6);
+        snprintf(n, sizeof n, "%d", offs != NULL ? offs->cnt : 0);
+        GW_DEBUG("txn_committed", "flush_ms", f, "commit_ms", c, "partitions", n, "ok",
+                 r == GW_TXN_OK ? "true" : "false");
+    }
+    if (md != NULL)
+        rd_kafka_consumer_group_metadata_destroy(md);
+    if (offs != NULL)
+        rd_kafka_topic_partition_list_destroy(offs);
+    return r;
+}
+
+/*
+ * End the open transaction. commit: wait for every output in flight (the
+ * delivery reports finish their jobs, so their offsets are done), then
+ * commit the outputs with the done offsets (fenced by the group generation).
+ * Otherwise, or when the commit hits an abortable error, abort it. tick: the
+ * commit interval's end, which may leave the transaction open when outputs
+ * are still unacknowledged, and after an abort sends the assigned partitions
+ * back to their last committed offsets; else (revoke, handle replaced, exit)
+ * the partitions are being given up: what cannot be committed now is
+ * aborted. It blocks the loop (each call at most GW_TXN_CALL_MS): nothing is
+ * produced meanwhile.
+ */
+static void txn_end(gw_worker *w, bool commit, bool tick)
+{
+    if (!gw_producer_transactional(w->prod) || w->txn_busy || gw_producer_txn_dead(w->prod))
+        return;
+    w->txn_busy = true;
+    w->txn_last_ms = gw_worker_now_ms(w);
+    uint64_t t0_ns = uv_hrtime();
+    gw_txn_result r = GW_TXN_OK;
+    bool deferred = false;
+    if (commit)
+        r = txn_commit(w, &deferred);
+    if ((!commit || (deferred && !tick)) && gw_producer_txn_open(w->prod)) {
+        r = gw_producer_txn_abort(w->prod, GW_TXN_CALL_MS) == GW_TXN_OK ? GW_TXN_ABORTED
+                                                                        : GW_TXN_FATAL;
+    }
+    if (r == GW_TXN_ABORTED) {
+        w->n.txn_aborts++;
+        GW_WARN("txn_aborted", "action",
+                tick ? "serving the partitions again from the last commit"
+                     : "the partitions' next owner serves them from the last commit");
+        if (tick && gw_consumer_rewind(w->consumer) != GW_OK) {
+            gw_producer_txn_give_up(w->prod); /* where to resume is unknown: commit nothing */
+            r = GW_TXN_FATAL;
+        }
+    }
+    uint64_t us = (uv_hrtime() - t0_ns) / 1000;
+    w->n.txn_us_total += us;
+    if (us > w->n.txn_us_max)
+        w->n.txn_us_max = us;
+    w->txn_busy = false;
+    if (r == GW_TXN_FATAL)
+        txn_fatal(w);
+}
+
+/* Partitions are being revoked: what is done goes in the group with its
+ * outputs before another member takes them (a lost assignment cannot commit:
+ * abort). At exit, finish_shutdown has ended the transaction already. */
+static void on_revoking(void *ud, bool lost)
+{
+    gw_worker *w = ud;
+    if (w->run != GW_RUN_DONE)
+        txn_end(w, !lost, false);
+}
+
+/* The transactional.id: the prefix and the static member id, stable across
+ * restarts (a restarted worker aborts what its predecessor left open), or
+ * the worker id (a dead worker's transaction then holds read_committed
+ * readers until kafka.transaction_timeout_ms). */
+static const char *txn_id(gw_worker *w, char *buf, size_t size)
+{
+    const gw_kafka_config *k = &w->cfg->kafka;
+    if (!k->transactional)
+        return NULL;
+    bool stable = k->group_instance_id != NULL && k->group_instance_id[0] != '\0';
+    snprintf(buf, size, "%s-%s", k->transactional_id_prefix,
+             stable ? k->group_instance_id : w->worker_id);
+    if (!stable)
+        GW_WARN("txn_id_unstable", "transactional_id", buf, "hint",
+                "set kafka.group_instance_id: a killed worker's open transaction then ends "
+                "when it restarts, not after kafka.transaction_timeout_ms");
+    return buf;
+}
+
 /* ---- hooks of the Kafka clients ----------------------------------------------- */
 
 static void on_delivery(void *ud, const rd_kafka_message_t *m, void *msg_opaque)
@@ -345,7 +563,9 @@ static void on_consumer_stats(void *ud, const char *json, size_t len)
 static gw_err make_clients(gw_worker *w)
 {
     gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_producer_fatal};
-    gw_err err = gw_producer_new(&w->cfg->kafka, w->bootstrap, &ph, &w->prod);
+    char tid[256];
+    gw_err err =
+        gw_producer_new(&w->cfg->kafka, w->bootstrap, txn_id(w, tid, sizeof tid), &ph, &w->prod);
     if (err != GW_OK)
         return err;
     /* The consumer must be able to fetch the largest record a request topic
@@ -356,7 +576,8 @@ static gw_err make_clients(gw_worker *w)
                             .assigned = on_assigned,
                             .fatal = on_consumer_fatal,
                             .stats = on_consumer_stats,
-                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS};
+                            .stats_interval_ms = GW_OBSERVE_STATS_INTERVAL_MS,
+                            .revoking = on_revoking};
     return gw_consumer_new(&w->cfg->kafka, w->bootstrap, w->tier_topics, max_record, &ch,
                            &w->consumer);
 }
@@ -496,8 +717,10 @@ static gw_err open_consumer_queues(gw_worker *w)
 static void consumer_reset_step(gw_worker *w)
 {
     if (w->consumer_reset == 1) {
-        if (gw_consumer_fenced(w->consumer))
+        bool fenced = gw_consumer_fenced(w->consumer);
+        if (fenced)
             w->last_fence_ms = gw_worker_now_ms(w);
+        txn_end(w, !fenced, false); /* a fenced member cannot commit offsets */
         gw_consumer_give_up(w->consumer);
         gw_kq_close(&w->ckq);
         for (int t = 0; t < GW_TIER__COUNT; t++)
@@ -543,6 +766,11 @@ static void on_tick(uv_timer_t *t)
     }
     if (gw_producer_deferred(w->prod) > 0)
         gw_producer_tick(w->prod, gw_worker_now_ms(w)); /* outputs produced again after backoff */
+    if (w->held_count > 0)
+        release_stale(w);
+    if (gw_producer_transactional(w->prod) && w->run != GW_RUN_DONE &&
+        gw_worker_now_ms(w) - w->txn_last_ms >= w->cfg->kafka.commit_interval_ms)
+        txn_end(w, true, true); /* one transaction per commit interval */
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     else if (w->run == GW_RUN_RUNNING && w->consumer_reset == 0)
@@ -588,6 +816,20 @@ static void on_drain_timer_closed(uv_handle_t *h)
     gw_worker_release_shared(h->data);
 }
 
+static void log_txn_counters(const gw_worker *w)
+{
+    char c[24], a[24], m[24], avg[24], max[24];
+    const gw_worker_counters *n = &w->n;
+    snprintf(c, sizeof c, "%" PRIu64, n->txn_commits);
+    snprintf(a, sizeof a, "%" PRIu64, n->txn_aborts);
+    snprintf(m, sizeof m, "%" PRIu64, n->txn_muted);
+    snprintf(avg, sizeof avg, "%.1f",
+             n->txn_commits > 0 ? (double)n->txn_us_total / 1000.0 / (double)n->txn_commits : 0.0);
+    snprintf(max, sizeof max, "%.1f", (double)n->txn_us_max / 1000.0);
+    GW_INFO("txn_stats", "commits", c, "aborts", a, "muted_outputs", m, "end_ms_avg", avg,
+            "end_ms_max", max);
+}
+
 static void finish_shutdown(gw_worker *w, bool drained)
 {
     if (w->run == GW_RUN_DONE)
@@ -596,6 +838,10 @@ static void finish_shutdown(gw_worker *w, bool drained)
     for (gw_job *j = w->jobs; j != NULL; j = j->next)
         gw_job_abort(j);
     gw_routing_flush(w->routing);
+    /* Transactional: a drained worker commits its last transaction; after the
+     * deadline, aborted jobs may have outputs in it: abort, the group serves
+     * the interval again. */
+    txn_end(w, drained, false);
     rd_kafka_resp_err_t err = gw_consumer_commit_sync(w->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         GW_ERROR("final_commit_failed", "error", rd_kafka_err2str(err));
@@ -626,11 +872,13 @@ static void finish_shutdown(gw_worker *w, bool drained)
     GW_INFO("worker_stopped", "drained", drained ? "true" : "false", "requests_done", n,
             "unfinished", f, "pauses", pz, "resumes", rs, "consumer_wakeups", cw,
             "producer_wakeups", pw);
+    if (gw_producer_transactional(w->prod))
+        log_txn_counters(w);
 }
 
 static void maybe_finish_drain(gw_worker *w)
 {
-    if (w->run == GW_RUN_DRAINING && w->job_count == 0 && w->bg_pending == 0 &&
+    if (w->run == GW_RUN_DRAINING && !w->txn_busy && w->job_count == 0 && w->bg_pending == 0 &&
         gw_producer_outq_len(w->prod) == 0)
         finish_shutdown(w, true);
 }
@@ -678,6 +926,7 @@ void gw_worker_free(gw_worker *w)
         gw_job_abort(j);
         gw_job_free(j);
     }
+    free(w->held);
     gw_consumer_free(w->consumer);
     gw_producer_free(w->prod);
     if (w->providers)

@@ -34,9 +34,12 @@ typedef struct {
     uint64_t pauses, resumes, consumer_wakeups, producer_wakeups, consumer_resets;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
-    uint64_t idem_keep_failed;        /* kept response not stored before publishing */
-    uint64_t idem_lease_lost;         /* a renewal found the lease taken over */
-    uint64_t redo_sent, redo_dropped; /* completions sent again; given up */
+    uint64_t idem_keep_failed;         /* kept response not stored before publishing */
+    uint64_t idem_lease_lost;          /* a renewal found the lease taken over */
+    uint64_t redo_sent, redo_dropped;  /* completions sent again; given up */
+    uint64_t txn_commits, txn_aborts;  /* kafka.transactional: transactions ended */
+    uint64_t txn_muted;                /* outputs of a job whose partition moved on, not sent */
+    uint64_t txn_us_total, txn_us_max; /* time the loop spent in txn_end (flush and commit) */
 } gw_worker_counters;
 
 /*
@@ -119,6 +122,14 @@ struct gw_worker {
      * adapters closing (the next tick makes the new handle). */
     int consumer_reset;
     int64_t last_fence_ms; /* when the last fenced handle was replaced; 0 never */
+    int64_t txn_last_ms;   /* kafka.transactional: when the last transaction ended */
+    bool txn_busy;         /* inside txn_end (its flush serves delivery reports) */
+    /* Transactional: jobs suspended in PUBLISH until every earlier offset of
+     * their partition has published (gw_worker_publish_turn); unordered, at
+     * most job_count. */
+    gw_job **held;
+    uint32_t held_count, held_cap;
+    bool releasing; /* inside release_held (resumed jobs publish from there) */
     gw_worker_counters n;
 };
 
@@ -128,6 +139,16 @@ enum { GW_OUT_RESPONSES, GW_OUT_CHUNKS, GW_OUT_USAGE, GW_OUT_DLQ };
  * is still the job's), unlink and free it, take waiting work. */
 void gw_worker_job_finished(gw_worker *w, gw_job *job);
 int64_t gw_worker_now_ms(const gw_worker *w);
+/* kafka.transactional: the job's partition was revoked or rewound since it
+ * was taken, so its outputs must not be produced (the partition's next
+ * reader answers it, from the idempotency store). False otherwise. */
+bool gw_worker_output_muted(const gw_worker *w, const gw_job *job);
+/* kafka.transactional: may the job publish now? True when it is the lowest
+ * offset of its partition not yet published (it is then marked published and
+ * the next such job, if held, is resumed with GW_STEP_AGAIN), when its
+ * outputs are muted, or when not transactional. False: the job is held and
+ * PUBLISH must return GW_STEP_SUSPEND. */
+bool gw_worker_publish_turn(gw_worker *w, gw_job *job);
 /* The worker without its Kafka clients (the unit tests give it a sink and a
  * clock): codec, providers, observability, shared state from the config. */
 gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,

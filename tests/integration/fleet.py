@@ -177,16 +177,18 @@ class StatsRecorder:
 
 
 class Tail:
-    """Reads one output topic of a Fleet from the beginning, incrementally."""
+    """Reads one output topic of a Fleet from the beginning, incrementally.
+    isolation: librdkafka's isolation.level (its default is read_committed)."""
 
-    def __init__(self, env, out, kind=None):
+    def __init__(self, env, out, kind=None, isolation="read_committed"):
         from confluent_kafka import Consumer
 
         self.kind = kind or {"responses": "response", "chunks": "chunk", "usage": "usage"}[out]
         self.out = out
         self.records = []
         self._c = Consumer({"bootstrap.servers": env.bootstrap, "group.id": "t-" + uuid.uuid4().hex,
-                            "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                            "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                            "isolation.level": isolation})
         self._c.subscribe([env.topics[out]])
 
     def poll(self, seconds=0.2):

@@ -539,6 +539,16 @@ static void test_set_errors(void **state)
     expect_set_error(dev, "deployments[mock-fast].http_version=3",
                      "--set deployments[mock-fast].http_version=3: deployments[0].http_version: "
                      "\"3\" is not one of: auto, 1.1");
+    {
+        const char *sets[] = {"kafka.transactional=true", "kafka.commit_interval_ms=60000"};
+        char err[512] = "";
+        gw_config *cfg = NULL;
+        assert_int_equal(gw_config_load_with(dev, sets, 2, &cfg, err, sizeof(err)), GW_E_CONFIG);
+        assert_string_equal(err, "--set kafka.commit_interval_ms=60000: "
+                                 "kafka.transaction_timeout_ms: 60000 is not above "
+                                 "kafka.commit_interval_ms 60000");
+        assert_null(cfg);
+    }
     expect_set_error(dev, "deployments[mock-fast].provider=openai",
                      "--set deployments[mock-fast].provider=openai: deployments[0].base_url: "
                      "required for provider \"openai\"");

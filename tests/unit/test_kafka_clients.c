@@ -90,7 +90,7 @@ static void test_defer_and_tick(void **state)
     recorder r = {0};
     gw_kafka_config k = {.client_id = "t", .linger_ms = 0};
     gw_producer_hooks h = {.ud = &r, .delivered = on_report};
-    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", &h, &r.p), GW_OK);
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &h, &r.p), GW_OK);
     rd_kafka_headers_t *hd = rd_kafka_headers_new(1);
     rd_kafka_header_add(hd, "request_id", -1, "req-7", -1);
     int tag;
