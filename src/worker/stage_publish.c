@@ -549,6 +549,9 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
     gw_job_delivered(job, err == GW_OK);
 }
 
+static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
+                             const void *val, size_t len);
+
 /* The producer refused an output at once (librdkafka holds its topic as
  * missing, or its queue is full; gw_producer_send logged produce_failed):
  * replaced now as a failed delivery would be after its retries, so the
@@ -567,12 +570,21 @@ static gw_err replace_refused(gw_job *job, const char *topic, const void *key, s
     const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
     bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
                     strcmp(topic, responses) != 0;
+    if (to_reply) {
+        job->out.reply_refused = true; /* replaced in ACKS */
+    } else if (refused_to_dlq(job, topic, key, key_len, val, len) != GW_OK) {
+        return GW_E_IO;
+    }
     GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
             REFUSED_REASON, "by", to_reply ? responses : dlq);
-    if (to_reply) {
-        job->out.reply_refused = true;
-        return GW_OK;
-    }
+    return GW_OK;
+}
+
+/* A refused output into the DLQ as it is (payload cut at 512 KiB). */
+static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
+                             const void *val, size_t len)
+{
+    gw_worker *w = job->w;
     const struct gw_part *p = job->in.part;
     gw_dlq_source src = {.topic = w->tier_topics[job->in.tier],
                          .partition = p != NULL ? p->partition : -1,
@@ -586,5 +598,5 @@ static gw_err replace_refused(gw_job *job, const char *topic, const void *key, s
     rd_kafka_header_add(h, "delivery_error", -1, REFUSED_REASON, -1);
     w->n.dlq++;
     gw_observe_dlq(w->obs, GW_E_IO);
-    return gw_job_produce(job, dlq, key, dkey_len, val, dlen, h);
+    return gw_job_produce(job, gw_job_topic(w, GW_OUT_DLQ), key, dkey_len, val, dlen, h);
 }
