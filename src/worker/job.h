@@ -209,6 +209,7 @@ typedef struct {
     uint32_t acks_pending;
     uint32_t republishes;   /* outputs produced again after a failed delivery */
     int64_t retry_since_ms; /* first failed delivery (worker clock); 0 = none yet */
+    bool reply_refused;     /* the producer refused the reply_topic response at once */
     bool publish_failed;
 } gw_job_out;
 

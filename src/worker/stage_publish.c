@@ -12,9 +12,11 @@
  *            request's reply_topic by an error response on the default
  *            responses topic, any other output by a DLQ record holding it
  *            (headers say why). A DLQ record is retried for as long as its
- *            errors are transient. Only when the replacement cannot be
- *            produced at all, or the producer is fatally broken, does the
- *            job end unacknowledged (its offset never committed).
+ *            errors are transient. An output the producer refuses at once
+ *            (a topic librdkafka holds as missing) is replaced at once, the
+ *            same way. Only when the replacement cannot be produced at all,
+ *            or the producer is fatally broken, does the job end
+ *            unacknowledged (its offset never committed).
  *
  * Every record goes through the worker's sink (w->sink): librdkafka's
  * producer in the worker, a recording sink in the unit tests.
@@ -29,6 +31,10 @@
 #include "kafka/producer.h"
 #include "worker/pipeline.h"
 #include "worker/worker_private.h"
+
+/* Why an output the producer refused at once was replaced (the error code
+ * stays with gw_producer_send's produce_failed log line). */
+#define REFUSED_REASON "refused by the producer at once: unknown topic or queue full"
 
 enum {
     GW_OUT_BACKOFF_MIN_MS = 100,
@@ -88,6 +94,9 @@ rd_kafka_headers_t *gw_job_out_headers(gw_job *job, gw_record_kind kind, int32_t
     return h;
 }
 
+static gw_err replace_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
+                              const void *val, size_t len);
+
 gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t key_len,
                       const void *val, size_t len, rd_kafka_headers_t *hdrs)
 {
@@ -99,11 +108,12 @@ gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t ke
         return GW_OK;
     }
     gw_err err = w->sink.send(w->sink.ud, topic, key, key_len, val, len, hdrs, job);
-    if (err != GW_OK) {
+    if (err != GW_OK && replace_refused(job, topic, key, key_len, val, len) != GW_OK) {
         job->out.publish_failed = true;
         return err;
     }
-    job->out.acks_pending++;
+    if (err == GW_OK)
+        job->out.acks_pending++;
     return GW_OK;
 }
 
@@ -408,8 +418,15 @@ gw_step gw_stage_publish(gw_job *job)
     return GW_STEP_NEXT;
 }
 
+static gw_err publish_reply_error(gw_job *job, const char *reason);
+
 gw_step gw_stage_acks(gw_job *job)
 {
+    if (job->out.reply_refused) {
+        job->out.reply_refused = false;
+        if (publish_reply_error(job, REFUSED_REASON) != GW_OK)
+            job->out.publish_failed = true;
+    }
     return job->out.acks_pending > 0 ? GW_STEP_SUSPEND : GW_STEP_NEXT;
 }
 
@@ -432,6 +449,14 @@ static bool delivery_permanent(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__FATAL:
+    /* librdkafka reports a missing topic only after waiting
+     * topic.metadata.propagation.max.ms for it (a moving leader it retries
+     * itself); while it holds the topic as missing it refuses every produce
+     * to it at once, and gw_producer_tick would retry that refusal every
+     * second without end, so the output is replaced now */
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
         return true;
     default:
         return false;
@@ -440,12 +465,12 @@ static bool delivery_permanent(rd_kafka_resp_err_t e)
 
 /* The failed response to reply_topic is replaced by an error response on the
  * default responses topic (E4001, field reply_topic, the broker's reason). */
-static gw_err publish_reply_error(gw_job *job, rd_kafka_resp_err_t err)
+static gw_err publish_reply_error(gw_job *job, const char *reason)
 {
     gw_worker *w = job->w;
     gw_job_answer *a = &job->ans;
     char detail[256];
-    snprintf(detail, sizeof detail, "reply_topic undeliverable: %s", rd_kafka_err2str(err));
+    snprintf(detail, sizeof detail, "reply_topic undeliverable: %s", reason);
     a->err = GW_E_INVALID_REQUEST;
     a->err_field = "reply_topic";
     a->err_detail = gw_arena_strndup(&job->arena, detail, strlen(detail));
@@ -520,7 +545,8 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
         /* Replace it; the replacement takes a slot of its own. */
         bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
                         strcmp(topic, responses) != 0;
-        err = to_reply ? publish_reply_error(job, m->err) : publish_dead_output(job, m);
+        err = to_reply ? publish_reply_error(job, rd_kafka_err2str(m->err))
+                       : publish_dead_output(job, m);
         GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
                 rd_kafka_err2str(m->err), "by", to_reply ? responses : dlq);
     }
@@ -529,4 +555,56 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
                  rd_kafka_err2str(m->err));
     job->out.retry_since_ms = 0; /* the replacement gets a bound of its own */
     gw_job_delivered(job, err == GW_OK);
+}
+
+static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
+                             const void *val, size_t len);
+
+/* The producer refused an output at once (librdkafka holds its topic as
+ * missing, or its queue is full; gw_producer_send logged produce_failed):
+ * replaced now as a failed delivery would be after its retries, so the
+ * partition moves on. A reply_topic response is replaced in ACKS, after the
+ * answer was kept; any other output goes to the DLQ without its own headers
+ * (the refused send consumed them). The DLQ itself, a broken producer or a
+ * worker that is done are not replaced: the job ends unacknowledged. */
+static gw_err replace_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
+                              const void *val, size_t len)
+{
+    gw_worker *w = job->w;
+    const char *dlq = gw_job_topic(w, GW_OUT_DLQ);
+    if (strcmp(topic, dlq) == 0 || w->run == GW_RUN_DONE ||
+        (w->prod != NULL && gw_producer_fatal(w->prod)))
+        return GW_E_IO;
+    const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
+    bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
+                    strcmp(topic, responses) != 0;
+    if (to_reply) {
+        job->out.reply_refused = true; /* replaced in ACKS */
+    } else if (refused_to_dlq(job, topic, key, key_len, val, len) != GW_OK) {
+        return GW_E_IO;
+    }
+    GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
+            REFUSED_REASON, "by", to_reply ? responses : dlq);
+    return GW_OK;
+}
+
+/* A refused output into the DLQ as it is (payload cut at 512 KiB). */
+static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
+                             const void *val, size_t len)
+{
+    gw_worker *w = job->w;
+    const struct gw_part *p = job->in.part;
+    gw_dlq_source src = {.topic = w->tier_topics[job->in.tier],
+                         .partition = p != NULL ? p->partition : -1,
+                         .offset = job->in.offset,
+                         .len = len,
+                         .key_len = key_len};
+    size_t dlen, dkey_len;
+    rd_kafka_headers_t *h = gw_producer_dlq_headers(&src, GW_E_IO, GW_OUT_DLQ_MAX_PAYLOAD,
+                                                    GW_OUT_DLQ_MAX_KEY, &dlen, &dkey_len);
+    rd_kafka_header_add(h, "output_topic", -1, topic, -1);
+    rd_kafka_header_add(h, "delivery_error", -1, REFUSED_REASON, -1);
+    w->n.dlq++;
+    gw_observe_dlq(w->obs, GW_E_IO);
+    return gw_job_produce(job, gw_job_topic(w, GW_OUT_DLQ), key, dkey_len, val, dlen, h);
 }

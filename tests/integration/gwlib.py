@@ -208,6 +208,7 @@ deployments = (
                     rec["_key"] = m.key()
                     rec["_partition"] = m.partition()
                     rec["_offset"] = m.offset()
+                    rec["_timestamp_ms"] = m.timestamp()[1]
                     records.append(rec)
         finally:
             c.close()

@@ -46,14 +46,16 @@ def _free_port():
 
 class PrivateKafka:
     """A one-node Kafka in the test's tmp dir, on ports of its own (only
-    Kafka: `tools/services start kafka`)."""
+    Kafka: `tools/services start kafka`). auto_create=False starts it with
+    auto.create.topics.enable=false, as production brokers run."""
 
-    def __init__(self, source_dir, tmp_path):
+    def __init__(self, source_dir, tmp_path, auto_create=True):
         self.script = str(source_dir / "tools" / "services")
         port = _free_port_pair()
         self.env = dict(os.environ, MODELGW_RUN_DIR=str(tmp_path / "private-services"),
                         MODELGW_KAFKA_PORT=str(port),
                         MODELGW_KAFKA_CONTROLLER_PORT=str(port + 1),
+                        MODELGW_KAFKA_AUTO_CREATE="true" if auto_create else "false",
                         MODELGW_REDIS_PORT=str(_free_port()))
         self.bootstrap = f"127.0.0.1:{port}"
 

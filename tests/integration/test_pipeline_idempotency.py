@@ -118,3 +118,59 @@ def test_kept_response_is_stored_before_the_response_is_visible(idem_env, redis_
     assert missing == [], f"responses visible before their kept copy: {missing}"
     assert all(mock.calls(rid) == 1 for rid in ids)
     assert w.running(), w.describe()
+
+
+def test_reused_request_id_gets_e4012_never_the_other_answer(
+        kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, binary, redis_addr,
+        redis_prefix, wait_until):
+    """Issue 14: 100 requests answered, then their ids sent again, half with
+    other content (E4012 REQUEST_ID_REUSED, field request_id, outcome
+    invalid: never the first request's answer), half as they were (the kept
+    answer replayed, the same bytes); the provider is called once per id and
+    each id has one success usage event."""
+    env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path, partitions=1)
+    mock = start_mock(start_process, binary, tmp_path, args=["--latency-ms", "20"])
+    conf = env.pipeline_config("w1", redis_addr, redis_prefix, [openai_dep("a", mock.url)],
+                               sections={"cache": {"enabled": False}})
+    w = start_worker(start_process, binary, conf, name="w1")
+    wait_ready(w)
+    originals = [make_request(text=f"original {i}") for i in range(100)]
+    env.produce("normal", originals)
+    ids = [r["request_id"] for r in originals]
+    env.collect("responses", lambda rs: {r["request_id"] for r in rs} >= set(ids))
+    reused = [make_request(r["request_id"], text=f"other content {i}")
+              for i, r in enumerate(originals[:50])]
+    again = originals[50:]
+    env.produce("normal", reused + again)
+    responses = env.collect("responses", lambda rs: len(rs) >= 200)
+    by_id = {}
+    for r in responses:
+        by_id.setdefault(r["request_id"], []).append(r)
+    assert sorted(by_id) == sorted(ids) and all(len(v) == 2 for v in by_id.values())
+    for req in reused:
+        first, second = by_id[req["request_id"]]
+        assert first["error"] is None and first["content"]
+        assert second["error"] is not None and second["error"]["code"] == "E4012", second
+        assert second["error"]["details"].get("field") == "request_id", second["error"]
+        assert first["content"] not in (second["content"] or ""), "never the other answer"
+    for req in again:
+        first, second = by_id[req["request_id"]]
+        assert first["error"] is None and value(first) == value(second), "a true replay"
+    # 100 first answers, 50 invalid, 50 replays (the kept success event and a duplicate one)
+    env.collect("usage", lambda rs: len(rs) >= 250)
+    usage = env.collect_all("usage", quiet_s=2)
+    success = {}
+    for u in usage:
+        if u["outcome"] == "success":
+            success.setdefault(u["request_id"], {}).setdefault(u["event_id"], []).append(value(u))
+    assert sorted(success) == sorted(ids)
+    for rid, events in success.items():
+        assert len(events) == 1, (rid, "one success event per provider call", events)
+        copies = next(iter(events.values()))
+        assert all(c == copies[0] for c in copies), (rid, copies)
+    invalid = sorted(u["request_id"] for u in usage if u["outcome"] == "invalid")
+    assert invalid == sorted(r["request_id"] for r in reused)
+    assert all(mock.calls(rid) == 1 for rid in ids), {rid: mock.calls(rid) for rid in ids}
+    wait_until(lambda: env.committed()[("normal", 0)] == 200, 30, "the partition committed")
+    assert w.running(), w.describe()
+    assert w.stop() == 0, w.describe()

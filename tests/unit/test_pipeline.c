@@ -47,6 +47,7 @@ static struct {
     trace traces[MAX_MOVES];
     size_t ntraces;
     bool fail_sends;
+    const char *refuse_topic; /* the sink refuses sends to this topic at once */
 } h;
 
 static int64_t stepped_clock(void *ud)
@@ -60,7 +61,8 @@ static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key
 {
     (void)ud;
     rd_kafka_headers_destroy(hdrs);
-    if (h.fail_sends || h.nrecs == MAX_RECS)
+    if (h.fail_sends || h.nrecs == MAX_RECS ||
+        (h.refuse_topic != NULL && strcmp(topic, h.refuse_topic) == 0))
         return GW_E_IO;
     rec *r = &h.recs[h.nrecs++];
     snprintf(r->topic, sizeof r->topic, "%s", topic);
@@ -127,6 +129,7 @@ static const char *BASE_CONF =
     "worker: { max_in_flight = 64; chunk_coalesce_ms = 0; chunk_coalesce_bytes = 8;\n"
     "  max_tokens_limit = 100000; };\n"
     "state: { backend = \"memory\"; };\n"
+    "kafka: { reply_topics = [\"replies.*\"]; };\n"
     "idempotency: { enabled = true; lease_ms = 5000; };\n"
     "retry: { max_attempts_per_deployment = 2; base_backoff_ms = 1; max_backoff_ms = 2; };\n"
     "breaker: { consecutive_failures = 100; min_calls = 100; };\n"
@@ -195,6 +198,7 @@ typedef struct {
     gw_strategy strategy;
     int64_t deadline_in_ms; /* 0: none */
     bool tools;             /* offer one tool: the mock answers with a call of it */
+    const char *reply_topic;
 } req_spec;
 
 /* Publish one request into the worker as the intake would. */
@@ -209,7 +213,8 @@ static void submit(fx *f, const req_spec *s)
                     .max_tokens = s->max_tokens > 0 ? s->max_tokens : 16,
                     .enable_cache = true,
                     .routing_strategy = s->strategy,
-                    .stream = s->stream};
+                    .stream = s->stream,
+                    .reply_topic = s->reply_topic};
     static gw_tool tool = {.name = "lookup", .parameters = "{\"type\":\"object\"}"};
     if (s->tools) {
         r.tools = &tool;
@@ -752,6 +757,44 @@ static void test_failed_produce_is_not_committed(void **state)
     fx_close(&f);
 }
 
+/* An output the producer refuses at once (librdkafka holds its topic as
+ * missing) is replaced at once: the usage event by a DLQ record holding it,
+ * and the job ends acknowledged (its offset moves on). */
+static void test_refused_output_goes_to_dlq(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    h.refuse_topic = f.cfg->kafka.topics.usage;
+    submit(&f, &(req_spec){.id = "refused-usage-1", .text = "usage topic missing"});
+    settle(&f);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 1);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 0);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.dlq), 1);
+    assert_int_equal(f.w->n.dlq, 1);
+    assert_int_equal(f.w->n.publish_failed, 0);
+    fx_close(&f);
+}
+
+/* A refused reply_topic response is replaced by the E4001 error response on
+ * the default responses topic (after the answer was kept). */
+static void test_refused_reply_topic_gets_an_error_response(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    h.refuse_topic = "replies.missing";
+    submit(&f,
+           &(req_spec){.id = "refused-reply-1", .text = "reply", .reply_topic = "replies.missing"});
+    settle(&f);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.responses), 1);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.dlq), 0);
+    gw_response r = response(&f, 0);
+    assert_non_null(r.error);
+    assert_string_equal(r.error->code, "E4001");
+    assert_non_null(strstr(r.error->message, "reply_topic undeliverable"));
+    assert_int_equal(f.w->n.publish_failed, 0);
+    fx_close(&f);
+}
+
 /* The answer was kept but nothing reached Kafka (the worker died, or the
  * broker refused, between KEEP and PUBLISH): the redelivery publishes the
  * success usage event the first owner would have, so the provider call is
@@ -812,6 +855,8 @@ int main(void)
         cmocka_unit_test(test_keep_failure_still_answers),
         cmocka_unit_test(test_abort_mid_call),
         cmocka_unit_test(test_failed_produce_is_not_committed),
+        cmocka_unit_test(test_refused_output_goes_to_dlq),
+        cmocka_unit_test(test_refused_reply_topic_gets_an_error_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
