@@ -422,7 +422,9 @@ static bool gemini_target(const gw_mllm_req *r, const char **model, size_t *mode
         return false;
     const char *seg = r->path + pl;
     size_t n = r->path_len - pl;
-    const char *colon = memchr(seg, ':', n);
+    const char *colon = NULL; /* the last ':' (a fault-<spec> model may hold some) */
+    for (size_t i = 0; i < n; i++)
+        colon = seg[i] == ':' ? seg + i : colon;
     if (colon == NULL || colon == seg || memchr(seg, '/', n) != NULL)
         return false;
     size_t rest = n - (size_t)(colon - seg);
