@@ -217,6 +217,11 @@ def test_gemini_conversation_fails_over_both_ways(setup):
     assert resp["provider"] == "gemini", resp
     call = assert_weather_call(resp, "gm")
     assert call["id"] == "call_0", call
+    # billed at the deployment's configured prices (3.0 in, 2.0 out per Mtok)
+    u = env.usage_for([first["request_id"]])[first["request_id"]]
+    assert u["provider"] == "gemini" and u["prompt_tokens"] > 0 and u["completion_tokens"] > 0
+    assert u["cost_usd"] == pytest.approx(
+        (u["prompt_tokens"] * 3.0 + u["completion_tokens"] * 2.0) / 1e6), u
     moved = tool_req(model="twin-model", messages=follow_up(call))
     # and a call made by Anthropic is answered on Gemini (a functionResponse
     # named after the call it answers)
