@@ -427,6 +427,7 @@ enum {
     F_CAND,
     F_TEXT,
     F_PART1,
+    F_CALL0,
     F_THOUGHT,
     F_FINISH,
     F_PROMPT,
@@ -440,8 +441,9 @@ static bool absent_or(const gw_jscan_field *f, gw_json_kind also)
     return f->kind == GW_JSON_ABSENT || f->kind == also;
 }
 
-/* Only the common shape is taken here: one text part (not a thought), a
- * finish reason that is not a block; anything else goes to the tree. */
+/* Only the common shape is taken here: one text part (not a thought, no
+ * call), a finish reason that is not a block; anything else goes to the
+ * tree. */
 static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, bool *handled)
 {
     gw_jscan_field f[F__COUNT] = {
@@ -450,6 +452,7 @@ static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, bool *han
         [F_CAND] = {.path = {"candidates", "#0"}},
         [F_TEXT] = {.path = {"candidates", "#0", "content", "parts", "#0", "text"}},
         [F_PART1] = {.path = {"candidates", "#0", "content", "parts", "#1"}},
+        [F_CALL0] = {.path = {"candidates", "#0", "content", "parts", "#0", "functionCall"}},
         [F_THOUGHT] = {.path = {"candidates", "#0", "content", "parts", "#0", "thought"}},
         [F_FINISH] = {.path = {"candidates", "#0", "finishReason"}},
         [F_PROMPT] = {.path = {"usageMetadata", "promptTokenCount"}},
@@ -459,8 +462,8 @@ static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, bool *han
     if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK || !absent_or(&f[F_ERROR], GW_JSON_NULL) ||
         f[F_BLOCK].kind != GW_JSON_ABSENT || f[F_CAND].kind != GW_JSON_OBJECT ||
         f[F_TEXT].kind != GW_JSON_STRING || f[F_PART1].kind != GW_JSON_ABSENT ||
-        !absent_or(&f[F_THOUGHT], GW_JSON_FALSE) || !absent_or(&f[F_FINISH], GW_JSON_STRING) ||
-        f[F_FINISH].escaped)
+        f[F_CALL0].kind != GW_JSON_ABSENT || !absent_or(&f[F_THOUGHT], GW_JSON_FALSE) ||
+        !absent_or(&f[F_FINISH], GW_JSON_STRING) || f[F_FINISH].escaped)
         return GW_OK;
     bool blocked = false;
     const char *finish = NULL;
