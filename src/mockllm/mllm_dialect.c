@@ -871,6 +871,25 @@ static bool gemini_tail(const gw_mllm_call *c, gw_mllm_buf *b)
     return gw_mllm_buf_puts(b, "\n\n");
 }
 
+static const char SAFETY_CANDIDATE[] =
+    "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0,\"safetyRatings\":[{"
+    "\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\","
+    "\"blocked\":true}]}],";
+
+bool gw_mllm_safety_body(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, SAFETY_CANDIDATE);
+    return gemini_end(c, 0, b);
+}
+
+bool gw_mllm_stream_safety(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, "data: ");
+    gw_mllm_buf_puts(b, SAFETY_CANDIDATE);
+    gemini_end(c, 0, b);
+    return gw_mllm_buf_puts(b, "\n\n");
+}
+
 bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
 {
     switch (c->api) {

@@ -87,6 +87,10 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b);
 bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b);
 bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b);
 bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b);
+/* Gemini's answer blocked by its safety filter: a whole body (finishReason
+ * SAFETY, no content), or the stream event that ends a stream so. */
+bool gw_mllm_safety_body(const gw_mllm_call *c, gw_mllm_buf *b);
+bool gw_mllm_stream_safety(const gw_mllm_call *c, gw_mllm_buf *b);
 /* A mid-stream error event (Anthropic "error", OpenAI/Ollama an error object). */
 bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b);
 

@@ -247,6 +247,8 @@ static void send_full(conn *c)
     gw_mllm_buf_init(&body, OUT_MAX);
     if (c->fault.malformed)
         gw_mllm_buf_puts(&body, "{\"id\":\"broken\",\"choices\":[{\"message\":{\"content\":\"");
+    else if (c->fault.safety && c->call.api == GW_MLLM_GEMINI)
+        gw_mllm_safety_body(&c->call, &body);
     else
         gw_mllm_full_body(&c->call, &body);
     if (c->fault.cut) {
@@ -291,12 +293,17 @@ static void drip_step(conn *c)
     finish_request(c);
 }
 
+static bool blocked(const conn *c)
+{
+    return c->fault.safety && c->call.api == GW_MLLM_GEMINI;
+}
+
 /* Appends tokens to body; returns true when the stream must stop here (cut). */
 static bool stream_tokens(conn *c, gw_mllm_buf *body, bool *paused)
 {
     *paused = false;
     while (c->tok_idx < c->call.ntok) {
-        if ((c->fault.cut || c->fault.sse_error || c->fault.throttle_event) &&
+        if ((c->fault.cut || c->fault.sse_error || c->fault.throttle_event || blocked(c)) &&
             c->tok_idx == c->cut_at)
             return true;
         if (c->fault.malformed && c->tok_idx == c->cut_at)
@@ -323,11 +330,15 @@ static void stream_step(conn *c)
     }
     bool paused;
     bool stop = stream_tokens(c, &body, &paused);
-    if (!paused && !stop && (c->fault.cut || c->fault.sse_error || c->fault.throttle_event))
+    if (!paused && !stop &&
+        (c->fault.cut || c->fault.sse_error || c->fault.throttle_event || blocked(c)))
         stop = true; /* short answers still get cut before the tail */
     bool close_now = false, done = false;
     if (stop && c->fault.cut) {
         close_now = true;
+    } else if (stop && blocked(c)) {
+        gw_mllm_stream_safety(&c->call, &body);
+        done = true;
     } else if (stop) {
         if (c->fault.throttle_event && c->call.api == GW_MLLM_BEDROCK)
             gw_mllm_bedrock_exception(&c->call, "throttlingException",

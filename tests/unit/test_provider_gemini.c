@@ -574,6 +574,25 @@ static void test_mock_follow_up_and_format(void **state)
     json_decref(v);
 }
 
+/* The mock's safety fault: blocked whole, and half-way through a stream. */
+static void test_mock_safety(void **state)
+{
+    (void)state;
+    static gw_message m[] = {{.role = GW_ROLE_USER, .content = "[mock-fault:safety] tell me"}};
+    for (int stream = 0; stream < 2; stream++) {
+        gw_request req = simple_req(stream);
+        req.messages = m;
+        outcome o;
+        run_at(mock.base_url, NULL, &req, &o, NULL);
+        assert_int_equal(o.err, GW_E_PROVIDER_CONTENT_BLOCKED);
+        assert_int_equal(o.status, 200);
+        assert_string_equal(o.finish, "content_filter");
+        assert_string_equal(o.content, "");
+        assert_non_null(strstr(o.detail, "SAFETY"));
+        assert_int_equal(strlen(o.deltas) > 0, stream); /* 3 of 6 words came first */
+    }
+}
+
 static void test_mock_key_required(void **state)
 {
     (void)state;
@@ -769,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_mock_text_and_tools),
         cmocka_unit_test(test_mock_follow_up_and_format),
+        cmocka_unit_test(test_mock_safety),
         cmocka_unit_test(test_mock_key_required),
         cmocka_unit_test(test_canned_request_on_the_wire),
         cmocka_unit_test(test_canned_safety),
