@@ -5,13 +5,15 @@
  * x-goog-api-key (the row's auth), never in the URL.
  *
  * Request: system prompt and system-role messages joined into
- * systemInstruction; user / assistant turns as contents with roles user /
- * model and text parts (empty turns are left out: Gemini refuses empty text);
- * ASSISTANT tool calls as functionCall parts (args an object); consecutive
- * TOOL results as one user turn of functionResponse parts, named after the
- * call they answer (its name from the ASSISTANT message holding the
- * tool_call_id, else the message's own name), the response being the result
- * when it is a JSON object, else {"output": text}. temperature, max_tokens,
+ * systemInstruction; user / assistant messages as contents with roles user /
+ * model and text parts (empty ones are left out: Gemini refuses empty text),
+ * messages of one role in a row sharing one turn; ASSISTANT tool calls as
+ * functionCall parts (args an object; for Gemini 3 models the first of a turn
+ * with Google's placeholder thoughtSignature); TOOL results as
+ * functionResponse parts of a user turn, named after the call they answer
+ * (its name from the ASSISTANT message holding the tool_call_id, else the
+ * message's own name), the response being the result when it is a JSON
+ * object, else {"output": text}. temperature, max_tokens,
  * top_p, stop, seed and response_format go in generationConfig
  * (responseMimeType application/json, responseSchema); tools as one
  * functionDeclarations entry; tool_choice as
@@ -130,25 +132,55 @@ static const char *call_name(const gw_request *req, size_t before, const char *i
     return NULL;
 }
 
-static void write_calls(gw_jbuf *j, const gw_message *m)
+/* The contents being written: messages of one role in a row share one turn
+ * (Gemini wants user and model turns to alternate). */
+typedef struct {
+    const char *role; /* the open turn's role; NULL before the first */
+    size_t parts;     /* parts written in it */
+    bool sign;        /* replayed calls need a thought signature (Gemini 3) */
+} turns;
+
+/* Continue the open turn when it has role, else close it and open one;
+ * then the separator before the next part. */
+static void part_of(gw_jbuf *j, turns *t, const char *role)
 {
-    gw_jbuf_lit(j, "{\"role\":\"model\",\"parts\":[");
-    bool text = has_text(m->content);
-    if (text) {
-        gw_jbuf_lit(j, "{\"text\":");
-        gw_jbuf_str(j, m->content);
-        gw_jbuf_lit(j, "}");
+    if (t->role == NULL || strcmp(t->role, role) != 0) {
+        gw_jbuf_lit(j, t->role != NULL ? "]},{\"role\":\"" : "{\"role\":\"");
+        gw_jbuf_lit(j, role);
+        gw_jbuf_lit(j, "\",\"parts\":[");
+        t->role = role;
+        t->parts = 0;
     }
+    gw_jbuf_lit(j, t->parts++ > 0 ? "," : "");
+}
+
+static void write_text(gw_jbuf *j, turns *t, const char *role, const char *text)
+{
+    part_of(j, t, role);
+    gw_jbuf_lit(j, "{\"text\":");
+    gw_jbuf_str(j, text);
+    gw_jbuf_lit(j, "}");
+}
+
+/* An ASSISTANT message with calls: its text, then functionCall parts. The
+ * first call of a turn carries Google's documented placeholder signature
+ * when t->sign: the real one was not kept, and Gemini 3 refuses a replayed
+ * call without any. */
+static void write_calls(gw_jbuf *j, turns *t, const gw_message *m)
+{
+    if (has_text(m->content))
+        write_text(j, t, "model", m->content);
     for (size_t i = 0; i < m->tool_call_count; i++) {
-        const gw_tool_call *t = &m->tool_calls[i];
-        gw_jbuf_lit(j,
-                    text || i ? ",{\"functionCall\":{\"name\":" : "{\"functionCall\":{\"name\":");
-        gw_jbuf_str(j, t->name);
+        const gw_tool_call *c = &m->tool_calls[i];
+        part_of(j, t, "model");
+        gw_jbuf_lit(j, "{\"functionCall\":{\"name\":");
+        gw_jbuf_str(j, c->name);
         gw_jbuf_lit(j, ",\"args\":");
-        gw_jbuf_json(j, has_text(t->arguments) ? t->arguments : "{}", true);
-        gw_jbuf_lit(j, "}}");
+        gw_jbuf_json(j, has_text(c->arguments) ? c->arguments : "{}", true);
+        gw_jbuf_lit(j, t->sign && i == 0 ? "},\"thoughtSignature\":\"" GW_GEMINI_SKIP_SIGNATURE
+                                           "\"}"
+                                         : "}}");
     }
-    gw_jbuf_lit(j, "]}");
 }
 
 static bool is_result(const gw_message *m)
@@ -172,54 +204,48 @@ static void write_result_value(gw_jbuf *j, const char *content)
     gw_jbuf_lit(j, "}");
 }
 
-/* Consecutive TOOL results from message at as one user turn; returns how
- * many messages it wrote. */
-static size_t write_results(gw_jbuf *j, const gw_request *req, size_t at)
+/* TOOL message i as a functionResponse part of a user turn, named after the
+ * call it answers. */
+static void write_result(gw_jbuf *j, turns *t, const gw_request *req, size_t i)
 {
-    size_t n = 0;
-    gw_jbuf_lit(j, "{\"role\":\"user\",\"parts\":[");
-    for (; at + n < req->message_count && is_result(&req->messages[at + n]); n++) {
-        const gw_message *m = &req->messages[at + n];
-        const char *name = call_name(req, at, m->tool_call_id);
-        if (name == NULL)
-            name = m->name;
-        if (!has_text(name) && j->err == GW_OK)
-            j->err = GW_E_INVALID_REQUEST; /* a functionResponse needs the function's name */
-        gw_jbuf_lit(j,
-                    n ? ",{\"functionResponse\":{\"name\":" : "{\"functionResponse\":{\"name\":");
-        gw_jbuf_str(j, name);
-        gw_jbuf_lit(j, ",\"response\":");
-        write_result_value(j, m->content);
-        gw_jbuf_lit(j, "}}");
-    }
-    gw_jbuf_lit(j, "]}");
-    return n;
+    const gw_message *m = &req->messages[i];
+    const char *name = call_name(req, i, m->tool_call_id);
+    if (name == NULL)
+        name = m->name;
+    if (!has_text(name) && j->err == GW_OK)
+        j->err = GW_E_INVALID_REQUEST; /* a functionResponse needs the function's name */
+    part_of(j, t, "user");
+    gw_jbuf_lit(j, "{\"functionResponse\":{\"name\":");
+    gw_jbuf_str(j, name);
+    gw_jbuf_lit(j, ",\"response\":");
+    write_result_value(j, m->content);
+    gw_jbuf_lit(j, "}}");
 }
 
-static void write_contents(gw_jbuf *j, const gw_request *req)
+/* Model names of the Gemini 3 family ("gemini-3-pro-preview",
+ * "gemini-3.1-flash"; a "models/" prefix allowed). */
+static bool needs_signature(const char *model)
 {
-    bool first = true;
+    if (model != NULL && strncmp(model, "models/", 7) == 0)
+        model += 7;
+    return model != NULL && strncmp(model, "gemini-3", 8) == 0 &&
+           (model[8] == '-' || model[8] == '.' || model[8] == '\0');
+}
+
+static void write_contents(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
+{
+    turns t = {.sign = needs_signature(d->model)};
     gw_jbuf_lit(j, "\"contents\":[");
     for (size_t i = 0; i < req->message_count; i++) {
         const gw_message *m = &req->messages[i];
-        bool calls = m->role == GW_ROLE_ASSISTANT && m->tool_call_count > 0;
-        if (m->role == GW_ROLE_SYSTEM || (!calls && !is_result(m) && !has_text(m->content)))
-            continue;
-        gw_jbuf_lit(j, first ? "" : ",");
-        first = false;
-        if (calls) {
-            write_calls(j, m);
-        } else if (is_result(m)) {
-            i += write_results(j, req, i) - 1;
-        } else {
-            gw_jbuf_lit(j, m->role == GW_ROLE_ASSISTANT
-                               ? "{\"role\":\"model\",\"parts\":[{\"text\":"
-                               : "{\"role\":\"user\",\"parts\":[{\"text\":");
-            gw_jbuf_str(j, m->content);
-            gw_jbuf_lit(j, "}]}");
-        }
+        if (m->role == GW_ROLE_ASSISTANT && m->tool_call_count > 0)
+            write_calls(j, &t, m);
+        else if (is_result(m))
+            write_result(j, &t, req, i);
+        else if (m->role != GW_ROLE_SYSTEM && has_text(m->content))
+            write_text(j, &t, m->role == GW_ROLE_ASSISTANT ? "model" : "user", m->content);
     }
-    gw_jbuf_lit(j, "]");
+    gw_jbuf_lit(j, t.role != NULL ? "]}]" : "]");
 }
 
 static void write_tools(gw_jbuf *j, const gw_request *req)
@@ -296,12 +322,11 @@ static void write_generation_config(gw_jbuf *j, const gw_request *req)
 
 static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req)
 {
-    (void)d; /* the model is in the URL */
     const gw_response_format *f = req->response_format;
     if (f != NULL && strcmp(f->type, "text") != 0 && req->tool_count > 0 && j->err == GW_OK)
         j->err = GW_E_PROVIDER_UNSUPPORTED; /* a JSON mime type with function calling */
     gw_jbuf_lit(j, "{");
-    write_contents(j, req);
+    write_contents(j, d, req); /* the model itself is in the URL */
     write_system(j, req);
     write_tools(j, req);
     write_generation_config(j, req);

@@ -7,6 +7,11 @@
 
 extern const gw_phttp_dialect gw_gemini_dialect;
 
+/* The thoughtSignature Google documents for replayed function calls whose
+ * real signature was not kept: sent on the first call of a model turn when
+ * the model is of the Gemini 3 family, which refuses such calls without one. */
+#define GW_GEMINI_SKIP_SIGNATURE "skip_thought_signature_validator"
+
 /* {base_url}/v1beta/models/{model}:generateContent, or
  * :streamGenerateContent?alt=sse when streaming. A base_url already ending in
  * /v1beta is not doubled; a model given as "models/NAME" loses the prefix;

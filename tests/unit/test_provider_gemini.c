@@ -102,10 +102,12 @@ static void test_finish_and_retry_delay(void **state)
 
 /* ---- request body ---- */
 
+static const char *body_model = "gemini-2.0-flash";
+
 static json_t *body_of(const gw_request *req, gw_err *err)
 {
     gw_jbuf j = {0};
-    gw_deployment d = {.model = "gemini-2.0-flash"};
+    gw_deployment d = {.model = body_model};
     gw_gemini_dialect.write_body(&j, &d, req);
     *err = j.err;
     json_error_t je;
@@ -127,9 +129,11 @@ static json_t *jpath(json_t *root, const char *path)
     return v;
 }
 
-static const char *jpath_str(json_t *root, const char *fmt)
+/* The string at path; "<absent>" when there is none (a clean failure). */
+static const char *jpath_str(json_t *root, const char *path)
 {
-    return json_string_value(jpath(root, fmt));
+    const char *v = json_string_value(jpath(root, path));
+    return v != NULL ? v : "<absent>";
 }
 
 static gw_tool_call prior_calls[] = {
@@ -186,7 +190,8 @@ static void test_body_conversation(void **state)
     assert_string_equal(jpath_str(b, "systemInstruction.parts.0.text"),
                         "Be brief.\n\nUse metric units.");
     json_t *c = json_object_get(b, "contents");
-    assert_int_equal(json_array_size(c), 4); /* the empty assistant turn is left out */
+    /* the empty assistant message is left out; results and "Thanks" share a turn */
+    assert_int_equal(json_array_size(c), 3);
     assert_string_equal(jpath_str(b, "contents.0.role"), "user");
     assert_string_equal(jpath_str(b, "contents.0.parts.0.text"),
                         "Weather and time in \"Paris\"?\n");
@@ -203,7 +208,8 @@ static void test_body_conversation(void **state)
     assert_string_equal(jpath_str(b, "contents.2.parts.1.functionResponse.name"), "get_time");
     assert_string_equal(jpath_str(b, "contents.2.parts.1.functionResponse.response.output"),
                         "14:05");
-    assert_string_equal(jpath_str(b, "contents.3.parts.0.text"), "Thanks");
+    assert_string_equal(jpath_str(b, "contents.2.parts.2.text"), "Thanks");
+    assert_null(jpath(b, "contents.1.parts.1.thoughtSignature")); /* not a Gemini 3 model */
     assert_string_equal(jpath_str(b, "tools.0.functionDeclarations.0.name"), "get_weather");
     assert_string_equal(jpath_str(b, "tools.0.functionDeclarations.0.description"), "Weather now");
     assert_string_equal(
@@ -218,6 +224,32 @@ static void test_body_conversation(void **state)
     assert_string_equal(jpath_str(g, "stopSequences.1"), "STOP");
     assert_null(json_object_get(g, "responseMimeType"));
     json_decref(b);
+}
+
+/* Gemini 3 refuses replayed calls without a thought signature: the first
+ * call of each model turn gets Google's placeholder. */
+static void test_body_signature(void **state)
+{
+    (void)state;
+    const char *const models[] = {"gemini-3-pro-preview", "models/gemini-3.1-flash", "gemini-3"};
+    gw_request req = convo_req();
+    gw_err err;
+    for (size_t i = 0; i < 3; i++) {
+        body_model = models[i];
+        json_t *b = body_of(&req, &err);
+        assert_int_equal(err, GW_OK);
+        assert_string_equal(jpath_str(b, "contents.1.parts.1.thoughtSignature"),
+                            GW_GEMINI_SKIP_SIGNATURE);
+        assert_string_equal(jpath_str(b, "contents.1.parts.1.functionCall.name"), "get_weather");
+        assert_null(jpath(b, "contents.1.parts.2.thoughtSignature")); /* only the first */
+        assert_null(jpath(b, "contents.1.parts.0.thoughtSignature")); /* not on text */
+        json_decref(b);
+    }
+    body_model = "gemini-30x"; /* not the family */
+    json_t *b = body_of(&req, &err);
+    assert_null(jpath(b, "contents.1.parts.1.thoughtSignature"));
+    json_decref(b);
+    body_model = "gemini-2.0-flash";
 }
 
 static void test_body_tool_choice_and_format(void **state)
@@ -276,7 +308,8 @@ static void test_body_errors(void **state)
     m[1].name = "named_fn"; /* its own name is used then */
     json_t *b = body_of(&req, &err);
     assert_int_equal(err, GW_OK);
-    assert_string_equal(jpath_str(b, "contents.1.parts.0.functionResponse.name"), "named_fn");
+    /* the result shares the user turn of "x" */
+    assert_string_equal(jpath_str(b, "contents.0.parts.1.functionResponse.name"), "named_fn");
     json_decref(b);
     gw_tool bad = {.name = "t", .parameters = "[1,2]"};
     req.tools = &bad;
@@ -784,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_finish_and_retry_delay),
         cmocka_unit_test(test_body_conversation),
+        cmocka_unit_test(test_body_signature),
         cmocka_unit_test(test_body_tool_choice_and_format),
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_mock_text_and_tools),
