@@ -32,6 +32,7 @@
  */
 #include "provider/provider_gemini.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,7 +357,22 @@ static bool is_malformed_call(const char *raw, size_t len)
     return len == 23 && memcmp(raw, "MALFORMED_FUNCTION_CALL", 23) == 0;
 }
 
-/* promptTokenCount; candidatesTokenCount plus thoughtsTokenCount. */
+/* A token count as reported (has: an integer was there), kept within
+ * 0..INT32_MAX so that a sum of two never overflows. */
+static int64_t bounded(bool has, int64_t v)
+{
+    return !has ? 0 : v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : v;
+}
+
+/* Usage: promptTokenCount; candidatesTokenCount plus thoughtsTokenCount
+ * (thinking is billed as output). Both answer paths report through here. */
+static void report_usage(gw_phttp_call *c, bool has_p, int64_t p, bool has_o, int64_t o, bool has_t,
+                         int64_t t)
+{
+    gw_phttp_usage_counts(c, has_p ? bounded(true, p) : -1,
+                          has_o || has_t ? bounded(has_o, o) + bounded(has_t, t) : -1);
+}
+
 static void read_usage(gw_phttp_call *c, json_t *u)
 {
     if (!json_is_object(u))
@@ -364,11 +380,8 @@ static void read_usage(gw_phttp_call *c, json_t *u)
     json_t *p = json_object_get(u, "promptTokenCount");
     json_t *o = json_object_get(u, "candidatesTokenCount");
     json_t *t = json_object_get(u, "thoughtsTokenCount");
-    int64_t out = -1;
-    if (json_is_integer(o) || json_is_integer(t))
-        out = (json_is_integer(o) ? json_integer_value(o) : 0) +
-              (json_is_integer(t) ? json_integer_value(t) : 0);
-    gw_phttp_usage_counts(c, json_is_integer(p) ? json_integer_value(p) : -1, out);
+    report_usage(c, json_is_integer(p), json_integer_value(p), json_is_integer(o),
+                 json_integer_value(o), json_is_integer(t), json_integer_value(t));
 }
 
 static gw_err read_parts(gw_phttp_call *c, json_t *parts)
@@ -501,10 +514,9 @@ static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, bool *han
     gw_err e = gw_phttp_text_field(c, &f[F_TEXT]);
     if (e != GW_OK)
         return e;
-    bool o = f[F_OUT].kind == GW_JSON_INTEGER, t = f[F_THOUGHTS].kind == GW_JSON_INTEGER;
-    gw_phttp_usage_counts(c, f[F_PROMPT].kind == GW_JSON_INTEGER ? f[F_PROMPT].integer : -1,
-                          o || t ? (o ? f[F_OUT].integer : 0) + (t ? f[F_THOUGHTS].integer : 0)
-                                 : -1);
+    report_usage(c, f[F_PROMPT].kind == GW_JSON_INTEGER, f[F_PROMPT].integer,
+                 f[F_OUT].kind == GW_JSON_INTEGER, f[F_OUT].integer,
+                 f[F_THOUGHTS].kind == GW_JSON_INTEGER, f[F_THOUGHTS].integer);
     if (finish != NULL) {
         gw_phttp_finish(c, finish);
         gw_phttp_terminated(c);

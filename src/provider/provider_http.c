@@ -188,12 +188,13 @@ void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion)
 
 void gw_phttp_usage_counts(gw_phttp_call *c, int64_t prompt, int64_t completion)
 {
+    enum { MAX_COUNT = (1 << 30) - 1 }; /* two of them add up within an int32 total */
     if (prompt >= 0) {
-        c->usage.prompt_tokens = prompt > INT32_MAX ? INT32_MAX : (int32_t)prompt;
+        c->usage.prompt_tokens = prompt > MAX_COUNT ? MAX_COUNT : (int32_t)prompt;
         c->has_prompt_usage = true;
     }
     if (completion >= 0) {
-        c->usage.completion_tokens = completion > INT32_MAX ? INT32_MAX : (int32_t)completion;
+        c->usage.completion_tokens = completion > MAX_COUNT ? MAX_COUNT : (int32_t)completion;
         c->has_completion_usage = true;
     }
 }

@@ -155,7 +155,8 @@ const gw_request *gw_phttp_req(const gw_phttp_call *c);
  * GW_PHTTP_MAX_TOOL_CALLS calls or GW_PHTTP_MAX_CONTENT bytes of arguments. */
 gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name, const char *args,
                      size_t args_len);
-/* Usage as plain counts; a negative count is not reported. */
+/* Usage as plain counts; a negative count is not reported, one of 2^30 or
+ * more is reported as 2^30 - 1 (so prompt + completion fits the int32 total). */
 void gw_phttp_usage_counts(gw_phttp_call *c, int64_t prompt, int64_t completion);
 /* The provider's safety filter blocked the prompt or the answer (reason as
  * the provider names it, e.g. SAFETY): the call ends with

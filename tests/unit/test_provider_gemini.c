@@ -747,6 +747,23 @@ static void test_canned_parts(void **state)
     assert_string_equal(o.delta_args, "{\"x\":1}");
     assert_int_equal(o.usage.completion_tokens, 8);
     assert_string_equal(o.finish, "tool_calls");
+    /* absurd counts are bounded, on the fast path and the tree path alike */
+    const char *huge[] = {
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":"
+        "\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":999999999999,"
+        "\"candidatesTokenCount\":9000000000000000,\"thoughtsTokenCount\":9000000000000000}}",
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"},{\"text\":\"y\"}]},"
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":999999999999,"
+        "\"candidatesTokenCount\":9000000000000000,\"thoughtsTokenCount\":-4}}",
+    };
+    req.stream = false;
+    for (size_t i = 0; i < 2; i++) {
+        run_at(NULL, http_reply(200, false, NULL, huge[i]), &req, &o, NULL);
+        assert_int_equal(o.err, GW_OK);
+        assert_int_equal(o.usage.prompt_tokens, (1 << 30) - 1);
+        assert_int_equal(o.usage.completion_tokens, (1 << 30) - 1);
+        assert_int_equal(o.usage.total_tokens, INT32_MAX - 1);
+    }
 }
 
 static void test_canned_broken(void **state)
