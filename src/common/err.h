@@ -66,6 +66,8 @@ typedef enum {
       "deployment concurrency cap reached and its wait queue is full")                             \
     X(PROVIDER_UNSUPPORTED, "E4213", PROVIDER, false,                                              \
       "the provider cannot honour a feature of the request (tool_choice, response_format)")        \
+    X(PROVIDER_CONTENT_BLOCKED, "E4214", CALLER, false,                                            \
+      "the provider's safety filter blocked the prompt or the answer")                             \
     /* policy: limits and budgets */                                                               \
     X(RATE_LIMITED, "E4300", POLICY, true, "rate limit exceeded")                                  \
     X(RATE_LIMIT_NEVER_FITS, "E4301", POLICY, false, "request cost exceeds a rate limit capacity") \

@@ -100,7 +100,8 @@ static const gw_cfg_row deployment_rows[] = {
         "Environment variable that holds the API key (never the key itself); default from the "
         "preset"),
     S("auth_header", auth_header, 0, "",
-      "Header carrying the key; default `Authorization` (Bearer), `x-api-key` for anthropic"),
+      "Header carrying the key; default `Authorization` (Bearer), `x-api-key` for anthropic, "
+      "`api-key` for azure, `x-goog-api-key` for gemini"),
     S("anthropic_version", anthropic_version, 1, "2023-06-01",
       "`anthropic-version` header (anthropic only)"),
     S("api_version", api_version, 0, "",

@@ -26,10 +26,8 @@ bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out)
         const char *name;
         gw_mllm_api api;
     } chat[] = {
-        {"openai", GW_MLLM_OPENAI},
-        {"anthropic", GW_MLLM_ANTHROPIC},
-        {"ollama", GW_MLLM_OLLAMA},
-        {"bedrock", GW_MLLM_BEDROCK},
+        {"openai", GW_MLLM_OPENAI},   {"anthropic", GW_MLLM_ANTHROPIC}, {"ollama", GW_MLLM_OLLAMA},
+        {"bedrock", GW_MLLM_BEDROCK}, {"gemini", GW_MLLM_GEMINI},
     };
     for (size_t i = 0; dialect != NULL && i < sizeof chat / sizeof chat[0]; i++) {
         if (strcmp(chat[i].name, dialect) == 0) {
@@ -145,7 +143,7 @@ static json_t *gen_value(json_t *schema, uint64_t seed, int depth)
         return json_deep_copy(json_array_get(en, seed % json_array_size(en)));
     if (type == NULL)
         type = json_is_object(json_object_get(schema, "properties")) ? "object" : "string";
-    if (strcmp(type, "object") == 0) {
+    if (strcasecmp(type, "object") == 0) {
         json_t *o = json_object();
         const char *k;
         json_t *v;
@@ -158,20 +156,20 @@ static json_t *gen_value(json_t *schema, uint64_t seed, int depth)
         }
         return o;
     }
-    if (strcmp(type, "array") == 0) {
+    if (strcasecmp(type, "array") == 0) {
         json_t *a = json_array();
         if (depth < 4)
             json_array_append_new(
                 a, gen_value(json_object_get(schema, "items"), mix(seed), depth + 1));
         return a;
     }
-    if (strcmp(type, "integer") == 0)
+    if (strcasecmp(type, "integer") == 0)
         return json_integer((json_int_t)(seed % 100));
-    if (strcmp(type, "number") == 0)
+    if (strcasecmp(type, "number") == 0)
         return json_real((double)(seed % 1000) / 10.0);
-    if (strcmp(type, "boolean") == 0)
+    if (strcasecmp(type, "boolean") == 0)
         return json_true();
-    if (strcmp(type, "null") == 0)
+    if (strcasecmp(type, "null") == 0)
         return json_null();
     return json_string(vocab[seed % 32]);
 }
@@ -398,9 +396,151 @@ static gw_err parse_bedrock(json_t *root, gw_mllm_call *c, char *errmsg, size_t 
     return plan_tools(GW_MLLM_BEDROCK, root, c, errmsg, errlen);
 }
 
+/* ---- Gemini (generateContent): contents / parts, functionDeclarations ---- */
+
+/* Hashes the text parts of one Gemini content (and functionResponse
+ * bodies); keeps the text when keep is given. */
+static void gemini_parts(json_t *parts, uint64_t *seed, int *bytes, char *keep, size_t keep_len)
+{
+    size_t i;
+    json_t *part;
+    json_array_foreach(parts, i, part)
+    {
+        content_text(json_object_get(part, "text"), seed, bytes, keep, keep_len);
+        json_t *resp = json_object_get(part, "functionResponse");
+        char *t = resp != NULL ? json_dumps(resp, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (t != NULL) {
+            *seed = gw_fnv1a64(*seed, t, strlen(t));
+            *bytes += (int)strlen(t);
+            free(t);
+        }
+    }
+}
+
+static void gemini_messages(json_t *root, gw_mllm_call *c)
+{
+    uint64_t seed = 1469598103934665603ULL;
+    int tokens = 0, b = 0;
+    json_t *sys = json_object_get(root, "systemInstruction");
+    if (sys != NULL) {
+        gemini_parts(json_object_get(sys, "parts"), &seed, &b, NULL, 0);
+        tokens += (b + 3) / 4 + 4;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(root, "contents"), i, m)
+    {
+        b = 0;
+        const char *role = json_string_value(json_object_get(m, "role"));
+        bool user = role == NULL || strcmp(role, "user") == 0;
+        gemini_parts(json_object_get(m, "parts"), &seed, &b, user ? c->prompt : NULL,
+                     sizeof c->prompt);
+        tokens += (b + 3) / 4 + 4;
+    }
+    c->seed = seed;
+    c->prompt_tokens = tokens;
+}
+
+static bool gemini_last_is_result(json_t *root)
+{
+    json_t *contents = json_object_get(root, "contents");
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t i;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "parts"), i,
+                       part) if (json_object_get(part, "functionResponse") != NULL) return true;
+    return false;
+}
+
+/* Every functionDeclaration of every tools entry, as one array (new reference). */
+static json_t *gemini_decls(json_t *root)
+{
+    json_t *all = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(root, "tools"), i, t)
+    {
+        json_t *d = json_object_get(t, "functionDeclarations");
+        if (json_is_array(d))
+            json_array_extend(all, d);
+    }
+    return all;
+}
+
+/* As forced_tool: the named (allowedFunctionNames[0]) tool, "" for ANY,
+ * NULL for NONE, "*" for AUTO or nothing said. */
+static const char *gemini_forced(json_t *root)
+{
+    json_t *fc = json_object_get(json_object_get(root, "toolConfig"), "functionCallingConfig");
+    const char *mode = json_string_value(json_object_get(fc, "mode"));
+    if (mode == NULL || strcasecmp(mode, "AUTO") == 0)
+        return "*";
+    if (strcasecmp(mode, "NONE") == 0)
+        return NULL;
+    const char *name =
+        json_string_value(json_array_get(json_object_get(fc, "allowedFunctionNames"), 0));
+    return name != NULL ? name : "";
+}
+
+static gw_err gemini_plan(json_t *root, gw_mllm_call *c, char *errmsg, size_t errlen)
+{
+    json_t *decls = gemini_decls(root);
+    const char *forced = gemini_forced(root);
+    gw_err err = GW_OK;
+    size_t n = json_array_size(decls), pick = 0;
+    for (size_t i = 0; i < n && err == GW_OK; i++) {
+        if (json_string_value(json_object_get(json_array_get(decls, i), "name")) == NULL) {
+            snprintf(errmsg, errlen, "tools[0].function_declarations[%zu].name: required", i);
+            err = GW_E_INVALID_REQUEST;
+        }
+        if (err == GW_OK && forced != NULL && forced[0] != '\0' && strcmp(forced, "*") != 0 &&
+            strcmp(json_string_value(json_object_get(json_array_get(decls, i), "name")), forced) ==
+                0)
+            pick = i + 1;
+    }
+    if (err == GW_OK && n > 0 && forced != NULL && !gemini_last_is_result(root)) {
+        bool named = forced[0] != '\0' && strcmp(forced, "*") != 0;
+        if (named && pick == 0) {
+            snprintf(errmsg, errlen, "allowedFunctionNames names no function declaration");
+            err = GW_E_INVALID_REQUEST;
+        } else {
+            json_t *d = json_array_get(decls, named ? pick - 1 : 0);
+            snprintf(c->tool_name, sizeof c->tool_name, "%s",
+                     json_string_value(json_object_get(d, "name")));
+            set_args(c, json_object_get(d, "parameters"));
+            c->tool_call = true;
+        }
+    }
+    json_decref(decls);
+    json_t *gc = json_object_get(root, "generationConfig");
+    const char *mime = json_string_value(json_object_get(gc, "responseMimeType"));
+    if (err == GW_OK && !c->tool_call && mime != NULL && strcmp(mime, "application/json") == 0) {
+        json_t *schema = json_object_get(gc, "responseSchema");
+        json_t *any = json_pack("{s:s,s:{s:{s:s}}}", "type", "object", "properties", "answer",
+                                "type", "string");
+        set_args(c, json_is_object(schema) ? schema : any);
+        json_decref(any);
+        c->structured = true;
+    }
+    return err;
+}
+
+static gw_err parse_gemini(json_t *root, gw_mllm_call *c, char *errmsg, size_t errlen)
+{
+    if (!json_is_array(json_object_get(root, "contents"))) {
+        snprintf(errmsg, errlen, "* GenerateContentRequest.contents: contents is not specified");
+        return GW_E_INVALID_REQUEST;
+    }
+    c->max_tokens = opt_int(json_object_get(root, "generationConfig"), "maxOutputTokens");
+    gemini_messages(root, c);
+    return gemini_plan(root, c, errmsg, errlen);
+}
+
 static gw_err parse_root(gw_mllm_api api, json_t *root, gw_mllm_call *c, char *errmsg,
                          size_t errlen)
 {
+    if (api == GW_MLLM_GEMINI)
+        return parse_gemini(root, c, errmsg, errlen);
     const char *model = json_string_value(json_object_get(root, "model"));
     if (api == GW_MLLM_BEDROCK) /* the model is in the path (gw_mllm_aws_path) */
         return parse_bedrock(root, c, errmsg, errlen);
@@ -461,7 +601,8 @@ gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm
 void gw_mllm_call_plan(gw_mllm_call *c, int tokens, int embed_dims)
 {
     if (c->tool_call || c->structured) { /* the answer is the generated JSON, in pieces */
-        c->ntok = c->api == GW_MLLM_OLLAMA && c->tool_call ? 1 : arg_pieces(c);
+        bool whole = c->api == GW_MLLM_OLLAMA || c->api == GW_MLLM_GEMINI; /* calls in one piece */
+        c->ntok = whole && c->tool_call ? 1 : arg_pieces(c);
         if (c->ntok < 1)
             c->ntok = 1;
         return;
@@ -514,6 +655,8 @@ static void put_model(const gw_mllm_call *c, gw_mllm_buf *b)
 
 static const char *finish(const gw_mllm_call *c)
 {
+    if (c->api == GW_MLLM_GEMINI)
+        return c->length_cut && !c->tool_call ? "MAX_TOKENS" : "STOP"; /* calls end with STOP */
     if (c->tool_call)
         return c->api == GW_MLLM_ANTHROPIC || c->api == GW_MLLM_BEDROCK ? "tool_use"
                : c->api == GW_MLLM_OLLAMA                               ? "stop"
@@ -653,6 +796,100 @@ static bool bedrock_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
     return ok;
 }
 
+/* Gemini: the one part of the answer (text, or the whole function call). */
+static void gemini_part(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    if (c->tool_call) {
+        gw_mllm_buf_puts(b, "{\"functionCall\":{\"name\":\"");
+        put_tool_name(c, b);
+        gw_mllm_buf_puts(b, "\",\"args\":");
+        gw_mllm_buf_put(b, c->tool_args, c->tool_args_len);
+        gw_mllm_buf_puts(b, "}}");
+        return;
+    }
+    gw_mllm_buf_puts(b, "{\"text\":\"");
+    put_text(c, b);
+    gw_mllm_buf_puts(b, "\"}");
+}
+
+/* Gemini: usageMetadata (out < 0: none counted yet), modelVersion, responseId, "}". */
+static bool gemini_end(const gw_mllm_call *c, int out, gw_mllm_buf *b)
+{
+    if (out < 0)
+        gw_mllm_buf_printf(b, "\"usageMetadata\":{\"promptTokenCount\":%d,\"totalTokenCount\":%d}",
+                           c->prompt_tokens, c->prompt_tokens);
+    else
+        gw_mllm_buf_printf(b,
+                           "\"usageMetadata\":{\"promptTokenCount\":%d,\"candidatesTokenCount\":%d,"
+                           "\"totalTokenCount\":%d}",
+                           c->prompt_tokens, out, c->prompt_tokens + out);
+    gw_mllm_buf_puts(b, ",\"modelVersion\":\"");
+    put_model(c, b);
+    return gw_mllm_buf_printf(b, "\",\"responseId\":\"%.16s\"}", c->id);
+}
+
+static bool gemini_full(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, "{\"candidates\":[{\"content\":{\"parts\":[");
+    gemini_part(c, b);
+    gw_mllm_buf_printf(b, "],\"role\":\"model\"},\"finishReason\":\"%s\",\"index\":0}],",
+                       finish(c));
+    return gemini_end(c, c->ntok, b);
+}
+
+/* One streamed Gemini chunk: a text (or structured) piece, or the whole call. */
+static bool gemini_chunk(const gw_mllm_call *c, int i, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, "data: {\"candidates\":[{\"content\":{\"parts\":[");
+    if (c->tool_call) {
+        gemini_part(c, b);
+    } else if (c->structured) {
+        const char *p = "";
+        size_t n = 0;
+        gw_mllm_arg_piece(c, i, &p, &n);
+        gw_mllm_buf_puts(b, "{\"text\":\"");
+        gw_mllm_buf_json_str(b, p, n);
+        gw_mllm_buf_puts(b, "\"}");
+    } else {
+        bool sp;
+        const char *w = gw_mllm_token(c, i, &sp);
+        gw_mllm_buf_printf(b, "{\"text\":\"%s%s\"}", sp ? " " : "", w);
+    }
+    gw_mllm_buf_puts(b, "],\"role\":\"model\"},\"index\":0}],");
+    gemini_end(c, -1, b);
+    return gw_mllm_buf_puts(b, "\n\n");
+}
+
+/* The last Gemini chunk: empty text, the finish reason and the usage. */
+static bool gemini_tail(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_printf(b,
+                       "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":"
+                       "\"model\"},\"finishReason\":\"%s\",\"index\":0}],",
+                       finish(c));
+    gemini_end(c, c->ntok, b);
+    return gw_mllm_buf_puts(b, "\n\n");
+}
+
+static const char SAFETY_CANDIDATE[] =
+    "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0,\"safetyRatings\":[{"
+    "\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\","
+    "\"blocked\":true}]}],";
+
+bool gw_mllm_safety_body(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, SAFETY_CANDIDATE);
+    return gemini_end(c, 0, b);
+}
+
+bool gw_mllm_stream_safety(const gw_mllm_call *c, gw_mllm_buf *b)
+{
+    gw_mllm_buf_puts(b, "data: ");
+    gw_mllm_buf_puts(b, SAFETY_CANDIDATE);
+    gemini_end(c, 0, b);
+    return gw_mllm_buf_puts(b, "\n\n");
+}
+
 bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
 {
     switch (c->api) {
@@ -706,6 +943,8 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b)
                                   "}],\"stop_reason\":\"%s\",\"stop_sequence\":null,"
                                   "\"usage\":{\"input_tokens\":%d,\"output_tokens\":%d}}",
                                   finish(c), c->prompt_tokens, c->ntok);
+    case GW_MLLM_GEMINI:
+        return gemini_full(c, b);
     case GW_MLLM_OLLAMA:
         gw_mllm_buf_puts(b, "{\"model\":\"");
         put_model(c, b);
@@ -835,6 +1074,8 @@ bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b)
 {
     if (c->api == GW_MLLM_BEDROCK)
         return bedrock_delta(c, i, b);
+    if (c->api == GW_MLLM_GEMINI)
+        return gemini_chunk(c, i, b);
     if (c->tool_call || c->structured)
         return stream_piece(c, i, b);
     bool sp;
@@ -882,6 +1123,8 @@ bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b)
 {
     if (c->api == GW_MLLM_BEDROCK)
         return bedrock_tail(c, terminator, b);
+    if (c->api == GW_MLLM_GEMINI) /* no terminator event: the finishReason chunk ends it */
+        return terminator ? gemini_tail(c, b) : !b->overflow;
     if (c->api == GW_MLLM_OPENAI)
         return openai_tail(c, terminator, b);
     if (c->api == GW_MLLM_ANTHROPIC) {
@@ -929,6 +1172,9 @@ bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b)
     if (c->api == GW_MLLM_BEDROCK)
         return bedrock_frame(b, "modelStreamErrorException", true,
                              "{\"message\":\"The model stream had an error.\"}");
+    if (c->api == GW_MLLM_GEMINI)
+        return gw_mllm_buf_puts(b, "data: {\"error\":{\"code\":500,\"message\":\"An internal "
+                                   "error has occurred.\",\"status\":\"INTERNAL\"}}\n\n");
     if (c->api == GW_MLLM_ANTHROPIC) {
         sse_event(b, "error");
         return gw_mllm_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
@@ -964,8 +1210,37 @@ static const char *err_type(gw_mllm_api api, int status)
     }
 }
 
+/* google.rpc.Code names of the statuses the mock answers. */
+static const char *gemini_status(int status)
+{
+    switch (status) {
+    case 400:
+        return "INVALID_ARGUMENT";
+    case 401:
+        return "UNAUTHENTICATED";
+    case 403:
+        return "PERMISSION_DENIED";
+    case 404:
+        return "NOT_FOUND";
+    case 408:
+    case 504:
+        return "DEADLINE_EXCEEDED";
+    case 429:
+        return "RESOURCE_EXHAUSTED";
+    case 503:
+        return "UNAVAILABLE";
+    default:
+        return status >= 500 ? "INTERNAL" : "UNKNOWN";
+    }
+}
+
 bool gw_mllm_error_body(gw_mllm_api api, int status, const char *msg, gw_mllm_buf *b)
 {
+    if (api == GW_MLLM_GEMINI) {
+        gw_mllm_buf_printf(b, "{\"error\":{\"code\":%d,\"message\":\"", status);
+        gw_mllm_buf_json_str(b, msg, strlen(msg));
+        return gw_mllm_buf_printf(b, "\",\"status\":\"%s\"}}", gemini_status(status));
+    }
     const char *type = err_type(api, status);
     if (api == GW_MLLM_BEDROCK) {
         gw_mllm_buf_puts(b, "{\"message\":\"");

@@ -23,13 +23,14 @@ typedef enum {
     GW_MLLM_ANTHROPIC,
     GW_MLLM_OLLAMA,
     GW_MLLM_BEDROCK, /* Converse; streamed answers in AWS event stream frames */
+    GW_MLLM_GEMINI,  /* the last chat API: the server tests api <= GW_MLLM_GEMINI */
     GW_MLLM_OPENAI_EMBED,
     GW_MLLM_OLLAMA_EMBED,
 } gw_mllm_api;
 
 /* The chat API that answers in the shape of a provider dialect family (the
  * gw_phttp_dialect name of a provider table row: "openai", "anthropic",
- * "ollama"); false when the mock does not speak it. The server serves every
+ * "ollama", "gemini"); false when the mock does not speak it. The server serves every
  * row's path with it. */
 bool gw_mllm_chat_api(const char *dialect, gw_mllm_api *out);
 
@@ -66,7 +67,9 @@ typedef struct {
     size_t tool_args_len;
 } gw_mllm_call;
 
-/* Parse a request body. errmsg gets a client-facing reason on GW_E_INVALID_REQUEST. */
+/* Parse a request body. errmsg gets a client-facing reason on GW_E_INVALID_REQUEST.
+ * Gemini bodies name no model and no stream flag (both are in the URL): the
+ * caller sets c->model and c->stream after parsing. */
 gw_err gw_mllm_call_parse(gw_mllm_api api, const char *body, size_t len, gw_mllm_call *c,
                           char *errmsg, size_t errlen);
 /* Fix the answer length from the configured token count and the request's limit. */
@@ -84,6 +87,10 @@ bool gw_mllm_full_body(const gw_mllm_call *c, gw_mllm_buf *b);
 bool gw_mllm_stream_head(const gw_mllm_call *c, gw_mllm_buf *b);
 bool gw_mllm_stream_token(const gw_mllm_call *c, int i, gw_mllm_buf *b);
 bool gw_mllm_stream_tail(const gw_mllm_call *c, bool terminator, gw_mllm_buf *b);
+/* Gemini's answer blocked by its safety filter: a whole body (finishReason
+ * SAFETY, no content), or the stream event that ends a stream so. */
+bool gw_mllm_safety_body(const gw_mllm_call *c, gw_mllm_buf *b);
+bool gw_mllm_stream_safety(const gw_mllm_call *c, gw_mllm_buf *b);
 /* A mid-stream error event (Anthropic "error", OpenAI/Ollama an error object). */
 bool gw_mllm_stream_error(const gw_mllm_call *c, gw_mllm_buf *b);
 

@@ -57,7 +57,8 @@ static gw_err apply_flag(gw_mllm_fault *f, const item *it)
                  {"sse-error", &f->sse_error},
                  {"echo-auth", &f->echo_auth},
                  {"context", &f->context},
-                 {"throttle-event", &f->throttle_event}};
+                 {"throttle-event", &f->throttle_event},
+                 {"safety", &f->safety}};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         if (is(it, flags[i].name)) {
             *flags[i].flag = true;

@@ -20,6 +20,8 @@
  *                      x-request-id) with CODE (default 503), then succeed
  *   echo-auth          401 whose body echoes the Authorization / x-api-key
  *   context            400 "context_length_exceeded"
+ *   safety             Gemini only: the answer blocked by the safety filter
+ *                      (finishReason SAFETY; half-way through a stream)
  *   ttft:MS, latency:MS, tokens:N   per-request timing and length overrides
  *   ratelimit:R[:L]    every answer carries rate-limit headers: R requests
  *                      remaining of L (default 100), reset in 1 s (OpenAI
@@ -48,6 +50,7 @@ typedef struct {
     int64_t retry_after_s, retry_after_ms, retry_after_date_s; /* -1: unset */
     bool reset, hang, cut, noterm, malformed, sse_error, echo_auth, context;
     bool throttle_event; /* Bedrock: a throttlingException message mid-stream */
+    bool safety;         /* Gemini: the answer blocked by the safety filter */
     int fail_times, fail_status;
     int64_t drip_ms, ttft_ms, latency_ms; /* -1: unset */
     int tokens;                           /* -1: unset */

@@ -247,6 +247,8 @@ static void send_full(conn *c)
     gw_mllm_buf_init(&body, OUT_MAX);
     if (c->fault.malformed)
         gw_mllm_buf_puts(&body, "{\"id\":\"broken\",\"choices\":[{\"message\":{\"content\":\"");
+    else if (c->fault.safety && c->call.api == GW_MLLM_GEMINI)
+        gw_mllm_safety_body(&c->call, &body);
     else
         gw_mllm_full_body(&c->call, &body);
     if (c->fault.cut) {
@@ -291,12 +293,17 @@ static void drip_step(conn *c)
     finish_request(c);
 }
 
+static bool blocked(const conn *c)
+{
+    return c->fault.safety && c->call.api == GW_MLLM_GEMINI;
+}
+
 /* Appends tokens to body; returns true when the stream must stop here (cut). */
 static bool stream_tokens(conn *c, gw_mllm_buf *body, bool *paused)
 {
     *paused = false;
     while (c->tok_idx < c->call.ntok) {
-        if ((c->fault.cut || c->fault.sse_error || c->fault.throttle_event) &&
+        if ((c->fault.cut || c->fault.sse_error || c->fault.throttle_event || blocked(c)) &&
             c->tok_idx == c->cut_at)
             return true;
         if (c->fault.malformed && c->tok_idx == c->cut_at)
@@ -323,11 +330,15 @@ static void stream_step(conn *c)
     }
     bool paused;
     bool stop = stream_tokens(c, &body, &paused);
-    if (!paused && !stop && (c->fault.cut || c->fault.sse_error || c->fault.throttle_event))
+    if (!paused && !stop &&
+        (c->fault.cut || c->fault.sse_error || c->fault.throttle_event || blocked(c)))
         stop = true; /* short answers still get cut before the tail */
     bool close_now = false, done = false;
     if (stop && c->fault.cut) {
         close_now = true;
+    } else if (stop && blocked(c)) {
+        gw_mllm_stream_safety(&c->call, &body);
+        done = true;
     } else if (stop) {
         if (c->fault.throttle_event && c->call.api == GW_MLLM_BEDROCK)
             gw_mllm_bedrock_exception(&c->call, "throttlingException",
@@ -409,6 +420,33 @@ static bool query_has(const gw_mllm_req *r, const char *key)
     return false;
 }
 
+/* Gemini's /v1beta/models/{model}:generateContent or :streamGenerateContent:
+ * the model (one path segment) and whether it streams; false for any other
+ * path. */
+static bool gemini_target(const gw_mllm_req *r, const char **model, size_t *model_len, bool *stream)
+{
+    static const char pre[] = "/v1beta/models/";
+    static const char full[] = ":generateContent", streamed[] = ":streamGenerateContent";
+    size_t pl = sizeof pre - 1;
+    if (r->method_len != 4 || memcmp(r->method, "POST", 4) != 0 || r->path_len <= pl ||
+        memcmp(r->path, pre, pl) != 0)
+        return false;
+    const char *seg = r->path + pl;
+    size_t n = r->path_len - pl;
+    const char *colon = NULL; /* the last ':' (a fault-<spec> model may hold some) */
+    for (size_t i = 0; i < n; i++)
+        colon = seg[i] == ':' ? seg + i : colon;
+    if (colon == NULL || colon == seg || memchr(seg, '/', n) != NULL)
+        return false;
+    size_t rest = n - (size_t)(colon - seg);
+    *stream = rest == sizeof streamed - 1 && memcmp(colon, streamed, rest) == 0;
+    if (!*stream && !(rest == sizeof full - 1 && memcmp(colon, full, rest) == 0))
+        return false;
+    *model = seg;
+    *model_len = (size_t)(colon - seg);
+    return true;
+}
+
 static gw_err collect_faults(conn *c, const gw_mllm_req *r, const char *path)
 {
     gw_mllm_fault *f = &c->fault;
@@ -452,6 +490,8 @@ static void echo_auth(conn *c, const gw_mllm_req *r, gw_mllm_api api)
     size_t an = 0, kn = 0;
     const char *a = gw_mllm_header_get(r, "authorization", &an);
     const char *k = gw_mllm_header_get(r, "x-api-key", &kn);
+    if (k == NULL)
+        k = gw_mllm_header_get(r, "x-goog-api-key", &kn);
     char msg[1024];
     snprintf(msg, sizeof msg, "Incorrect API key provided. Authorization: %.*s; x-api-key: %.*s",
              (int)(an > 400 ? 400 : an), a ? a : "", (int)(kn > 400 ? 400 : kn), k ? k : "");
@@ -480,8 +520,11 @@ static bool error_faults(conn *c, const gw_mllm_req *r, gw_mllm_api api, int64_t
         echo_auth(c, r, api);
     } else if (f->context) {
         respond_error(c, api, 400,
-                      "This model's maximum context length is 8192 tokens. However, your "
-                      "messages resulted in 9000 tokens (context_length_exceeded).",
+                      api == GW_MLLM_GEMINI
+                          ? "The input token count (9000) exceeds the maximum number of tokens "
+                            "allowed (8192)."
+                          : "This model's maximum context length is 8192 tokens. However, your "
+                            "messages resulted in 9000 tokens (context_length_exceeded).",
                       NULL);
     } else if (f->status != 0) {
         char msg[64];
@@ -502,7 +545,7 @@ static void start_answer(conn *c)
     int64_t latency = f->latency_ms >= 0 ? f->latency_ms : cfg->latency_ms;
     int64_t ttft = f->ttft_ms >= 0 ? f->ttft_ms : cfg->ttft_ms;
     c->delay_ms = f->drip_ms >= 0 ? f->drip_ms : cfg->token_delay_ms;
-    bool chat = c->call.api <= GW_MLLM_BEDROCK;
+    bool chat = c->call.api <= GW_MLLM_GEMINI;
     if (chat && c->call.stream) {
         c->job = JOB_STREAM;
         c->tok_idx = 0;
@@ -547,14 +590,54 @@ static bool bedrock_request(conn *c, const gw_mllm_req *r)
     return false;
 }
 
+/* Gemini's checks before the body: a key in x-goog-api-key (403 as Google
+ * answers without one) and SSE streams only (alt=sse); true when answered. */
+static bool gemini_refused(conn *c, const gw_mllm_req *r)
+{
+    size_t n;
+    const char *model;
+    bool stream;
+    gemini_target(r, &model, &n, &stream);
+    const char *msg = NULL;
+    int status = 403;
+    if (gw_mllm_header_get(r, "x-goog-api-key", &n) == NULL || n == 0) {
+        msg = "Method doesn't allow unregistered callers (callers without established identity). "
+              "Please use API Key or other form of API consumer identity to call this API.";
+    } else if (stream && !query_has(r, "alt")) {
+        status = 400;
+        msg = "modelgw-mockllm streams streamGenerateContent only as SSE (alt=sse)";
+    }
+    if (msg == NULL)
+        return false;
+    respond_error(c, GW_MLLM_GEMINI, status, msg, NULL);
+    finish_request(c);
+    return true;
+}
+
+/* Gemini names the model and the streaming in the URL, not in the body. */
+static void gemini_from_url(conn *c, const gw_mllm_req *r)
+{
+    const char *model;
+    size_t n;
+    bool stream;
+    if (!gemini_target(r, &model, &n, &stream))
+        return;
+    snprintf(c->call.model, sizeof c->call.model, "%.*s", (int)n, model);
+    c->call.stream = stream;
+}
+
 static void serve_api(conn *c, const gw_mllm_req *r, gw_mllm_api api, const char *path,
                       int64_t rid_count)
 {
     gw_mllm_server *s = c->srv;
     char errmsg[256];
+    if (api == GW_MLLM_GEMINI && gemini_refused(c, r))
+        return;
     gw_err err = gw_mllm_call_parse(api, r->body, r->body_len, &c->call, errmsg, sizeof errmsg);
     if (err == GW_OK && api == GW_MLLM_BEDROCK && !bedrock_request(c, r))
         return;
+    if (api == GW_MLLM_GEMINI)
+        gemini_from_url(c, r);
     if (err == GW_OK) {
         gw_mllm_counts_incr(&s->models, c->call.model, strlen(c->call.model));
         err = collect_faults(c, r, path);
@@ -611,10 +694,16 @@ static bool find_api(const gw_mllm_req *r, gw_mllm_api *api, const char **path)
 {
     for (int k = 0; k < GW_PROVIDER__COUNT; k++) {
         const gw_provider_kind_info *row = gw_provider_info((gw_provider_kind)k);
+        const char *model;
+        size_t model_len;
+        bool stream;
+        bool gemini = row->kind == GW_PROVIDER_GEMINI; /* :generateContent or :stream... */
+        bool bedrock_stream =
+            row->kind == GW_PROVIDER_BEDROCK && is_row_route(r, "/model/{model}/converse-stream");
         if (row->dialect == NULL || row->path == NULL)
             continue;
-        if (!is_row_route(r, row->path) && !(row->kind == GW_PROVIDER_BEDROCK &&
-                                             is_row_route(r, "/model/{model}/converse-stream")))
+        if (gemini ? !gemini_target(r, &model, &model_len, &stream)
+                   : !is_row_route(r, row->path) && !bedrock_stream)
             continue;
         if (row->kind == GW_PROVIDER_AZURE && !query_has(r, "api-version"))
             continue; /* Azure answers 404 without an api-version */

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { GW_JSCAN_MAX_DEPTH = 32, GW_JSCAN_MAX_PATH = 6, GW_JSCAN_MAX_FIELDS = 8 };
+enum { GW_JSCAN_MAX_DEPTH = 32, GW_JSCAN_MAX_PATH = 6, GW_JSCAN_MAX_FIELDS = 12 };
 
 typedef enum { GW_JSCAN_OK, GW_JSCAN_FALLBACK } gw_jscan_result;
 

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,14 @@ struct gw_phttp_call {
     size_t scratch_cap;
     tool_slot *tools; /* tool calls in order of first appearance */
     size_t tool_count, tool_cap, tool_bytes;
-    gw_tool_call *tool_out;  /* the assembled calls handed to on_done */
-    const char *format_tool; /* the dialect's structured-output tool name, or NULL */
-    gw_ratelimit rl;         /* rate-limit headers of the (last) response */
+    gw_tool_call *tool_out;      /* the assembled calls handed to on_done */
+    const char *format_tool;     /* the dialect's structured-output tool name, or NULL */
+    gw_ratelimit rl;             /* rate-limit headers of the (last) response */
+    bool blocked;                /* the provider's safety filter stopped the answer */
+    int64_t body_retry_after_ms; /* from the error body (gw_phttp_retry_after); -1: none */
 };
+
+static void set_detail(gw_phttp_call *c, const char *text, size_t len);
 
 /* ---- helpers for dialects ---- */
 
@@ -177,6 +182,19 @@ void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion)
     }
     if (json_is_integer(completion)) {
         c->usage.completion_tokens = (int32_t)json_integer_value(completion);
+        c->has_completion_usage = true;
+    }
+}
+
+void gw_phttp_usage_counts(gw_phttp_call *c, int64_t prompt, int64_t completion)
+{
+    enum { MAX_COUNT = (1 << 30) - 1 }; /* two of them add up within an int32 total */
+    if (prompt >= 0) {
+        c->usage.prompt_tokens = prompt > MAX_COUNT ? MAX_COUNT : (int32_t)prompt;
+        c->has_prompt_usage = true;
+    }
+    if (completion >= 0) {
+        c->usage.completion_tokens = completion > MAX_COUNT ? MAX_COUNT : (int32_t)completion;
         c->has_completion_usage = true;
     }
 }
@@ -364,6 +382,22 @@ static gw_err tools_result(gw_phttp_call *c, gw_provider_result *res)
     res->tool_calls = c->tool_out;
     res->tool_call_count = k;
     return GW_OK;
+}
+
+void gw_phttp_blocked(gw_phttp_call *c, const char *reason)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "content blocked by the provider: %.100s",
+                     reason != NULL ? reason : "unknown reason");
+    c->blocked = true;
+    snprintf(c->finish, sizeof c->finish, "content_filter");
+    set_detail(c, msg, n > 0 ? (size_t)n : 0);
+}
+
+void gw_phttp_retry_after(gw_phttp_call *c, int64_t ms)
+{
+    if (ms >= 0)
+        c->body_retry_after_ms = ms;
 }
 
 void gw_phttp_terminated(gw_phttp_call *c)
@@ -991,13 +1025,17 @@ static gw_err parse_full_body(gw_phttp_call *c, const gw_http_result *hr)
 /* The outcome of a transfer that delivered a whole response. */
 static gw_err judge_response(gw_phttp_call *c, const gw_http_result *hr)
 {
-    gw_err err = gw_phttp_map_status(hr->status, hr->body, hr->body_len);
+    gw_err err = c->dia->map_status != NULL && (hr->status < 200 || hr->status >= 300)
+                     ? c->dia->map_status(c, hr->status, hr->body, hr->body_len)
+                     : gw_phttp_map_status(hr->status, hr->body, hr->body_len);
     if (err != GW_OK) {
         set_detail(c, hr->body, hr->body_len);
         return err;
     }
-    if (!c->req->stream)
-        return parse_full_body(c, hr);
+    if (!c->req->stream) {
+        err = parse_full_body(c, hr);
+        return err == GW_OK && c->blocked ? GW_E_PROVIDER_CONTENT_BLOCKED : err;
+    }
     gw_resp_framing f = c->kind->stream_framing;
     bool pending = f == GW_RESP_NDJSON        ? gw_ndjson_pending(&c->nd)
                    : f == GW_RESP_EVENTSTREAM ? gw_es_pending(&c->es)
@@ -1009,7 +1047,7 @@ static gw_err judge_response(gw_phttp_call *c, const gw_http_result *hr)
         }
         return GW_E_STREAM_ERROR;
     }
-    return GW_OK;
+    return c->blocked ? GW_E_PROVIDER_CONTENT_BLOCKED : GW_OK;
 }
 
 static gw_err judge(gw_phttp_call *c, const gw_http_result *hr)
@@ -1059,7 +1097,7 @@ static void on_http_done(void *ud, const gw_http_result *hr)
     gw_provider_result res = {0};
     res.err = judge(c, hr);
     res.http_status = hr->status;
-    res.retry_after_ms = hr->retry_after_ms;
+    res.retry_after_ms = hr->retry_after_ms >= 0 ? hr->retry_after_ms : c->body_retry_after_ms;
     res.ratelimit = c->rl;
     res.error_detail = c->has_detail ? c->detail : NULL;
     res.streamed_any = c->streamed_any;
@@ -1091,7 +1129,7 @@ static void on_http_done(void *ud, const gw_http_result *hr)
         res.tool_calls = NULL;
         res.tool_call_count = 0;
         res.content = "";
-        res.finish_reason = "error";
+        res.finish_reason = res.err == GW_E_PROVIDER_CONTENT_BLOCKED ? "content_filter" : "error";
     }
     gw_provider_cbs cbs = c->cbs;
     void *cud = c->ud;
@@ -1228,6 +1266,7 @@ gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deplo
     c->cbs = *cbs;
     c->ud = ud;
     c->format_tool = c->dia->format_tool != NULL ? c->dia->format_tool(req) : NULL;
+    c->body_retry_after_ms = -1;
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
     gw_es_init(&c->es, GW_PHTTP_MAX_EVENT);

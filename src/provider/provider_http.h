@@ -92,6 +92,11 @@ struct gw_phttp_dialect {
     gw_err (*parse_full_raw)(gw_phttp_call *c, const char *doc, size_t len, bool *handled);
     gw_err (*on_event_raw)(gw_phttp_call *c, const char *event, const char *doc, size_t len,
                            bool *handled);
+    /* Optional: a non-2xx status (and its body) to gw_err when the dialect
+     * knows more than gw_phttp_map_status (Gemini's 400 for a bad key, its
+     * token-count message, a RetryInfo delay in the body given to
+     * gw_phttp_retry_after). NULL: gw_phttp_map_status. */
+    gw_err (*map_status)(gw_phttp_call *c, int status, const char *body, size_t len);
     /* Optional: the name of the tool whose call carries the structured
      * answer of req (a dialect without a native response_format forces one);
      * its arguments become the answer text, not a tool call. NULL: none. */
@@ -150,6 +155,18 @@ const gw_request *gw_phttp_req(const gw_phttp_call *c);
  * GW_PHTTP_MAX_TOOL_CALLS calls or GW_PHTTP_MAX_CONTENT bytes of arguments. */
 gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name, const char *args,
                      size_t args_len);
+/* Usage as plain counts; a negative count is not reported, one of 2^30 or
+ * more is reported as 2^30 - 1 (so prompt + completion fits the int32 total). */
+void gw_phttp_usage_counts(gw_phttp_call *c, int64_t prompt, int64_t completion);
+/* The provider's safety filter blocked the prompt or the answer (reason as
+ * the provider names it, e.g. SAFETY): the call ends with
+ * GW_E_PROVIDER_CONTENT_BLOCKED and finish_reason "content_filter" once the
+ * answer is complete (a stream still needs its terminator), whatever text
+ * came before. */
+void gw_phttp_blocked(gw_phttp_call *c, const char *reason);
+/* A retry delay the provider gave in its error body (used when no
+ * Retry-After header gave one). */
+void gw_phttp_retry_after(gw_phttp_call *c, int64_t ms);
 /* The dialect's end-of-stream marker was seen. */
 void gw_phttp_terminated(gw_phttp_call *c);
 /* An error reported inside a 200 stream/body: keep its text (redacted) as the detail. */

@@ -7,6 +7,7 @@
 #include "provider/provider_anthropic.h"
 #include "provider/provider_azure.h"
 #include "provider/provider_bedrock.h"
+#include "provider/provider_gemini.h"
 #include "provider/provider_ollama.h"
 #include "provider/provider_openai.h"
 

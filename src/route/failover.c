@@ -127,8 +127,8 @@ gw_fo_decision gw_failover_on_outcome(gw_failover *fo, const gw_attempt_outcome 
         fo->finished = true;
         return (gw_fo_decision){.action = GW_FO_DONE};
     }
-    if (o->chunk_published)
-        return stop(fo, GW_E_STREAM_ERROR);
+    if (o->chunk_published) /* a safety block keeps its name: the text so far was filtered */
+        return stop(fo, o->err == GW_E_PROVIDER_CONTENT_BLOCKED ? o->err : GW_E_STREAM_ERROR);
     switch (o->err) {
     case GW_E_PROVIDER_CONTEXT_LENGTH:
     case GW_E_CONTEXT_TOO_LONG:

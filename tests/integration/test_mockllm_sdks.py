@@ -1,6 +1,7 @@
-"""modelgw-mockllm speaks the real dialects: the official `openai` and
-`anthropic` SDKs, the `ollama` client and boto3's `bedrock-runtime` client
-read its answers, streamed and not, with the same text both ways. Also its fault injection, /stats and embeddings.
+"""modelgw-mockllm speaks the real dialects: the official `openai`,
+`anthropic` and `google-genai` SDKs, the `ollama` client and boto3's
+`bedrock-runtime` client read its answers, streamed and not, with the same
+text both ways. Also its fault injection, /stats and embeddings.
 
 Needs only the build (MODELGW_BUILD_DIR); no Kafka or Redis.
 """
@@ -443,3 +444,92 @@ def test_bedrock_errors(mock_url):
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 401
     assert e.value.headers["x-amzn-ErrorType"].startswith("UnrecognizedClientException")
+
+
+# --- Gemini: the official google-genai SDK ----------------------------------------
+
+def gemini_client(mock_url):
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(api_key="gem-test",
+                        http_options=types.HttpOptions(base_url=mock_url, api_version="v1beta"))
+
+
+def test_google_genai_sdk_plain_and_stream(mock_url):
+    from google.genai import errors, types
+
+    client = gemini_client(mock_url)
+    question = "What is the capital of France?"
+    full = client.models.generate_content(model="gemini-test", contents=question)
+    assert len(full.text.split()) == 12
+    assert full.candidates[0].finish_reason == types.FinishReason.STOP
+    assert full.usage_metadata.candidates_token_count == 12
+    assert full.usage_metadata.total_token_count == full.usage_metadata.prompt_token_count + 12
+
+    chunks = list(client.models.generate_content_stream(model="gemini-test", contents=question))
+    assert len(chunks) > 12
+    assert "".join(c.text or "" for c in chunks) == full.text
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    assert chunks[-1].usage_metadata.candidates_token_count == 12
+
+    cfg = types.GenerateContentConfig(max_output_tokens=3, system_instruction="Be brief.")
+    short = client.models.generate_content(model="gemini-test", contents=question, config=cfg)
+    assert short.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+    assert len(short.text.split()) == 3
+
+    with pytest.raises(errors.ClientError) as ei:
+        client.models.generate_content(model="fault-429:5", contents=question)
+    assert ei.value.code == 429 and ei.value.status == "RESOURCE_EXHAUSTED"
+    with pytest.raises(errors.ServerError):
+        client.models.generate_content(model="fault-status:503", contents=question)
+
+    # the key goes in x-goog-api-key; without one Google (and the mock) answer 403
+    req = urllib.request.Request(mock_url + "/v1beta/models/gemini-test:generateContent",
+                                 data=b'{"contents":[{"parts":[{"text":"x"}]}]}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 403
+
+
+def test_google_genai_sdk_function_calls(mock_url):
+    from google.genai import types
+
+    client = gemini_client(mock_url)
+    decl = types.FunctionDeclaration(name="get_weather", description="Weather for a city",
+                                     parameters=WEATHER_PARAMS)
+    cfg = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[decl])])
+    question = types.Content(role="user", parts=[types.Part(text="Weather in Paris?")])
+    resp = client.models.generate_content(model="gemini-test", contents=[question], config=cfg)
+    (call,) = resp.function_calls
+    assert call.name == "get_weather"
+    check_weather_args(call.args)
+
+    # streamed: the call arrives whole in one chunk, equal to the one above
+    scalls = [fc for chunk in client.models.generate_content_stream(
+        model="gemini-test", contents=[question], config=cfg) for fc in (chunk.function_calls or [])]
+    assert [(c.name, c.args) for c in scalls] == [(call.name, call.args)]
+
+    # the follow-up with a functionResponse part is answered in text
+    result = types.Content(role="user", parts=[
+        types.Part.from_function_response(name="get_weather", response={"temp_c": 21})])
+    done = client.models.generate_content(
+        model="gemini-test", contents=[question, resp.candidates[0].content, result], config=cfg)
+    assert not done.function_calls and len(done.text.split()) == 12
+
+    # toolConfig: ANY with a named function, and NONE
+    forced = types.GenerateContentConfig(
+        tools=cfg.tools, tool_config=types.ToolConfig(function_calling_config=types.FunctionCallingConfig(
+            mode="ANY", allowed_function_names=["get_weather"])))
+    r = client.models.generate_content(model="gemini-test", contents=[question], config=forced)
+    assert r.function_calls[0].name == "get_weather"
+    none = types.GenerateContentConfig(tools=cfg.tools, tool_config=types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(mode="NONE")))
+    r = client.models.generate_content(model="gemini-test", contents=[question], config=none)
+    assert not r.function_calls and len(r.text.split()) == 12
+
+    # structured output: responseMimeType + responseSchema
+    fmt = types.GenerateContentConfig(response_mime_type="application/json",
+                                      response_schema=WEATHER_PARAMS)
+    r = client.models.generate_content(model="gemini-test", contents=[question], config=fmt)
+    check_weather_args(json.loads(r.text))

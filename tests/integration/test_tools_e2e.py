@@ -1,23 +1,27 @@
 """Tool calling end to end: InferenceRequest v3 written by fastavro, produced
 to the real Kafka, served by a real worker through modelgw-mockllm in the
-OpenAI, Anthropic, Ollama and Bedrock Converse dialects (Bedrock: SigV4-signed,
-streamed over the AWS event stream); the tool call comes back in the
+OpenAI, Anthropic, Ollama, Bedrock Converse (SigV4-signed, streamed over
+the AWS event stream) and Gemini dialects; the tool call comes back in the
 response and in StreamChunks (pieces as the provider streams them), the
-follow-up with the tool's result
-completes, also when the conversation fails over from one provider to
-another; a deployment without the `tools` capability never gets a request
-with tools.
+follow-up with the tool's result completes, also when the conversation fails
+over from one provider to another (Gemini's calls answered elsewhere and the
+other way round); a deployment without the `tools` capability never gets a
+request with tools.
 
 One worker (Redis state), one mock; deployments:
-  oa    OpenAI dialect, tools
-  an    Anthropic dialect, tools
-  ol    Ollama dialect, tools, the cheapest
-  br    Bedrock Converse, tools, lowest quality and dearest (never picked unless pinned)
-  down  Anthropic dialect, tools, best quality, always 503 (the mock's rule)
-  plain OpenAI dialect, no tools capability, quality above all that work
+  oa     OpenAI dialect, tools
+  an     Anthropic dialect, tools
+  ol     Ollama dialect, tools, the cheapest
+  br     Bedrock Converse, tools, low quality and dear (never picked unless pinned)
+  gm     Gemini dialect, tools, low quality and dear (never picked unless pinned)
+  down   Anthropic dialect, tools, best quality, always 503 (the mock's rule)
+  plain  OpenAI dialect, no tools capability, quality above all that work
+  gmtwin Gemini dialect, tools, model twin-model, always 503 (a rule on the Gemini path)
+  antwin Anthropic dialect, tools, model twin-model, below gmtwin in quality
 """
 
 import json
+import uuid
 
 import pytest
 
@@ -44,8 +48,12 @@ def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, b
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-test-secret")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     env = PipeEnv(kafka_bootstrap, create_topic, unique_name, tmp_path)
+    key_env = "MODELGW_E2E_GEMINI_KEY_" + uuid.uuid4().hex[:8].upper()
+    monkeypatch.setenv(key_env, "gem-e2e-" + uuid.uuid4().hex)  # the mock wants x-goog-api-key
     mock = start_mock(start_process, binary, tmp_path,
-                      rules=[{"model": "down-model", "fault": "status:503"}],
+                      rules=[{"model": "down-model", "fault": "status:503"},
+                             {"model": "twin-model", "fault": "status:503",
+                              "path": "/v1beta/models/{model}:generateContent"}],
                       args=["--aws-secret-env", "AWS_SECRET_ACCESS_KEY"])
     tools = ["text", "tools"]
     deps = [
@@ -58,6 +66,13 @@ def setup(kafka_bootstrap, create_topic, unique_name, tmp_path, start_process, b
         dict(openai_dep("br", mock.url, capabilities=tools, quality=0.4,
                         price_in_usd_per_mtok=3.0, price_out_usd_per_mtok=6.0),
              provider="bedrock", region="us-east-1"),
+        dict(openai_dep("gm", mock.url, capabilities=tools, quality=0.4,
+                        price_in_usd_per_mtok=3.0), provider="gemini", api_key_env=key_env),
+        dict(openai_dep("gmtwin", mock.url, capabilities=tools, quality=0.3,
+                        price_in_usd_per_mtok=3.0), provider="gemini", api_key_env=key_env,
+             model="twin-model"),
+        dict(openai_dep("antwin", mock.url, capabilities=tools, quality=0.2,
+                        price_in_usd_per_mtok=3.0), provider="anthropic", model="twin-model"),
     ]
     conf = env.pipeline_config("w1", redis_addr, redis_prefix, deps, sections={
         "retry": {"max_attempts_per_deployment": 1, "base_backoff_ms": 10,
@@ -98,7 +113,7 @@ def assert_weather_call(resp, model_id):
 
 def test_tool_call_and_follow_up_each_dialect(setup):
     env, mock, worker = setup
-    first = {m: tool_req(model=m) for m in ("oa", "an", "ol", "br")}
+    first = {m: tool_req(model=m) for m in ("oa", "an", "ol", "br", "gm")}
     env.produce("normal", first.values())
     got = env.responses_for([r["request_id"] for r in first.values()])
     calls = {m: assert_weather_call(got[r["request_id"]], m) for m, r in first.items()}
@@ -122,7 +137,7 @@ def test_tool_call_and_follow_up_each_dialect(setup):
 
 def test_streamed_tool_call_chunks_assemble(setup):
     env, mock, worker = setup
-    reqs = {m: tool_req(model=m, stream=True) for m in ("oa", "an", "ol", "br")}
+    reqs = {m: tool_req(model=m, stream=True) for m in ("oa", "an", "ol", "br", "gm")}
     env.produce("normal", reqs.values())
     ids = {r["request_id"] for r in reqs.values()}
     got = env.responses_for(ids)
@@ -145,12 +160,12 @@ def test_streamed_tool_call_chunks_assemble(setup):
         # The pieces go out as they arrive (the first chunk at once, the rest
         # coalesced at 16 bytes), not as one whole delta on the final chunk:
         # the mock streams OpenAI and Anthropic arguments in 8-byte pieces,
-        # Bedrock's in 8-byte pieces too, Ollama's call whole.
+        # Bedrock's in 8-byte pieces too, Ollama's and Gemini's calls whole.
         with_tools = [c for c in mine if c["tool_calls"]]
         heads = [d for c in mine for d in c["tool_calls"] if d["name"] is not None]
         assert len(heads) == 1, (m, mine)
         assert with_tools[0]["tool_calls"][0]["name"] == "get_weather"
-        if m == "ol":
+        if m in ("ol", "gm"):
             assert len(with_tools) >= 1, mine
         else:
             assert len(with_tools) >= 2, (m, mine)
@@ -189,6 +204,45 @@ def test_failover_mid_conversation_keeps_tool_semantics(setup):
     models = mock.stats()["models"]
     assert models.get("plain-model", 0) == 1, models
     assert models.get("down-model", 0) == 2, models
+
+
+def test_gemini_conversation_fails_over_both_ways(setup):
+    env, mock, worker = setup
+    # Gemini gives no call ids: the gateway names the call; the follow-up
+    # asks for twin-model, whose Gemini deployment (first by quality) answers
+    # 503, and the Anthropic one continues the conversation from that id
+    first = tool_req(model="gm")
+    env.produce("normal", [first])
+    resp = env.responses_for([first["request_id"]])[first["request_id"]]
+    assert resp["provider"] == "gemini", resp
+    call = assert_weather_call(resp, "gm")
+    assert call["id"] == "call_0", call
+    # billed at the deployment's configured prices (3.0 in, 2.0 out per Mtok)
+    u = env.usage_for([first["request_id"]])[first["request_id"]]
+    assert u["provider"] == "gemini" and u["prompt_tokens"] > 0 and u["completion_tokens"] > 0
+    assert u["cost_usd"] == pytest.approx(
+        (u["prompt_tokens"] * 3.0 + u["completion_tokens"] * 2.0) / 1e6), u
+    moved = tool_req(model="twin-model", messages=follow_up(call))
+    # and a call made by Anthropic is answered on Gemini (a functionResponse
+    # named after the call it answers)
+    theirs = tool_req(model="an")
+    env.produce("normal", [moved, theirs])
+    got = env.responses_for([moved["request_id"], theirs["request_id"]])
+    r = got[moved["request_id"]]
+    assert r["error"] is None and r["finish_reason"] == "stop" and r["content"], r
+    assert r["model_id"] == "antwin" and r["provider"] == "anthropic", r
+    attempts = env.usage_for([moved["request_id"]])[moved["request_id"]]
+    assert attempts["failovers"] == 1, attempts
+    an_call = assert_weather_call(got[theirs["request_id"]], "an")
+    back = tool_req(model="gm", messages=follow_up(an_call))
+    env.produce("normal", [back])
+    r = env.responses_for([back["request_id"]])[back["request_id"]]
+    assert r["error"] is None and r["model_id"] == "gm", r
+    assert r["finish_reason"] == "stop" and r["tool_calls"] == [] and r["content"], r
+    models = mock.stats()["models"]
+    assert models.get("twin-model", 0) == 2 and models.get("gm-model", 0) == 2, models
+    assert mock.stats()["paths"].get("/v1beta/models/twin-model:generateContent") == 1
+    assert worker.running(), worker.describe()
 
 
 def test_structured_output_and_unsupported_tool_choice(setup):

@@ -83,7 +83,7 @@ static char *read_text(const char *path)
 static void test_reference_file_loads(void **state)
 {
     gw_config *cfg = load_ok("config/modelgw.conf");
-    assert_int_equal(cfg->deployment_count, 7);
+    assert_int_equal(cfg->deployment_count, 8);
     const gw_deployment *mi = gw_config_deployment(cfg, "mistral-large");
     assert_non_null(mi);
     assert_int_equal(mi->provider, GW_PROVIDER_OPENAI); /* from its preset */
@@ -117,6 +117,13 @@ static void test_reference_file_loads(void **state)
     assert_string_equal(claude->auth_header, "x-api-key"); /* default by provider */
     assert_int_equal(claude->total_timeout_ms, 300000);    /* from timeouts.total_ms */
     assert_null(gw_config_deployment(cfg, "nope"));
+
+    const gw_deployment *gem = gw_config_deployment(cfg, "gemini-flash");
+    assert_non_null(gem);
+    assert_int_equal(gem->provider, GW_PROVIDER_GEMINI);
+    assert_string_equal(gem->auth_header, "x-goog-api-key"); /* default by provider */
+    assert_true(gem->price_in_usd_per_mtok == 0.3 && gem->price_out_usd_per_mtok == 2.5);
+    assert_true(gw_deployment_has_capability(gem, "tools"));
 
     int64_t rpm, tpm;
     gw_config_agent_limits(cfg, "did:example:batch-agent", &rpm, &tpm);
@@ -302,7 +309,7 @@ static const error_case error_cases[] = {
           "confluent"},
     {"bad_provider.conf", GW_E_CONFIG,
      DATA "bad_provider.conf:2: deployments[0].provider: \"watsonx\" is not one of: mock, openai, "
-          "anthropic, ollama, azure, bedrock"},
+          "anthropic, ollama, azure, bedrock, gemini"},
     {"duplicate_id.conf", GW_E_CONFIG,
      DATA "duplicate_id.conf:5: deployments[2].id: duplicate deployment \"gpt\" (also "
           "deployments[0])"},

@@ -1,5 +1,5 @@
 /*
- * Provider adapters (OpenAI, Anthropic, Ollama) over http_client against a
+ * Provider adapters (OpenAI, Anthropic, Ollama, Gemini) over http_client against a
  * real modelgw-mockllm spawned on a free port: success streamed and not,
  * the fault matrix, timeouts, redaction, Retry-After, rate-limit headers,
  * concurrency cap (fixed and lowered by gw_providers_set_limit) and 2,000
@@ -134,11 +134,12 @@ static void run(const gw_deployment *d, const gw_request *req, outcome *o)
 }
 
 static const gw_provider_kind kinds[] = {GW_PROVIDER_OPENAI, GW_PROVIDER_ANTHROPIC,
-                                         GW_PROVIDER_OLLAMA};
+                                         GW_PROVIDER_OLLAMA, GW_PROVIDER_GEMINI};
+enum { NKINDS = sizeof kinds / sizeof kinds[0] };
 
 static void test_success_all_dialects(void **state)
 {
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < NKINDS; k++) {
         gw_deployment d = make_dep(kinds[k], NULL);
         gw_request req = make_req(false);
         outcome full, streamed;
@@ -167,7 +168,7 @@ static void test_success_all_dialects(void **state)
 
 static void test_length_finish(void **state)
 {
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < NKINDS; k++) {
         for (int s = 0; s < 2; s++) {
             gw_deployment d = make_dep(kinds[k], NULL);
             gw_request req = make_req(s == 1);
@@ -205,7 +206,7 @@ static void test_fault_matrix(void **state)
         {"sse-error", GW_OK, GW_E_STREAM_ERROR},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < NKINDS; k++) {
             for (int s = 0; s < 2; s++) {
                 gw_deployment d = make_dep(kinds[k], cases[i].fault);
                 gw_request req = make_req(s == 1);
@@ -284,7 +285,7 @@ static void test_ratelimit_headers(void **state)
 
 static void test_redaction_of_echoed_key(void **state)
 {
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < NKINDS; k++) {
         gw_deployment d = make_dep(kinds[k], "echo-auth");
         d.api_key = "my-very-secret-value-42";
         gw_request req = make_req(false);

@@ -104,6 +104,21 @@ static const char *const ANTHROPIC[][GW_JSCAN_MAX_PATH] = {
     {"usage", "input_tokens"},
     {"usage", "output_tokens"},
 };
+/* provider_gemini.c's paths: twelve, the deepest six segments */
+static const char *const GEMINI[][GW_JSCAN_MAX_PATH] = {
+    {"error"},
+    {"promptFeedback", "blockReason"},
+    {"candidates", "#0"},
+    {"candidates", "#0", "content", "parts", "#0", "text"},
+    {"candidates", "#0", "content", "parts", "#1"},
+    {"candidates", "#0", "content", "parts", "#0", "functionCall"},
+    {"candidates", "#0", "content", "parts", "#0", "thought"},
+    {"candidates", "#0", "finishReason"},
+    {"usageMetadata", "promptTokenCount"},
+    {"usageMetadata", "candidatesTokenCount"},
+    {"usageMetadata", "thoughtsTokenCount"},
+    {"candidates", "#1"},
+};
 #define NPATHS(a) (sizeof(a) / sizeof(a[0]))
 
 static int check_both(const char *doc, size_t len)
@@ -195,6 +210,45 @@ static void test_usual_events_handled(void **state)
         assert_int_equal(check_doc(CORPUS[i], strlen(CORPUS[i]), OPENAI, NPATHS(OPENAI)), 1);
     for (size_t i = 16; i < 22; i++)
         assert_int_equal(check_doc(CORPUS[i], strlen(CORPUS[i]), ANTHROPIC, NPATHS(ANTHROPIC)), 1);
+}
+
+static const char *const GEMINI_EVENTS[] = {
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"}],\"role\":\"model\"},"
+    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":8,\"totalTokenCount\":8},"
+    "\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"abc\"}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" w\\u00f6rld\\n\"}],\"role\":"
+    "\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+    "\"promptTokenCount\":8,\"candidatesTokenCount\":2,\"thoughtsTokenCount\":40,"
+    "\"totalTokenCount\":50}}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},"
+    "\"finishReason\":\"MAX_TOKENS\"}]}",
+    /* the shapes that take the tree path: a thought, two parts, a call, a block */
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true}]}}]}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"},{\"text\":\"b\"}]}}]}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\","
+    "\"args\":{\"x\":[1,{\"y\":null}]}}}]},\"finishReason\":\"STOP\"}]}",
+    "{\"promptFeedback\":{\"blockReason\":\"SAFETY\",\"safetyRatings\":[]}}",
+    "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"safetyRatings\":[{\"category\":"
+    "\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"HIGH\"}]}]}",
+    "{\"error\":{\"code\":500,\"message\":\"internal\",\"status\":\"INTERNAL\"}}",
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\",\"text\":\"b\"}]}}]}",
+};
+
+/* The Gemini paths, deep ones included, agree with jansson on their events
+ * and on the whole corpus; the usual text chunks are handled. */
+static void test_gemini_paths(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof GEMINI_EVENTS / sizeof GEMINI_EVENTS[0]; i++) {
+        int h = check_doc(GEMINI_EVENTS[i], strlen(GEMINI_EVENTS[i]), GEMINI, NPATHS(GEMINI));
+        if (i < 9)
+            assert_int_equal(h, 1);
+        else
+            assert_int_equal(h, 0); /* a wanted key given twice */
+    }
+    for (size_t i = 0; i < sizeof CORPUS / sizeof CORPUS[0]; i++)
+        check_doc(CORPUS[i], strlen(CORPUS[i]), GEMINI, NPATHS(GEMINI));
+    assert_int_equal(NPATHS(GEMINI), GW_JSCAN_MAX_FIELDS);
 }
 
 static void test_nul_inside_length(void **state)
@@ -414,6 +468,7 @@ static void test_generated(void **state)
         else if (m == 1) /* flip a byte */
             g.b[rnd(&g) % g.len] = (char)(rnd(&g) & 0xFF);
         handled += check_both(g.b, g.len);
+        check_doc(g.b, g.len, GEMINI, NPATHS(GEMINI));
     }
     free(g.b);
     /* the generator is meant to hit both outcomes often */
@@ -424,9 +479,8 @@ static void test_generated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_usual_events_handled),
-        cmocka_unit_test(test_nul_inside_length),
+        cmocka_unit_test(test_corpus),       cmocka_unit_test(test_usual_events_handled),
+        cmocka_unit_test(test_gemini_paths), cmocka_unit_test(test_nul_inside_length),
         cmocka_unit_test(test_generated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

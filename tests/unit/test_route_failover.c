@@ -209,6 +209,21 @@ static void test_stream_after_first_chunk(void **st)
     assert_int_equal(d.err, GW_E_STREAM_ERROR);
 }
 
+/* A safety block stops at once and keeps its name, before a chunk or after. */
+static void test_content_blocked(void **st)
+{
+    fx *f = *st;
+    gw_attempt_outcome o = failed(GW_E_PROVIDER_CONTENT_BLOCKED, 200);
+    gw_fo_decision d = gw_failover_on_outcome(&f->fo, &o);
+    assert_int_equal(d.action, GW_FO_STOP);
+    assert_int_equal(d.err, GW_E_PROVIDER_CONTENT_BLOCKED);
+    gw_failover_init(&f->fo, &f->o, f->reg, &f->plan, &f->rng);
+    o.chunk_published = true;
+    d = gw_failover_on_outcome(&f->fo, &o);
+    assert_int_equal(d.action, GW_FO_STOP);
+    assert_int_equal(d.err, GW_E_PROVIDER_CONTENT_BLOCKED);
+}
+
 static void test_all_failed_details(void **st)
 {
     fx *f = *st;
@@ -263,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_caller_errors_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_after_first_chunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_blocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_failed_details, setup, teardown),
         cmocka_unit_test_setup_teardown(test_total_attempt_cap, setup, teardown),
     };
