@@ -661,6 +661,8 @@ static const char *finish(const gw_mllm_call *c)
         return c->api == GW_MLLM_ANTHROPIC || c->api == GW_MLLM_BEDROCK ? "tool_use"
                : c->api == GW_MLLM_OLLAMA                               ? "stop"
                                                                         : "tool_calls";
+    if (c->api == GW_MLLM_BEDROCK && c->guardrail)
+        return "guardrail_intervened";
     if (c->api == GW_MLLM_ANTHROPIC || c->api == GW_MLLM_BEDROCK)
         return c->length_cut ? "max_tokens" : "end_turn";
     return c->length_cut ? "length" : "stop";

@@ -51,6 +51,7 @@ typedef struct {
     int max_tokens; /* -1: none given */
     int ntok;       /* words in the answer */
     bool length_cut;
+    bool guardrail; /* Bedrock: the answer ends with stopReason guardrail_intervened */
     int dims;
     size_t input_count;
     uint64_t input_seeds[GW_MLLM_MAX_INPUTS];

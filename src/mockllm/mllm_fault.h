@@ -20,8 +20,10 @@
  *                      x-request-id) with CODE (default 503), then succeed
  *   echo-auth          401 whose body echoes the Authorization / x-api-key
  *   context            400 "context_length_exceeded"
- *   safety             Gemini only: the answer blocked by the safety filter
- *                      (finishReason SAFETY; half-way through a stream)
+ *   safety             Gemini: the answer blocked by the safety filter
+ *                      (finishReason SAFETY; half-way through a stream);
+ *                      Bedrock: the answer ends with stopReason
+ *                      guardrail_intervened (a guardrail stepped in)
  *   ttft:MS, latency:MS, tokens:N   per-request timing and length overrides
  *   ratelimit:R[:L]    every answer carries rate-limit headers: R requests
  *                      remaining of L (default 100), reset in 1 s (OpenAI

@@ -651,6 +651,7 @@ static void serve_api(conn *c, const gw_mllm_req *r, gw_mllm_api api, const char
     }
     int tokens = c->fault.tokens > 0 ? c->fault.tokens : s->cfg->tokens;
     gw_mllm_call_plan(&c->call, tokens, s->cfg->embed_dims);
+    c->call.guardrail = c->fault.safety && c->call.api == GW_MLLM_BEDROCK;
     if (!error_faults(c, r, api, rid_count))
         start_answer(c);
 }

@@ -340,12 +340,16 @@ static void write_body(gw_jbuf *j, const gw_deployment *d, const gw_request *req
 
 /* ---- answers ---- */
 
-/* Bedrock's stop reasons beyond the common ones. */
+/* Bedrock's stop reasons beyond the common ones: a guardrail or the content
+ * filter stepping in is a blocked answer (E4214 PROVIDER_CONTENT_BLOCKED,
+ * finish reason content_filter), as Gemini's safety blocks are. */
 static void finish(gw_phttp_call *c, const char *reason)
 {
     if (reason != NULL &&
-        (strcmp(reason, "guardrail_intervened") == 0 || strcmp(reason, "content_filtered") == 0))
-        reason = "content_filter";
+        (strcmp(reason, "guardrail_intervened") == 0 || strcmp(reason, "content_filtered") == 0)) {
+        gw_phttp_blocked(c, reason);
+        return;
+    }
     gw_phttp_finish(c, reason);
 }
 

@@ -393,6 +393,14 @@ static void test_faults(void **state)
     d.model = "fault-status:503";
     run(&d, &req, &o);
     assert_int_equal(o.err, GW_E_PROVIDER_UNAVAILABLE);
+    d.model = "fault-safety"; /* stopReason guardrail_intervened: a blocked answer */
+    for (int s = 0; s < 2; s++) {
+        req.stream = s;
+        run(&d, &req, &o);
+        assert_int_equal(o.err, GW_E_PROVIDER_CONTENT_BLOCKED);
+        assert_string_equal(o.finish, "content_filter");
+        assert_non_null(strstr(o.detail, "guardrail_intervened"));
+    }
 }
 
 static void test_credentials(void **state)
