@@ -39,6 +39,13 @@ typedef struct {
     void (*delivered)(void *ud, const rd_kafka_message_t *m, void *msg_opaque);
     /* librdkafka's error callback reported a fatal error (already logged). */
     void (*fatal)(void *ud);
+    /* A deferred message (gw_producer_defer) that the producer refused when
+     * its time came (librdkafka holds the topic as missing, its queue is
+     * full: logged produce_failed): no report will come for it; the owner
+     * settles it. Key and value live during the call only. NULL: retried a
+     * second later (without end). */
+    void (*refused)(void *ud, void *msg_opaque, const char *topic, const void *key,
+                    size_t key_len, const void *val, size_t len);
 } gw_producer_hooks;
 
 /* k must outlive the producer; bootstrap is used during the call only.
@@ -87,7 +94,8 @@ rd_kafka_headers_t *gw_producer_dlq_headers(const gw_dlq_source *m, gw_err err, 
  * Produce reported message m again at due_ms (wall clock, the caller's):
  * topic, key, value and headers are copied now and sent by the first
  * gw_producer_tick() at or after due_ms, with opaque. A send that fails
- * locally is tried again a second later. Such messages count in
+ * locally goes to hooks.refused (or, without that hook, is tried again a
+ * second later). Such messages count in
  * gw_producer_outq_len(); gw_producer_free() drops them without a report.
  */
 gw_err gw_producer_defer(gw_producer *p, const rd_kafka_message_t *m, void *opaque, int64_t due_ms);

@@ -253,6 +253,10 @@ gw_job *gw_job_new(gw_worker *w, struct gw_part *p, int64_t offset, gw_tier tier
 void gw_job_run(gw_job *job, const gw_job_msg *msg);
 /* A delivery report for one output of this job. */
 void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m);
+/* The producer refused the resend of an output of this job (after a failed
+ * delivery and its backoff): the output is replaced and its slot settled. */
+void gw_job_resend_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
+                           const void *val, size_t len);
 /* One output acknowledged (ok) or given up (!ok: the offset is then never
  * committed, so the next owner of the partition serves the request again). */
 void gw_job_delivered(gw_job *job, bool ok);

@@ -588,6 +588,25 @@ static gw_err replace_refused(gw_job *job, const char *topic, const void *key, s
     return GW_OK;
 }
 
+/* A resend of this job's output that the producer refused when its backoff
+ * ended (gw_producer_hooks.refused): replaced as a refused send is (a
+ * reply_topic response at once, the job being in ACKS already), then the
+ * slot the failed delivery held is settled. */
+void gw_job_resend_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
+                           const void *val, size_t len)
+{
+    gw_err err = replace_refused(job, topic, key, key_len, val, len);
+    if (err == GW_OK && job->out.reply_refused) {
+        job->out.reply_refused = false;
+        err = publish_reply_error(job, REFUSED_REASON);
+    }
+    if (err != GW_OK)
+        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic,
+                 "error", REFUSED_REASON);
+    job->out.retry_since_ms = 0;
+    gw_job_delivered(job, err == GW_OK);
+}
+
 /* A refused output into the DLQ as it is (payload cut at 512 KiB). */
 static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
                              const void *val, size_t len)

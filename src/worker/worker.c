@@ -520,6 +520,13 @@ static void on_delivery(void *ud, const rd_kafka_message_t *m, void *msg_opaque)
         gw_job_on_delivery((gw_job *)msg_opaque, m);
 }
 
+static void on_resend_refused(void *ud, void *msg_opaque, const char *topic, const void *key,
+                              size_t key_len, const void *val, size_t len)
+{
+    if (msg_opaque != NULL)
+        gw_job_resend_refused((gw_job *)msg_opaque, topic, key, key_len, val, len);
+}
+
 /* The worker's sink: the Kafka producer, the job as the report's opaque. */
 static gw_err kafka_send(void *ud, const char *topic, const void *key, size_t key_len,
                          const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
@@ -562,7 +569,10 @@ static void on_consumer_stats(void *ud, const char *json, size_t len)
 
 static gw_err make_clients(gw_worker *w)
 {
-    gw_producer_hooks ph = {.ud = w, .delivered = on_delivery, .fatal = on_producer_fatal};
+    gw_producer_hooks ph = {.ud = w,
+                            .delivered = on_delivery,
+                            .fatal = on_producer_fatal,
+                            .refused = on_resend_refused};
     char tid[256];
     gw_err err =
         gw_producer_new(&w->cfg->kafka, w->bootstrap, txn_id(w, tid, sizeof tid), &ph, &w->prod);

@@ -52,7 +52,22 @@ typedef struct {
     bool defer; /* defer the next report's message */
     char key[32], val[32], hdr[32];
     void *opaque;
+    int refused; /* hooks.refused calls */
+    char refused_topic[32], refused_val[32];
+    void *refused_opaque;
 } recorder;
+
+static void on_refused(void *ud, void *opaque, const char *topic, const void *key, size_t key_len,
+                       const void *val, size_t len)
+{
+    recorder *r = ud;
+    (void)key;
+    (void)key_len;
+    r->refused++;
+    r->refused_opaque = opaque;
+    snprintf(r->refused_topic, sizeof r->refused_topic, "%s", topic);
+    snprintf(r->refused_val, sizeof r->refused_val, "%.*s", (int)len, (const char *)val);
+}
 
 static void on_report(void *ud, const rd_kafka_message_t *m, void *opaque)
 {
@@ -128,11 +143,45 @@ static void test_defer_and_tick(void **state)
     gw_producer_free(r.p);
 }
 
+/* A deferred resend the producer refuses when it is due (here: its queue is
+ * full) goes to hooks.refused once, not back into the retry list: the owner
+ * replaces it (the worker: DLQ or an error response), so no partition waits
+ * on an output that is refused again every second. */
+static void test_refused_resend_goes_to_the_hook(void **state)
+{
+    (void)state;
+    recorder r = {0};
+    gw_kafka_config k = {.client_id = "t",
+                         .linger_ms = 0,
+                         .properties = {"queue.buffering.max.messages=1"},
+                         .property_count = 1};
+    gw_producer_hooks h = {.ud = &r, .delivered = on_report, .refused = on_refused};
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &h, &r.p), GW_OK);
+    int tag;
+    r.defer = true;
+    assert_int_equal(gw_producer_send(r.p, "out-topic", "k", 1, "first", 5, NULL, &tag), GW_OK);
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    wait_reports(&r, 1);
+    assert_int_equal(gw_producer_deferred(r.p), 1);
+    /* another message fills the queue of one: the resend will be refused */
+    assert_int_equal(gw_producer_send(r.p, "out-topic", "k", 1, "second", 6, NULL, NULL), GW_OK);
+    gw_producer_tick(r.p, 1000);
+    assert_int_equal(r.refused, 1);
+    assert_ptr_equal(r.refused_opaque, &tag);
+    assert_string_equal(r.refused_topic, "out-topic");
+    assert_string_equal(r.refused_val, "first");
+    assert_int_equal(gw_producer_deferred(r.p), 0);
+    gw_producer_tick(r.p, 5000); /* nothing is retried */
+    assert_int_equal(r.refused, 1);
+    gw_producer_free(r.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_property_and_env_secrets),
         cmocka_unit_test(test_defer_and_tick),
+        cmocka_unit_test(test_refused_resend_goes_to_the_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
