@@ -240,8 +240,8 @@ void gw_producer_tick(gw_producer *p, int64_t now_ms)
         /* a copy: gw_producer_send destroys the headers when it fails */
         rd_kafka_headers_t *h =
             d->hdrs != NULL ? rd_kafka_headers_copy(d->hdrs) : rd_kafka_headers_new(1);
-        bool sent =
-            gw_producer_send(p, d->topic, d->key, d->key_len, d->val, d->len, h, d->opaque) == GW_OK;
+        bool sent = gw_producer_send(p, d->topic, d->key, d->key_len, d->val, d->len, h,
+                                     d->opaque) == GW_OK;
         if (!sent && p->hooks.refused == NULL) {
             d->due_ms = now_ms + 1000; /* queue full or the like: a second later */
             pp = &d->next;

@@ -44,8 +44,8 @@ typedef struct {
      * full: logged produce_failed): no report will come for it; the owner
      * settles it. Key and value live during the call only. NULL: retried a
      * second later (without end). */
-    void (*refused)(void *ud, void *msg_opaque, const char *topic, const void *key,
-                    size_t key_len, const void *val, size_t len);
+    void (*refused)(void *ud, void *msg_opaque, const char *topic, const void *key, size_t key_len,
+                    const void *val, size_t len);
 } gw_producer_hooks;
 
 /* k must outlive the producer; bootstrap is used during the call only.

@@ -601,8 +601,8 @@ void gw_job_resend_refused(gw_job *job, const char *topic, const void *key, size
         err = publish_reply_error(job, REFUSED_REASON);
     }
     if (err != GW_OK)
-        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic,
-                 "error", REFUSED_REASON);
+        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic, "error",
+                 REFUSED_REASON);
     job->out.retry_since_ms = 0;
     gw_job_delivered(job, err == GW_OK);
 }
