@@ -37,6 +37,12 @@
  * too and the first chunk of each request gives its time to first chunk
  * (ttft_ms, from the same start); latency_ms is then the time to the final
  * response.
+ * Before an open-loop schedule starts, one warm-up request (id
+ * bench-RUNID-warmup, not counted) is sent and its answer awaited (up to
+ * --timeout): the bench's own clients start cold (the idempotent producer's
+ * id, connections, the consumer's first fetches) and that start, up to a
+ * second when a step is retried, is not the gateway's latency; warmup_ms
+ * reports what it took.
  * --echo consumes the request topic itself instead of the responses: one
  * Kafka hop (produce, broker, fetch) with these clients and no worker, the
  * floor under the two hops a gateway answer takes.
@@ -89,6 +95,7 @@ typedef struct {
     gw_cli_strset outstanding;
     gw_cli_lat lat, ttft, lag;
     int64_t t0_us; /* the schedule's origin (open loop) */
+    double warmup_ms; /* open loop: the warm-up request's round trip; -1 none */
     long sent, answered, errors, cached;
     gw_cli_proc p0, p1;
     bool have_proc;
@@ -476,6 +483,39 @@ static bool consume(bench *b, rd_kafka_t *cons, gw_arena *a, int timeout_ms)
     return got;
 }
 
+/* Open loop: one request outside the schedule, answered before it starts,
+ * so that the clients' cold start is not measured (see the top). */
+static int warm_up(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, gw_request *req, gw_buf *buf)
+{
+    char id[48];
+    snprintf(id, sizeof id, "bench-%s-warmup", b->run_id);
+    req->request_id = id;
+    gw_buf_reset(buf);
+    if (gw_codec_encode_request(b->ctx.codec, req, GW_FRAMING_SINGLE_OBJECT, buf) != GW_OK)
+        return GW_CLI_EXIT_USAGE;
+    int64_t t0 = gw_cli_mono_us();
+    if (gw_cli_produce(prod, b->topic, id, buf->data, buf->len,
+                       "application/vnd.modelgw.request+avro", NULL,
+                       30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return GW_CLI_EXIT_KAFKA;
+    const char *want = b->a.echo ? b->topic : b->ctx.topics.responses;
+    while (!g_stop && gw_cli_mono_us() - t0 < (int64_t)b->a.timeout_s * 1000000) {
+        rd_kafka_poll(prod, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 5);
+        if (m == NULL)
+            continue;
+        char got[64];
+        bool done = !m->err && strcmp(rd_kafka_topic_name(m->rkt), want) == 0 &&
+                    gw_cli_header(m, "request_id", got, sizeof got) && strcmp(got, id) == 0;
+        rd_kafka_message_destroy(m);
+        if (done) {
+            b->warmup_ms = (double)(gw_cli_mono_us() - t0) / 1000.0;
+            return GW_CLI_EXIT_OK;
+        }
+    }
+    return g_stop ? GW_CLI_EXIT_OK : GW_CLI_EXIT_TIMEOUT;
+}
+
 static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, int wake_fd, gw_request *req,
                char *prompt, int64_t *elapsed_us)
 {
@@ -486,6 +526,8 @@ static int run(bench *b, rd_kafka_t *prod, rd_kafka_t *cons, int wake_fd, gw_req
     int rc = GW_CLI_EXIT_OK;
     if (b->a.prepublish)
         rc = prepublish(b, prod, req, prompt, &buf);
+    if (b->a.open_loop && rc == GW_CLI_EXIT_OK)
+        rc = warm_up(b, prod, cons, req, &buf);
     b->t0_us = gw_cli_mono_us();
     int64_t last_answer = b->t0_us;
     while (rc == GW_CLI_EXIT_OK && b->answered < b->a.count && !g_stop) {
@@ -578,6 +620,8 @@ static void report(bench *b, int64_t elapsed_us, int rc)
             print_json_lat("ttft_ms", &b->ttft);
         if (b->a.open_loop)
             print_json_lat("send_lag_ms", &b->lag);
+        if (b->warmup_ms >= 0)
+            printf(",\"warmup_ms\":%.3f", b->warmup_ms);
         if (b->have_proc)
             printf(",\"worker\":{\"pid\":%ld,\"cpu_us_per_request\":%.1f,\"cpu_s\":%.3f,"
                    "\"peak_rss_kib\":%llu,\"rss_kib\":%llu}",
@@ -733,6 +777,7 @@ int main(int argc, char **argv)
     gw_uuid4(u);
     memcpy(b.run_id, u, 8);
     b.run_id[8] = '\0';
+    b.warmup_ms = -1;
     b.ctx.codec = gw_codec_new(NULL);
     b.sent_us = calloc((size_t)b.a.count, sizeof *b.sent_us);
     if (b.a.window_ms > 0 || b.a.timeline)
