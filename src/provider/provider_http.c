@@ -136,6 +136,17 @@ gw_err gw_phttp_auth(gw_phttp_call *c, const gw_deployment *d)
     return err;
 }
 
+/* The first streamed piece of the answer: time to first token (a replayed
+ * call, gw_phttp_replay, has no transfer to time). */
+static void token_seen(gw_phttp_call *c)
+{
+    if (!c->streamed_any && c->http != NULL) {
+        c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
+        gw_http_req_token_seen(c->http);
+    }
+    c->streamed_any = true;
+}
+
 gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len)
 {
     if (len == 0)
@@ -157,11 +168,7 @@ gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len)
     c->content_len += len;
     c->content[c->content_len] = '\0';
     if (c->in_data) { /* a streamed delta */
-        if (!c->streamed_any) {
-            c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
-            gw_http_req_token_seen(c->http);
-        }
-        c->streamed_any = true;
+        token_seen(c);
         if (c->cbs.on_delta != NULL && !c->cancelled)
             c->cbs.on_delta(c->ud, text, len);
     }
@@ -340,11 +347,7 @@ gw_err gw_phttp_tool(gw_phttp_call *c, int key, const char *id, const char *name
             return GW_E_NOMEM;
     }
     if (c->in_data && c->req->stream) {
-        if (!c->streamed_any) {
-            c->ttft_ms = (double)(uv_now(c->loop) - c->start_ms);
-            gw_http_req_token_seen(c->http);
-        }
-        c->streamed_any = true;
+        token_seen(c);
         if (c->cbs.on_tool_delta != NULL && !c->cancelled) {
             gw_tool_call_delta d = {.index = index,
                                     .id = first ? t->id : NULL,
@@ -851,6 +854,19 @@ static gw_err handle_json(gw_phttp_call *c, const char *event, const char *text,
     return err;
 }
 
+/* One SSE event or NDJSON line: after the terminator ([DONE] or the
+ * dialect's own) whatever follows is ignored. */
+static gw_err text_event(gw_phttp_call *c, const char *event, const char *data, size_t len)
+{
+    if (c->terminated)
+        return GW_OK;
+    if (c->kind->stream_framing == GW_RESP_SSE && strcmp(data, "[DONE]") == 0) {
+        c->terminated = true;
+        return GW_OK;
+    }
+    return handle_json(c, event, data, len);
+}
+
 static gw_err drain_sse(gw_phttp_call *c)
 {
     for (;;) {
@@ -859,14 +875,7 @@ static gw_err drain_sse(gw_phttp_call *c)
         gw_err err = gw_sse_next(&c->sse, &ev, &got);
         if (err != GW_OK || !got)
             return err;
-        if (c->terminated)
-            continue; /* whatever follows the terminator is ignored */
-        if (strcmp(ev.data, "[DONE]") == 0) {
-            c->terminated = true;
-            continue;
-        }
-        err = handle_json(c, ev.event, ev.data, ev.data_len);
-        if (err != GW_OK)
+        if ((err = text_event(c, ev.event, ev.data, ev.data_len)) != GW_OK)
             return err;
     }
 }
@@ -880,10 +889,7 @@ static gw_err drain_ndjson(gw_phttp_call *c)
         gw_err err = gw_ndjson_next(&c->nd, &line, &len, &got);
         if (err != GW_OK || !got)
             return err;
-        if (c->terminated)
-            continue;
-        err = handle_json(c, NULL, line, len);
-        if (err != GW_OK)
+        if ((err = text_event(c, NULL, line, len)) != GW_OK)
             return err;
     }
 }
@@ -939,6 +945,18 @@ static gw_err drain_es(gw_phttp_call *c)
     }
 }
 
+/* What a stream input error ends the call with. */
+static gw_err stream_outcome(gw_phttp_call *c, gw_err err)
+{
+    if (err == GW_E_LIMIT && !c->has_detail) {
+        static const char msg[] = "stream event or answer over the size limit";
+        set_detail(c, msg, sizeof msg - 1);
+    }
+    if (err != GW_OK && c->stream_err != GW_OK)
+        return c->stream_err; /* an exception message: its own error (a 429 class...) */
+    return err == GW_OK ? GW_OK : GW_E_STREAM_ERROR;
+}
+
 static gw_err on_data(void *ud, const char *p, size_t n)
 {
     gw_phttp_call *c = ud;
@@ -965,13 +983,7 @@ static gw_err on_data(void *ud, const char *p, size_t n)
     c->in_data = false;
     if (c->cancelled)
         return GW_E_SHUTTING_DOWN;
-    if (err == GW_E_LIMIT && !c->has_detail) {
-        static const char msg[] = "stream event or answer over the size limit";
-        set_detail(c, msg, sizeof msg - 1);
-    }
-    if (err != GW_OK && c->stream_err != GW_OK)
-        return c->stream_err; /* an exception message: its own error (a 429 class...) */
-    return err == GW_OK ? GW_OK : GW_E_STREAM_ERROR;
+    return stream_outcome(c, err);
 }
 
 /* ---- completion ---- */
@@ -1250,15 +1262,12 @@ static bool framing_ok(const gw_provider_kind_info *k, const gw_request *req)
     return k->full_framing == GW_RESP_JSON;
 }
 
-gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deployment *d,
-                      const gw_request *req, const gw_provider_cbs *cbs, void *ud,
-                      gw_phttp_call **out)
+static gw_phttp_call *call_new(const gw_provider_kind_info *k, const gw_deployment *d,
+                               const gw_request *req, const gw_provider_cbs *cbs, void *ud)
 {
-    if (h == NULL || k == NULL || k->dialect == NULL || !framing_ok(k, req))
-        return GW_E_PROVIDER_NOT_CONFIGURED;
     gw_phttp_call *c = calloc(1, sizeof *c);
     if (c == NULL)
-        return GW_E_NOMEM;
+        return NULL;
     c->kind = k;
     c->dia = k->dialect;
     c->d = d;
@@ -1270,6 +1279,18 @@ gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deplo
     gw_sse_init(&c->sse, GW_PHTTP_MAX_EVENT);
     gw_ndjson_init(&c->nd, GW_PHTTP_MAX_EVENT);
     gw_es_init(&c->es, GW_PHTTP_MAX_EVENT);
+    return c;
+}
+
+gw_err gw_phttp_start(gw_http *h, const gw_provider_kind_info *k, const gw_deployment *d,
+                      const gw_request *req, const gw_provider_cbs *cbs, void *ud,
+                      gw_phttp_call **out)
+{
+    if (h == NULL || k == NULL || k->dialect == NULL || !framing_ok(k, req))
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    gw_phttp_call *c = call_new(k, d, req, cbs, ud);
+    if (c == NULL)
+        return GW_E_NOMEM;
     char url[2048];
     gw_http_opts o;
     gw_err err = build_opts(c, &o, url, sizeof url, &c->body);
@@ -1296,4 +1317,34 @@ void gw_phttp_cancel(gw_phttp_call *c)
     }
     gw_http_cancel(c->http);
     call_free(c);
+}
+
+/* ---- replay (tests) ---- */
+
+gw_err gw_phttp_replay(const gw_provider_kind_info *k, const gw_deployment *d,
+                       const gw_request *req, int status, const char *body, size_t len,
+                       const gw_phttp_event *events, size_t n, const gw_provider_cbs *cbs, void *ud)
+{
+    if (k == NULL || k->dialect == NULL || !framing_ok(k, req))
+        return GW_E_PROVIDER_NOT_CONFIGURED;
+    gw_phttp_call *c = call_new(k, d, req, cbs, ud);
+    if (c == NULL)
+        return GW_E_NOMEM;
+    gw_http_result hr = {.status = status, .retry_after_ms = -1, .body = body, .body_len = len};
+    if (req->stream && status >= 200 && status < 300) {
+        gw_err err = GW_OK;
+        c->in_data = true;
+        for (size_t i = 0; i < n && err == GW_OK; i++) {
+            const gw_phttp_event *e = &events[i];
+            err = k->stream_framing == GW_RESP_EVENTSTREAM
+                      ? handle_json(c, e->event, e->data, e->len)
+                      : text_event(c, e->event, e->data, e->len);
+        }
+        c->in_data = false;
+        hr.err = stream_outcome(c, err);
+        hr.body = NULL;
+        hr.body_len = 0;
+    }
+    on_http_done(c, &hr);
+    return GW_OK;
 }

@@ -189,4 +189,26 @@ void gw_phttp_write_messages(gw_jbuf *j, const gw_request *req, bool include_sys
  * without tools. */
 void gw_phttp_write_function_tools(gw_jbuf *j, const gw_request *req);
 
+/* ---- for the unit tests and tests/fuzz/fuzz_dialects.c ---- */
+
+/* One stream event as its framing hands it over: the SSE event name (NULL:
+ * none) and data, an NDJSON line (event NULL), or an event stream message's
+ * :event-type and JSON payload. data is NUL-terminated at data[len]. */
+typedef struct {
+    const char *event;
+    const char *data;
+    size_t len;
+} gw_phttp_event;
+
+/* The reading half of a call of kind k for req, without HTTP: a response of
+ * status whose body (NUL-terminated at body[len]) arrived whole, or, for a
+ * streamed req and a 2xx status, the n events then the end of the stream.
+ * The result (and any deltas) reach cbs as a real call's would (ttft and
+ * latency 0). GW_E_PROVIDER_NOT_CONFIGURED when k has no dialect or framing
+ * for req, GW_E_NOMEM; GW_OK once on_done has run. */
+gw_err gw_phttp_replay(const gw_provider_kind_info *k, const gw_deployment *d,
+                       const gw_request *req, int status, const char *body, size_t len,
+                       const gw_phttp_event *events, size_t n, const gw_provider_cbs *cbs,
+                       void *ud);
+
 #endif
