@@ -94,7 +94,7 @@ typedef struct {
     int64_t first_answer_us, last_answer_us;
     gw_cli_strset outstanding;
     gw_cli_lat lat, ttft, lag;
-    int64_t t0_us; /* the schedule's origin (open loop) */
+    int64_t t0_us;    /* the schedule's origin (open loop) */
     double warmup_ms; /* open loop: the warm-up request's round trip; -1 none */
     long sent, answered, errors, cached;
     gw_cli_proc p0, p1;
