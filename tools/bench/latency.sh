@@ -26,6 +26,8 @@
 #   LAT_VARIANTS="echo mock http"    which variants
 #   LAT_MODES="plain stream"
 #   LAT_STATE=memory|redis      redis: the running one ($MODELGW_REDIS)
+#   LAT_CONF=FILE               the mock variant's worker config (default
+#                               tools/bench/latency.conf), e.g. with kafka.properties
 #   LAT_WORKER_ARGS="--set kafka.linger_ms=0"   extra worker flags
 #   LAT_BENCH_ARGS="--kafka-property socket.nagle.disable=true"   extra bench flags
 source "$(dirname "$0")/lib.sh"
@@ -85,7 +87,7 @@ for variant in $VARIANTS; do
         continue
     fi
     wflags=("${STATE[@]}" --set "redis.key_prefix=$P:" "${EXTRA[@]}")
-    conf=$ROOT/tools/bench/latency.conf
+    conf=${LAT_CONF:-$ROOT/tools/bench/latency.conf}
     if [ "$variant" = http ]; then
         start_mockllm --latency-ms 0 --ttft-ms 0 --token-delay-ms 0 --tokens 16
         conf=$ROOT/tools/bench/latency-http.conf
