@@ -11,30 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Unreserved characters pass; anything else is %XX (a deployment name or
- * version never changes the URL's structure). */
-static bool put_escaped(char *out, size_t len, size_t *at, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        size_t need = plain ? 1 : 3;
-        if (*at + need >= len)
-            return false;
-        if (plain) {
-            out[(*at)++] = (char)ch;
-        } else {
-            out[(*at)++] = '%';
-            out[(*at)++] = hex[ch >> 4];
-            out[(*at)++] = hex[ch & 15];
-        }
-    }
-    out[*at] = '\0';
-    return true;
-}
-
 gw_err gw_azure_url(const gw_provider_kind_info *k, const gw_deployment *d, bool stream, char *out,
                     size_t len)
 {
@@ -50,11 +26,11 @@ gw_err gw_azure_url(const gw_provider_kind_info *k, const gw_deployment *d, bool
         return GW_E_CONFIG;
     size_t at = (size_t)n;
     const char *version = d->api_version ? d->api_version : GW_AZURE_DEFAULT_API_VERSION;
-    if (!put_escaped(out, len, &at, d->model))
+    if (!gw_provider_url_escape(out, len, &at, d->model))
         return GW_E_CONFIG;
     n = snprintf(out + at, len - at, "/chat/completions?api-version=");
     if (n < 0 || (size_t)n >= len - at)
         return GW_E_CONFIG;
     at += (size_t)n;
-    return put_escaped(out, len, &at, version) ? GW_OK : GW_E_CONFIG;
+    return gw_provider_url_escape(out, len, &at, version) ? GW_OK : GW_E_CONFIG;
 }

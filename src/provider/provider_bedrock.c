@@ -58,30 +58,6 @@ static bool region_ok(const char *r)
     return true;
 }
 
-/* Unreserved characters pass; anything else (':' and '/' of model ids and
- * ARNs included) is %XX. */
-static bool put_escaped(char *out, size_t len, size_t *at, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        size_t need = plain ? 1 : 3;
-        if (*at + need >= len)
-            return false;
-        if (plain) {
-            out[(*at)++] = (char)ch;
-        } else {
-            out[(*at)++] = '%';
-            out[(*at)++] = hex[ch >> 4];
-            out[(*at)++] = hex[ch & 15];
-        }
-    }
-    out[*at] = '\0';
-    return true;
-}
-
 gw_err gw_bedrock_url(const gw_provider_kind_info *k, const gw_deployment *d, bool stream,
                       char *out, size_t len)
 {
@@ -103,7 +79,7 @@ gw_err gw_bedrock_url(const gw_provider_kind_info *k, const gw_deployment *d, bo
     if (n < 0 || (size_t)n >= len)
         return GW_E_CONFIG;
     size_t at = (size_t)n;
-    if (!put_escaped(out, len, &at, d->model))
+    if (!gw_provider_url_escape(out, len, &at, d->model))
         return GW_E_CONFIG;
     n = snprintf(out + at, len - at, stream ? "/converse-stream" : "/converse");
     return n < 0 || (size_t)n >= len - at ? GW_E_CONFIG : GW_OK;

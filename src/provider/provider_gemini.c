@@ -39,29 +39,6 @@
 
 /* ---- URL ---- */
 
-/* Unreserved characters pass; anything else is %XX. */
-static bool put_escaped(char *out, size_t len, size_t *at, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        size_t need = plain ? 1 : 3;
-        if (*at + need >= len)
-            return false;
-        if (plain) {
-            out[(*at)++] = (char)ch;
-        } else {
-            out[(*at)++] = '%';
-            out[(*at)++] = hex[ch >> 4];
-            out[(*at)++] = hex[ch & 15];
-        }
-    }
-    out[*at] = '\0';
-    return true;
-}
-
 gw_err gw_gemini_url(const gw_provider_kind_info *k, const gw_deployment *d, bool stream, char *out,
                      size_t len)
 {
@@ -80,7 +57,7 @@ gw_err gw_gemini_url(const gw_provider_kind_info *k, const gw_deployment *d, boo
     if (n < 0 || (size_t)n >= len)
         return GW_E_CONFIG;
     size_t at = (size_t)n;
-    if (!put_escaped(out, len, &at, model))
+    if (!gw_provider_url_escape(out, len, &at, model))
         return GW_E_CONFIG;
     n = snprintf(out + at, len - at, "%s",
                  stream ? ":streamGenerateContent?alt=sse" : ":generateContent");

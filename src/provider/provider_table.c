@@ -29,6 +29,28 @@ const gw_provider_kind_info *gw_provider_info_find(const char *name)
     return k < 0 ? NULL : &rows[k];
 }
 
+bool gw_provider_url_escape(char *out, size_t len, size_t *at, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        size_t need = plain ? 1 : 3;
+        if (*at + need >= len)
+            return false;
+        if (plain) {
+            out[(*at)++] = (char)ch;
+        } else {
+            out[(*at)++] = '%';
+            out[(*at)++] = hex[ch >> 4];
+            out[(*at)++] = hex[ch & 15];
+        }
+    }
+    out[*at] = '\0';
+    return true;
+}
+
 gw_err gw_provider_url_base_path(const gw_provider_kind_info *k, const gw_deployment *d,
                                  bool stream, char *out, size_t len)
 {

@@ -76,4 +76,11 @@ const gw_provider_kind_info *gw_provider_info_find(const char *name);
 gw_err gw_provider_url_base_path(const gw_provider_kind_info *k, const gw_deployment *d,
                                  bool stream, char *out, size_t len);
 
+/* Append s to out (len bytes, *at used so far) percent-encoded: unreserved
+ * characters (RFC 3986: ALPHA DIGIT - _ . ~) pass, anything else is %XX, so a
+ * model or deployment name never changes the URL's structure. Keeps out
+ * NUL-terminated; false when it does not fit. The URL builders of the
+ * provider rows share it. */
+bool gw_provider_url_escape(char *out, size_t len, size_t *at, const char *s);
+
 #endif
