@@ -20,7 +20,6 @@
 
 enum {
     GW_STREAM_PENDING_CAP = 4 << 20,
-    GW_STREAM_PLAN_CAP = 16 << 10,  /* chunk cuts kept with an answer: ~2,000 chunks */
     GW_DLQ_MAX_PAYLOAD = 512 << 10, /* well under the producer's message.max.bytes */
     GW_DLQ_MAX_KEY = 4096,
 };

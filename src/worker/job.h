@@ -177,8 +177,10 @@ typedef struct {
 } gw_job_tool_piece;
 
 enum {
-    GW_JOB_MAX_TOOL_PIECES = 64
-}; /* calls streamed live; later ones go whole in the final chunk */
+    GW_JOB_MAX_TOOL_PIECES = 64,   /* calls streamed live; later ones go whole in the final chunk */
+    GW_STREAM_PLAN_CAP = 16 << 10, /* chunk cuts kept with an answer (~2,000 chunks); a
+                                      longer plan read back is ignored */
+};
 
 /* job.c (stream) and stage_publish.c: outputs. */
 typedef struct {

@@ -118,6 +118,10 @@ bool gw_stage_state_keeps(const gw_job *job);
 /* stage_publish.c: fix the answer once (KEEP and PUBLISH), so the kept record and the
  * published one are equal. */
 void gw_job_fix_answer(gw_job *job);
+/* stage_publish.c: the fixed answer's usage event, encoded into the job's
+ * arena on the first call (the bytes KEEP keeps and PUBLISH then sends);
+ * NULL when the answer is not fixed or it cannot be encoded. */
+const uint8_t *gw_job_usage_bytes(gw_job *job, size_t *len);
 /* stage_publish.c: the response record for the fixed answer. */
 void gw_job_make_response(gw_job *job, gw_error_rec *e, gw_response *r);
 /* stage_publish.c: produce one record (encoded with the output framing). */

@@ -223,10 +223,11 @@ static bool sent_is_prefix(const gw_job *job)
     return true;
 }
 
-/* The usage event, fixed with the answer (latency and time of the decision)
- * and encoded once: the kept answer holds these bytes, and every
- * publication of this request's event, by this worker or by a later owner
- * replaying the kept answer, sends them unchanged (same event_id). */
+/* The usage event, fixed with the answer (latency and time of the decision).
+ * An answer that is kept holds its encoded bytes (gw_job_usage_bytes), and
+ * every publication of this request's event, by this worker or by a later
+ * owner replaying the kept answer, sends them unchanged (same event_id);
+ * any other is encoded once, when published. */
 static void fix_usage(gw_job *job)
 {
     gw_worker *w = job->w;
@@ -277,15 +278,26 @@ static void fix_usage(gw_job *job)
     if (u.tenant_id == NULL)
         u.tenant_id = "";
     job->out.usage = u;
-    gw_buf_reset(&w->scratch);
-    if (gw_codec_encode(w->codec, GW_REC_USAGE, &u, 0, w->out_framing, &w->scratch) != GW_OK)
-        return; /* publish_usage encodes again and reports the error */
-    uint8_t *rec = gw_arena_alloc(&job->arena, w->scratch.len);
-    if (rec == NULL)
-        return;
-    memcpy(rec, w->scratch.data, w->scratch.len);
-    job->out.usage_rec = rec;
-    job->out.usage_len = w->scratch.len;
+}
+
+const uint8_t *gw_job_usage_bytes(gw_job *job, size_t *len)
+{
+    gw_worker *w = job->w;
+    gw_job_out *o = &job->out;
+    if (o->usage_rec == NULL && o->answer_fixed) {
+        gw_buf_reset(&w->scratch);
+        if (gw_codec_encode(w->codec, GW_REC_USAGE, &o->usage, 0, w->out_framing, &w->scratch) !=
+            GW_OK)
+            return NULL; /* publish_usage encodes again and reports the error */
+        uint8_t *rec = gw_arena_alloc(&job->arena, w->scratch.len);
+        if (rec == NULL)
+            return NULL;
+        memcpy(rec, w->scratch.data, w->scratch.len);
+        o->usage_rec = rec;
+        o->usage_len = w->scratch.len;
+    }
+    *len = o->usage_len;
+    return o->usage_rec;
 }
 
 /* Fix the answer once, so the kept record and the published one are equal. */

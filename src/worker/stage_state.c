@@ -139,9 +139,9 @@ static void kept_extras(gw_job *job, const uint8_t *p, size_t n)
         size_t k = 1;
         while (k < n && p[k] != '#')
             k++;
-        if (p[1] == 'c') {
+        if (p[1] == 'c' && k - 2 <= GW_STREAM_PLAN_CAP) {
             job->ans.replay_plan = gw_arena_strndup(&job->arena, (const char *)p + 2, k - 2);
-        } else if (p[1] == 'u' && (k - 2) % 2 == 0) {
+        } else if (p[1] == 'u' && (k - 2) % 2 == 0 && k - 2 <= 2 * KEPT_USAGE_MAX) {
             size_t len = (k - 2) / 2;
             uint8_t *u = gw_arena_alloc(&job->arena, len ? len : 1);
             bool ok = u != NULL && len > 0;
@@ -197,10 +197,12 @@ static const char *kept_prefix(gw_job *job)
     if (job->idem.fp[0] == '\0' || job->ans.duplicate)
         return NULL;
     bool plan = o->plan_ok && o->plan.len > 0;
-    bool usage = o->usage_rec != NULL && o->usage_len <= KEPT_USAGE_MAX;
+    size_t usage_len = 0;
+    const uint8_t *usage_rec = gw_job_usage_bytes(job, &usage_len);
+    bool usage = usage_rec != NULL && usage_len <= KEPT_USAGE_MAX;
     if (!plan && !usage)
         return NULL;
-    size_t cap = n + (plan ? o->plan.len + 2 : 0) + (usage ? 2 * o->usage_len + 2 : 0) + 1;
+    size_t cap = n + (plan ? o->plan.len + 2 : 0) + (usage ? 2 * usage_len + 2 : 0) + 1;
     char *s = gw_arena_alloc(&job->arena, cap);
     if (s == NULL)
         return NULL;
@@ -215,9 +217,9 @@ static const char *kept_prefix(gw_job *job)
         static const char hex[] = "0123456789abcdef";
         memcpy(s + at, "#u", 2);
         at += 2;
-        for (size_t i = 0; i < o->usage_len; i++) {
-            s[at++] = hex[o->usage_rec[i] >> 4];
-            s[at++] = hex[o->usage_rec[i] & 15];
+        for (size_t i = 0; i < usage_len; i++) {
+            s[at++] = hex[usage_rec[i] >> 4];
+            s[at++] = hex[usage_rec[i] & 15];
         }
     }
     s[at] = '\0';
@@ -439,9 +441,10 @@ static bool completion(gw_job *job, const uint8_t *resp, size_t len, gw_complete
      * no lease outlives its request. */
     if (job->idem.claimed || (job->idem.asked && !job->idem.settled)) {
         rq->request_id = job->req.request_id;
-        const char *prefix = kept_prefix(job);
-        rq->fingerprint = prefix ? prefix : job->idem.fp[0] ? job->idem.fp : NULL;
         rq->idem = len > 0 && keeps_answer(job) ? GW_DONE_STORE : GW_DONE_RELEASE;
+        /* the extras only with an answer to store (a release reads none) */
+        const char *prefix = rq->idem == GW_DONE_STORE ? kept_prefix(job) : NULL;
+        rq->fingerprint = prefix ? prefix : job->idem.fp[0] ? job->idem.fp : NULL;
         rq->idem_ttl_s = w->cfg->idempotency.result_ttl_s;
     }
     rq->nreconcile = reconcile_keys(job, keys, GW_STATE_MAX_LIMIT_KEYS);

@@ -78,6 +78,29 @@ class PrivateKafka:
         subprocess.run([self.script, "stop", "kafka"], env=self.env, capture_output=True,
                        timeout=120)
 
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+
+        if getattr(self, "_admin", None) is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self._admin
+
+    def create_topic(self, name, partitions=3, config=None):
+        """Create a topic and wait until every partition has a leader."""
+        from confluent_kafka.admin import NewTopic
+
+        admin = self.admin()
+        fut = admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                            replication_factor=1, config=config or {})])
+        fut[name].result(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            md = admin.list_topics(name, timeout=5).topics.get(name)
+            if md and not md.error and all(p.leader >= 0 for p in md.partitions.values()):
+                return name
+            time.sleep(0.1)
+        pytest.fail(f"topic {name} has no leader")
+
 
 @pytest.fixture(scope="module")
 def private_kafka(source_dir, tmp_path_factory):
@@ -90,23 +113,8 @@ def private_kafka(source_dir, tmp_path_factory):
 
 @pytest.fixture
 def private_env(private_kafka, unique_name, tmp_path):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": private_kafka.bootstrap})
-
-    def create_topic(name, partitions=3, config=None):
-        fut = admin.create_topics([NewTopic(name, num_partitions=partitions,
-                                            replication_factor=1, config=config or {})])
-        fut[name].result(timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            md = admin.list_topics(name, timeout=5).topics.get(name)
-            if md and not md.error and all(p.leader >= 0 for p in md.partitions.values()):
-                return name
-            time.sleep(0.1)
-        pytest.fail(f"topic {name} has no leader")
-
-    return GwEnv(private_kafka.bootstrap, create_topic, unique_name, tmp_path, partitions=2)
+    return GwEnv(private_kafka.bootstrap, private_kafka.create_topic, unique_name, tmp_path,
+                 partitions=2)
 
 
 def _member_conf(env, name, static=True, admin_port=0):

@@ -41,24 +41,11 @@ def strict_kafka(source_dir, tmp_path_factory):
 
 @pytest.fixture
 def strict_env(strict_kafka, unique_name, tmp_path):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": strict_kafka.bootstrap})
-
     def create_topic(name, partitions=1, config=None):
-        fut = admin.create_topics([NewTopic(name, num_partitions=partitions,
-                                            replication_factor=1, config=config or {})])
-        fut[name].result(timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            md = admin.list_topics(name, timeout=5).topics.get(name)
-            if md and not md.error and all(p.leader >= 0 for p in md.partitions.values()):
-                return name
-            time.sleep(0.1)
-        pytest.fail(f"topic {name} has no leader")
+        return strict_kafka.create_topic(name, partitions, config)
 
     env = GwEnv(strict_kafka.bootstrap, create_topic, unique_name, tmp_path, partitions=1)
-    env.admin, env.create_topic = admin, create_topic
+    env.admin, env.create_topic = strict_kafka.admin(), create_topic
     return env
 
 
