@@ -95,7 +95,7 @@ typedef struct {
  * Signature=HEX; false when malformed. */
 static bool parse_auth(const char *a, size_t n, sig_parts *s)
 {
-    size_t cl, hl, sl;
+    size_t cl = 0, hl = 0, sl = 0;
     const char *cred = auth_field(a, n, "Credential=", &cl);
     const char *hdrs = auth_field(a, n, "SignedHeaders=", &hl);
     const char *sig = auth_field(a, n, "Signature=", &sl);

@@ -11,6 +11,15 @@ BUILD=${MODELGW_BUILD_DIR:-$ROOT/build-bench}
 export MODELGW_KAFKA=${MODELGW_KAFKA:-127.0.0.1:19092}
 export MODELGW_REDIS=${MODELGW_REDIS:-127.0.0.1:16379}
 RUNS=${BENCH_RUNS:-3}
+
+# The benchmarks run an optimised build of their own ($BUILD, Release unless it
+# already exists): configured on first use, brought up to date on every run.
+if [ ! -f "$BUILD/build.ninja" ]; then
+    echo "bench: building modelgw into $BUILD (tools/install-deps, Release)" >&2
+    "$ROOT/tools/install-deps" >&2
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+ninja -C "$BUILD" modelgw modelgw-bench modelgw-mockllm >/dev/null
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/modelgw-bench.XXXXXX)}
 mkdir -p "$OUT"
 
