@@ -30,12 +30,20 @@
 #                               tools/bench/latency.conf), e.g. with kafka.properties
 #   LAT_WORKER_ARGS="--set kafka.linger_ms=0"   extra worker flags
 #   LAT_BENCH_ARGS="--kafka-property socket.nagle.disable=true"   extra bench flags
+#   LAT_WARMUP="1000 3000"      warm-up rate and count per variant and mode (a
+#                               fresh broker's JIT compiles during the first
+#                               seconds of traffic: a short warm-up measures that)
+# For tails that are the gateway's and not a small test broker's collector,
+# run a broker with Kafka's own JVM settings (docs/benchmarks.md 9):
+#   MODELGW_KAFKA_JVM=production MODELGW_RUN_DIR=/tmp/latrun MODELGW_KAFKA_PORT=39092 tools/services start kafka
+#   MODELGW_KAFKA=127.0.0.1:39092 tools/bench/latency.sh
 source "$(dirname "$0")/lib.sh"
 LOADS=${LAT_LOADS:-100 1000 5000}
 DURATION=${LAT_DURATION:-10}
 RUNS=${BENCH_RUNS:-2}
 VARIANTS=${LAT_VARIANTS:-echo mock http}
 MODES=${LAT_MODES:-plain stream}
+read -r WARM_RATE WARM_COUNT <<<"${LAT_WARMUP:-1000 3000}"
 read -r -a EXTRA <<<"${LAT_WORKER_ARGS:-}"
 read -r -a BEXTRA <<<"${LAT_BENCH_ARGS:-}"
 STATE=()
@@ -75,7 +83,7 @@ for variant in $VARIANTS; do
     if [ "$variant" = echo ]; then
         WPID=
         make_topics
-        one_run "$OUT/warmup-echo.json" 200 400 --echo
+        one_run "$OUT/warmup-echo.json" "$WARM_RATE" "$WARM_COUNT" --echo
         for load in $LOADS; do
             count=$(python3 -c "print(max(1, int($load * $DURATION)))")
             for i in $(seq "$RUNS"); do
@@ -100,7 +108,7 @@ for variant in $VARIANTS; do
     for mode in $MODES; do # warm-up: connections, first fetches
         sflag=()
         [ "$mode" = stream ] && sflag=(--stream)
-        one_run "$OUT/warmup-$variant-$mode.json" 200 400 "${sflag[@]}"
+        one_run "$OUT/warmup-$variant-$mode.json" "$WARM_RATE" "$WARM_COUNT" "${sflag[@]}"
     done
     for load in $LOADS; do
         count=$(python3 -c "print(max(1, int($load * $DURATION)))")
