@@ -66,6 +66,9 @@ typedef enum { GW_MT_COUNTER, GW_MT_GAUGE, GW_MT_HISTOGRAM } gw_metric_type;
       "error", NULL, NULL)                                                                         \
     X(CHUNKS, "modelgw_stream_chunks_total", COUNTER, "Stream chunks published.", 0, NULL, NULL,   \
       NULL)                                                                                        \
+    X(KEPT_USAGE_CORRUPT, "modelgw_kept_usage_corrupt_total", COUNTER,                             \
+      "Kept answers whose stored usage event was unreadable (not replayed), by reason.", 1,        \
+      "reason", NULL, NULL)                                                                        \
     X(SERIES_DROPPED, "modelgw_metrics_series_dropped_total", COUNTER,                             \
       "Series not recorded because the series cap was reached.", 0, NULL, NULL, NULL)
 

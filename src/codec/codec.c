@@ -242,8 +242,8 @@ static gw_err detect_confluent(const gw_codec *c, gw_record_kind kind, const uin
     return GW_E_CODEC_UNKNOWN_SCHEMA;
 }
 
-gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, size_t len,
-                       gw_codec_frame *f)
+static gw_err detect_as(const gw_codec *c, gw_framing mode, gw_record_kind kind, const void *buf,
+                        size_t len, gw_codec_frame *f)
 {
     const uint8_t *b = buf;
     memset(f, 0, sizeof *f);
@@ -253,7 +253,6 @@ gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, 
         return GW_E_CODEC_TRUNCATED;
     if (len > c->lim.max_message_bytes)
         return GW_E_CODEC_TOO_LARGE;
-    gw_framing mode = c->decode_framing;
     if (mode == GW_FRAMING_AUTO)
         mode = b[0] == 0xC3   ? GW_FRAMING_SINGLE_OBJECT
                : b[0] == 0x00 ? GW_FRAMING_CONFLUENT
@@ -269,13 +268,25 @@ gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, 
     return GW_OK;
 }
 
+gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, size_t len,
+                       gw_codec_frame *f)
+{
+    return detect_as(c, c->decode_framing, kind, buf, len, f);
+}
+
 /* ---- decode / encode ---- */
 
 gw_err gw_codec_decode(const gw_codec *c, gw_record_kind kind, const void *buf, size_t len,
                        gw_arena *arena, void *out)
 {
+    return gw_codec_decode_as(c, c->decode_framing, kind, buf, len, arena, out);
+}
+
+gw_err gw_codec_decode_as(const gw_codec *c, gw_framing framing, gw_record_kind kind,
+                          const void *buf, size_t len, gw_arena *arena, void *out)
+{
     gw_codec_frame f;
-    gw_err e = gw_codec_detect(c, kind, buf, len, &f);
+    gw_err e = detect_as(c, framing, kind, buf, len, &f);
     if (e != GW_OK)
         return e;
     gw_codec_init_defaults(kind, out);

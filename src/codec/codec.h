@@ -114,6 +114,10 @@ gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, 
  * arena. On error *out is unspecified and the arena may hold partial data. */
 gw_err gw_codec_decode(const gw_codec *c, gw_record_kind kind, const void *buf, size_t len,
                        gw_arena *arena, void *out);
+/* The same with the framing given here (AUTO or one) instead of the codec's
+ * decode framing: for bytes this process wrote itself, whatever it reads. */
+gw_err gw_codec_decode_as(const gw_codec *c, gw_framing framing, gw_record_kind kind,
+                          const void *buf, size_t len, gw_arena *arena, void *out);
 gw_err gw_codec_decode_request(const gw_codec *c, const void *buf, size_t len, gw_arena *arena,
                                gw_request *out);
 gw_err gw_codec_decode_response(const gw_codec *c, const void *buf, size_t len, gw_arena *arena,

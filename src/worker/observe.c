@@ -265,6 +265,11 @@ void gw_observe_cache_store(gw_observe *o, const char *tier)
     gw_metric_add(o->m, GW_M_CACHE, 1, tier, "store");
 }
 
+void gw_observe_kept_usage_corrupt(gw_observe *o, const char *reason)
+{
+    gw_metric_add(o->m, GW_M_KEPT_USAGE_CORRUPT, 1, reason);
+}
+
 /* ---- usage events ------------------------------------------------------------- */
 
 double gw_observe_cost_usd(const gw_deployment *d, const gw_token_usage *usage)

@@ -65,6 +65,10 @@ void gw_observe_dlq(gw_observe *o, gw_err err);
 void gw_observe_chunk(gw_observe *o);
 /* An answer was written to a cache tier ("exact" | "semantic"). */
 void gw_observe_cache_store(gw_observe *o, const char *tier);
+/* A kept answer's usage event was unreadable (stage_state.c); reason is
+ * too_large, odd_length, bad_hex, undecodable, unknown_schema or
+ * other_request. */
+void gw_observe_kept_usage_corrupt(gw_observe *o, const char *reason);
 
 /* ---- the outcome ---------------------------------------------------------- */
 

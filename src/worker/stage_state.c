@@ -132,7 +132,66 @@ static int hexval(uint8_t c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* The extras between the fingerprint and '|': #c<plan> and #u<hex>. */
+/* A kept usage event's bytes, from its hex: the bytes and their length, or
+ * the reason they are unusable. "no memory" is not the stored value's fault
+ * and comes back as NULL bytes with no reason. The bytes were published in
+ * the output framing of the worker that kept them, so any framing is read;
+ * a Confluent id this worker did not register is read as the current
+ * UsageEvent version (the one every worker of this build registers). */
+static const char *kept_usage_bytes(gw_job *job, const uint8_t *hex, size_t n, uint8_t **out,
+                                    size_t *out_len)
+{
+    *out = NULL;
+    if (n > 2 * KEPT_USAGE_MAX)
+        return "too_large";
+    if (n == 0)
+        return "undecodable";
+    if (n % 2 != 0)
+        return "odd_length";
+    size_t len = n / 2;
+    uint8_t *u = gw_arena_alloc(&job->arena, len);
+    if (u == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return "bad_hex";
+        u[i] = (uint8_t)(hi << 4 | lo);
+    }
+    gw_usage_event ev;
+    const gw_codec *c = job->w->codec;
+    gw_err err = gw_codec_decode_as(c, GW_FRAMING_AUTO, GW_REC_USAGE, u, len, &job->arena, &ev);
+    if (err == GW_E_CODEC_UNKNOWN_SCHEMA && u[0] == 0x00 && len > 5)
+        err =
+            gw_codec_decode_as(c, GW_FRAMING_BARE, GW_REC_USAGE, u + 5, len - 5, &job->arena, &ev);
+    if (err == GW_E_NOMEM)
+        return NULL;
+    if (err == GW_E_CODEC_UNKNOWN_SCHEMA)
+        return "unknown_schema"; /* a newer build's version, say: unverifiable */
+    if (err != GW_OK)
+        return "undecodable";
+    if (ev.request_id == NULL || job->req.request_id == NULL ||
+        strcmp(ev.request_id, job->req.request_id) != 0)
+        return "other_request";
+    *out = u;
+    *out_len = len;
+    return NULL;
+}
+
+/*
+ * The extras between the fingerprint and '|': #c<plan> and #u<hex>.
+ *
+ * A usage event that cannot be read back is logged, counted
+ * (modelgw_kept_usage_corrupt_total) and not replayed: the duplicate then
+ * publishes only its own event (outcome duplicate, nothing billed), as for
+ * an answer kept without one. For billing that is the safer way to be
+ * wrong: the stored bytes are the only copy of the event with its event_id,
+ * so an event made up again would carry a new event_id and bill the
+ * provider call twice whenever the first owner did publish it (the usual
+ * case), and bytes that do not decode, or name another request, are no
+ * event a consumer can de-duplicate or trust. The loss, one event in the
+ * rare case that its owner died before publishing, is visible in the metric.
+ */
 static void kept_extras(gw_job *job, const uint8_t *p, size_t n)
 {
     while (n > 1 && p[0] == '#') {
@@ -141,17 +200,14 @@ static void kept_extras(gw_job *job, const uint8_t *p, size_t n)
             k++;
         if (p[1] == 'c' && k - 2 <= GW_STREAM_PLAN_CAP) {
             job->ans.replay_plan = gw_arena_strndup(&job->arena, (const char *)p + 2, k - 2);
-        } else if (p[1] == 'u' && (k - 2) % 2 == 0 && k - 2 <= 2 * KEPT_USAGE_MAX) {
-            size_t len = (k - 2) / 2;
-            uint8_t *u = gw_arena_alloc(&job->arena, len ? len : 1);
-            bool ok = u != NULL && len > 0;
-            for (size_t i = 0; ok && i < len; i++) {
-                int hi = hexval(p[2 + 2 * i]), lo = hexval(p[3 + 2 * i]);
-                ok = hi >= 0 && lo >= 0;
-                if (ok)
-                    u[i] = (uint8_t)(hi << 4 | lo);
-            }
-            if (ok) {
+        } else if (p[1] == 'u') {
+            uint8_t *u = NULL;
+            size_t len = 0;
+            const char *why = kept_usage_bytes(job, p + 2, k - 2, &u, &len);
+            if (why != NULL) {
+                GW_WARN("kept_usage_corrupt", "request_id", job->req.request_id, "reason", why);
+                gw_observe_kept_usage_corrupt(job->w->obs, why);
+            } else if (u != NULL) {
                 job->ans.kept_usage = u;
                 job->ans.kept_usage_len = len;
             }

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "admin/metrics.h"
 #include "codec/codec.h"
 #include "config/config.h"
 #include "worker/pipeline.h"
@@ -820,6 +821,152 @@ static void test_kept_but_unpublished_bills_once(void **state)
     fx_close(&f);
 }
 
+/* ---- a kept answer's usage event, stored corrupt ---------------------------------- */
+
+typedef struct {
+    bool done;
+    gw_cache_kind kind;
+    uint8_t *data;
+    size_t len;
+} claimed;
+
+static void on_claim(void *ud, const gw_cache_result *r)
+{
+    claimed *c = ud;
+    c->done = true;
+    c->kind = r->kind;
+    if (r->kind == GW_CACHE_HIT) {
+        c->data = malloc(r->len);
+        memcpy(c->data, r->data, r->len);
+        c->len = r->len;
+    }
+}
+
+static void on_ack(void *ud, const gw_state_ack *a)
+{
+    *(bool *)ud = a->err == GW_OK;
+}
+
+static claimed claim(fx *f, const char *request_id)
+{
+    claimed c = {0};
+    gw_state_idem_claim(f->w->state, request_id, "test-owner", 5000, on_claim, &c);
+    for (int i = 0; i < 1000 && !c.done; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_true(c.done);
+    return c;
+}
+
+/* Keeps value as request_id's answer, as a worker that claimed it would. */
+static void keep(fx *f, const char *request_id, const char *value, size_t len)
+{
+    assert_int_equal(claim(f, request_id).kind, GW_CACHE_LOCKED_BY_ME);
+    bool ok = false;
+    gw_state_idem_complete(f->w->state, request_id, "test-owner", (const uint8_t *)value, len, 60,
+                           on_ack, &ok);
+    for (int i = 0; i < 1000 && !ok; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_true(ok);
+}
+
+/* The kept answer of request_id with its "#u<hex>" replaced by usage_hex. */
+static char *with_usage(const claimed *kept, const char *usage_hex, size_t *len)
+{
+    const char *v = (const char *)kept->data;
+    const char *bar = memchr(v, '|', kept->len);
+    const char *u = memchr(v, '#', (size_t)(bar - v));
+    assert_non_null(bar);
+    assert_non_null(u);
+    assert_int_equal(u[1], 'u'); /* not streamed: no plan, the usage is the only extra */
+    size_t head = (size_t)(u - v) + 2, tail = kept->len - (size_t)(bar - v);
+    *len = head + strlen(usage_hex) + tail;
+    char *out = malloc(*len);
+    memcpy(out, v, head);
+    memcpy(out + head, usage_hex, strlen(usage_hex));
+    memcpy(out + head + strlen(usage_hex), bar, tail);
+    return out;
+}
+
+static char *hex_of(const uint8_t *b, size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++)
+        snprintf(s + 2 * i, 3, "%02x", b[i]);
+    return s;
+}
+
+/* A kept answer whose usage hex is corrupt (bad hex, odd length, over the
+ * bound, undecodable Avro, another request's event) is answered as a
+ * duplicate with only its own, unbilled, usage event; each corruption is
+ * logged and counted by reason in modelgw_kept_usage_corrupt_total. */
+static void test_kept_usage_corrupt_is_counted(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    const char *text = "keep my usage safe";
+    submit(&f, &(req_spec){.id = "ku-0", .text = text});
+    settle(&f);
+    claimed kept = claim(&f, "ku-0");
+    assert_int_equal(kept.kind, GW_CACHE_HIT);
+    const rec *first_usage = find(&f, f.cfg->kafka.topics.usage, 0);
+    assert_non_null(first_usage);
+    /* a sound event of another request (ku-0's own, kept under ku-6) */
+    char *other = hex_of(first_usage->val, first_usage->len);
+    /* sound Avro framing with one byte flipped inside the datum's strings */
+    uint8_t bent[4096];
+    assert_true(first_usage->len > 10 && first_usage->len <= sizeof bent);
+    memcpy(bent, first_usage->val, first_usage->len);
+    bent[10] = 0x7f; /* the first string's length: 0x7f zigzags to -64 */
+    char *undecodable = hex_of(bent, first_usage->len);
+    char *huge = malloc(2 * (8 << 10) + 3);
+    memset(huge, 'a', 2 * (8 << 10) + 2);
+    huge[2 * (8 << 10) + 2] = '\0';
+    struct {
+        const char *id, *hex, *reason;
+    } cases[] = {
+        {"ku-1", "c3zz", "bad_hex"},     {"ku-2", "c30", "odd_length"},
+        {"ku-3", huge, "too_large"},     {"ku-4", undecodable, "undecodable"},
+        {"ku-5", "c301", "undecodable"}, {"ku-6", other, "other_request"},
+    };
+    gw_metrics *m = gw_observe_metrics(f.w->obs);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = 0;
+        char *v = with_usage(&kept, cases[i].hex, &len);
+        keep(&f, cases[i].id, v, len);
+        free(v);
+        double before = gw_metric_get(m, GW_M_KEPT_USAGE_CORRUPT, cases[i].reason);
+        size_t from = h.nrecs;
+        h.ntraces = 0;
+        submit(&f, &(req_spec){.id = cases[i].id, .text = text});
+        settle(&f);
+        assert_string_equal(seq_of(cases[i].id), "DECODE>VALIDATE>ADMIT>KEEP>PUBLISH>ACKS>DONE");
+        const rec *out[4];
+        assert_int_equal(records_of(&f, f.cfg->kafka.topics.responses, cases[i].id, out, 4, from),
+                         1);
+        /* one usage event only: the duplicate's own, nothing billed */
+        assert_int_equal(records_of(&f, f.cfg->kafka.topics.usage, cases[i].id, out, 4, from), 1);
+        gw_usage_event u;
+        assert_int_equal(gw_codec_decode_usage(f.codec, out[0]->val, out[0]->len, &f.arena, &u),
+                         GW_OK);
+        assert_string_equal(u.outcome, "duplicate");
+        assert_true(u.cost_usd == 0);
+        assert_true(gw_metric_get(m, GW_M_KEPT_USAGE_CORRUPT, cases[i].reason) == before + 1);
+    }
+    /* the sound kept event is replayed, and counted as nothing */
+    size_t from = h.nrecs;
+    h.ntraces = 0;
+    submit(&f, &(req_spec){.id = "ku-0", .text = text});
+    settle(&f);
+    const rec *out[4];
+    assert_int_equal(records_of(&f, f.cfg->kafka.topics.usage, "ku-0", out, 4, from), 2);
+    assert_true(same_bytes(out[0], first_usage));
+    free(kept.data);
+    free(other);
+    free(undecodable);
+    free(huge);
+    fx_close(&f);
+}
+
 static void test_table_moves(void **state)
 {
     assert_true(gw_stage_move_legal(GW_STAGE_DECODE, GW_STAGE_VALIDATE));
@@ -842,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_replays_kept_answer),
         cmocka_unit_test(test_streamed_duplicate_same_chunks),
         cmocka_unit_test(test_kept_but_unpublished_bills_once),
+        cmocka_unit_test(test_kept_usage_corrupt_is_counted),
         cmocka_unit_test(test_reused_request_id_other_content),
         cmocka_unit_test(test_cache_hit),
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
