@@ -19,6 +19,7 @@
 #include "admin/metrics.h"
 #include "codec/codec.h"
 #include "config/config.h"
+#include "kafka/producer.h"
 #include "worker/pipeline.h"
 #include "worker/worker.h"
 #include "worker/worker_private.h"
@@ -33,6 +34,8 @@ typedef struct {
     uint8_t *val;
     size_t len;
     bool acked;
+    char output_topic[64];   /* DLQ records: their output_topic header */
+    char delivery_error[96]; /* and delivery_error */
 } rec;
 
 typedef struct {
@@ -57,15 +60,27 @@ static int64_t stepped_clock(void *ud)
     return h.now_ms;
 }
 
+static void header_of(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t cap)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    out[0] = '\0';
+    if (hdrs != NULL && rd_kafka_header_get_last(hdrs, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(out, cap, "%.*s", (int)n, (const char *)v);
+}
+
 static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key_len,
                         const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
 {
     (void)ud;
+    rec *r = &h.recs[h.nrecs < MAX_RECS ? h.nrecs : 0];
+    header_of(hdrs, "output_topic", r->output_topic, sizeof r->output_topic);
+    header_of(hdrs, "delivery_error", r->delivery_error, sizeof r->delivery_error);
     rd_kafka_headers_destroy(hdrs);
     if (h.fail_sends || h.nrecs == MAX_RECS ||
         (h.refuse_topic != NULL && strcmp(topic, h.refuse_topic) == 0))
         return GW_E_IO;
-    rec *r = &h.recs[h.nrecs++];
+    h.nrecs++;
     snprintf(r->topic, sizeof r->topic, "%s", topic);
     r->key_len = key_len < sizeof r->key ? key_len : sizeof r->key;
     memcpy(r->key, key, r->key_len);
@@ -821,6 +836,120 @@ static void test_kept_but_unpublished_bills_once(void **state)
     fx_close(&f);
 }
 
+/* ---- a resend the producer refuses ---------------------------------------------- */
+
+/* The worker's producer hooks (worker.c wires the same two calls). */
+static void on_prod_delivery(void *ud, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)ud;
+    if (opaque != NULL)
+        gw_job_on_delivery(opaque, m);
+}
+
+static void on_prod_refused(void *ud, void *opaque, const char *topic, const void *key,
+                            size_t key_len, const void *val, size_t len)
+{
+    (void)ud;
+    if (opaque != NULL)
+        gw_job_resend_refused(opaque, topic, key, key_len, val, len);
+}
+
+/*
+ * One output of a job fails at the broker and its resend is refused by the
+ * producer when its backoff ends (its queue is full; librdkafka holding the
+ * topic as missing takes the same path): the worker replaces the output as
+ * docs/worker.md says (a usage event or chunk by a DLQ record holding it, a
+ * reply_topic response by an E4001 error response on the responses topic),
+ * settles the slot the failed delivery held, and the job ends without
+ * publish_failed, so its offset completes and the partition moves on.
+ *
+ * The offline worker gets a real producer with no broker behind it and the
+ * worker's two hooks: the output's copy is produced and purged (a genuine
+ * failed delivery report, deferred by gw_job_on_delivery), another message
+ * fills the producer's queue of one, and gw_producer_tick hands the refused
+ * resend to gw_job_resend_refused.
+ */
+static void resend_refused_case(const char *id, const char *reply_topic, const char *fail_topic)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    static gw_kafka_config k = {.client_id = "test-resend",
+                                .linger_ms = 0,
+                                .properties = {"queue.buffering.max.messages=1"},
+                                .property_count = 1};
+    gw_producer_hooks hooks = {.delivered = on_prod_delivery, .refused = on_prod_refused};
+    gw_producer *prod = NULL;
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &hooks, &prod), GW_OK);
+    f.w->prod = prod;
+    submit(&f, &(req_spec){.id = id, .text = "refuse my resend", .reply_topic = reply_topic});
+    for (int i = 0; i < 1000 && (h.nrecs == 0 ||
+                                 strcmp(h.recs[h.nrecs - 1].topic, f.cfg->kafka.topics.usage) != 0);
+         i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    /* every output handed over, the job waiting for its acknowledgements */
+    rec *failing = NULL;
+    for (size_t i = 0; i < h.nrecs; i++)
+        if (strcmp(h.recs[i].topic, fail_topic) == 0)
+            failing = &h.recs[i];
+    assert_non_null(failing);
+    uint8_t *failed_val = malloc(failing->len);
+    memcpy(failed_val, failing->val, failing->len);
+    size_t failed_len = failing->len;
+    /* its delivery fails: the copy through the producer, purged unsent */
+    failing->acked = true;
+    assert_int_equal(gw_producer_send(prod, fail_topic, failing->key, failing->key_len,
+                                      failing->val, failing->len, NULL, failing->job),
+                     GW_OK);
+    rd_kafka_purge(gw_producer_handle(prod), RD_KAFKA_PURGE_F_QUEUE);
+    for (int i = 0; i < 500 && gw_producer_deferred(prod) == 0; i++)
+        rd_kafka_poll(gw_producer_handle(prod), 10), gw_producer_poll(prod);
+    assert_int_equal(gw_producer_deferred(prod), 1); /* to be produced again after its backoff */
+    ack_all();
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    assert_int_equal(f.w->job_count, 1); /* held by the failed output alone */
+    /* the queue of one is full when the backoff ends: the resend is refused */
+    assert_int_equal(gw_producer_send(prod, "elsewhere", "k", 1, "v", 1, NULL, NULL), GW_OK);
+    size_t before = h.nrecs;
+    gw_producer_tick(prod, h.now_ms + 60000);
+    assert_int_equal(gw_producer_deferred(prod), 0); /* not retried again */
+    assert_int_equal(h.nrecs, before + 1);           /* the replacement */
+    const rec *r = &h.recs[before];
+    if (reply_topic == NULL) {
+        assert_string_equal(r->topic, f.cfg->kafka.topics.dlq);
+        assert_string_equal(r->output_topic, fail_topic);
+        assert_non_null(strstr(r->delivery_error, "refused by the producer at once"));
+        assert_int_equal(r->len, failed_len);
+        assert_memory_equal(r->val, failed_val, failed_len);
+        assert_int_equal(f.w->n.dlq, 1);
+    } else {
+        assert_string_equal(r->topic, f.cfg->kafka.topics.responses);
+        gw_response resp;
+        assert_int_equal(gw_codec_decode_response(f.codec, r->val, r->len, &f.arena, &resp), GW_OK);
+        assert_string_equal(resp.request_id, id);
+        assert_non_null(resp.error);
+        assert_string_equal(resp.error->code, "E4001");
+        assert_non_null(strstr(resp.error->message, "reply_topic undeliverable"));
+        assert_int_equal(f.w->n.dlq, 0);
+    }
+    settle(&f); /* the replacement acknowledged: the job ends */
+    assert_true(strstr(seq_of(id), ">PUBLISH>ACKS>DONE") != NULL);
+    assert_int_equal(f.w->n.publish_failed, 0); /* its offset completes */
+    free(failed_val);
+    f.w->prod = NULL;
+    gw_producer_free(prod);
+    fx_close(&f);
+}
+
+static void test_refused_resend_of_usage_goes_to_dlq(void **state)
+{
+    resend_refused_case("rs-usage-1", NULL, "llm.usage");
+}
+
+static void test_refused_resend_of_reply_gets_an_error_response(void **state)
+{
+    resend_refused_case("rs-reply-1", "replies.a", "replies.a");
+}
+
 /* ---- a kept answer's usage event, stored corrupt ---------------------------------- */
 
 typedef struct {
@@ -990,6 +1119,8 @@ int main(void)
         cmocka_unit_test(test_streamed_duplicate_same_chunks),
         cmocka_unit_test(test_kept_but_unpublished_bills_once),
         cmocka_unit_test(test_kept_usage_corrupt_is_counted),
+        cmocka_unit_test(test_refused_resend_of_usage_goes_to_dlq),
+        cmocka_unit_test(test_refused_resend_of_reply_gets_an_error_response),
         cmocka_unit_test(test_reused_request_id_other_content),
         cmocka_unit_test(test_cache_hit),
         cmocka_unit_test(test_streamed_cache_hit_replays_chunks),
