@@ -17,6 +17,7 @@
  * cheap, and the collector keeps the first answer per custom_id.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,23 @@ static int publish_some(batch_run *b, rd_kafka_t *prod, const char *topic, gw_bu
     return rc;
 }
 
+/* A response of this batch (by its key) that does not decode: said on
+ * stderr, and the batch goes on (its entry stays open). */
+static void undecodable(batch_run *b, const rd_kafka_message_t *m, gw_err e, const char *why)
+{
+    char key[128];
+    if (m->key == NULL || m->key_len >= sizeof key)
+        return;
+    memcpy(key, m->key, m->key_len);
+    key[m->key_len] = '\0';
+    if (gw_cli_strset_get(&b->by_request_id, key) == NULL)
+        return; /* another client's record */
+    fprintf(stderr,
+            "modelgw-cli batch: undecodable response at %s/%" PRId32 "/%" PRId64 ": %s %s: %s\n",
+            rd_kafka_topic_name(m->rkt), m->partition, m->offset, gw_err_code(e), gw_err_name(e),
+            why);
+}
+
 /* One response: write it to OUTPUT when it answers an entry still open. */
 static int collect(batch_run *b, const rd_kafka_message_t *m)
 {
@@ -266,8 +284,12 @@ static int collect(batch_run *b, const rd_kafka_message_t *m)
     gw_arena_init(&a, 16u << 20);
     gw_response r;
     int rc = GW_CLI_EXIT_OK;
-    if (gw_codec_decode_response(b->ctx->codec, m->payload, m->len, &a, &r) != GW_OK ||
-        !r.request_id)
+    char why[320];
+    gw_err e = gw_cli_outputs_decode(b->ctx->outputs, GW_REC_RESPONSE, m->payload, m->len, &a, &r,
+                                     NULL, why, sizeof why);
+    if (e != GW_OK)
+        undecodable(b, m, e, why);
+    if (e != GW_OK || !r.request_id)
         goto cleanup;
     uintptr_t idx = (uintptr_t)gw_cli_strset_get(&b->by_request_id, r.request_id);
     if (idx == 0 || b->entries[idx - 1].done)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "cli/cli_kafka.h"
+#include "cli/cli_outputs.h"
 #include "codec/codec.h"
 
 enum {
@@ -31,10 +32,11 @@ typedef struct {
     const char *bootstrap_source;
     gw_cli_topics topics;
     gw_codec *codec;
-    gw_framing framing;   /* how requests are written */
-    int kafka_timeout_ms; /* metadata / watermark calls */
-    int partitions;       /* for topics the CLI has to create */
-    volatile int *stop;   /* set by SIGINT/SIGTERM */
+    gw_cli_outputs *outputs; /* reads outputs in any framing (set by the common flags) */
+    gw_framing framing;      /* how requests are written */
+    int kafka_timeout_ms;    /* metadata / watermark calls */
+    int partitions;          /* for topics the CLI has to create */
+    volatile int *stop;      /* set by SIGINT/SIGTERM */
 } gw_cli_ctx;
 
 typedef struct {

@@ -11,6 +11,7 @@
  * it uses librdkafka's blocking calls, which the worker never does.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "cli/cli_ctx.h"
 #include "cli/cli_json.h"
 #include "codec/json.h"
+#include "common/log.h"
 #include "common/uuid.h"
 
 #define MAX_PROMPT_BYTES (1024 * 1024)
@@ -48,6 +50,8 @@ enum {
     OPT_T_DLQ,
     OPT_FRAMING,
     OPT_PARTITIONS,
+    OPT_REGISTRY,
+    OPT_REGISTRY_USER,
     OPT_CMD_BASE = 1100,
 };
 
@@ -63,6 +67,8 @@ enum {
         {"topic-dlq", required_argument, 0, OPT_T_DLQ},                                            \
         {"framing", required_argument, 0, OPT_FRAMING},                                            \
         {"partitions", required_argument, 0, OPT_PARTITIONS},                                      \
+        {"schema-registry", required_argument, 0, OPT_REGISTRY},                                   \
+        {"schema-registry-user", required_argument, 0, OPT_REGISTRY_USER},                         \
     {                                                                                              \
         "help", no_argument, 0, 'h'                                                                \
     }
@@ -78,12 +84,17 @@ static const char COMMON_HELP[] =
     "  --framing single|bare|confluent  how requests are written (default single:\n"
     "                          Avro single-object encoding)\n"
     "  --partitions N          partitions of topics the CLI has to create (default 3)\n"
+    "  --schema-registry URL   read outputs in the Confluent framing: schema ids are\n"
+    "                          looked up at URL (GET URL/schemas/ids/ID)\n"
+    "  --schema-registry-user USER  basic auth; the password from\n"
+    "                          $MODELGW_SCHEMA_REGISTRY_PASSWORD\n"
     "Exit codes: 0 ok, 1 answered with an error, 2 usage error, 3 timeout,\n"
     "            4 Kafka or I/O failure.\n";
 
 typedef struct {
     const char *bootstrap, *prefix;
     const char *topic[7];
+    const char *registry, *registry_user;
 } common_flags;
 
 /* Returns 1 if opt was a common flag, 0 if not, -1 on a bad value. */
@@ -95,6 +106,10 @@ static int common_opt(gw_cli_ctx *ctx, common_flags *cf, int opt, const char *ar
         cf->prefix = arg;
     else if (opt >= OPT_T_HIGH && opt <= OPT_T_DLQ)
         cf->topic[opt - OPT_T_HIGH] = arg;
+    else if (opt == OPT_REGISTRY)
+        cf->registry = arg;
+    else if (opt == OPT_REGISTRY_USER)
+        cf->registry_user = arg;
     else if (opt == OPT_PARTITIONS) {
         ctx->partitions = atoi(arg);
         if (ctx->partitions < 1 || ctx->partitions > 1000)
@@ -131,7 +146,23 @@ static int common_finish(gw_cli_ctx *ctx, const common_flags *cf)
         snprintf(dst[i], GW_CLI_TOPIC_MAX, "%s", cf->topic[i]);
     }
     gw_cli_bootstrap(cf->bootstrap, ctx->bootstrap, sizeof ctx->bootstrap, &ctx->bootstrap_source);
+    gw_cli_registry_opts reg = {.url = cf->registry,
+                                .username = cf->registry_user,
+                                .password = getenv("MODELGW_SCHEMA_REGISTRY_PASSWORD")};
+    if (gw_cli_outputs_new(ctx->codec, &reg, &ctx->outputs) != GW_OK) {
+        fprintf(stderr, "modelgw-cli: out of memory\n");
+        return GW_CLI_EXIT_KAFKA;
+    }
     return GW_CLI_EXIT_OK;
+}
+
+/* A record of ours that does not decode: said on stderr, and the CLI goes on. */
+static void report_undecodable(const char *cmd, const rd_kafka_message_t *m, gw_err e,
+                               const char *why)
+{
+    fprintf(stderr, "modelgw-cli %s: undecodable record at %s/%" PRId32 "/%" PRId64 ": %s %s: %s\n",
+            cmd, rd_kafka_topic_name(m->rkt), m->partition, m->offset, gw_err_code(e),
+            gw_err_name(e), why);
 }
 
 static int usage_error(const char *cmd, const char *msg)
@@ -307,8 +338,12 @@ static void ask_on_chunk(const gw_cli_ctx *ctx, ask_state *st, const rd_kafka_me
     gw_arena a;
     gw_arena_init(&a, 8 << 20);
     gw_chunk c;
-    if (gw_codec_decode_chunk(ctx->codec, m->payload, m->len, &a, &c) == GW_OK &&
-        c.seq == st->next_seq) {
+    char why[320];
+    gw_err e = gw_cli_outputs_decode(ctx->outputs, GW_REC_CHUNK, m->payload, m->len, &a, &c, NULL,
+                                     why, sizeof why);
+    if (e != GW_OK)
+        report_undecodable("ask", m, e, why);
+    if (e == GW_OK && c.seq == st->next_seq) {
         /* Chunks of one request share a partition, so they arrive in order;
          * a redelivered (lower) seq is skipped. */
         if (c.content)
@@ -321,6 +356,16 @@ static void ask_on_chunk(const gw_cli_ctx *ctx, ask_state *st, const rd_kafka_me
             st->final_seen = true;
     }
     gw_arena_cleanup(&a);
+}
+
+static void ask_on_response(const gw_cli_ctx *ctx, ask_state *st, const rd_kafka_message_t *m)
+{
+    char why[320];
+    gw_err e = gw_cli_outputs_decode(ctx->outputs, GW_REC_RESPONSE, m->payload, m->len, &st->arena,
+                                     &st->resp, NULL, why, sizeof why);
+    st->got_response = e == GW_OK;
+    if (e != GW_OK)
+        report_undecodable("ask", m, e, why);
 }
 
 static int ask_wait(gw_cli_ctx *ctx, rd_kafka_t *cons, const ask_args *a, ask_state *st)
@@ -342,8 +387,7 @@ static int ask_wait(gw_cli_ctx *ctx, rd_kafka_t *cons, const ask_args *a, ask_st
         if (mine && strcmp(topic, ctx->topics.chunks) == 0 && a->req.stream)
             ask_on_chunk(ctx, st, m);
         else if (mine && strcmp(topic, resp_topic) == 0 && !st->got_response)
-            st->got_response = gw_codec_decode_response(ctx->codec, m->payload, m->len, &st->arena,
-                                                        &st->resp) == GW_OK;
+            ask_on_response(ctx, st, m);
         rd_kafka_message_destroy(m);
     }
     return GW_CLI_EXIT_TIMEOUT;
@@ -765,13 +809,19 @@ static json_t *tail_decode(gw_cli_ctx *ctx, tail_kind k, const rd_kafka_message_
     gw_arena_init(&a, 16 << 20);
     gw_any_record rec;
     json_t *j = NULL;
-    gw_err e = gw_codec_decode(ctx->codec, kinds[k], m->payload, m->len, &a, &rec);
-    if (e == GW_OK)
+    uint32_t schema_id = 0;
+    char why[320];
+    gw_err e = gw_cli_outputs_decode(ctx->outputs, kinds[k], m->payload, m->len, &a, &rec,
+                                     &schema_id, why, sizeof why);
+    if (e == GW_OK) {
         j = gw_record_to_json(kinds[k], &rec);
-    else
-        j = json_pack("{s:s, s:s, s:i, s:I}", "undecodable", gw_err_code(e), "topic",
-                      rd_kafka_topic_name(m->rkt), "partition", m->partition, "offset",
-                      (json_int_t)m->offset);
+    } else {
+        j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "undecodable", gw_err_code(e), "error",
+                      gw_err_name(e), "why", why, "topic", rd_kafka_topic_name(m->rkt), "partition",
+                      m->partition, "offset", (json_int_t)m->offset);
+        if (j != NULL && schema_id != 0)
+            json_object_set_new(j, "schema_id", json_integer(schema_id));
+    }
     gw_arena_cleanup(&a);
     return j;
 }
@@ -1018,7 +1068,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "modelgw-cli: the embedded Avro schemas failed to load\n");
         return GW_CLI_EXIT_KAFKA;
     }
+    gw_log_set_level(GW_LOG_WARN); /* the registry client's info lines are no CLI output */
     int rc = fn(&ctx, argc - 1, argv + 1);
+    gw_cli_outputs_free(ctx.outputs);
     gw_codec_free(ctx.codec);
     return rc;
 }
