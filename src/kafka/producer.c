@@ -27,9 +27,10 @@ struct gw_producer {
     gw_producer_hooks hooks;
     gw_deferred *deferred; /* unordered; short (only failed outputs) */
     size_t deferred_count;
-    bool transactional; /* made with a transactional.id */
-    bool txn_open;      /* begun, not yet committed or aborted */
-    bool txn_dead;      /* a transaction call ended in GW_TXN_FATAL: no more calls */
+    bool transactional;          /* made with a transactional.id */
+    bool txn_open;               /* begun, not yet committed or aborted */
+    bool txn_dead;               /* a transaction call ended in GW_TXN_FATAL: no more calls */
+    rd_kafka_resp_err_t refusal; /* why the last failed gw_producer_send was refused */
 };
 
 enum { GW_TXN_INIT_MS = 30000, GW_TXN_RETRY_PAUSE_NS = 100 * 1000 * 1000 };
@@ -144,10 +145,43 @@ gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (headers != NULL)
             rd_kafka_headers_destroy(headers);
-        GW_ERROR("produce_failed", "topic", topic, "error", rd_kafka_err2str(err));
+        p->refusal = err;
+        GW_ERROR("produce_failed", "topic", topic, "error", rd_kafka_err2str(err), "error_name",
+                 rd_kafka_err2name(err));
         return GW_E_IO;
     }
     return GW_OK;
+}
+
+rd_kafka_resp_err_t gw_producer_refusal(const gw_producer *p)
+{
+    return p->refusal;
+}
+
+bool gw_producer_err_permanent(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__FATAL:
+    /* librdkafka reports a missing topic only after waiting
+     * topic.metadata.propagation.max.ms for it (a moving leader it retries
+     * itself); while it holds the topic as missing it refuses every produce
+     * to it at once */
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    /* no WRITE (or DESCRIBE) on the topic: the same answer until an
+     * operator grants it; once a metadata refresh saw it, librdkafka refuses
+     * every produce to the topic at once */
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return true;
+    default:
+        return false;
+    }
 }
 
 gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *opaque)
@@ -250,7 +284,8 @@ void gw_producer_tick(gw_producer *p, int64_t now_ms)
         *pp = d->next;
         p->deferred_count--;
         if (!sent) /* the owner replaces it: a retry would be refused the same way */
-            p->hooks.refused(p->hooks.ud, d->opaque, d->topic, d->key, d->key_len, d->val, d->len);
+            p->hooks.refused(p->hooks.ud, d->opaque, p->refusal, d->topic, d->key, d->key_len,
+                             d->val, d->len);
         deferred_free(d);
     }
 }

@@ -40,12 +40,12 @@ typedef struct {
     /* librdkafka's error callback reported a fatal error (already logged). */
     void (*fatal)(void *ud);
     /* A deferred message (gw_producer_defer) that the producer refused when
-     * its time came (librdkafka holds the topic as missing, its queue is
-     * full: logged produce_failed): no report will come for it; the owner
-     * settles it. Key and value live during the call only. NULL: retried a
-     * second later (without end). */
-    void (*refused)(void *ud, void *msg_opaque, const char *topic, const void *key, size_t key_len,
-                    const void *val, size_t len);
+     * its time came (librdkafka holds the topic as missing or not
+     * authorised, its queue is full: logged produce_failed) with err: no
+     * report will come for it; the owner settles it. Key and value live
+     * during the call only. NULL: retried a second later (without end). */
+    void (*refused)(void *ud, void *msg_opaque, rd_kafka_resp_err_t err, const char *topic,
+                    const void *key, size_t key_len, const void *val, size_t len);
 } gw_producer_hooks;
 
 /* k must outlive the producer; bootstrap is used during the call only.
@@ -62,10 +62,24 @@ gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
  * Produce one message (key, value copied: RD_KAFKA_MSG_F_COPY); its delivery
  * report reaches hooks.delivered with opaque. headers may be NULL; they are
  * the producer's on success and destroyed on failure. On failure the error is
- * logged (produce_failed) and GW_E_IO returned: no report will come.
+ * logged (produce_failed), kept for gw_producer_refusal() and GW_E_IO
+ * returned: no report will come.
  */
 gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size_t key_len,
                         const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque);
+/* Why the last gw_producer_send that failed was refused
+ * (RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, TOPIC_AUTHORIZATION_FAILED once
+ * librdkafka holds the topic as not authorised, __QUEUE_FULL, ...);
+ * RD_KAFKA_RESP_ERR_NO_ERROR when none was. */
+rd_kafka_resp_err_t gw_producer_refusal(const gw_producer *p);
+/*
+ * An output error no retry of the same message can mend: too large, an
+ * invalid or missing topic, a topic the client is not authorised to write
+ * (an operator must grant the right first; librdkafka has no retry of its
+ * own for it), a fatal producer. The worker replaces such an output at once
+ * instead of producing it again (docs/worker.md, "At-least-once").
+ */
+bool gw_producer_err_permanent(rd_kafka_resp_err_t err);
 /* Produce a reported message again to its topic: a copy of its headers (an
  * empty set when it had none), key and value. As gw_producer_send. */
 gw_err gw_producer_republish(gw_producer *p, const rd_kafka_message_t *m, void *opaque);

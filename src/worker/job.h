@@ -209,9 +209,10 @@ typedef struct {
     gw_error_rec *answer_err;
     double answer_ms;
     uint32_t acks_pending;
-    uint32_t republishes;   /* outputs produced again after a failed delivery */
-    int64_t retry_since_ms; /* first failed delivery (worker clock); 0 = none yet */
-    bool reply_refused;     /* the producer refused the reply_topic response at once */
+    uint32_t republishes;              /* outputs produced again after a failed delivery */
+    int64_t retry_since_ms;            /* first failed delivery (worker clock); 0 = none yet */
+    bool reply_refused;                /* the producer refused the reply_topic response at once */
+    rd_kafka_resp_err_t reply_refusal; /* why (librdkafka's code) */
     bool publish_failed;
 } gw_job_out;
 
@@ -257,8 +258,8 @@ void gw_job_run(gw_job *job, const gw_job_msg *msg);
 void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m);
 /* The producer refused the resend of an output of this job (after a failed
  * delivery and its backoff): the output is replaced and its slot settled. */
-void gw_job_resend_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
-                           const void *val, size_t len);
+void gw_job_resend_refused(gw_job *job, rd_kafka_resp_err_t err, const char *topic, const void *key,
+                           size_t key_len, const void *val, size_t len);
 /* One output acknowledged (ok) or given up (!ok: the offset is then never
  * committed, so the next owner of the partition serves the request again). */
 void gw_job_delivered(gw_job *job, bool ok);

@@ -61,6 +61,14 @@ void gw_observe_kafka_stats(gw_observe *o, const char *json, size_t len);
 
 /* An undecodable message went to the DLQ. */
 void gw_observe_dlq(gw_observe *o, gw_err err);
+/* An output was replaced (action "replaced") or given up ("undeliverable"):
+ * output is response, reply, chunk, usage or dlq; error librdkafka's name. */
+void gw_observe_output_failure(gw_observe *o, const char *output, const char *error,
+                               const char *action);
+/* The consumer reported error m (not a fetched message): counted; a topic
+ * or group it may not read is shown in /health (and the group in /ready)
+ * while the worker holds no partition of it. */
+void gw_observe_consumer_error(gw_observe *o, const rd_kafka_message_t *m);
 /* A stream chunk was handed to the producer. */
 void gw_observe_chunk(gw_observe *o);
 /* An answer was written to a cache tier ("exact" | "semantic"). */

@@ -8,15 +8,18 @@
  *   ACKS     waits until the broker acknowledged every output. A failed
  *            delivery is produced again with backoff for kafka.output_retry_ms
  *            (at once given up when the error is permanent: too large, an
- *            invalid topic); then the output is replaced: a response to the
+ *            invalid or missing topic, not authorised:
+ *            gw_producer_err_permanent); then the output is replaced: a response to the
  *            request's reply_topic by an error response on the default
  *            responses topic, any other output by a DLQ record holding it
  *            (headers say why). A DLQ record is retried for as long as its
  *            errors are transient. An output the producer refuses at once
- *            (a topic librdkafka holds as missing) is replaced at once, the
- *            same way. Only when the replacement cannot be produced at all,
- *            or the producer is fatally broken, does the job end
- *            unacknowledged (its offset never committed).
+ *            (a topic librdkafka holds as missing or not authorised) is
+ *            replaced at once, the same way. Every replacement and every
+ *            output given up is logged and counted with librdkafka's error
+ *            name (modelgw_output_failures_total). Only when the replacement cannot be produced at
+ * all, or the producer is fatally broken, does the job end unacknowledged (its offset never
+ * committed).
  *
  * Every record goes through the worker's sink (w->sink): librdkafka's
  * producer in the worker, a recording sink in the unit tests.
@@ -32,9 +35,9 @@
 #include "worker/pipeline.h"
 #include "worker/worker_private.h"
 
-/* Why an output the producer refused at once was replaced (the error code
- * stays with gw_producer_send's produce_failed log line). */
-#define REFUSED_REASON "refused by the producer at once: unknown topic or queue full"
+/* Why an output the producer refused at once was replaced: this, then
+ * librdkafka's text for its code. */
+#define REFUSED_PREFIX "refused by the producer at once: "
 
 enum {
     GW_OUT_BACKOFF_MIN_MS = 100,
@@ -94,8 +97,8 @@ rd_kafka_headers_t *gw_job_out_headers(gw_job *job, gw_record_kind kind, int32_t
     return h;
 }
 
-static gw_err replace_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
-                              const void *val, size_t len);
+static gw_err replace_refused(gw_job *job, rd_kafka_resp_err_t why, const char *topic,
+                              const void *key, size_t key_len, const void *val, size_t len);
 
 gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t key_len,
                       const void *val, size_t len, rd_kafka_headers_t *hdrs)
@@ -107,8 +110,9 @@ gw_err gw_job_produce(gw_job *job, const char *topic, const void *key, size_t ke
         w->n.txn_muted++;
         return GW_OK;
     }
-    gw_err err = w->sink.send(w->sink.ud, topic, key, key_len, val, len, hdrs, job);
-    if (err != GW_OK && replace_refused(job, topic, key, key_len, val, len) != GW_OK) {
+    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
+    gw_err err = w->sink.send(w->sink.ud, topic, key, key_len, val, len, hdrs, job, &why);
+    if (err != GW_OK && replace_refused(job, why, topic, key, key_len, val, len) != GW_OK) {
         job->out.publish_failed = true;
         return err;
     }
@@ -432,11 +436,19 @@ gw_step gw_stage_publish(gw_job *job)
 
 static gw_err publish_reply_error(gw_job *job, const char *reason);
 
+static const char *refused_reason(char *buf, size_t size, rd_kafka_resp_err_t why)
+{
+    snprintf(buf, size, "%s%s", REFUSED_PREFIX, rd_kafka_err2str(why));
+    return buf;
+}
+
 gw_step gw_stage_acks(gw_job *job)
 {
     if (job->out.reply_refused) {
+        char reason[192];
         job->out.reply_refused = false;
-        if (publish_reply_error(job, REFUSED_REASON) != GW_OK)
+        if (publish_reply_error(
+                job, refused_reason(reason, sizeof reason, job->out.reply_refusal)) != GW_OK)
             job->out.publish_failed = true;
     }
     return job->out.acks_pending > 0 ? GW_STEP_SUSPEND : GW_STEP_NEXT;
@@ -451,28 +463,35 @@ void gw_job_delivered(gw_job *job, bool ok)
         gw_job_resume(job, GW_STEP_NEXT);
 }
 
-/* Errors no retry can mend: the output is replaced at once. */
-static bool delivery_permanent(rd_kafka_resp_err_t e)
+/* Which output a topic is, as modelgw_output_failures_total names it. */
+static const char *output_kind(gw_worker *w, const char *topic)
 {
-    switch (e) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    case RD_KAFKA_RESP_ERR__FATAL:
-    /* librdkafka reports a missing topic only after waiting
-     * topic.metadata.propagation.max.ms for it (a moving leader it retries
-     * itself); while it holds the topic as missing it refuses every produce
-     * to it at once, and gw_producer_tick would retry that refusal every
-     * second without end, so the output is replaced now */
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-        return true;
-    default:
-        return false;
+    static const char *const names[] = {[GW_OUT_RESPONSES] = "response",
+                                        [GW_OUT_CHUNKS] = "chunk",
+                                        [GW_OUT_USAGE] = "usage",
+                                        [GW_OUT_DLQ] = "dlq"};
+    for (int out = GW_OUT_RESPONSES; out <= GW_OUT_DLQ; out++)
+        if (strcmp(topic, gw_job_topic(w, out)) == 0)
+            return names[out];
+    return "reply";
+}
+
+/* An output replaced (err == GW_OK) or given up: logged and counted with
+ * librdkafka's error name. */
+static void output_failed(gw_job *job, const char *topic, rd_kafka_resp_err_t why,
+                          const char *reason, const char *by, gw_err err)
+{
+    gw_worker *w = job->w;
+    const char *name = rd_kafka_err2name(why);
+    if (err == GW_OK) {
+        GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
+                reason, "error_name", name, "by", by);
+    } else {
+        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic, "error",
+                 reason, "error_name", name);
     }
+    gw_observe_output_failure(w->obs, output_kind(w, topic), name,
+                              err == GW_OK ? "replaced" : "undeliverable");
 }
 
 /* The failed response to reply_topic is replaced by an error response on the
@@ -530,7 +549,7 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
     const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
     if (w->run == GW_RUN_DONE || gw_producer_fatal(w->prod) || gw_producer_transactional(w->prod)) {
         GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
-                rd_kafka_err2str(m->err));
+                rd_kafka_err2str(m->err), "error_name", rd_kafka_err2name(m->err));
         gw_job_delivered(job, false); /* redelivered to the partition's next owner */
         return;
     }
@@ -538,11 +557,11 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
     if (job->out.retry_since_ms == 0) {
         job->out.retry_since_ms = now;
         GW_WARN("delivery_failed", "request_id", job->req.request_id, "topic", topic, "error",
-                rd_kafka_err2str(m->err));
+                rd_kafka_err2str(m->err), "error_name", rd_kafka_err2name(m->err));
     }
     bool is_dlq = strcmp(topic, dlq) == 0;
     bool within = now - job->out.retry_since_ms < w->cfg->kafka.output_retry_ms;
-    if (!delivery_permanent(m->err) && (within || is_dlq)) {
+    if (!gw_producer_err_permanent(m->err) && (within || is_dlq)) {
         uint32_t n = job->out.republishes < 6 ? job->out.republishes : 6;
         int64_t delay = (int64_t)GW_OUT_BACKOFF_MIN_MS << n;
         if (delay > GW_OUT_BACKOFF_MAX_MS)
@@ -553,75 +572,75 @@ void gw_job_on_delivery(gw_job *job, const rd_kafka_message_t *m)
             return;
     }
     gw_err err = GW_E_IO;
-    if (!is_dlq) {
-        /* Replace it; the replacement takes a slot of its own. */
-        bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
-                        strcmp(topic, responses) != 0;
+    /* Replace it (not a DLQ record); the replacement takes a slot of its own. */
+    bool to_reply = !is_dlq && job->req.reply_topic != NULL &&
+                    strcmp(topic, job->req.reply_topic) == 0 && strcmp(topic, responses) != 0;
+    if (!is_dlq)
         err = to_reply ? publish_reply_error(job, rd_kafka_err2str(m->err))
                        : publish_dead_output(job, m);
-        GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
-                rd_kafka_err2str(m->err), "by", to_reply ? responses : dlq);
-    }
-    if (err != GW_OK)
-        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic, "error",
-                 rd_kafka_err2str(m->err));
+    output_failed(job, topic, m->err, rd_kafka_err2str(m->err), to_reply ? responses : dlq, err);
     job->out.retry_since_ms = 0; /* the replacement gets a bound of its own */
     gw_job_delivered(job, err == GW_OK);
 }
 
-static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
-                             const void *val, size_t len);
+static gw_err refused_to_dlq(gw_job *job, const char *reason, const char *topic, const void *key,
+                             size_t key_len, const void *val, size_t len);
 
 /* The producer refused an output at once (librdkafka holds its topic as
- * missing, or its queue is full; gw_producer_send logged produce_failed):
- * replaced now as a failed delivery would be after its retries, so the
- * partition moves on. A reply_topic response is replaced in ACKS, after the
- * answer was kept; any other output goes to the DLQ without its own headers
- * (the refused send consumed them). The DLQ itself, a broken producer or a
- * worker that is done are not replaced: the job ends unacknowledged. */
-static gw_err replace_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
-                              const void *val, size_t len)
+ * missing or not authorised, or its queue is full; gw_producer_send logged
+ * produce_failed): replaced now as a failed delivery would be after its
+ * retries, so the partition moves on. A reply_topic response is replaced in
+ * ACKS, after the answer was kept; any other output goes to the DLQ without
+ * its own headers (the refused send consumed them). The DLQ itself, a broken
+ * producer or a worker that is done are not replaced: the job ends
+ * unacknowledged. */
+static gw_err replace_refused(gw_job *job, rd_kafka_resp_err_t why, const char *topic,
+                              const void *key, size_t key_len, const void *val, size_t len)
 {
     gw_worker *w = job->w;
     const char *dlq = gw_job_topic(w, GW_OUT_DLQ);
-    if (strcmp(topic, dlq) == 0 || w->run == GW_RUN_DONE ||
-        (w->prod != NULL && gw_producer_fatal(w->prod)))
-        return GW_E_IO;
     const char *responses = gw_job_topic(w, GW_OUT_RESPONSES);
+    char reason[192];
+    refused_reason(reason, sizeof reason, why);
     bool to_reply = job->req.reply_topic != NULL && strcmp(topic, job->req.reply_topic) == 0 &&
                     strcmp(topic, responses) != 0;
-    if (to_reply) {
+    gw_err err = GW_E_IO;
+    if (strcmp(topic, dlq) == 0 || w->run == GW_RUN_DONE ||
+        (w->prod != NULL && gw_producer_fatal(w->prod))) {
+        /* not replaced: logged by the caller's publish_failed path */
+    } else if (to_reply) {
         job->out.reply_refused = true; /* replaced in ACKS */
-    } else if (refused_to_dlq(job, topic, key, key_len, val, len) != GW_OK) {
-        return GW_E_IO;
+        job->out.reply_refusal = why;
+        err = GW_OK;
+    } else {
+        err = refused_to_dlq(job, reason, topic, key, key_len, val, len);
     }
-    GW_WARN("output_replaced", "request_id", job->req.request_id, "topic", topic, "error",
-            REFUSED_REASON, "by", to_reply ? responses : dlq);
-    return GW_OK;
+    output_failed(job, topic, why, reason, to_reply ? responses : dlq, err);
+    return err;
 }
 
 /* A resend of this job's output that the producer refused when its backoff
  * ended (gw_producer_hooks.refused): replaced as a refused send is (a
  * reply_topic response at once, the job being in ACKS already), then the
  * slot the failed delivery held is settled. */
-void gw_job_resend_refused(gw_job *job, const char *topic, const void *key, size_t key_len,
-                           const void *val, size_t len)
+void gw_job_resend_refused(gw_job *job, rd_kafka_resp_err_t why, const char *topic, const void *key,
+                           size_t key_len, const void *val, size_t len)
 {
-    gw_err err = replace_refused(job, topic, key, key_len, val, len);
+    gw_err err = replace_refused(job, why, topic, key, key_len, val, len);
     if (err == GW_OK && job->out.reply_refused) {
+        char reason[192];
         job->out.reply_refused = false;
-        err = publish_reply_error(job, REFUSED_REASON);
+        err = publish_reply_error(job, refused_reason(reason, sizeof reason, why));
+        if (err != GW_OK)
+            output_failed(job, gw_job_topic(job->w, GW_OUT_RESPONSES), why, reason, NULL, err);
     }
-    if (err != GW_OK)
-        GW_ERROR("output_undeliverable", "request_id", job->req.request_id, "topic", topic, "error",
-                 REFUSED_REASON);
     job->out.retry_since_ms = 0;
     gw_job_delivered(job, err == GW_OK);
 }
 
 /* A refused output into the DLQ as it is (payload cut at 512 KiB). */
-static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, size_t key_len,
-                             const void *val, size_t len)
+static gw_err refused_to_dlq(gw_job *job, const char *reason, const char *topic, const void *key,
+                             size_t key_len, const void *val, size_t len)
 {
     gw_worker *w = job->w;
     const struct gw_part *p = job->in.part;
@@ -634,7 +653,7 @@ static gw_err refused_to_dlq(gw_job *job, const char *topic, const void *key, si
     rd_kafka_headers_t *h = gw_producer_dlq_headers(&src, GW_E_IO, GW_OUT_DLQ_MAX_PAYLOAD,
                                                     GW_OUT_DLQ_MAX_KEY, &dlen, &dkey_len);
     rd_kafka_header_add(h, "output_topic", -1, topic, -1);
-    rd_kafka_header_add(h, "delivery_error", -1, REFUSED_REASON, -1);
+    rd_kafka_header_add(h, "delivery_error", -1, reason, -1);
     w->n.dlq++;
     gw_observe_dlq(w->obs, GW_E_IO);
     return gw_job_produce(job, gw_job_topic(w, GW_OUT_DLQ), key, dkey_len, val, dlen, h);

@@ -187,8 +187,9 @@ static void intake_error(gw_worker *w, const rd_kafka_message_t *m)
 {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
         return;
-    GW_WARN("consumer_error", "error", rd_kafka_message_errstr(m), "topic",
-            m->rkt ? rd_kafka_topic_name(m->rkt) : NULL);
+    GW_WARN("consumer_error", "error", rd_kafka_message_errstr(m), "error_name",
+            rd_kafka_err2name(m->err), "topic", m->rkt ? rd_kafka_topic_name(m->rkt) : NULL);
+    gw_observe_consumer_error(w->obs, m);
     consumer_fatal(w);
 }
 
@@ -520,19 +521,23 @@ static void on_delivery(void *ud, const rd_kafka_message_t *m, void *msg_opaque)
         gw_job_on_delivery((gw_job *)msg_opaque, m);
 }
 
-static void on_resend_refused(void *ud, void *msg_opaque, const char *topic, const void *key,
-                              size_t key_len, const void *val, size_t len)
+static void on_resend_refused(void *ud, void *msg_opaque, rd_kafka_resp_err_t err,
+                              const char *topic, const void *key, size_t key_len, const void *val,
+                              size_t len)
 {
     if (msg_opaque != NULL)
-        gw_job_resend_refused((gw_job *)msg_opaque, topic, key, key_len, val, len);
+        gw_job_resend_refused((gw_job *)msg_opaque, err, topic, key, key_len, val, len);
 }
 
 /* The worker's sink: the Kafka producer, the job as the report's opaque. */
 static gw_err kafka_send(void *ud, const char *topic, const void *key, size_t key_len,
-                         const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
+                         const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job,
+                         rd_kafka_resp_err_t *refusal)
 {
     gw_worker *w = ud;
-    return gw_producer_send(w->prod, topic, key, key_len, val, len, hdrs, job);
+    gw_err err = gw_producer_send(w->prod, topic, key, key_len, val, len, hdrs, job);
+    *refusal = err == GW_OK ? RD_KAFKA_RESP_ERR_NO_ERROR : gw_producer_refusal(w->prod);
+    return err;
 }
 
 /* After an assignment: new partitions start resumed; pause what must be. */

@@ -45,12 +45,13 @@ typedef struct {
 /*
  * Where a job's outputs go: the Kafka producer in the worker, a recording
  * sink in the unit tests. send() copies the value and key; it owns hdrs on
- * success and on failure (returns non-OK after logging). Each record sent is
- * later reported through gw_job_on_delivery() or gw_job_delivered().
+ * success and on failure (returns non-OK after logging, with *refusal set to
+ * librdkafka's reason). Each record sent is later reported through
+ * gw_job_on_delivery() or gw_job_delivered().
  */
 typedef struct {
     gw_err (*send)(void *ud, const char *topic, const void *key, size_t key_len, const void *val,
-                   size_t len, rd_kafka_headers_t *hdrs, gw_job *job);
+                   size_t len, rd_kafka_headers_t *hdrs, gw_job *job, rd_kafka_resp_err_t *refusal);
     void *ud;
 } gw_sink;
 

@@ -47,9 +47,12 @@ def _free_port():
 class PrivateKafka:
     """A one-node Kafka in the test's tmp dir, on ports of its own (only
     Kafka: `tools/services start kafka`). auto_create=False starts it with
-    auto.create.topics.enable=false, as production brokers run."""
+    auto.create.topics.enable=false, as production brokers run.
+    extra_properties(port) -> text: lines appended to the broker's
+    server.properties (MODELGW_KAFKA_EXTRA_PROPERTIES of tools/services), for
+    extra listeners, SASL or an authorizer; port is the PLAINTEXT one."""
 
-    def __init__(self, source_dir, tmp_path, auto_create=True):
+    def __init__(self, source_dir, tmp_path, auto_create=True, extra_properties=None):
         self.script = str(source_dir / "tools" / "services")
         port = _free_port_pair()
         self.env = dict(os.environ, MODELGW_RUN_DIR=str(tmp_path / "private-services"),
@@ -57,6 +60,10 @@ class PrivateKafka:
                         MODELGW_KAFKA_CONTROLLER_PORT=str(port + 1),
                         MODELGW_KAFKA_AUTO_CREATE="true" if auto_create else "false",
                         MODELGW_REDIS_PORT=str(_free_port()))
+        if extra_properties is not None:
+            path = tmp_path / "extra-server.properties"
+            path.write_text(extra_properties(port))
+            self.env["MODELGW_KAFKA_EXTRA_PROPERTIES"] = str(path)
         self.bootstrap = f"127.0.0.1:{port}"
 
     def run(self, *args, timeout=180):

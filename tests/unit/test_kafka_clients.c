@@ -55,12 +55,14 @@ typedef struct {
     int refused; /* hooks.refused calls */
     char refused_topic[32], refused_val[32];
     void *refused_opaque;
+    rd_kafka_resp_err_t refused_err;
 } recorder;
 
-static void on_refused(void *ud, void *opaque, const char *topic, const void *key, size_t key_len,
-                       const void *val, size_t len)
+static void on_refused(void *ud, void *opaque, rd_kafka_resp_err_t err, const char *topic,
+                       const void *key, size_t key_len, const void *val, size_t len)
 {
     recorder *r = ud;
+    r->refused_err = err;
     (void)key;
     (void)key_len;
     r->refused++;
@@ -157,6 +159,7 @@ static void test_refused_resend_goes_to_the_hook(void **state)
                          .property_count = 1};
     gw_producer_hooks h = {.ud = &r, .delivered = on_report, .refused = on_refused};
     assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &h, &r.p), GW_OK);
+    assert_int_equal(gw_producer_refusal(r.p), RD_KAFKA_RESP_ERR_NO_ERROR);
     int tag;
     r.defer = true;
     assert_int_equal(gw_producer_send(r.p, "out-topic", "k", 1, "first", 5, NULL, &tag), GW_OK);
@@ -167,6 +170,8 @@ static void test_refused_resend_goes_to_the_hook(void **state)
     assert_int_equal(gw_producer_send(r.p, "out-topic", "k", 1, "second", 6, NULL, NULL), GW_OK);
     gw_producer_tick(r.p, 1000);
     assert_int_equal(r.refused, 1);
+    assert_int_equal(r.refused_err, RD_KAFKA_RESP_ERR__QUEUE_FULL); /* the reason, passed on */
+    assert_int_equal(gw_producer_refusal(r.p), RD_KAFKA_RESP_ERR__QUEUE_FULL);
     assert_ptr_equal(r.refused_opaque, &tag);
     assert_string_equal(r.refused_topic, "out-topic");
     assert_string_equal(r.refused_val, "first");
@@ -176,12 +181,40 @@ static void test_refused_resend_goes_to_the_hook(void **state)
     gw_producer_free(r.p);
 }
 
+/* Which output errors are replaced at once rather than produced again: what
+ * no retry can mend (too large, missing or invalid topic, not authorised),
+ * never what a broker outage or a leader move causes. */
+static void test_permanent_errors(void **state)
+{
+    (void)state;
+    static const rd_kafka_resp_err_t permanent[] = {
+        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+        RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC,
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION,
+        RD_KAFKA_RESP_ERR__FATAL,
+    };
+    static const rd_kafka_resp_err_t transient[] = {
+        RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RD_KAFKA_RESP_ERR__TRANSPORT,           RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,  RD_KAFKA_RESP_ERR__QUEUE_FULL,
+        RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NO_ERROR,
+    };
+    for (size_t i = 0; i < sizeof permanent / sizeof *permanent; i++)
+        assert_true(gw_producer_err_permanent(permanent[i]));
+    for (size_t i = 0; i < sizeof transient / sizeof *transient; i++)
+        assert_false(gw_producer_err_permanent(transient[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_property_and_env_secrets),
         cmocka_unit_test(test_defer_and_tick),
         cmocka_unit_test(test_refused_resend_goes_to_the_hook),
+        cmocka_unit_test(test_permanent_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,7 +51,9 @@ static struct {
     trace traces[MAX_MOVES];
     size_t ntraces;
     bool fail_sends;
-    const char *refuse_topic; /* the sink refuses sends to this topic at once */
+    const char *refuse_topic;    /* the sink refuses sends to this topic at once */
+    const char *refuse_topic2;   /* and to this one */
+    rd_kafka_resp_err_t refusal; /* with this reason (0: __UNKNOWN_TOPIC) */
 } h;
 
 static int64_t stepped_clock(void *ud)
@@ -70,7 +72,8 @@ static void header_of(rd_kafka_headers_t *hdrs, const char *name, char *out, siz
 }
 
 static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key_len,
-                        const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job)
+                        const void *val, size_t len, rd_kafka_headers_t *hdrs, gw_job *job,
+                        rd_kafka_resp_err_t *refusal)
 {
     (void)ud;
     rec *r = &h.recs[h.nrecs < MAX_RECS ? h.nrecs : 0];
@@ -78,8 +81,12 @@ static gw_err sink_send(void *ud, const char *topic, const void *key, size_t key
     header_of(hdrs, "delivery_error", r->delivery_error, sizeof r->delivery_error);
     rd_kafka_headers_destroy(hdrs);
     if (h.fail_sends || h.nrecs == MAX_RECS ||
-        (h.refuse_topic != NULL && strcmp(topic, h.refuse_topic) == 0))
+        (h.refuse_topic != NULL && strcmp(topic, h.refuse_topic) == 0) ||
+        (h.refuse_topic2 != NULL && strcmp(topic, h.refuse_topic2) == 0)) {
+        *refusal =
+            h.refusal != RD_KAFKA_RESP_ERR_NO_ERROR ? h.refusal : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         return GW_E_IO;
+    }
     h.nrecs++;
     snprintf(r->topic, sizeof r->topic, "%s", topic);
     r->key_len = key_len < sizeof r->key ? key_len : sizeof r->key;
@@ -811,6 +818,54 @@ static void test_refused_reply_topic_gets_an_error_response(void **state)
     fx_close(&f);
 }
 
+/* The producer refuses an output because the worker may not write its
+ * topic (librdkafka holds it as TOPIC_AUTHORIZATION_FAILED): replaced at
+ * once like a missing topic, the reason named in the error response and in
+ * modelgw_output_failures_total. */
+static void test_unauthorised_outputs_are_replaced_and_named(void **state)
+{
+    fx f;
+    fx_open(&f, "reject", 1 << 20, 0);
+    gw_metrics *m = gw_observe_metrics(f.w->obs);
+    h.refusal = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    h.refuse_topic = f.cfg->kafka.topics.usage;
+    submit(&f, &(req_spec){.id = "denied-usage-1", .text = "usage topic not writable"});
+    settle(&f);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 0);
+    assert_int_equal(count(&f, f.cfg->kafka.topics.dlq), 1);
+    assert_int_equal(f.w->n.publish_failed, 0);
+    assert_int_equal(
+        gw_metric_get(m, GW_M_OUTPUT_FAILURES, "usage", "TOPIC_AUTHORIZATION_FAILED", "replaced"),
+        1);
+    h.refuse_topic = "replies.denied";
+    submit(&f,
+           &(req_spec){.id = "denied-reply-1", .text = "reply", .reply_topic = "replies.denied"});
+    settle(&f);
+    gw_response r = response(&f, 1);
+    assert_non_null(r.error);
+    assert_string_equal(r.error->code, "E4001");
+    assert_non_null(strstr(r.error->message, "reply_topic undeliverable"));
+    assert_non_null(strstr(r.error->message, "Topic authorization failed"));
+    assert_int_equal(
+        gw_metric_get(m, GW_M_OUTPUT_FAILURES, "reply", "TOPIC_AUTHORIZATION_FAILED", "replaced"),
+        1);
+    /* The DLQ refused too: nothing replaces the usage event, the job ends
+     * unacknowledged (its offset is never committed) and both failures are
+     * counted as undeliverable. */
+    h.refuse_topic = f.cfg->kafka.topics.usage;
+    h.refuse_topic2 = f.cfg->kafka.topics.dlq;
+    submit(&f, &(req_spec){.id = "denied-both-1", .text = "usage and dlq denied"});
+    settle(&f);
+    assert_int_equal(f.w->n.publish_failed, 1);
+    assert_int_equal(gw_metric_get(m, GW_M_OUTPUT_FAILURES, "dlq", "TOPIC_AUTHORIZATION_FAILED",
+                                   "undeliverable"),
+                     1);
+    assert_int_equal(gw_metric_get(m, GW_M_OUTPUT_FAILURES, "usage", "TOPIC_AUTHORIZATION_FAILED",
+                                   "undeliverable"),
+                     1);
+    fx_close(&f);
+}
+
 /* The answer was kept but nothing reached Kafka (the worker died, or the
  * broker refused, between KEEP and PUBLISH): the redelivery publishes the
  * success usage event the first owner would have, so the provider call is
@@ -846,12 +901,12 @@ static void on_prod_delivery(void *ud, const rd_kafka_message_t *m, void *opaque
         gw_job_on_delivery(opaque, m);
 }
 
-static void on_prod_refused(void *ud, void *opaque, const char *topic, const void *key,
-                            size_t key_len, const void *val, size_t len)
+static void on_prod_refused(void *ud, void *opaque, rd_kafka_resp_err_t err, const char *topic,
+                            const void *key, size_t key_len, const void *val, size_t len)
 {
     (void)ud;
     if (opaque != NULL)
-        gw_job_resend_refused(opaque, topic, key, key_len, val, len);
+        gw_job_resend_refused(opaque, err, topic, key, key_len, val, len);
 }
 
 /*
@@ -1136,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_failed_produce_is_not_committed),
         cmocka_unit_test(test_refused_output_goes_to_dlq),
         cmocka_unit_test(test_refused_reply_topic_gets_an_error_response),
+        cmocka_unit_test(test_unauthorised_outputs_are_replaced_and_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
