@@ -278,6 +278,14 @@ static void kerr_set(struct obs_kerr *k, const rd_kafka_message_t *m)
     iso8601_now(k->at, sizeof k->at);
 }
 
+void gw_observe_consumer_ok(gw_observe *o, int tier)
+{
+    if (o == NULL || tier < 0 || tier >= GW_TIER__COUNT)
+        return;
+    o->topic_err[tier].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    o->group_err.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void gw_observe_consumer_error(gw_observe *o, const rd_kafka_message_t *m)
 {
     if (o == NULL || m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -559,19 +567,21 @@ static json_t *kerr_json(const struct obs_kerr *k)
                      "at", k->at);
 }
 
-/* Consumer errors still in force: a request topic of which this worker holds
- * no partition, or the group while it holds none at all (a later assignment
- * shows that the right was granted). Both are also in the log
- * (consumer_error) and in modelgw_consumer_errors_total. */
+/* Consumer errors still in force: a request topic's last error until a
+ * message is taken from it or its partitions are assigned anew (a topic
+ * that could not be described is not assigned; one that could but cannot be
+ * fetched is assigned and yields nothing), the group's refusal until an
+ * assignment. Both are also in the log (consumer_error) and in
+ * modelgw_consumer_errors_total. */
 static void kafka_errors_json(gw_observe *o, json_t *k)
 {
     gw_worker *w = o->w;
     json_t *topics = json_object();
     for (int t = 0; t < GW_TIER__COUNT; t++)
-        if (o->topic_err[t].err != RD_KAFKA_RESP_ERR_NO_ERROR && assigned_count(w, (gw_tier)t) == 0)
+        if (o->topic_err[t].err != RD_KAFKA_RESP_ERR_NO_ERROR)
             json_object_set_new(topics, w->tier_topics[t], kerr_json(&o->topic_err[t]));
     json_object_set_new(k, "topic_errors", topics);
-    if (o->group_err.err != RD_KAFKA_RESP_ERR_NO_ERROR && assigned_total(w) == 0)
+    if (o->group_err.err != RD_KAFKA_RESP_ERR_NO_ERROR)
         json_object_set_new(k, "group_error", kerr_json(&o->group_err));
 }
 
@@ -596,7 +606,7 @@ static json_t *not_ready_reasons(gw_observe *o)
         json_array_append_new(r, json_string("Redis unreachable"));
     if (assigned_total(w) == 0)
         json_array_append_new(r, json_string("no partitions assigned"));
-    if (assigned_total(w) == 0 && o->group_err.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (o->group_err.err != RD_KAFKA_RESP_ERR_NO_ERROR)
         json_array_append_new(r, json_string("not authorised to join the consumer group"));
     return r;
 }

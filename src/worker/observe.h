@@ -65,10 +65,13 @@ void gw_observe_dlq(gw_observe *o, gw_err err);
  * output is response, reply, chunk, usage or dlq; error librdkafka's name. */
 void gw_observe_output_failure(gw_observe *o, const char *output, const char *error,
                                const char *action);
-/* The consumer reported error m (not a fetched message): counted; a topic
- * or group it may not read is shown in /health (and the group in /ready)
- * while the worker holds no partition of it. */
+/* The consumer reported error m (not a fetched message): counted; the last
+ * error of a request topic, and a group refusal, are shown in /health (the
+ * group also in /ready) until gw_observe_consumer_ok() clears them. */
 void gw_observe_consumer_error(gw_observe *o, const rd_kafka_message_t *m);
+/* A message was taken from tier's topic, or partitions of it were assigned:
+ * its error (and the group's) is over. Cheap: called per message. */
+void gw_observe_consumer_ok(gw_observe *o, int tier);
 /* A stream chunk was handed to the producer. */
 void gw_observe_chunk(gw_observe *o);
 /* An answer was written to a cache tier ("exact" | "semantic"). */

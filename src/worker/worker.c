@@ -219,6 +219,7 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
     if (p->pubs_ready) /* transactional: same offsets, same window */
         (void)gw_offsets_track(&p->pubs, m->offset);
     w->n.received++;
+    gw_observe_consumer_ok(w->obs, t);
     gw_job *job = gw_job_new(w, p, m->offset, (gw_tier)t);
     if (job == NULL) {
         GW_ERROR("job_alloc_failed", "topic", w->tier_topics[t]);
@@ -544,8 +545,15 @@ static gw_err kafka_send(void *ud, const char *topic, const void *key, size_t ke
 static void on_assigned(void *ud)
 {
     gw_worker *w = ud;
-    for (int t = 0; t < GW_TIER__COUNT; t++)
+    for (int t = 0; t < GW_TIER__COUNT; t++) {
         sync_tier(w, (gw_tier)t);
+        const gw_part_table *tb = gw_consumer_parts(w->consumer, (gw_tier)t);
+        for (int32_t i = 0; i < tb->count; i++)
+            if (tb->items[i] != NULL && tb->items[i]->assigned) {
+                gw_observe_consumer_ok(w->obs, t); /* and the group: it let us in */
+                break;
+            }
+    }
 }
 
 static void on_consumer_fatal(void *ud)

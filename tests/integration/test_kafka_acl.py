@@ -297,12 +297,26 @@ def test_dlq_not_writable_leaves_the_record_to_the_next_owner(acl_env, start_pro
 
 
 def test_request_topic_not_readable(acl_env, start_process, binary, wait_until):
+    """No right at all on the low tier's topic: it cannot even be described,
+    so it is never assigned."""
+    _request_topic_not_readable(acl_env, start_process, binary, wait_until, describe=False)
+
+
+def test_request_topic_only_describable(acl_env, start_process, binary, wait_until):
+    """DESCRIBE but no READ on the low tier's topic: it is assigned, and its
+    fetches fail."""
+    _request_topic_not_readable(acl_env, start_process, binary, wait_until, describe=True)
+
+
+def _request_topic_not_readable(acl_env, start_process, binary, wait_until, describe):
     """No READ on the low tier: high and normal are served; the log, /health
     and the metric name the topic and the error; after the grant (and a
-    metadata refresh) the low tier is served too."""
+    metadata refresh) the low tier is served too, and /health clears."""
     env = acl_env
     env.acl.revoke("TOPIC", env.topics["low"], "READ")
     env.acl.revoke("TOPIC", env.topics["low"], "DESCRIBE_CONFIGS")
+    if describe:
+        env.acl.grant("TOPIC", env.topics["low"], "DESCRIBE")
     port = _free_port()
     worker = _start(env, start_process, binary, _conf(env, port, refresh_ms=1000))
     high, normal, low = _batch("high", 10), _batch("normal", 10), _batch("low", 5)
@@ -312,20 +326,25 @@ def test_request_topic_not_readable(acl_env, start_process, binary, wait_until):
     want = {r["request_id"] for r in high + normal}
     got = env.collect("responses", lambda rs: set(ids_of(rs)) >= want)
     assert not set(ids_of(got)) & {r["request_id"] for r in low}
+    wait_until(lambda: [e for e in _events(worker, "consumer_error")
+                        if e.get("topic") == env.topics["low"]], 30, "the consumer error")
     errors = [e for e in _events(worker, "consumer_error") if e.get("topic") == env.topics["low"]]
-    assert errors and errors[0]["error_name"] == "TOPIC_AUTHORIZATION_FAILED", errors
+    assert errors[0]["error_name"] == "TOPIC_AUTHORIZATION_FAILED", errors
     status, health = _get(port, "/health")
     assert status == 200, health
     terr = health["kafka"]["topic_errors"]
     assert terr.get(env.topics["low"], {}).get("error") == "TOPIC_AUTHORIZATION_FAILED", health
-    assert health["kafka"]["assigned_partitions"]["low"] == 0, health
+    assert health["kafka"]["assigned_partitions"]["low"] == (1 if describe else 0), health
     assert _metric(port, "modelgw_consumer_errors_total", error="TOPIC_AUTHORIZATION_FAILED") >= 1
+    assert _get(port, "/ready")[0] == 200, "the other tiers keep the worker ready"
+    time.sleep(1.5)  # no error spinning: the few lines stay few
+    assert len(_events(worker, "consumer_error")) <= 5, len(_events(worker, "consumer_error"))
 
     env.acl.grant("TOPIC", env.topics["low"], "READ")
     t0 = time.monotonic()
     want_low = {r["request_id"] for r in low}
     got = env.collect("responses", lambda rs: set(ids_of(rs)) >= want | want_low)
-    print(f"low tier served {time.monotonic() - t0:.1f} s after the grant")
+    print(f"low tier served {time.monotonic() - t0:.1f} s after the grant (describe={describe})")
     assert max(collections.Counter(ids_of(got)).values()) == 1
     _wait_committed(env, wait_until, "low", 5)
     wait_until(lambda: _get(port, "/health")[1]["kafka"]["topic_errors"] == {}, 30,
@@ -406,3 +425,24 @@ def test_reply_topic_not_writable(acl_env, start_process, binary, wait_until, un
     assert _metric(port, "modelgw_output_failures_total", output="reply",
                    error="TOPIC_AUTHORIZATION_FAILED", action="replaced") == 15
     _finish(env, worker)
+
+
+
+
+def test_wrong_password_is_named_and_never_logged(acl_env, start_process, binary, wait_until):
+    """A SASL password the broker refuses: the worker stays up (it retries
+    the connection by itself), names the failure in its log, is not ready,
+    and neither the wrong password nor the right one appears in its log."""
+    env = acl_env
+    port = _free_port()
+    wrong = "wrong-" + secrets.token_hex(12)
+    worker = start_process([binary("modelgw"), "-c", _conf(env, port)], name="wrong-password",
+                           env={PASSWORD_ENV: wrong})
+    wait_until(lambda: any("Authentication failed" in e["error"]
+                           for e in _events(worker, "kafka_error")), 30, "the named failure")
+    status, ready = _get(port, "/ready")
+    assert status == 503 and "no partitions assigned" in ready["not_ready"], ready
+    assert worker.running(), worker.describe()
+    assert worker.stop() == 0, worker.describe()
+    log = worker.stderr + worker.stdout
+    assert wrong not in log and env.acl.password not in log, "a password was logged"
