@@ -65,13 +65,10 @@ typedef enum { GW_MT_COUNTER, GW_MT_GAUGE, GW_MT_HISTOGRAM } gw_metric_type;
     X(DLQ, "modelgw_dlq_messages_total", COUNTER, "Undecodable messages sent to the DLQ.", 1,      \
       "error", NULL, NULL)                                                                         \
     X(OUTPUT_FAILURES, "modelgw_output_failures_total", COUNTER,                                   \
-      "Outputs the broker or producer would not take: replaced (DLQ record or error response) "    \
-      "or undeliverable, by output and librdkafka error name.",                                    \
-      3, "output", "error", "action")                                                              \
+      "Outputs the broker would not take, replaced or undeliverable.", 3, "output", "error",       \
+      "action")                                                                                    \
     X(CONSUMER_ERRORS, "modelgw_consumer_errors_total", COUNTER,                                   \
-      "Errors the consumer reported (topic or group not authorised, ...), by librdkafka error "    \
-      "name.",                                                                                     \
-      1, "error", NULL, NULL)                                                                      \
+      "Errors the consumer reported, by librdkafka error name.", 1, "error", NULL, NULL)           \
     X(CHUNKS, "modelgw_stream_chunks_total", COUNTER, "Stream chunks published.", 0, NULL, NULL,   \
       NULL)                                                                                        \
     X(KEPT_USAGE_CORRUPT, "modelgw_kept_usage_corrupt_total", COUNTER,                             \

@@ -26,6 +26,7 @@ struct gw_consumer {
     gw_part_table parts[GW_TIER__COUNT];
     gw_consumer_hooks hooks;
     bool record_too_large; /* a fetch failed on receive.message.max.bytes */
+    bool auth_failed;      /* a broker refused the credentials; cleared by an assignment */
     bool transactional;    /* offsets go through the producer's transactions */
 };
 
@@ -291,9 +292,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     gw_consumer *c = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        c->auth_failed = false; /* the group answered: the credentials pass */
         on_assign(c, parts);
-    else
+    } else
         on_revoke(c, parts);
 }
 
@@ -302,6 +304,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     gw_consumer *c = opaque;
     if (strstr(reason, "receive.message.max.bytes") != NULL)
         c->record_too_large = true; /* a fetch response over the receive limit */
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        c->auth_failed = true;
     if (gw_kconf_error(rk, err, reason) && c->hooks.fatal != NULL)
         c->hooks.fatal(c->hooks.ud);
 }
@@ -527,6 +531,11 @@ gw_err gw_consumer_new(const gw_kafka_config *k, const char *bootstrap,
 bool gw_consumer_fenced(gw_consumer *c)
 {
     return rd_kafka_fatal_error(c->rk, NULL, 0) == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+}
+
+bool gw_consumer_auth_failed(const gw_consumer *c)
+{
+    return c != NULL && c->auth_failed;
 }
 
 bool gw_consumer_record_too_large(const gw_consumer *c)

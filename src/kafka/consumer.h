@@ -141,6 +141,10 @@ void gw_consumer_set_max_record_bytes(gw_consumer *c, int64_t bytes);
 bool gw_consumer_fenced(gw_consumer *c);
 /* A fetch failed on receive.message.max.bytes since the handle was made. */
 bool gw_consumer_record_too_large(const gw_consumer *c);
+/* A broker refused the consumer's credentials (SASL authentication failed,
+ * librdkafka's _AUTHENTICATION error; it retries by itself) since the last
+ * assignment. */
+bool gw_consumer_auth_failed(const gw_consumer *c);
 /* Subscribe to the tier topics (logs subscribe_failed; GW_E_IO). */
 gw_err gw_consumer_subscribe(gw_consumer *c);
 

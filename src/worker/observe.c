@@ -602,6 +602,8 @@ static json_t *not_ready_reasons(gw_observe *o)
         json_array_append_new(r, json_string("consumer being replaced"));
     if (o->brokers_up == 0)
         json_array_append_new(r, json_string("no Kafka broker connected"));
+    if (gw_consumer_auth_failed(w->consumer))
+        json_array_append_new(r, json_string("Kafka authentication failed"));
     if (!redis_connected(w))
         json_array_append_new(r, json_string("Redis unreachable"));
     if (assigned_total(w) == 0)

@@ -440,8 +440,9 @@ def test_wrong_password_is_named_and_never_logged(acl_env, start_process, binary
                            env={PASSWORD_ENV: wrong})
     wait_until(lambda: any("Authentication failed" in e["error"]
                            for e in _events(worker, "kafka_error")), 30, "the named failure")
-    status, ready = _get(port, "/ready")
-    assert status == 503 and "no partitions assigned" in ready["not_ready"], ready
+    wait_until(lambda: "Kafka authentication failed" in (_get(port, "/ready")[1] or {}).get(
+        "not_ready", []), 30, "/ready naming the authentication failure")
+    assert _get(port, "/ready")[0] == 503
     assert worker.running(), worker.describe()
     assert worker.stop() == 0, worker.describe()
     log = worker.stderr + worker.stdout
