@@ -447,3 +447,4 @@ def test_wrong_password_is_named_and_never_logged(acl_env, start_process, binary
     assert worker.stop() == 0, worker.describe()
     log = worker.stderr + worker.stdout
     assert wrong not in log and env.acl.password not in log, "a password was logged"
+
