@@ -9,17 +9,18 @@
  *            delivery is produced again with backoff for kafka.output_retry_ms
  *            (at once given up when the error is permanent: too large, an
  *            invalid or missing topic, not authorised:
- *            gw_producer_err_permanent); then the output is replaced: a response to the
- *            request's reply_topic by an error response on the default
- *            responses topic, any other output by a DLQ record holding it
- *            (headers say why). A DLQ record is retried for as long as its
+ *            gw_producer_err_permanent); then the output is replaced: a
+ *            response to the request's reply_topic by an error response on
+ *            the default responses topic, any other output by a DLQ record
+ *            holding it (headers say why). A DLQ record is retried for as long as its
  *            errors are transient. An output the producer refuses at once
  *            (a topic librdkafka holds as missing or not authorised) is
  *            replaced at once, the same way. Every replacement and every
  *            output given up is logged and counted with librdkafka's error
- *            name (modelgw_output_failures_total). Only when the replacement cannot be produced at
- * all, or the producer is fatally broken, does the job end unacknowledged (its offset never
- * committed).
+ *            name (modelgw_output_failures_total). Only when the
+ *            replacement cannot be produced at all, or the producer is
+ *            fatally broken, does the job end unacknowledged (its offset
+ *            never committed).
  *
  * Every record goes through the worker's sink (w->sink): librdkafka's
  * producer in the worker, a recording sink in the unit tests.
