@@ -833,6 +833,10 @@ static void test_unauthorised_outputs_are_replaced_and_named(void **state)
     settle(&f);
     assert_int_equal(count(&f, f.cfg->kafka.topics.usage), 0);
     assert_int_equal(count(&f, f.cfg->kafka.topics.dlq), 1);
+    const rec *d = find(&f, f.cfg->kafka.topics.dlq, 0);
+    assert_string_equal(d->output_topic, f.cfg->kafka.topics.usage);
+    assert_string_equal(d->delivery_error,
+                        "refused by the producer at once: Broker: Topic authorization failed");
     assert_int_equal(f.w->n.publish_failed, 0);
     assert_int_equal(
         gw_metric_get(m, GW_M_OUTPUT_FAILURES, "usage", "TOPIC_AUTHORIZATION_FAILED", "replaced"),
@@ -973,6 +977,7 @@ static void resend_refused_case(const char *id, const char *reply_topic, const c
         assert_string_equal(r->topic, f.cfg->kafka.topics.dlq);
         assert_string_equal(r->output_topic, fail_topic);
         assert_non_null(strstr(r->delivery_error, "refused by the producer at once"));
+        assert_non_null(strstr(r->delivery_error, "Queue full")); /* librdkafka's reason */
         assert_int_equal(r->len, failed_len);
         assert_memory_equal(r->val, failed_val, failed_len);
         assert_int_equal(f.w->n.dlq, 1);
@@ -984,6 +989,7 @@ static void resend_refused_case(const char *id, const char *reply_topic, const c
         assert_non_null(resp.error);
         assert_string_equal(resp.error->code, "E4001");
         assert_non_null(strstr(resp.error->message, "reply_topic undeliverable"));
+        assert_non_null(strstr(resp.error->message, "Queue full"));
         assert_int_equal(f.w->n.dlq, 0);
     }
     settle(&f); /* the replacement acknowledged: the job ends */
