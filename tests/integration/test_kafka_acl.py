@@ -7,21 +7,29 @@ PLAINTEXT listener, whose ANONYMOUS principal is the super user.
 The worker's user is granted READ on the request topics and the group and
 WRITE on the outputs; each test takes one right away and checks what the
 worker does, request ids counted, with good requests after the fault:
-  - no WRITE on the usage topic: every usage event is dead-lettered at once
-    (TOPIC_AUTHORIZATION_FAILED is as permanent as a missing topic), named in
-    the log and in modelgw_output_failures_total; the offsets move on; once
-    WRITE is granted again the events go to the usage topic;
+  - no WRITE on the usage topic (or the responses topic): every output to it
+    is dead-lettered at once (TOPIC_AUTHORIZATION_FAILED is as permanent as a
+    missing topic), named in the log and in modelgw_output_failures_total;
+    the offsets move on; once WRITE is granted again (and librdkafka's next
+    metadata refresh saw it) the outputs go to their topic;
   - no WRITE on the DLQ: a poison message cannot be dead-lettered; the
     worker says so (output_undeliverable), keeps serving the partition and
     leaves that offset uncommitted, so the next owner (after the grant)
     dead-letters it: nothing is lost;
-  - no READ on one request topic: the other tiers are served; the log,
-    /health and modelgw_consumer_errors_total name the topic and the error;
+  - no READ on one request topic (with or without DESCRIBE): the other tiers
+    are served; the log, /health and modelgw_consumer_errors_total name the
+    topic and the error; after the grant the tier is served;
   - no READ on the group: no partitions, a named error, no crash; after the
     grant every request is answered;
   - a reply_topic the worker may not write: an E4001 error response naming
-    the authorisation failure on the default responses topic.
-The password never appears in the worker's log."""
+    the authorisation failure on the default responses topic;
+  - a wrong password: named, not ready, the worker stays up.
+The password never appears in the worker's log. About 55 s with the broker's
+start (about 4 s); before the fixes that came with it, a refused output was
+dead-lettered as "unknown topic or queue full" whatever the reason, an output
+the broker refused as not authorised was produced again for
+kafka.output_retry_ms first, and neither /health nor a metric named a topic
+or group the worker may not read."""
 
 import collections
 import json
@@ -32,7 +40,7 @@ import urllib.request
 
 import pytest
 
-from gwlib import GwEnv, decode, encode, ids_of, make_request, start_worker
+from gwlib import GwEnv, decode, encode, ids_of, make_request
 from test_broker_restart import PrivateKafka, _free_port
 
 USER = "gwworker"
@@ -56,7 +64,8 @@ class AclKafka:
         return f"""listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1},\
 SASL_PLAINTEXT://127.0.0.1:{sp}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sp}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,\
+SASL_PLAINTEXT:SASL_PLAINTEXT
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=\
 org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{self.password}";
