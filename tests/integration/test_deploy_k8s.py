@@ -178,10 +178,13 @@ def declared_metrics():
     """{name: (type, {labels})} from GW_METRIC_MAP in src/admin/metrics.h."""
     text = METRICS_H.read_text().replace("\\\n", " ")
     out = {}
-    for m in re.finditer(r'X\(\s*\w+,\s*"(\w+)",\s*(COUNTER|GAUGE|HISTOGRAM),\s*"[^"]*",\s*(\d),'
-                         r'\s*(NULL|"\w+"),\s*(NULL|"\w+"),\s*(NULL|"\w+")\)', text):
+    # the help text may be adjacent string literals across lines
+    for m in re.finditer(r'X\(\s*\w+,\s*"(\w+)",\s*(COUNTER|GAUGE|HISTOGRAM),\s*"[^"]*"(?:\s*"[^"]*")*,'
+                         r'\s*(\d),\s*(NULL|"\w+"),\s*(NULL|"\w+"),\s*(NULL|"\w+")\)', text):
         labels = {x.strip('"') for x in m.group(4, 5, 6) if x != "NULL"}
         out[m.group(1)] = (m.group(2).lower(), labels)
+    entries = set(re.findall(r'X\(\s*\w+,\s*"(modelgw_\w+)"', text))
+    assert set(out) == entries, f"declarations this parser missed: {entries - set(out)}"
     return out
 
 
