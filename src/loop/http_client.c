@@ -10,6 +10,15 @@
  * watching a kept-alive socket, so that the next transfer on it reuses the
  * uv_poll, and is closed when curl closes the socket (on_close_socket) or
  * when h is freed; it is freed by its poll handle's close callback.
+ *
+ * URLs are parsed once: h->urls keeps up to URL_CACHE parsed URLs (CURLU),
+ * handed to curl with CURLOPT_CURLU, so a transfer skips curl's URL parse
+ * and the normalised URL string curl prints from it. They live as long as h
+ * (an easy handle may point at one until it is cleaned up). An easy handle
+ * remembers which CURLU it last used (easy_uh): curl 7.88 makes its URL
+ * string (state.url) from the CURLU only when it has none, and keeps it across
+ * transfers, so a handle that moves to another CURLU first drops it with
+ * CURLOPT_URL NULL, or a retry of the connection would use the old URL.
  */
 #include "loop/http_client.h"
 
@@ -25,7 +34,19 @@ enum {
     REQ_POOL = 1024,  /* finished gw_http_req kept for reuse */
     HDR_INLINE = 768, /* header bytes stored inside the request */
     URL_INLINE = 256, /* URL bytes stored inside the request */
+    URL_CACHE = 64,   /* parsed URLs kept; more distinct URLs are parsed per transfer */
 };
+
+typedef struct {
+    char *url; /* as given to gw_http_start */
+    size_t len;
+    CURLU *uh;
+} url_entry;
+
+typedef struct {
+    CURL *easy;
+    CURLU *uh; /* the CURLU the handle's last transfer used, or NULL */
+} easy_slot;
 
 struct gw_http {
     uv_loop_t *loop;
@@ -39,13 +60,15 @@ struct gw_http {
     size_t max_active;
     gw_http_req *wait_head, *wait_tail; /* FIFO of requests not yet handed to curl */
     bool feeding;                       /* feed_multi is running (no re-entry) */
-    CURL *spare[EASY_POOL];             /* reset easy handles kept for reuse */
+    easy_slot spare[EASY_POOL];         /* idle easy handles kept for reuse */
     size_t spare_count;
     gw_http_req *free_reqs; /* singly linked through next */
     size_t free_count;
     uint64_t connects;       /* CURLINFO_NUM_CONNECTS of finished transfers */
     struct sock_ctx **socks; /* by fd: watched or parked sockets */
     size_t socks_cap;
+    url_entry urls[URL_CACHE];
+    size_t url_count;
 };
 
 typedef struct sock_ctx {
@@ -60,6 +83,8 @@ struct gw_http_req {
     gw_http_req *wait_prev, *wait_next;
     bool in_multi, waiting;
     CURL *easy;
+    CURLU *easy_uh; /* what easy's last transfer used (see the file comment) */
+    CURLU *uh;      /* the URL parsed (from h->urls), or NULL: url is set */
     struct curl_slist hnodes[GW_HTTP_MAX_HEADERS + 1]; /* built in place; curl only reads it */
     char *hstore;                                      /* header text when over HDR_INLINE */
     char hinline[HDR_INLINE];
@@ -270,9 +295,16 @@ gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
         free(h);
         return GW_E_NOMEM;
     }
-    long host_conns = cfg && cfg->max_host_connections > 0 ? cfg->max_host_connections : 256;
     long max_conns = cfg && cfg->max_connects > 0 ? cfg->max_connects : 512;
     h->max_active = (size_t)(cfg && cfg->max_active > 0 ? cfg->max_active : max_conns);
+    /* By default a host may have as many connections as there are transfers
+     * in curl, so that no transfer waits inside curl for a connection slot:
+     * libcurl 7.88 retries such a transfer (URL parse, connection setup,
+     * cache search: ~44,000 instructions) each time any transfer ends, and
+     * with 512 handed over against 256 per host that was ~2.8 futile
+     * retries per request, a third of the worker's instructions. */
+    long host_conns =
+        cfg && cfg->max_host_connections > 0 ? cfg->max_host_connections : (long)h->max_active;
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
@@ -304,10 +336,14 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud);
  * that differs between transfers each time (URL, headers, body or GET, the
  * per-request pointers, the connect timeout), so nothing of an earlier
  * transfer carries over. */
-static CURL *easy_get(gw_http *h)
+static CURL *easy_get(gw_http *h, CURLU **last_uh)
 {
-    if (h->spare_count > 0)
-        return h->spare[--h->spare_count];
+    *last_uh = NULL;
+    if (h->spare_count > 0) {
+        easy_slot *s = &h->spare[--h->spare_count];
+        *last_uh = s->uh;
+        return s->easy;
+    }
     CURL *e = curl_easy_init();
     if (e == NULL)
         return NULL;
@@ -324,7 +360,7 @@ static CURL *easy_get(gw_http *h)
     return e;
 }
 
-static void easy_put(gw_http *h, CURL *e, bool custom)
+static void easy_put(gw_http *h, CURL *e, CURLU *last_uh, bool custom)
 {
     if (h->spare_count == EASY_POOL || h->closing || custom) {
         curl_easy_cleanup(e);
@@ -338,7 +374,7 @@ static void easy_put(gw_http *h, CURL *e, bool custom)
     curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
-    h->spare[h->spare_count++] = e;
+    h->spare[h->spare_count++] = (easy_slot){e, last_uh};
 }
 
 void gw_http_free(gw_http *h)
@@ -347,9 +383,15 @@ void gw_http_free(gw_http *h)
         gw_http_cancel(h->reqs);
     h->closing = true;
     while (h->spare_count > 0)
-        curl_easy_cleanup(h->spare[--h->spare_count]);
+        curl_easy_cleanup(h->spare[--h->spare_count].easy);
     curl_multi_cleanup(h->multi); /* may call on_socket(REMOVE), on_close_socket */
     h->multi = NULL;
+    for (size_t i = 0; i < h->url_count; i++) { /* no easy handle points at them now */
+        curl_url_cleanup(h->urls[i].uh);
+        memset(h->urls[i].url, 0, h->urls[i].len); /* may hold a key (query) */
+        free(h->urls[i].url);
+    }
+    h->url_count = 0;
     for (size_t fd = 0; fd < h->socks_cap; fd++)
         sock_close(h, (curl_socket_t)fd);
     uv_timer_stop(&h->timer);
@@ -612,7 +654,7 @@ static void feed_multi(gw_http *h)
     while (h->multi != NULL && !h->closing && h->wait_head != NULL && h->in_multi < h->max_active) {
         gw_http_req *r = h->wait_head;
         wait_remove(h, r);
-        if (r->easy == NULL && (r->easy = easy_get(h)) != NULL)
+        if (r->easy == NULL && (r->easy = easy_get(h, &r->easy_uh)) != NULL)
             setup_easy(r);
         if (r->easy == NULL) {
             r->abort_err = GW_E_NOMEM;
@@ -667,7 +709,7 @@ static void req_release(gw_http_req *r)
         h->in_multi--;
     }
     if (r->easy != NULL)
-        easy_put(h, r->easy, r->transport != NULL);
+        easy_put(h, r->easy, r->easy_uh, r->transport != NULL);
     r->easy = NULL;
     req_free_copies(r);
     uv_timer_stop(&r->timer);
@@ -755,6 +797,31 @@ static gw_err setup_headers(gw_http_req *r, const gw_http_opts *o)
     return GW_OK;
 }
 
+/* The parsed form of url (len bytes), from h->urls or parsed and kept there;
+ * NULL when the cache is full or curl does not take the URL (then curl parses
+ * it in the transfer and reports the error as before). The flags are the ones
+ * curl 7.88 parses a CURLOPT_URL with. */
+static CURLU *url_parsed(gw_http *h, const char *url, size_t len)
+{
+    for (size_t i = 0; i < h->url_count; i++)
+        if (h->urls[i].len == len && memcmp(h->urls[i].url, url, len) == 0)
+            return h->urls[i].uh;
+    if (h->url_count == URL_CACHE)
+        return NULL;
+    CURLU *uh = curl_url();
+    char *copy = malloc(len + 1);
+    if (uh == NULL || copy == NULL ||
+        curl_url_set(uh, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK) {
+        curl_url_cleanup(uh);
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, url, len + 1);
+    h->urls[h->url_count++] = (url_entry){copy, len, uh};
+    return uh;
+}
+
 /* Copy what the transfer needs past gw_http_start: headers, URL, and the body
  * unless the caller lends it for the request's life. */
 static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
@@ -763,10 +830,14 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
     if (err != GW_OK)
         return err;
     size_t n = strlen(o->url) + 1;
+    r->uh = url_parsed(r->h, o->url, n - 1);
     r->url = r->url_inline;
-    if (n > sizeof r->url_inline && (r->url = r->url_own = malloc(n)) == NULL)
+    if (r->uh != NULL)
+        r->url_inline[0] = '\0'; /* curl reads the CURLU */
+    else if (n > sizeof r->url_inline && (r->url = r->url_own = malloc(n)) == NULL)
         return GW_E_NOMEM;
-    memcpy(r->url, o->url, n);
+    else
+        memcpy(r->url, o->url, n);
     r->body = o->body;
     r->body_len = o->body_len;
     if (o->body != NULL && !o->body_borrowed) {
@@ -784,10 +855,23 @@ static gw_err copy_opts(gw_http_req *r, const gw_http_opts *o)
     return GW_OK;
 }
 
+static void setup_url(gw_http_req *r)
+{
+    CURL *e = r->easy;
+    if (r->uh == NULL) {
+        curl_easy_setopt(e, CURLOPT_CURLU, NULL); /* or curl would use it, not the URL */
+        curl_easy_setopt(e, CURLOPT_URL, r->url);
+    } else if (r->easy_uh != r->uh) {
+        curl_easy_setopt(e, CURLOPT_URL, NULL); /* curl makes it again from the CURLU */
+        curl_easy_setopt(e, CURLOPT_CURLU, r->uh);
+    } /* else: the same CURLU as the handle's last transfer, and its URL string */
+    r->easy_uh = r->uh;
+}
+
 static void setup_easy(gw_http_req *r)
 {
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    setup_url(r);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &r->hnodes[0]);
     if (r->body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -840,7 +924,7 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     gw_err err = copy_opts(r, o);
     bool direct = err == GW_OK && h->wait_head == NULL && h->in_multi < h->max_active;
     if (direct) {
-        r->easy = easy_get(h);
+        r->easy = easy_get(h, &r->easy_uh);
         if (r->easy == NULL)
             err = GW_E_NOMEM;
         else
@@ -851,7 +935,7 @@ gw_err gw_http_start(gw_http *h, const gw_http_opts *o, const gw_http_cbs *cbs, 
     if (err != GW_OK) {
         req_free_copies(r);
         if (r->easy)
-            easy_put(h, r->easy, r->transport != NULL);
+            easy_put(h, r->easy, r->easy_uh, r->transport != NULL);
         r->easy = NULL;
         req_recycle(h, r);
         return err;

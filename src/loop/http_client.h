@@ -52,7 +52,7 @@ typedef struct gw_http gw_http;
 typedef struct gw_http_req gw_http_req;
 
 typedef struct {
-    long max_host_connections; /* per host; default 256 */
+    long max_host_connections; /* per host; default max_active */
     long max_connects;         /* connection cache size; default 512 */
     long max_active;           /* transfers inside curl at once; default max_connects */
 } gw_http_config;

@@ -98,11 +98,13 @@ gw_err gw_phttp_header(gw_phttp_call *c, const char *name, const char *value)
 {
     if (c->hdr_count == GW_HTTP_MAX_HEADERS - 1)
         return GW_E_LIMIT;
-    size_t n = strlen(name) + strlen(value) + 3;
+    size_t nl = strlen(name), vl = strlen(value), n = nl + vl + 3;
     char *h = header_slot(c, n);
     if (h == NULL)
         return GW_E_NOMEM;
-    snprintf(h, n, "%s: %s", name, value);
+    memcpy(h, name, nl); /* "name: value": memcpy, not snprintf (every call, ~900 instructions) */
+    memcpy(h + nl, ": ", 2);
+    memcpy(h + nl + 2, value, vl + 1);
     return GW_OK;
 }
 

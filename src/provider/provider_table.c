@@ -63,6 +63,10 @@ gw_err gw_provider_url_base_path(const gw_provider_kind_info *k, const gw_deploy
         bl--;
     if (bl >= 3 && memcmp(d->base_url + bl - 3, "/v1", 3) == 0 && strncmp(path, "/v1/", 4) == 0)
         path += 3;
-    int n = snprintf(out, len, "%.*s%s", (int)bl, d->base_url, path);
-    return n < 0 || (size_t)n >= len ? GW_E_CONFIG : GW_OK;
+    size_t pl = strlen(path); /* memcpy, not snprintf: this runs for every call */
+    if (bl + pl >= len)
+        return GW_E_CONFIG;
+    memcpy(out, d->base_url, bl);
+    memcpy(out + bl, path, pl + 1);
+    return GW_OK;
 }

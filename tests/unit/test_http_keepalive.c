@@ -7,7 +7,10 @@
  * Requests waiting in the FIFO keep their own copies of a long URL and of a
  * body that is not lent (the caller's buffers are overwritten right after
  * gw_http_start), and a recycled easy handle that posted does a plain GET
- * when asked (the mock answers POST /health with 404).
+ * when asked (the mock answers POST /health with 404). URLs are parsed once
+ * and kept (CURLOPT_CURLU): one easy handle moving between kept URLs, URLs
+ * past the cache and a URL curl refuses still reaches the right path each
+ * time, and a refused URL fails alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,6 +171,87 @@ static void test_waiting_requests_own_url_and_body_get_after_post(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* One request on a handle of its own (max_active 1): POST to chat when post,
+ * else GET /health; each URL distinct through its query (tag). */
+static void start_tagged(gw_http *h, bool post, int tag)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/%s?tag=%d", mock.base_url,
+             post ? "v1/chat/completions" : "health", tag);
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    gw_http_opts o = {.url = url,
+                      .headers = {"Content-Type: application/json"},
+                      .header_count = 1,
+                      .body = post ? body : NULL,
+                      .body_len = post ? sizeof body - 1 : 0,
+                      .body_borrowed = true,
+                      .total_timeout_ms = 5000};
+    gw_http_cbs cbs = {.on_data = on_data, .on_done = post ? on_done : on_done_health};
+    gw_http_req *req = NULL;
+    assert_int_equal(gw_http_start(h, &o, &cbs, NULL, &req), GW_OK);
+}
+
+static void test_many_urls_on_one_handle_reach_their_paths(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_http *h = NULL;
+    gw_http_config cfg = {.max_active = 1};
+    assert_int_equal(gw_http_new(&loop, &cfg, &h), GW_OK);
+    finished = ok = get_ok = 0;
+    /* 100 distinct URLs (over the 64 kept), then the first ones again: the
+     * one easy handle moves between kept CURLUs and plain URLs both ways */
+    enum { M = 100, AGAIN = 20 };
+    for (int i = 0; i < M + AGAIN; i++)
+        start_tagged(h, i % 2 == 0, i < M ? i : i - M);
+    assert_true(gw_test_wait_count(&loop, &finished, M + AGAIN, 20000));
+    assert_int_equal(ok, (M + AGAIN) / 2);
+    assert_int_equal(get_ok, (M + AGAIN) / 2);
+    assert_int_equal(gw_http_connects(h), 1);
+    gw_http_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int bad_done;
+static gw_err bad_err;
+
+static void on_done_bad(void *ud, const gw_http_result *res)
+{
+    (void)ud;
+    finished++;
+    bad_done++;
+    bad_err = res->err;
+}
+
+static void test_refused_url_fails_alone(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gw_http *h = NULL;
+    gw_http_config cfg = {.max_active = 1};
+    assert_int_equal(gw_http_new(&loop, &cfg, &h), GW_OK);
+    finished = ok = get_ok = bad_done = 0;
+    start_tagged(h, true, 1);
+    gw_http_opts o = {.url = "http://[::1/v1/chat/completions", .total_timeout_ms = 5000};
+    gw_http_cbs cbs = {.on_data = on_data, .on_done = on_done_bad};
+    gw_http_req *req = NULL;
+    assert_int_equal(gw_http_start(h, &o, &cbs, NULL, &req), GW_OK);
+    start_tagged(h, false, 2);
+    start_tagged(h, true, 1);
+    assert_true(gw_test_wait_count(&loop, &finished, 4, 10000));
+    assert_int_equal(bad_done, 1);
+    assert_int_equal(bad_err, GW_E_PROVIDER_TRANSPORT);
+    assert_int_equal(ok, 2);
+    assert_int_equal(get_ok, 1);
+    gw_http_free(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +259,8 @@ int main(void)
         cmocka_unit_test(test_four_in_flight_use_at_most_four),
         cmocka_unit_test(test_long_headers_and_borrowed_body),
         cmocka_unit_test(test_waiting_requests_own_url_and_body_get_after_post),
+        cmocka_unit_test(test_many_urls_on_one_handle_reach_their_paths),
+        cmocka_unit_test(test_refused_url_fails_alone),
     };
     return cmocka_run_group_tests(tests, start_mock, stop_mock);
 }

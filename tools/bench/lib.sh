@@ -104,6 +104,15 @@ prepublished() {
         perf record -q --call-graph "${BENCH_PERF_CG:-dwarf,16384}" -F "${BENCH_PERF_FREQ:-1000}" -o "$BENCH_PERF" -p "$wpid" >/dev/null 2>&1 &
         perfpid=$!
     fi
+    # BENCH_STRACE=FILE: count the worker's system calls (`strace -f -c`, all
+    # threads) for this run; BENCH_STRACE_ARGS replaces -c (e.g. "-s 600 -e
+    # trace=sendto,recvfrom" to see the bytes of each call)
+    local stracepid=
+    if [ -n "${BENCH_STRACE:-}" ]; then
+        # shellcheck disable=SC2086
+        strace -f ${BENCH_STRACE_ARGS:--c} -o "$BENCH_STRACE" -p "$wpid" 2>/dev/null &
+        stracepid=$!
+    fi
     while kill -0 $bpid 2>/dev/null; do
         if ! kill -0 "$wpid" 2>/dev/null; then
             echo "worker exited early: $(tail -2 "$OUT/worker-$P.log")" >&2
@@ -115,6 +124,10 @@ prepublished() {
     if [ -n "$perfpid" ]; then
         kill -INT "$perfpid" 2>/dev/null || true
         wait "$perfpid" 2>/dev/null || true
+    fi
+    if [ -n "$stracepid" ]; then
+        kill -INT "$stracepid" 2>/dev/null || true
+        wait "$stracepid" 2>/dev/null || true
     fi
     sleep "${SETTLE:-0}" # writes that follow the answers (cache stores) finish
     stop_worker "$pidf"
