@@ -6,9 +6,12 @@
  *
  * One gw_http per loop owns one multi handle, so every request shares one
  * connection cache: keep-alive reuse, HTTP/2 multiplexing where the server
- * offers it (CURLPIPE_MULTIPLEX), at most max_host_connections per host.
- * At most max_active transfers are handed to curl at once; further requests
- * wait in a FIFO here and are added as transfers end. (libcurl 7.88's
+ * offers it (CURLPIPE_MULTIPLEX), at most max_host_connections per host
+ * (by default max_active, so that no transfer waits inside curl for a
+ * connection: libcurl 7.88 re-runs a waiting transfer's URL parse and
+ * connection setup each time any transfer ends). URLs are parsed once and
+ * kept (CURLOPT_CURLU). At most max_active transfers are handed to curl at
+ * once; further requests wait in a FIFO here and are added as transfers end. (libcurl 7.88's
  * curl_multi_remove_handle is linear in the number of transfers it holds:
  * with thousands of requests parked inside curl waiting for a connection it
  * took a quarter of the worker's CPU.) A queued request's timeouts run from

@@ -82,20 +82,23 @@ static bool find_eol(gw_linebuf *b, size_t *line_len, size_t *eol_len)
         *eol_len = n + 1 - *line_len;
         return true;
     }
-    for (size_t i = 0; i < avail; i++) {
-        if (s[i] == '\n') {
-            *line_len = i;
-            *eol_len = 1;
-            return true;
-        }
-        if (s[i] == '\r') {
-            *line_len = i;
-            *eol_len = (i + 1 < avail && s[i + 1] == '\n') ? 2 : 1;
-            b->skip_lf = (i + 1 == avail); /* a LF may follow in the next feed */
-            return true;
-        }
+    /* the first CR or LF, by memchr (a byte loop here was ~7% of a streamed
+     * call's instructions): a CR can only end the line before the first LF */
+    const char *nl = memchr(s, '\n', avail);
+    size_t lf_at = nl != NULL ? (size_t)(nl - s) : avail;
+    const char *cr = memchr(s, '\r', lf_at);
+    if (cr != NULL) {
+        size_t i = (size_t)(cr - s);
+        *line_len = i;
+        *eol_len = (i + 1 < avail && s[i + 1] == '\n') ? 2 : 1;
+        b->skip_lf = (i + 1 == avail); /* a LF may follow in the next feed */
+        return true;
     }
-    return false;
+    if (nl == NULL)
+        return false;
+    *line_len = lf_at;
+    *eol_len = 1;
+    return true;
 }
 
 gw_err gw_linebuf_next(gw_linebuf *b, char **line, size_t *len, bool *got)
