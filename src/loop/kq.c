@@ -29,7 +29,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
     gw_kq *q = h->data;
     char drain[256];
-    while (read(q->fds[0], drain, sizeof drain) > 0)
+    /* librdkafka writes one byte per wake-up until the queue is served, so
+     * one read drains it (a second read would cost a syscall per wake-up to
+     * learn EAGAIN); a full buffer means more: read on */
+    while (read(q->fds[0], drain, sizeof drain) == (ssize_t)sizeof drain)
         ;
     arm(q, q->serve(q->ud));
 }
@@ -40,6 +43,7 @@ gw_err gw_kq_init(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_
     q->serve = serve;
     q->ud = ud;
     q->idle_active = false;
+    q->lazy = false;
     if (pipe2(q->fds, O_NONBLOCK | O_CLOEXEC) != 0)
         return GW_E_IO;
     if (uv_poll_init(loop, &q->poll, q->fds[0]) != 0)
@@ -59,6 +63,48 @@ fail_pipe:
     return GW_E_IO;
 }
 
+static void on_lazy_timer(uv_timer_t *h);
+
+static void lazy_serve(gw_kq *q)
+{
+    if (!q->open)
+        return;
+    arm(q, q->serve(q->ud));
+    if (q->open && q->pending(q->ud) && !uv_is_active((uv_handle_t *)&q->timer))
+        uv_timer_start(&q->timer, on_lazy_timer, q->delay_ms, 0);
+}
+
+static void on_lazy_timer(uv_timer_t *h)
+{
+    lazy_serve(h->data);
+}
+
+static void on_lazy_check(uv_check_t *h)
+{
+    lazy_serve(h->data);
+}
+
+gw_err gw_kq_init_lazy(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve,
+                       gw_kq_pending_fn pending, uint64_t delay_ms, void *ud)
+{
+    q->rkq = rkq;
+    q->serve = serve;
+    q->pending = pending;
+    q->delay_ms = delay_ms;
+    q->ud = ud;
+    q->idle_active = false;
+    q->lazy = true;
+    q->fds[0] = q->fds[1] = -1;
+    uv_idle_init(loop, &q->idle);
+    uv_check_init(loop, &q->check);
+    uv_timer_init(loop, &q->timer);
+    q->idle.data = q->check.data = q->timer.data = q;
+    uv_check_start(&q->check, on_lazy_check);
+    q->open = true;
+    arm(q, true);
+    return GW_OK;
+}
+
 void gw_kq_kick(gw_kq *q)
 {
     arm(q, true);
@@ -74,9 +120,14 @@ void gw_kq_close(gw_kq *q)
     if (!q->open)
         return;
     q->open = false;
+    uv_close((uv_handle_t *)&q->idle, on_closed);
+    if (q->lazy) {
+        uv_close((uv_handle_t *)&q->check, on_closed);
+        uv_close((uv_handle_t *)&q->timer, on_closed);
+        return;
+    }
     rd_kafka_queue_io_event_enable(q->rkq, -1, NULL, 0);
     uv_close((uv_handle_t *)&q->poll, on_closed);
-    uv_close((uv_handle_t *)&q->idle, on_closed);
     close(q->fds[0]);
     close(q->fds[1]);
 }

@@ -9,7 +9,15 @@
  * uv_idle running so the rest is served on the next loop iteration even if
  * librdkafka writes nothing more. Nothing here ever blocks.
  *
- * Lifecycle: gw_kq_init() after the queue exists; gw_kq_close() before the
+ * Lazy mode (gw_kq_init_lazy), for a queue whose ops nobody waits on at
+ * once (delivery reports): no pipe, so librdkafka's threads wake nothing.
+ * The queue is served after every loop iteration (uv_check: the loop is
+ * awake anyway for intake, provider I/O and timers) and, while pending()
+ * says ops are due, by a timer at most delay_ms later when the loop would
+ * otherwise sleep. At a steady load this takes the pipe's write, wake-up
+ * and read off every delivery report.
+ *
+ * Lifecycle: gw_kq_init() or gw_kq_init_lazy() after the queue exists; gw_kq_close() before the
  * queue is destroyed (it disables the io event and closes the handles; the
  * gw_kq memory must stay valid until its uv handles are closed, i.e. until
  * the loop ran once more).
@@ -25,6 +33,8 @@
 
 /* Drain some of the queue; return true when work is left. */
 typedef bool (*gw_kq_serve_fn)(void *ud);
+/* Lazy mode: are ops due on the queue (e.g. messages awaiting reports)? */
+typedef bool (*gw_kq_pending_fn)(void *ud);
 
 typedef struct {
     rd_kafka_queue_t *rkq; /* not owned */
@@ -35,9 +45,17 @@ typedef struct {
     bool open;
     gw_kq_serve_fn serve;
     void *ud;
+    /* lazy mode only */
+    bool lazy;
+    uv_check_t check;
+    uv_timer_t timer;
+    gw_kq_pending_fn pending;
+    uint64_t delay_ms;
 } gw_kq;
 
 gw_err gw_kq_init(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve, void *ud);
+gw_err gw_kq_init_lazy(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve,
+                       gw_kq_pending_fn pending, uint64_t delay_ms, void *ud);
 /* Serve now (from the loop, never from inside serve). */
 void gw_kq_kick(gw_kq *q);
 void gw_kq_close(gw_kq *q);

@@ -40,6 +40,9 @@ enum {
     GW_FENCE_WINDOW_MIN_MS = 30000, /* fenced again within this: another process has the id */
     GW_TOPIC_DESCRIBE_MS = 5000,
     GW_TXN_CALL_MS = 10000, /* bound of each blocking transaction call (flush, commit, abort) */
+    /* a delivery report waits at most this for the loop to wake by itself:
+     * it frees a slot and completes an offset, neither urgent by a few ms */
+    GW_DR_DELAY_MS = 5,
 };
 
 static int64_t wall_clock_ms(void *ud)
@@ -295,12 +298,19 @@ static bool serve_tiers(void *ud)
 static bool serve_producer(void *ud)
 {
     gw_worker *w = ud;
-    w->n.producer_wakeups++;
+    w->n.producer_serves++; /* once per loop iteration or timer: lazy, see kq.h */
     if (w->prod != NULL)
         gw_producer_poll(w->prod);
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     return false;
+}
+
+/* Outputs await their delivery reports (lazy producer queue, see kq.h). */
+static bool producer_pending(void *ud)
+{
+    gw_worker *w = ud;
+    return w->prod != NULL && gw_producer_outq_len(w->prod) > 0;
 }
 
 /* ---- transactions (kafka.transactional) ------------------------------------------ */
@@ -810,7 +820,8 @@ gw_err gw_worker_start(gw_worker *w)
         return GW_E_IO;
     w->run = GW_RUN_RUNNING;
     if (open_consumer_queues(w) != GW_OK ||
-        gw_kq_init(&w->pkq, w->loop, gw_producer_queue(w->prod), serve_producer, w) != GW_OK)
+        gw_kq_init_lazy(&w->pkq, w->loop, gw_producer_queue(w->prod), serve_producer,
+                        producer_pending, GW_DR_DELAY_MS, w) != GW_OK)
         return GW_E_IO;
     uv_signal_init(w->loop, &w->sigterm);
     uv_signal_init(w->loop, &w->sigint);
@@ -891,10 +902,10 @@ static void finish_shutdown(gw_worker *w, bool drained)
     snprintf(pz, sizeof pz, "%" PRIu64, w->n.pauses);
     snprintf(rs, sizeof rs, "%" PRIu64, w->n.resumes);
     snprintf(cw, sizeof cw, "%" PRIu64, w->n.consumer_wakeups);
-    snprintf(pw, sizeof pw, "%" PRIu64, w->n.producer_wakeups);
+    snprintf(pw, sizeof pw, "%" PRIu64, w->n.producer_serves);
     GW_INFO("worker_stopped", "drained", drained ? "true" : "false", "requests_done", n,
-            "unfinished", f, "pauses", pz, "resumes", rs, "consumer_wakeups", cw,
-            "producer_wakeups", pw);
+            "unfinished", f, "pauses", pz, "resumes", rs, "consumer_wakeups", cw, "producer_serves",
+            pw);
     if (gw_producer_transactional(w->prod))
         log_txn_counters(w);
 }

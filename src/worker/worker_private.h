@@ -31,7 +31,7 @@ typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } g
 
 typedef struct {
     uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
-    uint64_t pauses, resumes, consumer_wakeups, producer_wakeups, consumer_resets;
+    uint64_t pauses, resumes, consumer_wakeups, producer_serves, consumer_resets;
     uint64_t duplicates, cache_exact_hits, cache_semantic_hits, cache_misses, rate_limited;
     uint64_t retries, failovers, bg_errors;
     uint64_t idem_keep_failed;         /* kept response not stored before publishing */
