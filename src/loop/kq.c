@@ -65,13 +65,19 @@ fail_pipe:
 
 static void on_lazy_timer(uv_timer_t *h);
 
+static void lazy_timer_arm(gw_kq *q)
+{
+    if (!uv_is_active((uv_handle_t *)&q->timer))
+        uv_timer_start(&q->timer, on_lazy_timer, q->delay_ms, 0);
+}
+
 static void lazy_serve(gw_kq *q)
 {
     if (!q->open)
         return;
     arm(q, q->serve(q->ud));
-    if (q->open && q->pending(q->ud) && !uv_is_active((uv_handle_t *)&q->timer))
-        uv_timer_start(&q->timer, on_lazy_timer, q->delay_ms, 0);
+    if (q->open && q->pending(q->ud))
+        lazy_timer_arm(q);
 }
 
 static void on_lazy_timer(uv_timer_t *h)
@@ -81,7 +87,17 @@ static void on_lazy_timer(uv_timer_t *h)
 
 static void on_lazy_check(uv_check_t *h)
 {
-    lazy_serve(h->data);
+    gw_kq *q = h->data;
+    /* A busy loop turns many times a ms: serve at most once per ms of loop
+     * time; what this turn produced is then served by the timer. */
+    uint64_t now_ms = uv_now(h->loop);
+    if (now_ms == q->last_serve_ms) {
+        if (q->open)
+            lazy_timer_arm(q);
+        return;
+    }
+    q->last_serve_ms = now_ms;
+    lazy_serve(q);
 }
 
 gw_err gw_kq_init_lazy(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve,
@@ -94,6 +110,7 @@ gw_err gw_kq_init_lazy(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_s
     q->ud = ud;
     q->idle_active = false;
     q->lazy = true;
+    q->last_serve_ms = 0;
     q->fds[0] = q->fds[1] = -1;
     uv_idle_init(loop, &q->idle);
     uv_check_init(loop, &q->check);

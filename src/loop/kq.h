@@ -11,11 +11,11 @@
  *
  * Lazy mode (gw_kq_init_lazy), for a queue whose ops nobody waits on at
  * once (delivery reports): no pipe, so librdkafka's threads wake nothing.
- * The queue is served after every loop iteration (uv_check: the loop is
- * awake anyway for intake, provider I/O and timers) and, while pending()
- * says ops are due, by a timer at most delay_ms later when the loop would
- * otherwise sleep. At a steady load this takes the pipe's write, wake-up
- * and read off every delivery report.
+ * The queue is served after loop iterations (uv_check, at most once per ms
+ * of loop time: the loop is awake anyway for intake, provider I/O and
+ * timers) and, while pending() says ops are due, by a timer at most
+ * delay_ms later when the loop would otherwise sleep. At a steady load this takes the pipe's write,
+ * wake-up and read off every delivery report.
  *
  * Lifecycle: gw_kq_init() or gw_kq_init_lazy() after the queue exists; gw_kq_close() before the
  * queue is destroyed (it disables the io event and closes the handles; the
@@ -51,6 +51,7 @@ typedef struct {
     uv_timer_t timer;
     gw_kq_pending_fn pending;
     uint64_t delay_ms;
+    uint64_t last_serve_ms; /* loop time of the last serve from the check */
 } gw_kq;
 
 gw_err gw_kq_init(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_serve_fn serve, void *ud);
