@@ -12,7 +12,6 @@
 #include <uv.h>
 
 #include "codec/resolve.h"
-#include "codec/schemas.h"
 #include "schemareg/schemareg.h"
 
 enum { CONFLUENT_HEADER = 5, REGISTRY_MAX_ENTRIES = 64, REGISTRY_NEGATIVE_TTL_MS = 60000 };
@@ -28,16 +27,6 @@ struct gw_cli_outputs {
     bool loop_open;
     gw_schemareg *reg[GW_REC__COUNT]; /* one per reader schema, opened at first use */
 };
-
-/* The current schema of kind, as embedded in the build (schemas/). */
-static const char *current_schema(gw_record_kind kind)
-{
-    const char *name = gw_codec_schema_name(kind, gw_codec_current_version(kind));
-    for (size_t i = 0; name != NULL && i < gw_schema_source_count; i++)
-        if (strcmp(gw_schema_sources[i].name, name) == 0)
-            return gw_schema_sources[i].json;
-    return NULL;
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -110,7 +99,7 @@ static gw_schemareg *registry_for(gw_cli_outputs *o, gw_record_kind kind)
     gw_schemareg_opts so = {.url = o->url,
                             .username = o->username,
                             .password = o->password,
-                            .reader_json = current_schema(kind),
+                            .reader_json = gw_codec_current_schema_json(kind),
                             .timeout_ms = o->reg_opts.timeout_ms,
                             .max_wait_ms = o->reg_opts.max_wait_ms,
                             .max_entries = REGISTRY_MAX_ENTRIES,

@@ -105,6 +105,9 @@ uint64_t gw_codec_fingerprint(const gw_codec *c, gw_record_kind kind, int versio
 const char *gw_codec_canonical_form(const gw_codec *c, gw_record_kind kind, int version);
 /* Name of the embedded schema ("InferenceRequest.v1"); NULL when unknown. */
 const char *gw_codec_schema_name(gw_record_kind kind, int version);
+/* The JSON text of kind's current schema as embedded in the build
+ * (schemas/); NULL when unknown. */
+const char *gw_codec_current_schema_json(gw_record_kind kind);
 
 /* Reads only the framing header (no datum). */
 gw_err gw_codec_detect(const gw_codec *c, gw_record_kind kind, const void *buf, size_t len,

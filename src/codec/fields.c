@@ -1,5 +1,6 @@
 /* fields: the tables of codec_private.h, one row per Avro field in schema order. */
 #include "codec/codec_private.h"
+#include "codec/schemas.h"
 
 #include <string.h>
 
@@ -230,6 +231,15 @@ const char *gw_codec_schema_name(gw_record_kind kind, int version)
 {
     int i = gw_schema_version_index(kind, version);
     return i < 0 ? NULL : gw_schema_versions[i].source;
+}
+
+const char *gw_codec_current_schema_json(gw_record_kind kind)
+{
+    const char *name = gw_codec_schema_name(kind, gw_codec_current_version(kind));
+    for (size_t i = 0; name != NULL && i < gw_schema_source_count; i++)
+        if (strcmp(gw_schema_sources[i].name, name) == 0)
+            return gw_schema_sources[i].json;
+    return NULL;
 }
 
 void gw_desc_init_defaults(const gw_record_desc *d, void *rec)

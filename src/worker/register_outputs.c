@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/schemas.h"
 #include "common/log.h"
 #include "schemareg/schemareg.h"
 #include "worker/decode_registry.h"
@@ -24,15 +23,6 @@ typedef struct {
     size_t n;
 } subjects;
 
-static const char *current_schema(gw_record_kind kind)
-{
-    const char *name = gw_codec_schema_name(kind, gw_codec_current_version(kind));
-    for (size_t i = 0; name != NULL && i < gw_schema_source_count; i++)
-        if (strcmp(gw_schema_sources[i].name, name) == 0)
-            return gw_schema_sources[i].json;
-    return NULL;
-}
-
 static gw_err add(subjects *s, const char *topic, gw_record_kind kind)
 {
     if (s->n == MAX_SUBJECTS)
@@ -43,7 +33,8 @@ static gw_err add(subjects *s, const char *topic, gw_record_kind kind)
         GW_ERROR("schema_subject_too_long", "topic", topic);
         return GW_E_CONFIG;
     }
-    s->s[s->n] = (gw_schemareg_subject){.subject = name, .schema = current_schema(kind)};
+    s->s[s->n] =
+        (gw_schemareg_subject){.subject = name, .schema = gw_codec_current_schema_json(kind)};
     s->kind[s->n++] = kind;
     return GW_OK;
 }
