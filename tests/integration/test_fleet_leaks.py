@@ -47,8 +47,8 @@ def test_no_lease_or_lock_left_after_timeouts(fleet, start_process, tmp_path):  
         "kafka": {"max_partition_runahead": 20000, "prefetch_max_kbytes": 16384},
         "failure_policy": {"limits": "open", "cache": "open", "idempotency": "open"},
         # leases and locks long enough that expiry cannot hide a leak
-        "cache": {"enabled": True, "ttl_s": 600, "singleflight_wait_ms": 120000},
-        "idempotency": {"enabled": True, "lease_ms": 120000, "result_ttl_s": 600},
+        "cache": {"enabled": True, "ttl_s": 600, "singleflight_wait_ms": 300000},
+        "idempotency": {"enabled": True, "lease_ms": 300000, "result_ttl_s": 600},
         "log": {"level": "warn"},
     }
     rs = redis_settings("127.0.0.1", redis.port, prefix, command_timeout_ms=100,
@@ -77,7 +77,7 @@ def test_no_lease_or_lock_left_after_timeouts(fleet, start_process, tmp_path):  
 
     # The writes that follow the answers (completions, and those sent again
     # after the pause, paced and with backoff) settle within seconds (up to
-    # about 30 s on a loaded machine), far less than the 120 s a leaked key
+    # about 30 s on a loaded machine), far less than the 300 s a leaked key
     # would live; then nothing is held.
     # A fast worker can answer everything while Redis is still paused: the
     # claims and completions it queued then run after the pause (the
@@ -90,7 +90,8 @@ def test_no_lease_or_lock_left_after_timeouts(fleet, start_process, tmp_path):  
     def kept():
         return [k for k in scan_keys(redis.cli, prefix) if k[len(prefix):].startswith("id:")]
 
-    deadline = time.monotonic() + 60
+    settle_s = 150  # well inside the 300 s a leaked lease or lock would be held
+    deadline = time.monotonic() + settle_s
     left, n_kept = _leftovers(redis, prefix), len(kept())
     while (left or n_kept != COUNT) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -98,4 +99,5 @@ def test_no_lease_or_lock_left_after_timeouts(fleet, start_process, tmp_path):  
     detail = [(k, redis.cli("GET", k), redis.cli("PTTL", k)) for k in left[:5]]
     assert left == [], f"{len(left)} lease/lock keys left, e.g. {detail}\n{proc.describe(3000)}"
     assert n_kept == COUNT, n_kept
+    print(f"settled {time.monotonic() - deadline + settle_s:.1f} s after the pause ended")
     responses.close()
