@@ -63,21 +63,10 @@ fail_pipe:
     return GW_E_IO;
 }
 
-static void on_lazy_timer(uv_timer_t *h);
-
-static void lazy_timer_arm(gw_kq *q)
-{
-    if (!uv_is_active((uv_handle_t *)&q->timer))
-        uv_timer_start(&q->timer, on_lazy_timer, q->delay_ms, 0);
-}
-
 static void lazy_serve(gw_kq *q)
 {
-    if (!q->open)
-        return;
-    arm(q, q->serve(q->ud));
-    if (q->open && q->pending(q->ud))
-        lazy_timer_arm(q);
+    if (q->open)
+        arm(q, q->serve(q->ud));
 }
 
 static void on_lazy_timer(uv_timer_t *h)
@@ -85,17 +74,23 @@ static void on_lazy_timer(uv_timer_t *h)
     lazy_serve(h->data);
 }
 
+/* Before the loop may sleep: with ops due, it sleeps delay_ms at most. (The
+ * check runs only after the sleep, so it cannot bound it.) */
+static void on_lazy_prepare(uv_prepare_t *h)
+{
+    gw_kq *q = h->data;
+    if (q->open && !uv_is_active((uv_handle_t *)&q->timer) && q->pending(q->ud))
+        uv_timer_start(&q->timer, on_lazy_timer, q->delay_ms, 0);
+}
+
 static void on_lazy_check(uv_check_t *h)
 {
     gw_kq *q = h->data;
     /* A busy loop turns many times a ms: serve at most once per ms of loop
-     * time; what this turn produced is then served by the timer. */
+     * time; the prepare's timer covers the rest. */
     uint64_t now_ms = uv_now(h->loop);
-    if (now_ms == q->last_serve_ms) {
-        if (q->open)
-            lazy_timer_arm(q);
+    if (now_ms == q->last_serve_ms)
         return;
-    }
     q->last_serve_ms = now_ms;
     lazy_serve(q);
 }
@@ -114,9 +109,11 @@ gw_err gw_kq_init_lazy(gw_kq *q, uv_loop_t *loop, rd_kafka_queue_t *rkq, gw_kq_s
     q->fds[0] = q->fds[1] = -1;
     uv_idle_init(loop, &q->idle);
     uv_check_init(loop, &q->check);
+    uv_prepare_init(loop, &q->prepare);
     uv_timer_init(loop, &q->timer);
-    q->idle.data = q->check.data = q->timer.data = q;
+    q->idle.data = q->check.data = q->prepare.data = q->timer.data = q;
     uv_check_start(&q->check, on_lazy_check);
+    uv_prepare_start(&q->prepare, on_lazy_prepare);
     q->open = true;
     arm(q, true);
     return GW_OK;
@@ -140,6 +137,7 @@ void gw_kq_close(gw_kq *q)
     uv_close((uv_handle_t *)&q->idle, on_closed);
     if (q->lazy) {
         uv_close((uv_handle_t *)&q->check, on_closed);
+        uv_close((uv_handle_t *)&q->prepare, on_closed);
         uv_close((uv_handle_t *)&q->timer, on_closed);
         return;
     }

@@ -13,9 +13,10 @@
  * once (delivery reports): no pipe, so librdkafka's threads wake nothing.
  * The queue is served after loop iterations (uv_check, at most once per ms
  * of loop time: the loop is awake anyway for intake, provider I/O and
- * timers) and, while pending() says ops are due, by a timer at most
- * delay_ms later when the loop would otherwise sleep. At a steady load this takes the pipe's write,
- * wake-up and read off every delivery report.
+ * timers) and, while pending() says ops are due, by a timer armed before
+ * the loop sleeps (uv_prepare), so they wait delay_ms at most. At a
+ * steady load this takes the pipe's write, wake-up and read off every
+ * delivery report.
  *
  * Lifecycle: gw_kq_init() or gw_kq_init_lazy() after the queue exists; gw_kq_close() before the
  * queue is destroyed (it disables the io event and closes the handles; the
@@ -48,6 +49,7 @@ typedef struct {
     /* lazy mode only */
     bool lazy;
     uv_check_t check;
+    uv_prepare_t prepare; /* bounds the loop's sleep while ops are due */
     uv_timer_t timer;
     gw_kq_pending_fn pending;
     uint64_t delay_ms;
