@@ -33,11 +33,42 @@
 #   LAT_WARMUP="1000 3000"      warm-up rate and count per variant and mode (a
 #                               fresh broker's JIT compiles during the first
 #                               seconds of traffic: a short warm-up measures that)
-# For tails that are the gateway's and not a small test broker's collector,
-# run a broker with Kafka's own JVM settings (docs/benchmarks.md 9):
-#   MODELGW_KAFKA_JVM=production MODELGW_RUN_DIR=/tmp/latrun MODELGW_KAFKA_PORT=39092 tools/services start kafka
-#   MODELGW_KAFKA=127.0.0.1:39092 tools/bench/latency.sh
+#   LAT_BROKER=own|running      own (the default when MODELGW_KAFKA is not
+#                               set): a private broker with Kafka's own JVM
+#                               settings (1 GiB heap, G1, full JIT) started for
+#                               the run on a free port and stopped after it, so
+#                               the tails are the gateway's and not those of the
+#                               test suite's small broker (docs/benchmarks.md 9);
+#                               running (the default when MODELGW_KAFKA is set):
+#                               that broker, as it is configured
+LAT_BROKER=${LAT_BROKER:-$([ -n "${MODELGW_KAFKA:-}" ] && echo running || echo own)}
 source "$(dirname "$0")/lib.sh"
+if [ "$LAT_BROKER" = own ]; then
+    LAT_BROKER_DIR="$OUT/broker"
+    LAT_BROKER_PORT=$(python3 -c 'import socket
+while True:
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1)); break  # the controller listener takes port + 1
+    except OSError:
+        a.close()
+    finally:
+        b.close()
+print(p)')
+    stop_own_broker() {
+        bench_cleanup
+        MODELGW_RUN_DIR="$LAT_BROKER_DIR" MODELGW_KAFKA_PORT=$LAT_BROKER_PORT \
+            "$ROOT/tools/services" stop >/dev/null 2>&1 || true
+    }
+    trap stop_own_broker EXIT
+    echo "starting a private broker with Kafka's own JVM settings on 127.0.0.1:$LAT_BROKER_PORT"
+    MODELGW_KAFKA_JVM=production MODELGW_RUN_DIR="$LAT_BROKER_DIR" MODELGW_KAFKA_PORT=$LAT_BROKER_PORT \
+        "$ROOT/tools/services" start kafka >/dev/null
+    export MODELGW_KAFKA=127.0.0.1:$LAT_BROKER_PORT
+else
+    echo "using the running broker $MODELGW_KAFKA (its JVM settings shape the tails)"
+fi
 LOADS=${LAT_LOADS:-100 1000 5000}
 DURATION=${LAT_DURATION:-10}
 RUNS=${BENCH_RUNS:-2}
