@@ -75,7 +75,8 @@ static void on_signal(int sig)
 
 typedef struct {
     const char *bootstrap, *prefix, *priority, *t_req, *t_resp, *pid_file, *ready_file, *timeline;
-    double rate; /* requests/s; 0 = as fast as possible */
+    const char *registry, *registry_user; /* --schema-registry: Confluent-framed outputs */
+    double rate;                          /* requests/s; 0 = as fast as possible */
     long count, concurrency, prompt_bytes, max_tokens, worker_pid, window_ms;
     int timeout_s;
     bool stream, json, cache, prepublish, open_loop, echo;
@@ -97,6 +98,8 @@ typedef struct {
     int64_t t0_us;    /* the schedule's origin (open loop) */
     double warmup_ms; /* open loop: the warm-up request's round trip; -1 none */
     long sent, answered, errors, cached;
+    long undecodable;    /* answers that did not decode (counted in errors too) */
+    char first_why[256]; /* the first one's reason */
     gw_cli_proc p0, p1;
     bool have_proc;
 } bench;
@@ -128,6 +131,10 @@ static const char HELP[] =
     "                         on a topic prefix no worker serves)\n"
     "  --kafka-property K=V   librdkafka property for the bench's own producer and\n"
     "                         consumer, applied last (up to 16)\n"
+    "  --schema-registry URL  read responses in the Confluent framing (a worker with\n"
+    "                         kafka.output_framing confluent): ids looked up at URL\n"
+    "  --schema-registry-user USER  basic auth; the password from\n"
+    "                         $MODELGW_SCHEMA_REGISTRY_PASSWORD\n"
     "  --bootstrap, --topic-prefix, --topic-requests T, --topic-responses T\n"
     "                         as for modelgw-cli (--topic-requests overrides the tier)\n";
 
@@ -156,7 +163,9 @@ static int parse_args(bench_args *a, int argc, char **argv)
         O_TIMELINE,
         O_OPEN,
         O_PROP,
-        O_ECHO
+        O_ECHO,
+        O_REG,
+        O_REG_USER
     };
     static const struct option opts[] = {{"rate", required_argument, 0, O_RATE},
                                          {"count", required_argument, 0, O_COUNT},
@@ -181,6 +190,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
                                          {"open-loop", no_argument, 0, O_OPEN},
                                          {"kafka-property", required_argument, 0, O_PROP},
                                          {"echo", no_argument, 0, O_ECHO},
+                                         {"schema-registry", required_argument, 0, O_REG},
+                                         {"schema-registry-user", required_argument, 0, O_REG_USER},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int opt;
@@ -253,6 +264,12 @@ static int parse_args(bench_args *a, int argc, char **argv)
             break;
         case O_ECHO:
             a->echo = true;
+            break;
+        case O_REG:
+            a->registry = optarg;
+            break;
+        case O_REG_USER:
+            a->registry_user = optarg;
             break;
         case O_PROP:
             if (a->prop_count == sizeof a->props / sizeof a->props[0])
@@ -358,8 +375,16 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
     if (b->a.echo)
         return; /* the request itself came back: nothing to decode */
     gw_response r;
+    char why[256] = "";
     gw_arena_reset(a);
-    if (gw_codec_decode_response(b->ctx.codec, m->payload, m->len, a, &r) != GW_OK || r.error)
+    gw_err e = gw_cli_outputs_decode(b->ctx.outputs, GW_REC_RESPONSE, m->payload, m->len, a, &r,
+                                     NULL, why, sizeof why);
+    if (e != GW_OK) {
+        b->errors++;
+        if (b->undecodable++ == 0)
+            snprintf(b->first_why, sizeof b->first_why, "%s: %s", gw_err_name(e),
+                     why[0] ? why : "undecodable response");
+    } else if (r.error)
         b->errors++;
     else if (r.cached)
         b->cached++;
@@ -627,7 +652,8 @@ static void report(bench *b, int64_t elapsed_us, int rc)
                    "\"peak_rss_kib\":%llu,\"rss_kib\":%llu}",
                    b->a.worker_pid, cpu_per_req, (double)(b->p1.cpu_us - b->p0.cpu_us) / 1e6,
                    (unsigned long long)b->p1.hwm_kib, (unsigned long long)b->p1.rss_kib);
-        printf(",\"prepublish\":%s", b->a.prepublish ? "true" : "false");
+        printf(",\"prepublish\":%s,\"undecodable\":%ld", b->a.prepublish ? "true" : "false",
+               b->undecodable);
         if (window >= 0)
             printf(",\"window_ms\":%ld,\"max_answers_in_window\":%ld", b->a.window_ms, window);
         printf(",\"exit\":%d}\n", rc);
@@ -650,6 +676,9 @@ static void report(bench *b, int64_t elapsed_us, int rc)
                (double)b->p1.hwm_kib / 1024.0, (double)b->p1.rss_kib / 1024.0);
     if (window >= 0)
         printf("window       at most %ld answers within %ld ms\n", window, b->a.window_ms);
+    if (b->undecodable)
+        printf("undecodable  %ld responses (counted as errors), the first: %s\n", b->undecodable,
+               b->first_why);
 }
 
 static void build_request(bench *b, gw_request *req, gw_message *msg, char *prompt)
@@ -779,6 +808,11 @@ int main(int argc, char **argv)
     b.run_id[8] = '\0';
     b.warmup_ms = -1;
     b.ctx.codec = gw_codec_new(NULL);
+    gw_cli_registry_opts reg = {.url = b.a.registry,
+                                .username = b.a.registry_user,
+                                .password = getenv("MODELGW_SCHEMA_REGISTRY_PASSWORD")};
+    if (b.ctx.codec && gw_cli_outputs_new(b.ctx.codec, &reg, &b.ctx.outputs) != GW_OK)
+        b.ctx.outputs = NULL;
     b.sent_us = calloc((size_t)b.a.count, sizeof *b.sent_us);
     if (b.a.window_ms > 0 || b.a.timeline)
         b.answer_us = calloc((size_t)b.a.count, sizeof *b.answer_us);
@@ -791,7 +825,7 @@ int main(int argc, char **argv)
     gw_cli_lat_init(&b.lag, (size_t)b.a.count);
     bool mem_ok = b.sent_us && ((b.a.window_ms == 0 && !b.a.timeline) || b.answer_us) &&
                   (!b.a.stream || b.chunk_seen);
-    int rc = b.ctx.codec && mem_ok ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
+    int rc = b.ctx.codec && b.ctx.outputs && mem_ok ? setup_and_run(&b) : GW_CLI_EXIT_KAFKA;
     gw_cli_lat_cleanup(&b.lat);
     gw_cli_lat_cleanup(&b.ttft);
     gw_cli_lat_cleanup(&b.lag);
@@ -799,6 +833,7 @@ int main(int argc, char **argv)
     gw_cli_strset_cleanup(&b.outstanding);
     free(b.sent_us);
     free(b.answer_us);
+    gw_cli_outputs_free(b.ctx.outputs);
     gw_codec_free(b.ctx.codec);
     return rc;
 }

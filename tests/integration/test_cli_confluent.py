@@ -133,3 +133,31 @@ def test_cli_reads_confluent_outputs(gw):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["error"] for x in lines] == ["CODEC_UNKNOWN_SCHEMA"] * 3, lines
     assert all("--schema-registry" in x["why"] for x in lines[1:]), lines
+
+
+def bench(gw, *args, registry=True):
+    extra = ["--schema-registry", gw["registry"]] if registry else []
+    bench_bin = gw["cli"].replace("modelgw-cli", "modelgw-bench")
+    r = subprocess.run([bench_bin, "--topic-prefix", gw["prefix"], "--json", "--timeout", "60",
+                        *args, *extra], env=gw["env"], capture_output=True, text=True,
+                       timeout=180)
+    return r, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_bench_reads_confluent_outputs(gw):
+    """modelgw-bench measures a worker that writes the Confluent framing: with
+    --schema-registry every answer decodes; without it every answer is counted
+    as undecodable (and as an error), with the reason named, not as a success."""
+    r, res = bench(gw, "--count", "40", "--concurrency", "8")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert res["answered"] == 40 and res["errors"] == 0 and res["undecodable"] == 0, res
+
+    r, res = bench(gw, "--count", "10", "--concurrency", "4", registry=False)
+    assert r.returncode == 1, (r.stdout, r.stderr)  # answered with errors
+    assert res["answered"] == 10 and res["undecodable"] == 10 and res["errors"] == 10, res
+
+    r = subprocess.run([gw["cli"].replace("modelgw-cli", "modelgw-bench"), "--topic-prefix",
+                        gw["prefix"], "--timeout", "60", "--count", "3"], env=gw["env"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "undecodable  3 responses" in r.stdout and "--schema-registry" in r.stdout, r.stdout
