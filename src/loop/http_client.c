@@ -69,6 +69,7 @@ struct gw_http {
     size_t socks_cap;
     url_entry urls[URL_CACHE];
     size_t url_count;
+    bool proxy_env; /* a proxy variable was set at gw_http_new */
 };
 
 typedef struct sock_ctx {
@@ -280,6 +281,26 @@ static int on_timer_change(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+/* Whether one of the variables curl takes a proxy from is set (non-empty, as
+ * curl_getenv counts it): <scheme>_proxy and its upper case, all_proxy,
+ * ALL_PROXY, no_proxy, NO_PROXY. libcurl 7.88 reads them again for every
+ * transfer (create_conn: up to five getenv calls, each a scan of the
+ * environment). When none is set, every easy handle is told once what curl
+ * would have found, no proxy (an empty CURLOPT_PROXY and CURLOPT_NOPROXY: curl
+ * then reads neither); when one is, curl goes on reading them itself, so
+ * proxies from the environment work as before. Read once, at start-up. */
+static bool proxy_env_set(void)
+{
+    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                        "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v != NULL && v[0] != '\0')
+            return true;
+    }
+    return false;
+}
+
 gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
 {
     static bool global_done; /* curl_global_init is process-wide by nature */
@@ -290,6 +311,7 @@ gw_err gw_http_new(uv_loop_t *loop, const gw_http_config *cfg, gw_http **out)
     if (h == NULL)
         return GW_E_NOMEM;
     h->loop = loop;
+    h->proxy_env = proxy_env_set();
     h->multi = curl_multi_init();
     if (h->multi == NULL) {
         free(h);
@@ -357,6 +379,10 @@ static CURL *easy_get(gw_http *h, CURLU **last_uh)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+    if (!h->proxy_env) { /* no proxy, as curl would find; see proxy_env_set */
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
     return e;
 }
 

@@ -1,16 +1,16 @@
 /*
  * jscan: allocation-free JSON scanner for a few paths; see jscan.h.
  *
- * Invariants: s->p never passes s->end; recursion depth <= GW_JSCAN_MAX_DEPTH;
+ * Invariants: s->c.p never passes s->c.end; recursion depth <= GW_JSCAN_MAX_DEPTH;
  * match[d] is the set (bit i = field i) of fields whose path starts with the
  * d segments leading to the value being scanned at depth d.
  */
-#include "provider/jscan.h"
+#include "provider/jscan_private.h"
 
 #include <string.h>
 
 typedef struct {
-    const char *p, *end;
+    gw_jcur c;
     gw_jscan_field *f;
     size_t nf;
     size_t plen[GW_JSCAN_MAX_FIELDS]; /* path lengths, counted once per scan */
@@ -19,12 +19,6 @@ typedef struct {
 
 /* false: fall back to jansson */
 static bool value(scan *s, int depth);
-
-static void ws(scan *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
-}
 
 static int hex4(const char *p)
 {
@@ -46,20 +40,20 @@ static int hex4(const char *p)
 
 /* One \u escape at p (after the backslash and 'u'); advances past it (and a
  * low surrogate). false for what jansson rejects: \u0000, lone surrogates. */
-static bool check_u(scan *s)
+static bool check_u(gw_jcur *c)
 {
-    if (s->end - s->p < 4)
+    if (c->end - c->p < 4)
         return false;
-    int cp = hex4(s->p);
-    s->p += 4;
+    int cp = hex4(c->p);
+    c->p += 4;
     if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
         return false;
     if (cp < 0xD800 || cp > 0xDBFF)
         return true;
-    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u')
+    if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u')
         return false;
-    int lo = hex4(s->p + 2);
-    s->p += 6;
+    int lo = hex4(c->p + 2);
+    c->p += 6;
     return lo >= 0xDC00 && lo <= 0xDFFF;
 }
 
@@ -93,99 +87,249 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
-/* At the opening quote. Sets the body span; false on anything jansson rejects. */
-static bool string(scan *s, const char **raw, size_t *len, bool *escaped)
+/* 1 for the bytes a string body holds as they are: printable ASCII other
+ * than the quote and the backslash. */
+/* clang-format off */
+static const unsigned char PLAIN[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
+
+/* Skips the plain bytes at c->p; four at a time while the four all are. */
+static void plain_run(gw_jcur *c)
 {
-    s->p++;
-    const char *start = s->p;
+    const unsigned char *p = (const unsigned char *)c->p, *e = (const unsigned char *)c->end;
+    while (e - p >= 4 && (PLAIN[p[0]] & PLAIN[p[1]] & PLAIN[p[2]] & PLAIN[p[3]]))
+        p += 4;
+    while (p < e && PLAIN[*p])
+        p++;
+    c->p = (const char *)p;
+}
+
+bool gw_jcur_string(gw_jcur *c, const char **raw, size_t *len, bool *escaped)
+{
+    c->p++;
+    const char *start = c->p;
     *escaped = false;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
+    for (;;) {
+        plain_run(c);
+        if (c->p == c->end)
+            return false;
+        unsigned char b = (unsigned char)*c->p;
+        if (b == '"') {
             *raw = start;
-            *len = (size_t)(s->p - start);
-            s->p++;
+            *len = (size_t)(c->p - start);
+            c->p++;
             return true;
         }
-        if (c < 0x20)
+        if (b < 0x20)
             return false;
-        if (c == '\\') {
+        if (b == '\\') {
             *escaped = true;
-            if (++s->p == s->end)
+            if (++c->p == c->end)
                 return false;
-            char e = *s->p++;
+            char e = *c->p++;
             if (e == 'u') {
-                if (!check_u(s))
+                if (!check_u(c))
                     return false;
             } else if (strchr("\"\\/bfnrt", e) == NULL || e == '\0') {
                 return false;
             }
             continue;
         }
-        if (c < 0x80) {
-            s->p++;
-            continue;
-        }
-        size_t n = utf8_len((const unsigned char *)s->p, (size_t)(s->end - s->p));
+        size_t n = utf8_len((const unsigned char *)c->p, (size_t)(c->end - c->p));
         if (n == 0)
             return false;
-        s->p += n;
+        c->p += n;
     }
-    return false;
 }
 
-static bool is_digit(const scan *s)
+static bool is_digit(const gw_jcur *c)
 {
-    return s->p < s->end && *s->p >= '0' && *s->p <= '9';
+    return c->p < c->end && *c->p >= '0' && *c->p <= '9';
 }
 
-/* A number without exponent; integers up to 18 digits, reals up to 300 chars. */
-static bool number(scan *s, gw_json_kind *kind, int64_t *iv)
+bool gw_jcur_number(gw_jcur *c, gw_json_kind *kind, int64_t *iv)
 {
-    const char *start = s->p;
-    bool neg = s->p < s->end && *s->p == '-';
+    const char *start = c->p;
+    bool neg = c->p < c->end && *c->p == '-';
     if (neg)
-        s->p++;
-    if (!is_digit(s))
+        c->p++;
+    if (!is_digit(c))
         return false;
-    int64_t v = 0;
+    uint64_t v = 0; /* 19 digits fit; no leading zeros, so digits say the size */
     size_t digits = 0;
-    if (*s->p == '0') {
-        s->p++;
+    if (*c->p == '0') {
+        c->p++;
         digits = 1;
     } else {
-        while (is_digit(s)) {
-            if (++digits <= 18)
-                v = v * 10 + (*s->p - '0');
-            s->p++;
+        while (is_digit(c)) {
+            if (++digits <= 19)
+                v = v * 10 + (uint64_t)(*c->p - '0');
+            c->p++;
         }
     }
     *kind = GW_JSON_INTEGER;
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (!is_digit(s))
+    *iv = 0;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        if (!is_digit(c))
             return false;
-        while (is_digit(s))
-            s->p++;
+        while (is_digit(c))
+            c->p++;
         *kind = GW_JSON_REAL;
     }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E'))
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E'))
         return false;
-    if (*kind == GW_JSON_INTEGER && digits > 18)
+    if (c->p - start > 300)
         return false;
-    if (s->p - start > 300)
+    if (*kind == GW_JSON_REAL)
+        return true;
+    /* jansson's range: strtoll without ERANGE */
+    if (digits > 19 || v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
         return false;
-    *iv = neg ? -v : v;
+    if (neg)
+        *iv = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
+    else
+        *iv = (int64_t)v;
     return true;
 }
 
-static bool literal(scan *s, const char *word, size_t n)
+static bool literal(gw_jcur *c, const char *word, size_t n)
 {
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
         return false;
-    s->p += n;
+    c->p += n;
     return true;
 }
+
+/* ---- validating a value nobody wants ---- */
+
+/* One key and its colon (c->p at the quote). */
+static bool key_colon(gw_jcur *c)
+{
+    const char *k;
+    size_t kl;
+    bool esc;
+    if (c->p == c->end || *c->p != '"' || !gw_jcur_string(c, &k, &kl, &esc) || esc)
+        return false;
+    gw_jcur_ws(c);
+    return c->p < c->end && *c->p++ == ':';
+}
+
+/* At '{' or '['; the members' values at depth + 1. */
+static bool skip_container(gw_jcur *c, int depth)
+{
+    char close = *c->p == '{' ? '}' : ']';
+    c->p++;
+    gw_jcur_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return true;
+    }
+    for (;;) {
+        if (close == '}' && !key_colon(c))
+            return false;
+        if (!gw_jcur_skip(c, depth + 1))
+            return false;
+        gw_jcur_ws(c);
+        if (c->p == c->end)
+            return false;
+        char b = *c->p++;
+        if (b == close)
+            return true;
+        if (b != ',')
+            return false;
+        gw_jcur_ws(c);
+    }
+}
+
+bool gw_jcur_skip(gw_jcur *c, int depth)
+{
+    if (depth > GW_JSCAN_MAX_DEPTH)
+        return false;
+    gw_jcur_ws(c);
+    if (c->p == c->end)
+        return false;
+    const char *raw;
+    size_t len;
+    bool esc;
+    gw_json_kind kind;
+    int64_t iv;
+    switch (*c->p) {
+    case '{':
+    case '[':
+        return depth < GW_JSCAN_MAX_DEPTH && skip_container(c, depth);
+    case '"':
+        return gw_jcur_string(c, &raw, &len, &esc);
+    case 't':
+        return literal(c, "true", 4);
+    case 'f':
+        return literal(c, "false", 5);
+    case 'n':
+        return literal(c, "null", 4);
+    default:
+        return gw_jcur_number(c, &kind, &iv);
+    }
+}
+
+bool gw_jcur_take(gw_jcur *c, int depth, gw_jscan_field *f)
+{
+    if (depth > GW_JSCAN_MAX_DEPTH)
+        return false;
+    gw_jcur_ws(c);
+    if (c->p == c->end)
+        return false;
+    f->raw = c->p;
+    f->raw_len = 0;
+    f->escaped = false;
+    f->integer = 0;
+    switch (*c->p) {
+    case '{':
+        f->kind = GW_JSON_OBJECT;
+        return gw_jcur_skip(c, depth);
+    case '[':
+        f->kind = GW_JSON_ARRAY;
+        return gw_jcur_skip(c, depth);
+    case '"':
+        f->kind = GW_JSON_STRING;
+        return gw_jcur_string(c, &f->raw, &f->raw_len, &f->escaped);
+    case 't':
+        f->kind = GW_JSON_TRUE;
+        f->raw_len = 4;
+        return literal(c, "true", 4);
+    case 'f':
+        f->kind = GW_JSON_FALSE;
+        f->raw_len = 5;
+        return literal(c, "false", 5);
+    case 'n':
+        f->kind = GW_JSON_NULL;
+        f->raw_len = 4;
+        return literal(c, "null", 4);
+    default:
+        if (!gw_jcur_number(c, &f->kind, &f->integer))
+            return false;
+        f->raw_len = (size_t)(c->p - f->raw);
+        return true;
+    }
+}
+
+/* ---- the path scanner ---- */
 
 static bool seg_is_index(const char *seg, size_t idx)
 {
@@ -243,52 +387,52 @@ static bool descend(scan *s, int depth, const char *key, size_t klen, size_t idx
 
 static bool object(scan *s, int depth)
 {
-    s->p++;
-    ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
+    s->c.p++;
+    gw_jcur_ws(&s->c);
+    if (s->c.p < s->c.end && *s->c.p == '}') {
+        s->c.p++;
         return true;
     }
     for (;;) {
-        if (s->p == s->end || *s->p != '"')
+        if (s->c.p == s->c.end || *s->c.p != '"')
             return false;
         const char *k;
         size_t kl;
         bool esc;
-        if (!string(s, &k, &kl, &esc) || esc)
+        if (!gw_jcur_string(&s->c, &k, &kl, &esc) || esc)
             return false;
-        ws(s);
-        if (s->p == s->end || *s->p++ != ':')
+        gw_jcur_ws(&s->c);
+        if (s->c.p == s->c.end || *s->c.p++ != ':')
             return false;
         if (!descend(s, depth, k, kl, 0) || !value(s, depth + 1))
             return false;
-        ws(s);
-        if (s->p == s->end)
+        gw_jcur_ws(&s->c);
+        if (s->c.p == s->c.end)
             return false;
-        char c = *s->p++;
+        char c = *s->c.p++;
         if (c == '}')
             return true;
         if (c != ',')
             return false;
-        ws(s);
+        gw_jcur_ws(&s->c);
     }
 }
 
 static bool array(scan *s, int depth)
 {
-    s->p++;
-    ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
+    s->c.p++;
+    gw_jcur_ws(&s->c);
+    if (s->c.p < s->c.end && *s->c.p == ']') {
+        s->c.p++;
         return true;
     }
     for (size_t idx = 0;; idx++) {
         if (!descend(s, depth, NULL, 0, idx) || !value(s, depth + 1))
             return false;
-        ws(s);
-        if (s->p == s->end)
+        gw_jcur_ws(&s->c);
+        if (s->c.p == s->c.end)
             return false;
-        char c = *s->p++;
+        char c = *s->c.p++;
         if (c == ']')
             return true;
         if (c != ',')
@@ -317,51 +461,29 @@ static bool value(scan *s, int depth)
 {
     if (depth > GW_JSCAN_MAX_DEPTH)
         return false;
-    ws(s);
-    if (s->p == s->end)
+    if (s->match[depth] == 0) /* no wanted path runs through here: only validate */
+        return gw_jcur_skip(&s->c, depth);
+    gw_jcur_ws(&s->c);
+    if (s->c.p == s->c.end)
         return false;
-    const char *start = s->p;
-    switch (*s->p) {
-    case '{':
-        record(s, depth, GW_JSON_OBJECT, start, 0, false, 0);
-        return depth < GW_JSCAN_MAX_DEPTH && object(s, depth);
-    case '[':
-        record(s, depth, GW_JSON_ARRAY, start, 0, false, 0);
-        return depth < GW_JSCAN_MAX_DEPTH && array(s, depth);
-    case '"': {
-        const char *raw;
-        size_t len;
-        bool esc;
-        if (!string(s, &raw, &len, &esc))
-            return false;
-        record(s, depth, GW_JSON_STRING, raw, len, esc, 0);
-        return true;
+    const char *start = s->c.p;
+    if (*start == '{' || *start == '[') {
+        bool obj = *start == '{';
+        record(s, depth, obj ? GW_JSON_OBJECT : GW_JSON_ARRAY, start, 0, false, 0);
+        return depth < GW_JSCAN_MAX_DEPTH && (obj ? object(s, depth) : array(s, depth));
     }
-    case 't':
-        record(s, depth, GW_JSON_TRUE, start, 4, false, 0);
-        return literal(s, "true", 4);
-    case 'f':
-        record(s, depth, GW_JSON_FALSE, start, 5, false, 0);
-        return literal(s, "false", 5);
-    case 'n':
-        record(s, depth, GW_JSON_NULL, start, 4, false, 0);
-        return literal(s, "null", 4);
-    default: {
-        gw_json_kind kind;
-        int64_t iv;
-        if (!number(s, &kind, &iv))
-            return false;
-        record(s, depth, kind, start, (size_t)(s->p - start), false, iv);
-        return true;
-    }
-    }
+    gw_jscan_field v;
+    if (!gw_jcur_take(&s->c, depth, &v))
+        return false;
+    record(s, depth, v.kind, v.raw, v.raw_len, v.escaped, v.integer);
+    return true;
 }
 
 gw_jscan_result gw_jscan(const char *doc, size_t len, gw_jscan_field *fields, size_t n)
 {
     if (n > GW_JSCAN_MAX_FIELDS)
         return GW_JSCAN_FALLBACK;
-    scan s = {.p = doc, .end = doc + len, .f = fields, .nf = n};
+    scan s = {.c = {.p = doc, .end = doc + len}, .f = fields, .nf = n};
     for (size_t i = 0; i < n; i++) {
         fields[i].kind = GW_JSON_ABSENT;
         fields[i].raw = NULL;
@@ -374,13 +496,13 @@ gw_jscan_result gw_jscan(const char *doc, size_t len, gw_jscan_field *fields, si
             return GW_JSCAN_FALLBACK; /* the root itself is not a value to pull */
     }
     s.match[0] = n == 0 ? 0 : (1u << n) - 1;
-    ws(&s);
-    if (s.p == s.end || (*s.p != '{' && *s.p != '['))
+    gw_jcur_ws(&s.c);
+    if (s.c.p == s.c.end || (*s.c.p != '{' && *s.c.p != '['))
         return GW_JSCAN_FALLBACK;
     if (!value(&s, 0))
         return GW_JSCAN_FALLBACK;
-    ws(&s);
-    return s.p == s.end ? GW_JSCAN_OK : GW_JSCAN_FALLBACK;
+    gw_jcur_ws(&s.c);
+    return s.c.p == s.c.end ? GW_JSCAN_OK : GW_JSCAN_FALLBACK;
 }
 
 static size_t put_utf8(char *out, unsigned cp)

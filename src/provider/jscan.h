@@ -12,10 +12,11 @@
  * answers GW_JSCAN_FALLBACK for anything it does not decide exactly as
  * jansson's json_loadb(flags 0) would: any syntax error, a top level that is
  * not an object or array, nesting deeper than GW_JSCAN_MAX_DEPTH, a number
- * with an exponent or too many digits (jansson's overflow errors), a string
- * jansson rejects (control character, bad escape, \u0000, lone surrogate,
- * invalid UTF-8), an escaped key, or a key of a wanted path seen twice in one
- * object (jansson keeps the last). The caller then parses with jansson,
+ * with an exponent, an integer beyond int64 or a real of more than 300
+ * characters (jansson's overflow errors), a string jansson rejects (control
+ * character, bad escape, \u0000, lone surrogate, invalid UTF-8), an escaped
+ * key, or a key of a wanted path seen twice in one object (jansson keeps the
+ * last). The caller then parses with jansson,
  * which gives the error or the answer. So on GW_JSCAN_OK the values are
  * exactly those jansson would give.
  *
@@ -50,7 +51,7 @@ typedef struct {
     const char *raw;                     /* out: string body (between quotes) or number */
     size_t raw_len;
     bool escaped;       /* out: a string body holding backslashes */
-    int64_t integer;    /* out: the value of a GW_JSON_INTEGER */
+    int64_t integer;    /* out: the value of a GW_JSON_INTEGER (0 otherwise) */
     unsigned seen_mask; /* internal: depths whose key was seen */
 } gw_jscan_field;
 

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "provider/openai_scan.h"
+
 static void write_tool_choice(gw_jbuf *j, const gw_request *req, uint32_t quirks)
 {
     if (req->tool_count == 0 || req->tool_choice == NULL)
@@ -187,36 +189,50 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
 
 /* ---- fast paths without a jansson tree (same answers; see jscan.h) ---- */
 
-enum { F_ERROR, F_CHOICE, F_MSG, F_TEXT, F_FINISH, F_PROMPT, F_COMPLETION, F_TOOLS, F__COUNT };
+/* The fields: openai_scan's one-pass reader, or gw_jscan with the same paths
+ * when it falls back (which may fall back to jansson in turn). */
+static gw_jscan_result scan_fields(const char *doc, size_t len, const char *msg_key,
+                                   gw_jscan_field f[GW_OAI__COUNT])
+{
+    if (gw_openai_scan(doc, len, msg_key, f) == GW_JSCAN_OK)
+        return GW_JSCAN_OK;
+    static const char *const paths[GW_OAI__COUNT][GW_JSCAN_MAX_PATH] = {
+        [GW_OAI_ERROR] = {"error"},
+        [GW_OAI_CHOICE] = {"choices", "#0"},
+        [GW_OAI_MSG] = {"choices", "#0", NULL},
+        [GW_OAI_TEXT] = {"choices", "#0", NULL, "content"},
+        [GW_OAI_FINISH] = {"choices", "#0", "finish_reason"},
+        [GW_OAI_PROMPT] = {"usage", "prompt_tokens"},
+        [GW_OAI_COMPLETION] = {"usage", "completion_tokens"},
+        [GW_OAI_TOOLS] = {"choices", "#0", NULL, "tool_calls"},
+    };
+    for (size_t i = 0; i < GW_OAI__COUNT; i++) {
+        memcpy(f[i].path, paths[i], sizeof f[i].path);
+        if (i == GW_OAI_MSG || i == GW_OAI_TEXT || i == GW_OAI_TOOLS)
+            f[i].path[2] = msg_key;
+    }
+    return gw_jscan(doc, len, f, GW_OAI__COUNT);
+}
 
 static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, const char *msg_key,
                         bool full, bool *handled)
 {
-    gw_jscan_field f[F__COUNT] = {
-        [F_ERROR] = {.path = {"error"}},
-        [F_CHOICE] = {.path = {"choices", "#0"}},
-        [F_MSG] = {.path = {"choices", "#0", msg_key}},
-        [F_TEXT] = {.path = {"choices", "#0", msg_key, "content"}},
-        [F_FINISH] = {.path = {"choices", "#0", "finish_reason"}},
-        [F_PROMPT] = {.path = {"usage", "prompt_tokens"}},
-        [F_COMPLETION] = {.path = {"usage", "completion_tokens"}},
-        [F_TOOLS] = {.path = {"choices", "#0", msg_key, "tool_calls"}},
-    };
-    if (gw_jscan(doc, len, f, F__COUNT) != GW_JSCAN_OK ||
-        (f[F_ERROR].kind != GW_JSON_ABSENT && f[F_ERROR].kind != GW_JSON_NULL) ||
-        (f[F_TOOLS].kind != GW_JSON_ABSENT && f[F_TOOLS].kind != GW_JSON_NULL))
+    gw_jscan_field f[GW_OAI__COUNT];
+    if (scan_fields(doc, len, msg_key, f) != GW_JSCAN_OK ||
+        (f[GW_OAI_ERROR].kind != GW_JSON_ABSENT && f[GW_OAI_ERROR].kind != GW_JSON_NULL) ||
+        (f[GW_OAI_TOOLS].kind != GW_JSON_ABSENT && f[GW_OAI_TOOLS].kind != GW_JSON_NULL))
         return GW_OK; /* not handled: jansson decides (tool calls take the tree path) */
     *handled = true;
-    if (full && (f[F_MSG].kind != GW_JSON_OBJECT ||
-                 (f[F_TEXT].kind != GW_JSON_STRING && f[F_TEXT].kind != GW_JSON_NULL)))
+    if (full && (f[GW_OAI_MSG].kind != GW_JSON_OBJECT ||
+                 (f[GW_OAI_TEXT].kind != GW_JSON_STRING && f[GW_OAI_TEXT].kind != GW_JSON_NULL)))
         return GW_E_PROVIDER_BAD_RESPONSE;
-    if (f[F_CHOICE].kind != GW_JSON_ABSENT || full) {
-        gw_err e = gw_phttp_text_field(c, &f[F_TEXT]);
+    if (f[GW_OAI_CHOICE].kind != GW_JSON_ABSENT || full) {
+        gw_err e = gw_phttp_text_field(c, &f[GW_OAI_TEXT]);
         if (e != GW_OK)
             return e;
-        gw_phttp_finish_field(c, &f[F_FINISH]);
+        gw_phttp_finish_field(c, &f[GW_OAI_FINISH]);
     }
-    gw_phttp_usage_fields(c, &f[F_PROMPT], &f[F_COMPLETION]);
+    gw_phttp_usage_fields(c, &f[GW_OAI_PROMPT], &f[GW_OAI_COMPLETION]);
     return GW_OK;
 }
 
