@@ -90,7 +90,7 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
 /* 1 for the bytes a string body holds as they are: printable ASCII other
  * than the quote and the backslash. */
 /* clang-format off */
-static const unsigned char PLAIN[256] = {
+const unsigned char gw_jscan_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
@@ -110,24 +110,13 @@ static const unsigned char PLAIN[256] = {
 };
 /* clang-format on */
 
-/* Skips the plain bytes at c->p; four at a time while the four all are. */
-static void plain_run(gw_jcur *c)
+/* From the first byte that is not plain (c->p) to the end of the string
+ * that opened at start. */
+bool gw_jcur_string_rest(gw_jcur *c, const char *start, const char **raw, size_t *len,
+                         bool *escaped)
 {
-    const unsigned char *p = (const unsigned char *)c->p, *e = (const unsigned char *)c->end;
-    while (e - p >= 4 && (PLAIN[p[0]] & PLAIN[p[1]] & PLAIN[p[2]] & PLAIN[p[3]]))
-        p += 4;
-    while (p < e && PLAIN[*p])
-        p++;
-    c->p = (const char *)p;
-}
-
-bool gw_jcur_string(gw_jcur *c, const char **raw, size_t *len, bool *escaped)
-{
-    c->p++;
-    const char *start = c->p;
     *escaped = false;
     for (;;) {
-        plain_run(c);
         if (c->p == c->end)
             return false;
         unsigned char b = (unsigned char)*c->p;
@@ -150,18 +139,35 @@ bool gw_jcur_string(gw_jcur *c, const char **raw, size_t *len, bool *escaped)
             } else if (strchr("\"\\/bfnrt", e) == NULL || e == '\0') {
                 return false;
             }
-            continue;
+        } else {
+            size_t n = utf8_len((const unsigned char *)c->p, (size_t)(c->end - c->p));
+            if (n == 0)
+                return false;
+            c->p += n;
         }
-        size_t n = utf8_len((const unsigned char *)c->p, (size_t)(c->end - c->p));
-        if (n == 0)
-            return false;
-        c->p += n;
+        gw_jcur_plain(c);
     }
 }
 
 static bool is_digit(const gw_jcur *c)
 {
     return c->p < c->end && *c->p >= '0' && *c->p <= '9';
+}
+
+/* Digits from c->p on: their count, and the value of the first 19. */
+static size_t digits_at(gw_jcur *c, uint64_t *v)
+{
+    const char *p = c->p, *e = c->end;
+    uint64_t acc = 0;
+    size_t n = 0;
+    while (p < e && (unsigned)(*p - '0') <= 9) {
+        if (++n <= 19)
+            acc = acc * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    c->p = p;
+    *v = acc;
+    return n;
 }
 
 bool gw_jcur_number(gw_jcur *c, gw_json_kind *kind, int64_t *iv)
@@ -173,25 +179,19 @@ bool gw_jcur_number(gw_jcur *c, gw_json_kind *kind, int64_t *iv)
     if (!is_digit(c))
         return false;
     uint64_t v = 0; /* 19 digits fit; no leading zeros, so digits say the size */
-    size_t digits = 0;
-    if (*c->p == '0') {
+    size_t digits = 1;
+    if (*c->p == '0')
         c->p++;
-        digits = 1;
-    } else {
-        while (is_digit(c)) {
-            if (++digits <= 19)
-                v = v * 10 + (uint64_t)(*c->p - '0');
-            c->p++;
-        }
-    }
+    else
+        digits = digits_at(c, &v);
     *kind = GW_JSON_INTEGER;
     *iv = 0;
     if (c->p < c->end && *c->p == '.') {
         c->p++;
         if (!is_digit(c))
             return false;
-        while (is_digit(c))
-            c->p++;
+        uint64_t frac;
+        digits_at(c, &frac);
         *kind = GW_JSON_REAL;
     }
     if (c->p < c->end && (*c->p == 'e' || *c->p == 'E'))
