@@ -251,6 +251,24 @@ static void test_gemini_paths(void **state)
     assert_int_equal(NPATHS(GEMINI), GW_JSCAN_MAX_FIELDS);
 }
 
+/* Integers up to int64's ends are read as jansson reads them; one past
+ * either end is jansson's overflow error, so a fallback. */
+static void test_int64_limits(void **state)
+{
+    (void)state;
+    static const char ok[] = "{\"usage\":{\"prompt_tokens\":9223372036854775807,"
+                             "\"completion_tokens\":-9223372036854775808},"
+                             "\"seed\":1234567890123456789}";
+    assert_int_equal(check_doc(ok, sizeof ok - 1, OPENAI, NPATHS(OPENAI)), 1);
+    static const char *const over[] = {
+        "{\"usage\":{\"prompt_tokens\":9223372036854775808}}",
+        "{\"usage\":{\"completion_tokens\":-9223372036854775809}}",
+        "{\"seed\":10000000000000000000,\"usage\":{}}",
+    };
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++)
+        assert_int_equal(check_doc(over[i], strlen(over[i]), OPENAI, NPATHS(OPENAI)), 0);
+}
+
 static void test_nul_inside_length(void **state)
 {
     (void)state;
@@ -481,7 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus),       cmocka_unit_test(test_usual_events_handled),
         cmocka_unit_test(test_gemini_paths), cmocka_unit_test(test_nul_inside_length),
-        cmocka_unit_test(test_generated),
+        cmocka_unit_test(test_generated),    cmocka_unit_test(test_int64_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,6 +233,11 @@ static const char *const EDGES[] = {
     "{\"model\":\"\xc0\xaf\",\"choices\":[]}",
     "{\"created\":1e9,\"choices\":[]}",
     "{\"created\":12345678901234567890,\"choices\":[]}",
+    "{\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":-9223372036854775808}"
+    "}",
+    "{\"usage\":{\"prompt_tokens\":9223372036854775808}}",
+    "{\"usage\":{\"completion_tokens\":-9223372036854775809}}",
+    "{\"seed\":1234567890123456789,\"choices\":[]}",
     "{\"usage\":{\"prompt_tokens\":123456789012345678}}",
     "{\"usage\":{\"prompt_tokens\":-0}}",
     "{\"choices\":[],}",

@@ -7,6 +7,12 @@
 # (start-up, group join and shutdown cancel out).
 # BENCH_TARGET=mock counts the built-in mock provider instead (config/dev.conf
 # at zero latency), the reference of the HTTP path's aims.
+# BENCH_CG_VECTOR_STRINGS=1 makes glibc's memset and memcpy use vector stores
+# at every size instead of `rep stosb` / `rep movsb` above a few KiB, which
+# valgrind counts as one instruction per byte: librdkafka zeroes a 64 KiB
+# LZ4 frame buffer for every produce batch, ~65,000 "instructions" that are
+# ~4,000 vector stores (docs/benchmarks.md section 3f). Off by default, so
+# counts stay comparable with earlier runs.
 # Usage: tools/bench/http-callgrind.sh [plain|stream] [N1] [N2]
 source "$(dirname "$0")/lib.sh"
 MODE=${1:-plain}
@@ -29,8 +35,12 @@ else
     CONF=$ROOT/tools/bench/openai.conf
     WFLAGS=(--set "deployments[0].base_url=$MOCK_URL")
 fi
+WRAP=()
+if [ -n "${BENCH_CG_VECTOR_STRINGS:-}" ]; then
+    WRAP=(env "GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=1099511627776:glibc.cpu.x86_rep_movsb_threshold=1099511627776")
+fi
 for n in "$N1" "$N2"; do
-    BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=$OUT/cg-$MODE-$n.out" \
+    BENCH_WRAP="${WRAP[*]} valgrind --tool=callgrind --callgrind-out-file=$OUT/cg-$MODE-$n.out" \
         prepublished "$OUT/cg-$MODE-$n.json" "$n" "$CONF" "${sflag[@]}" -- \
         "${KAFKA[@]}" "${WFLAGS[@]}"
     sleep 1
