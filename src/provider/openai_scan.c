@@ -31,6 +31,8 @@ typedef struct oscan {
     const char *msg_key;
     size_t msg_len;
     unsigned seen;
+    unsigned top_members;  /* members of the top object met so far */
+    const char *resume_at; /* the quote of the first wanted key, when not the first member */
 } oscan;
 
 /* Consumes the value of key k (c.p just past its colon) at depth. */
@@ -46,16 +48,11 @@ static bool first(oscan *s, unsigned bit)
     return true;
 }
 
-/* At '{' of an object at depth: each member's value, at depth + 1, to fn. */
-static bool members(oscan *s, int depth, member_fn fn)
+/* From a member's key (c->p after the '{' or ',' and whitespace) to the end
+ * of an object at depth: each member's value, at depth + 1, to fn. */
+static bool members_from(oscan *s, int depth, member_fn fn)
 {
     gw_jcur *c = &s->c;
-    c->p++;
-    gw_jcur_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        return true;
-    }
     for (;;) {
         const char *k;
         size_t kl;
@@ -75,6 +72,19 @@ static bool members(oscan *s, int depth, member_fn fn)
             return false;
         gw_jcur_ws(c);
     }
+}
+
+/* At '{' of an object at depth: its members. */
+static bool members(oscan *s, int depth, member_fn fn)
+{
+    gw_jcur *c = &s->c;
+    c->p++;
+    gw_jcur_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return true;
+    }
+    return members_from(s, depth, fn);
 }
 
 /* A value at depth: an object's members go to fn (and f, when given, records
@@ -145,8 +155,19 @@ static bool choices(oscan *s, int depth)
     }
 }
 
+/* The first wanted key, when other members came before it: where the next
+ * event of the stream may resume (k is the key's body, after its quote). */
+static void mark_resume(oscan *s, const char *k)
+{
+    if (s->seen == 0 && s->top_members > 1)
+        s->resume_at = k - 1;
+}
+
 static bool top_member(oscan *s, const char *k, size_t kl, int depth)
 {
+    s->top_members++;
+    if ((IS_KEY(k, kl, "choices") || IS_KEY(k, kl, "usage") || IS_KEY(k, kl, "error")))
+        mark_resume(s, k);
     if (IS_KEY(k, kl, "choices"))
         return first(s, SEEN_CHOICES) && choices(s, depth);
     if (IS_KEY(k, kl, "usage"))
@@ -156,8 +177,22 @@ static bool top_member(oscan *s, const char *k, size_t kl, int depth)
     return gw_jcur_skip(&s->c, depth);
 }
 
+/* Resumes after the bytes prefix holds when doc opens with them. */
+static bool scan_top(oscan *s, const gw_openai_prefix *prefix)
+{
+    size_t len = (size_t)(s->c.end - s->c.p);
+    if (prefix != NULL && prefix->len > 0 && prefix->len < len &&
+        memcmp(s->c.p, prefix->bytes, prefix->len) == 0) {
+        s->c.p += prefix->len;
+        s->top_members = 2; /* past at least one member; nothing wanted seen */
+        return members_from(s, 0, top_member);
+    }
+    gw_jcur_ws(&s->c);
+    return s->c.p < s->c.end && *s->c.p == '{' && members(s, 0, top_member);
+}
+
 gw_jscan_result gw_openai_scan(const char *doc, size_t len, const char *msg_key,
-                               gw_jscan_field f[GW_OAI__COUNT])
+                               gw_jscan_field f[GW_OAI__COUNT], gw_openai_prefix *prefix)
 {
     for (size_t i = 0; i < GW_OAI__COUNT; i++) {
         f[i].kind = GW_JSON_ABSENT;
@@ -169,9 +204,17 @@ gw_jscan_result gw_openai_scan(const char *doc, size_t len, const char *msg_key,
     }
     oscan s = {
         .c = {.p = doc, .end = doc + len}, .f = f, .msg_key = msg_key, .msg_len = strlen(msg_key)};
-    gw_jcur_ws(&s.c);
-    if (s.c.p == s.c.end || *s.c.p != '{' || !members(&s, 0, top_member))
+    if (!scan_top(&s, prefix))
         return GW_JSCAN_FALLBACK;
     gw_jcur_ws(&s.c);
-    return s.c.p == s.c.end ? GW_JSCAN_OK : GW_JSCAN_FALLBACK;
+    if (s.c.p != s.c.end)
+        return GW_JSCAN_FALLBACK;
+    if (prefix != NULL && s.resume_at != NULL) {
+        size_t n = (size_t)(s.resume_at - doc);
+        if (n <= GW_OAI_PREFIX_MAX && (n != prefix->len || memcmp(prefix->bytes, doc, n) != 0)) {
+            memcpy(prefix->bytes, doc, n);
+            prefix->len = n;
+        }
+    }
+    return GW_JSCAN_OK;
 }

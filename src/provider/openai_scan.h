@@ -33,12 +33,31 @@ typedef enum {
     GW_OAI__COUNT
 } gw_openai_field;
 
+enum { GW_OAI_PREFIX_MAX = 192 };
+
+/*
+ * What one event of a stream tells about the next: its opening bytes up to
+ * the first wanted key of the top object (in a chunk: {"id":...,"object":...,
+ * "created":...,"model":..., the same in every chunk of a stream), all
+ * validated, none wanted. An event that opens with exactly these bytes is
+ * read from there on: scanning is a function of the bytes read so far, so
+ * the state there (inside the top object, after a comma, nothing found) is
+ * the one the previous scan had. Only recorded when the first wanted key is
+ * not the first member, after a scan that answered. Zero it before the first
+ * event of a stream.
+ */
+typedef struct {
+    char bytes[GW_OAI_PREFIX_MAX];
+    size_t len; /* 0: none */
+} gw_openai_prefix;
+
 /*
  * Scan doc[0..len) and fill the kind, raw, raw_len, escaped and integer of
  * f[0..GW_OAI__COUNT) as gw_jscan would (paths are neither read nor
- * written). msg_key is neither "finish_reason" nor empty.
+ * written). msg_key is neither "finish_reason" nor empty. prefix (may be
+ * NULL) is used and updated as described above.
  */
 gw_jscan_result gw_openai_scan(const char *doc, size_t len, const char *msg_key,
-                               gw_jscan_field f[GW_OAI__COUNT]);
+                               gw_jscan_field f[GW_OAI__COUNT], gw_openai_prefix *prefix);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ struct gw_phttp_call {
     gw_ratelimit rl;             /* rate-limit headers of the (last) response */
     bool blocked;                /* the provider's safety filter stopped the answer */
     int64_t body_retry_after_ms; /* from the error body (gw_phttp_retry_after); -1: none */
+    _Alignas(max_align_t) unsigned char memo[GW_PHTTP_MEMO_BYTES]; /* gw_phttp_memo */
 };
 
 static void set_detail(gw_phttp_call *c, const char *text, size_t len);
@@ -206,6 +208,11 @@ void gw_phttp_usage_counts(gw_phttp_call *c, int64_t prompt, int64_t completion)
         c->usage.completion_tokens = completion > MAX_COUNT ? MAX_COUNT : (int32_t)completion;
         c->has_completion_usage = true;
     }
+}
+
+void *gw_phttp_memo(gw_phttp_call *c)
+{
+    return c->memo;
 }
 
 const char *gw_phttp_jstr(gw_phttp_call *c, const gw_jscan_field *f, size_t *len)

@@ -130,6 +130,11 @@ gw_err gw_phttp_text(gw_phttp_call *c, const char *text, size_t len);
 /* Normalised finish reason (copied). */
 void gw_phttp_finish(gw_phttp_call *c, const char *reason);
 void gw_phttp_usage(gw_phttp_call *c, json_t *prompt, json_t *completion);
+/* A per-call area where a dialect's fast path keeps what one event tells
+ * about the next (OpenAI: gw_openai_prefix); GW_PHTTP_MEMO_BYTES long,
+ * aligned for any object, zeroed when the call starts. */
+enum { GW_PHTTP_MEMO_BYTES = 256 };
+void *gw_phttp_memo(gw_phttp_call *c);
 /* A string value gw_jscan found (decoded when escaped); NULL for any other kind. */
 const char *gw_phttp_jstr(gw_phttp_call *c, const gw_jscan_field *f, size_t *len);
 /* gw_phttp_text / gw_phttp_finish / gw_phttp_usage from gw_jscan fields (non-strings,

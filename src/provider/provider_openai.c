@@ -192,9 +192,9 @@ static gw_err on_event(gw_phttp_call *c, const char *event, json_t *data)
 /* The fields: openai_scan's one-pass reader, or gw_jscan with the same paths
  * when it falls back (which may fall back to jansson in turn). */
 static gw_jscan_result scan_fields(const char *doc, size_t len, const char *msg_key,
-                                   gw_jscan_field f[GW_OAI__COUNT])
+                                   gw_jscan_field f[GW_OAI__COUNT], gw_openai_prefix *prefix)
 {
-    if (gw_openai_scan(doc, len, msg_key, f) == GW_JSCAN_OK)
+    if (gw_openai_scan(doc, len, msg_key, f, prefix) == GW_JSCAN_OK)
         return GW_JSCAN_OK;
     static const char *const paths[GW_OAI__COUNT][GW_JSCAN_MAX_PATH] = {
         [GW_OAI_ERROR] = {"error"},
@@ -214,11 +214,16 @@ static gw_jscan_result scan_fields(const char *doc, size_t len, const char *msg_
     return gw_jscan(doc, len, f, GW_OAI__COUNT);
 }
 
+_Static_assert(sizeof(gw_openai_prefix) <= GW_PHTTP_MEMO_BYTES, "the prefix fits the call's memo");
+
+/* A streamed event resumes after the opening bytes it shares with the one
+ * before (openai_scan.h); a whole answer is one document. */
 static gw_err apply_raw(gw_phttp_call *c, const char *doc, size_t len, const char *msg_key,
                         bool full, bool *handled)
 {
     gw_jscan_field f[GW_OAI__COUNT];
-    if (scan_fields(doc, len, msg_key, f) != GW_JSCAN_OK ||
+    gw_openai_prefix *prefix = full ? NULL : gw_phttp_memo(c);
+    if (scan_fields(doc, len, msg_key, f, prefix) != GW_JSCAN_OK ||
         (f[GW_OAI_ERROR].kind != GW_JSON_ABSENT && f[GW_OAI_ERROR].kind != GW_JSON_NULL) ||
         (f[GW_OAI_TOOLS].kind != GW_JSON_ABSENT && f[GW_OAI_TOOLS].kind != GW_JSON_NULL))
         return GW_OK; /* not handled: jansson decides (tool calls take the tree path) */

@@ -8,7 +8,9 @@
  * Together, Azure, DeepSeek, OpenRouter: written from their documented
  * answers, not tuned on), each of them mutated byte by byte, and on
  * generated documents with the wanted keys in random order, nesting and
- * duplicates.
+ * duplicates. Every document is also read resuming after the opening the
+ * document checked before it taught (gw_openai_prefix), which must change
+ * nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,8 +47,35 @@ static void set_paths(gw_jscan_field f[GW_OAI__COUNT], const char *msg_key)
 }
 
 typedef struct {
-    int fast, general, both_ok;
+    int fast, general, both_ok, resumed;
 } tally;
+
+/* Carried from one checked document to the next, so that sequences of
+ * related documents exercise the resume after a shared opening. */
+static gw_openai_prefix carried;
+
+static bool same_fields(const gw_jscan_field *a, const gw_jscan_field *b)
+{
+    for (size_t i = 0; i < GW_OAI__COUNT; i++)
+        if (a[i].kind != b[i].kind || a[i].raw != b[i].raw || a[i].raw_len != b[i].raw_len ||
+            a[i].escaped != b[i].escaped || a[i].integer != b[i].integer)
+            return false;
+    return true;
+}
+
+/* With the carried prefix the answer must be the one without it. */
+static void check_resume(const char *doc, size_t len, const char *msg_key, gw_jscan_result want,
+                         const gw_jscan_field *want_f, tally *t)
+{
+    gw_jscan_field f[GW_OAI__COUNT];
+    bool shares =
+        carried.len > 0 && carried.len < len && memcmp(doc, carried.bytes, carried.len) == 0;
+    gw_jscan_result r = gw_openai_scan(doc, len, msg_key, f, &carried);
+    if (r != want || (r == GW_JSCAN_OK && !same_fields(f, want_f)))
+        fail_msg("resumed scan differs: %.*s", (int)len, doc);
+    if (t != NULL && shares)
+        t->resumed++;
+}
 
 /* Runs both paths on doc; fails on any difference where the fast path
  * answered. Returns 1 when the fast path answered. */
@@ -55,8 +84,9 @@ static int check_key(const char *doc, size_t len, const char *msg_key, tally *t)
     gw_jscan_field fast[GW_OAI__COUNT], ref[GW_OAI__COUNT];
     memset(fast, 0xA5, sizeof fast); /* nothing may be left unset */
     set_paths(ref, msg_key);
-    gw_jscan_result rf = gw_openai_scan(doc, len, msg_key, fast);
+    gw_jscan_result rf = gw_openai_scan(doc, len, msg_key, fast, NULL);
     gw_jscan_result rr = gw_jscan(doc, len, ref, GW_OAI__COUNT);
+    check_resume(doc, len, msg_key, rf, fast, t);
     if (t != NULL) {
         t->fast += rf == GW_JSCAN_OK;
         t->general += rr == GW_JSCAN_OK;
@@ -74,13 +104,8 @@ static int check_key(const char *doc, size_t len, const char *msg_key, tally *t)
         fail_msg("fast path answered where jscan falls back: %.*s", (int)len, doc);
     if (t != NULL)
         t->both_ok++;
-    for (size_t i = 0; i < GW_OAI__COUNT; i++) {
-        if (fast[i].kind != ref[i].kind || fast[i].raw != ref[i].raw ||
-            fast[i].raw_len != ref[i].raw_len || fast[i].escaped != ref[i].escaped ||
-            fast[i].integer != ref[i].integer)
-            fail_msg("field %zu differs (kind %d/%d len %zu/%zu): %.*s", i, fast[i].kind,
-                     ref[i].kind, fast[i].raw_len, ref[i].raw_len, (int)len, doc);
-    }
+    if (!same_fields(fast, ref))
+        fail_msg("fields differ: %.*s", (int)len, doc);
     return 1;
 }
 
@@ -303,7 +328,7 @@ static void test_values(void **state)
         "{\"choices\":[{\"delta\":{\"content\":\"a\\nb\"},\"finish_reason\":\"stop\"}],"
         "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34}}";
     gw_jscan_field f[GW_OAI__COUNT];
-    assert_int_equal(gw_openai_scan(doc, sizeof doc - 1, "delta", f), GW_JSCAN_OK);
+    assert_int_equal(gw_openai_scan(doc, sizeof doc - 1, "delta", f, NULL), GW_JSCAN_OK);
     assert_int_equal(f[GW_OAI_ERROR].kind, GW_JSON_ABSENT);
     assert_int_equal(f[GW_OAI_CHOICE].kind, GW_JSON_OBJECT);
     assert_int_equal(f[GW_OAI_MSG].kind, GW_JSON_OBJECT);
@@ -315,9 +340,52 @@ static void test_values(void **state)
     assert_int_equal(f[GW_OAI_PROMPT].integer, 12);
     assert_int_equal(f[GW_OAI_COMPLETION].integer, 34);
     assert_int_equal(f[GW_OAI_TOOLS].kind, GW_JSON_ABSENT);
-    assert_int_equal(gw_openai_scan(doc, sizeof doc - 1, "message", f), GW_JSCAN_OK);
+    assert_int_equal(gw_openai_scan(doc, sizeof doc - 1, "message", f, NULL), GW_JSCAN_OK);
     assert_int_equal(f[GW_OAI_MSG].kind, GW_JSON_ABSENT);
     assert_int_equal(f[GW_OAI_TEXT].kind, GW_JSON_ABSENT);
+}
+
+/* The chunks of one stream share their opening: the second and later resume
+ * after it, with the answers of a full scan; a changed opening, an opening
+ * followed by what is not a key, and a first member that is wanted do not
+ * resume wrongly. */
+static void test_stream_resumes_after_the_shared_opening(void **state)
+{
+    (void)state;
+    gw_openai_prefix p = {0};
+    gw_jscan_field f[GW_OAI__COUNT], g[GW_OAI__COUNT];
+    for (size_t i = 0; i < 4; i++) {
+        const char *d = USUAL[i];
+        size_t n = strlen(d);
+        bool shares = p.len > 0 && memcmp(d, p.bytes, p.len) == 0;
+        assert_int_equal(gw_openai_scan(d, n, "delta", f, &p), GW_JSCAN_OK);
+        assert_int_equal(gw_openai_scan(d, n, "delta", g, NULL), GW_JSCAN_OK);
+        assert_true(same_fields(f, g));
+        assert_true(p.len > 0);
+        assert_int_equal(d[p.len], '"');
+        if (i > 0)
+            assert_true(shares);
+    }
+    static const char *const after[] = {
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"gpt-4o-mini\",}",
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"gpt-4o-mini\",\"x\":1}",
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[],\"choices\":[]}",
+        "{\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"gpt-4o-mini\",\"choices\":[{\"delta\":{\"content\":\"x\"}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"first\"}}],\"id\":\"a\"}",
+    };
+    for (size_t i = 0; i < COUNT(after); i++) {
+        size_t n = strlen(after[i]);
+        gw_openai_prefix q = p;
+        gw_jscan_result want = gw_openai_scan(after[i], n, "delta", g, NULL);
+        assert_int_equal(gw_openai_scan(after[i], n, "delta", f, &q), want);
+        if (want == GW_JSCAN_OK)
+            assert_true(same_fields(f, g));
+        check(after[i], n, NULL);
+    }
 }
 
 /* ---- mutations and generated documents ---- */
@@ -349,6 +417,7 @@ static void test_mutated_corpus_agrees(void **state)
                 size_t n = strlen(d);
                 if (n == 0 || n + 64 > sizeof buf)
                     continue;
+                check(d, n, NULL); /* its opening is carried to the mutant */
                 memcpy(buf, d, n);
                 size_t at = rnd(&rng) % n;
                 switch (rnd(&rng) % 5) {
@@ -382,6 +451,7 @@ static void test_mutated_corpus_agrees(void **state)
         }
     }
     assert_true(t.both_ok > 500); /* many mutants stay valid */
+    assert_true(t.resumed > 500); /* and many share the opening of the one before */
     assert_true(t.general > t.both_ok / 2);
 }
 
@@ -500,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_held_out_shapes_agree_and_take_the_fast_path),
         cmocka_unit_test(test_edges_agree),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_stream_resumes_after_the_shared_opening),
         cmocka_unit_test(test_mutated_corpus_agrees),
         cmocka_unit_test(test_generated_agree),
     };
