@@ -52,6 +52,15 @@ typedef enum {
     GW_CFG_FRAMING_CONFLUENT,
 } gw_cfg_framing;
 
+/* Compression of the worker's outputs (librdkafka compression.type). */
+typedef enum {
+    GW_CFG_COMPRESSION_NONE,
+    GW_CFG_COMPRESSION_GZIP,
+    GW_CFG_COMPRESSION_SNAPPY,
+    GW_CFG_COMPRESSION_LZ4,
+    GW_CFG_COMPRESSION_ZSTD,
+} gw_cfg_compression;
+
 typedef enum { GW_CFG_STATE_REDIS, GW_CFG_STATE_MEMORY } gw_cfg_state_backend;
 typedef enum { GW_CFG_REDIS_STANDALONE, GW_CFG_REDIS_CLUSTER } gw_cfg_redis_mode;
 typedef enum { GW_CFG_ON_LIMIT_REJECT, GW_CFG_ON_LIMIT_DELAY } gw_cfg_on_limit;
@@ -71,11 +80,13 @@ typedef struct {
     int32_t commit_interval_ms;
     int32_t session_timeout_ms;
     int32_t max_poll_interval_ms;
-    int32_t prefetch_max_messages;                       /* librdkafka queued.min.messages */
-    int32_t prefetch_max_kbytes;                         /* librdkafka queued.max.messages.kbytes */
-    int32_t linger_ms;                                   /* producer batching delay */
-    gw_cfg_framing framing;                              /* how requests are read */
-    gw_cfg_framing output_framing;                       /* how outputs are written (never AUTO) */
+    int32_t prefetch_max_messages;  /* librdkafka queued.min.messages */
+    int32_t prefetch_max_kbytes;    /* librdkafka queued.max.messages.kbytes */
+    int32_t linger_ms;              /* producer batching delay */
+    gw_cfg_compression compression; /* of the outputs */
+    int32_t produce_in_flight;      /* max.in.flight.requests.per.connection; 0 = librdkafka's */
+    gw_cfg_framing framing;         /* how requests are read */
+    gw_cfg_framing output_framing;  /* how outputs are written (never AUTO) */
     const char *properties[GW_CFG_MAX_KAFKA_PROPERTIES]; /* "key=value", applied last */
     size_t property_count;
     /* reply_topic allow-list: exact names or fnmatch(3) patterns; none = only
@@ -376,6 +387,8 @@ void gw_config_dump(const gw_config *cfg, FILE *out);
 
 /* Names for enum values (as written in the file). */
 const char *gw_cfg_framing_name(gw_cfg_framing f);
+/* librdkafka's compression.type value ("none", "lz4", ...). */
+const char *gw_cfg_compression_name(gw_cfg_compression c);
 const char *gw_cfg_fail_policy_name(gw_cfg_fail_policy p);
 
 #endif

@@ -61,6 +61,7 @@
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const framing_names[] = {"auto", "bare", "single_object", "confluent", NULL};
+static const char *const compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 static const char *const backend_names[] = {"redis", "memory", NULL};
 static const char *const redis_mode_names[] = {"standalone", "cluster", NULL};
 static const char *const on_limit_names[] = {"reject", "delay", NULL};
@@ -73,6 +74,11 @@ _Static_assert(GW_LOG_OFF == 4, "level_names follows gw_log_level");
 const char *gw_cfg_framing_name(gw_cfg_framing f)
 {
     return (unsigned)f < COUNT(framing_names) - 1 ? framing_names[f] : "?";
+}
+
+const char *gw_cfg_compression_name(gw_cfg_compression c)
+{
+    return (unsigned)c < COUNT(compression_names) - 1 ? compression_names[c] : "?";
 }
 
 const char *gw_cfg_fail_policy_name(gw_cfg_fail_policy p)
@@ -240,6 +246,11 @@ static const gw_cfg_row top_rows[] = {
       "Prefetch bytes of the consumer queue (queued.max.messages.kbytes); a fetch is half"),
     I("kafka.linger_ms", kafka.linger_ms, 0, 900000, "0",
       "Producer batching delay (0: send at once; under load batches still form)"),
+    E("kafka.compression", kafka.compression, gw_cfg_compression, compression_names, "lz4",
+      "Compression of responses, chunks, usage and DLQ records (librdkafka compression.type)"),
+    I("kafka.produce_in_flight", kafka.produce_in_flight, 1, 5, "2",
+      "Produce requests in flight per broker connection (max.in.flight.requests.per."
+      "connection); above 2, librdkafka's broker thread spins while a partition waits"),
     E("kafka.framing", kafka.framing, gw_cfg_framing, framing_names, "auto",
       "How requests are framed; auto detects each message"),
     E("kafka.output_framing", kafka.output_framing, gw_cfg_framing, framing_names, "single_object",

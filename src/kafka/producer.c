@@ -83,7 +83,9 @@ gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     bool ok = gw_kconf_set(c, "enable.idempotence", "true") && gw_kconf_set(c, "acks", "all") &&
               gw_kconf_int(c, "linger.ms", k->linger_ms) &&
-              gw_kconf_set(c, "compression.type", "lz4") &&
+              gw_kconf_set(c, "compression.type", gw_cfg_compression_name(k->compression)) &&
+              (k->produce_in_flight <= 0 ||
+               gw_kconf_int(c, "max.in.flight.requests.per.connection", k->produce_in_flight)) &&
               gw_kconf_set(c, "batch.num.messages", "10000") && conf_txn(c, k, transactional_id) &&
               gw_kconf_common(c, k, bootstrap);
     if (!ok) {

@@ -208,11 +208,60 @@ static void test_permanent_errors(void **state)
         assert_false(gw_producer_err_permanent(transient[i]));
 }
 
+/* The producer's librdkafka setting named key, as made. */
+static void assert_prop(gw_producer *p, const char *key, const char *want)
+{
+    char v[64];
+    size_t n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(gw_producer_handle(p)), key, v, &n),
+                     RD_KAFKA_CONF_OK);
+    assert_string_equal(v, want);
+}
+
+/* kafka.compression and kafka.produce_in_flight reach librdkafka;
+ * kafka.properties, applied last, still win over both. */
+static void test_compression_and_in_flight(void **state)
+{
+    (void)state;
+    gw_producer *p = NULL;
+    gw_kafka_config k = {
+        .client_id = "t", .compression = GW_CFG_COMPRESSION_ZSTD, .produce_in_flight = 2};
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, NULL, &p), GW_OK);
+    assert_prop(p, "compression.type", "zstd");
+    assert_prop(p, "max.in.flight.requests.per.connection", "2");
+    gw_producer_free(p);
+
+    k.compression = GW_CFG_COMPRESSION_NONE;
+    k.produce_in_flight = 1;
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, NULL, &p), GW_OK);
+    assert_prop(p, "compression.type", "none");
+    assert_prop(p, "max.in.flight.requests.per.connection", "1");
+    gw_producer_free(p);
+
+    k.compression = GW_CFG_COMPRESSION_LZ4;
+    k.properties[0] = "compression.type=snappy";
+    k.properties[1] = "max.in.flight.requests.per.connection=5";
+    k.property_count = 2;
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, NULL, &p), GW_OK);
+    assert_prop(p, "compression.type", "snappy");
+    assert_prop(p, "max.in.flight.requests.per.connection", "5");
+    gw_producer_free(p);
+
+    /* every name the config accepts is one librdkafka takes */
+    for (int c = GW_CFG_COMPRESSION_NONE; c <= GW_CFG_COMPRESSION_ZSTD; c++) {
+        gw_kafka_config kc = {.client_id = "t", .compression = (gw_cfg_compression)c};
+        assert_int_equal(gw_producer_new(&kc, "127.0.0.1:1", NULL, NULL, &p), GW_OK);
+        assert_prop(p, "compression.type", gw_cfg_compression_name((gw_cfg_compression)c));
+        gw_producer_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_property_and_env_secrets),
         cmocka_unit_test(test_defer_and_tick),
+        cmocka_unit_test(test_compression_and_in_flight),
         cmocka_unit_test(test_refused_resend_goes_to_the_hook),
         cmocka_unit_test(test_permanent_errors),
     };
