@@ -47,7 +47,7 @@ static void assert_unique(char (*ids)[37], size_t n)
 static void test_format_and_unique(void **state)
 {
     (void)state;
-    char (*ids)[37] = malloc((size_t)N_IDS * 37);
+    char(*ids)[37] = malloc((size_t)N_IDS * 37);
     assert_non_null(ids);
     unsigned seen[36] = {0};
     for (size_t i = 0; i < N_IDS; i++) {
@@ -66,7 +66,7 @@ static void test_format_and_unique(void **state)
 
 static void *thread_ids(void *arg)
 {
-    char (*ids)[37] = arg;
+    char(*ids)[37] = arg;
     for (size_t i = 0; i < N_THREAD_IDS; i++)
         gw_uuid4(ids[i]);
     return NULL;
@@ -76,7 +76,7 @@ static void *thread_ids(void *arg)
 static void test_threads_unique(void **state)
 {
     (void)state;
-    char (*ids)[37] = malloc((size_t)N_THREADS * N_THREAD_IDS * 37);
+    char(*ids)[37] = malloc((size_t)N_THREADS * N_THREAD_IDS * 37);
     assert_non_null(ids);
     pthread_t t[N_THREADS];
     for (int i = 0; i < N_THREADS; i++)
