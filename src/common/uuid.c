@@ -2,7 +2,6 @@
 #include "common/uuid.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/random.h>

@@ -1,10 +1,11 @@
 /*
  * producer: the worker's Kafka producer. It owns the librdkafka producer
  * handle and its configuration (idempotent, acks=all, linger, compression,
- * produce requests in flight, large batches), hands every delivery report to a hook with the
- * message's opaque, and produces: one message with headers (gw_producer_send), a failed message
- * again (gw_producer_republish). gw_producer_dlq_headers builds the header set of a DLQ record and
- * says how much of the message fits.
+ * produce requests in flight, large batches), hands every delivery report
+ * to a hook with the message's opaque, and produces: one message with
+ * headers (gw_producer_send), a failed message again
+ * (gw_producer_republish). gw_producer_dlq_headers builds the header set of
+ * a DLQ record and says how much of the message fits.
  *
  * Usage: gw_producer_new(); join gw_producer_queue() to the loop (loop/kq.h)
  * and call gw_producer_poll() when it is readable (delivery reports run from
