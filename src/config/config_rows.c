@@ -248,9 +248,9 @@ static const gw_cfg_row top_rows[] = {
       "Producer batching delay (0: send at once; under load batches still form)"),
     E("kafka.compression", kafka.compression, gw_cfg_compression, compression_names, "lz4",
       "Compression of responses, chunks, usage and DLQ records (librdkafka compression.type)"),
-    I("kafka.produce_in_flight", kafka.produce_in_flight, 1, 5, "2",
+    I("kafka.produce_in_flight", kafka.produce_in_flight, 1, 5, "3",
       "Produce requests in flight per broker connection (max.in.flight.requests.per."
-      "connection); above 2, librdkafka's broker thread spins while a partition waits"),
+      "connection); at 5 librdkafka's broker thread spins while a partition waits"),
     E("kafka.framing", kafka.framing, gw_cfg_framing, framing_names, "auto",
       "How requests are framed; auto detects each message"),
     E("kafka.output_framing", kafka.output_framing, gw_cfg_framing, framing_names, "single_object",
