@@ -54,6 +54,12 @@ typedef enum { GW_MT_COUNTER, GW_MT_GAUGE, GW_MT_HISTOGRAM } gw_metric_type;
       "deployment", NULL, NULL)                                                                    \
     X(IN_FLIGHT, "modelgw_in_flight_requests", GAUGE, "Requests held by this worker.", 0, NULL,    \
       NULL, NULL)                                                                                  \
+    X(TXN_ENDING, "modelgw_txn_commit_in_progress_seconds", GAUGE,                                 \
+      "kafka.transactional: how long the end of the transaction under way has taken (0: none).",   \
+      0, NULL, NULL, NULL)                                                                         \
+    X(TXN_HELD, "modelgw_txn_held_outputs", GAUGE,                                                 \
+      "kafka.transactional: outputs held until the transaction under way has ended.", 0, NULL,     \
+      NULL, NULL)                                                                                  \
     X(PAUSED_PARTITIONS, "modelgw_paused_partitions", GAUGE,                                       \
       "Assigned partitions currently paused, by tier.", 1, "tier", NULL, NULL)                     \
     X(CONSUMER_LAG, "modelgw_consumer_lag_messages", GAUGE,                                        \

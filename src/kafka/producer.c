@@ -2,6 +2,7 @@
 #include "kafka/producer.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,26 @@ struct gw_producer {
     gw_producer_hooks hooks;
     gw_deferred *deferred; /* unordered; short (only failed outputs) */
     size_t deferred_count;
+    /* Transactional: messages sent while a transaction ends (gw_producer_hold),
+     * in the order sent; due_ms unused. Sent by gw_producer_release. */
+    gw_deferred *held_head, *held_tail;
+    size_t held_count, held_bytes;
+    bool holding;
+    /* Delivery reports as events (transactional): librdkafka's flush inside
+     * commit and abort then waits for them instead of serving callbacks on the
+     * thread that calls it (rd_kafka_flush in RD_KAFKA_DR_MODE_EVENT). */
+    bool dr_events;
     bool transactional;          /* made with a transactional.id */
     bool txn_open;               /* begun, not yet committed or aborted */
     bool txn_dead;               /* a transaction call ended in GW_TXN_FATAL: no more calls */
     rd_kafka_resp_err_t refusal; /* why the last failed gw_producer_send was refused */
 };
 
-enum { GW_TXN_INIT_MS = 30000, GW_TXN_RETRY_PAUSE_NS = 100 * 1000 * 1000 };
+enum {
+    GW_TXN_INIT_MS = 30000,
+    GW_TXN_RETRY_PAUSE_NS = 100 * 1000 * 1000,
+    GW_EVENTS_BUDGET = 4096, /* events served per gw_producer_poll */
+};
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -95,7 +109,11 @@ gw_err gw_producer_new(const gw_kafka_config *k, const char *bootstrap,
     }
     rd_kafka_conf_set_error_cb(c, on_error);
     rd_kafka_conf_set_opaque(c, p);
-    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    p->dr_events = transactional_id != NULL;
+    if (p->dr_events)
+        rd_kafka_conf_set_events(c, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR);
+    else
+        rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     char err[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (p->rk == NULL) {
@@ -130,9 +148,53 @@ static bool txn_begin(gw_producer *p)
     return true;
 }
 
+static void deferred_free(gw_deferred *d);
+
+/* A message sent while a transaction ends: copied, sent by
+ * gw_producer_release in the order held. Takes headers. */
+static gw_err hold(gw_producer *p, const char *topic, const void *key, size_t key_len,
+                   const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque)
+{
+    gw_deferred *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        goto fail;
+    d->topic = strdup(topic);
+    d->key = key_len > 0 ? malloc(key_len) : NULL;
+    d->val = len > 0 ? malloc(len) : NULL;
+    d->hdrs = headers;
+    headers = NULL;
+    if (d->topic == NULL || (key_len > 0 && d->key == NULL) || (len > 0 && d->val == NULL))
+        goto fail;
+    if (key_len > 0)
+        memcpy(d->key, key, key_len);
+    if (len > 0)
+        memcpy(d->val, val, len);
+    d->key_len = key_len;
+    d->len = len;
+    d->opaque = opaque;
+    if (p->held_tail != NULL)
+        p->held_tail->next = d;
+    else
+        p->held_head = d;
+    p->held_tail = d;
+    p->held_count++;
+    p->held_bytes += len + key_len;
+    return GW_OK;
+fail:
+    if (d != NULL)
+        deferred_free(d);
+    if (headers != NULL)
+        rd_kafka_headers_destroy(headers);
+    p->refusal = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    GW_ERROR("produce_failed", "topic", topic, "error", "out of memory holding the output");
+    return GW_E_NOMEM;
+}
+
 gw_err gw_producer_send(gw_producer *p, const char *topic, const void *key, size_t key_len,
                         const void *val, size_t len, rd_kafka_headers_t *headers, void *opaque)
 {
+    if (p->holding)
+        return hold(p, topic, key, key_len, val, len, headers, opaque);
     rd_kafka_resp_err_t err =
         !txn_begin(p) ? RD_KAFKA_RESP_ERR__STATE
         : headers != NULL
@@ -297,14 +359,79 @@ size_t gw_producer_deferred(const gw_producer *p)
     return p != NULL ? p->deferred_count : 0;
 }
 
+void gw_producer_hold(gw_producer *p)
+{
+    p->holding = true;
+}
+
+size_t gw_producer_held(const gw_producer *p, size_t *bytes)
+{
+    if (bytes != NULL)
+        *bytes = p != NULL ? p->held_bytes : 0;
+    return p != NULL ? p->held_count : 0;
+}
+
+void gw_producer_release(gw_producer *p, bool (*keep)(void *ud, void *opaque), void *ud)
+{
+    p->holding = false;
+    /* detached first: a hook below may send (a replacement), which must not
+     * land behind messages still to be released */
+    gw_deferred *d = p->held_head;
+    p->held_head = p->held_tail = NULL;
+    p->held_count = p->held_bytes = 0;
+    while (d != NULL) {
+        gw_deferred *next = d->next;
+        if (keep == NULL || keep(ud, d->opaque)) {
+            rd_kafka_headers_t *h = d->hdrs;
+            d->hdrs = NULL; /* gw_producer_send owns them now */
+            if (gw_producer_send(p, d->topic, d->key, d->key_len, d->val, d->len, h, d->opaque) !=
+                    GW_OK &&
+                p->hooks.refused != NULL)
+                p->hooks.refused(p->hooks.ud, d->opaque, p->refusal, d->topic, d->key, d->key_len,
+                                 d->val, d->len);
+        }
+        deferred_free(d);
+        d = next;
+    }
+}
+
 bool gw_producer_fatal(gw_producer *p)
 {
     return rd_kafka_fatal_error(p->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+/* One event of the main queue (dr_events): delivery reports to the hook,
+ * errors as the error callback would have them. */
+static void serve_event(gw_producer *p, rd_kafka_event_t *ev)
+{
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_DR: {
+        const rd_kafka_message_t *m;
+        while ((m = rd_kafka_event_message_next(ev)) != NULL)
+            on_delivery(p->rk, m, p);
+        break;
+    }
+    case RD_KAFKA_EVENT_ERROR: {
+        rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
+        on_error(p->rk, rd_kafka_event_error_is_fatal(ev) ? RD_KAFKA_RESP_ERR__FATAL : (int)err,
+                 rd_kafka_event_error_string(ev), p);
+        break;
+    }
+    default:
+        break;
+    }
+    rd_kafka_event_destroy(ev);
+}
+
 void gw_producer_poll(gw_producer *p)
 {
-    rd_kafka_poll(p->rk, 0);
+    if (!p->dr_events) {
+        rd_kafka_poll(p->rk, 0);
+        return;
+    }
+    rd_kafka_event_t *ev;
+    for (int i = 0; i < GW_EVENTS_BUDGET && (ev = rd_kafka_queue_poll(p->pq, 0)) != NULL; i++)
+        serve_event(p, ev);
 }
 
 rd_kafka_queue_t *gw_producer_queue(gw_producer *p)
@@ -314,7 +441,12 @@ rd_kafka_queue_t *gw_producer_queue(gw_producer *p)
 
 int gw_producer_outq_len(gw_producer *p)
 {
-    return rd_kafka_outq_len(p->rk) + (int)p->deferred_count;
+    return rd_kafka_outq_len(p->rk) + (int)p->deferred_count + (int)p->held_count;
+}
+
+int gw_producer_inflight(gw_producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
 }
 
 rd_kafka_t *gw_producer_handle(gw_producer *p)
@@ -334,9 +466,25 @@ bool gw_producer_txn_open(const gw_producer *p)
     return p != NULL && p->txn_open;
 }
 
+static int64_t mono_ns(void);
+
 void gw_producer_flush(gw_producer *p, int timeout_ms)
 {
-    rd_kafka_flush(p->rk, timeout_ms);
+    if (!p->dr_events) {
+        rd_kafka_flush(p->rk, timeout_ms);
+        return;
+    }
+    /* librdkafka's flush would wait for this thread to serve the reports */
+    (void)rd_kafka_flush(p->rk, 0); /* wakes the brokers: linger ends now */
+    int64_t end_ns = mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (rd_kafka_outq_len(p->rk) > 0) {
+        int64_t left_ms = (end_ns - mono_ns()) / 1000000;
+        if (left_ms <= 0)
+            break;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(p->pq, left_ms < 10 ? (int)left_ms : 10);
+        if (ev != NULL)
+            serve_event(p, ev);
+    }
 }
 
 static void txn_log(const char *step, const rd_kafka_error_t *e)
@@ -346,35 +494,6 @@ static void txn_log(const char *step, const rd_kafka_error_t *e)
             rd_kafka_error_txn_requires_abort(e) ? "true" : "false");
 }
 
-/* The producer cannot end its transaction: every later call fails at once
- * (the broker, or the next producer with this id, ends it). */
-static gw_txn_result txn_dead(gw_producer *p)
-{
-    p->txn_dead = true;
-    return GW_TXN_FATAL;
-}
-
-gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms)
-{
-    if (p->txn_dead)
-        return GW_TXN_FATAL;
-    if (!p->txn_open)
-        return GW_TXN_OK;
-    for (int tries = 0; tries < 2; tries++) {
-        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, timeout_ms);
-        if (e == NULL) {
-            p->txn_open = false;
-            return GW_TXN_OK;
-        }
-        txn_log("abort", e);
-        bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
-        rd_kafka_error_destroy(e);
-        if (!retry)
-            break;
-    }
-    return txn_dead(p);
-}
-
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -382,61 +501,119 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t gw_producer_mono_ns(void)
+{
+    return mono_ns();
+}
+
+/* The time one call may take: what is left before the deadline, at most
+ * GW_PRODUCER_TXN_CALL_MS, at least 100 ms. */
+static int call_ms(const _Atomic int64_t *deadline_ns)
+{
+    int64_t left_ms = (atomic_load(deadline_ns) - mono_ns()) / 1000000;
+    return left_ms < 100                       ? 100
+           : left_ms > GW_PRODUCER_TXN_CALL_MS ? GW_PRODUCER_TXN_CALL_MS
+                                               : (int)left_ms;
+}
+
+static bool past(const _Atomic int64_t *deadline_ns)
+{
+    return mono_ns() >= atomic_load(deadline_ns);
+}
+
+static void retry_pause(void)
+{
+    struct timespec pause = {0, GW_TXN_RETRY_PAUSE_NS};
+    nanosleep(&pause, NULL);
+}
+
+/* Abort, retried while retriable and time is left (at least twice). */
+static gw_txn_result abort_calls(gw_producer *p, _Atomic int64_t *deadline_ns)
+{
+    for (int tries = 0;; tries++) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, call_ms(deadline_ns));
+        if (e == NULL)
+            return GW_TXN_ABORTED;
+        txn_log("abort", e);
+        bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        if (!retry || (tries > 0 && past(deadline_ns)))
+            return GW_TXN_FATAL;
+        retry_pause();
+    }
+}
+
 /* One step of a commit, retried while its error is retriable and time is
- * left. NULL: done; else the last error (the caller's). */
+ * left (resumed: librdkafka continues the step in progress). NULL: done;
+ * else the last error (the caller's). */
 static rd_kafka_error_t *txn_step(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
                                   const rd_kafka_consumer_group_metadata_t *cgmd,
-                                  int64_t deadline_ns)
+                                  const _Atomic int64_t *deadline_ns)
 {
     for (;;) {
-        int64_t left_ms = (deadline_ns - mono_ns()) / 1000000;
-        int t = left_ms < 100 ? 100 : (int)left_ms;
+        int t = call_ms(deadline_ns);
         rd_kafka_error_t *e = offsets != NULL
                                   ? rd_kafka_send_offsets_to_transaction(p->rk, offsets, cgmd, t)
                                   : rd_kafka_commit_transaction(p->rk, t);
         if (e == NULL || !rd_kafka_error_is_retriable(e) || rd_kafka_error_txn_requires_abort(e) ||
-            rd_kafka_error_is_fatal(e) || mono_ns() >= deadline_ns)
+            rd_kafka_error_is_fatal(e) || past(deadline_ns))
             return e;
         txn_log(offsets != NULL ? "send_offsets" : "commit", e);
         rd_kafka_error_destroy(e);
-        /* a timeout used up its wait; anything else failed at once: pause */
-        struct timespec pause = {0, GW_TXN_RETRY_PAUSE_NS};
-        nanosleep(&pause, NULL);
+        retry_pause(); /* a timeout used up its wait; anything else failed at once */
     }
 }
 
-gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
-                                     const rd_kafka_consumer_group_metadata_t *cgmd, int timeout_ms)
+gw_txn_result gw_producer_txn_calls(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
+                                    const rd_kafka_consumer_group_metadata_t *cgmd, bool commit,
+                                    _Atomic int64_t *deadline_ns)
 {
-    bool any_offsets = offsets != NULL && offsets->cnt > 0;
-    if (p->txn_dead)
-        return GW_TXN_FATAL;
-    if (!p->txn_open && !any_offsets)
-        return GW_TXN_OK;
-    if (!txn_begin(p))
-        return txn_dead(p);
-    int64_t deadline_ns = mono_ns() + (int64_t)timeout_ms * 1000000;
+    if (!commit)
+        return abort_calls(p, deadline_ns);
     const char *step = "send_offsets";
-    rd_kafka_error_t *e = any_offsets ? txn_step(p, offsets, cgmd, deadline_ns) : NULL;
+    rd_kafka_error_t *e =
+        offsets != NULL && offsets->cnt > 0 ? txn_step(p, offsets, cgmd, deadline_ns) : NULL;
     if (e == NULL) {
         step = "commit";
         e = txn_step(p, NULL, NULL, deadline_ns);
     }
-    if (e == NULL) {
-        p->txn_open = false;
+    if (e == NULL)
         return GW_TXN_OK;
-    }
     txn_log(step, e);
     /* A commit still retriable at the deadline is in progress: it can only
-     * be resumed, not aborted (offsets not yet sent can be). The broker (or the next producer with
-     * this transactional.id) finishes it either way, atomically. */
+     * be resumed, not aborted (offsets not yet sent can be). The broker (or
+     * the next producer with this transactional.id) finishes it either way,
+     * atomically. */
     bool stuck = rd_kafka_error_is_fatal(e) ||
                  (strcmp(step, "commit") == 0 && rd_kafka_error_is_retriable(e) &&
                   !rd_kafka_error_txn_requires_abort(e));
     rd_kafka_error_destroy(e);
     if (stuck)
-        return txn_dead(p);
-    return gw_producer_txn_abort(p, timeout_ms) == GW_TXN_OK ? GW_TXN_ABORTED : GW_TXN_FATAL;
+        return GW_TXN_FATAL;
+    /* the abort gets a call of its own even when the commit used the time */
+    int64_t floor_ns = mono_ns() + (int64_t)GW_PRODUCER_TXN_CALL_MS * 1000000;
+    if (atomic_load(deadline_ns) < floor_ns)
+        atomic_store(deadline_ns, floor_ns);
+    return abort_calls(p, deadline_ns);
+}
+
+bool gw_producer_txn_prepare(gw_producer *p, bool any_offsets)
+{
+    if (p->txn_dead || (!p->txn_open && !any_offsets))
+        return false;
+    if (!txn_begin(p)) { /* logged */
+        p->txn_dead = true;
+        return false;
+    }
+    return true;
+}
+
+void gw_producer_txn_settle(gw_producer *p, gw_txn_result r)
+{
+    if (r == GW_TXN_FATAL)
+        p->txn_dead = true;
+    else
+        p->txn_open = false;
 }
 
 bool gw_producer_txn_dead(const gw_producer *p)
@@ -446,7 +623,7 @@ bool gw_producer_txn_dead(const gw_producer *p)
 
 void gw_producer_txn_give_up(gw_producer *p)
 {
-    (void)txn_dead(p);
+    p->txn_dead = true;
 }
 
 void gw_producer_free(gw_producer *p)
@@ -456,6 +633,11 @@ void gw_producer_free(gw_producer *p)
     while (p->deferred != NULL) {
         gw_deferred *d = p->deferred;
         p->deferred = d->next;
+        deferred_free(d);
+    }
+    while (p->held_head != NULL) {
+        gw_deferred *d = p->held_head;
+        p->held_head = d->next;
         deferred_free(d);
     }
     if (p->pq)

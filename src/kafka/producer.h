@@ -10,16 +10,23 @@
  * Usage: gw_producer_new(); join gw_producer_queue() to the loop (loop/kq.h)
  * and call gw_producer_poll() when it is readable (delivery reports run from
  * there); at shutdown wait for gw_producer_outq_len() to reach 0;
- * gw_producer_free() purges what is left. Loop thread only.
+ * gw_producer_free() purges what is left. Loop thread only, but for
+ * gw_producer_txn_calls().
  *
  * Transactions (kafka.transactional; docs/worker.md, "Exactly-once
  * outputs"): made with a transactional.id, the producer opens a transaction
  * at the first message sent after the last commit or abort
  * (rd_kafka_begin_transaction, local), and the owner ends it with
- * gw_producer_txn_commit() (the consumed offsets go in the same
- * transaction) or gw_producer_txn_abort(). Those calls block the calling
- * thread for at most their timeout; nothing may be sent meanwhile, which a
- * loop-thread caller gets for free.
+ * gw_producer_txn_calls() (the consumed offsets go in the same
+ * transaction), which blocks and is meant for a thread of its own
+ * (kafka/txn_thread.h): it touches only the librdkafka handle. Delivery
+ * reports of a transactional producer are events on the main queue
+ * (served by gw_producer_poll() on the loop), so librdkafka's flush inside
+ * commit and abort waits for the loop instead of running callbacks on the
+ * calling thread. While an end is under way the owner holds what is sent
+ * (gw_producer_hold(): librdkafka refuses a produce during a commit, and
+ * the offsets must cover every output the commit makes visible) and
+ * releases it afterwards, in order, into the next transaction.
  */
 #ifndef GW_KAFKA_PRODUCER_H
 #define GW_KAFKA_PRODUCER_H
@@ -27,6 +34,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "config/config.h"
@@ -121,6 +129,21 @@ size_t gw_producer_deferred(const gw_producer *p);
 /* The producer hit a fatal error (rd_kafka_fatal_error): nothing more can
  * be delivered through it. */
 bool gw_producer_fatal(gw_producer *p);
+/*
+ * Hold what gw_producer_send is given from now on: copied (headers taken),
+ * not produced, until gw_producer_release(). gw_producer_outq_len() counts
+ * them; gw_producer_inflight() does not.
+ */
+void gw_producer_hold(gw_producer *p);
+/* Messages held (0 for NULL); *bytes (may be NULL) their key and value bytes. */
+size_t gw_producer_held(const gw_producer *p, size_t *bytes);
+/*
+ * Stop holding and send the held messages in the order they were given.
+ * keep (NULL: all) decides per message opaque: false drops the message and
+ * the caller settles its opaque there (no report will come). A send that
+ * fails goes to hooks.refused, as for a deferred message.
+ */
+void gw_producer_release(gw_producer *p, bool (*keep)(void *ud, void *opaque), void *ud);
 /* Serve delivery reports and errors without waiting. */
 void gw_producer_poll(gw_producer *p);
 /* The producer's main queue (delivery reports). Owned by the producer. */
@@ -128,6 +151,9 @@ rd_kafka_queue_t *gw_producer_queue(gw_producer *p);
 /* Messages not yet acknowledged or failed (rd_kafka_outq_len), deferred
  * ones included. */
 int gw_producer_outq_len(gw_producer *p);
+/* Messages produced and not yet reported (rd_kafka_outq_len): no held or
+ * deferred ones. */
+int gw_producer_inflight(gw_producer *p);
 /* The librdkafka handle, for callers not yet on gw_producer_send. */
 rd_kafka_t *gw_producer_handle(gw_producer *p);
 /* ---- transactions ---- */
@@ -145,25 +171,38 @@ bool gw_producer_txn_open(const gw_producer *p);
 /* Wait up to timeout_ms for every message in flight to be acknowledged or
  * failed; their delivery reports are served from this call. */
 void gw_producer_flush(gw_producer *p, int timeout_ms);
+
+enum { GW_PRODUCER_TXN_CALL_MS = 10000 }; /* bound of one blocking transaction call */
+
+/* Owner's thread, before handing an end to gw_producer_txn_calls(): opens
+ * a transaction when only offsets are to be committed. False: nothing to
+ * end (none open and no offsets), or the producer is dead. */
+bool gw_producer_txn_prepare(gw_producer *p, bool any_offsets);
 /*
- * Commit the open transaction (one is begun when none is open and offsets
- * holds any), with offsets (NULL: none) sent to the group of cgmd first
- * (rd_kafka_send_offsets_to_transaction). Retriable errors (timeouts) are
- * retried until timeout_ms has passed (100 ms apart when they fail at once).
- * An abortable error aborts the transaction (GW_TXN_ABORTED, or GW_TXN_FATAL
- * when even the abort fails), and so does any other error but these two: a
- * fatal one, or a commit still retriable at the deadline (it can be resumed,
- * not aborted), is GW_TXN_FATAL. Every failure
- * is logged (txn_failed).
+ * The blocking calls that end the open transaction; any thread, never two
+ * at once, nothing produced meanwhile (gw_producer_hold). commit: offsets
+ * (NULL or empty: none) are sent to the group of cgmd
+ * (rd_kafka_send_offsets_to_transaction), then the transaction is
+ * committed; !commit: aborted. Retriable errors (timeouts: a broker away)
+ * are retried, the call resumed, each call at most GW_PRODUCER_TXN_CALL_MS,
+ * until *deadline_ns (CLOCK_MONOTONIC, gw_producer_mono_ns; re-read before
+ * every call, so another thread may bring it forward). An abortable error
+ * aborts (GW_TXN_ABORTED, or GW_TXN_FATAL when even the abort fails); a
+ * fatal error, or a commit still retriable at the deadline (it can be
+ * resumed, never aborted), is GW_TXN_FATAL. Every failure is logged
+ * (txn_failed). Touches nothing of p but the librdkafka handle: the owner
+ * applies the outcome with gw_producer_txn_settle().
  */
-gw_txn_result gw_producer_txn_commit(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
-                                     const rd_kafka_consumer_group_metadata_t *cgmd,
-                                     int timeout_ms);
-/* Abort the open transaction (its messages are purged and reported failed);
- * GW_TXN_OK when none was open. */
-gw_txn_result gw_producer_txn_abort(gw_producer *p, int timeout_ms);
+gw_txn_result gw_producer_txn_calls(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
+                                    const rd_kafka_consumer_group_metadata_t *cgmd, bool commit,
+                                    _Atomic int64_t *deadline_ns);
+/* Owner's thread: the outcome of gw_producer_txn_calls (no transaction
+ * open after OK or ABORTED; FATAL makes the producer dead). */
+void gw_producer_txn_settle(gw_producer *p, gw_txn_result r);
+/* CLOCK_MONOTONIC in ns, the clock of the deadlines above. */
+int64_t gw_producer_mono_ns(void);
 /* A transaction call returned GW_TXN_FATAL: the producer makes no more
- * transactional calls (each returns GW_TXN_FATAL at once) and sends nothing
+ * transactional calls (gw_producer_txn_prepare is false) and sends nothing
  * more; its open transaction is ended by the broker (transaction timeout) or
  * by the next producer with the same transactional.id. */
 bool gw_producer_txn_dead(const gw_producer *p);

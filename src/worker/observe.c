@@ -94,6 +94,10 @@ static void collect(gw_metrics *m, void *ud)
 {
     gw_observe *o = ud;
     gw_metric_set(m, GW_M_IN_FLIGHT, o->w->job_count);
+    if (gw_producer_transactional(o->w->prod)) {
+        gw_metric_set(m, GW_M_TXN_ENDING, (double)gw_worker_txn_ending_ms(o->w) / 1000.0);
+        gw_metric_set(m, GW_M_TXN_HELD, (double)gw_producer_held(o->w->prod, NULL));
+    }
     collect_partitions(o);
     collect_breakers(o);
     collect_fallbacks(o);
@@ -610,7 +614,24 @@ static json_t *not_ready_reasons(gw_observe *o)
         json_array_append_new(r, json_string("no partitions assigned"));
     if (o->group_err.err != RD_KAFKA_RESP_ERR_NO_ERROR)
         json_array_append_new(r, json_string("not authorised to join the consumer group"));
+    if (gw_worker_txn_ending_ms(w) >= GW_OBSERVE_TXN_STUCK_MS)
+        json_array_append_new(r, json_string("transaction commit waiting for Kafka"));
     return r;
+}
+
+/* kafka.transactional in /health: the counters, and the end under way
+ * (commit_in_progress, commit_phase flush or commit, commit_ms so far,
+ * held_outputs waiting for it). */
+static json_t *txn_json(gw_worker *w)
+{
+    static const char *const phases[] = {
+        [GW_TXN_IDLE] = "none", [GW_TXN_FLUSHING] = "flush", [GW_TXN_COMMITTING] = "commit"};
+    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:s, s:I, s:I}", "commits",
+                     (json_int_t)w->n.txn_commits, "aborts", (json_int_t)w->n.txn_aborts,
+                     "muted_outputs", (json_int_t)w->n.txn_muted, "held", (int)w->held_count,
+                     "commit_in_progress", w->txn_phase != GW_TXN_IDLE, "commit_phase",
+                     phases[w->txn_phase], "commit_ms", (json_int_t)gw_worker_txn_ending_ms(w),
+                     "held_outputs", (json_int_t)gw_producer_held(w->prod, NULL));
 }
 
 /*
@@ -644,11 +665,7 @@ static bool health_cb(void *ud, char **out)
     json_object_set_new(k, "consumer_resets", json_integer((json_int_t)w->n.consumer_resets));
     kafka_errors_json(o, k);
     if (gw_producer_transactional(w->prod))
-        json_object_set_new(k, "transactions",
-                            json_pack("{s:I, s:I, s:I, s:i}", "commits",
-                                      (json_int_t)w->n.txn_commits, "aborts",
-                                      (json_int_t)w->n.txn_aborts, "muted_outputs",
-                                      (json_int_t)w->n.txn_muted, "held", (int)w->held_count));
+        json_object_set_new(k, "transactions", txn_json(w));
     json_t *root = json_pack(
         "{s:s, s:s, s:b, s:b, s:o, s:s, s:{s:i}, s:{s:I, s:s}, s:{s:I, s:I, s:I}, s:o, s:o, "
         "s:{s:s, s:b}}",

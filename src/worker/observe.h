@@ -51,7 +51,12 @@ struct gw_tracer *gw_observe_tracer(gw_observe *o);
 uint16_t gw_observe_admin_port(const gw_observe *o);
 
 /* The consumer's statistics.interval.ms (kafka/consumer.h hooks). */
-enum { GW_OBSERVE_STATS_INTERVAL_MS = 2000 };
+enum {
+    GW_OBSERVE_STATS_INTERVAL_MS = 2000,
+    /* kafka.transactional: an end of a transaction under way this long makes
+     * /ready say not ready (a healthy broker takes a few ms) */
+    GW_OBSERVE_TXN_STUCK_MS = 10000,
+};
 /* One statistics JSON of the consumer, parsed on the loop (the consumer's
  * stats hook runs from its poll) into modelgw_consumer_lag_messages. NULL o
  * is ignored. */

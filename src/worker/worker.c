@@ -16,7 +16,8 @@
  *  - A tracker's run-ahead never exceeds its window (gw_offsets_capacity);
  *    intake pauses the partition at kafka.max_partition_runahead, below it.
  *  - kafka.transactional: offsets are committed only in the producer's
- *    transaction, with the outputs of the work they cover (txn_end); a job
+ *    transaction, with the outputs of the work they cover (txn_seal,
+ *    txn_end_sync); a job
  *    whose partition's generation moved on produces nothing
  *    (gw_worker_output_muted), so no output is committed twice.
  */
@@ -30,6 +31,7 @@
 #include <sys/time.h>
 
 #include "common/log.h"
+#include "kafka/txn_thread.h"
 #include "worker/pipeline.h"
 #include "worker/register_outputs.h"
 #include "worker/worker_private.h"
@@ -39,7 +41,10 @@ enum {
     INTAKE_BUDGET = 512,
     GW_FENCE_WINDOW_MIN_MS = 30000, /* fenced again within this: another process has the id */
     GW_TOPIC_DESCRIBE_MS = 5000,
-    GW_TXN_CALL_MS = 10000, /* bound of each blocking transaction call (flush, commit, abort) */
+    GW_TXN_STUCK_MS = GW_OBSERVE_TXN_STUCK_MS, /* an end this long: txn_commit_deferred */
+    /* held outputs (a commit under way) past which intake stops */
+    GW_TXN_HELD_MAX = 16384,
+    GW_TXN_HELD_MAX_BYTES = 64 << 20,
     /* a delivery report waits at most this for the loop to wake by itself:
      * it frees a slot and completes an offset, neither urgent by a few ms;
      * above 100 req/s the loop wakes for the next request sooner */
@@ -276,12 +281,15 @@ static bool serve_consumer(void *ud)
  * nothing is paused for capacity, so nothing prefetched is thrown away.
  * Returns true when the budget ran out with work left.
  */
+static bool txn_held_full(gw_worker *w);
+static void txn_try_commit(gw_worker *w);
+
 static bool serve_tiers(void *ud)
 {
     gw_worker *w = ud;
     w->n.consumer_wakeups++;
     for (int i = 0; i < INTAKE_BUDGET; i++) {
-        if (w->run != GW_RUN_RUNNING)
+        if (w->run != GW_RUN_RUNNING || txn_held_full(w))
             return false;
         apply_capacity(w);
         rd_kafka_message_t *m = NULL;
@@ -302,6 +310,8 @@ static bool serve_producer(void *ud)
     w->n.producer_serves++; /* once per loop iteration or timer: lazy, see kq.h */
     if (w->prod != NULL)
         gw_producer_poll(w->prod);
+    if (w->txn_phase == GW_TXN_FLUSHING)
+        txn_try_commit(w);
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     return false;
@@ -311,7 +321,8 @@ static bool serve_producer(void *ud)
 static bool producer_pending(void *ud)
 {
     gw_worker *w = ud;
-    return w->prod != NULL && gw_producer_outq_len(w->prod) > 0;
+    return w->prod != NULL &&
+           (gw_producer_inflight(w->prod) > 0 || gw_producer_deferred(w->prod) > 0);
 }
 
 /* ---- transactions (kafka.transactional) ------------------------------------------ */
@@ -408,92 +419,231 @@ static void txn_fatal(gw_worker *w)
     gw_worker_stop(w);
 }
 
-/* The commit half of txn_end: flush (delivery reports finish jobs), then the
- * done offsets and the outputs in one commit. When the flush left outputs
- * unacknowledged (a broker away), their requests are not done yet, so the
- * offsets would not cover outputs the commit makes visible: nothing is
- * committed (*deferred; the transaction stays open). */
-static gw_txn_result txn_commit(gw_worker *w, bool *deferred)
+/* How long an end may take before /ready says so, and txn_commit_deferred is
+ * logged: a healthy broker ends a transaction in a few ms. */
+int64_t gw_worker_txn_ending_ms(const gw_worker *w)
 {
-    uint64_t t0_ns = uv_hrtime();
-    gw_producer_flush(w->prod, GW_TXN_CALL_MS);
-    uint64_t t1_ns = uv_hrtime();
-    *deferred = gw_producer_outq_len(w->prod) > 0;
-    if (*deferred) {
-        char n[16];
-        snprintf(n, sizeof n, "%d", gw_producer_outq_len(w->prod));
-        GW_WARN("txn_commit_deferred", "unacknowledged", n, "action",
-                "the transaction stays open: committed once every output is acknowledged");
-        return GW_TXN_OK;
+    if (w->txn_phase == GW_TXN_IDLE)
+        return 0;
+    int64_t ms = gw_worker_now_ms(w) - w->txn_since_ms;
+    return ms > 0 ? ms : 1;
+}
+
+/* A held output, when the end is over: kept (produced into the next
+ * transaction) while its job may still publish; else dropped and settled as
+ * unacknowledged: its partition was revoked or rewound (the next reader
+ * answers it), or is being given up, or the worker is done. */
+static bool held_keep(void *ud, void *opaque)
+{
+    gw_worker *w = ud;
+    gw_job *job = opaque;
+    bool keep = !w->txn_drop_held && w->run != GW_RUN_DONE &&
+                (job == NULL || !gw_worker_output_muted(w, job));
+    if (!keep && job != NULL) {
+        w->n.txn_muted++;
+        gw_job_delivered(job, false);
     }
-    rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
-    rd_kafka_consumer_group_metadata_t *md =
-        offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
-    bool open = gw_producer_txn_open(w->prod) || offs != NULL;
-    gw_txn_result r = gw_producer_txn_commit(w->prod, offs, md, GW_TXN_CALL_MS);
-    if (r == GW_TXN_OK && open) {
-        gw_consumer_txn_committed(w->consumer, offs);
+    return keep;
+}
+
+static void txn_release_held(gw_worker *w)
+{
+    gw_producer_release(w->prod, held_keep, w);
+    if (w->run == GW_RUN_RUNNING)
+        gw_kq_kick(&w->tkq[GW_TIER_HIGH]); /* intake may have stopped on the held bound */
+}
+
+static void txn_count(gw_worker *w, gw_txn_result r, const rd_kafka_topic_partition_list_t *offs)
+{
+    uint64_t us = (uv_hrtime() - w->txn_t0_ns) / 1000;
+    w->n.txn_us_total += us;
+    if (us > w->n.txn_us_max)
+        w->n.txn_us_max = us;
+    if (r == GW_TXN_OK)
         w->n.txn_commits++;
-    }
-    if (open && gw_log_get_level() <= GW_LOG_DEBUG) {
-        char f[24], c[24], n[16];
-        snprintf(f, sizeof f, "%.1f", (double)(t1_ns - t0_ns) / 1e6);
-        snprintf(c, sizeof c, "%.1f", (double)(uv_hrtime() - t1_ns) / 1e6);
+    if (gw_log_get_level() <= GW_LOG_DEBUG) {
+        char e[24], n[16];
+        snprintf(e, sizeof e, "%.1f", (double)us / 1000.0);
         snprintf(n, sizeof n, "%d", offs != NULL ? offs->cnt : 0);
-        GW_DEBUG("txn_committed", "flush_ms", f, "commit_ms", c, "partitions", n, "ok",
+        GW_DEBUG("txn_committed", "end_ms", e, "partitions", n, "ok",
                  r == GW_TXN_OK ? "true" : "false");
     }
-    if (md != NULL)
-        rd_kafka_consumer_group_metadata_destroy(md);
-    if (offs != NULL)
-        rd_kafka_topic_partition_list_destroy(offs);
-    return r;
 }
 
 /*
- * End the open transaction. commit: wait for every output in flight (the
- * delivery reports finish their jobs, so their offsets are done), then
- * commit the outputs with the done offsets (fenced by the group generation).
- * Otherwise, or when the commit hits an abortable error, abort it. tick: the
- * commit interval's end, which may leave the transaction open when outputs
- * are still unacknowledged, and after an abort sends the assigned partitions
- * back to their last committed offsets; else (revoke, handle replaced, exit)
- * the partitions are being given up: what cannot be committed now is
- * aborted. It blocks the loop (each call at most GW_TXN_CALL_MS): nothing is
- * produced meanwhile.
+ * The outcome of an end (the transaction thread's, on the loop): OK marks
+ * the offsets committed; ABORTED sends the partitions back to their last
+ * committed offsets (not while they are being given up: txn_sync); FATAL
+ * stops the worker. Then the held outputs go out (or are dropped) and the
+ * next transaction may begin.
  */
-static void txn_end(gw_worker *w, bool commit, bool tick)
+static void on_txn_done(void *ud, gw_txn_result r, const rd_kafka_topic_partition_list_t *offs)
 {
-    if (!gw_producer_transactional(w->prod) || w->txn_busy || gw_producer_txn_dead(w->prod))
-        return;
-    w->txn_busy = true;
-    w->txn_last_ms = gw_worker_now_ms(w);
-    uint64_t t0_ns = uv_hrtime();
-    gw_txn_result r = GW_TXN_OK;
-    bool deferred = false;
-    if (commit)
-        r = txn_commit(w, &deferred);
-    if ((!commit || (deferred && !tick)) && gw_producer_txn_open(w->prod)) {
-        r = gw_producer_txn_abort(w->prod, GW_TXN_CALL_MS) == GW_TXN_OK ? GW_TXN_ABORTED
-                                                                        : GW_TXN_FATAL;
-    }
+    gw_worker *w = ud;
+    gw_producer_txn_settle(w->prod, r);
+    txn_count(w, r, offs);
+    if (r == GW_TXN_OK && offs != NULL)
+        gw_consumer_txn_committed(w->consumer, offs);
     if (r == GW_TXN_ABORTED) {
         w->n.txn_aborts++;
         GW_WARN("txn_aborted", "action",
-                tick ? "serving the partitions again from the last commit"
-                     : "the partitions' next owner serves them from the last commit");
-        if (tick && gw_consumer_rewind(w->consumer) != GW_OK) {
+                !w->txn_sync ? "serving the partitions again from the last commit"
+                             : "the partitions' next owner serves them from the last commit");
+        if (!w->txn_sync && gw_consumer_rewind(w->consumer) != GW_OK) {
             gw_producer_txn_give_up(w->prod); /* where to resume is unknown: commit nothing */
             r = GW_TXN_FATAL;
         }
     }
-    uint64_t us = (uv_hrtime() - t0_ns) / 1000;
-    w->n.txn_us_total += us;
-    if (us > w->n.txn_us_max)
-        w->n.txn_us_max = us;
-    w->txn_busy = false;
+    w->txn_phase = GW_TXN_IDLE;
+    w->txn_last_ms = gw_worker_now_ms(w);
+    if (w->txn_sync) /* txn_end_sync decides what becomes of the held outputs */
+        w->txn_drop_held = w->txn_drop_held || r != GW_TXN_OK;
+    else
+        txn_release_held(w);
     if (r == GW_TXN_FATAL)
         txn_fatal(w);
+}
+
+/* FLUSHING: once every output in flight is reported (their jobs are done,
+ * so the offsets cover exactly what the transaction holds), the offsets and
+ * the commit go to the transaction thread, retried while the transaction
+ * can still commit (kafka.transaction_timeout_ms from the interval's end). */
+static void txn_try_commit(gw_worker *w)
+{
+    if (w->txn_phase != GW_TXN_FLUSHING)
+        return;
+    if (gw_producer_inflight(w->prod) > 0) {
+        int64_t ms = gw_worker_txn_ending_ms(w);
+        if (ms >= GW_TXN_STUCK_MS && !w->txn_wait_logged) {
+            char n[16];
+            snprintf(n, sizeof n, "%d", gw_producer_inflight(w->prod));
+            GW_WARN("txn_commit_deferred", "unacknowledged", n, "action",
+                    "the commit waits until every output is acknowledged; new outputs are held");
+            w->txn_wait_logged = true;
+        }
+        return;
+    }
+    rd_kafka_topic_partition_list_t *offs = gw_consumer_txn_offsets(w->consumer);
+    if (!gw_producer_txn_prepare(w->prod, offs != NULL)) {
+        if (offs != NULL)
+            rd_kafka_topic_partition_list_destroy(offs);
+        w->txn_phase = GW_TXN_IDLE; /* nothing to commit */
+        w->txn_last_ms = gw_worker_now_ms(w);
+        txn_release_held(w);
+        return;
+    }
+    rd_kafka_consumer_group_metadata_t *md =
+        offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
+    int64_t deadline_ns =
+        gw_producer_mono_ns() + (int64_t)w->cfg->kafka.transaction_timeout_ms * 1000000;
+    w->txn_phase = GW_TXN_COMMITTING;
+    bool ok = gw_txn_thread_submit(w->txn_thread, true, offs, md, deadline_ns);
+    assert(ok);
+    (void)ok;
+}
+
+/* The commit interval ended: hold new outputs, commit once the ones in
+ * flight are reported. The loop goes on meanwhile. */
+static void txn_seal(gw_worker *w)
+{
+    if (w->txn_phase != GW_TXN_IDLE || w->txn_sync || w->txn_thread == NULL ||
+        gw_producer_txn_dead(w->prod))
+        return;
+    w->txn_phase = GW_TXN_FLUSHING;
+    w->txn_since_ms = gw_worker_now_ms(w);
+    w->txn_t0_ns = uv_hrtime();
+    w->txn_wait_logged = false;
+    gw_producer_hold(w->prod);
+    txn_try_commit(w);
+}
+
+/* The loop waits for the transaction thread; false when it is still busy
+ * at the bound (its commit can only be resumed: the worker stops). */
+static bool txn_wait(gw_worker *w)
+{
+    uint64_t t0 = uv_hrtime();
+    gw_txn_thread_hurry(w->txn_thread,
+                        gw_producer_mono_ns() + (int64_t)GW_PRODUCER_TXN_CALL_MS * 1000000);
+    bool done = gw_txn_thread_wait(w->txn_thread, 3 * GW_PRODUCER_TXN_CALL_MS);
+    uint64_t us = (uv_hrtime() - t0) / 1000;
+    if (us > w->n.txn_loop_us_max)
+        w->n.txn_loop_us_max = us;
+    if (!done) {
+        GW_ERROR("txn_failed", "step", "wait", "error",
+                 "the transaction thread did not finish within its bound");
+        gw_producer_txn_give_up(w->prod);
+        txn_fatal(w);
+    }
+    return done;
+}
+
+/* The part of txn_end_sync after the end under way: flush on the loop
+ * (outputs sent meanwhile go into this transaction and are waited for
+ * too), then commit or abort through the thread and wait for it. */
+static void txn_end_now(gw_worker *w, bool commit)
+{
+    uint64_t t0 = uv_hrtime();
+    gw_producer_flush(w->prod, GW_PRODUCER_TXN_CALL_MS);
+    uint64_t us = (uv_hrtime() - t0) / 1000;
+    if (us > w->n.txn_loop_us_max)
+        w->n.txn_loop_us_max = us;
+    commit = commit && gw_producer_inflight(w->prod) == 0; /* else the offsets would not cover */
+    rd_kafka_topic_partition_list_t *offs = commit ? gw_consumer_txn_offsets(w->consumer) : NULL;
+    bool any = commit ? gw_producer_txn_prepare(w->prod, offs != NULL)
+                      : gw_producer_txn_open(w->prod) && !gw_producer_txn_dead(w->prod);
+    if (!any) {
+        if (offs != NULL)
+            rd_kafka_topic_partition_list_destroy(offs);
+        return;
+    }
+    rd_kafka_consumer_group_metadata_t *md =
+        offs != NULL ? gw_consumer_group_metadata(w->consumer) : NULL;
+    w->txn_phase = GW_TXN_COMMITTING;
+    w->txn_since_ms = gw_worker_now_ms(w);
+    w->txn_t0_ns = uv_hrtime();
+    gw_producer_hold(w->prod);
+    (void)gw_txn_thread_submit(w->txn_thread, commit, offs, md,
+                               gw_producer_mono_ns() + (int64_t)GW_PRODUCER_TXN_CALL_MS * 1000000);
+    (void)txn_wait(w);
+}
+
+/*
+ * End the open transaction now, the loop waiting (bounded), because the
+ * partitions are being given up: a revoke, a replaced consumer handle, the
+ * exit. commit: what is done goes in with its outputs; otherwise (a lost
+ * assignment, a fenced member, a drain that timed out) it is aborted. An
+ * end already under way is waited for first (its deadline brought forward;
+ * its outcome applied as usual, without a rewind); an abort or failure
+ * there leaves nothing to commit. Outputs held at the end are dropped: the
+ * partitions' next owner answers their requests.
+ */
+static void txn_end_sync(gw_worker *w, bool commit)
+{
+    if (!gw_producer_transactional(w->prod) || w->txn_thread == NULL || w->txn_sync)
+        return;
+    w->txn_sync = true;
+    w->txn_drop_held = false;
+    if (gw_producer_txn_dead(w->prod) || (w->txn_phase == GW_TXN_COMMITTING && !txn_wait(w)))
+        goto out;
+    /* an end still FLUSHING was not with the thread yet: this one takes over;
+     * the held outputs go into it (dropped after a failed end) */
+    w->txn_phase = GW_TXN_IDLE;
+    txn_release_held(w);
+    if (!gw_producer_txn_dead(w->prod))
+        txn_end_now(w, commit && !w->txn_drop_held);
+out:
+    w->txn_drop_held = true;
+    txn_release_held(w); /* what was held during the wait */
+    w->txn_drop_held = false;
+    w->txn_sync = false;
+}
+
+/* The held outputs reached their bound: intake stops until the end is over. */
+static bool txn_held_full(gw_worker *w)
+{
+    size_t bytes;
+    size_t n = gw_producer_held(w->prod, &bytes);
+    return n >= GW_TXN_HELD_MAX || bytes >= GW_TXN_HELD_MAX_BYTES;
 }
 
 /* Partitions are being revoked: what is done goes in the group with its
@@ -503,7 +653,7 @@ static void on_revoking(void *ud, bool lost)
 {
     gw_worker *w = ud;
     if (w->run != GW_RUN_DONE)
-        txn_end(w, !lost, false);
+        txn_end_sync(w, !lost);
 }
 
 /* The transactional.id: the prefix and the static member id, stable across
@@ -754,7 +904,7 @@ static void consumer_reset_step(gw_worker *w)
         bool fenced = gw_consumer_fenced(w->consumer);
         if (fenced)
             w->last_fence_ms = gw_worker_now_ms(w);
-        txn_end(w, !fenced, false); /* a fenced member cannot commit offsets */
+        txn_end_sync(w, !fenced); /* a fenced member cannot commit offsets */
         gw_consumer_give_up(w->consumer);
         gw_kq_close(&w->ckq);
         for (int t = 0; t < GW_TIER__COUNT; t++)
@@ -802,9 +952,11 @@ static void on_tick(uv_timer_t *t)
         gw_producer_tick(w->prod, gw_worker_now_ms(w)); /* outputs produced again after backoff */
     if (w->held_count > 0)
         release_stale(w);
-    if (gw_producer_transactional(w->prod) && w->run != GW_RUN_DONE &&
-        gw_worker_now_ms(w) - w->txn_last_ms >= w->cfg->kafka.commit_interval_ms)
-        txn_end(w, true, true); /* one transaction per commit interval */
+    if (w->txn_phase == GW_TXN_FLUSHING)
+        txn_try_commit(w);
+    else if (gw_producer_transactional(w->prod) && w->run != GW_RUN_DONE &&
+             gw_worker_now_ms(w) - w->txn_last_ms >= w->cfg->kafka.commit_interval_ms)
+        txn_seal(w); /* one transaction per commit interval */
     if (w->run == GW_RUN_DRAINING)
         maybe_finish_drain(w);
     else if (w->run == GW_RUN_RUNNING && w->consumer_reset == 0)
@@ -835,6 +987,10 @@ gw_err gw_worker_start(gw_worker *w)
     uv_timer_start(&w->tick_timer, on_tick, 100, 100);
     if (gw_observe_start(w->obs) != GW_OK)
         return GW_E_IO;
+    if (gw_producer_transactional(w->prod) &&
+        gw_txn_thread_new(w->loop, w->prod, on_txn_done, w, &w->txn_thread) != GW_OK)
+        return GW_E_IO;
+    w->txn_last_ms = gw_worker_now_ms(w);
     GW_INFO("worker_started", "bootstrap", w->bootstrap, "group", k->group_id, "high",
             k->topics.high, "normal", k->topics.normal, "low", k->topics.low);
     return GW_OK;
@@ -853,7 +1009,7 @@ static void on_drain_timer_closed(uv_handle_t *h)
 
 static void log_txn_counters(const gw_worker *w)
 {
-    char c[24], a[24], m[24], avg[24], max[24];
+    char c[24], a[24], m[24], avg[24], max[24], loop[24];
     const gw_worker_counters *n = &w->n;
     snprintf(c, sizeof c, "%" PRIu64, n->txn_commits);
     snprintf(a, sizeof a, "%" PRIu64, n->txn_aborts);
@@ -861,8 +1017,9 @@ static void log_txn_counters(const gw_worker *w)
     snprintf(avg, sizeof avg, "%.1f",
              n->txn_commits > 0 ? (double)n->txn_us_total / 1000.0 / (double)n->txn_commits : 0.0);
     snprintf(max, sizeof max, "%.1f", (double)n->txn_us_max / 1000.0);
+    snprintf(loop, sizeof loop, "%.1f", (double)n->txn_loop_us_max / 1000.0);
     GW_INFO("txn_stats", "commits", c, "aborts", a, "muted_outputs", m, "end_ms_avg", avg,
-            "end_ms_max", max);
+            "end_ms_max", max, "loop_wait_ms_max", loop);
 }
 
 static void finish_shutdown(gw_worker *w, bool drained)
@@ -876,7 +1033,7 @@ static void finish_shutdown(gw_worker *w, bool drained)
     /* Transactional: a drained worker commits its last transaction; after the
      * deadline, aborted jobs may have outputs in it: abort, the group serves
      * the interval again. */
-    txn_end(w, drained, false);
+    txn_end_sync(w, drained);
     rd_kafka_resp_err_t err = gw_consumer_commit_sync(w->consumer);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         GW_ERROR("final_commit_failed", "error", rd_kafka_err2str(err));
@@ -896,6 +1053,7 @@ static void finish_shutdown(gw_worker *w, bool drained)
     uv_close((uv_handle_t *)&w->tick_timer, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
+    gw_txn_thread_close(w->txn_thread);
     w->exit_code = drained && !w->fatal ? GW_EXIT_OK : GW_EXIT_FAILURE;
     char n[24], f[24], pz[24], rs[24], cw[24], pw[24];
     snprintf(n, sizeof n, "%" PRIu64, w->n.done);
@@ -913,8 +1071,8 @@ static void finish_shutdown(gw_worker *w, bool drained)
 
 static void maybe_finish_drain(gw_worker *w)
 {
-    if (w->run == GW_RUN_DRAINING && !w->txn_busy && w->job_count == 0 && w->bg_pending == 0 &&
-        gw_producer_outq_len(w->prod) == 0)
+    if (w->run == GW_RUN_DRAINING && w->txn_phase == GW_TXN_IDLE && !w->txn_sync &&
+        w->job_count == 0 && w->bg_pending == 0 && gw_producer_outq_len(w->prod) == 0)
         finish_shutdown(w, true);
 }
 
@@ -962,6 +1120,7 @@ void gw_worker_free(gw_worker *w)
         gw_job_free(j);
     }
     free(w->held);
+    gw_txn_thread_free(w->txn_thread); /* joined before the producer goes */
     gw_consumer_free(w->consumer);
     gw_producer_free(w->prod);
     if (w->providers)

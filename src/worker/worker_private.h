@@ -28,6 +28,7 @@
 #include "worker/worker_shared.h"
 
 typedef enum { GW_RUN_STARTING, GW_RUN_RUNNING, GW_RUN_DRAINING, GW_RUN_DONE } gw_run_state;
+typedef enum { GW_TXN_IDLE, GW_TXN_FLUSHING, GW_TXN_COMMITTING } gw_txn_phase;
 
 typedef struct {
     uint64_t received, dlq, invalid, expired, errors, succeeded, done, publish_failed;
@@ -39,7 +40,8 @@ typedef struct {
     uint64_t redo_sent, redo_dropped;  /* completions sent again; given up */
     uint64_t txn_commits, txn_aborts;  /* kafka.transactional: transactions ended */
     uint64_t txn_muted;                /* outputs of a job whose partition moved on, not sent */
-    uint64_t txn_us_total, txn_us_max; /* time the loop spent in txn_end (flush and commit) */
+    uint64_t txn_us_total, txn_us_max; /* ends, from the interval's end to the outcome */
+    uint64_t txn_loop_us_max;          /* longest the loop waited in a transaction's end */
 } gw_worker_counters;
 
 /*
@@ -123,8 +125,19 @@ struct gw_worker {
      * adapters closing (the next tick makes the new handle). */
     int consumer_reset;
     int64_t last_fence_ms; /* when the last fenced handle was replaced; 0 never */
-    int64_t txn_last_ms;   /* kafka.transactional: when the last transaction ended */
-    bool txn_busy;         /* inside txn_end (its flush serves delivery reports) */
+    /* kafka.transactional: how the open transaction ends (worker.c,
+     * "transactions"). IDLE: outputs are produced into it; FLUSHING: the
+     * interval ended, new outputs are held (gw_producer_hold) until every
+     * output in flight is reported; COMMITTING: the offsets and the commit
+     * are with the transaction thread, outputs still held. */
+    gw_txn_phase txn_phase;
+    struct gw_txn_thread *txn_thread; /* runs the blocking calls; NULL before start */
+    int64_t txn_last_ms;              /* when the last end finished (wall clock) */
+    int64_t txn_since_ms;             /* when the end under way began (FLUSHING) */
+    uint64_t txn_t0_ns;               /* the same, uv_hrtime */
+    bool txn_sync;                    /* inside txn_end_sync (revoke, reset, exit) */
+    bool txn_drop_held;               /* the held outputs' partitions are given up */
+    bool txn_wait_logged;             /* txn_commit_deferred logged for this end */
     /* Transactional: jobs suspended in PUBLISH until every earlier offset of
      * their partition has published (gw_worker_publish_turn); unordered, at
      * most job_count. */
@@ -154,6 +167,9 @@ bool gw_worker_publish_turn(gw_worker *w, gw_job *job);
  * clock): codec, providers, observability, shared state from the config. */
 gw_err gw_worker_new_offline(uv_loop_t *loop, const gw_config *cfg, gw_clock_fn clock,
                              void *clock_ud, gw_worker **out);
+/* kafka.transactional: ms the end of the transaction under way has taken
+ * so far; 0 when none is under way. */
+int64_t gw_worker_txn_ending_ms(const gw_worker *w);
 /* A background state write was acknowledged (drain bookkeeping). */
 void gw_worker_bg_settled(gw_worker *w);
 
