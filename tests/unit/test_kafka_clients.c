@@ -1,7 +1,8 @@
 /* Tests for kafka/kconf and kafka/producer without a broker: property values
  * of any length, secrets from the environment winning over kafka.properties,
- * and a failed message produced again later (gw_producer_defer, _tick) with
- * its key, value and headers intact. */
+ * a failed message produced again later (gw_producer_defer, _tick) with
+ * its key, value and headers intact, and messages held while a transaction
+ * ends (gw_producer_hold, _release). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +57,8 @@ typedef struct {
     char refused_topic[32], refused_val[32];
     void *refused_opaque;
     rd_kafka_resp_err_t refused_err;
+    char order[64]; /* values reported, in order */
+    int dropped;    /* held messages dropped by keep_not_b */
 } recorder;
 
 static void on_refused(void *ud, void *opaque, rd_kafka_resp_err_t err, const char *topic,
@@ -78,6 +81,8 @@ static void on_report(void *ud, const rd_kafka_message_t *m, void *opaque)
     r->opaque = opaque;
     snprintf(r->key, sizeof r->key, "%.*s", (int)m->key_len, (const char *)m->key);
     snprintf(r->val, sizeof r->val, "%.*s", (int)m->len, (const char *)m->payload);
+    size_t at = strlen(r->order);
+    snprintf(r->order + at, sizeof r->order - at, "%.*s,", (int)m->len, (const char *)m->payload);
     rd_kafka_headers_t *h = NULL;
     const void *hv = NULL;
     size_t hl = 0;
@@ -181,6 +186,74 @@ static void test_refused_resend_goes_to_the_hook(void **state)
     gw_producer_free(r.p);
 }
 
+static int tag_b;
+
+static bool keep_not_b(void *ud, void *opaque)
+{
+    recorder *r = ud;
+    if (opaque != &tag_b)
+        return true;
+    r->dropped++;
+    return false;
+}
+
+/* While a transaction ends the producer holds what it is given (nothing
+ * reaches librdkafka), and releases it in the order given, minus what the
+ * owner drops (a partition that moved on); the headers travel along. */
+static void test_hold_and_release(void **state)
+{
+    (void)state;
+    recorder r = {0};
+    gw_kafka_config k = {.client_id = "t", .linger_ms = 0};
+    gw_producer_hooks h = {.ud = &r, .delivered = on_report};
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &h, &r.p), GW_OK);
+    int tag_a, tag_c;
+    gw_producer_hold(r.p);
+    rd_kafka_headers_t *hd = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hd, "request_id", -1, "req-c", -1);
+    assert_int_equal(gw_producer_send(r.p, "t1", "ka", 2, "a", 1, NULL, &tag_a), GW_OK);
+    assert_int_equal(gw_producer_send(r.p, "t1", "kb", 2, "bb", 2, NULL, &tag_b), GW_OK);
+    assert_int_equal(gw_producer_send(r.p, "t1", "kc", 2, "ccc", 3, hd, &tag_c), GW_OK);
+    size_t bytes = 0;
+    assert_int_equal(gw_producer_held(r.p, &bytes), 3);
+    assert_int_equal(bytes, 6 + 6);
+    /* the drain waits for them (librdkafka's count also holds the error
+     * events of the absent broker: read it between two equal reads) */
+    int before, outq, after;
+    do {
+        before = gw_producer_inflight(r.p);
+        outq = gw_producer_outq_len(r.p);
+        after = gw_producer_inflight(r.p);
+    } while (before != after);
+    assert_int_equal(outq - before, 3);
+    /* nothing reached librdkafka: a purge reports nothing */
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    for (int i = 0; i < 5; i++)
+        rd_kafka_poll(gw_producer_handle(r.p), 10);
+    assert_int_equal(r.reports, 0);
+
+    gw_producer_release(r.p, keep_not_b, &r);
+    assert_int_equal(r.dropped, 1);
+    assert_int_equal(gw_producer_held(r.p, NULL), 0);
+    /* sent directly again once released */
+    assert_int_equal(gw_producer_send(r.p, "t1", "kd", 2, "d", 1, NULL, NULL), GW_OK);
+    rd_kafka_purge(gw_producer_handle(r.p), RD_KAFKA_PURGE_F_QUEUE);
+    wait_reports(&r, 3);
+    assert_string_equal(r.order, "a,ccc,d,"); /* in the order sent */
+    assert_string_equal(r.hdr, "");           /* the last (d) had none */
+    gw_producer_free(r.p);
+
+    /* held messages left at free are freed without a report */
+    recorder r2 = {0};
+    h.ud = &r2;
+    assert_int_equal(gw_producer_new(&k, "127.0.0.1:1", NULL, &h, &r2.p), GW_OK);
+    gw_producer_hold(r2.p);
+    assert_int_equal(gw_producer_send(r2.p, "t1", "k", 1, "v", 1, rd_kafka_headers_new(1), NULL),
+                     GW_OK);
+    gw_producer_free(r2.p);
+    assert_int_equal(r2.reports, 0);
+}
+
 /* Which output errors are replaced at once rather than produced again: what
  * no retry can mend (too large, missing or invalid topic, not authorised),
  * never what a broker outage or a leader move causes. */
@@ -263,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_defer_and_tick),
         cmocka_unit_test(test_compression_and_in_flight),
         cmocka_unit_test(test_refused_resend_goes_to_the_hook),
+        cmocka_unit_test(test_hold_and_release),
         cmocka_unit_test(test_permanent_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
