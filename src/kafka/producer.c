@@ -507,13 +507,11 @@ int64_t gw_producer_mono_ns(void)
 }
 
 /* The time one call may take: what is left before the deadline, at most
- * GW_PRODUCER_TXN_CALL_MS, at least 100 ms. */
-static int call_ms(const _Atomic int64_t *deadline_ns)
+ * max_ms, at least 100 ms. */
+static int call_ms(const _Atomic int64_t *deadline_ns, int max_ms)
 {
     int64_t left_ms = (atomic_load(deadline_ns) - mono_ns()) / 1000000;
-    return left_ms < 100                       ? 100
-           : left_ms > GW_PRODUCER_TXN_CALL_MS ? GW_PRODUCER_TXN_CALL_MS
-                                               : (int)left_ms;
+    return left_ms < 100 ? 100 : left_ms > max_ms ? max_ms : (int)left_ms;
 }
 
 static bool past(const _Atomic int64_t *deadline_ns)
@@ -528,10 +526,10 @@ static void retry_pause(void)
 }
 
 /* Abort, retried while retriable and time is left (at least twice). */
-static gw_txn_result abort_calls(gw_producer *p, _Atomic int64_t *deadline_ns)
+static gw_txn_result abort_calls(gw_producer *p, _Atomic int64_t *deadline_ns, int max_ms)
 {
     for (int tries = 0;; tries++) {
-        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, call_ms(deadline_ns));
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, call_ms(deadline_ns, max_ms));
         if (e == NULL)
             return GW_TXN_ABORTED;
         txn_log("abort", e);
@@ -548,10 +546,10 @@ static gw_txn_result abort_calls(gw_producer *p, _Atomic int64_t *deadline_ns)
  * else the last error (the caller's). */
 static rd_kafka_error_t *txn_step(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
                                   const rd_kafka_consumer_group_metadata_t *cgmd,
-                                  const _Atomic int64_t *deadline_ns)
+                                  const _Atomic int64_t *deadline_ns, int max_ms)
 {
     for (;;) {
-        int t = call_ms(deadline_ns);
+        int t = call_ms(deadline_ns, max_ms);
         rd_kafka_error_t *e = offsets != NULL
                                   ? rd_kafka_send_offsets_to_transaction(p->rk, offsets, cgmd, t)
                                   : rd_kafka_commit_transaction(p->rk, t);
@@ -566,16 +564,17 @@ static rd_kafka_error_t *txn_step(gw_producer *p, const rd_kafka_topic_partition
 
 gw_txn_result gw_producer_txn_calls(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
                                     const rd_kafka_consumer_group_metadata_t *cgmd, bool commit,
-                                    _Atomic int64_t *deadline_ns)
+                                    _Atomic int64_t *deadline_ns, int call_max_ms)
 {
     if (!commit)
-        return abort_calls(p, deadline_ns);
+        return abort_calls(p, deadline_ns, call_max_ms);
     const char *step = "send_offsets";
-    rd_kafka_error_t *e =
-        offsets != NULL && offsets->cnt > 0 ? txn_step(p, offsets, cgmd, deadline_ns) : NULL;
+    rd_kafka_error_t *e = offsets != NULL && offsets->cnt > 0
+                              ? txn_step(p, offsets, cgmd, deadline_ns, call_max_ms)
+                              : NULL;
     if (e == NULL) {
         step = "commit";
-        e = txn_step(p, NULL, NULL, deadline_ns);
+        e = txn_step(p, NULL, NULL, deadline_ns, call_max_ms);
     }
     if (e == NULL)
         return GW_TXN_OK;
@@ -591,10 +590,10 @@ gw_txn_result gw_producer_txn_calls(gw_producer *p, const rd_kafka_topic_partiti
     if (stuck)
         return GW_TXN_FATAL;
     /* the abort gets a call of its own even when the commit used the time */
-    int64_t floor_ns = mono_ns() + (int64_t)GW_PRODUCER_TXN_CALL_MS * 1000000;
+    int64_t floor_ns = mono_ns() + (int64_t)call_max_ms * 1000000;
     if (atomic_load(deadline_ns) < floor_ns)
         atomic_store(deadline_ns, floor_ns);
-    return abort_calls(p, deadline_ns);
+    return abort_calls(p, deadline_ns, call_max_ms);
 }
 
 bool gw_producer_txn_prepare(gw_producer *p, bool any_offsets)

@@ -172,7 +172,8 @@ bool gw_producer_txn_open(const gw_producer *p);
  * failed; their delivery reports are served from this call. */
 void gw_producer_flush(gw_producer *p, int timeout_ms);
 
-enum { GW_PRODUCER_TXN_CALL_MS = 10000 }; /* bound of one blocking transaction call */
+/* The bound of one blocking transaction call the worker makes. */
+enum { GW_PRODUCER_TXN_CALL_MS = 10000 };
 
 /* Owner's thread, before handing an end to gw_producer_txn_calls(): opens
  * a transaction when only offsets are to be committed. False: nothing to
@@ -184,7 +185,7 @@ bool gw_producer_txn_prepare(gw_producer *p, bool any_offsets);
  * (NULL or empty: none) are sent to the group of cgmd
  * (rd_kafka_send_offsets_to_transaction), then the transaction is
  * committed; !commit: aborted. Retriable errors (timeouts: a broker away)
- * are retried, the call resumed, each call at most GW_PRODUCER_TXN_CALL_MS,
+ * are retried, the call resumed, each call at most call_max_ms,
  * until *deadline_ns (CLOCK_MONOTONIC, gw_producer_mono_ns; re-read before
  * every call, so another thread may bring it forward). An abortable error
  * aborts (GW_TXN_ABORTED, or GW_TXN_FATAL when even the abort fails); a
@@ -195,7 +196,7 @@ bool gw_producer_txn_prepare(gw_producer *p, bool any_offsets);
  */
 gw_txn_result gw_producer_txn_calls(gw_producer *p, const rd_kafka_topic_partition_list_t *offsets,
                                     const rd_kafka_consumer_group_metadata_t *cgmd, bool commit,
-                                    _Atomic int64_t *deadline_ns);
+                                    _Atomic int64_t *deadline_ns, int call_max_ms);
 /* Owner's thread: the outcome of gw_producer_txn_calls (no transaction
  * open after OK or ABORTED; FATAL makes the producer dead). */
 void gw_producer_txn_settle(gw_producer *p, gw_txn_result r);

@@ -40,8 +40,8 @@ static void *thread_main(void *arg)
         if (!t->has_work)
             break;
         pthread_mutex_unlock(&t->mu);
-        gw_txn_result r =
-            gw_producer_txn_calls(t->prod, t->offsets, t->cgmd, t->commit, &t->deadline_ns);
+        gw_txn_result r = gw_producer_txn_calls(t->prod, t->offsets, t->cgmd, t->commit,
+                                                &t->deadline_ns, GW_PRODUCER_TXN_CALL_MS);
         pthread_mutex_lock(&t->mu);
         t->result = r;
         t->has_work = false;
