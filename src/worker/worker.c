@@ -16,10 +16,12 @@
  *  - A tracker's run-ahead never exceeds its window (gw_offsets_capacity);
  *    intake pauses the partition at kafka.max_partition_runahead, below it.
  *  - kafka.transactional: offsets are committed only in the producer's
- *    transaction, with the outputs of the work they cover (txn_seal,
- *    txn_end_sync); a job
- *    whose partition's generation moved on produces nothing
- *    (gw_worker_output_muted), so no output is committed twice.
+ *    transaction, with the outputs of the work they cover (txn_try_commit,
+ *    txn_end_sync); a job whose partition's generation moved on produces
+ *    nothing (gw_worker_output_muted), so no output is committed twice.
+ *  - kafka.transactional: only the transaction thread (kafka/txn_thread.h)
+ *    makes the blocking transaction calls; while one runs (txn_phase not
+ *    IDLE) the producer holds new outputs, released on the loop after it.
  */
 #include "worker/worker.h"
 
@@ -256,6 +258,9 @@ static void intake(gw_worker *w, const rd_kafka_message_t *m)
     gw_job_run(job, &jm);
 }
 
+static bool txn_held_full(gw_worker *w);
+static void txn_try_commit(gw_worker *w);
+
 /* The consumer queue: rebalances, errors, and the few messages fetched before
  * their partition was forwarded to its tier queue. */
 static bool serve_consumer(void *ud)
@@ -281,9 +286,6 @@ static bool serve_consumer(void *ud)
  * nothing is paused for capacity, so nothing prefetched is thrown away.
  * Returns true when the budget ran out with work left.
  */
-static bool txn_held_full(gw_worker *w);
-static void txn_try_commit(gw_worker *w);
-
 static bool serve_tiers(void *ud)
 {
     gw_worker *w = ud;
