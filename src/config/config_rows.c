@@ -272,7 +272,8 @@ static const gw_cfg_row top_rows[] = {
       "transactional.id = this prefix, a dash, then kafka.group_instance_id (or the worker id "
       "when none)"),
     I("kafka.transaction_timeout_ms", kafka.transaction_timeout_ms, 1000, 900000, "60000",
-      "transaction.timeout.ms: the broker aborts a dead worker's open transaction after this"),
+      "transaction.timeout.ms: the broker aborts a dead worker's open transaction after this; "
+      "a commit a broker outage holds up is resumed this long"),
     ENV("kafka.sasl_password_env", kafka.sasl_password_env, kafka.sasl_password, "",
         "Environment variable holding the SASL password (sasl.password); none = not set"),
     ENV("kafka.ssl_key_password_env", kafka.ssl_key_password_env, kafka.ssl_key_password, "",
