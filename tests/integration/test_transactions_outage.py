@@ -8,8 +8,8 @@ the transaction's end cannot finish until it is back. The transaction calls
 run on the worker's transaction thread: the loop must keep answering /health
 all along (polled every 0.5 s, each answer within 2 s: a liveness property,
 not a speed one; with the calls on the loop it went unanswered for ~10 s at
-a time), /health must show the commit in progress, /ready must say it waits
-for Kafka, the worker must not exit, and once the broker is back every
+a time), /health and /metrics must show the commit in progress, /ready must
+say it waits for Kafka, the worker must not exit, and once the broker is back every
 request is answered exactly once for a read_committed reader.
 """
 
@@ -53,6 +53,20 @@ def _probe(port, path):
         return 0, None, time.monotonic() - t0
 
 
+def _gauge(port, name):
+    """The value of an unlabelled gauge on /metrics; None when unanswered."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                    timeout=PROBE_TIMEOUT_S) as r:
+            text = r.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def _ids(records):
     return {r["request_id"] for r in records}
 
@@ -76,6 +90,7 @@ def test_broker_outage_keeps_the_loop_live_and_outputs_exactly_once(
     private_kafka.stop_kafka()
     print(f"broker stopped in {time.monotonic() - t_down:.1f} s")
     probes, phases, ready_reasons = [], collections.Counter(), set()
+    commit_s = []  # modelgw_txn_commit_in_progress_seconds while a commit waits
     while time.monotonic() - t_down < OUTAGE_S:
         status, body, took = _probe(port, "/health")
         probes.append((round(time.monotonic() - t_down, 1), status, round(took, 2)))
@@ -83,6 +98,8 @@ def test_broker_outage_keeps_the_loop_live_and_outputs_exactly_once(
             txns = body["kafka"]["transactions"]
             phases[txns["commit_phase"]] += 1
             ready_reasons.update(body["not_ready"])
+            if txns["commit_in_progress"] and txns["commit_ms"] > 2000 and not commit_s:
+                commit_s.append(_gauge(port, "modelgw_txn_commit_in_progress_seconds"))
         assert w.running(), w.describe()
         time.sleep(max(0.0, 0.5 - took))
     private_kafka.start()
@@ -95,10 +112,11 @@ def test_broker_outage_keeps_the_loop_live_and_outputs_exactly_once(
     unanswered = [p for p in probes if p[1] != 200]
     print(f"/health during the outage: {len(probes)} probes, slowest "
           f"{max(p[2] for p in probes)} s, phases {dict(phases)}, not ready for "
-          f"{sorted(ready_reasons)}")
+          f"{sorted(ready_reasons)}, commit gauge {commit_s}")
     assert unanswered == [], f"/health unanswered (t, status, s): {unanswered}"
     assert phases["flush"] + phases["commit"] > 0, "no commit was under way during the outage"
     assert "transaction commit waiting for Kafka" in ready_reasons
+    assert commit_s and commit_s[0] is not None and commit_s[0] > 1.0, commit_s
 
     env.collect("responses", lambda rs: _ids(rs) >= want, timeout=120)
     time.sleep(1.0)  # anything committed late still arrives
