@@ -482,16 +482,18 @@ static void txn_count(gw_worker *w, gw_txn_result r, const rd_kafka_topic_partit
 static void on_txn_done(void *ud, gw_txn_result r, const rd_kafka_topic_partition_list_t *offs)
 {
     gw_worker *w = ud;
+    bool gone = w->txn_sync || w->txn_orphan; /* its partitions were given up */
+    w->txn_orphan = false;
     gw_producer_txn_settle(w->prod, r);
     txn_count(w, r, offs);
-    if (r == GW_TXN_OK && offs != NULL)
+    if (r == GW_TXN_OK && offs != NULL && !gone)
         gw_consumer_txn_committed(w->consumer, offs);
     if (r == GW_TXN_ABORTED) {
         w->n.txn_aborts++;
         GW_WARN("txn_aborted", "action",
-                !w->txn_sync ? "serving the partitions again from the last commit"
-                             : "the partitions' next owner serves them from the last commit");
-        if (!w->txn_sync && gw_consumer_rewind(w->consumer) != GW_OK) {
+                !gone ? "serving the partitions again from the last commit"
+                      : "the partitions' next owner serves them from the last commit");
+        if (!gone && gw_consumer_rewind(w->consumer) != GW_OK) {
             gw_producer_txn_give_up(w->prod); /* where to resume is unknown: commit nothing */
             r = GW_TXN_FATAL;
         }
@@ -625,6 +627,12 @@ static void txn_end_sync(gw_worker *w, bool commit)
         return;
     w->txn_sync = true;
     w->txn_drop_held = false;
+    if (w->txn_phase != GW_TXN_IDLE) {
+        char ms[24];
+        snprintf(ms, sizeof ms, "%" PRId64, gw_worker_txn_ending_ms(w));
+        GW_INFO("txn_end_under_way", "phase", w->txn_phase == GW_TXN_FLUSHING ? "flush" : "commit",
+                "ms", ms, "action", "finished first: the partitions are being given up");
+    }
     if (gw_producer_txn_dead(w->prod) || (w->txn_phase == GW_TXN_COMMITTING && !txn_wait(w)))
         goto out;
     /* an end still FLUSHING was not with the thread yet: this one takes over;
@@ -640,6 +648,47 @@ out:
     w->txn_sync = false;
 }
 
+/*
+ * The partitions are lost (a lost assignment, a fenced member): nothing more
+ * of theirs may be committed, and nothing needs waiting for, so the loop
+ * does not wait (a broker outage is what loses them). An end under way goes
+ * on (its commit was consistent when handed over; KIP-447 fences it if the
+ * group moved on) and its outcome is applied without a rewind (txn_orphan);
+ * an open transaction is aborted through the thread. Outputs stay held
+ * until then; those of the lost partitions are dropped at the release.
+ */
+static void txn_give_up(gw_worker *w)
+{
+    if (!gw_producer_transactional(w->prod) || w->txn_thread == NULL ||
+        gw_producer_txn_dead(w->prod) || w->txn_sync)
+        return;
+    if (w->txn_phase == GW_TXN_COMMITTING) {
+        w->txn_orphan = true;
+        return;
+    }
+    if (!gw_producer_txn_open(w->prod)) {
+        if (w->txn_phase == GW_TXN_FLUSHING) { /* nothing was sent: nothing to end */
+            w->txn_phase = GW_TXN_IDLE;
+            txn_release_held(w);
+        }
+        return;
+    }
+    if (w->txn_phase == GW_TXN_IDLE) {
+        w->txn_since_ms = gw_worker_now_ms(w);
+        w->txn_t0_ns = uv_hrtime();
+        gw_producer_hold(w->prod);
+    }
+    w->txn_phase = GW_TXN_COMMITTING;
+    w->txn_orphan = true;
+    GW_INFO("txn_abort_started", "action",
+            "the partitions were lost: their open transaction is aborted, the loop goes on");
+    int64_t deadline_ns =
+        gw_producer_mono_ns() + (int64_t)w->cfg->kafka.transaction_timeout_ms * 1000000;
+    bool ok = gw_txn_thread_submit(w->txn_thread, false, NULL, NULL, deadline_ns);
+    assert(ok);
+    (void)ok;
+}
+
 /* The held outputs reached their bound: intake stops until the end is over. */
 static bool txn_held_full(gw_worker *w)
 {
@@ -649,13 +698,18 @@ static bool txn_held_full(gw_worker *w)
 }
 
 /* Partitions are being revoked: what is done goes in the group with its
- * outputs before another member takes them (a lost assignment cannot commit:
- * abort). At exit, finish_shutdown has ended the transaction already. */
+ * outputs before another member takes them (the loop waits for that); a
+ * lost assignment cannot commit: its transaction is aborted without
+ * waiting. At exit, finish_shutdown has ended the transaction already. */
 static void on_revoking(void *ud, bool lost)
 {
     gw_worker *w = ud;
-    if (w->run != GW_RUN_DONE)
-        txn_end_sync(w, !lost);
+    if (w->run == GW_RUN_DONE)
+        return;
+    if (lost)
+        txn_give_up(w);
+    else
+        txn_end_sync(w, true);
 }
 
 /* The transactional.id: the prefix and the static member id, stable across
@@ -906,7 +960,10 @@ static void consumer_reset_step(gw_worker *w)
         bool fenced = gw_consumer_fenced(w->consumer);
         if (fenced)
             w->last_fence_ms = gw_worker_now_ms(w);
-        txn_end_sync(w, !fenced); /* a fenced member cannot commit offsets */
+        if (fenced)
+            txn_give_up(w); /* a fenced member cannot commit offsets */
+        else
+            txn_end_sync(w, true);
         gw_consumer_give_up(w->consumer);
         gw_kq_close(&w->ckq);
         for (int t = 0; t < GW_TIER__COUNT; t++)

@@ -136,6 +136,7 @@ struct gw_worker {
     int64_t txn_since_ms;             /* when the end under way began (FLUSHING) */
     uint64_t txn_t0_ns;               /* the same, uv_hrtime */
     bool txn_sync;                    /* inside txn_end_sync (revoke, reset, exit) */
+    bool txn_orphan;                  /* the end under way is of partitions given up */
     bool txn_drop_held;               /* the held outputs' partitions are given up */
     bool txn_wait_logged;             /* txn_commit_deferred logged for this end */
     /* Transactional: jobs suspended in PUBLISH until every earlier offset of
