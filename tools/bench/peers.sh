@@ -243,7 +243,10 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*-*.json"))):
         continue
     g = r["gateway"]
     lat = r.get("latency_ms", {})
-    print(f"{peer:10} {mode:6} {r['throughput_rps']:8.0f} {g['cpu_us_per_request'] or 0:11.1f} "
+    cpu = g["cpu_us_per_request"]  # None: nothing answered, nothing to divide by
+    cpu = f"{cpu:11.1f}" if cpu is not None and r.get("answered") else f"{'-':>11}"
+    tput = f"{r['throughput_rps']:8.0f}" if r.get("answered") else f"{'-':>8}"
+    print(f"{peer:10} {mode:6} {tput} {cpu} "
           f"{g['peak_rss_kib'] / 1024:13.1f} {r.get('errors', 0):7} {lat.get('p50', 0):8.1f} "
           f"{lat.get('p99', 0):8.1f}  {r.get('broker_cpu_us_per_request', '')}")
 PY
