@@ -485,12 +485,7 @@ gw_jscan_result gw_jscan(const char *doc, size_t len, gw_jscan_field *fields, si
         return GW_JSCAN_FALLBACK;
     scan s = {.c = {.p = doc, .end = doc + len}, .f = fields, .nf = n};
     for (size_t i = 0; i < n; i++) {
-        fields[i].kind = GW_JSON_ABSENT;
-        fields[i].raw = NULL;
-        fields[i].raw_len = 0;
-        fields[i].escaped = false;
-        fields[i].integer = 0;
-        fields[i].seen_mask = 0;
+        gw_jfield_clear(&fields[i]);
         s.plen[i] = path_len(&fields[i]);
         if (s.plen[i] == 0)
             return GW_JSCAN_FALLBACK; /* the root itself is not a value to pull */

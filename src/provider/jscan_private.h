@@ -20,6 +20,17 @@ typedef struct {
     const char *p, *end;
 } gw_jcur;
 
+/* A field as nothing was found for it yet (its path is kept). */
+static inline void gw_jfield_clear(gw_jscan_field *f)
+{
+    f->kind = GW_JSON_ABSENT;
+    f->raw = NULL;
+    f->raw_len = 0;
+    f->escaped = false;
+    f->integer = 0;
+    f->seen_mask = 0;
+}
+
 static inline void gw_jcur_ws(gw_jcur *c)
 {
     if (c->p < c->end && (unsigned char)*c->p > ' ') /* the usual case: none */

@@ -194,14 +194,8 @@ static bool scan_top(oscan *s, const gw_openai_prefix *prefix)
 gw_jscan_result gw_openai_scan(const char *doc, size_t len, const char *msg_key,
                                gw_jscan_field f[GW_OAI__COUNT], gw_openai_prefix *prefix)
 {
-    for (size_t i = 0; i < GW_OAI__COUNT; i++) {
-        f[i].kind = GW_JSON_ABSENT;
-        f[i].raw = NULL;
-        f[i].raw_len = 0;
-        f[i].escaped = false;
-        f[i].integer = 0;
-        f[i].seen_mask = 0;
-    }
+    for (size_t i = 0; i < GW_OAI__COUNT; i++)
+        gw_jfield_clear(&f[i]);
     oscan s = {
         .c = {.p = doc, .end = doc + len}, .f = f, .msg_key = msg_key, .msg_len = strlen(msg_key)};
     if (!scan_top(&s, prefix))
