@@ -382,7 +382,7 @@ static void on_answer(bench *b, const rd_kafka_message_t *m, gw_arena *a)
     if (e != GW_OK) {
         b->errors++;
         if (b->undecodable++ == 0)
-            snprintf(b->first_why, sizeof b->first_why, "%s: %s", gw_err_name(e),
+            snprintf(b->first_why, sizeof b->first_why, "%.40s: %.200s", gw_err_name(e),
                      why[0] ? why : "undecodable response");
     } else if (r.error)
         b->errors++;
