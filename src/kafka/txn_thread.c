@@ -80,6 +80,15 @@ static void on_async(uv_async_t *a)
     (void)take_outcome(a->data);
 }
 
+/* The close callback of a thread that never started (gw_txn_thread_new failed). */
+static void free_unstarted(uv_handle_t *h)
+{
+    gw_txn_thread *t = h->data;
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
 gw_err gw_txn_thread_new(uv_loop_t *loop, gw_producer *prod, gw_txn_done_fn done, void *ud,
                          gw_txn_thread **out)
 {
@@ -104,10 +113,10 @@ gw_err gw_txn_thread_new(uv_loop_t *loop, gw_producer *prod, gw_txn_done_fn done
     *out = t;
     return GW_OK;
 fail_thread:
-    /* the handle is the loop's now: closed, freed with the loop's close */
+    /* the handle is the loop's now: t is freed once the loop has closed it */
     t->closed = true;
-    uv_close((uv_handle_t *)&t->async, NULL);
-    return err; /* t is leaked on purpose: its handle outlives this call */
+    uv_close((uv_handle_t *)&t->async, free_unstarted);
+    return err;
 fail_async:
     pthread_cond_destroy(&t->cv);
 fail_cv:
